@@ -1,0 +1,53 @@
+# growalert: `make run` for a working local stack with demo data, `make test` for the suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DJANGO_SETTINGS_MODULE := growalert.settings
+# Local development defaults; production sets these in the environment instead.
+export DJANGO_DEBUG ?= true
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bootstrap services-up services-down services-status migrate demo serve \
+        lint typecheck pytest bench clean
+
+run: bootstrap services-up migrate demo serve
+
+test: bootstrap services-up lint typecheck pytest
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+services-up:
+	@scripts/services.sh up
+
+services-down:
+	@scripts/services.sh down
+
+services-status:
+	@scripts/services.sh status
+
+migrate:
+	@$(PY) manage.py migrate --no-input -v0
+
+demo:
+	@$(PY) manage.py load_demo
+
+serve:
+	@HOST=$(HOST) PORT=$(PORT) scripts/run_all.sh
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy .
+
+pytest:
+	$(VENV)/bin/pytest
+
+bench: bootstrap services-up migrate
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: services-down
+	rm -rf .local

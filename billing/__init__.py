@@ -1,0 +1,1 @@
+"""Billing with Stripe: customers, subscriptions, device orders and webhooks."""

@@ -1,0 +1,23 @@
+"""The Celery app. Periodic tasks are defined here in code (``beat_schedule``) and synced by
+django-celery-beat's DatabaseScheduler into Postgres, so beat holds a small fixed set of
+entries however many monitors exist."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+
+app = Celery("growalert")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "record-heartbeat": {
+        "task": "growalert.tasks.record_heartbeat",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
+}

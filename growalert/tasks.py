@@ -1,0 +1,13 @@
+"""Housekeeping tasks of the project itself."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from growalert.health import heartbeat
+
+
+@shared_task(ignore_result=True)
+def record_heartbeat() -> None:
+    """Proves beat and a worker are alive: /health/deps reports the age of the last beat."""
+    heartbeat.record()

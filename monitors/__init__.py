@@ -1,0 +1,1 @@
+"""Monitors on InfluxDB: sources, monitors, channels, incidents and notifications."""

@@ -1,0 +1,1 @@
+"""Simulated GRO-01 sensor data for the demo and for tests."""

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what growalert needs and is missing: Debian packages (postgresql, redis-server,
+# influxdb; chromium with --browser) and the Python virtualenv. Safe and fast to run again.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${GROWALERT_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+
+die() { echo "bootstrap: $*" >&2; exit 1; }
+
+want_browser=0
+[[ ${1:-} == "--browser" ]] && want_browser=1
+
+missing=()
+pg_found=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -1 || true)
+[[ -n $pg_found ]] || command -v initdb >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v influxd >/dev/null || missing+=(influxdb)
+[[ $want_browser -eq 1 ]] && ! command -v chromium >/dev/null && missing+=(chromium)
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+    command -v apt-get >/dev/null ||
+        die "missing ${missing[*]} and this is not a Debian/Ubuntu machine: install them yourself, or use docker-compose.yml"
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "missing ${missing[*]}: run as root or install sudo"
+        sudo=(sudo)
+    fi
+    echo "bootstrap: installing ${missing[*]} with apt-get"
+    "${sudo[@]}" apt-get update -qq || die "apt-get update failed (no network to the Debian mirror?)"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >/tmp/growalert-apt.log 2>&1 ||
+        die "apt-get could not install ${missing[*]}; see /tmp/growalert-apt.log"
+    # The Debian packages may start their own instances on default ports; ours run under .local/.
+    for svc in postgresql redis-server influxdb; do
+        command -v service >/dev/null && "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
+    done
+fi
+
+# Python dependencies: reinstalled only when pyproject.toml changes.
+stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+if [[ ! -f $stamp ]]; then
+    [[ -x $VENV/bin/python ]] || "$PYTHON" -m venv "$VENV" || die "could not create a virtualenv with $PYTHON"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q -e "$ROOT[dev]" || die "pip install failed"
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi
+if [[ $want_browser -eq 1 ]] && ! "$VENV/bin/python" -c "import playwright" 2>/dev/null; then
+    "$VENV/bin/pip" install -q "playwright>=1.45" || die "pip install playwright failed"
+fi

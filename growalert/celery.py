@@ -10,7 +10,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 
-app = Celery("growalert")
+# growalert is not an installed app, so autodiscovery would miss its own tasks module.
+app = Celery("growalert", include=["growalert.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -32,3 +32,36 @@ def stopped_service() -> Iterator[list[str]]:
     if stopped:
         result = services("up", *stopped)
         assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
+    """A real Celery worker (solo pool) on the local Redis, for end-to-end task tests."""
+    import os
+
+    log = open(ROOT / ".local" / "log" / "test-celery-worker.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "celery"),
+            "-A",
+            "growalert",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"test-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "DJANGO_DEBUG": "true"},
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()

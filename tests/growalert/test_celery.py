@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import subprocess
+import time
+
+from growalert.celery import app
+from growalert.health import heartbeat
+from growalert.tasks import record_heartbeat
+
+
+def test_beat_schedule_holds_only_the_fixed_project_tasks() -> None:
+    schedule = app.conf.beat_schedule
+
+    assert "record-heartbeat" in schedule
+    for entry in schedule.values():
+        assert entry["task"] in app.tasks, f"{entry['task']} is scheduled but not registered"
+
+
+def test_tasks_are_acknowledged_late_and_time_limited() -> None:
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.task_soft_time_limit < app.conf.task_time_limit
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_a_real_worker_runs_the_heartbeat_task(
+    celery_worker_process: subprocess.Popen[str],
+) -> None:
+    heartbeat._client().delete(heartbeat.KEY)
+
+    record_heartbeat.delay()
+
+    deadline = time.monotonic() + 30
+    while heartbeat.age_seconds() is None and time.monotonic() < deadline:
+        assert celery_worker_process.poll() is None, "the worker exited"
+        time.sleep(0.2)
+    age = heartbeat.age_seconds()
+    assert age is not None
+    assert age < 30

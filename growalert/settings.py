@@ -184,3 +184,45 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- Monitors ------------------------------------------------------------------------------
+# Fernet key(s) that encrypt source credentials at rest; the first encrypts, all decrypt (so a
+# key can be rotated by prepending a new one).
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
+    secret("FIELD_ENCRYPTION_KEY", dev_default="ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA=")
+]
+INFLUXDB_QUERY_TIMEOUT_SECONDS: float = env.float("INFLUXDB_QUERY_TIMEOUT_SECONDS", default=5.0)
+
+# --- Notifications ------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL: str = env.str(
+    "DEFAULT_FROM_EMAIL", default="growalert <alerts@growalert.local>"
+)
+EMAIL_BACKEND: str = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST: str = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT: int = env.int("EMAIL_PORT", default=1025)
+EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD: str = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT: int = env.int("EMAIL_TIMEOUT", default=10)
+# Customer webhooks may not target private, loopback or link-local addresses unless allowed
+# (SSRF protection). Tests and local development allow them.
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE: str = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+
+# --- Billing (Stripe) ---------------------------------------------------------------------
+# Empty keys mean Stripe is not configured: /config says so and the pages explain it.
+STRIPE_SECRET_KEY: str = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY: str = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET: str = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Where the SDK sends requests; tests point it at a fake Stripe API on loopback.
+STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Prices by lookup key or id (price_...): never hard-coded in the code.
+STRIPE_SUBSCRIPTION_PRICES: list[str] = env.list(
+    "STRIPE_SUBSCRIPTION_PRICES", default=["growalert_monthly"]
+)
+STRIPE_DEVICE_PRICE: str = env.str("STRIPE_DEVICE_PRICE", default="gro01_device")
+BILLING_PAST_DUE_GRACE_DAYS: int = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+BILLING_MAX_DEVICES_PER_ORDER: int = env.int("BILLING_MAX_DEVICES_PER_ORDER", default=100)

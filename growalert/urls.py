@@ -1,7 +1,7 @@
 """URL routes. Documented API paths sit at the root (``/monitors``, ``/config``...)."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from growalert.health import views as health
@@ -13,4 +13,6 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("", include("monitors.urls")),
+    path("", include("billing.urls")),
 ]

@@ -1,0 +1,40 @@
+"""Encryption at rest for credentials (InfluxDB passwords and tokens, webhook secrets).
+
+Fernet keys come from ``settings.FIELD_ENCRYPTION_KEYS``: the first encrypts, every key
+decrypts, so a key is rotated by putting a new one first.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+@cache
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be url-safe base64 32-byte Fernet keys"
+        ) from exc
+
+
+def encrypt(plaintext: str) -> str:
+    if not plaintext:
+        return ""
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS)).encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    if not ciphertext:
+        return ""
+    try:
+        return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS)).decrypt(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise ImproperlyConfigured(
+            "a stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS (key removed?)"
+        ) from exc

@@ -1,0 +1,84 @@
+"""What InfluxDB says about a monitor's series: the latest aggregate, or its raw history.
+
+Turning these observations into statuses is evaluation's job; this module only asks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitors import influx, queries, sources
+from monitors.models import Monitor
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    query: queries.Query
+    value: float | None = None
+    error: influx.InfluxError | None = None
+
+    @property
+    def no_data(self) -> bool:
+        return self.error is None and self.value is None
+
+
+def definition_of(monitor: Monitor) -> queries.Definition:
+    return queries.Definition(
+        measurement=monitor.measurement,
+        field=monitor.field,
+        tags=monitor.tags,
+        aggregation=monitor.aggregation,
+        window=monitor.window,
+        percentile=monitor.percentile,
+    )
+
+
+def query_for(monitor: Monitor, *, prefix: str = "") -> queries.Query:
+    if monitor.raw_query:
+        return queries.raw(monitor.raw_query)
+    return queries.latest(definition_of(monitor), prefix=prefix)
+
+
+def value_from(result: influx.StatementResult) -> float | None:
+    """The monitor's value from one statement's result: the last row's first numeric column."""
+    if result.error:
+        raise influx.InfluxQueryError(result.error)
+    for series in reversed(result.series):
+        for row in reversed(series.values):
+            for column, cell in zip(series.columns, row, strict=True):
+                if column != "time" and _is_number(cell):
+                    return float(cell)
+    return None
+
+
+def _is_number(cell: Any) -> bool:
+    return isinstance(cell, int | float) and not isinstance(cell, bool) and math.isfinite(cell)
+
+
+def observe(monitor: Monitor) -> Observation:
+    query = query_for(monitor)
+    try:
+        with sources.client_for(monitor.source) as client:
+            results = client.query(
+                query.text, database=monitor.source.database, params=query.params
+            )
+        return Observation(query, value=value_from(results[0]) if results else None)
+    except influx.InfluxError as exc:
+        return Observation(query, error=exc)
+
+
+def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[int], list[float]]:
+    """Every raw point of a structured monitor's series in (start, end], in time order."""
+    query = queries.raw_points(definition_of(monitor), start=start, end=end)
+    with sources.client_for(monitor.source) as client:
+        results = client.query(query.text, database=monitor.source.database, params=query.params)
+    times: list[int] = []
+    values: list[float] = []
+    for point in influx.points(results[0].series if results else ()):
+        if _is_number(point["value"]):
+            times.append(int(point["time"]))
+            values.append(float(point["value"]))
+    return times, values

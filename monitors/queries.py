@@ -1,0 +1,141 @@
+"""InfluxQL for a monitor definition, with every user value bound as a parameter.
+
+Identifiers (measurement, field, tag keys) cannot be bound in InfluxQL; they are written as
+double-quoted identifiers with quotes and backslashes escaped, so no definition can change the
+meaning of the query. Tag values and durations always travel in ``params``.
+
+Raw queries from power users are checked to be exactly one read-only SELECT: InfluxDB 1.x will
+execute ``DROP``/``DELETE`` even in a GET request (it only warns), so this check is the guard.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitors.influx import quote_ident
+
+AGGREGATIONS = ("mean", "min", "max", "last", "count", "sum", "median", "percentile")
+
+
+class InvalidQuery(ValueError):
+    """A raw query or definition that growalert will not send to InfluxDB."""
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """What a structured monitor queries (the parts of a Monitor that shape the query)."""
+
+    measurement: str
+    field: str
+    tags: Mapping[str, str]
+    aggregation: str
+    window: timedelta
+    percentile: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    text: str
+    params: dict[str, Any]
+
+    def display(self) -> str:
+        """The query as a human would read it, parameters shown inline (for /test output)."""
+        shown = self.text
+        for name, value in sorted(self.params.items(), key=lambda kv: -len(kv[0])):
+            literal = value["duration"] if isinstance(value, dict) else repr(value)
+            shown = shown.replace(f"${name}", str(literal))
+        return shown
+
+
+def influx_duration(window: timedelta) -> str:
+    """A timedelta as an InfluxQL duration literal: ``5m``, ``90s``, ``1500ms``."""
+    total_ms = int(window.total_seconds() * 1000)
+    if total_ms <= 0:
+        raise InvalidQuery("the window must be longer than zero")
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if total_ms % size == 0:
+            return f"{total_ms // size}{unit}"
+    return f"{total_ms}ms"
+
+
+def _selector(definition: Definition) -> str:
+    if definition.aggregation not in AGGREGATIONS:
+        raise InvalidQuery(f"unknown aggregation {definition.aggregation!r}")
+    field = quote_ident(definition.field)
+    if definition.aggregation == "percentile":
+        pct = definition.percentile
+        if pct is None or not 0 < pct <= 100:
+            raise InvalidQuery("percentile must be a number above 0 and at most 100")
+        return f"percentile({field}, {float(pct)!r})"
+    return f"{definition.aggregation}({field})"
+
+
+def _tag_filter(tags: Mapping[str, str], prefix: str) -> tuple[list[str], dict[str, Any]]:
+    clauses, params = [], {}
+    for index, (key, value) in enumerate(sorted(tags.items())):
+        name = f"{prefix}t{index}"
+        clauses.append(f"{quote_ident(key)} = ${name}")
+        params[name] = str(value)
+    return clauses, params
+
+
+def latest(definition: Definition, *, prefix: str = "") -> Query:
+    """The aggregate over the last window: one value, or no series when there is no data."""
+    clauses, params = _tag_filter(definition.tags, prefix)
+    clauses.append(f"time > now() - ${prefix}window")
+    params[f"{prefix}window"] = {"duration": influx_duration(definition.window)}
+    # Identifiers are quoted by quote_ident and values bound in params: no injection here.
+    text = (
+        f'SELECT {_selector(definition)} AS "value" FROM {quote_ident(definition.measurement)}'
+        f" WHERE {' AND '.join(clauses)}"
+    )
+    return Query(text, params)
+
+
+def raw_points(definition: Definition, *, start: datetime, end: datetime) -> Query:
+    """Every point of the series in (start, end]: the backtest aggregates them itself."""
+    clauses, params = _tag_filter(definition.tags, "")
+    clauses += ["time > $start", "time <= $end"]
+    params["start"] = start.isoformat().replace("+00:00", "Z")
+    params["end"] = end.isoformat().replace("+00:00", "Z")
+    text = (
+        f'SELECT {quote_ident(definition.field)} AS "value" FROM'
+        f" {quote_ident(definition.measurement)} WHERE {' AND '.join(clauses)}"
+    )
+    return Query(text, params)
+
+
+# ---------------------------------------------------------------- raw queries
+
+_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|/(?:[^/\\\n]|\\.)+/")
+_FORBIDDEN = re.compile(
+    r"\b(INTO|DROP|DELETE|CREATE|ALTER|GRANT|REVOKE|KILL|SHOW)\b", re.IGNORECASE
+)
+
+
+def validate_raw(query: str) -> str:
+    """Returns the query stripped if it is one read-only SELECT; raises InvalidQuery otherwise."""
+    text = query.strip().rstrip(";").strip()
+    if not text:
+        raise InvalidQuery("the query is empty")
+    if len(text) > 4000:
+        raise InvalidQuery("the query is longer than 4000 characters")
+    skeleton = _LITERALS.sub("''", text)
+    if ";" in skeleton:
+        raise InvalidQuery("only one statement is allowed (found ';')")
+    if not re.match(r"SELECT\b", skeleton, re.IGNORECASE):
+        raise InvalidQuery("only SELECT queries are allowed")
+    forbidden = _FORBIDDEN.search(skeleton)
+    if forbidden:
+        raise InvalidQuery(f"{forbidden.group(1).upper()} is not allowed in a monitor query")
+    if "$" in skeleton:
+        raise InvalidQuery("bind parameters ($name) are not supported in raw queries")
+    return text
+
+
+def raw(query: str) -> Query:
+    return Query(validate_raw(query), {})

@@ -1,0 +1,68 @@
+"""Reads, always scoped to an owner: another owner's rows simply do not exist."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
+from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
+
+User = AbstractBaseUser | AnonymousUser
+
+# Most urgent first on dashboards and lists.
+STATUS_ORDER = [
+    Status.FIRING,
+    Status.ERROR,
+    Status.NO_DATA,
+    Status.WARNING,
+    Status.PENDING,
+    Status.OK,
+    Status.PAUSED,
+]
+
+
+def source_list(*, owner: User) -> QuerySet[Source]:
+    return Source.objects.filter(owner_id=owner.pk)
+
+
+def channel_list(*, owner: User) -> QuerySet[Channel]:
+    return Channel.objects.filter(owner_id=owner.pk)
+
+
+def monitor_list(*, owner: User, status: str | None = None) -> QuerySet[Monitor]:
+    monitors = (
+        Monitor.objects.filter(owner_id=owner.pk)
+        .select_related("source")
+        .prefetch_related("channels")
+    )
+    if status:
+        monitors = monitors.filter(status__in=status.split(","))
+    return monitors
+
+
+def monitor_list_by_urgency(*, owner: User) -> QuerySet[Monitor]:
+    urgency = Case(
+        *[When(status=s, then=Value(i)) for i, s in enumerate(STATUS_ORDER)],
+        output_field=IntegerField(),
+    )
+    return monitor_list(owner=owner).annotate(urgency=urgency).order_by("urgency", "name")
+
+
+def incident_list(*, owner: User, monitor_id: int | None = None) -> QuerySet[Incident]:
+    incidents = Incident.objects.filter(monitor__owner_id=owner.pk).select_related("monitor")
+    if monitor_id is not None:
+        incidents = incidents.filter(monitor_id=monitor_id)
+    return incidents
+
+
+def notification_list(*, owner: User, monitor_id: int | None = None) -> QuerySet[Notification]:
+    notifications = Notification.objects.filter(channel__owner_id=owner.pk).select_related(
+        "channel", "monitor"
+    )
+    if monitor_id is not None:
+        notifications = notifications.filter(monitor_id=monitor_id)
+    return notifications
+
+
+def silence_list(*, owner: User) -> QuerySet[Silence]:
+    return Silence.objects.filter(owner_id=owner.pk).select_related("monitor")

@@ -1,0 +1,222 @@
+"""Input validation and output shapes of the monitors API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rest_framework import serializers
+
+from monitors import queries
+from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
+
+MIN_INTERVAL = timedelta(seconds=10)
+MAX_WINDOW = timedelta(days=7)
+
+
+class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField[Any]):
+    """A foreign key the requesting user owns; any other id reads as 'does not exist'."""
+
+    def get_queryset(self) -> Any:
+        request = self.context["request"]
+        return self.queryset.filter(owner_id=request.user.pk)  # type: ignore[union-attr]
+
+
+class SourceSerializer(serializers.ModelSerializer[Source]):
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Password (basic) or token (token auth). Write-only: never returned.",
+    )
+    has_secret = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Source
+        fields = [
+            "id", "name", "url", "database", "org", "flavor", "auth_scheme", "username",
+            "secret", "has_secret", "timeout_seconds", "last_checked_at", "last_check_ok",
+            "last_check_error", "server_version", "created_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at",
+        ]  # fmt: skip
+
+    def validate_timeout_seconds(self, value: float) -> float:
+        if not 0.1 <= value <= 60:
+            raise serializers.ValidationError("must be between 0.1 and 60 seconds")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        scheme = attrs.get("auth_scheme", getattr(self.instance, "auth_scheme", "none"))
+        if scheme == Source.AuthScheme.BASIC and not attrs.get(
+            "username", getattr(self.instance, "username", "")
+        ):
+            raise serializers.ValidationError({"username": "basic auth needs a username"})
+        has_secret = bool(attrs.get("secret")) or bool(getattr(self.instance, "has_secret", False))
+        if scheme != Source.AuthScheme.NONE and not has_secret:
+            raise serializers.ValidationError({"secret": f"{scheme} auth needs a secret"})
+        return attrs
+
+
+class ChannelSerializer(serializers.ModelSerializer[Channel]):
+    class Meta:
+        model = Channel
+        fields = ["id", "name", "kind", "config", "verified", "enabled", "disabled_reason"]
+        read_only_fields = ["verified", "disabled_reason"]
+
+
+class MonitorSerializer(serializers.ModelSerializer[Monitor]):
+    # A declared field named like Field.source: DRF's metaclass collects it, mypy cannot tell.
+    source = OwnedPrimaryKeyField(queryset=Source.objects.all())  # type: ignore[assignment]
+    channels = OwnedPrimaryKeyField(queryset=Channel.objects.all(), many=True, required=False)
+
+    class Meta:
+        model = Monitor
+        fields = [
+            "id", "name", "description", "source",
+            "measurement", "field", "tags", "aggregation", "percentile", "window", "raw_query",
+            "comparator", "critical", "critical_high", "warning", "warning_high", "recovery",
+            "interval", "pending_for", "recover_after", "repeat_every",
+            "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
+            "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
+            "next_due_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
+            "next_due_at", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def validate_tags(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k for k, v in value.items()
+        ):
+            raise serializers.ValidationError(
+                'must be an object of tag names to values, e.g. {"device": "greenhouse-1"}'
+            )
+        if len(value) > 20:
+            raise serializers.ValidationError("at most 20 tag filters")
+        return value
+
+    def validate_interval(self, value: timedelta) -> timedelta:
+        if value < MIN_INTERVAL:
+            raise serializers.ValidationError(f"must be at least {MIN_INTERVAL.seconds} seconds")
+        return value
+
+    def validate_window(self, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= MAX_WINDOW:
+            raise serializers.ValidationError("must be between 1 second and 7 days")
+        return value
+
+    def validate_pending_for(self, value: int) -> int:
+        return _between(value, 1, 100)
+
+    def validate_recover_after(self, value: int) -> int:
+        return _between(value, 1, 100)
+
+    def validate_raw_query(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return queries.validate_raw(value)
+        except queries.InvalidQuery as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        merged = {**_current(self.instance), **attrs}
+        errors: dict[str, str] = {}
+        if not merged.get("raw_query"):
+            for name in ("measurement", "field"):
+                if not merged.get(name):
+                    errors[name] = "required unless raw_query is given"
+        if merged.get("aggregation") == "percentile" and merged.get("percentile") is None:
+            errors["percentile"] = "required when aggregation is percentile"
+        pct = merged.get("percentile")
+        if pct is not None and not 0 < pct <= 100:
+            errors["percentile"] = "must be above 0 and at most 100"
+        errors.update(_threshold_errors(merged))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+def _between(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise serializers.ValidationError(f"must be between {low} and {high}")
+    return value
+
+
+def _current(instance: Monitor | None) -> dict[str, Any]:
+    if instance is None:
+        return {}
+    return {f: getattr(instance, f) for f in MonitorSerializer.Meta.fields if hasattr(instance, f)}
+
+
+def _threshold_errors(m: dict[str, Any]) -> dict[str, str]:
+    """Range comparators need both bounds; a warning must trip before the critical threshold."""
+    errors: dict[str, str] = {}
+    comparator, critical = m.get("comparator", "above"), m.get("critical")
+    if critical is None:
+        return {"critical": "this field is required"}
+    if comparator in ("outside", "inside"):
+        high = m.get("critical_high")
+        if high is None:
+            errors["critical_high"] = f"required for the {comparator} comparator"
+        elif high <= critical:
+            errors["critical_high"] = "must be greater than critical"
+        if (m.get("warning") is None) != (m.get("warning_high") is None):
+            errors["warning_high"] = "a warning range needs both warning and warning_high"
+        return errors
+    warning, recovery = m.get("warning"), m.get("recovery")
+    above = comparator == "above"
+    if warning is not None and (warning >= critical if above else warning <= critical):
+        errors["warning"] = f"must be {'below' if above else 'above'} critical ({critical})"
+    if recovery is not None and (recovery > critical if above else recovery < critical):
+        errors["recovery"] = f"must be {'at or below' if above else 'at or above'} critical"
+    return errors
+
+
+class IncidentSerializer(serializers.ModelSerializer[Incident]):
+    class Meta:
+        model = Incident
+        fields = [
+            "id", "monitor", "severity", "opened_at", "resolved_at", "opened_value",
+            "peak_value", "last_value", "summary",
+        ]  # fmt: skip
+
+
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
+    class Meta:
+        model = Notification
+        fields = [
+            "id", "monitor", "incident", "channel", "event", "status", "attempts",
+            "sent_at", "last_error", "created_at",
+        ]  # fmt: skip
+
+
+class SilenceSerializer(serializers.ModelSerializer[Silence]):
+    monitor = OwnedPrimaryKeyField(queryset=Monitor.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = Silence
+        fields = ["id", "monitor", "starts_at", "ends_at", "reason", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
+        ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
+        if starts and ends and ends <= starts:
+            raise serializers.ValidationError({"ends_at": "must be after starts_at"})
+        return attrs
+
+
+class PreviewSerializer(MonitorSerializer):
+    """An unsaved monitor definition plus how far back to replay it."""
+
+    hours = serializers.FloatField(default=24, min_value=0.1, max_value=24 * 7, write_only=True)
+
+    class Meta(MonitorSerializer.Meta):
+        fields = [*MonitorSerializer.Meta.fields, "hours"]
+        extra_kwargs = {"name": {"required": False}}

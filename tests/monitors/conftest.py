@@ -1,0 +1,76 @@
+"""A real InfluxDB database seeded per test, and the three users of every permission test."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from monitors import influx
+from tests.factories import UserFactory
+
+Point = tuple[float, float]  # (seconds ago, value)
+
+
+class SeededInflux:
+    """A throwaway database on the local influxd; ``write`` puts points N seconds in the past."""
+
+    def __init__(self, client: influx.InfluxClient, database: str) -> None:
+        self.client = client
+        self.database = database
+
+    def write(
+        self,
+        measurement: str,
+        field: str,
+        points: list[Point],
+        tags: Mapping[str, str] | None = None,
+        *,
+        now_ms: int | None = None,
+    ) -> None:
+        now_ms = now_ms or int(time.time() * 1000)
+        self.client.write(
+            [
+                influx.line(
+                    measurement, {field: float(v)}, tags=tags, timestamp_ms=now_ms - int(ago * 1000)
+                )
+                for ago, v in points
+            ],
+            database=self.database,
+        )
+
+
+@pytest.fixture
+def influx_db() -> Iterator[SeededInflux]:
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    with influx.InfluxClient(settings.INFLUXDB_URL) as client:
+        client.create_database(database)
+        yield SeededInflux(client, database)
+        client.query(
+            f"DROP DATABASE {influx.quote_ident(database)}", database=database, method="POST"
+        )
+
+
+@pytest.fixture
+def alice(db: None):  # the owner
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db: None):  # another customer
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def api_client_for() -> Callable[..., APIClient]:
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make

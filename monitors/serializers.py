@@ -61,13 +61,6 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         return attrs
 
 
-class ChannelSerializer(serializers.ModelSerializer[Channel]):
-    class Meta:
-        model = Channel
-        fields = ["id", "name", "kind", "config", "verified", "enabled", "disabled_reason"]
-        read_only_fields = ["verified", "disabled_reason"]
-
-
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     # A declared field named like Field.source: DRF's metaclass collects it, mypy cannot tell.
     source = OwnedPrimaryKeyField(queryset=Source.objects.all())  # type: ignore[assignment]

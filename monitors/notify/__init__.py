@@ -1,0 +1,1 @@
+"""Notification channels: one module per kind, delivery of the outbox, the channels API."""

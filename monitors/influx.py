@@ -196,6 +196,62 @@ def _parse_results(response: httpx.Response) -> list[StatementResult]:
     return results
 
 
+class FluxClient:
+    """InfluxDB 2.x through ``influxdb-client`` (Flux over ``/api/v2/query``, annotated CSV)."""
+
+    def __init__(self, url: str, *, token: str, org: str, timeout: float = 5.0) -> None:
+        from influxdb_client import InfluxDBClient
+
+        self.org = org
+        self._client = InfluxDBClient(
+            url=url, token=token, org=org, timeout=int(timeout * 1000), retries=False
+        )
+
+    def __enter__(self) -> FluxClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._client.close()
+
+    def query_value(self, flux: str, *, params: Mapping[str, Any]) -> float | None:
+        """The last ``_value`` of the query's last table, or None when it returned no rows."""
+        tables = self._flux(
+            lambda: self._client.query_api().query(flux, org=self.org, params=dict(params))
+        )
+        for table in reversed(tables):
+            for record in reversed(table.records):
+                value = record.get_value()
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    return float(value)
+        return None
+
+    def ping(self) -> str:
+        return str(self._flux(lambda: self._client.version()))
+
+    @staticmethod
+    def _flux(call: Any) -> Any:
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
+        from urllib3.exceptions import NewConnectionError
+        from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+        try:
+            return call()
+        except ApiException as exc:
+            status = exc.status or 0
+            if status in (401, 403):
+                raise InfluxAuthError(f"InfluxDB rejected the token (HTTP {status})") from exc
+            if status >= 500:
+                raise InfluxServerError(f"InfluxDB server error (HTTP {status})") from exc
+            raise InfluxQueryError(str(exc.message or exc.reason)[:300]) from exc
+        except NewConnectionError as exc:  # urllib3 makes it a ConnectTimeoutError: check first
+            raise InfluxUnreachable("InfluxDB is unreachable (connection failed)") from exc
+        except Urllib3Timeout as exc:
+            raise InfluxTimeout("InfluxDB did not answer in time") from exc
+        except (Urllib3Error, OSError) as exc:
+            raise InfluxUnreachable(f"InfluxDB is unreachable ({type(exc).__name__})") from exc
+
+
 def ping(url: str, *, timeout: float = 2.0, auth: Auth | None = None) -> str:
     with InfluxClient(url, auth=auth, timeout=timeout) as client:
         return client.ping()

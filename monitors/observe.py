@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from monitors import influx, queries, sources
-from monitors.models import Monitor
+from monitors.models import Monitor, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,8 @@ def definition_of(monitor: Monitor) -> queries.Definition:
 
 
 def query_for(monitor: Monitor, *, prefix: str = "") -> queries.Query:
+    if monitor.source.flavor == Source.Flavor.FLUX:
+        return queries.flux_latest(definition_of(monitor), bucket=monitor.source.database)
     if monitor.raw_query:
         return queries.raw(monitor.raw_query)
     return queries.latest(definition_of(monitor), prefix=prefix)
@@ -61,6 +63,9 @@ def _is_number(cell: Any) -> bool:
 def observe(monitor: Monitor) -> Observation:
     query = query_for(monitor)
     try:
+        if monitor.source.flavor == Source.Flavor.FLUX:
+            with sources.flux_client_for(monitor.source) as flux:
+                return Observation(query, value=flux.query_value(query.text, params=query.params))
         with sources.client_for(monitor.source) as client:
             results = client.query(
                 query.text, database=monitor.source.database, params=query.params

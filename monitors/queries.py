@@ -139,3 +139,52 @@ def validate_raw(query: str) -> str:
 
 def raw(query: str) -> Query:
     return Query(validate_raw(query), {})
+
+
+# ---------------------------------------------------------------- Flux (InfluxDB 2.x)
+
+_FLUX_AGGREGATES = {
+    "mean": "mean()",
+    "min": "min()",
+    "max": "max()",
+    "last": "last()",
+    "count": "count()",
+    "sum": "sum()",
+    # exact_mean and exact_selector match InfluxQL's median and nearest-rank percentile.
+    "median": 'median(method: "exact_mean")',
+    "percentile": 'quantile(q: p_quantile, method: "exact_selector")',
+}
+
+
+def flux_string(text: str) -> str:
+    """A Flux string literal: backslashes, quotes and interpolation (``${``) escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    return f'"{escaped}"'
+
+
+def flux_latest(definition: Definition, *, bucket: str) -> Query:
+    """The Flux equivalent of ``latest``. Values are bound as Flux options (``p_*``) by the
+    client library; tag keys, which Flux cannot bind, are escaped string literals."""
+    if definition.aggregation not in _FLUX_AGGREGATES:
+        raise InvalidQuery(f"unknown aggregation {definition.aggregation!r}")
+    params: dict[str, Any] = {
+        "p_bucket": bucket,
+        "p_start": -definition.window,
+        "p_measurement": definition.measurement,
+        "p_field": definition.field,
+    }
+    lines = [
+        "from(bucket: p_bucket)",
+        "  |> range(start: p_start)",
+        "  |> filter(fn: (r) => r._measurement == p_measurement and r._field == p_field)",
+    ]
+    for index, (key, value) in enumerate(sorted(definition.tags.items())):
+        params[f"p_t{index}"] = str(value)
+        lines.append(f"  |> filter(fn: (r) => r[{flux_string(key)}] == p_t{index})")
+    if definition.aggregation == "percentile":
+        pct = definition.percentile
+        if pct is None or not 0 < pct <= 100:
+            raise InvalidQuery("percentile must be a number above 0 and at most 100")
+        params["p_quantile"] = float(pct) / 100
+    lines.append(f"  |> {_FLUX_AGGREGATES[definition.aggregation]}")
+    return Query("\n".join(lines), params)

@@ -1,4 +1,4 @@
-"""From a Source row to a connection: the row's auth scheme and secret become an InfluxClient."""
+"""From a Source row to a connection: the row's flavour, auth scheme and secret become a client."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def client_for(source: Source) -> influx.InfluxClient:
     return influx.InfluxClient(source.url, auth=auth_for(source), timeout=source.timeout_seconds)
 
 
+def flux_client_for(source: Source) -> influx.FluxClient:
+    return influx.FluxClient(
+        source.url, token=source.secret, org=source.org, timeout=source.timeout_seconds
+    )
+
+
 def ping(source: Source) -> str:
+    if source.flavor == Source.Flavor.FLUX:
+        with flux_client_for(source) as flux:
+            return flux.ping()
     with client_for(source) as client:
         return client.ping()

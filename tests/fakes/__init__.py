@@ -1,0 +1,1 @@
+"""Fakes of services this machine cannot reach, served on loopback and shaped like the real APIs."""

@@ -1,0 +1,105 @@
+"""A fake InfluxDB 2.x query endpoint on loopback (no 2.x server can run on this machine).
+
+It answers ``POST /api/v2/query`` with annotated CSV exactly as documented for InfluxDB 2.x
+(``#datatype``, ``#group`` and ``#default`` rows, then a header and records) and records every
+request, so tests can assert on the Flux and the bound ``extern`` options that were sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+EMPTY = ""
+
+
+def annotated_csv(
+    values: list[float], *, measurement: str, field_name: str, tags: dict[str, str]
+) -> str:
+    """One table of aggregated rows, as InfluxDB 2.x returns the result of ``mean()`` & co."""
+    if not values:
+        return EMPTY
+    tag_names = sorted(tags)
+    header = [
+        "",
+        "result",
+        "table",
+        "_start",
+        "_stop",
+        "_value",
+        "_field",
+        "_measurement",
+        *tag_names,
+    ]
+    datatypes = ["#datatype", "string", "long", "dateTime:RFC3339", "dateTime:RFC3339", "double",
+                 "string", "string", *(["string"] * len(tag_names))]  # fmt: skip
+    groups = [
+        "#group",
+        "false",
+        "false",
+        "true",
+        "true",
+        "false",
+        "true",
+        "true",
+        *(["true"] * len(tag_names)),
+    ]
+    defaults = ["#default", "_result", *([""] * (len(header) - 2))]
+    window = ["2026-11-24T08:00:00Z", "2026-11-24T08:05:00Z"]
+    tag_values = [tags[t] for t in tag_names]
+    rows = [["", "", "0", *window, repr(v), field_name, measurement, *tag_values] for v in values]
+    lines = [datatypes, groups, defaults, header, *rows]
+    return "\r\n".join(",".join(line) for line in lines) + "\r\n\r\n"
+
+
+@dataclass
+class FakeInfluxDB2:
+    url: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    csv: str = EMPTY
+    status: int = 200
+    version: str = "v2.7.11"
+
+
+def serve() -> tuple[FakeInfluxDB2, ThreadingHTTPServer]:
+    fake = FakeInfluxDB2(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # /ping and /health
+            self.send_response(204)
+            self.send_header("X-Influxdb-Version", fake.version)
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            fake.requests.append(
+                {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": json.loads(body or b"{}"),
+                }
+            )
+            if fake.status != 200:
+                payload = json.dumps(
+                    {"code": "unauthorized", "message": "unauthorized access"}
+                ).encode()
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+            else:
+                payload = fake.csv.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return fake, server

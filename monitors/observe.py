@@ -87,3 +87,46 @@ def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[i
             times.append(int(point["time"]))
             values.append(float(point["value"]))
     return times, values
+
+
+def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
+    """Observes monitors that share one source with a single InfluxDB request.
+
+    InfluxQL sources get one multi-statement query (``;``-separated, parameters prefixed per
+    monitor); results are matched back by statement id. A request that fails as a whole gives
+    every monitor that error; a statement that fails gives only its monitor the error. Flux has
+    no multi-statement form, so Flux sources are asked one monitor at a time.
+    """
+    if not monitors:
+        return {}
+    source = monitors[0].source
+    if source.flavor == Source.Flavor.FLUX:
+        return {m.pk: observe(m) for m in monitors}
+    built = [query_for(m, prefix=f"m{i}_") for i, m in enumerate(monitors)]
+    params: dict[str, Any] = {}
+    for query in built:
+        params.update(query.params)
+    try:
+        with sources.client_for(source) as client:
+            results = client.query(
+                ";\n".join(q.text for q in built),
+                database=source.database,
+                params=params,
+                method="POST",
+            )
+    except influx.InfluxError as exc:
+        return {m.pk: Observation(q, error=exc) for m, q in zip(monitors, built, strict=True)}
+    by_statement = {r.statement_id: r for r in results}
+    return {
+        m.pk: _observation_from(q, by_statement.get(i))
+        for i, (m, q) in enumerate(zip(monitors, built, strict=True))
+    }
+
+
+def _observation_from(query: queries.Query, result: influx.StatementResult | None) -> Observation:
+    if result is None:
+        return Observation(query)
+    try:
+        return Observation(query, value=value_from(result))
+    except influx.InfluxQueryError as exc:
+        return Observation(query, error=exc)

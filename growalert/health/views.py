@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -36,11 +37,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     results = probes.run_all()
-    ready = all(r.ok for r in results)
-    body = {
-        "status": "ready" if ready else "not_ready",
-        "checks": {r.name: r.status for r in results},
-    }
+    checks: dict[str, str] = {r.name: r.status for r in results}
+    body: dict[str, object] = {"status": "ready", "checks": checks}
+    postgres_ok = checks["postgres"] == "ok"
+    if postgres_ok:
+        lag = probes.scheduler_lag()
+        checks["scheduler"] = "ok" if lag <= settings.SCHEDULER_LAG_THRESHOLD_SECONDS else "lagging"
+        body["scheduler_lag_seconds"] = round(lag, 3)
+    else:
+        checks["scheduler"] = "unknown"
+    ready = all(value == "ok" for value in checks.values())
+    body["status"] = "ready" if ready else "not_ready"
     return JsonResponse(body, status=200 if ready else 503)
 
 

@@ -40,7 +40,8 @@ def test_readyz_is_ready_when_every_dependency_answers(client: Client) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"postgres": "ok", "redis": "ok", "influxdb": "ok"},
+        "checks": {"postgres": "ok", "redis": "ok", "influxdb": "ok", "scheduler": "ok"},
+        "scheduler_lag_seconds": 0.0,
     }
 
 
@@ -83,7 +84,7 @@ def test_readyz_names_a_stopped_dependency_and_recovers_when_it_is_back(
     assert down.status_code == 503
     assert down.json()["status"] == "not_ready"
     assert down.json()["checks"][name] == "unreachable"
-    others = {k: v for k, v in down.json()["checks"].items() if k != name}
+    others = {k: v for k, v in down.json()["checks"].items() if k not in (name, "scheduler")}
     assert set(others.values()) == {"ok"}
     assert deps.status_code == 200
     assert deps.json()["status"] == "degraded"
@@ -96,3 +97,36 @@ def test_readyz_names_a_stopped_dependency_and_recovers_when_it_is_back(
     up = client.get("/readyz")
     assert up.status_code == 200
     assert up.json()["checks"][name] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_fails_when_the_scheduler_lags_past_the_threshold(client: Client, settings) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import MonitorFactory
+
+    settings.SCHEDULER_LAG_THRESHOLD_SECONDS = 30
+    MonitorFactory(next_due_at=timezone.now() - timedelta(seconds=90))
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["scheduler"] == "lagging"
+    assert response.json()["scheduler_lag_seconds"] >= 90
+
+
+@pytest.mark.django_db
+def test_metrics_expose_evaluations_latency_batch_sizes_lag_and_backlog(client: Client) -> None:
+    from growalert import metrics
+
+    metrics.record_batch(outcomes={"ok": 3, "firing": 1}, latencies=[0.02, 0.03, 0.2, 0.7])
+
+    body = client.get("/metrics").content.decode()
+
+    assert 'growalert_evaluations_total{outcome="firing"}' in body
+    assert 'growalert_evaluation_latency_seconds_bucket{le="0.25"}' in body
+    assert "growalert_evaluation_batch_size_count" in body
+    assert "growalert_scheduler_lag_seconds 0.0" in body
+    assert "growalert_outbox_backlog 0.0" in body

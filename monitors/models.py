@@ -189,6 +189,9 @@ class Monitor(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    # The due time of the last evaluation applied: a redelivered or stale batch for the same
+    # (or an older) tick is refused, so no transition is applied twice.
+    evaluated_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_due_at = models.DateTimeField(default=timezone.now)
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -34,7 +34,7 @@ demo:
 	@$(PY) manage.py load_demo
 
 serve:
-	@HOST=$(HOST) PORT=$(PORT) scripts/run_all.sh
+	@GROWALERT_DEMO=true HOST=$(HOST) PORT=$(PORT) scripts/run_all.sh
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -21,4 +21,9 @@ app.conf.beat_schedule = {
         "schedule": 10.0,
         "options": {"expires": 10.0},
     },
+    "simulate-demo-devices": {
+        "task": "monitors.tasks.simulate_demo_devices",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
 }

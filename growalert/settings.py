@@ -194,6 +194,8 @@ FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
     secret("FIELD_ENCRYPTION_KEY", dev_default="ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA=")
 ]
 INFLUXDB_QUERY_TIMEOUT_SECONDS: float = env.float("INFLUXDB_QUERY_TIMEOUT_SECONDS", default=5.0)
+# Demo mode (make run): beat keeps simulated GRO-01 devices writing into INFLUXDB_DEMO_DATABASE.
+GROWALERT_DEMO: bool = env.bool("GROWALERT_DEMO", default=False)
 
 # --- Notifications ------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL: str = env.str(

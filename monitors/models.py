@@ -40,7 +40,7 @@ class Source(models.Model):
     secret_ciphertext = models.TextField(blank=True, editable=False)
     timeout_seconds = models.FloatField(default=5.0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
-    last_check_ok = models.BooleanField(null=True)
+    last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_error = models.CharField(max_length=300, blank=True)
     server_version = models.CharField(max_length=50, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

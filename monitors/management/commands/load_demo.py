@@ -1,4 +1,4 @@
-"""Creates the demo admin and loads simulated GRO-01 history into InfluxDB. Safe to rerun."""
+"""Creates the demo admin, its monitors, and 24 h of simulated GRO-01 history. Safe to rerun."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitors import influx
 from monitors.demo import gro01
+from monitors.demo.setup import ensure_demo_monitors
 
 
 class Command(BaseCommand):
-    help = "Create the demo admin user and load simulated GRO-01 device data into InfluxDB."
+    help = "Create the demo admin user and monitors, and load simulated GRO-01 data."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
@@ -22,12 +23,13 @@ class Command(BaseCommand):
         parser.add_argument("--hours", type=float, default=24.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self._ensure_admin(options["username"], options["password"])
+        admin = self._ensure_admin(options["username"], options["password"])
         self._load_history(options["hours"])
+        created = ensure_demo_monitors(owner=admin)
+        self.stdout.write(f"demo monitors: {len(created)} created")
 
-    def _ensure_admin(self, username: str, password: str) -> None:
-        user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(
+    def _ensure_admin(self, username: str, password: str) -> User:
+        user, created = User.objects.get_or_create(
             username=username, defaults={"email": f"{username}@growalert.local"}
         )
         if created:
@@ -38,13 +40,14 @@ class Command(BaseCommand):
             self.stdout.write(f"created admin user {username!r}")
         else:
             self.stdout.write(f"admin user {username!r} already exists (password unchanged)")
+        return user
 
     def _load_history(self, hours: float) -> None:
         database = settings.INFLUXDB_DEMO_DATABASE
+        lines = list(gro01.history_lines(end_ms=int(time.time() * 1000), hours=hours))
         try:
             with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30) as client:
                 client.create_database(database)
-                lines = list(gro01.history_lines(end_ms=int(time.time() * 1000), hours=hours))
                 for start in range(0, len(lines), 5000):
                     client.write(lines[start : start + 5000], database=database)
         except influx.InfluxError as exc:

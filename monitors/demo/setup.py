@@ -1,0 +1,90 @@
+"""The demo account: a source on the local InfluxDB, an email channel and GRO-01 monitors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from monitors import services
+from monitors.models import Channel, Monitor, Source
+
+DEMO_SOURCE = "Local InfluxDB (demo)"
+
+
+def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
+    """Creates the demo source, channel and monitors once; later runs leave them as they are."""
+    source = Source.objects.filter(owner=owner, name=DEMO_SOURCE).first() or services.source_create(
+        owner=owner,
+        name=DEMO_SOURCE,
+        url=settings.INFLUXDB_URL,
+        database=settings.INFLUXDB_DEMO_DATABASE,
+    )
+    channel, _ = Channel.objects.get_or_create(
+        owner=owner,
+        name="Demo email",
+        defaults={"kind": Channel.Kind.EMAIL, "config": {"addresses": [owner.email]}},
+    )
+    existing = {m.name: m for m in Monitor.objects.filter(owner=owner, source=source)}
+    created = []
+    for spec in _specs():
+        if spec["name"] in existing:
+            continue
+        created.append(
+            services.monitor_create(owner=owner, source=source, channels=[channel], **spec)
+        )
+    return created
+
+
+def _specs() -> list[dict[str, object]]:
+    common = {"measurement": "gro01", "interval": timedelta(seconds=10), "recover_after": 2}
+    return [
+        {
+            **common,
+            "name": "Greenhouse 2 too hot",
+            "description": "Its vent sticks for a minute every three minutes: watch it fire.",
+            "field": "temperature",
+            "tags": {"device": "greenhouse-2"},
+            "aggregation": "mean",
+            "window": timedelta(seconds=20),
+            "comparator": "above",
+            "critical": 32.0,
+            "warning": 29.0,
+            "recovery": 30.0,
+            "pending_for": 2,
+        },
+        {
+            **common,
+            "name": "Greenhouse 1 temperature out of range",
+            "field": "temperature",
+            "tags": {"device": "greenhouse-1"},
+            "aggregation": "mean",
+            "window": timedelta(minutes=1),
+            "comparator": "outside",
+            "critical": 10.0,
+            "critical_high": 35.0,
+        },
+        {
+            **common,
+            "name": "Nursery soil too dry",
+            "field": "soil_moisture",
+            "tags": {"device": "nursery"},
+            "aggregation": "last",
+            "window": timedelta(minutes=1),
+            "comparator": "below",
+            "critical": 20.0,
+            "warning": 25.0,
+        },
+        {
+            **common,
+            "name": "Greenhouse 1 humidity p90",
+            "field": "humidity",
+            "tags": {"device": "greenhouse-1"},
+            "aggregation": "percentile",
+            "percentile": 90.0,
+            "window": timedelta(minutes=5),
+            "comparator": "above",
+            "critical": 95.0,
+        },
+    ]

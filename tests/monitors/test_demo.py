@@ -1,0 +1,66 @@
+"""The demo: load_demo is safe to rerun, and the simulated devices really write to InfluxDB."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from django.core.management import call_command
+
+from monitors import influx
+from monitors.demo import gro01, simulate
+from monitors.models import Monitor
+
+
+@pytest.fixture
+def demo_database(settings, influx_db):
+    settings.INFLUXDB_DEMO_DATABASE = influx_db.database
+    return influx_db
+
+
+@pytest.mark.django_db
+def test_load_demo_creates_the_admin_and_monitors_once(demo_database) -> None:
+    call_command("load_demo", hours=0.1, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("load_demo", hours=0.1, stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    monitors = Monitor.objects.filter(owner__username="admin")
+    assert monitors.count() == 4
+    assert all(m.channels.count() == 1 for m in monitors)
+    assert all(m.source.database == demo_database.database for m in monitors)
+
+
+def test_live_simulation_writes_every_device(demo_database) -> None:
+    written = simulate.write_live(lookback_s=10)
+
+    rows = demo_database.client.query(
+        'SELECT count("temperature") FROM "gro01" GROUP BY "device"',
+        database=demo_database.database,
+    )
+    assert written == 3 * 2 or written == 3 * 3
+    assert {s.tags["device"] for s in rows[0].series} == set(gro01.DEVICES)
+
+
+def test_greenhouse_2_spikes_for_one_minute_in_three() -> None:
+    rng = random.Random(1)
+    base = 1_800_000_000_000 - 1_800_000_000_000 % (gro01.SPIKE_PERIOD_S * 1000)
+
+    hot = [
+        gro01.reading("greenhouse-2", base + s * 1000, rng)["temperature"] for s in range(0, 60, 5)
+    ]
+    cool = [
+        gro01.reading("greenhouse-2", base + s * 1000, rng)["temperature"]
+        for s in range(60, 180, 5)
+    ]
+
+    assert min(hot) > 32
+    assert max(cool) < 29
+
+
+def test_line_protocol_escapes_tags_and_rejects_nan() -> None:
+    line = influx.line(
+        "m x", {"v": 1.5, "n": 2, "ok": True, "s": 'a"b'}, tags={"t,1": "a b=c"}, timestamp_ms=5
+    )
+
+    assert line == 'm\\ x,t\\,1=a\\ b\\=c v=1.5,n=2i,ok=true,s="a\\"b" 5'
+    with pytest.raises(ValueError, match="NaN"):
+        influx.line("m", {"v": float("nan")})

@@ -27,6 +27,11 @@ pids+=($!)
 pids+=($!)
 "$BIN/celery" -A growalert beat --loglevel INFO --pidfile .local/run/celerybeat.pid &
 pids+=($!)
+# A local mail sink so the demo's email notifications show up in this console.
+if ! (exec 3<>/dev/tcp/127.0.0.1/1025) 2>/dev/null; then
+    "$BIN/python" -m aiosmtpd -n -l 127.0.0.1:1025 -c aiosmtpd.handlers.Debugging stdout &
+    pids+=($!)
+fi
 
 cat <<MSG
 
@@ -34,6 +39,7 @@ cat <<MSG
     admin:        http://$HOST:$PORT/admin/   (login: admin / growalert-demo)
     API docs:     http://$HOST:$PORT/api/docs
     health:       http://$HOST:$PORT/readyz
+    demo emails:  printed below by the local mail sink on 127.0.0.1:1025
   Press Ctrl-C to stop the web server, the worker and beat.
 
 MSG

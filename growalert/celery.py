@@ -10,8 +10,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 
-# growalert is not an installed app, so autodiscovery would miss its own tasks module.
-app = Celery("growalert", include=["growalert.tasks"])
+# Task modules are listed explicitly (not only autodiscovered, which is lazy) so that every task
+# named in beat_schedule is registered as soon as the app is imported, in any process.
+app = Celery("growalert", include=["growalert.tasks", "monitors.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -34,7 +34,7 @@ def _redis() -> redis.Redis:
     global _client
     if _client is None:
         _client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1, decode_responses=True
         )
     return _client
 

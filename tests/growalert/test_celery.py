@@ -9,6 +9,7 @@ from growalert.tasks import record_heartbeat
 
 
 def test_beat_schedule_holds_only_the_fixed_project_tasks() -> None:
+    app.loader.import_default_modules()  # what a worker does at start-up
     schedule = app.conf.beat_schedule
 
     assert "record-heartbeat" in schedule

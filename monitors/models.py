@@ -87,6 +87,11 @@ class Channel(models.Model):
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     consecutive_permanent_failures = models.PositiveIntegerField(default=0)
+    # SMS consent: a one-time code is sent to the number; only its hash is stored.
+    verification_code_hash = models.CharField(max_length=128, blank=True, editable=False)
+    verification_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    verification_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -306,6 +311,36 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} → {self.channel}"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at delivering a notification: the delivery log a user reads."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        TRANSIENT = "transient", "Failed, will retry"
+        PERMANENT = "permanent", "Failed permanently"
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="delivery_attempts"
+    )
+    number = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+
+    class Meta:
+        ordering = ["notification", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "number"], name="delivery_attempt_once_per_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.get_outcome_display()}"
 
 
 class Silence(models.Model):

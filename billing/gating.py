@@ -1,0 +1,99 @@
+"""Who is served: monitors need an active subscription, decided from local rows only.
+
+An account is served when it is staff or superuser, its Customer is comped, or one of its
+subscriptions is active or trialing, or past_due for less than
+``settings.BILLING_PAST_DUE_GRACE_DAYS`` (counted from when it became past_due, else from the
+end of its period). Everyone else, including an account without any Customer record, is not
+served: the monitors API answers 402 and the dispatcher pauses their monitors. Nothing here calls
+Stripe; the webhook keeps the rows current, so service resumes as soon as ``invoice.paid`` lands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from billing.models import Customer, Subscription
+
+PAYMENT_REQUIRED_MESSAGE = (
+    "An active subscription is required to use monitors. "
+    "Subscribe (POST /create-subscription) or update your payment method (POST /customer-portal)."
+)
+
+
+def _grace() -> timedelta:
+    return timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
+
+
+def served_q(now: datetime | None = None) -> Q:
+    """A filter on users: the accounts whose monitors run (one SQL expression, no loop)."""
+    now = now or timezone.now()
+    serving = Subscription.objects.annotate(
+        grace_from=Coalesce("past_due_since", "current_period_end")
+    ).filter(
+        Q(status__in=Subscription.SERVED)
+        | (
+            Q(status=Subscription.Status.PAST_DUE)
+            & (Q(grace_from__isnull=True) | Q(grace_from__gt=now - _grace()))
+        ),
+        customer__user_id=OuterRef("pk"),
+    )
+    return (
+        Q(is_staff=True)
+        | Q(is_superuser=True)
+        | Q(billing_customer__comped=True)
+        | Q(Exists(serving))
+    )
+
+
+def has_active_service(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether ``user``'s monitors may be created, changed and evaluated."""
+    if not user.is_authenticated:
+        return False
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return True
+    return get_user_model()._default_manager.filter(served_q(), pk=user.pk).exists()
+
+
+def gated_owner_ids(now: datetime | None = None) -> QuerySet[AbstractBaseUser, int]:
+    """Ids of the users whose monitors must be paused, as a lazy query.
+
+    Use it as a subquery (``Monitor.objects.exclude(owner_id__in=gated_owner_ids())``: one SQL
+    statement) or evaluate it (``set(gated_owner_ids())``).
+    """
+    users = get_user_model()._default_manager.exclude(served_q(now))
+    return users.values_list("pk", flat=True)
+
+
+class PaymentRequired(APIException):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_detail = PAYMENT_REQUIRED_MESSAGE
+    default_code = "payment_required"
+
+
+class HasActiveSubscription(BasePermission):
+    """DRF permission: authenticated users without active service get a 402, reads included."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False  # IsAuthenticated (listed before this) answers 401
+        if not has_active_service(request.user):
+            raise PaymentRequired()
+        return True
+
+
+def comp(user: AbstractBaseUser) -> Customer:
+    """Serve ``user`` without a subscription (tests, partners); never calls Stripe."""
+    customer, _ = Customer.objects.update_or_create(user_id=user.pk, defaults={"comped": True})
+    return customer

@@ -8,6 +8,7 @@ Every POST carries an idempotency key the caller derives from the business actio
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -98,6 +99,18 @@ def _plain(obj: Any) -> StripeDict:
     return obj.to_dict() if isinstance(obj, stripe.StripeObject) else dict(obj)
 
 
+@functools.lru_cache(maxsize=4)
+def _sdk_client(api_key: str, api_base: str) -> stripe.StripeClient:
+    # One per key and address: the HTTP client keeps its connections (and TLS context) warm.
+    return stripe.StripeClient(
+        api_key,
+        stripe_version=API_VERSION,
+        base_addresses={"api": api_base},
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS, allow_sync_methods=True),
+    )
+
+
 def is_configured() -> bool:
     return bool(settings.STRIPE_SECRET_KEY)
 
@@ -108,13 +121,7 @@ class StripeClient:
     def __init__(self, *, api_key: str, api_base: str) -> None:
         if not api_key:
             raise NotConfigured("Billing is not configured on this server.", code="not_configured")
-        self._client = stripe.StripeClient(
-            api_key,
-            stripe_version=API_VERSION,
-            base_addresses={"api": api_base},
-            max_network_retries=MAX_NETWORK_RETRIES,
-            http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS, allow_sync_methods=True),
-        )
+        self._client = _sdk_client(api_key, api_base)
 
     @classmethod
     def from_settings(cls) -> StripeClient:

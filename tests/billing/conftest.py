@@ -20,6 +20,11 @@ MONTHLY_CENTS = 1500
 DEVICE_CENTS = 4900
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def fake_stripe(settings: Any) -> Iterator[FakeStripe]:
     fake = FakeStripe().start()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+django_stubs_ext.monkeypatch()  # generic admin/form classes (ModelAdmin[Monitor]) at runtime
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

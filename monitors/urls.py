@@ -3,9 +3,14 @@
 from django.urls import URLPattern, URLResolver
 from rest_framework.routers import SimpleRouter
 
+from monitors import api
 from monitors.notify import api as channels_api
 
 router = SimpleRouter(trailing_slash=False)
+router.register("monitors", api.MonitorViewSet, basename="monitor")
+router.register("sources", api.SourceViewSet, basename="source")
 router.register("channels", channels_api.ChannelViewSet, basename="channel")
+router.register("incidents", api.IncidentViewSet, basename="incident")
+router.register("silences", api.SilenceViewSet, basename="silence")
 
 urlpatterns: list[URLPattern | URLResolver] = router.urls

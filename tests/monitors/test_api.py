@@ -1,0 +1,284 @@
+"""The monitors API at its documented paths, with alice (owner), bob (another customer) and an
+anonymous client on every endpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitors.models import Monitor, Source
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def monitor_body(source: Source, **overrides) -> dict[str, object]:
+    body = {
+        "name": "greenhouse too hot",
+        "source": source.pk,
+        "measurement": "gro01",
+        "field": "temperature",
+        "tags": {"device": "greenhouse-1"},
+        "aggregation": "mean",
+        "window": "00:05:00",
+        "comparator": "above",
+        "critical": 30,
+        "warning": 27,
+        "interval": "00:01:00",
+    }
+    body.update(overrides)
+    return body
+
+
+def test_owner_creates_and_reads_a_monitor(alice, api_client_for) -> None:
+    source = SourceFactory(owner=alice)
+    channel = ChannelFactory(owner=alice)
+    client = api_client_for(alice)
+
+    created = client.post("/monitors", monitor_body(source, channels=[channel.pk]), format="json")
+
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["status"] == "ok"
+    assert body["channels"] == [channel.pk]
+    fetched = client.get(f"/monitors/{body['id']}")
+    assert fetched.status_code == 200
+    assert fetched.json()["tags"] == {"device": "greenhouse-1"}
+
+
+def test_list_is_paginated_scoped_to_the_owner_and_filterable_by_status(
+    alice, bob, api_client_for
+) -> None:
+    MonitorFactory.create_batch(3, owner=alice)
+    MonitorFactory(owner=alice, status="firing")
+    MonitorFactory(owner=bob)
+
+    everything = api_client_for(alice).get("/monitors")
+    firing = api_client_for(alice).get("/monitors?status=firing")
+    page = api_client_for(alice).get("/monitors?limit=2")
+
+    assert everything.json()["count"] == 4
+    assert [m["status"] for m in firing.json()["results"]] == ["firing"]
+    assert len(page.json()["results"]) == 2
+    assert page.json()["next"]
+
+
+def test_put_and_patch_update_a_monitor_and_reset_its_state_on_a_new_definition(
+    alice, api_client_for
+) -> None:
+    monitor = MonitorFactory(owner=alice, status="firing", state={"status": "firing"})
+    client = api_client_for(alice)
+
+    patched = client.patch(f"/monitors/{monitor.pk}", {"name": "renamed"}, format="json")
+    monitor.refresh_from_db()
+    assert patched.status_code == 200
+    assert monitor.status == "firing"  # a rename keeps the state
+
+    put = client.put(
+        f"/monitors/{monitor.pk}", monitor_body(monitor.source, critical=35), format="json"
+    )
+    monitor.refresh_from_db()
+    assert put.status_code == 200
+    assert monitor.critical == 35
+    assert monitor.status == "ok"
+    assert monitor.state == {}
+
+
+def test_delete_removes_the_monitor(alice, api_client_for) -> None:
+    monitor = MonitorFactory(owner=alice)
+
+    response = api_client_for(alice).delete(f"/monitors/{monitor.pk}")
+
+    assert response.status_code == 204
+    assert not Monitor.objects.filter(pk=monitor.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path_suffix"),
+    [("get", ""), ("put", ""), ("patch", ""), ("delete", ""), ("post", "/test")],
+)
+def test_another_customers_monitor_is_a_404(
+    alice, bob, api_client_for, method, path_suffix
+) -> None:
+    monitor = MonitorFactory(owner=alice)
+
+    response = getattr(api_client_for(bob), method)(
+        f"/monitors/{monitor.pk}{path_suffix}", {}, format="json"
+    )
+
+    assert response.status_code == 404
+    assert Monitor.objects.filter(pk=monitor.pk, name=monitor.name).exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/monitors"),
+        ("post", "/monitors"),
+        ("get", "/monitors/1"),
+        ("put", "/monitors/1"),
+        ("delete", "/monitors/1"),
+        ("post", "/monitors/1/test"),
+        ("post", "/monitors/preview"),
+        ("get", "/sources"),
+        ("get", "/channels"),
+        ("get", "/incidents"),
+        ("get", "/silences"),
+    ],
+)
+def test_anonymous_clients_are_refused(api_client_for, method, path) -> None:
+    response = getattr(api_client_for(None), method)(path, {}, format="json")
+
+    assert response.status_code in (401, 403)
+    assert "detail" in response.json()
+
+
+def test_a_monitor_cannot_use_another_customers_source_or_channel(
+    alice, bob, api_client_for
+) -> None:
+    bobs_source = SourceFactory(owner=bob)
+    bobs_channel = ChannelFactory(owner=bob)
+
+    response = api_client_for(alice).post(
+        "/monitors", monitor_body(bobs_source, channels=[bobs_channel.pk]), format="json"
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"source", "channels"}
+
+
+def test_validation_errors_name_each_bad_field(alice, api_client_for) -> None:
+    source = SourceFactory(owner=alice)
+    body = monitor_body(
+        source,
+        aggregation="p99",
+        comparator="above",
+        critical=30,
+        warning=31,
+        interval="00:00:01",
+        tags={"device": 5},
+        pending_for=0,
+    )
+
+    response = api_client_for(alice).post("/monitors", body, format="json")
+
+    assert response.status_code == 400
+    assert set(response.json()) >= {"aggregation", "interval", "tags", "pending_for"}
+
+
+def test_range_comparators_need_both_bounds_and_warnings_must_trip_first(
+    alice, api_client_for
+) -> None:
+    source = SourceFactory(owner=alice)
+    client = api_client_for(alice)
+
+    outside = client.post(
+        "/monitors", monitor_body(source, comparator="outside", warning=None), format="json"
+    )
+    warning = client.post("/monitors", monitor_body(source, warning=31), format="json")
+
+    assert outside.json() == {"critical_high": ["required for the outside comparator"]}
+    assert warning.json() == {"warning": ["must be below critical (30.0)"]}
+
+
+def test_a_raw_query_that_is_not_a_single_select_is_rejected_with_a_clear_error(
+    alice, api_client_for
+) -> None:
+    source = SourceFactory(owner=alice)
+    body = monitor_body(source, raw_query="SELECT mean(value) FROM cpu; DROP DATABASE growalert")
+
+    response = api_client_for(alice).post("/monitors", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"raw_query": ["only one statement is allowed (found ';')"]}
+
+
+def test_a_raw_query_replaces_measurement_and_field(alice, api_client_for) -> None:
+    source = SourceFactory(owner=alice)
+    body = monitor_body(source, measurement="", field="", raw_query="SELECT last(x) FROM y")
+
+    response = api_client_for(alice).post("/monitors", body, format="json")
+
+    assert response.status_code == 201
+
+
+def test_source_secrets_are_write_only_and_encrypted_at_rest(alice, api_client_for) -> None:
+    client = api_client_for(alice)
+
+    created = client.post(
+        "/sources",
+        {
+            "name": "prod",
+            "url": "http://influx.example.com:8086",
+            "database": "farm",
+            "auth_scheme": "token",
+            "secret": "s3cr3t-token-value",
+        },
+        format="json",
+    )
+
+    assert created.status_code == 201, created.json()
+    assert "s3cr3t" not in created.content.decode()
+    assert created.json()["has_secret"] is True
+    source = Source.objects.get(pk=created.json()["id"])
+    assert "s3cr3t" not in source.secret_ciphertext
+    assert source.secret == "s3cr3t-token-value"
+    assert "s3cr3t" not in client.get(f"/sources/{source.pk}").content.decode()
+
+
+def test_token_auth_without_a_secret_is_rejected(alice, api_client_for) -> None:
+    response = api_client_for(alice).post(
+        "/sources",
+        {
+            "name": "prod",
+            "url": "http://influx.example.com:8086",
+            "database": "farm",
+            "auth_scheme": "token",
+        },
+        format="json",
+    )
+
+    assert response.json() == {"secret": ["token auth needs a secret"]}
+
+
+def test_checking_a_source_records_whether_it_is_reachable(alice, api_client_for) -> None:
+    up = SourceFactory(owner=alice)
+    down = SourceFactory(owner=alice, url="http://127.0.0.1:9", timeout_seconds=1)
+    client = api_client_for(alice)
+
+    up_result = client.post(f"/sources/{up.pk}/check").json()
+    down_result = client.post(f"/sources/{down.pk}/check").json()
+
+    assert up_result["last_check_ok"] is True
+    assert up_result["server_version"].startswith("1.")
+    assert down_result["last_check_ok"] is False
+    assert "unreachable" in down_result["last_check_error"]
+
+
+def test_a_source_in_use_cannot_be_deleted(alice, api_client_for) -> None:
+    monitor = MonitorFactory(owner=alice)
+
+    response = api_client_for(alice).delete(f"/sources/{monitor.source.pk}")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "monitors still use this source"}
+
+
+def test_token_authentication_works_for_api_clients(alice, client) -> None:
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=alice)
+    MonitorFactory(owner=alice)
+
+    response = client.get("/monitors", HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+
+def test_the_openapi_schema_and_docs_page_are_served(client) -> None:
+    schema = client.get("/api/schema")
+    docs = client.get("/api/docs")
+
+    assert schema.status_code == 200
+    assert b"/monitors/{id}/test" in schema.content
+    assert docs.status_code == 200

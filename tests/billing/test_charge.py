@@ -79,7 +79,7 @@ def test_a_decline_is_a_402_with_the_cards_message(api, fake_stripe, signed_up):
     order = DeviceOrder.objects.get()
     assert order.status == DeviceOrder.Status.FAILED
     assert order.failure_message == "Your card has insufficient funds."
-    assert order.payment_intent_id.startswith("pi_")
+    assert (order.payment_intent_id or "").startswith("pi_")
     assert not Device.objects.exists()
 
 

@@ -7,8 +7,6 @@ and devices. Amounts are integer minor units (cents) in the price's currency.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django.conf import settings
 from django.db import models
 
@@ -68,15 +66,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_subscription_id} ({self.status})"
-
-    def serves(self, now: datetime, grace: timedelta) -> bool:
-        """Whether this subscription alone keeps its customer served at ``now``."""
-        if self.status in self.SERVED:
-            return True
-        if self.status != self.Status.PAST_DUE:
-            return False
-        since = self.past_due_since or self.current_period_end
-        return since is None or now < since + grace
 
 
 class DeviceOrder(models.Model):

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from billing.models import Customer, Device, DeviceOrder, Subscription
-from billing.stripe_gateway import StripeClient, StripeDict
+from billing.stripe_gateway import InvalidRequest, StripeClient, StripeDict
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,13 @@ class PriceCatalog:
 def _fetch(refs: list[str]) -> dict[str, StripeDict]:
     """Prices by configured reference: ``price_...`` ids are retrieved, the rest are lookup keys."""
     client = StripeClient.from_settings()
-    found = {ref: client.retrieve_price(ref) for ref in refs if ref.startswith("price_")}
+    found: dict[str, StripeDict] = {}
+    for ref in refs:
+        if ref.startswith("price_"):
+            try:
+                found[ref] = client.retrieve_price(ref)
+            except InvalidRequest as exc:
+                logger.error("Configured Stripe price %s: %s", ref, exc.message)
     lookup_keys = [ref for ref in refs if not ref.startswith("price_")]
     for price in client.prices_by_lookup_key(lookup_keys):
         found[price["lookup_key"]] = price

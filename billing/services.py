@@ -11,7 +11,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 INGEST_KEY_PREFIX = "gro_"
 DEVICE_NAME = "GRO-01 #{number}"
 TAKEN = "An account with this email already exists."
+API_SNAPSHOT_MARGIN = timedelta(seconds=2)
 # Subscriptions that already serve (or are about to): a second one would bill twice.
 LIVE_STATUSES = (
     Subscription.Status.ACTIVE,
@@ -183,10 +184,13 @@ def _first_price(data: StripeDict) -> tuple[str, int]:
 def subscription_sync(data: StripeDict, *, as_of: datetime | None) -> Subscription:
     """Store a Stripe subscription snapshot unless a newer one was already applied.
 
-    ``as_of`` is the ``created`` of the event carrying the snapshot (None: a fresh API response).
-    An older event, or any change to a canceled subscription, is ignored: Stripe never brings a
-    canceled subscription back, and events may arrive in any order.
+    ``as_of`` is the ``created`` of the event carrying the snapshot, or None for a fresh API
+    response, which counts as of a moment ago (``API_SNAPSHOT_MARGIN`` absorbs clock skew and
+    Stripe's one-second event timestamps). An older event, or any change to a canceled
+    subscription, is ignored: Stripe never brings a canceled subscription back, and events may
+    arrive in any order.
     """
+    as_of = as_of or timezone.now() - API_SNAPSHOT_MARGIN
     customer = Customer.objects.get(stripe_customer_id=data["customer"])
     subscription, _ = Subscription.objects.select_for_update().get_or_create(
         stripe_subscription_id=data["id"],
@@ -195,22 +199,21 @@ def subscription_sync(data: StripeDict, *, as_of: datetime | None) -> Subscripti
     if _is_stale(subscription, as_of):
         logger.info("Ignoring a stale snapshot of %s", subscription.stripe_subscription_id)
         return subscription
-    _set_status(subscription, data["status"], as_of or timezone.now())
+    _set_status(subscription, data["status"], as_of)
     subscription.price_id, subscription.quantity = _first_price(data)
     subscription.current_period_end = _period_end(data)
     subscription.cancel_at_period_end = bool(data.get("cancel_at_period_end"))
     subscription.canceled_at = _timestamp(data.get("canceled_at"))
-    if as_of:
-        subscription.last_event_created = as_of
+    subscription.last_event_created = as_of
     subscription.save()
     return subscription
 
 
-def _is_stale(subscription: Subscription, as_of: datetime | None) -> bool:
-    if subscription.status in Subscription.TERMINAL and subscription.last_event_created:
-        return True
+def _is_stale(subscription: Subscription, as_of: datetime) -> bool:
     last = subscription.last_event_created
-    return as_of is not None and last is not None and as_of < last
+    if last is None:
+        return False
+    return subscription.status in Subscription.TERMINAL or as_of < last
 
 
 def _set_status(subscription: Subscription, status: str, at: datetime) -> None:

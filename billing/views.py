@@ -18,6 +18,8 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
@@ -113,6 +115,11 @@ class ConfigView(BillingView):
 
     authentication_classes = []
 
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Publishable key and configured prices",
+        tags=["billing"],
+    )
     def get(self, request: Request) -> Response:
         get_token(request._request)  # session clients get their CSRF cookie here
         if not is_configured():
@@ -131,6 +138,7 @@ class ConfigView(BillingView):
 class CreateCustomerView(BillingView):
     """POST /create-customer: a growalert account and its Stripe customer; logs the user in."""
 
+    @extend_schema(request=CreateCustomerInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request) -> Response:
         if request.user.is_authenticated:
             customer, stripe_customer = services.customer_ensure(user=request.user)
@@ -159,6 +167,7 @@ class CreateCustomerView(BillingView):
 class CreateSubscriptionView(BillingView):
     """POST /create-subscription: an incomplete subscription and its invoice's client secret."""
 
+    @extend_schema(request=CreateSubscriptionInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request) -> Response:
         customer = self.customer(request)
         data = _validated(CreateSubscriptionInput, request.data)
@@ -176,6 +185,7 @@ class CreateSubscriptionView(BillingView):
 class ChargeView(BillingView):
     """POST /charge: buy devices with a card token; the server prices the order."""
 
+    @extend_schema(request=ChargeInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request) -> Response:
         customer = self.customer(request)
         data = _validated(ChargeInput, request.data)
@@ -194,6 +204,7 @@ class ChargeView(BillingView):
 class SubscriptionListView(BillingView):
     """GET /subscriptions: the caller's subscriptions, newest first."""
 
+    @extend_schema(responses=SubscriptionOutput(many=True), tags=["billing"])
     def get(self, request: Request) -> Response:
         subscriptions = selectors.subscription_list(customer=self.customer(request))
         return Response({"subscriptions": SubscriptionOutput(subscriptions, many=True).data})
@@ -202,6 +213,7 @@ class SubscriptionListView(BillingView):
 class SubscriptionCancelView(BillingView):
     """POST /subscriptions/<id>/cancel {"atPeriodEnd": true}: cancel at period end, or now."""
 
+    @extend_schema(request=CancelInput, responses=SubscriptionOutput, tags=["billing"])
     def post(self, request: Request, subscription_id: str) -> Response:
         data = _validated(CancelInput, request.data)
         subscription = services.subscription_cancel(
@@ -215,6 +227,7 @@ class SubscriptionCancelView(BillingView):
 class SubscriptionResumeView(BillingView):
     """POST /subscriptions/<id>/resume: keep a subscription that was to end at period end."""
 
+    @extend_schema(request=None, responses=SubscriptionOutput, tags=["billing"])
     def post(self, request: Request, subscription_id: str) -> Response:
         subscription = services.subscription_resume(
             customer=self.customer(request), subscription_id=subscription_id
@@ -225,6 +238,11 @@ class SubscriptionResumeView(BillingView):
 class InvoicePreviewView(BillingView):
     """GET /invoice-preview?subscription=<id>: the next invoice (Stripe's preview)."""
 
+    @extend_schema(
+        parameters=[OpenApiParameter("subscription", str)],
+        responses=OpenApiTypes.OBJECT,
+        tags=["billing"],
+    )
     def get(self, request: Request) -> Response:
         customer = self.customer(request)
         subscription_id = request.query_params.get("subscription", "")
@@ -240,6 +258,7 @@ class InvoicePreviewView(BillingView):
 class CustomerPortalView(BillingView):
     """POST /customer-portal: a Stripe Customer Portal session (JSON url, or 303 for forms)."""
 
+    @extend_schema(request=PortalInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request) -> Response | HttpResponse:
         data = _validated(PortalInput, request.data)
         url = services.portal_session(
@@ -254,6 +273,7 @@ class CustomerPortalView(BillingView):
 class DeviceOrderListView(BillingView):
     """GET /device-orders: the caller's device orders."""
 
+    @extend_schema(responses=DeviceOrderOutput(many=True), tags=["billing"])
     def get(self, request: Request) -> Response:
         orders = selectors.device_order_list(customer=self.customer(request))
         return Response({"orders": DeviceOrderOutput(orders, many=True).data})
@@ -262,6 +282,7 @@ class DeviceOrderListView(BillingView):
 class DeviceListView(BillingView):
     """GET /devices: the caller's GRO-01 devices (ingest keys shown by prefix only)."""
 
+    @extend_schema(responses=DeviceOutput(many=True), tags=["billing"])
     def get(self, request: Request) -> Response:
         devices = selectors.device_list(owner=self.customer(request).user)
         return Response({"devices": DeviceOutput(devices, many=True).data})
@@ -270,6 +291,7 @@ class DeviceListView(BillingView):
 class DeviceIngestKeyView(BillingView):
     """POST /devices/<id>/ingest-key: a new ingest key, shown this once."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request, device_id: int) -> Response:
         owner = self.customer(request).user
         device = get_object_or_404(selectors.device_list(owner=owner), pk=device_id)

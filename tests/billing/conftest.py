@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from billing.models import Customer
+from billing.selectors import forget_prices
 from tests.factories import UserFactory
 from tests.fakes.stripe_api import FakeStripe, make_event
 
@@ -39,7 +40,10 @@ def fake_stripe(settings: Any) -> Iterator[FakeStripe]:
     settings.STRIPE_SUBSCRIPTION_PRICES = ["growalert_monthly"]
     settings.STRIPE_DEVICE_PRICE = "gro01_device"
     settings.BILLING_MAX_DEVICES_PER_ORDER = 100
+    # A later fake may get an earlier one's port: never serve it that one's cached prices.
+    forget_prices()
     yield fake
+    forget_prices()
     fake.stop()
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from billing.selectors import forget_prices
 from tests.billing.conftest import DEVICE_CENTS, MONTHLY_CENTS
 
 
@@ -38,6 +39,7 @@ def test_it_caches_prices(api, fake_stripe):
 @pytest.mark.django_db
 def test_it_accepts_price_ids_in_configuration(api, fake_stripe, settings):
     settings.STRIPE_SUBSCRIPTION_PRICES = [fake_stripe.monthly["id"]]
+    forget_prices()
 
     body = api.get("/config").json()
 

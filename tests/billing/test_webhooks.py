@@ -151,13 +151,13 @@ def test_invoice_paid_activates_the_subscription_and_delivers_signup_devices(
 @pytest.mark.django_db
 def test_a_failed_renewal_makes_the_subscription_past_due(post_event, subscription):
     now = int(time.time())
-    post_event(make_event("invoice.paid", _invoice(subscription), created=now - 10))
+    post_event(make_event("invoice.paid", _invoice(subscription), created=now + 10))
 
-    post_event(make_event("invoice.payment_failed", _invoice(subscription), created=now))
+    post_event(make_event("invoice.payment_failed", _invoice(subscription), created=now + 20))
 
     sub = local(subscription)
     assert sub.status == "past_due"
-    assert sub.past_due_since == datetime.fromtimestamp(now, tz=UTC)
+    assert sub.past_due_since == datetime.fromtimestamp(now + 20, tz=UTC)
 
 
 @pytest.mark.django_db
@@ -203,3 +203,19 @@ def test_events_about_unknown_customers_are_acknowledged(post_event, fake_stripe
 
     assert response.status_code == 200
     assert not Subscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_delayed_event_does_not_undo_a_cancellation_made_through_the_api(
+    api, post_event, subscription
+):
+    api.post(f"/subscriptions/{subscription['id']}/cancel", {}, format="json")
+    delayed = make_event(
+        "customer.subscription.updated",
+        snapshot(subscription, status="active", cancel_at_period_end=False),
+        created=int(time.time()) - 60,
+    )
+
+    post_event(delayed)
+
+    assert local(subscription).cancel_at_period_end is True

@@ -17,6 +17,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "dispatch-due-monitors": {
+        "task": "monitors.tasks.dispatch_due_monitors",
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
+    },
     "record-heartbeat": {
         "task": "growalert.tasks.record_heartbeat",
         "schedule": 10.0,

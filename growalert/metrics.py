@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.db.models import Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -79,13 +80,16 @@ def _histogram(
 
 
 def scheduler_lag_seconds() -> float:
-    """Age of the oldest overdue enabled monitor (0 when none is overdue)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT min(next_due_at) FROM monitors_monitor WHERE enabled AND next_due_at <= %s",
-            [timezone.now()],
-        )
-        oldest = cursor.fetchone()[0]
+    """Age of the oldest overdue monitor the dispatcher should have claimed (0 when none is
+    overdue). Monitors of owners paused by billing wait on purpose and do not count."""
+    from billing.gating import gated_owner_ids
+    from monitors.models import Monitor
+
+    oldest = (
+        Monitor.objects.filter(enabled=True, next_due_at__lte=timezone.now())
+        .exclude(owner_id__in=gated_owner_ids())
+        .aggregate(oldest=Min("next_due_at"))["oldest"]
+    )
     return 0.0 if oldest is None else max(0.0, (timezone.now() - oldest).total_seconds())
 
 

@@ -93,6 +93,8 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Lets two test runs share one server (e.g. two checkouts) without sharing a test database.
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_growalert")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL: str = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
@@ -162,6 +164,7 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND: str | None = None
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE: str = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -174,6 +177,8 @@ CELERY_TIMEZONE = TIME_ZONE
 
 HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 # /readyz fails when the oldest overdue monitor has waited longer than this.
+# Monitors of one source evaluated per task (one InfluxDB request each).
+EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=500)
 SCHEDULER_LAG_THRESHOLD_SECONDS: float = env.float("SCHEDULER_LAG_THRESHOLD_SECONDS", default=30.0)
 
 LOGGING = {

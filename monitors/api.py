@@ -15,10 +15,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from billing.gating import HasActiveSubscription
 from monitors import evaluation, selectors, services
 from monitors.models import Incident, Monitor, Silence, Source
 from monitors.serializers import (
@@ -77,6 +79,9 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
     ]
 )
 class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
+    """Monitors need an active subscription (or a comped/staff account): otherwise 402."""
+
+    permission_classes = [IsAuthenticated, HasActiveSubscription]
     serializer_class = MonitorSerializer
     lookup_value_regex = r"\d+"
 

@@ -66,3 +66,13 @@ def batches(claimed: list[Claimed], *, size: int) -> list[list[Claimed]]:
         for group in by_source.values()
         for start in range(0, len(group), size)
     ]
+
+
+def claim_batches(*, now: datetime, size: int, limit: int = 50_000) -> list[list[Claimed]]:
+    """What the dispatcher does every second: claim every due monitor of an owner whose service
+    is active (billing gating: unpaid owners' monitors wait, unclaimed, until payment) and cut
+    them into per-source batches."""
+    from billing.gating import gated_owner_ids
+
+    gated = tuple(gated_owner_ids(now))
+    return batches(claim_due(now=now, limit=limit, excluded_owner_ids=gated), size=size)

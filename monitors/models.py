@@ -269,6 +269,8 @@ class Notification(models.Model):
         REPEATED = "repeated", "Still firing"
         WARNING_RAISED = "warning_raised", "Warning"
         WARNING_CLEARED = "warning_cleared", "Warning cleared"
+        FLAPPING_STARTED = "flapping_started", "Flapping (notifications paused)"
+        FLAPPING_STOPPED = "flapping_stopped", "Stopped flapping"
         TEST = "test", "Test notification"
 
     class DeliveryStatus(models.TextChoices):

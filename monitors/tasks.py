@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
+from growalert import metrics
+from monitors import dispatch, pipeline
 from monitors.demo import simulate
+
+
+@shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
+def dispatch_due_monitors() -> int:
+    """Every second (beat): claims due monitors and enqueues one evaluation per batch."""
+    claimed = dispatch.claim_batches(now=timezone.now(), size=settings.EVALUATION_BATCH_SIZE)
+    for batch in claimed:
+        evaluate_monitors.delay([(c.monitor_id, c.due_at.isoformat()) for c in batch])
+    return sum(len(batch) for batch in claimed)
+
+
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+def evaluate_monitors(items: list[tuple[int, str]]) -> int:
+    """Evaluates one batch (one source): observe, decide, write state + outbox in one
+    transaction. Safe to run twice: a tick already applied is skipped."""
+    result = pipeline.evaluate_batch([(pk, datetime.fromisoformat(due)) for pk, due in items])
+    metrics.record_batch(outcomes=result.outcomes, latencies=result.latencies)
+    return result.applied
 
 
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)

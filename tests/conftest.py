@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -34,12 +35,12 @@ def stopped_service() -> Iterator[list[str]]:
         assert result.returncode == 0, result.stderr
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
-    """A real Celery worker (solo pool) on the local Redis, for end-to-end task tests."""
+def start_celery_worker(name: str, **env: str) -> tuple[subprocess.Popen[str], IO[str]]:
+    """Starts a real Celery worker (solo pool) on the local Redis; ``env`` overrides settings
+    (e.g. DATABASE_URL for the test database, CELERY_QUEUE for a private queue)."""
     import os
 
-    log = open(ROOT / ".local" / "log" / "test-celery-worker.log", "w")  # noqa: SIM115
+    log = open(ROOT / ".local" / "log" / f"test-celery-{name}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "celery"),
@@ -51,7 +52,7 @@ def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
             "--loglevel",
             "INFO",
             "--hostname",
-            f"test-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}@%h",
             "--without-mingle",
             "--without-gossip",
         ],
@@ -59,9 +60,23 @@ def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "DJANGO_DEBUG": "true"},
+        env={**os.environ, "DJANGO_DEBUG": "true", **env},
     )
-    yield process
+    return process, log
+
+
+def stop_celery_worker(process: subprocess.Popen[str], log: IO[str]) -> None:
     process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
+    """A real Celery worker on the default queue, for end-to-end task tests."""
+    process, log = start_celery_worker("worker")
+    yield process
+    stop_celery_worker(process, log)

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from billing.gating import comp
 from monitors import influx
 from tests.factories import UserFactory
 
@@ -56,13 +57,17 @@ def influx_db() -> Iterator[SeededInflux]:
 
 
 @pytest.fixture
-def alice(db: None):  # the owner
-    return UserFactory(username="alice")
+def alice(db: None):  # the owner (served without a subscription: billing is tested elsewhere)
+    user = UserFactory(username="alice")
+    comp(user)
+    return user
 
 
 @pytest.fixture
 def bob(db: None):  # another customer
-    return UserFactory(username="bob")
+    user = UserFactory(username="bob")
+    comp(user)
+    return user
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitors.models import Monitor, Source
-from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +282,15 @@ def test_the_openapi_schema_and_docs_page_are_served(client) -> None:
     assert schema.status_code == 200
     assert b"/monitors/{id}/test" in schema.content
     assert docs.status_code == 200
+
+
+def test_monitors_need_an_active_subscription(api_client_for) -> None:
+    unpaid = UserFactory(username="unpaid")
+    client = api_client_for(unpaid)
+
+    listed = client.get("/monitors")
+    created = client.post("/monitors", {"name": "x"}, format="json")
+
+    assert listed.status_code == 402
+    assert created.status_code == 402
+    assert "active subscription" in listed.json()["detail"]

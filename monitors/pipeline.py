@@ -1,0 +1,302 @@
+"""The evaluation pipeline: one batch of claimed monitors, one InfluxDB request, one transaction.
+
+1. Load the batch (one query), observe it (one InfluxDB request per source: see
+   ``observe.observe_batch``), and run every monitor's observation through alerts_core's
+   transition function (``evaluation.step``). Nothing is written yet.
+2. In one transaction: a single conditional ``UPDATE … FROM (VALUES …)`` writes every new state,
+   but only where the row still has the ``state_version`` we read and has not already applied this
+   tick (``evaluated_due_at < due_at``). The ids it returns are the transitions that won; only
+   those open or resolve incidents and write Notification rows (the outbox), in the same
+   transaction. Two workers can therefore never both act on one transition, and a batch replayed
+   after a crash changes nothing.
+3. After commit, delivery is enqueued for the new outbox rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+import alerts_core as ac
+from monitors import evaluation, influx, observe
+from monitors.models import Channel, Incident, Monitor, Notification, Silence
+
+logger = logging.getLogger(__name__)
+
+MAX_POINTS = 60  # data points carried in a notification
+
+_APPLY = """
+UPDATE monitors_monitor AS m
+SET status = v.status,
+    state = v.state::jsonb,
+    state_version = m.state_version + 1,
+    status_reason = v.reason,
+    status_changed_at = CASE WHEN m.status = v.status THEN m.status_changed_at ELSE v.now END,
+    last_value = v.value,
+    last_evaluated_at = v.now,
+    evaluated_due_at = v.due_at
+FROM (VALUES {rows}) AS v(id, version, due_at, status, state, reason, value, now)
+WHERE m.id = v.id
+  AND m.state_version = v.version
+  AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
+RETURNING m.id, m.state_version
+"""
+_ROW = "(%s::bigint, %s::bigint, %s::timestamptz, %s, %s, %s, %s::float8, %s::timestamptz)"
+
+
+@dataclass
+class Decision:
+    """One monitor's evaluation, decided but not yet written."""
+
+    monitor: Monitor
+    due_at: datetime
+    observation: observe.Observation
+    outcome: ac.Outcome
+    state: ac.MonitorState
+    events: list[ac.Event]
+    points: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def notifying(self) -> list[ac.Event]:
+        return [e for e in self.events if e.notifies]
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    skipped: int = 0  # another worker or an earlier run already applied that tick
+    outcomes: Counter[str] = field(default_factory=Counter)
+    notifications: list[Any] = field(default_factory=list)  # ids of new outbox rows
+    latencies: list[float] = field(default_factory=list)  # due -> committed, seconds
+
+
+def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
+    """Evaluates claimed monitors (``(monitor_id, due_at)`` pairs, one source) end to end."""
+    due = dict(items)
+    monitors = list(
+        Monitor.objects.select_related("source").filter(pk__in=due.keys(), enabled=True)
+    )
+    if not monitors:
+        return BatchResult(skipped=len(items))
+    observations = observe.observe_batch(monitors)
+    now = timezone.now()
+    silenced = silenced_monitor_ids(monitors, now)
+    decisions = []
+    for monitor in monitors:
+        observation = observations[monitor.pk]
+        state, events, outcome = evaluation.step(
+            monitor,
+            evaluation.state_of(monitor),
+            value=observation.value,
+            error=observation.error,
+            now=now,
+            silenced=monitor.pk in silenced,
+        )
+        decisions.append(Decision(monitor, due[monitor.pk], observation, outcome, state, events))
+    _attach_points(decisions, now)
+    result = _commit(decisions, now)
+    result.skipped += len(items) - len(monitors)
+    return result
+
+
+def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
+    """Monitors under an active silence: their own, or one of their owner's that covers all."""
+    owners = {m.owner_id for m in monitors}
+    silences = Silence.objects.filter(
+        Q(monitor__isnull=True) | Q(monitor__in=[m.pk for m in monitors]),
+        owner_id__in=owners,
+        starts_at__lte=now,
+        ends_at__gt=now,
+    ).values_list("owner_id", "monitor_id")
+    everything = {owner for owner, monitor in silences if monitor is None}
+    single = {monitor for _, monitor in silences if monitor is not None}
+    return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
+
+
+def _attach_points(decisions: list[Decision], now: datetime) -> None:
+    """Notifications explain themselves with the evaluated points: fetched only for the few
+    monitors that will notify, before the transaction opens."""
+    for decision in decisions:
+        monitor = decision.monitor
+        if not decision.notifying or monitor.raw_query or decision.observation.error:
+            continue
+        try:
+            times, values = observe.history(monitor, start=now - monitor.window, end=now)
+        except influx.InfluxError as exc:
+            logger.warning("points for monitor %s unavailable: %s", monitor.pk, exc)
+            continue
+        decision.points = [
+            [_iso_ms(t), v] for t, v in list(zip(times, values, strict=True))[-MAX_POINTS:]
+        ]
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.get_current_timezone()).isoformat()
+
+
+def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
+    result = BatchResult()
+    params: list[Any] = []
+    for d in decisions:
+        params += [
+            d.monitor.pk,
+            d.monitor.state_version,
+            d.due_at,
+            d.state.status.value,
+            json.dumps(d.state.to_dict()),
+            d.outcome.message[:500],
+            d.observation.value,
+            now,
+        ]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_APPLY.format(rows=", ".join([_ROW] * len(decisions))), params)
+            won = dict(cursor.fetchall())
+        committed = [d for d in decisions if d.monitor.pk in won]
+        for d in committed:
+            d.monitor.state_version = won[d.monitor.pk]
+        notifications = _record_events([d for d in committed if d.events], now)
+        result.notifications = [n.pk for n in notifications]
+        if result.notifications:
+            transaction.on_commit(lambda: _enqueue(result.notifications))
+    finished = timezone.now()
+    result.applied = len(committed)
+    result.skipped = len(decisions) - len(committed)
+    result.outcomes = Counter(d.state.status.value for d in committed)
+    result.latencies = [max(0.0, (finished - d.due_at).total_seconds()) for d in committed]
+    return result
+
+
+DELIVER_TASK = "monitors.notify.tasks.deliver_notification"
+
+
+def _enqueue(notification_ids: list[Any]) -> None:
+    """Hands new outbox rows to delivery (by task name: the pipeline does not import the
+    notifiers). A lost message is harmless: the delivery sweeper picks up pending rows."""
+    from growalert.celery import app
+
+    for notification_id in notification_ids:
+        app.send_task(DELIVER_TASK, args=[str(notification_id)])
+
+
+def _record_events(decisions: list[Decision], now: datetime) -> list[Notification]:
+    """Incidents open and resolve with the state; each notifying event gets one outbox row per
+    deliverable channel (a stable idempotency key makes a replay harmless)."""
+    if not decisions:
+        return []
+    ids = [d.monitor.pk for d in decisions]
+    open_incidents = {
+        i.monitor_id: i for i in Incident.objects.filter(monitor_id__in=ids, resolved_at=None)
+    }
+    channels: dict[int, list[Channel]] = {}
+    if any(d.notifying for d in decisions):
+        through = Monitor.channels.through.objects.filter(
+            monitor_id__in=[d.monitor.pk for d in decisions if d.notifying],
+            channel__enabled=True,
+            channel__verified=True,
+        ).select_related("channel")
+        for link in through:
+            channels.setdefault(link.monitor_id, []).append(link.channel)
+    rows: list[Notification] = []
+    for d in decisions:
+        incident = open_incidents.get(d.monitor.pk)
+        for event in d.events:
+            if event.kind is ac.EventKind.FIRED and not event.catch_up and incident is None:
+                incident = Incident.objects.create(
+                    monitor=d.monitor,
+                    opened_at=now,
+                    opened_value=event.value,
+                    peak_value=event.value,
+                    last_value=event.value,
+                    summary=event.message[:500],
+                )
+            elif event.kind is ac.EventKind.RESOLVED and not event.catch_up and incident:
+                incident.resolved_at = now
+                incident.last_value = event.value
+                incident.save(update_fields=["resolved_at", "last_value"])
+            if not event.notifies:
+                continue
+            for channel in channels.get(d.monitor.pk, []):
+                rows.append(_notification(d, event, incident, channel))
+        if (
+            incident is not None
+            and incident.resolved_at is None
+            and d.observation.value is not None
+        ):
+            _track_peak(d, incident)
+    return Notification.objects.bulk_create(rows, ignore_conflicts=True) if rows else []
+
+
+def _track_peak(d: Decision, incident: Incident) -> None:
+    value = d.observation.value
+    assert value is not None
+    worse = (
+        incident.peak_value is None
+        or (d.monitor.comparator == "below" and value < incident.peak_value)
+        or (d.monitor.comparator != "below" and value > incident.peak_value)
+    )
+    incident.last_value = value
+    if worse:
+        incident.peak_value = value
+    incident.save(update_fields=["last_value", "peak_value"])
+
+
+def _notification(
+    d: Decision, event: ac.Event, incident: Incident | None, channel: Channel
+) -> Notification:
+    key = f"m{d.monitor.pk}:v{d.monitor.state_version}:{event.kind.value}:c{channel.pk}"
+    return Notification(
+        monitor=d.monitor,
+        incident=incident,
+        channel=channel,
+        event=event.kind.value,
+        idempotency_key=key,
+        payload=payload(d, event, incident),
+    )
+
+
+def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str, Any]:
+    """The notification payload (documented in docs/notifications.md)."""
+    monitor = d.monitor
+    resolved_at = incident.resolved_at if incident else None
+    duration: timedelta | None = (
+        (resolved_at - incident.opened_at) if incident and resolved_at else None
+    )
+    return {
+        "version": 1,
+        "event": event.kind.value,
+        "occurred_at": event.at.isoformat(),
+        "monitor": {
+            "id": monitor.pk,
+            "name": monitor.name,
+            "url": settings.SITE_URL.rstrip("/") + reverse("monitor-detail", args=[monitor.pk]),
+        },
+        "status": event.status.value,
+        "previous_status": event.previous_status.value,
+        "reason": event.message,
+        "value": event.value,
+        "threshold": monitor.critical,
+        "comparator": monitor.comparator,
+        "aggregation": monitor.aggregation,
+        "window_seconds": monitor.window.total_seconds(),
+        "query": d.observation.query.display(),
+        "incident": None
+        if incident is None
+        else {
+            "id": incident.pk,
+            "opened_at": incident.opened_at.isoformat(),
+            "resolved_at": resolved_at.isoformat() if resolved_at else None,
+            "duration_seconds": duration.total_seconds() if duration else None,
+        },
+        "points": d.points,
+    }

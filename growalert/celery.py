@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 
 # Task modules are listed explicitly (not only autodiscovered, which is lazy) so that every task
 # named in beat_schedule is registered as soon as the app is imported, in any process.
-app = Celery("growalert", include=["growalert.tasks", "monitors.tasks"])
+app = Celery("growalert", include=["growalert.tasks", "monitors.tasks", "monitors.notify.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
@@ -21,6 +21,11 @@ app.conf.beat_schedule = {
         "task": "monitors.tasks.dispatch_due_monitors",
         "schedule": 1.0,
         "options": {"expires": 1.0},
+    },
+    "deliver-due-notifications": {
+        "task": "monitors.notify.tasks.deliver_due_notifications",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
     },
     "record-heartbeat": {
         "task": "growalert.tasks.record_heartbeat",

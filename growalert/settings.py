@@ -219,6 +219,12 @@ EMAIL_TIMEOUT: int = env.int("EMAIL_TIMEOUT", default=10)
 # Customer webhooks may not target private, loopback or link-local addresses unless allowed
 # (SSRF protection). Tests and local development allow them.
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Delivery retries: exponential backoff with jitter from BASE up to MAX seconds, at most
+# MAX_ATTEMPTS tries; a channel is disabled after DISABLE_AFTER permanent failures in a row.
+NOTIFY_RETRY_BASE_SECONDS: float = env.float("NOTIFY_RETRY_BASE_SECONDS", default=2.0)
+NOTIFY_RETRY_MAX_SECONDS: float = env.float("NOTIFY_RETRY_MAX_SECONDS", default=600.0)
+NOTIFY_MAX_ATTEMPTS: int = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
+NOTIFY_DISABLE_AFTER: int = env.int("NOTIFY_DISABLE_AFTER", default=3)
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")

@@ -1,6 +1,6 @@
 """Routes of the monitors API, at the documented paths (``/monitors``, ``/monitors/<id>``)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from monitors import api
@@ -13,4 +13,7 @@ router.register("channels", channels_api.ChannelViewSet, basename="channel")
 router.register("incidents", api.IncidentViewSet, basename="incident")
 router.register("silences", api.SilenceViewSet, basename="silence")
 
-urlpatterns: list[URLPattern | URLResolver] = router.urls
+urlpatterns: list[URLPattern | URLResolver] = [
+    *router.urls,
+    path("webhooks/twilio/sms", channels_api.twilio_inbound, name="twilio-inbound-sms"),
+]

@@ -35,7 +35,9 @@ def stopped_service() -> Iterator[list[str]]:
         assert result.returncode == 0, result.stderr
 
 
-def start_celery_worker(name: str, **env: str) -> tuple[subprocess.Popen[str], IO[str]]:
+def start_celery_worker(
+    name: str, *, beat: bool = False, **env: str
+) -> tuple[subprocess.Popen[str], IO[str]]:
     """Starts a real Celery worker (solo pool) on the local Redis; ``env`` overrides settings
     (e.g. DATABASE_URL for the test database, CELERY_QUEUE for a private queue)."""
     import os
@@ -55,6 +57,11 @@ def start_celery_worker(name: str, **env: str) -> tuple[subprocess.Popen[str], I
             f"{name}-{os.getpid()}@%h",
             "--without-mingle",
             "--without-gossip",
+            *(
+                ["--beat", "--schedule", str(ROOT / ".local" / f"celerybeat-{name}")]
+                if beat
+                else []
+            ),
         ],
         cwd=ROOT,
         stdout=log,

@@ -1,20 +1,112 @@
-"""The channels API: ``/channels`` and ``/channels/<id>``, scoped to the owner."""
+"""The channels API: ``/channels`` and ``/channels/<id>``, scoped to the owner, plus
+``POST /channels/<id>/test``, ``POST /channels/<id>/send-verification``,
+``POST /channels/<id>/verify`` and ``GET /channels/<id>/deliveries`` (the delivery log)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from monitors import selectors
-from monitors.models import Channel
+from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify import services, twilio
+from monitors.notify.kinds import NOTIFIERS
 
 
 class ChannelSerializer(serializers.ModelSerializer[Channel]):
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Webhook signing secret (write-only; HMAC-SHA256 signature header).",
+    )
+    has_secret = serializers.SerializerMethodField()
+
     class Meta:
         model = Channel
-        fields = ["id", "name", "kind", "config", "verified", "enabled", "disabled_reason"]
-        read_only_fields = ["verified", "disabled_reason"]
+        fields = [
+            "id", "name", "kind", "config", "secret", "has_secret", "verified", "enabled",
+            "disabled_reason", "opted_out_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["verified", "disabled_reason", "opted_out_at", "created_at"]
+
+    def get_has_secret(self, channel: Channel) -> bool:
+        return bool(channel.secret_ciphertext)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs.get("kind") or (self.instance.kind if self.instance else None)
+        if self.instance and "kind" in attrs and attrs["kind"] != self.instance.kind:
+            raise serializers.ValidationError({"kind": "a channel's kind cannot change"})
+        if kind is None:
+            return attrs
+        if "config" in attrs or not self.instance:
+            try:
+                attrs["config"] = NOTIFIERS[kind].validate(dict(attrs.get("config") or {}))
+            except ValueError as exc:
+                raise serializers.ValidationError({"config": str(exc)}) from exc
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Channel:
+        secret = validated_data.pop("secret", "")
+        channel = Channel(**validated_data)
+        channel.verified = channel.kind != Channel.Kind.SMS  # phones prove consent by code
+        if secret:
+            channel.secret = secret
+        channel.save()
+        return channel
+
+    def update(self, instance: Channel, validated_data: dict[str, Any]) -> Channel:
+        secret = validated_data.pop("secret", None)
+        phone_changed = (
+            instance.kind == Channel.Kind.SMS
+            and "config" in validated_data
+            and validated_data["config"].get("phone") != instance.config.get("phone")
+        )
+        for key, value in validated_data.items():
+            setattr(instance, key, value)
+        if secret is not None:
+            instance.secret_ciphertext = "" if secret == "" else instance.secret_ciphertext
+            if secret:
+                instance.secret = secret
+        if phone_changed:
+            instance.verified = False
+        if validated_data.get("enabled"):
+            instance.disabled_reason = ""
+            instance.consecutive_permanent_failures = 0
+        instance.save()
+        return instance
+
+
+class DeliveryAttemptSerializer(serializers.ModelSerializer[DeliveryAttempt]):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "outcome", "status_code", "error", "started_at", "duration_ms"]
+
+
+class DeliverySerializer(serializers.ModelSerializer[Notification]):
+    delivery_attempts = DeliveryAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id", "event", "monitor", "status", "attempts", "created_at", "sent_at",
+            "last_error", "idempotency_key", "delivery_attempts",
+        ]  # fmt: skip
+
+
+class VerifySerializer(serializers.Serializer[Any]):
+    code = serializers.RegexField(r"^\s*\d{6}\s*$", help_text="The 6-digit code texted.")
 
 
 class ChannelViewSet(viewsets.ModelViewSet[Channel]):
@@ -26,3 +118,64 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
 
     def perform_create(self, serializer: BaseSerializer[Channel]) -> None:
         serializer.save(owner=self.request.user)
+
+    @extend_schema(request=None, responses=DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        """Sends a test notification now and returns how it went."""
+        notification = services.send_test(self.get_object())
+        data = DeliverySerializer(notification).data
+        ok = notification.status == Notification.DeliveryStatus.SENT
+        return Response(data, status=status.HTTP_200_OK if ok else status.HTTP_502_BAD_GATEWAY)
+
+    @extend_schema(request=None, responses={202: None})
+    @action(detail=True, methods=["post"], url_path="send-verification")
+    def send_verification(self, request: Request, pk: str | None = None) -> Response:
+        """Texts a one-time code to an SMS channel's number."""
+        try:
+            services.start_verification(self.get_object())
+        except services.VerificationError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"detail": "code sent"}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=VerifySerializer, responses=ChannelSerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request: Request, pk: str | None = None) -> Response:
+        """Confirms the texted code; the channel starts receiving alerts."""
+        serializer = VerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            channel = services.confirm_verification(
+                self.get_object(), serializer.validated_data["code"]
+            )
+        except services.VerificationError as exc:
+            return Response({"code": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(ChannelSerializer(channel).data)
+
+    @extend_schema(responses=DeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request: Request, pk: str | None = None) -> Response:
+        """The delivery log: every notification to this channel with each attempt."""
+        channel = self.get_object()
+        rows = (
+            Notification.objects.filter(channel=channel)
+            .prefetch_related("delivery_attempts")
+            .order_by("-created_at")
+        )
+        page = self.paginate_queryset(rows)  # type: ignore[arg-type]
+        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    """Twilio's inbound-message webhook: STOP / START replies. Signed by Twilio."""
+    params = {key: request.POST[key] for key in request.POST}
+    url = request.build_absolute_uri()
+    if not twilio.valid_signature(url, params, request.headers.get("X-Twilio-Signature", "")):
+        return HttpResponse("invalid signature", status=403)
+    services.handle_inbound_sms(params.get("From", ""), params.get("Body", ""))
+    return HttpResponse(
+        '<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
+        content_type="text/xml",
+    )

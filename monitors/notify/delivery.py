@@ -1,0 +1,189 @@
+"""Delivering one outbox row: claim it, send it, record the attempt, decide what comes next.
+
+Exactly once from the receiver's point of view:
+
+* **Claim before send.** A single conditional UPDATE moves the row from ``pending`` (due) to
+  ``sending`` with a lease; a second task for the same row finds nothing to claim and stops.
+* **Sent marker.** After the medium accepts the message, the row becomes ``sent`` in the same
+  transaction that records the attempt; nothing sends a ``sent`` row again.
+* **The one window.** If a worker dies after the medium accepted but before that commit, the
+  lease expires and the row is sent again. Webhook receivers de-duplicate with the stable
+  ``Growalert-Idempotency-Key``; email carries it as ``Message-ID``; SMS and Slack have no such
+  key, so a crash in that window (milliseconds) can repeat one message. Documented in
+  docs/notifications.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify.base import PermanentError, Sent, TransientError
+from monitors.notify.kinds import notifier_for
+from monitors.notify.twilio import OptedOut
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+Status = Notification.DeliveryStatus
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry ``attempt`` + 1: exponential with jitter (half fixed, half
+    random), capped."""
+    base: float = settings.NOTIFY_RETRY_BASE_SECONDS * 2.0 ** max(0, attempt - 1)
+    capped = min(base, float(settings.NOTIFY_RETRY_MAX_SECONDS))
+    return capped / 2 + random.uniform(0, capped / 2)
+
+
+def deliverable_q() -> Q:
+    now = timezone.now()
+    return Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=Status.SENDING, claimed_until__lt=now
+    )
+
+
+def claim(notification_id: uuid.UUID | str) -> Notification | None:
+    """Takes the row for this worker (one UPDATE); None if it is not due or someone has it."""
+    now = timezone.now()
+    claimed = Notification.objects.filter(deliverable_q(), pk=notification_id).update(
+        status=Status.SENDING, claimed_until=now + LEASE, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    return Notification.objects.select_related("channel").get(pk=notification_id)
+
+
+def deliver(notification_id: uuid.UUID | str) -> str:
+    """Claims, sends and records one notification. Returns what happened: ``sent``,
+    ``retry``, ``failed`` or ``skipped`` (not due, or already claimed or sent)."""
+    notification = claim(notification_id)
+    if notification is None:
+        return "skipped"
+    channel = notification.channel
+    started = timezone.now()
+    clock = time.perf_counter()
+    sent: Sent | None = None
+    error: Exception | None = None
+    if not channel.enabled and notification.event != Notification.Event.TEST:
+        error = PermanentError(f"channel disabled: {channel.disabled_reason or 'by its owner'}")
+    else:
+        try:
+            sent = notifier_for(channel).send(
+                channel, notification.payload, idempotency_key=notification.idempotency_key
+            )
+        except (TransientError, PermanentError) as exc:
+            error = exc
+        except Exception as exc:  # a bug or an unexpected library error: retry, and log it
+            logger.exception("delivering notification %s failed unexpectedly", notification.pk)
+            error = TransientError(f"{type(exc).__name__}: {exc}")
+    duration_ms = (time.perf_counter() - clock) * 1000
+    return _record(notification, sent, error, started=started, duration_ms=duration_ms)
+
+
+def _record(
+    notification: Notification,
+    sent: Sent | None,
+    error: Exception | None,
+    *,
+    started: datetime,
+    duration_ms: float,
+) -> str:
+    now = timezone.now()
+    code = sent.status_code if sent else getattr(error, "status_code", None)
+    permanent = isinstance(error, PermanentError)
+    last_attempt = notification.attempts >= settings.NOTIFY_MAX_ATTEMPTS
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            notification=notification,
+            number=notification.attempts,
+            outcome=(
+                DeliveryAttempt.Outcome.SENT
+                if sent
+                else DeliveryAttempt.Outcome.PERMANENT
+                if permanent
+                else DeliveryAttempt.Outcome.TRANSIENT
+            ),
+            status_code=code,
+            error=str(error)[:500] if error else "",
+            started_at=started,
+            duration_ms=duration_ms,
+        )
+        rows = Notification.objects.filter(pk=notification.pk)
+        if sent:
+            rows.update(status=Status.SENT, sent_at=now, claimed_until=None, last_error="")
+            Channel.objects.filter(
+                pk=notification.channel_id, consecutive_permanent_failures__gt=0
+            ).update(consecutive_permanent_failures=0)
+            return "sent"
+        if permanent or last_attempt:
+            rows.update(status=Status.FAILED, claimed_until=None, last_error=str(error)[:500])
+            if permanent and notification.event != Notification.Event.TEST:
+                _count_permanent_failure(notification.channel, error)
+            return "failed"
+        delay = backoff(notification.attempts)
+        rows.update(
+            status=Status.PENDING,
+            claimed_until=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            last_error=str(error)[:500],
+        )
+    _retry_later(notification.pk, delay)
+    return "retry"
+
+
+def _retry_later(notification_id: uuid.UUID, delay: float) -> None:
+    from monitors.notify.tasks import deliver_notification
+
+    transaction.on_commit(
+        lambda: deliver_notification.apply_async(args=(str(notification_id),), countdown=delay)
+    )
+
+
+def _count_permanent_failure(channel: Channel, error: Exception | None) -> None:
+    """After NOTIFY_DISABLE_AFTER consecutive permanent failures the channel is disabled and
+    its owner told by email. A STOP reply disables an SMS channel at once."""
+    opted_out = isinstance(error, OptedOut)
+    Channel.objects.filter(pk=channel.pk).update(
+        consecutive_permanent_failures=F("consecutive_permanent_failures") + 1
+    )
+    channel.refresh_from_db()
+    if not channel.enabled:
+        return
+    if opted_out:
+        reason = "the recipient replied STOP"
+        Channel.objects.filter(pk=channel.pk).update(opted_out_at=timezone.now())
+    elif channel.consecutive_permanent_failures >= settings.NOTIFY_DISABLE_AFTER:
+        reason = f"{channel.consecutive_permanent_failures} deliveries in a row failed: {error}"
+    else:
+        return
+    Channel.objects.filter(pk=channel.pk).update(enabled=False, disabled_reason=reason[:300])
+    owner = channel.owner
+    if owner.email:
+        transaction.on_commit(lambda: _tell_owner(owner.email, channel.name, reason))
+
+
+def _tell_owner(email: str, channel_name: str, reason: str) -> None:
+    try:
+        send_mail(
+            subject=f"[growalert] Channel “{channel_name}” was disabled",
+            message=(
+                f"We stopped sending to your channel “{channel_name}”: {reason}.\n\n"
+                "Fix the destination, then enable the channel again from your channels page "
+                f"({settings.SITE_URL.rstrip('/')}/app/channels).\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+        )
+    except Exception:
+        logger.exception("could not tell %s that a channel was disabled", email)

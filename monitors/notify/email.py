@@ -1,0 +1,74 @@
+"""Email: a plain-text and an HTML part, through Django's configured SMTP connection."""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.template.loader import render_to_string
+
+from monitors.models import Channel
+from monitors.notify import messages
+from monitors.notify.base import PermanentError, Sent, TransientError
+
+MAX_ADDRESSES = 10
+
+
+class EmailNotifier:
+    def validate(self, config: dict[str, Any]) -> dict[str, Any]:
+        addresses = config.get("addresses")
+        if isinstance(addresses, str):
+            addresses = [a.strip() for a in addresses.split(",") if a.strip()]
+        if not isinstance(addresses, list) or not addresses:
+            raise ValueError("addresses: give one or more email addresses")
+        if len(addresses) > MAX_ADDRESSES:
+            raise ValueError(f"addresses: at most {MAX_ADDRESSES}")
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError as exc:
+                raise ValueError(f"addresses: {address!r} is not a valid email address") from exc
+        return {"addresses": addresses}
+
+    def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
+        message = build(payload, channel.config["addresses"], idempotency_key=idempotency_key)
+        try:
+            message.send()
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentError(f"recipients refused: {list(exc.recipients)}") from exc
+        except smtplib.SMTPResponseException as exc:
+            error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentError(error, status_code=exc.smtp_code) from exc
+            raise TransientError(error, status_code=exc.smtp_code) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"SMTP: {exc}") from exc
+        return Sent(250, f"to {', '.join(channel.config['addresses'])}")
+
+
+def build(
+    payload: dict[str, Any], to: list[str], *, idempotency_key: str
+) -> EmailMultiAlternatives:
+    context = {
+        "payload": payload,
+        "subject": messages.subject(payload),
+        "facts": messages.facts(payload),
+        "points": messages.points_text(payload),
+    }
+    message = EmailMultiAlternatives(
+        subject=messages.subject(payload),
+        body=messages.text(payload),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+        headers={
+            # Lets a receiving system de-duplicate; mail clients thread by it.
+            "X-Growalert-Idempotency-Key": idempotency_key,
+            "Message-ID": f"<{idempotency_key.replace(':', '.')}@growalert>",
+        },
+    )
+    message.attach_alternative(render_to_string("notify/email.html", context), "text/html")
+    return message

@@ -1,0 +1,75 @@
+"""Words for a notification: the subject, a plain-text body and the facts as a list, built from
+the payload so every channel explains the alert the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+TITLES = {
+    "fired": "FIRING",
+    "resolved": "RESOLVED",
+    "repeated": "STILL FIRING",
+    "warning_raised": "WARNING",
+    "warning_cleared": "WARNING CLEARED",
+    "flapping_started": "FLAPPING",
+    "flapping_stopped": "STOPPED FLAPPING",
+    "test": "TEST",
+}
+
+
+def subject(payload: dict[str, Any]) -> str:
+    title = TITLES.get(payload.get("event", ""), str(payload.get("event", "")).upper())
+    return f"[{title}] {payload.get('monitor', {}).get('name', 'growalert')}"
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return str(timedelta(seconds=round(seconds)))
+
+
+def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs worth showing, in order."""
+    rows: list[tuple[str, str]] = [("What", payload.get("reason") or "")]
+    if payload.get("value") is not None:
+        rows.append(("Value", f"{payload['value']:g}"))
+    if payload.get("threshold") is not None:
+        rows.append(("Threshold", f"{payload.get('comparator', '')} {payload['threshold']:g}"))
+    if payload.get("window_seconds"):
+        window = duration_text(payload["window_seconds"])
+        rows.append(("Window", f"{payload.get('aggregation', '')} over {window}"))
+    incident = payload.get("incident") or {}
+    if incident.get("opened_at"):
+        rows.append(("Started", _when(incident["opened_at"])))
+    if incident.get("duration_seconds") is not None:
+        rows.append(("Lasted", duration_text(incident["duration_seconds"])))
+    if payload.get("status"):
+        rows.append(("Status", f"{payload.get('previous_status', '?')} → {payload['status']}"))
+    if payload.get("query"):
+        rows.append(("Query", payload["query"]))
+    return [(label, value) for label, value in rows if value]
+
+
+def points_text(payload: dict[str, Any], limit: int = 10) -> list[str]:
+    points = payload.get("points") or []
+    return [f"{_when(t)}  {'no value' if v is None else f'{v:g}'}" for t, v in points[-limit:]]
+
+
+def text(payload: dict[str, Any]) -> str:
+    lines = [subject(payload), ""]
+    lines += [f"{label}: {value}" for label, value in facts(payload)]
+    points = points_text(payload)
+    if points:
+        lines += ["", "Evaluated data points (latest last):", *[f"  {p}" for p in points]]
+    url = payload.get("monitor", {}).get("url")
+    if url:
+        lines += ["", f"Open the monitor: {url}"]
+    return "\n".join(lines) + "\n"
+
+
+def _when(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    except ValueError:
+        return iso

@@ -1,0 +1,139 @@
+"""What the API, the pages and the pipeline call: enqueue delivery, send a test, verify a phone
+number, handle STOP/START replies."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from monitors.models import Channel, Notification
+from monitors.notify import delivery, twilio
+from monitors.notify.base import DeliveryError
+
+CODE_TTL = timedelta(minutes=10)
+CODE_ATTEMPTS = 5
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+START_WORDS = {"START", "UNSTOP", "YES"}
+
+
+class VerificationError(Exception):
+    pass
+
+
+def enqueue(notification_ids: Sequence[uuid.UUID | str]) -> None:
+    """Hands outbox rows to delivery workers (after the transaction that wrote them commits)."""
+    from monitors.notify.tasks import deliver_notification
+
+    for notification_id in notification_ids:
+        deliver_notification.delay(str(notification_id))
+
+
+def test_payload(channel: Channel) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "version": 1,
+        "event": "test",
+        "occurred_at": now.isoformat(),
+        "monitor": {"id": None, "name": f"Test of “{channel.name}”", "url": settings.SITE_URL},
+        "status": "ok",
+        "previous_status": "ok",
+        "reason": "This is a test notification from growalert: this channel works.",
+        "value": None,
+        "threshold": None,
+        "comparator": None,
+        "aggregation": None,
+        "window_seconds": None,
+        "query": None,
+        "incident": None,
+        "points": [],
+    }
+
+
+def send_test(channel: Channel) -> Notification:
+    """Sends a test notification now, through the same delivery path as alerts, and returns
+    it with its outcome (status, last_error, delivery_attempts)."""
+    notification = Notification.objects.create(
+        channel=channel,
+        event=Notification.Event.TEST,
+        idempotency_key=f"test:c{channel.pk}:{uuid.uuid4().hex}",
+        payload=test_payload(channel),
+    )
+    delivery.deliver(notification.pk)
+    notification.refresh_from_db()
+    return notification
+
+
+def _code_hash(channel: Channel, code: str) -> str:
+    return salted_hmac("growalert.sms-verification", f"{channel.pk}:{code}").hexdigest()
+
+
+def start_verification(channel: Channel) -> None:
+    """Texts a one-time code to an SMS channel's number."""
+    if channel.kind != Channel.Kind.SMS:
+        raise VerificationError("only SMS channels are verified by code")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    channel.verification_code_hash = _code_hash(channel, code)
+    channel.verification_sent_at = timezone.now()
+    channel.verification_attempts = 0
+    channel.verified = False
+    channel.save(
+        update_fields=[
+            "verification_code_hash",
+            "verification_sent_at",
+            "verification_attempts",
+            "verified",
+        ]
+    )
+    try:
+        twilio.send_sms(
+            channel.config["phone"],
+            f"Your growalert code is {code}. It expires in 10 minutes. Reply STOP to opt out.",
+        )
+    except DeliveryError as exc:
+        raise VerificationError(f"could not send the code: {exc}") from exc
+
+
+def confirm_verification(channel: Channel, code: str) -> Channel:
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        if not channel.verification_code_hash or channel.verification_sent_at is None:
+            raise VerificationError("no code was sent; ask for one first")
+        if timezone.now() - channel.verification_sent_at > CODE_TTL:
+            raise VerificationError("the code expired; ask for a new one")
+        if channel.verification_attempts >= CODE_ATTEMPTS:
+            raise VerificationError("too many wrong codes; ask for a new one")
+        if not constant_time_compare(
+            _code_hash(channel, code.strip()), channel.verification_code_hash
+        ):
+            channel.verification_attempts += 1
+            channel.save(update_fields=["verification_attempts"])
+            raise VerificationError("wrong code")
+        channel.verified = True
+        channel.verification_code_hash = ""
+        channel.opted_out_at = None
+        channel.save(update_fields=["verified", "verification_code_hash", "opted_out_at"])
+    return channel
+
+
+def handle_inbound_sms(from_number: str, body: str) -> int:
+    """STOP (and its synonyms) opts the number out of every channel that texts it; START opts
+    back in. Returns how many channels changed."""
+    word = body.strip().upper()
+    channels = Channel.objects.filter(kind=Channel.Kind.SMS, config__phone=from_number)
+    if word in STOP_WORDS:
+        return channels.update(
+            opted_out_at=timezone.now(), enabled=False, disabled_reason="the recipient replied STOP"
+        )
+    if word in START_WORDS:
+        return channels.filter(opted_out_at__isnull=False).update(
+            opted_out_at=None, enabled=True, disabled_reason=""
+        )
+    return 0

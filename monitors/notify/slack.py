@@ -1,0 +1,67 @@
+"""Slack: a formatted message (Block Kit) to an incoming-webhook URL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from monitors.models import Channel
+from monitors.notify import http, messages
+from monitors.notify.base import Sent
+
+EMOJI = {
+    "fired": ":red_circle:",
+    "repeated": ":red_circle:",
+    "resolved": ":large_green_circle:",
+    "warning_raised": ":large_yellow_circle:",
+    "warning_cleared": ":white_check_mark:",
+    "flapping_started": ":warning:",
+    "flapping_stopped": ":white_check_mark:",
+    "test": ":wave:",
+}
+
+
+def message(payload: dict[str, Any]) -> dict[str, Any]:
+    title = f"{EMOJI.get(payload.get('event', ''), '')} {messages.subject(payload)}".strip()
+    facts = messages.facts(payload)
+    fields = [
+        {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
+        for label, value in facts
+        if label not in ("What", "Query")
+    ][:10]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": payload.get("reason") or " "}},
+    ]
+    if fields:
+        blocks.append({"type": "section", "fields": fields})
+    url = payload.get("monitor", {}).get("url")
+    if url:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": url}
+                ],
+            }
+        )
+    return {"text": f"{title}: {payload.get('reason', '')}", "blocks": blocks}
+
+
+class SlackNotifier:
+    def validate(self, config: dict[str, Any]) -> dict[str, Any]:
+        url = config.get("url")
+        if not isinstance(url, str) or not url.startswith("https://hooks.slack.com/"):
+            from django.conf import settings
+
+            if not (isinstance(url, str) and settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES):
+                raise ValueError("url: a Slack incoming-webhook URL (https://hooks.slack.com/…)")
+        try:
+            http.check_url(url)
+        except ValueError as exc:
+            raise ValueError(f"url: {exc}") from exc
+        return {"url": url}
+
+    def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
+        body = json.dumps(message(payload)).encode()
+        return http.post(channel.config["url"], content=body, headers=http.json_headers())

@@ -1,0 +1,38 @@
+"""SMS through Twilio. A number must be verified with a one-time code before it receives
+alerts, and the recipient can reply STOP (consent, as the AlertStream seed requires)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from monitors.models import Channel
+from monitors.notify import messages, twilio
+from monitors.notify.base import PermanentError, Sent
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+MAX_LENGTH = 320  # two SMS segments
+
+
+def body(payload: dict[str, Any]) -> str:
+    parts = [messages.subject(payload), payload.get("reason") or ""]
+    url = payload.get("monitor", {}).get("url")
+    text = " — ".join(p for p in parts if p)
+    suffix = f" {url}" if url else ""
+    return (text[: MAX_LENGTH - len(suffix) - 20] + suffix + " Reply STOP to opt out")[:MAX_LENGTH]
+
+
+class SmsNotifier:
+    def validate(self, config: dict[str, Any]) -> dict[str, Any]:
+        phone = str(config.get("phone", "")).replace(" ", "").replace("-", "")
+        if not E164.match(phone):
+            raise ValueError("phone: an international number such as +15551234567")
+        return {"phone": phone}
+
+    def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
+        if channel.opted_out_at is not None:
+            raise PermanentError("the recipient replied STOP")
+        if not channel.verified and payload.get("event") != "verification":
+            raise PermanentError("the number is not verified")
+        message = twilio.send_sms(channel.config["phone"], body(payload))
+        return Sent(201, f"Twilio {message.sid} ({message.status})")

@@ -1,0 +1,33 @@
+"""Delivery tasks: thin wrappers over monitors.notify.delivery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from monitors.models import Notification
+from monitors.notify import delivery
+
+LOST_AFTER = timedelta(seconds=15)  # a pending row this old was never picked up
+
+
+@shared_task(ignore_result=True, soft_time_limit=30, time_limit=45)
+def deliver_notification(notification_id: str) -> str:
+    """Delivers one outbox row; running twice is harmless (the claim lets one through)."""
+    return delivery.deliver(notification_id)
+
+
+@shared_task(ignore_result=True, soft_time_limit=20, time_limit=30)
+def deliver_due_notifications() -> int:
+    """The sweeper (beat): re-enqueues rows whose task was lost or whose lease expired."""
+    stale = timezone.now() - LOST_AFTER
+    ids = list(
+        Notification.objects.filter(delivery.deliverable_q(), next_attempt_at__lte=stale)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for notification_id in ids:
+        deliver_notification.delay(str(notification_id))
+    return len(ids)

@@ -1,0 +1,78 @@
+"""Twilio's Messages API: the only module that talks to Twilio.
+
+``POST {TWILIO_API_BASE}/2010-04-01/Accounts/{AccountSid}/Messages.json`` (form-encoded To,
+From, Body; HTTP Basic with the account SID and auth token) answers 201 with the message's
+``sid`` and ``status``; errors carry Twilio's numeric ``code`` (21610: the recipient replied
+STOP; 21211/21614: not a valid mobile number).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+from monitors.notify.base import PermanentError, TransientError
+
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+UNSUBSCRIBED = 21610
+
+
+@dataclass(frozen=True)
+class Message:
+    sid: str
+    status: str
+
+
+class OptedOut(PermanentError):
+    """The recipient replied STOP: Twilio refuses to message them."""
+
+
+def configured() -> bool:
+    return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN)
+
+
+def send_sms(to: str, body: str) -> Message:
+    if not configured():
+        raise PermanentError("SMS is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
+    sid = settings.TWILIO_ACCOUNT_SID
+    url = f"{settings.TWILIO_API_BASE.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+    try:
+        response = httpx.post(
+            url,
+            data={"To": to, "From": settings.TWILIO_FROM_NUMBER, "Body": body},
+            auth=(sid, settings.TWILIO_AUTH_TOKEN),
+            timeout=TIMEOUT,
+        )
+    except httpx.TimeoutException as exc:
+        raise TransientError("Twilio timed out") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"Twilio unreachable: {exc}") from exc
+    if response.status_code in (200, 201):
+        data = response.json()
+        return Message(sid=str(data.get("sid", "")), status=str(data.get("status", "")))
+    try:
+        error = response.json()
+    except ValueError:
+        error = {}
+    detail = f"Twilio {response.status_code}: {error.get('message') or response.text[:200]}"
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientError(detail, status_code=response.status_code)
+    if error.get("code") == UNSUBSCRIBED:
+        raise OptedOut(detail, status_code=response.status_code)
+    raise PermanentError(detail, status_code=response.status_code)
+
+
+def signature(url: str, params: dict[str, str]) -> str:
+    """Twilio's request signature: base64 HMAC-SHA1 over the URL and the sorted form fields."""
+    data = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    mac = hmac.new(settings.TWILIO_AUTH_TOKEN.encode(), data.encode(), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def valid_signature(url: str, params: dict[str, str], header: str) -> bool:
+    return configured() and hmac.compare_digest(signature(url, params), header or "")

@@ -1,0 +1,129 @@
+"""Real receivers for notification tests: an SMTP server (aiosmtpd), an HTTP receiver that can
+be told how to answer, and FakeTwilio."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.fakes.twilio import FakeTwilio
+from tests.monitors.conftest import influx_db  # noqa: F401 (shared fixture)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on loopback. ``script`` is the list of status codes to answer with, in
+    order (the last one repeats); ``hang`` seconds delays every answer."""
+
+    script: list[int] = field(default_factory=lambda: [200])
+    hang: float = 0.0
+    hits: list[Received] = field(default_factory=list)  # every request
+    accepted: list[Received] = field(default_factory=list)  # those answered 2xx
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hit = Received(self.path, dict(self.headers), body)
+                receiver.hits.append(hit)
+                if receiver.hang:
+                    time.sleep(receiver.hang)
+                index = min(len(receiver.hits) - 1, len(receiver.script) - 1)
+                code = receiver.script[index]
+                if 200 <= code < 300:
+                    receiver.accepted.append(hit)
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_inbox(settings) -> Iterator[Inbox]:
+    inbox = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks it can connect to its own)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def receiver(settings) -> Iterator[Receiver]:
+    settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True  # the receiver lives on loopback
+    settings.NOTIFY_RETRY_BASE_SECONDS = 0.05
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def twilio(settings) -> Iterator[FakeTwilio]:
+    fake = FakeTwilio()
+    settings.TWILIO_ACCOUNT_SID = fake.account_sid
+    settings.TWILIO_AUTH_TOKEN = fake.auth_token
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    settings.TWILIO_API_BASE = fake.url
+    yield fake
+    fake.close()

@@ -17,4 +17,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("monitors.urls")),
     path("", include("billing.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("growalert.pages.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Server-rendered web pages: signup and checkout, dashboard, monitors, channels, account."""

@@ -1,0 +1,120 @@
+"""The account page (subscription, next invoice, devices and orders, API token) and the
+register page (the four signup steps, driven by static/js/register.js and Stripe.js)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from billing import selectors, services
+from billing.errors import BillingError
+from billing.gating import has_active_service
+from billing.models import Customer, Subscription
+from billing.stripe_gateway import StripeGatewayError, is_configured
+
+logger = logging.getLogger(__name__)
+
+
+def _live(customer: Customer | None) -> Subscription | None:
+    if customer is None:
+        return None
+    return customer.subscriptions.filter(status__in=services.LIVE_STATUSES).first()
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _next_invoice(customer: Customer | None) -> dict[str, Any] | None:
+    live = _live(customer)
+    if customer is None or live is None or live.cancel_at_period_end:
+        return None
+    try:
+        return services.invoice_preview(
+            customer=customer, subscription_id=live.stripe_subscription_id
+        )
+    except (BillingError, StripeGatewayError) as exc:
+        logger.info("No invoice preview for %s: %s", customer.pk, exc)
+        return {"unavailable": True}
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    customer = selectors.customer_for(request.user)
+    invoice = _next_invoice(customer)
+    context = {
+        "customer": customer,
+        "served": has_active_service(request.user),
+        "subscriptions": selectors.subscription_list(customer=customer) if customer else [],
+        "live": _live(customer),
+        "invoice": invoice,
+        "invoice_amount": (invoice or {}).get("amount_due"),
+        "orders": selectors.device_order_list(customer=customer) if customer else [],
+        "devices": selectors.device_list(owner=request.user),
+        "token": Token.objects.filter(user=_user(request)).first(),
+        "new_token": request.session.pop("new-api-token", None),
+        "stripe_configured": is_configured(),
+        "max_devices": settings.BILLING_MAX_DEVICES_PER_ORDER,
+    }
+    return render(request, "pages/account.html", context)
+
+
+@login_required
+@require_POST
+def subscription_cancel(request: HttpRequest) -> HttpResponseRedirect:
+    customer = selectors.customer_for(request.user)
+    live = _live(customer)
+    if customer is None or live is None:
+        messages.error(request, "There is no subscription to cancel.")
+        return redirect("pages:account")
+    try:
+        services.subscription_cancel(
+            customer=customer, subscription_id=live.stripe_subscription_id, at_period_end=True
+        )
+    except (BillingError, StripeGatewayError) as exc:
+        messages.error(request, f"Could not cancel: {exc}")
+    else:
+        messages.success(request, "Your subscription will end at the end of the current period.")
+    return redirect("pages:account")
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponseRedirect:
+    """A new API token replaces the old one; it is shown once."""
+    Token.objects.filter(user=_user(request)).delete()
+    token = Token.objects.create(user=_user(request))
+    request.session["new-api-token"] = token.key
+    messages.success(request, "New API token created. Copy it now: it is shown only once.")
+    return redirect("pages:account")
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest) -> HttpResponseRedirect:
+    deleted, _ = Token.objects.filter(user=_user(request)).delete()
+    messages.success(request, "API token revoked." if deleted else "There was no API token.")
+    return redirect("pages:account")
+
+
+def register(request: HttpRequest) -> HttpResponse:
+    customer = selectors.customer_for(request.user)
+    if customer and customer.subscriptions.filter(status__in=services.LIVE_STATUSES).exists():
+        messages.info(request, "You already have a subscription.")
+        return redirect("pages:dashboard")
+    context = {
+        "has_customer": bool(customer and customer.stripe_customer_id),
+        "max_devices": settings.BILLING_MAX_DEVICES_PER_ORDER,
+    }
+    return render(request, "pages/register.html", context)

@@ -1,0 +1,98 @@
+"""The channels page: add, verify (SMS), send a test, remove. Input is validated by the channels
+API's serializer, so the page and the API accept exactly the same channels."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from growalert.pages.forms import ChannelForm, VerifyForm
+from monitors import selectors
+from monitors.models import Channel, Notification
+from monitors.notify import services
+from monitors.notify.api import ChannelSerializer
+
+
+def _owned_channel(request: HttpRequest, channel_id: int) -> Channel:
+    return get_object_or_404(selectors.channel_list(owner=request.user), pk=channel_id)
+
+
+@login_required
+def channel_list(request: HttpRequest) -> HttpResponse:
+    form = ChannelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        serializer = ChannelSerializer(data=form.api_payload())
+        if serializer.is_valid():
+            channel = serializer.save(owner=request.user)
+            note = (
+                " Send it a verification code before it receives alerts."
+                if not channel.verified
+                else ""
+            )
+            messages.success(request, f"Channel “{channel.name}” added.{note}")
+            return redirect("pages:channels")
+        for name, errors in serializer.errors.items():
+            target = "target" if name == "config" else name if name in form.fields else None
+            for error in errors if isinstance(errors, list) else [errors]:
+                form.add_error(target, str(error))
+    context = {
+        "form": form,
+        "channels": selectors.channel_list(owner=request.user),
+        "verify_form": VerifyForm(),
+    }
+    return render(request, "pages/channels.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def channel_test(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
+    channel = _owned_channel(request, channel_id)
+    notification = services.send_test(channel)
+    if notification.status == Notification.DeliveryStatus.SENT:
+        messages.success(request, f"Test notification sent to “{channel.name}”.")
+    else:
+        error = notification.last_error or notification.get_status_display()
+        messages.error(request, f"The test to “{channel.name}” failed: {error}")
+    return redirect("pages:channels")
+
+
+@login_required
+@require_POST
+def channel_send_verification(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
+    channel = _owned_channel(request, channel_id)
+    try:
+        services.start_verification(channel)
+    except services.VerificationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"A 6-digit code was sent to {channel.config.get('phone')}.")
+    return redirect("pages:channels")
+
+
+@login_required
+@require_POST
+def channel_verify(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
+    channel = _owned_channel(request, channel_id)
+    form = VerifyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter the 6-digit code from the text message.")
+        return redirect("pages:channels")
+    try:
+        services.confirm_verification(channel, form.cleaned_data["code"])
+    except services.VerificationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"“{channel.name}” is verified and will receive alerts.")
+    return redirect("pages:channels")
+
+
+@login_required
+@require_POST
+def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
+    channel = _owned_channel(request, channel_id)
+    channel.delete()
+    messages.success(request, f"Channel “{channel.name}” removed.")
+    return redirect("pages:channels")

@@ -1,0 +1,206 @@
+"""Page forms. The monitor form parses what people type ("5m", "device=greenhouse-1") and then
+asks the API's MonitorSerializer to validate, so a rule is checked in one place and its errors
+land next to the field they are about."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser
+
+from monitors.models import Channel, Monitor, Source
+from monitors.serializers import MonitorSerializer
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '5m', '1h30m' or a number of seconds."""
+    text = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return timedelta(seconds=float(text))
+    if not text or _DURATION.sub("", text):
+        raise ValueError(text)
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
+
+
+def format_duration(value: timedelta | None) -> str:
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+class HumanDurationField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "e.g. 30s, 5m, 1h")
+        super().__init__(**kwargs)
+        self.widget.attrs["maxlength"] = "20"
+
+    def prepare_value(self, value: Any) -> Any:
+        return format_duration(value) if isinstance(value, timedelta) else value
+
+    def to_python(self, value: Any) -> timedelta | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise forms.ValidationError("Use a duration like 30s, 5m or 1h.") from exc
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """'device=greenhouse-1, site=north' → {"device": "greenhouse-1", "site": "north"}."""
+    tags: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in re.split(r"[,\n]", text))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(part)
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+class TagsField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Comma-separated name=value pairs, e.g. device=greenhouse-1")
+        super().__init__(required=False, **kwargs)
+        self.widget.attrs["maxlength"] = "2000"
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items())
+        return value
+
+    def to_python(self, value: Any) -> dict[str, str]:  # type: ignore[override]
+        try:
+            return parse_tags(super().to_python(value) or "")
+        except ValueError as exc:
+            raise forms.ValidationError(
+                "Write each tag as name=value, separated by commas."
+            ) from exc
+
+
+FORM_FIELDS = [
+    "name", "description", "source", "measurement", "field", "tags", "aggregation",
+    "percentile", "window", "comparator", "critical", "critical_high", "warning",
+    "warning_high", "recovery", "interval", "pending_for", "recover_after", "repeat_every",
+    "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
+]  # fmt: skip
+
+
+class MonitorForm(forms.ModelForm[Monitor]):
+    tags = TagsField()
+    window = HumanDurationField(label="Window", help_text="Aggregate over, e.g. 5m")
+    interval = HumanDurationField(label="Check every", help_text="e.g. 1m (at least 10s)")
+    repeat_every = HumanDurationField(
+        label="Repeat every", required=False, help_text="Re-notify while firing (empty: never)"
+    )
+
+    class Meta:
+        model = Monitor
+        fields = FORM_FIELDS
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "channels": forms.CheckboxSelectMultiple,
+        }
+        labels = {
+            "critical": "Critical threshold",
+            "critical_high": "Critical upper bound",
+            "warning": "Warning threshold",
+            "warning_high": "Warning upper bound",
+            "recovery": "Recovery value",
+            "pending_for": "Fire after (failing checks)",
+            "recover_after": "Resolve after (passing checks)",
+            "no_data_policy": "When there is no data",
+            "error_policy": "When the query fails",
+        }
+
+    def __init__(self, *args: Any, owner: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        source_field = self.fields["source"]
+        assert isinstance(source_field, forms.ModelChoiceField)
+        source_field.queryset = Source.objects.filter(owner_id=owner.pk)
+        channels_field = self.fields["channels"]
+        assert isinstance(channels_field, forms.ModelMultipleChoiceField)
+        channels_field.queryset = Channel.objects.filter(owner_id=owner.pk)
+        channels_field.required = False
+        for name in ("tags", "window", "interval", "repeat_every"):
+            self.fields[name].initial = getattr(self.instance, name, None)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        serializer = MonitorSerializer(
+            instance=self.instance if self.instance.pk else None,
+            data=self.api_payload(cleaned),
+            context={"request": SimpleNamespace(user=self.owner)},
+        )
+        if not serializer.is_valid():
+            for name, messages in serializer.errors.items():
+                target = name if name in self.fields else None
+                for message in messages if isinstance(messages, list) else [messages]:
+                    self.add_error(target, str(message).capitalize())
+        else:
+            self.validated = dict(serializer.validated_data)
+        return cleaned
+
+    @staticmethod
+    def api_payload(cleaned: dict[str, Any]) -> dict[str, Any]:
+        """The cleaned form as the monitors API's JSON input."""
+        payload: dict[str, Any] = {}
+        for name in FORM_FIELDS:
+            value = cleaned.get(name)
+            if isinstance(value, timedelta):
+                value = str(int(value.total_seconds()))
+            elif isinstance(value, Source):
+                value = value.pk
+            elif name == "channels":
+                value = [c.pk for c in value or []]
+            payload[name] = value
+        return payload
+
+
+class ChannelForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=Channel.Kind.choices)
+    target = forms.CharField(
+        max_length=500,
+        label="Send to",
+        help_text="Email addresses (comma-separated), a webhook or Slack URL, or a phone number",
+    )
+
+    def api_payload(self) -> dict[str, Any]:
+        kind, target = self.cleaned_data["kind"], self.cleaned_data["target"].strip()
+        config: dict[str, Any]
+        if kind == Channel.Kind.EMAIL:
+            config = {"addresses": [a.strip() for a in target.split(",") if a.strip()]}
+        elif kind == Channel.Kind.SMS:
+            config = {"phone": target}
+        else:
+            config = {"url": target}
+        return {"name": self.cleaned_data["name"], "kind": kind, "config": config}
+
+
+class VerifyForm(forms.Form):
+    code = forms.RegexField(
+        regex=r"^\s*\d{6}\s*$",
+        label="Code",
+        error_messages={"invalid": "Enter the 6-digit code."},
+    )
+
+
+class ChargeForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, max_value=100, initial=1, label="Devices")

@@ -1,0 +1,33 @@
+"""Page routes. Pages live under /app/ (and /register, /accounts/): the API owns /monitors,
+/channels, /config... at the site root."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from growalert.pages import account, channels, views
+
+app_name = "pages"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.home, name="home"),
+    path("register", account.register, name="register"),
+    path("app/", views.dashboard, name="dashboard"),
+    path("app/monitors/new", views.monitor_edit, name="monitor-new"),
+    path("app/monitors/<int:monitor_id>", views.monitor_detail, name="monitor"),
+    path("app/monitors/<int:monitor_id>/edit", views.monitor_edit, name="monitor-edit"),
+    path("app/monitors/<int:monitor_id>/toggle", views.monitor_toggle, name="monitor-toggle"),
+    path("app/monitors/<int:monitor_id>/test", views.monitor_test, name="monitor-test"),
+    path("app/monitors/<int:monitor_id>/delete", views.monitor_delete, name="monitor-delete"),
+    path("app/channels", channels.channel_list, name="channels"),
+    path("app/channels/<int:channel_id>/test", channels.channel_test, name="channel-test"),
+    path(
+        "app/channels/<int:channel_id>/send-verification",
+        channels.channel_send_verification,
+        name="channel-send-verification",
+    ),
+    path("app/channels/<int:channel_id>/verify", channels.channel_verify, name="channel-verify"),
+    path("app/channels/<int:channel_id>/delete", channels.channel_delete, name="channel-delete"),
+    path("app/account", account.account, name="account"),
+    path("app/account/cancel", account.subscription_cancel, name="subscription-cancel"),
+    path("app/account/token", account.token_create, name="token-create"),
+    path("app/account/token/revoke", account.token_revoke, name="token-revoke"),
+]

@@ -1,0 +1,154 @@
+"""Dashboard and monitor pages: small function views over the monitors app's selectors and
+services. Every lookup is scoped to the signed-in owner, so another customer's monitor is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from billing import selectors as billing_selectors
+from billing.gating import has_active_service
+from billing.models import Subscription
+from growalert.pages import data
+from growalert.pages.forms import MonitorForm
+from monitors import evaluation, selectors, services
+from monitors.models import Monitor
+
+DASHBOARD_CHART_HOURS = 1
+MONITOR_CHART_HOURS = 24
+DASHBOARD_CHARTS = 50  # beyond this many monitors the dashboard lists without charts
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _owned_monitor(request: HttpRequest, monitor_id: int) -> Monitor:
+    return get_object_or_404(selectors.monitor_list(owner=request.user), pk=monitor_id)
+
+
+def _billing_state(request: HttpRequest) -> dict[str, Any]:
+    customer = billing_selectors.customer_for(request.user)
+    subscription = customer.subscriptions.first() if customer else None
+    return {
+        "served": has_active_service(request.user),
+        "subscription": subscription,
+        "confirming": subscription is not None
+        and subscription.status == Subscription.Status.INCOMPLETE,
+    }
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    target = "pages:dashboard" if request.user.is_authenticated else "login"
+    return redirect(target)
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    monitors = list(selectors.monitor_list_by_urgency(owner=request.user))
+    open_incidents = list(
+        selectors.incident_list(owner=request.user).filter(resolved_at__isnull=True)
+    )
+    troubled = {i.monitor_id for i in open_incidents}
+    # Monitors with an open incident first, then by urgency (the selector's order).
+    monitors.sort(key=lambda m: m.pk not in troubled)
+    rows = [
+        {
+            "monitor": m,
+            "words": data.STATUS_WORDS.get(m.status, m.status),
+            "open": m.pk in troubled,
+            "chart": data.monitor_chart(m, hours=DASHBOARD_CHART_HOURS, width=300, height=60)
+            if n < DASHBOARD_CHARTS
+            else None,
+        }
+        for n, m in enumerate(monitors)
+    ]
+    context = {"rows": rows, "open_incidents": open_incidents, **_billing_state(request)}
+    return render(request, "pages/dashboard.html", context)
+
+
+@login_required
+def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    monitor = _owned_monitor(request, monitor_id)
+    incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
+    notifications = selectors.notification_list(
+        owner=request.user, monitor_id=monitor.pk
+    ).prefetch_related("delivery_attempts")[:50]
+    context = {
+        "monitor": monitor,
+        "words": data.STATUS_WORDS.get(monitor.status, monitor.status),
+        "chart": data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
+        "chart_hours": MONITOR_CHART_HOURS,
+        "incidents": incidents,
+        "notifications": notifications,
+        "dry_run": request.session.pop(f"dry-run-{monitor.pk}", None),
+        **_billing_state(request),
+    }
+    return render(request, "pages/monitor_detail.html", context)
+
+
+@login_required
+def monitor_edit(request: HttpRequest, monitor_id: int | None = None) -> HttpResponse:
+    monitor = _owned_monitor(request, monitor_id) if monitor_id else None
+    owner = _user(request)
+    form = MonitorForm(request.POST or None, instance=monitor, owner=owner)
+    served = has_active_service(owner)
+    if request.method == "POST" and served and form.is_valid():
+        fields = dict(form.validated)
+        channels = fields.pop("channels", [])
+        if monitor is None:
+            monitor = services.monitor_create(owner=owner, channels=channels, **fields)
+            messages.success(request, f"Monitor “{monitor.name}” created.")
+        else:
+            monitor = services.monitor_update(monitor=monitor, channels=channels, **fields)
+            messages.success(request, f"Monitor “{monitor.name}” saved.")
+        return redirect("pages:monitor", monitor_id=monitor.pk)
+    context = {
+        "form": form,
+        "monitor": monitor,
+        "served": served,
+        "has_sources": selectors.source_list(owner=owner).exists(),
+    }
+    return render(request, "pages/monitor_form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def monitor_toggle(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
+    monitor = _owned_monitor(request, monitor_id)
+    if not has_active_service(request.user):
+        messages.error(request, "An active subscription is required to change monitors.")
+    else:
+        services.monitor_set_enabled(monitor=monitor, enabled=not monitor.enabled)
+        messages.success(request, "Monitor resumed." if monitor.enabled else "Monitor paused.")
+    return redirect("pages:monitor", monitor_id=monitor.pk)
+
+
+@login_required
+@require_POST
+def monitor_test(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
+    monitor = _owned_monitor(request, monitor_id)
+    if not has_active_service(request.user):
+        messages.error(request, "An active subscription is required to test monitors.")
+    else:
+        request.session[f"dry-run-{monitor.pk}"] = evaluation.dry_run(monitor).as_dict()
+    return redirect(reverse("pages:monitor", args=[monitor.pk]) + "#test-result")
+
+
+@login_required
+@require_POST
+def monitor_delete(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
+    monitor = _owned_monitor(request, monitor_id)
+    services.monitor_delete(monitor=monitor)
+    messages.success(request, f"Monitor “{monitor.name}” deleted.")
+    return redirect("pages:dashboard")

@@ -83,10 +83,10 @@ def scheduler_lag_seconds() -> float:
     """Age of the oldest overdue monitor the dispatcher should have claimed (0 when none is
     overdue). Monitors of owners paused by billing wait on purpose and do not count."""
     from billing.gating import gated_owner_ids
-    from monitors.models import Monitor
+    from monitors.models import Schedule
 
     oldest = (
-        Monitor.objects.filter(enabled=True, next_due_at__lte=timezone.now())
+        Schedule.objects.filter(next_due_at__lte=timezone.now())
         .exclude(owner_id__in=gated_owner_ids())
         .aggregate(oldest=Min("next_due_at"))["oldest"]
     )

@@ -2,8 +2,10 @@
 
 One statement claims and reschedules at once: due rows are locked with ``FOR UPDATE SKIP
 LOCKED`` (so several dispatchers never claim the same monitor) and ``next_due_at`` advances in
-the same UPDATE. A monitor on time keeps its cadence (due + interval); one that fell behind is
-rescheduled from now rather than replaying every missed tick.
+the same UPDATE. Both happen in the narrow ``monitors_schedule`` table (one row per enabled
+monitor), which is what keeps claiming 10,000 monitors cheap. A monitor on time keeps its
+cadence (due + interval); one that fell behind is rescheduled from now rather than replaying
+every missed tick.
 """
 
 from __future__ import annotations
@@ -17,21 +19,21 @@ from django.db import connection, transaction
 
 _CLAIM = """
 WITH due AS (
-    SELECT id, next_due_at
-    FROM monitors_monitor
-    WHERE enabled AND next_due_at <= %(now)s {owner_filter}
+    SELECT monitor_id, next_due_at
+    FROM monitors_schedule
+    WHERE next_due_at <= %(now)s {owner_filter}
     ORDER BY next_due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-UPDATE monitors_monitor AS m
+UPDATE monitors_schedule AS s
 SET next_due_at = CASE
-        WHEN due.next_due_at + m.interval > %(now)s THEN due.next_due_at + m.interval
-        ELSE %(now)s::timestamptz + m.interval
+        WHEN due.next_due_at + s.interval > %(now)s THEN due.next_due_at + s.interval
+        ELSE %(now)s::timestamptz + s.interval
     END
 FROM due
-WHERE m.id = due.id
-RETURNING m.id, m.source_id, due.next_due_at
+WHERE s.monitor_id = due.monitor_id
+RETURNING s.monitor_id, s.source_id, due.next_due_at
 """
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -197,21 +198,63 @@ class Monitor(models.Model):
     # The due time of the last evaluation applied: a redelivered or stale batch for the same
     # (or an older) tick is refused, so no transition is applied twice.
     evaluated_due_at = models.DateTimeField(null=True, blank=True, editable=False)
-    next_due_at = models.DateTimeField(default=timezone.now)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "id"]
-        indexes = [
-            # The dispatcher's claim: enabled monitors whose next_due_at has passed.
-            models.Index(fields=["next_due_at"], condition=Q(enabled=True), name="monitor_due_idx"),
-            models.Index(fields=["owner", "status"], name="monitor_owner_status_idx"),
-        ]
+        indexes = [models.Index(fields=["owner", "status"], name="monitor_owner_status_idx")]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._due_at: datetime | None = None
+        super().__init__(*args, **kwargs)
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self._sync_schedule()
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """When the dispatcher next evaluates this monitor (None while it is paused). Lives in
+        the narrow :class:`Schedule` table; setting it takes effect on ``save()``."""
+        if self._due_at is not None:
+            return self._due_at
+        if not self.pk or not self.enabled:
+            return None
+        try:
+            return self.schedule.next_due_at
+        except Schedule.DoesNotExist:
+            return None
+
+    @next_due_at.setter
+    def next_due_at(self, moment: datetime | None) -> None:
+        self._due_at = moment
+
+    def _sync_schedule(self) -> None:
+        """An enabled monitor has a Schedule row, a paused one has none."""
+        if not self.enabled:
+            Schedule.objects.filter(monitor_id=self.pk).delete()
+            self._due_at = None
+            return
+        defaults: dict[str, Any] = {
+            "owner_id": self.owner_id,
+            "source_id": self.source_id,
+            "interval": self.interval,
+        }
+        if self._due_at is not None:
+            defaults["next_due_at"] = self._due_at
+        schedule, _ = Schedule.objects.update_or_create(
+            monitor_id=self.pk,
+            defaults=defaults,
+            create_defaults={**defaults, "next_due_at": self._due_at or timezone.now()},
+        )
+        self._due_at = None
+        self.schedule = schedule  # caches the row on this instance
 
     @property
     def is_range(self) -> bool:
@@ -219,6 +262,23 @@ class Monitor(models.Model):
 
     def next_due_after(self, moment: datetime) -> datetime:
         return moment + self.interval
+
+
+class Schedule(models.Model):
+    """The dispatcher's table: one narrow row per enabled monitor, claimed and advanced every
+    second. Kept apart from the wide Monitor row so that advancing 10,000 due times rewrites
+    10,000 small tuples with two indexes, not 10,000 monitors with five."""
+
+    monitor = models.OneToOneField(
+        Monitor, on_delete=models.CASCADE, primary_key=True, related_name="schedule"
+    )
+    owner_id = models.BigIntegerField()  # copies: the claim filters and batches on them
+    source_id = models.BigIntegerField()
+    interval = models.DurationField()
+    next_due_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"monitor {self.monitor_id} due {self.next_due_at:%H:%M:%S}"
 
 
 class Incident(models.Model):

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from monitors import dispatch
-from monitors.models import Monitor
+from monitors.models import Schedule
 from tests.factories import MonitorFactory, SourceFactory
 
 
@@ -89,7 +89,7 @@ def test_two_dispatchers_claiming_at_once_never_claim_the_same_monitor() -> None
 
     everything = results[0] + results[1]
     assert len(everything) == len(set(everything)) == 300
-    assert not Monitor.objects.filter(next_due_at__lte=now).exists()
+    assert not Schedule.objects.filter(next_due_at__lte=now).exists()
 
 
 def test_batches_are_cut_per_source_and_by_size() -> None:
@@ -100,3 +100,22 @@ def test_batches_are_cut_per_source_and_by_size() -> None:
 
     assert sorted(len(b) for b in batches) == [1, 2, 2, 2]
     assert all(len({c.source_id for c in b}) == 1 for b in batches)
+
+
+@pytest.mark.django_db
+def test_pausing_takes_a_monitor_off_the_schedule_and_resuming_puts_it_back_due_now() -> None:
+    from monitors import services
+
+    monitor = MonitorFactory(next_due_at=timezone.now() + timedelta(hours=1))
+    assert Schedule.objects.filter(monitor=monitor).exists()
+
+    services.monitor_set_enabled(monitor=monitor, enabled=False)
+    assert not Schedule.objects.filter(monitor=monitor).exists()
+    assert monitor.next_due_at is None
+
+    before = timezone.now()
+    services.monitor_set_enabled(monitor=monitor, enabled=True)
+    schedule = Schedule.objects.get(monitor=monitor)
+    assert schedule.next_due_at >= before
+    assert schedule.interval == monitor.interval
+    assert [c.monitor_id for c in dispatch.claim_due(now=timezone.now())] == [monitor.pk]

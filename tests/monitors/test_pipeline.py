@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from billing.gating import comp
 from monitors import dispatch, observe, pipeline
-from monitors.models import Incident, Monitor, Notification, Silence, Status
+from monitors.models import Incident, Monitor, Notification, Schedule, Silence, Status
 from tests.conftest import ROOT
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 
@@ -66,7 +66,7 @@ def tick(now=None):
 
 
 def due_again(monitor):
-    Monitor.objects.filter(pk=monitor.pk).update(next_due_at=timezone.now())
+    Schedule.objects.filter(monitor_id=monitor.pk).update(next_due_at=timezone.now())
 
 
 @pytest.mark.django_db

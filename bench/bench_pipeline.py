@@ -1,0 +1,192 @@
+"""End-to-end evaluations per second: claim → InfluxDB → transition → commit.
+
+Batched pipeline (what production runs: one claim, per-source batches of EVALUATION_BATCH_SIZE,
+one multi-statement InfluxDB request and one transaction per batch) against a baseline of one
+claim, one InfluxDB query and one transaction per monitor, on the same monitors, in one run.
+Also times the dispatcher's claim of 10,000 due monitors.
+
+Both modes run without the Celery hop, in WORKERS processes (default 2, one per core, as
+`celery worker --concurrency 2` would), with Postgres, Redis and InfluxDB on this machine.
+Uses the development database and a dedicated InfluxDB database; its monitors belong to a
+"bench" user and are deleted afterwards.
+
+    .venv/bin/python bench/bench_pipeline.py [sizes...]     (default: 1000 10000 50000)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from billing.gating import comp
+from monitors import dispatch, influx, pipeline
+from monitors.models import Monitor, Schedule, Source
+
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+DEVICES = 1000
+DATABASE = "growalert_bench"
+BASELINE_SAMPLE = 1000  # the baseline is slow: it is timed on this many monitors
+
+
+def seed_influx() -> None:
+    now_ms = int(time.time() * 1000)
+    with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30) as client:
+        client.create_database(DATABASE)
+        lines = [
+            influx.line(
+                "gro01",
+                {"temperature": 20.0 + (d % 30) + (s % 3)},
+                tags={"device": f"dev-{d}"},
+                timestamp_ms=now_ms - s * 10_000,
+            )
+            for d in range(DEVICES)
+            for s in range(6)
+        ]
+        client.write(lines, database=DATABASE)
+
+
+def seed_monitors(count: int) -> tuple[Source, list[int]]:
+    User = get_user_model()
+    owner, _ = User.objects.get_or_create(username="bench", defaults={"email": "b@x.local"})
+    comp(owner)
+    Monitor.objects.filter(owner=owner).delete()
+    source, _ = Source.objects.get_or_create(
+        owner=owner, name="bench", defaults={"url": settings.INFLUXDB_URL, "database": DATABASE}
+    )
+    monitors = [
+        Monitor(
+            owner=owner,
+            source=source,
+            name=f"bench {i}",
+            measurement="gro01",
+            field="temperature",
+            tags={"device": f"dev-{i % DEVICES}"},
+            aggregation="mean",
+            window=timedelta(minutes=1),
+            comparator="above",
+            critical=30.0 + (i % 17),
+            interval=timedelta(minutes=1),
+            flap_detection=True,
+        )
+        for i in range(count)
+    ]
+    created = Monitor.objects.bulk_create(monitors, batch_size=5000)  # save() is bypassed:
+    Schedule.objects.bulk_create(  # so their dispatcher rows are written here
+        [
+            Schedule(
+                monitor=m,
+                owner_id=owner.pk,
+                source_id=source.pk,
+                interval=m.interval,
+                next_due_at=timezone.now() + timedelta(days=1),
+            )
+            for m in created
+        ],
+        batch_size=5000,
+    )
+    return source, [m.pk for m in created]
+
+
+def make_due(ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitors_schedule SET next_due_at = now() - interval '1 second' "
+            "WHERE monitor_id = ANY(%s)",
+            [ids],
+        )
+
+
+def _evaluate(items: list[tuple[int, object]]) -> int:
+    return pipeline.evaluate_batch(items).applied  # type: ignore[arg-type]
+
+
+def _claim_one(_: int) -> int:
+    claimed = dispatch.claim_due(now=timezone.now(), limit=1)
+    if not claimed:
+        return 0
+    c = claimed[0]
+    return pipeline.evaluate_batch([(c.monitor_id, c.due_at)]).applied
+
+
+def batched(ids: list[int], pool: ProcessPoolExecutor) -> tuple[float, int]:
+    """One claim, per-source batches evaluated by the worker processes."""
+    make_due(ids)
+    started = time.perf_counter()
+    batches = dispatch.claim_batches(now=timezone.now(), size=settings.EVALUATION_BATCH_SIZE)
+    jobs = [[(c.monitor_id, c.due_at) for c in batch] for batch in batches]
+    applied = sum(pool.map(_evaluate, jobs))
+    return time.perf_counter() - started, applied
+
+
+def baseline(ids: list[int], pool: ProcessPoolExecutor) -> tuple[float, int]:
+    """One claim, one InfluxDB query and one transaction per monitor, in the same processes."""
+    make_due(ids)
+    started = time.perf_counter()
+    applied = sum(pool.map(_claim_one, range(len(ids)), chunksize=50))
+    return time.perf_counter() - started, applied
+
+
+def claim_timing(ids: list[int], runs: int = 5) -> list[float]:
+    times = []
+    for _ in range(runs):
+        make_due(ids)
+        started = time.perf_counter()
+        claimed = dispatch.claim_due(now=timezone.now())
+        times.append((time.perf_counter() - started) * 1000)
+        assert len(claimed) == len(ids), (len(claimed), len(ids))
+    return times
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10_000, 50_000]
+    seed_influx()
+    connection.close()
+    # spawn: each worker process sets Django up on its own and opens its own connections
+    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+    print(
+        f"batch size {settings.EVALUATION_BATCH_SIZE}; {DEVICES} device series in InfluxDB; "
+        f"{WORKERS} worker processes"
+    )
+    print(f"{'monitors':>9} {'batched evals/s':>16} {'baseline evals/s':>17} {'speed-up':>9}")
+    for size in sizes:
+        _, ids = seed_monitors(size)
+        batched(ids, pool)  # warm-up: first states written, connections open
+        seconds, applied = batched(ids, pool)
+        assert applied == size, (applied, size)
+        sample = ids[: min(size, BASELINE_SAMPLE)]
+        base_seconds, base_applied = baseline(sample, pool)
+        assert base_applied == len(sample)
+        fast, slow = size / seconds, len(sample) / base_seconds
+        print(f"{size:>9,} {fast:>16,.0f} {slow:>17,.0f} {fast / slow:>8.1f}x")
+        if size >= 10_000:
+            claim = claim_timing(ids[:10_000])
+            print(
+                f"          dispatcher claim of 10,000 due monitors: median "
+                f"{statistics.median(claim):.1f} ms (min {min(claim):.1f}, max {max(claim):.1f},"
+                f" {len(claim)} runs)"
+            )
+    pool.shutdown()
+    Monitor.objects.filter(owner__username="bench").delete()
+
+
+if __name__ == "__main__":
+    main()

@@ -27,4 +27,7 @@ def ping(source: Source) -> str:
         with flux_client_for(source) as flux:
             return flux.ping()
     with client_for(source) as client:
-        return client.ping()
+        version = client.ping()
+        # /ping answers without credentials: a read proves they work and the database exists.
+        client.query("SHOW MEASUREMENTS LIMIT 1", database=source.database)
+        return version

@@ -5,7 +5,7 @@
 var growalertPayments = (function () {
   "use strict";
   var STRIPE_TIMEOUT_MS = 10000;
-  var state = { config: null, stripe: null, card: null, stripeFailed: false, onStripe: null,
+  var state = { config: null, notConfigured: false, stripe: null, card: null, stripeFailed: false, onStripe: null,
                 subscriptionId: null, clientSecret: null, busy: false };
 
   function $(id) { return document.getElementById(id); }
@@ -71,8 +71,8 @@ var growalertPayments = (function () {
   }
 
   function stripeFailed() {
-    if (state.stripe) return;
     state.stripeFailed = true;
+    if (state.stripe || state.notConfigured) return;  // that message says more
     var text = "The payment form could not load (Stripe.js did not load from js.stripe.com). " +
       "Check your connection or any content blocker, then reload the page.";
     say(text, "error");
@@ -89,6 +89,7 @@ var growalertPayments = (function () {
   function loadConfig() {
     return api("GET", "/config").then(function (result) {
       if (!result.ok || !result.data.configured) {
+        state.notConfigured = true;
         say("Payments are not available: Stripe is not configured on this server. " +
             "Please contact the administrator.", "error");
         document.querySelectorAll("#register button, #charge-submit").forEach(function (b) { b.disabled = true; });

@@ -23,6 +23,12 @@ from monitors.notify import services, twilio
 from monitors.notify.kinds import NOTIFIERS
 
 
+def config_error(exc: ValueError) -> dict[str, list[str]]:
+    """``"url: required"`` from a notifier becomes ``{"url": ["required"]}``."""
+    key, sep, message = str(exc).partition(": ")
+    return {key: [message]} if sep and key.isidentifier() else {"non_field_errors": [str(exc)]}
+
+
 class ChannelSerializer(serializers.ModelSerializer[Channel]):
     secret = serializers.CharField(
         write_only=True,
@@ -54,7 +60,7 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
             try:
                 attrs["config"] = NOTIFIERS[kind].validate(dict(attrs.get("config") or {}))
             except ValueError as exc:
-                raise serializers.ValidationError({"config": str(exc)}) from exc
+                raise serializers.ValidationError({"config": config_error(exc)}) from exc
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Channel:

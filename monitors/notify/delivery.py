@@ -120,26 +120,39 @@ def _record(
             duration_ms=duration_ms,
         )
         rows = Notification.objects.filter(pk=notification.pk)
+        # Our lease: if it ran out and another worker claimed the row, its outcome wins.
+        ours = rows.filter(status=Status.SENDING, claimed_until=notification.claimed_until)
         if sent:
-            rows.update(status=Status.SENT, sent_at=now, claimed_until=None, last_error="")
+            rows.exclude(status__in=[Status.SENT, Status.FAILED]).update(
+                status=Status.SENT, sent_at=now, claimed_until=None, last_error=""
+            )
             Channel.objects.filter(
                 pk=notification.channel_id, consecutive_permanent_failures__gt=0
             ).update(consecutive_permanent_failures=0)
             return "sent"
         if permanent or last_attempt:
-            rows.update(status=Status.FAILED, claimed_until=None, last_error=str(error)[:500])
+            if not ours.update(
+                status=Status.FAILED, claimed_until=None, last_error=str(error)[:500]
+            ):
+                return _lost_lease(notification)
             if permanent and notification.event != Notification.Event.TEST:
                 _count_permanent_failure(notification.channel, error)
             return "failed"
         delay = backoff(notification.attempts)
-        rows.update(
+        if not ours.update(
             status=Status.PENDING,
             claimed_until=None,
             next_attempt_at=now + timedelta(seconds=delay),
             last_error=str(error)[:500],
-        )
+        ):
+            return _lost_lease(notification)
     _retry_later(notification.pk, delay)
     return "retry"
+
+
+def _lost_lease(notification: Notification) -> str:
+    logger.warning("notification %s: lease expired during the attempt", notification.pk)
+    return "skipped"
 
 
 def _retry_later(notification_id: uuid.UUID, delay: float) -> None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import smtplib
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
-from django.template.loader import render_to_string
+from django.template import Context, Engine
 
 from monitors.models import Channel
 from monitors.notify import messages
 from monitors.notify.base import PermanentError, Sent, TransientError
 
 MAX_ADDRESSES = 10
+# The templates live beside the code (monitors/notify/templates/notify/), which is not an app
+# of its own, so they get their own engine.
+TEMPLATES = Engine(dirs=[str(Path(__file__).resolve().parent / "templates")])
 
 
 class EmailNotifier:
@@ -35,7 +39,12 @@ class EmailNotifier:
         return {"addresses": addresses}
 
     def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
-        message = build(payload, channel.config["addresses"], idempotency_key=idempotency_key)
+        message = build(
+            payload,
+            channel.config["addresses"],
+            idempotency_key=idempotency_key,
+            channel_name=channel.name,
+        )
         try:
             message.send()
         except smtplib.SMTPRecipientsRefused as exc:
@@ -51,17 +60,20 @@ class EmailNotifier:
 
 
 def build(
-    payload: dict[str, Any], to: list[str], *, idempotency_key: str
+    payload: dict[str, Any], to: list[str], *, idempotency_key: str, channel_name: str = ""
 ) -> EmailMultiAlternatives:
-    context = {
-        "payload": payload,
-        "subject": messages.subject(payload),
-        "facts": messages.facts(payload),
-        "points": messages.points_text(payload),
-    }
+    context = Context(
+        {
+            "payload": payload,
+            "subject": messages.subject(payload),
+            "facts": messages.facts(payload),
+            "points": messages.points_text(payload),
+            "channel_name": channel_name,
+        }
+    )
     message = EmailMultiAlternatives(
         subject=messages.subject(payload),
-        body=messages.text(payload),
+        body=TEMPLATES.get_template("notify/email.txt").render(context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=to,
         headers={
@@ -70,5 +82,6 @@ def build(
             "Message-ID": f"<{idempotency_key.replace(':', '.')}@growalert>",
         },
     )
-    message.attach_alternative(render_to_string("notify/email.html", context), "text/html")
+    html = TEMPLATES.get_template("notify/email.html").render(context)
+    message.attach_alternative(html, "text/html")
     return message

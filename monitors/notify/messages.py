@@ -56,18 +56,6 @@ def points_text(payload: dict[str, Any], limit: int = 10) -> list[str]:
     return [f"{_when(t)}  {'no value' if v is None else f'{v:g}'}" for t, v in points[-limit:]]
 
 
-def text(payload: dict[str, Any]) -> str:
-    lines = [subject(payload), ""]
-    lines += [f"{label}: {value}" for label, value in facts(payload)]
-    points = points_text(payload)
-    if points:
-        lines += ["", "Evaluated data points (latest last):", *[f"  {p}" for p in points]]
-    url = payload.get("monitor", {}).get("url")
-    if url:
-        lines += ["", f"Open the monitor: {url}"]
-    return "\n".join(lines) + "\n"
-
-
 def _when(iso: str) -> str:
     try:
         return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S %Z").strip()

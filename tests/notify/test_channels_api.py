@@ -26,21 +26,24 @@ def api(owner):
 
 
 @pytest.mark.parametrize(
-    ("kind", "config", "message"),
+    ("kind", "config", "field", "message"),
     [
-        ("email", {"addresses": []}, "addresses"),
-        ("email", {"addresses": ["not-an-address"]}, "not a valid email"),
-        ("webhook", {}, "url: required"),
-        ("webhook", {"url": "ftp://example.com"}, "http(s)"),
-        ("slack", {"url": "https://example.com/x"}, "hooks.slack.com"),
-        ("sms", {"phone": "0711 555"}, "international number"),
+        ("email", {"addresses": []}, "addresses", "one or more"),
+        ("email", {"addresses": ["not-an-address"]}, "addresses", "not a valid email"),
+        ("webhook", {}, "url", "required"),
+        ("webhook", {"url": "ftp://example.com"}, "url", "http(s)"),
+        ("slack", {"url": "https://example.com/x"}, "url", "hooks.slack.com"),
+        ("sms", {"phone": "0711 555"}, "phone", "international number"),
     ],
 )
-def test_each_kind_validates_its_config(api, settings, kind, config, message):
+def test_each_kind_validates_its_config_with_field_errors(
+    api, settings, kind, config, field, message
+):
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
     response = api.post("/channels", {"name": "x", "kind": kind, "config": config}, format="json")
     assert response.status_code == 400
-    assert message in str(response.json()["config"])
+    [error] = response.json()["config"][field]
+    assert message in error
 
 
 def test_private_webhook_urls_are_refused_at_creation(api, settings):

@@ -103,19 +103,20 @@ def render(chart: Chart) -> SafeString:
         lines=lines,
         marks=marks,
         points=polyline,
-        legend=_legend(chart, low, high),
+        legend=_legend(chart),
     )
 
 
-def _legend(chart: Chart, low: float, high: float) -> SafeString:
+def _legend(chart: Chart) -> SafeString:
+    values = [v for _, v in chart.points]
     items = format_html_join(
         "",
         '<span class="legend-item legend-{}">{}</span>',
         ((line.kind, line.label) for line in chart.lines),
     )
     return format_html(
-        '<figcaption class="chart-legend"><span>range {} to {}</span>{}</figcaption>',
-        f"{low:.4g}",
-        f"{high:.4g}",
+        '<figcaption class="chart-legend"><span>min {}, max {}</span>{}</figcaption>',
+        f"{min(values):.4g}",
+        f"{max(values):.4g}",
         items,
     )

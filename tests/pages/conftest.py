@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,16 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import stripe
+from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from billing.gating import comp
 from billing.selectors import forget_prices
+from monitors import influx
 from tests.factories import UserFactory
 from tests.fakes.stripe_api import FakeStripe, make_event
+from tests.monitors.conftest import SeededInflux
 
 
 @pytest.fixture(autouse=True)
@@ -242,3 +246,14 @@ def sign_in(page: Page, username: str) -> None:
     page.get_by_label("Password").fill("correct horse battery staple")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/app/")
+
+
+@pytest.fixture
+def influx_db() -> Iterator[SeededInflux]:
+    database = f"test_pages_{uuid.uuid4().hex[:12]}"
+    with influx.InfluxClient(settings.INFLUXDB_URL) as client:
+        client.create_database(database)
+        yield SeededInflux(client, database)
+        client.query(
+            f"DROP DATABASE {influx.quote_ident(database)}", database=database, method="POST"
+        )

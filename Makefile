@@ -8,15 +8,19 @@ export DJANGO_DEBUG ?= true
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bootstrap services-up services-down services-status migrate demo serve \
+.PHONY: run test bootstrap bootstrap-browser services-up services-down services-status migrate demo serve \
         lint typecheck pytest bench clean
 
 run: bootstrap services-up migrate demo serve
 
-test: bootstrap services-up lint typecheck pytest
+# The test target also installs Debian's chromium for the browser tests (tests/pages).
+test: bootstrap-browser services-up lint typecheck pytest
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+bootstrap-browser:
+	@scripts/bootstrap.sh --browser
 
 services-up:
 	@scripts/services.sh up

@@ -32,7 +32,7 @@ def channel_list(*, owner: User) -> QuerySet[Channel]:
 def monitor_list(*, owner: User, status: str | None = None) -> QuerySet[Monitor]:
     monitors = (
         Monitor.objects.filter(owner_id=owner.pk)
-        .select_related("source")
+        .select_related("source", "schedule")  # next_due_at lives in the schedule row
         .prefetch_related("channels")
     )
     if status:

@@ -3,6 +3,8 @@ anonymous client on every endpoint."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from monitors.models import Monitor, Source
@@ -294,3 +296,16 @@ def test_monitors_need_an_active_subscription(api_client_for) -> None:
     assert listed.status_code == 402
     assert created.status_code == 402
     assert "active subscription" in listed.json()["detail"]
+
+
+def test_the_fast_list_representation_matches_drfs_own(alice) -> None:
+    from rest_framework import serializers
+
+    from monitors.serializers import MonitorSerializer
+
+    monitor = MonitorFactory(owner=alice, warning=27, repeat_every=timedelta(minutes=5))
+    monitor.channels.set([ChannelFactory(owner=alice)])
+    monitor = Monitor.objects.select_related("source", "schedule").get(pk=monitor.pk)
+    serializer = MonitorSerializer(monitor)
+
+    assert serializer.data == serializers.ModelSerializer.to_representation(serializer, monitor)

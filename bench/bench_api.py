@@ -1,0 +1,151 @@
+"""GET /monitors (a page of 50, token auth) against the framework floor, under wrk.
+
+Starts the real server process (gunicorn, WORKERS sync workers, DEBUG off) on a free port, seeds
+a "bench-api" user with 200 monitors, then runs wrk against ``GET /healthz`` (a trivial Django
+JSON view in the same process: the floor) and ``GET /monitors?limit=50``, each for DURATION
+seconds, and prints requests/s, p50 and p99 and the ratio to the floor. Needs Debian's wrk
+(``make bench`` installs nothing: ``apt-get install wrk``).
+
+    .venv/bin/python bench/bench_api.py [seconds]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
+import django
+import httpx
+
+django.setup()
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from billing.gating import comp
+from monitors.models import Monitor, Source
+
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+CONNECTIONS = 8
+
+
+def seed() -> str:
+    user, _ = get_user_model().objects.get_or_create(username="bench-api")
+    comp(user)
+    Monitor.objects.filter(owner=user).delete()
+    source, _ = Source.objects.get_or_create(
+        owner=user, name="bench", defaults={"url": "http://127.0.0.1:58086", "database": "x"}
+    )
+    for i in range(200):  # save(): each gets its schedule row, as real monitors do
+        Monitor(
+            owner=user,
+            source=source,
+            name=f"greenhouse {i:03d} too hot",
+            measurement="gro01",
+            field="temperature",
+            tags={"device": f"dev-{i}"},
+            critical=35,
+            warning=30,
+            interval=timedelta(minutes=1),
+            enabled=True,
+        ).save()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wrk(url: str, seconds: int, headers: list[str]) -> tuple[float, float, float]:
+    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        args += ["-H", header]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    return rps, ms("50%"), ms("99%")
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    token = seed()
+    port = free_port()
+    env = {  # production settings: DEBUG off, so secrets must be given
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": os.environ.get(
+            "DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 30
+        ),
+        "FIELD_ENCRYPTION_KEY": os.environ.get(
+            "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
+        ),
+    }
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "growalert.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    auth = f"Authorization: Token {token}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        page = httpx.get(f"{base}/monitors?limit=50", headers={"Authorization": f"Token {token}"})
+        page.raise_for_status()
+        assert len(page.json()["results"]) == 50, page.text[:200]
+        wrk(f"{base}/healthz", 2, [])  # warm-up
+        floor = wrk(f"{base}/healthz", seconds, [])
+        monitors = wrk(f"{base}/monitors?limit=50", seconds, [auth])
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(f"gunicorn {WORKERS} sync workers, wrk 2 threads x {CONNECTIONS} connections")
+    print(f"{'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ({seconds} s each)")
+    for label, (rps, p50, p99) in (
+        ("GET /healthz (floor)", floor),
+        ("GET /monitors?limit=50", monitors),
+    ):
+        print(f"{label:<24} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f}")
+    print(f"ratio to the floor: {monitors[0] / floor[0]:.2f}")
+    Monitor.objects.filter(owner__username="bench-api").delete()
+
+
+if __name__ == "__main__":
+    main()

@@ -62,7 +62,7 @@ def seed() -> str:
             enabled=True,
         ).save()
     token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return str(token.key)
 
 
 def free_port() -> int:

@@ -303,9 +303,10 @@ def test_the_fast_list_representation_matches_drfs_own(alice) -> None:
 
     from monitors.serializers import MonitorSerializer
 
-    monitor = MonitorFactory(owner=alice, warning=27, repeat_every=timedelta(minutes=5))
-    monitor.channels.set([ChannelFactory(owner=alice)])
-    monitor = Monitor.objects.select_related("source", "schedule").get(pk=monitor.pk)
+    created = MonitorFactory(owner=alice, warning=27, repeat_every=timedelta(minutes=5))
+    created.channels.set([ChannelFactory(owner=alice)])
+    monitor = Monitor.objects.select_related("source", "schedule").get(pk=created.pk)
     serializer = MonitorSerializer(monitor)
+    drf = serializers.ModelSerializer[Monitor].to_representation(serializer, monitor)
 
-    assert serializer.data == serializers.ModelSerializer.to_representation(serializer, monitor)
+    assert serializer.data == drf

@@ -191,12 +191,11 @@ def _times(n: int, word: str) -> str:
 
 
 def _summary_text(counts: dict[str, int]) -> str:
-    if not counts["fired"] and not counts["flapping_started"]:
-        return "would not have fired"
-    parts = [f"would have {_times(counts['fired'], 'fired')}"]
-    if counts["flapping_started"]:
-        parts.append(_times(counts["flapping_started"], "flapped"))
-    return ", ".join(parts)
+    fired, flapped = counts["fired"], counts["flapping_started"]
+    text = f"would have {_times(fired, 'fired')}" if fired else "would not have fired"
+    if flapped:
+        text += f", {_times(flapped, 'flapped')}"
+    return text
 
 
 MAX_EVALUATIONS = 10_080  # a week at one-minute steps

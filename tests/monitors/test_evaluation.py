@@ -129,3 +129,18 @@ def test_preview_validates_like_create(alice, api_client_for):
     response = api_client_for(alice).post("/monitors/preview", {"hours": 0}, format="json")
     assert response.status_code == 400
     assert {"source", "critical", "hours"} <= set(response.json())
+
+
+@pytest.mark.parametrize(
+    ("fired", "flapped", "text"),
+    [
+        (0, 0, "would not have fired"),
+        (0, 1, "would not have fired, flapped once"),
+        (1, 0, "would have fired once"),
+        (2, 2, "would have fired twice, flapped twice"),
+        (5, 3, "would have fired 5 times, flapped 3 times"),
+    ],
+)
+def test_summary_text(fired, flapped, text):
+    counts = {"fired": fired, "flapping_started": flapped, "resolved": 0, "warning_raised": 0}
+    assert evaluation._summary_text(counts) == text

@@ -121,3 +121,20 @@ def test_when_stripe_is_not_configured_the_page_says_so(page, settings):
     page.goto("/register")
     expect(page.locator("#register-status")).to_contain_text("Stripe is not configured")
     expect(page.get_by_role("button", name="Continue").first).to_be_disabled()
+
+
+def test_buying_more_devices_on_the_account_page(page, stripe_standin, fake_stripe, screenshot):
+    fill_account(page, "more@example.com")
+    choose_plan_and_devices(page, 0)
+    pay_with(page, "4242424242424242")
+    page.wait_for_url("**/app/?welcome=1")
+
+    page.goto("/app/account")
+    page.get_by_label("Devices", exact=True).fill("2")
+    page.get_by_label("Card number").fill("4242424242424242")
+    page.get_by_role("button", name="Buy devices").click()
+    expect(page.get_by_text("GRO-01 #2")).to_be_visible()
+    screenshot(page, "devices")
+    assert Device.objects.filter(owner__email="more@example.com").count() == 2
+    [intent] = fake_stripe.sent("POST", "/v1/payment_intents")
+    assert intent.params["amount"] == "9800"

@@ -36,6 +36,10 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
+def _money(minor_units: int | None, currency: str | None) -> str:
+    return f"{(minor_units or 0) / 100:.2f} {(currency or '').upper()}".strip()
+
+
 def _next_invoice(customer: Customer | None) -> dict[str, Any] | None:
     live = _live(customer)
     if customer is None or live is None or live.cancel_at_period_end:
@@ -59,8 +63,13 @@ def account(request: HttpRequest) -> HttpResponse:
         "subscriptions": selectors.subscription_list(customer=customer) if customer else [],
         "live": _live(customer),
         "invoice": invoice,
-        "invoice_amount": (invoice or {}).get("amount_due"),
-        "orders": selectors.device_order_list(customer=customer) if customer else [],
+        "invoice_total": _money(invoice.get("amount_due"), invoice.get("currency"))
+        if invoice and not invoice.get("unavailable")
+        else "",
+        "orders": [
+            (order, _money(order.amount, order.currency))
+            for order in (selectors.device_order_list(customer=customer) if customer else [])
+        ],
         "devices": selectors.device_list(owner=request.user),
         "token": Token.objects.filter(user=_user(request)).first(),
         "new_token": request.session.pop("new-api-token", None),

@@ -43,7 +43,9 @@ def _billing_state(request: HttpRequest) -> dict[str, Any]:
     return {
         "served": has_active_service(request.user),
         "subscription": subscription,
-        "confirming": subscription is not None
+        # Right after paying, until Stripe's webhook lands (the dashboard refreshes itself).
+        "confirming": "welcome" in request.GET
+        and subscription is not None
         and subscription.status == Subscription.Status.INCOMPLETE,
     }
 

@@ -24,7 +24,7 @@ def subscriber(fake_stripe):
 def test_account_shows_the_subscription_and_the_next_invoice(client_for, subscriber):
     html = client_for(subscriber).get("/app/account").content.decode()
     assert 'data-testid="subscription-status">Active<' in html
-    assert "Next invoice: <strong>1500</strong>" in html
+    assert "Next invoice: <strong>15.00 USD</strong>" in html
     assert 'action="/customer-portal"' in html
     assert 'id="charge-form"' in html
 

@@ -287,7 +287,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         "monitor": {
             "id": monitor.pk,
             "name": monitor.name,
-            "url": settings.SITE_URL.rstrip("/") + reverse("monitor-detail", args=[monitor.pk]),
+            "url": settings.SITE_URL.rstrip("/") + reverse("pages:monitor", args=[monitor.pk]),
         },
         "status": event.status.value,
         "previous_status": event.previous_status.value,

@@ -90,7 +90,7 @@ def test_a_breach_fires_once_with_an_incident_and_one_row_per_channel_then_resol
     assert payload["value"] == HOT
     assert payload["threshold"] == 35
     assert payload["incident"]["id"] == incident.pk
-    assert payload["monitor"]["url"].endswith(f"/monitors/{hot_monitor.pk}")
+    assert payload["monitor"]["url"].endswith(f"/app/monitors/{hot_monitor.pk}")
     assert [p[1] for p in payload["points"]] == [HOT]
     assert "SELECT max" in payload["query"]
 

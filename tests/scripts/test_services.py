@@ -8,6 +8,13 @@ import pytest
 
 from tests.conftest import SERVICES, services
 
+# The ports scripts/services.sh uses (overridable, e.g. to run two checkouts side by side).
+PORTS = {
+    "PG": os.environ.get("GROWALERT_PG_PORT", "55432"),
+    "REDIS": os.environ.get("GROWALERT_REDIS_PORT", "56379"),
+    "INFLUX": os.environ.get("GROWALERT_INFLUX_PORT", "58086"),
+}
+
 
 def test_up_twice_is_idempotent_and_reuses_running_servers() -> None:
     first = services("up")
@@ -22,9 +29,9 @@ def test_status_reports_every_server_running() -> None:
     result = services("status")
 
     assert result.returncode == 0
-    assert "postgres: running on 127.0.0.1:55432" in result.stdout
-    assert "redis: running on 127.0.0.1:56379" in result.stdout
-    assert "influxdb: running on 127.0.0.1:58086" in result.stdout
+    assert f"postgres: running on 127.0.0.1:{PORTS['PG']}" in result.stdout
+    assert f"redis: running on 127.0.0.1:{PORTS['REDIS']}" in result.stdout
+    assert f"influxdb: running on 127.0.0.1:{PORTS['INFLUX']}" in result.stdout
 
 
 @pytest.mark.services
@@ -51,7 +58,7 @@ def test_it_refuses_to_start_when_a_port_is_taken_by_another_process(tmp_path: P
     )
 
     assert result.returncode == 1
-    assert "port 55432 on 127.0.0.1 is taken by another process" in result.stderr
+    assert f"port {PORTS['PG']} on 127.0.0.1 is taken by another process" in result.stderr
 
 
 def test_it_rejects_an_unknown_service_name() -> None:

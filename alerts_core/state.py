@@ -20,6 +20,7 @@ Vocabulary
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 from collections.abc import Mapping
@@ -558,44 +559,16 @@ def pause(state: MonitorState, now: datetime) -> MonitorState:
     resume and decide."""
     if state.status is Status.PAUSED:
         return state
-    return MonitorState(
-        Status.PAUSED,
-        state.alerting,
-        state.warning,
-        0,
-        0,
-        now,
-        state.fired_at,
-        state.last_notified_at,
-        state.announced,
-        state.silenced,
-        state.flapping,
-        state.history,
-        state.history_len,
-        state.value,
-        "paused",
-    )
+    return _restart(state, Status.PAUSED, now, "paused")
 
 
 def resume(state: MonitorState, now: datetime) -> MonitorState:
     """Evaluations start again; the status shows firing while an incident is open."""
     if state.status is not Status.PAUSED:
         return state
-    status = Status.FIRING if state.alerting else Status.OK
-    return MonitorState(
-        status,
-        state.alerting,
-        state.warning,
-        0,
-        0,
-        now,
-        state.fired_at,
-        state.last_notified_at,
-        state.announced,
-        state.silenced,
-        state.flapping,
-        state.history,
-        state.history_len,
-        state.value,
-        "resumed",
-    )
+    return _restart(state, Status.FIRING if state.alerting else Status.OK, now, "resumed")
+
+
+def _restart(state: MonitorState, status: Status, now: datetime, reason: str) -> MonitorState:
+    """The same incident and history, with the streaks counted afresh."""
+    return dataclasses.replace(state, status=status, failures=0, passes=0, since=now, reason=reason)

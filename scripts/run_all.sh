@@ -36,7 +36,8 @@ fi
 cat <<MSG
 
   growalert is running at http://$HOST:$PORT/
-    admin:        http://$HOST:$PORT/admin/   (login: admin / growalert-demo)
+    dashboard:    http://$HOST:$PORT/app/     (login: admin / growalert-demo)
+    admin:        http://$HOST:$PORT/admin/   (same login)
     API docs:     http://$HOST:$PORT/api/docs
     health:       http://$HOST:$PORT/readyz
     demo emails:  printed below by the local mail sink on 127.0.0.1:1025

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -103,14 +103,15 @@ def _record(
     code = sent.status_code if sent else getattr(error, "status_code", None)
     permanent = isinstance(error, PermanentError)
     last_attempt = notification.attempts >= settings.NOTIFY_MAX_ATTEMPTS
+    if sent:
+        _record_sent(notification, code, started=started, duration_ms=duration_ms, now=now)
+        return "sent"
     with transaction.atomic():
         DeliveryAttempt.objects.create(
             notification=notification,
             number=notification.attempts,
             outcome=(
-                DeliveryAttempt.Outcome.SENT
-                if sent
-                else DeliveryAttempt.Outcome.PERMANENT
+                DeliveryAttempt.Outcome.PERMANENT
                 if permanent
                 else DeliveryAttempt.Outcome.TRANSIENT
             ),
@@ -122,14 +123,6 @@ def _record(
         rows = Notification.objects.filter(pk=notification.pk)
         # Our lease: if it ran out and another worker claimed the row, its outcome wins.
         ours = rows.filter(status=Status.SENDING, claimed_until=notification.claimed_until)
-        if sent:
-            rows.exclude(status__in=[Status.SENT, Status.FAILED]).update(
-                status=Status.SENT, sent_at=now, claimed_until=None, last_error=""
-            )
-            Channel.objects.filter(
-                pk=notification.channel_id, consecutive_permanent_failures__gt=0
-            ).update(consecutive_permanent_failures=0)
-            return "sent"
         if permanent or last_attempt:
             if not ours.update(
                 status=Status.FAILED, claimed_until=None, last_error=str(error)[:500]
@@ -148,6 +141,49 @@ def _record(
             return _lost_lease(notification)
     _retry_later(notification.pk, delay)
     return "retry"
+
+
+# The hot path in one statement (one round trip, atomic on its own): the attempt, the sent
+# marker (whoever holds the row now: the message is out) and the channel's failure streak reset.
+# Data-modifying CTEs run to completion whether or not the outer query reads them.
+RECORD_SENT_SQL = """
+WITH attempt AS (
+    INSERT INTO monitors_deliveryattempt
+        (notification_id, number, outcome, status_code, error, started_at, duration_ms)
+    VALUES (%(id)s, %(number)s, 'sent', %(code)s, '', %(started)s, %(duration_ms)s)
+), marked AS (
+    UPDATE monitors_notification
+    SET status = 'sent', sent_at = %(now)s, claimed_until = NULL, last_error = ''
+    WHERE id = %(id)s AND status NOT IN ('sent', 'failed')
+), streak AS (
+    UPDATE monitors_channel SET consecutive_permanent_failures = 0
+    WHERE id = %(channel_id)s AND consecutive_permanent_failures > 0
+)
+SELECT 1
+"""
+
+
+def _record_sent(
+    notification: Notification,
+    code: int | None,
+    *,
+    started: datetime,
+    duration_ms: float,
+    now: datetime,
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECORD_SENT_SQL,
+            {
+                "id": notification.pk,
+                "number": notification.attempts,
+                "code": code,
+                "started": started,
+                "duration_ms": duration_ms,
+                "now": now,
+                "channel_id": notification.channel_id,
+            },
+        )
 
 
 def _lost_lease(notification: Notification) -> str:

@@ -17,6 +17,7 @@ import httpx
 from django.conf import settings
 
 from monitors.notify.base import PermanentError, TransientError
+from monitors.notify.http import ssl_context
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 UNSUBSCRIBED = 21610
@@ -47,6 +48,7 @@ def send_sms(to: str, body: str) -> Message:
             data={"To": to, "From": settings.TWILIO_FROM_NUMBER, "Body": body},
             auth=(sid, settings.TWILIO_AUTH_TOKEN),
             timeout=TIMEOUT,
+            verify=ssl_context(),
         )
     except httpx.TimeoutException as exc:
         raise TransientError("Twilio timed out") from exc

@@ -1,0 +1,232 @@
+"""Notification delivery to a local webhook receiver, through real Celery workers.
+
+1. Throughput: BENCH_BURST outbox rows committed at once and enqueued; deliveries per second
+   from the enqueue to the last receipt.
+2. Latency at an offered rate: one row committed every 1/BENCH_RATE s (default 200/s) for
+   BENCH_SECONDS; for each, the time from its commit (the moment ``transaction.on_commit``
+   hands it to delivery, as the evaluation pipeline does) to its receipt by the webhook
+   receiver: p50/p90/p99/max.
+
+Everything real on this machine: Postgres (the development database), Redis as the broker,
+BENCH_CONCURRENCY prefork worker processes (default 4) on a private queue, signed webhooks over
+loopback to a threaded HTTP receiver in this process. The bench user, its channel and its rows
+are deleted afterwards.
+
+    .venv/bin/python bench/bench_notify.py
+    BENCH_RATE=400 BENCH_CONCURRENCY=8 .venv/bin/python bench/bench_notify.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+QUEUE = f"bench-notify-{os.getpid()}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ["CELERY_QUEUE"] = QUEUE  # this process and its workers share a private queue
+os.environ["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"  # the receiver is on loopback
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from monitors.models import Channel, Notification
+from monitors.notify import services
+
+RATE = float(os.environ.get("BENCH_RATE", "200"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
+BURST = int(os.environ.get("BENCH_BURST", "2000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+POOL = os.environ.get("BENCH_POOL", "prefork")
+
+PAYLOAD: dict[str, Any] = {
+    "version": 1,
+    "event": "fired",
+    "occurred_at": "2026-11-24T09:00:00+00:00",
+    "monitor": {"id": 1, "name": "bench", "url": "http://127.0.0.1:8000/app/monitors/1"},
+    "status": "firing",
+    "previous_status": "pending",
+    "reason": "mean(temperature) = 41.2 is above the critical threshold 35",
+    "value": 41.2,
+    "threshold": 35.0,
+    "comparator": "above",
+    "aggregation": "mean",
+    "window_seconds": 300,
+    "query": 'SELECT mean("temperature") FROM "gro01" WHERE time > now() - 5m',
+    "incident": None,
+    "points": [[f"2026-11-24T08:{m:02d}:00+00:00", 30.0 + m / 10] for m in range(60)],
+}
+
+
+class Receiver:
+    """Records when each idempotency key first arrives (time.monotonic, this process)."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.duplicates = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                key = self.headers.get("Growalert-Idempotency-Key", "")
+                now = time.monotonic()
+                with receiver.lock:
+                    if key in receiver.received:
+                        receiver.duplicates += 1
+                    else:
+                        receiver.received[key] = now
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.request_queue_size = 256
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_for(self, keys: list[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(key in self.received for key in keys):
+                    return True
+            time.sleep(0.01)
+        return False
+
+
+def start_workers() -> subprocess.Popen[bytes]:
+    log = open(ROOT / ".local" / "log" / "bench-notify-worker.log", "w")  # noqa: SIM115
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "celery"),
+            "-A",
+            "growalert",
+            "worker",
+            "--pool",
+            POOL,
+            "--concurrency",
+            str(CONCURRENCY),
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"{QUEUE}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+
+
+def row(channel: Channel) -> Notification:
+    return Notification(
+        channel=channel,
+        event=Notification.Event.FIRED,
+        idempotency_key=f"bench:{uuid.uuid4().hex}",
+        payload=PAYLOAD,
+    )
+
+
+def burst(channel: Channel, receiver: Receiver, count: int) -> tuple[float, bool]:
+    rows = Notification.objects.bulk_create([row(channel) for _ in range(count)])
+    started = time.monotonic()
+    services.enqueue([n.pk for n in rows])
+    done = receiver.wait_for([n.idempotency_key for n in rows], timeout=120)
+    last = max(receiver.received.get(n.idempotency_key, 0.0) for n in rows)
+    return count / (last - started), done
+
+
+def offered(channel: Channel, receiver: Receiver) -> tuple[list[float], int, float]:
+    committed: dict[str, float] = {}
+    total = int(RATE * SECONDS)
+    start = time.monotonic()
+    for i in range(total):
+        pause = start + i / RATE - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        with transaction.atomic():
+            notification = row(channel)
+            notification.save()
+            transaction.on_commit(
+                lambda n=notification: (
+                    committed.__setitem__(n.idempotency_key, time.monotonic()),
+                    services.enqueue([n.pk]),
+                )
+            )
+    achieved = total / (time.monotonic() - start)
+    receiver.wait_for(list(committed), timeout=60)
+    latencies = [
+        (receiver.received[key] - at) * 1000
+        for key, at in committed.items()
+        if key in receiver.received
+    ]
+    return latencies, total - len(latencies), achieved
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    owner, _ = get_user_model().objects.get_or_create(username="bench-notify")
+    Channel.objects.filter(owner=owner).delete()
+    receiver = Receiver()
+    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
+    channel.config = {"url": receiver.url}
+    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
+    channel.save()
+    workers = start_workers()
+    try:
+        rate, complete = burst(channel, receiver, 50)  # warm-up: workers up, connections open
+        if not complete:
+            raise SystemExit("workers did not deliver the warm-up rows; see .local/log")
+        rate, complete = burst(channel, receiver, BURST)
+        print(f"throughput: {BURST} rows at once -> {rate:.0f} deliveries/s", end="")
+        print("" if complete else " (INCOMPLETE)")
+        latencies, missing, achieved = offered(channel, receiver)
+        print(
+            f"latency commit->receipt at {achieved:.0f}/s offered for {SECONDS:.0f}s "
+            f"({len(latencies)} rows): p50 {percentile(latencies, 0.50):.1f} ms, "
+            f"p90 {percentile(latencies, 0.90):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms,"
+            f" max {max(latencies):.1f} ms, mean {statistics.fmean(latencies):.1f} ms; "
+            f"missing {missing}"
+        )
+        sent = Notification.objects.filter(channel=channel, status="sent").count()
+        total = Notification.objects.filter(channel=channel).count()
+        print(f"rows sent {sent}/{total}; duplicate receipts {receiver.duplicates}")
+        print(f"workers: --pool {POOL} --concurrency {CONCURRENCY}; cores: {os.cpu_count()}")
+    finally:
+        workers.terminate()
+        workers.wait(timeout=30)
+        receiver.server.shutdown()
+        owner.delete()
+
+
+if __name__ == "__main__":
+    main()

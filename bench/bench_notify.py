@@ -1,25 +1,26 @@
 """Notification delivery to a local webhook receiver, through real Celery workers.
 
-1. Throughput: BENCH_BURST outbox rows committed at once and enqueued; deliveries per second
-   from the enqueue to the last receipt.
-2. Latency at an offered rate: one row committed every 1/BENCH_RATE s (default 200/s) for
-   BENCH_SECONDS; for each, the time from its commit (the moment ``transaction.on_commit``
-   hands it to delivery, as the evaluation pipeline does) to its receipt by the webhook
-   receiver: p50/p90/p99/max.
+1. Throughput: BENCH_BURST (2000) outbox rows committed at once and enqueued; deliveries per
+   second from the enqueue to the last receipt.
+2. Latency at offered rates: one row committed every 1/rate s for BENCH_SECONDS (15), for each
+   rate in BENCH_RATES (200,150,100 per second); per row, the time from its commit (when
+   ``transaction.on_commit`` hands it to delivery, as the evaluation pipeline does) to its
+   receipt by the webhook receiver: p50/p90/p99/max.
 
-Everything real on this machine: Postgres (the development database), Redis as the broker,
-BENCH_CONCURRENCY prefork worker processes (default 4) on a private queue, signed webhooks over
+Everything real on this machine: Postgres (the development database), Redis as the broker, a
+Celery worker (BENCH_POOL prefork, BENCH_CONCURRENCY 4) on a private queue, signed webhooks over
 loopback to a threaded HTTP receiver in this process. The bench user, its channel and its rows
 are deleted afterwards.
 
     .venv/bin/python bench/bench_notify.py
-    BENCH_RATE=400 BENCH_CONCURRENCY=8 .venv/bin/python bench/bench_notify.py
+    BENCH_RATES=300,200 BENCH_POOL=threads BENCH_CONCURRENCY=8 \
+        .venv/bin/python bench/bench_notify.py
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -47,7 +48,7 @@ from django.db import transaction
 from monitors.models import Channel, Notification
 from monitors.notify import services
 
-RATE = float(os.environ.get("BENCH_RATE", "200"))
+RATES = [float(r) for r in os.environ.get("BENCH_RATES", "200,150,100").split(",")]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 BURST = int(os.environ.get("BENCH_BURST", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
@@ -161,23 +162,24 @@ def burst(channel: Channel, receiver: Receiver, count: int) -> tuple[float, bool
     return count / (last - started), done
 
 
-def offered(channel: Channel, receiver: Receiver) -> tuple[list[float], int, float]:
+def offered(channel: Channel, receiver: Receiver, rate: float) -> tuple[list[float], int, float]:
     committed: dict[str, float] = {}
-    total = int(RATE * SECONDS)
+
+    def handed_over(notification: Notification) -> None:
+        """What the pipeline's on_commit does, timed at the moment the commit returned."""
+        committed[notification.idempotency_key] = time.monotonic()
+        services.enqueue([notification.pk])
+
+    total = int(rate * SECONDS)
     start = time.monotonic()
     for i in range(total):
-        pause = start + i / RATE - time.monotonic()
+        pause = start + i / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)
         with transaction.atomic():
             notification = row(channel)
             notification.save()
-            transaction.on_commit(
-                lambda n=notification: (
-                    committed.__setitem__(n.idempotency_key, time.monotonic()),
-                    services.enqueue([n.pk]),
-                )
-            )
+            transaction.on_commit(functools.partial(handed_over, notification))
     achieved = total / (time.monotonic() - start)
     receiver.wait_for(list(committed), timeout=60)
     latencies = [
@@ -209,14 +211,16 @@ def main() -> None:
         rate, complete = burst(channel, receiver, BURST)
         print(f"throughput: {BURST} rows at once -> {rate:.0f} deliveries/s", end="")
         print("" if complete else " (INCOMPLETE)")
-        latencies, missing, achieved = offered(channel, receiver)
-        print(
-            f"latency commit->receipt at {achieved:.0f}/s offered for {SECONDS:.0f}s "
-            f"({len(latencies)} rows): p50 {percentile(latencies, 0.50):.1f} ms, "
-            f"p90 {percentile(latencies, 0.90):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms,"
-            f" max {max(latencies):.1f} ms, mean {statistics.fmean(latencies):.1f} ms; "
-            f"missing {missing}"
-        )
+        for rate in RATES:
+            latencies, missing, achieved = offered(channel, receiver, rate)
+            print(
+                f"latency commit->receipt at {achieved:.0f}/s offered for {SECONDS:.0f}s "
+                f"({len(latencies)} rows): p50 {percentile(latencies, 0.50):.0f} ms, "
+                f"p90 {percentile(latencies, 0.90):.0f} ms, "
+                f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms; "
+                f"missing {missing}"
+            )
+            time.sleep(2)  # let the queue drain before the next rate
         sent = Notification.objects.filter(channel=channel, status="sent").count()
         total = Notification.objects.filter(channel=channel).count()
         print(f"rows sent {sent}/{total}; duplicate receipts {receiver.duplicates}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from monitors.models import Notification
@@ -13,15 +14,26 @@ from monitors.notify import delivery
 LOST_AFTER = timedelta(seconds=15)  # a pending row this old was never picked up
 
 
+def _fresh_connection() -> None:
+    """Django's per-request rule (CONN_MAX_AGE, health checks, drop broken connections). With
+    CELERY_DB_REUSE_MAX set, Celery stops reconnecting around every task (4 ms and a Postgres
+    backend per task), so the task applies the rule itself. Never inside a transaction (an
+    eager call in a test)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 @shared_task(ignore_result=True, soft_time_limit=30, time_limit=45)
 def deliver_notification(notification_id: str) -> str:
     """Delivers one outbox row; running twice is harmless (the claim lets one through)."""
+    _fresh_connection()
     return delivery.deliver(notification_id)
 
 
 @shared_task(ignore_result=True, soft_time_limit=20, time_limit=30)
 def deliver_due_notifications() -> int:
     """The sweeper (beat): re-enqueues rows whose task was lost or whose lease expired."""
+    _fresh_connection()
     stale = timezone.now() - LOST_AFTER
     ids = list(
         Notification.objects.filter(delivery.deliverable_q(), next_attempt_at__lte=stale)

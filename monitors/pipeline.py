@@ -173,7 +173,7 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
         committed = [d for d in decisions if d.monitor.pk in won]
         for d in committed:
             d.monitor.state_version = won[d.monitor.pk]
-        notifications = _record_events([d for d in committed if d.events], now)
+        notifications = _record_events(committed, now)
         result.notifications = [n.pk for n in notifications]
         if result.notifications:
             transaction.on_commit(lambda: _enqueue(result.notifications))
@@ -197,30 +197,28 @@ def _enqueue(notification_ids: list[Any]) -> None:
         app.send_task(DELIVER_TASK, args=[str(notification_id)])
 
 
-def _record_events(decisions: list[Decision], now: datetime) -> list[Notification]:
-    """Incidents open and resolve with the state; each notifying event gets one outbox row per
-    deliverable channel (a stable idempotency key makes a replay harmless)."""
+def _record_events(committed: list[Decision], now: datetime) -> list[Notification]:
+    """Incidents open and resolve with the state (in bulk: a storm of firing monitors is a few
+    statements, not one per monitor); each notifying event gets one outbox row per deliverable
+    channel (a stable idempotency key makes a replay harmless)."""
+    decisions = [d for d in committed if d.events]
+    _track_peaks(committed)
     if not decisions:
         return []
-    ids = [d.monitor.pk for d in decisions]
     open_incidents = {
-        i.monitor_id: i for i in Incident.objects.filter(monitor_id__in=ids, resolved_at=None)
+        i.monitor_id: i
+        for i in Incident.objects.filter(
+            monitor_id__in=[d.monitor.pk for d in decisions], resolved_at=None
+        )
     }
-    channels: dict[int, list[Channel]] = {}
-    if any(d.notifying for d in decisions):
-        through = Monitor.channels.through.objects.filter(
-            monitor_id__in=[d.monitor.pk for d in decisions if d.notifying],
-            channel__enabled=True,
-            channel__verified=True,
-        ).select_related("channel")
-        for link in through:
-            channels.setdefault(link.monitor_id, []).append(link.channel)
-    rows: list[Notification] = []
+    opened: list[Incident] = []
+    resolved: list[Incident] = []
+    told: list[tuple[Decision, ac.Event, Incident | None]] = []
     for d in decisions:
         incident = open_incidents.get(d.monitor.pk)
         for event in d.events:
             if event.kind is ac.EventKind.FIRED and not event.catch_up and incident is None:
-                incident = Incident.objects.create(
+                incident = Incident(
                     monitor=d.monitor,
                     opened_at=now,
                     opened_value=event.value,
@@ -228,35 +226,61 @@ def _record_events(decisions: list[Decision], now: datetime) -> list[Notificatio
                     last_value=event.value,
                     summary=event.message[:500],
                 )
+                opened.append(incident)
             elif event.kind is ac.EventKind.RESOLVED and not event.catch_up and incident:
                 incident.resolved_at = now
                 incident.last_value = event.value
-                incident.save(update_fields=["resolved_at", "last_value"])
-            if not event.notifies:
-                continue
-            for channel in channels.get(d.monitor.pk, []):
-                rows.append(_notification(d, event, incident, channel))
-        if (
-            incident is not None
-            and incident.resolved_at is None
-            and d.observation.value is not None
-        ):
-            _track_peak(d, incident)
+                resolved.append(incident)
+            if event.notifies:
+                told.append((d, event, incident))
+    Incident.objects.bulk_create(opened)
+    Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
+    if not told:
+        return []
+    channels: dict[int, list[Channel]] = {}
+    links = Monitor.channels.through.objects.filter(
+        monitor_id__in={d.monitor.pk for d, _, _ in told},
+        channel__enabled=True,
+        channel__verified=True,
+    ).select_related("channel")
+    for link in links:
+        channels.setdefault(link.monitor_id, []).append(link.channel)
+    rows = [
+        _notification(d, event, incident, channel)
+        for d, event, incident in told
+        for channel in channels.get(d.monitor.pk, [])
+    ]
     return Notification.objects.bulk_create(rows, ignore_conflicts=True) if rows else []
 
 
-def _track_peak(d: Decision, incident: Incident) -> None:
-    value = d.observation.value
-    assert value is not None
-    worse = (
-        incident.peak_value is None
-        or (d.monitor.comparator == "below" and value < incident.peak_value)
-        or (d.monitor.comparator != "below" and value > incident.peak_value)
-    )
-    incident.last_value = value
-    if worse:
-        incident.peak_value = value
-    incident.save(update_fields=["last_value", "peak_value"])
+_PEAKS = """
+UPDATE monitors_incident AS i
+SET last_value = v.value,
+    peak_value = CASE
+        WHEN i.peak_value IS NULL
+          OR (v.below AND v.value < i.peak_value)
+          OR (NOT v.below AND v.value > i.peak_value) THEN v.value
+        ELSE i.peak_value
+    END
+FROM jsonb_to_recordset(%s::jsonb) AS v(monitor_id bigint, value float8, below boolean)
+WHERE i.monitor_id = v.monitor_id AND i.resolved_at IS NULL
+"""
+
+
+def _track_peaks(committed: list[Decision]) -> None:
+    """Open incidents follow their monitor's value and remember the worst: one statement."""
+    rows = [
+        {
+            "monitor_id": d.monitor.pk,
+            "value": d.observation.value,
+            "below": d.monitor.comparator == "below",
+        }
+        for d in committed
+        if d.state.alerting and d.observation.value is not None
+    ]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_PEAKS, [json.dumps(rows)])
 
 
 def _notification(

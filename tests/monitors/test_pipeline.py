@@ -363,3 +363,19 @@ def test_celery_dispatch_and_evaluation_end_to_end(hot_monitor, influx_db):
 
     assert hot_monitor.status == Status.FIRING
     assert Notification.objects.filter(monitor=hot_monitor, event="fired").count() == 2
+
+
+@pytest.mark.django_db
+def test_an_open_incident_follows_the_value_and_keeps_the_worst(hot_monitor, influx_db):
+    Monitor.objects.filter(pk=hot_monitor.pk).update(
+        window=timedelta(seconds=3), aggregation="last"
+    )
+    for value in (41.0, 45.0, 38.0):
+        write(influx_db, value, ago=1)
+        due_again(hot_monitor)
+        tick()
+        time.sleep(1.1)  # the next point is the newest in the window
+
+    incident = Incident.objects.get(monitor=hot_monitor)
+    assert (incident.opened_value, incident.peak_value, incident.last_value) == (41.0, 45.0, 38.0)
+    assert incident.is_open

@@ -123,6 +123,39 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
     }
 
 
+def recent_points(
+    monitors: list[Monitor], *, end: datetime, limit: int
+) -> dict[int, list[tuple[int, float]]]:
+    """The raw points of each monitor's window ending at ``end`` (at most ``limit`` newest),
+    for monitors of one source, in one multi-statement request. Raises InfluxError."""
+    if not monitors:
+        return {}
+    source = monitors[0].source
+    built = [
+        queries.raw_points(definition_of(m), start=end - m.window, end=end, prefix=f"m{i}_")
+        for i, m in enumerate(monitors)
+    ]
+    params: dict[str, Any] = {}
+    for query in built:
+        params.update(query.params)
+    with sources.client_for(source) as client:
+        results = client.query(
+            ";\n".join(q.text for q in built),
+            database=source.database,
+            params=params,
+            method="POST",
+        )
+    by_statement = {r.statement_id: r for r in results}
+    found: dict[int, list[tuple[int, float]]] = {}
+    for i, monitor in enumerate(monitors):
+        result = by_statement.get(i)
+        rows = influx.points(result.series) if result is not None else []
+        found[monitor.pk] = [
+            (int(p["time"]), float(p["value"])) for p in rows if _is_number(p["value"])
+        ][-limit:]
+    return found
+
+
 def _observation_from(query: queries.Query, result: influx.StatementResult | None) -> Observation:
     if result is None:
         return Observation(query)

@@ -96,12 +96,15 @@ def latest(definition: Definition, *, prefix: str = "") -> Query:
     return Query(text, params)
 
 
-def raw_points(definition: Definition, *, start: datetime, end: datetime) -> Query:
-    """Every point of the series in (start, end]: the backtest aggregates them itself."""
-    clauses, params = _tag_filter(definition.tags, "")
-    clauses += ["time > $start", "time <= $end"]
-    params["start"] = start.isoformat().replace("+00:00", "Z")
-    params["end"] = end.isoformat().replace("+00:00", "Z")
+def raw_points(
+    definition: Definition, *, start: datetime, end: datetime, prefix: str = ""
+) -> Query:
+    """Every point of the series in (start, end]: the backtest aggregates them itself, and
+    notifications show them. ``prefix`` keeps parameters apart in a multi-statement query."""
+    clauses, params = _tag_filter(definition.tags, prefix)
+    clauses += [f"time > ${prefix}start", f"time <= ${prefix}end"]
+    params[f"{prefix}start"] = start.isoformat().replace("+00:00", "Z")
+    params[f"{prefix}end"] = end.isoformat().replace("+00:00", "Z")
     text = (
         f'SELECT {quote_ident(definition.field)} AS "value" FROM'
         f" {quote_ident(definition.measurement)} WHERE {' AND '.join(clauses)}"

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 from growalert import metrics
@@ -16,6 +17,7 @@ from monitors.demo import simulate
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
 def dispatch_due_monitors() -> int:
     """Every second (beat): claims due monitors and enqueues one evaluation per batch."""
+    close_old_connections()  # workers reuse connections (CELERY_DB_REUSE_MAX): check them
     claimed = dispatch.claim_batches(now=timezone.now(), size=settings.EVALUATION_BATCH_SIZE)
     for batch in claimed:
         evaluate_monitors.delay([(c.monitor_id, c.due_at.isoformat()) for c in batch])
@@ -26,6 +28,7 @@ def dispatch_due_monitors() -> int:
 def evaluate_monitors(items: list[tuple[int, str]]) -> int:
     """Evaluates one batch (one source): observe, decide, write state + outbox in one
     transaction. Safe to run twice: a tick already applied is skipped."""
+    close_old_connections()
     result = pipeline.evaluate_batch([(pk, datetime.fromisoformat(due)) for pk, due in items])
     metrics.record_batch(outcomes=result.outcomes, latencies=result.latencies)
     return result.applied

@@ -138,7 +138,9 @@ def batched(ids: list[int], pool: ProcessPoolExecutor) -> tuple[float, int]:
     make_due(ids)
     started = time.perf_counter()
     claimed = dispatch.claim_due(now=timezone.now(), excluded_owner_ids=others())
-    batches = dispatch.batches(claimed, size=settings.EVALUATION_BATCH_SIZE)
+    batches = dispatch.batches(
+        claimed, size=settings.EVALUATION_BATCH_SIZE, spread=settings.EVALUATION_SPREAD
+    )
     jobs = [[(c.monitor_id, c.due_at) for c in batch] for batch in batches]
     applied = sum(pool.map(_evaluate, jobs))
     return time.perf_counter() - started, applied

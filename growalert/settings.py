@@ -185,7 +185,9 @@ CELERY_TIMEZONE = TIME_ZONE
 HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 # /readyz fails when the oldest overdue monitor has waited longer than this.
 # Monitors of one source evaluated per task (one InfluxDB request each).
-EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=500)
+EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=1000)
+# A busy source is cut into at least this many batches (the worker processes to keep busy).
+EVALUATION_SPREAD: int = env.int("EVALUATION_SPREAD", default=2)
 SCHEDULER_LAG_THRESHOLD_SECONDS: float = env.float("SCHEDULER_LAG_THRESHOLD_SECONDS", default=30.0)
 
 LOGGING = {

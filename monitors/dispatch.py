@@ -58,23 +58,32 @@ def claim_due(
         return [Claimed(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
 
-def batches(claimed: list[Claimed], *, size: int) -> list[list[Claimed]]:
-    """Groups claimed monitors by source (one InfluxDB request each), at most ``size`` apiece."""
+def batches(
+    claimed: list[Claimed], *, size: int, spread: int = 1, min_size: int = 100
+) -> list[list[Claimed]]:
+    """Groups claimed monitors by source (one InfluxDB request each), at most ``size`` apiece.
+
+    A large group is cut into at least ``spread`` batches (but none smaller than ``min_size``)
+    so that one busy source keeps every worker process busy, not just one."""
     by_source: dict[int, list[Claimed]] = defaultdict(list)
     for item in claimed:
         by_source[item.source_id].append(item)
-    return [
-        group[start : start + size]
-        for group in by_source.values()
-        for start in range(0, len(group), size)
-    ]
+    cut: list[list[Claimed]] = []
+    for group in by_source.values():
+        count = max(-(-len(group) // size), min(spread, len(group) // min_size), 1)
+        step = -(-len(group) // count)
+        cut += [group[start : start + step] for start in range(0, len(group), step)]
+    return cut
 
 
-def claim_batches(*, now: datetime, size: int, limit: int = 50_000) -> list[list[Claimed]]:
+def claim_batches(
+    *, now: datetime, size: int, spread: int = 1, limit: int = 50_000
+) -> list[list[Claimed]]:
     """What the dispatcher does every second: claim every due monitor of an owner whose service
     is active (billing gating: unpaid owners' monitors wait, unclaimed, until payment) and cut
     them into per-source batches."""
     from billing.gating import gated_owner_ids
 
     gated = tuple(gated_owner_ids(now))
-    return batches(claim_due(now=now, limit=limit, excluded_owner_ids=gated), size=size)
+    claimed = claim_due(now=now, limit=limit, excluded_owner_ids=gated)
+    return batches(claimed, size=size, spread=spread)

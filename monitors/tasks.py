@@ -18,7 +18,11 @@ from monitors.demo import simulate
 def dispatch_due_monitors() -> int:
     """Every second (beat): claims due monitors and enqueues one evaluation per batch."""
     close_old_connections()  # workers reuse connections (CELERY_DB_REUSE_MAX): check them
-    claimed = dispatch.claim_batches(now=timezone.now(), size=settings.EVALUATION_BATCH_SIZE)
+    claimed = dispatch.claim_batches(
+        now=timezone.now(),
+        size=settings.EVALUATION_BATCH_SIZE,
+        spread=settings.EVALUATION_SPREAD,
+    )
     for batch in claimed:
         evaluate_monitors.delay([(c.monitor_id, c.due_at.isoformat()) for c in batch])
     return sum(len(batch) for batch in claimed)

@@ -119,3 +119,17 @@ def test_pausing_takes_a_monitor_off_the_schedule_and_resuming_puts_it_back_due_
     assert schedule.next_due_at >= before
     assert schedule.interval == monitor.interval
     assert [c.monitor_id for c in dispatch.claim_due(now=timezone.now())] == [monitor.pk]
+
+
+def test_a_busy_source_is_spread_over_the_workers_but_small_ones_stay_whole() -> None:
+    now = timezone.now()
+    busy = [dispatch.Claimed(i, source_id=1, due_at=now) for i in range(1000)]
+    quiet = [dispatch.Claimed(5000 + i, source_id=2, due_at=now) for i in range(150)]
+
+    cut = dispatch.batches(busy + quiet, size=1000, spread=2)
+
+    assert sorted(len(b) for b in cut) == [150, 500, 500]
+    assert sorted(c.monitor_id for b in cut for c in b) == sorted(
+        c.monitor_id for c in busy + quiet
+    )
+    assert [len(b) for b in dispatch.batches(busy, size=300, spread=2)] == [250, 250, 250, 250]

@@ -204,3 +204,27 @@ class VerifyForm(forms.Form):
 
 class ChargeForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, max_value=100, initial=1, label="Devices")
+
+
+class SourceForm(forms.Form):
+    """An InfluxDB source. Validated by the API's SourceSerializer; the secret is write-only."""
+
+    name = forms.CharField(max_length=100)
+    url = forms.CharField(
+        max_length=500, label="URL", help_text="e.g. http://influx.example.com:8086"
+    )
+    database = forms.CharField(max_length=200, help_text="Database (1.x) or bucket (2.x)")
+    flavor = forms.ChoiceField(choices=Source.Flavor.choices, label="Query language")
+    org = forms.CharField(max_length=200, required=False, help_text="Organisation (Flux only)")
+    auth_scheme = forms.ChoiceField(choices=Source.AuthScheme.choices, label="Authentication")
+    username = forms.CharField(max_length=200, required=False, help_text="Basic auth only")
+    secret = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Password or token",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted; never shown again",
+    )
+
+    def api_payload(self) -> dict[str, Any]:
+        return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}

@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from growalert.pages import account, channels, views
+from growalert.pages import account, channels, sources, views
 
 app_name = "pages"
 
@@ -17,6 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/monitors/<int:monitor_id>/toggle", views.monitor_toggle, name="monitor-toggle"),
     path("app/monitors/<int:monitor_id>/test", views.monitor_test, name="monitor-test"),
     path("app/monitors/<int:monitor_id>/delete", views.monitor_delete, name="monitor-delete"),
+    path("app/sources", sources.source_list, name="sources"),
+    path("app/sources/<int:source_id>/check", sources.source_check, name="source-check"),
+    path("app/sources/<int:source_id>/delete", sources.source_delete, name="source-delete"),
     path("app/channels", channels.channel_list, name="channels"),
     path("app/channels/<int:channel_id>/test", channels.channel_test, name="channel-test"),
     path(

@@ -54,6 +54,7 @@ def test_signed_in_pages_pass_the_basic_checks(page, alice, screenshot):
         f"/app/monitors/{monitor.pk}/edit",
         "/app/monitors/new",
         "/app/channels",
+        "/app/sources",
     ):
         problems += audit(page, path)
     screenshot(page, "channels")

@@ -84,6 +84,8 @@ class BatchResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     notifications: list[Any] = field(default_factory=list)  # ids of new outbox rows
     latencies: list[float] = field(default_factory=list)  # due -> committed, seconds
+    # due -> committed for the evaluations that wrote outbox rows (the alert latency)
+    alert_latencies: list[float] = field(default_factory=list)
 
 
 def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
@@ -190,6 +192,12 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
     result.skipped = len(decisions) - len(committed)
     result.outcomes = Counter(d.state.status.value for d in committed)
     result.latencies = [max(0.0, (finished - d.due_at).total_seconds()) for d in committed]
+    notified = {n.monitor_id for n in notifications}
+    result.alert_latencies = [
+        max(0.0, (finished - d.due_at).total_seconds())
+        for d in committed
+        if d.monitor.pk in notified
+    ]
     return result
 
 

@@ -14,6 +14,8 @@ from monitors.models import Channel, Incident, Monitor, Notification, Silence, S
 
 
 class SourceForm(forms.ModelForm[Source]):
+    # InfluxDB listens on plain http by default; a URL typed without a scheme means http.
+    url = forms.URLField(max_length=500, assume_scheme="http", help_text=Source.url.field.help_text)
     secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

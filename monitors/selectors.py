@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
 
@@ -30,10 +31,20 @@ def channel_list(*, owner: User) -> QuerySet[Channel]:
 
 
 def monitor_list(*, owner: User, status: str | None = None) -> QuerySet[Monitor]:
+    """The owner's monitors with their due time (in the schedule row) and ``channel_ids``, the
+    ids of their channels aggregated in the same query (a prefetch would cost another query
+    and a related manager per monitor; GET /monitors reads 50 at a time)."""
     monitors = (
         Monitor.objects.filter(owner_id=owner.pk)
-        .select_related("source", "schedule")  # next_due_at lives in the schedule row
-        .prefetch_related("channels")
+        .select_related("schedule")
+        .annotate(
+            channel_ids=ArrayAgg(
+                "channels__id",
+                filter=Q(channels__id__isnull=False),
+                order_by="channels__id",
+                default=Value([]),
+            )
+        )
     )
     if status:
         monitors = monitors.filter(status__in=status.split(","))

@@ -91,7 +91,8 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             if name == "source":
                 data[name] = instance.source_id
             elif name == "channels":
-                data[name] = [channel.pk for channel in instance.channels.all()]
+                ids = getattr(instance, "channel_ids", None)  # see selectors.monitor_list
+                data[name] = ids if ids is not None else [c.pk for c in instance.channels.all()]
             else:
                 value = getattr(instance, name)
                 data[name] = value if value is None or convert is None else convert(value)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from monitors import selectors
 from monitors.models import Monitor, Source
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 
@@ -62,6 +63,23 @@ def test_list_is_paginated_scoped_to_the_owner_and_filterable_by_status(
     assert [m["status"] for m in firing.json()["results"]] == ["firing"]
     assert len(page.json()["results"]) == 2
     assert page.json()["next"]
+
+
+def test_a_page_lists_each_monitors_channels_in_a_fixed_number_of_queries(
+    alice, api_client_for, django_assert_max_num_queries
+) -> None:
+    first, second = ChannelFactory(owner=alice), ChannelFactory(owner=alice)
+    for i in range(30):
+        monitor = MonitorFactory(owner=alice, name=f"m{i:02d}")
+        monitor.channels.set([second, first] if i % 2 else [])
+    client = api_client_for(alice)
+
+    # token, the subscription check, the count and the page itself: not one per monitor
+    with django_assert_max_num_queries(4):
+        page = client.get("/monitors?limit=30").json()["results"]
+
+    assert [m["channels"] for m in page[:2]] == [[], sorted([first.pk, second.pk])]
+    assert all(m["next_due_at"] for m in page)
 
 
 def test_put_and_patch_update_a_monitor_and_reset_its_state_on_a_new_definition(
@@ -305,8 +323,9 @@ def test_the_fast_list_representation_matches_drfs_own(alice) -> None:
 
     created = MonitorFactory(owner=alice, warning=27, repeat_every=timedelta(minutes=5))
     created.channels.set([ChannelFactory(owner=alice)])
-    monitor = Monitor.objects.select_related("source", "schedule").get(pk=created.pk)
+    monitor = selectors.monitor_list(owner=alice).get(pk=created.pk)
     serializer = MonitorSerializer(monitor)
     drf = serializers.ModelSerializer[Monitor].to_representation(serializer, monitor)
 
     assert serializer.data == drf
+    assert serializer.data["channels"] == list(monitor.channel_ids) != []  # type: ignore[attr-defined]

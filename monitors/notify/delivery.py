@@ -19,12 +19,14 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Field, Model, Q
 from django.utils import timezone
 
 from monitors.models import Channel, DeliveryAttempt, Notification
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 Status = Notification.DeliveryStatus
+M = TypeVar("M", bound=Model)
 
 
 def backoff(attempt: int) -> float:
@@ -53,15 +56,55 @@ def deliverable_q() -> Q:
     )
 
 
-def claim(notification_id: uuid.UUID | str) -> Notification | None:
-    """Takes the row for this worker (one UPDATE); None if it is not due or someone has it."""
-    now = timezone.now()
-    claimed = Notification.objects.filter(deliverable_q(), pk=notification_id).update(
-        status=Status.SENDING, claimed_until=now + LEASE, attempts=F("attempts") + 1
+_NOTIFICATION_FIELDS = list(Notification._meta.concrete_fields)
+_CHANNEL_FIELDS = list(Channel._meta.concrete_fields)
+
+
+def _select_list(alias: str, fields: list[Field[Any, Any]]) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in fields)
+
+
+# The claim in one round trip: the conditional UPDATE (the same condition as deliverable_q)
+# returns the row, joined with its channel. Two ORM statements cost twice the round trips and
+# ~1 ms of query compilation, a third of a whole delivery. Only the model's own table and column
+# names and status constants are formatted in; every value is a bound parameter.
+CLAIM_SQL = f"""
+WITH claimed AS (
+    UPDATE {Notification._meta.db_table}
+    SET status = '{Status.SENDING}', claimed_until = %(until)s, attempts = attempts + 1
+    WHERE id = %(id)s AND (
+        (status = '{Status.PENDING}' AND next_attempt_at <= %(now)s)
+        OR (status = '{Status.SENDING}' AND claimed_until < %(now)s)
     )
-    if not claimed:
+    RETURNING *
+)
+SELECT {_select_list("n", _NOTIFICATION_FIELDS)}, {_select_list("c", _CHANNEL_FIELDS)}
+FROM claimed n JOIN {Channel._meta.db_table} c ON c.id = n.channel_id
+"""  # noqa: S608
+
+
+def _from_row(model: type[M], fields: list[Field[Any, Any]], values: Sequence[Any]) -> M:
+    """A model instance from raw column values, with the fields' own conversions (JSON)."""
+    loaded = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], loaded)
+
+
+def claim(notification_id: uuid.UUID | str) -> Notification | None:
+    """Takes the row for this worker (one statement); None if it is not due or someone has it.
+    The notification comes back with its channel loaded."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, {"id": notification_id, "now": now, "until": now + LEASE})
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return Notification.objects.select_related("channel").get(pk=notification_id)
+    split = len(_NOTIFICATION_FIELDS)
+    notification = _from_row(Notification, _NOTIFICATION_FIELDS, row[:split])
+    notification.channel = _from_row(Channel, _CHANNEL_FIELDS, row[split:])
+    return notification
 
 
 def deliver(notification_id: uuid.UUID | str) -> str:

@@ -69,6 +69,28 @@ def test_the_sweeper_leaves_fresh_rows_and_live_leases_alone(receiver, eager):
     assert receiver.hits == []
 
 
+def test_a_claim_returns_the_row_as_the_orm_loads_it_and_lets_only_one_through(receiver):
+    channel = ChannelFactory(config={"url": receiver.url})
+    channel.secret = "s3cret"
+    channel.save()
+    notification = outbox_row(channel)
+
+    claimed = delivery.claim(notification.pk)
+    again = delivery.claim(notification.pk)
+
+    assert claimed is not None
+    assert again is None
+    stored = Notification.objects.select_related("channel").get(pk=notification.pk)
+    fields = [f.attname for f in Notification._meta.concrete_fields]
+    assert [getattr(claimed, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert (claimed.status, claimed.attempts) == ("sending", 1)
+    assert isinstance(claimed.payload, dict)
+    assert claimed.payload == notification.payload
+    assert claimed.channel.config == {"url": receiver.url}
+    assert claimed.channel.secret == "s3cret"
+    assert not claimed._state.adding
+
+
 def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holder(receiver):
     receiver.script = [500]
     notification = outbox_row(ChannelFactory(config={"url": receiver.url}))

@@ -132,7 +132,7 @@ def dry_run(monitor: Monitor) -> DryRun:
         now=timezone.now(),
     )
     return DryRun(
-        query=observation.query.display(),
+        query=observe.shown_query(monitor, observation),
         value=observation.value,
         status=str(new_state.status),
         previous_status=str(state.status),

@@ -6,6 +6,7 @@ Turning these observations into statuses is evaluation's job; this module only a
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,9 @@ from monitors.models import Monitor, Source
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    query: queries.Query
+    #: what was asked; None when a grouped statement answered for several series (then the
+    #: monitor's own query, ``query_for(monitor)``, is the equivalent one to show)
+    query: queries.Query | None
     value: float | None = None
     error: influx.InfluxError | None = None
 
@@ -48,7 +51,11 @@ def value_from(result: influx.StatementResult) -> float | None:
     """The monitor's value from one statement's result: the last row's first numeric column."""
     if result.error:
         raise influx.InfluxQueryError(result.error)
-    for series in reversed(result.series):
+    return _last_number(result.series)
+
+
+def _last_number(all_series: tuple[influx.Series, ...]) -> float | None:
+    for series in reversed(all_series):
         for row in reversed(series.values):
             for column, cell in zip(series.columns, row, strict=True):
                 if column != "time" and _is_number(cell):
@@ -75,6 +82,11 @@ def observe(monitor: Monitor) -> Observation:
         return Observation(query, error=exc)
 
 
+def shown_query(monitor: Monitor, observation: Observation) -> str:
+    """The query behind an observation as a person reads it (notifications, /test)."""
+    return (observation.query or query_for(monitor)).display()
+
+
 def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[int], list[float]]:
     """Every raw point of a structured monitor's series in (start, end], in time order."""
     query = queries.raw_points(definition_of(monitor), start=start, end=end)
@@ -89,38 +101,104 @@ def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[i
     return times, values
 
 
+# Series per grouped statement. InfluxDB 1.6 here, 1,000 series of one measurement: 1,000
+# single statements cost influxd 79-108 ms of CPU, 100 grouped statements of 10 series 42 ms,
+# one statement of 1,000 ORs 272-300 ms (the OR filter grows faster than linearly).
+GROUP_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    """What one statement of a batch answers: one monitor's query, or the latest aggregate of
+    several series of one definition (``keys`` the tag keys, ``rows`` their values)."""
+
+    query: queries.Query
+    monitors: tuple[Monitor, ...]
+    keys: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+def _tag_row(monitor: Monitor, keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str(monitor.tags[key]) for key in keys)
+
+
+def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
+    """Statements for a batch. Structured monitors that differ only in their tag values share
+    grouped statements (GROUP_SIZE series each, GROUP BY their tag keys); raw queries,
+    monitors without tags and definitions used by one series get one statement each."""
+    groups: dict[tuple[Any, ...], list[Monitor]] = defaultdict(list)
+    statements: list[_Statement] = []
+    for monitor in monitors:
+        if monitor.raw_query or not monitor.tags:
+            groups[("single", monitor.pk)].append(monitor)
+        else:
+            key = (monitor.measurement, monitor.field, monitor.aggregation, monitor.percentile)
+            groups[(*key, monitor.window, tuple(sorted(monitor.tags)))].append(monitor)
+    for members in groups.values():
+        keys = tuple(sorted(members[0].tags))
+        by_row: dict[tuple[str, ...], list[Monitor]] = defaultdict(list)
+        for monitor in members:
+            by_row[_tag_row(monitor, keys)].append(monitor)
+        rows = list(by_row) if keys else []
+        if len(rows) < 2 or members[0].raw_query:
+            for monitor in members:
+                query = query_for(monitor, prefix=f"s{len(statements)}_")
+                params.update(query.params)
+                statements.append(_Statement(query, (monitor,)))
+            continue
+        definition = definition_of(members[0])
+        for start in range(0, len(rows), GROUP_SIZE):
+            chunk = tuple(rows[start : start + GROUP_SIZE])
+            query = queries.latest_grouped(definition, list(chunk), prefix=f"s{len(statements)}_")
+            params.update(query.params)
+            covered = tuple(m for row in chunk for m in by_row[row])
+            statements.append(_Statement(query, covered, keys, chunk))
+    return statements
+
+
 def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
     """Observes monitors that share one source with a single InfluxDB request.
 
     InfluxQL sources get one multi-statement query (``;``-separated, parameters prefixed per
-    monitor); results are matched back by statement id. A request that fails as a whole gives
-    every monitor that error; a statement that fails gives only its monitor the error. Flux has
-    no multi-statement form, so Flux sources are asked one monitor at a time.
+    statement, see ``_plan``); results are matched back by statement id and, for grouped
+    statements, by the series' tags. A request that fails as a whole gives every monitor that
+    error; a statement that fails gives only its monitors the error. Flux has no
+    multi-statement form, so Flux sources are asked one monitor at a time.
     """
     if not monitors:
         return {}
     source = monitors[0].source
     if source.flavor == Source.Flavor.FLUX:
         return {m.pk: observe(m) for m in monitors}
-    built = [query_for(m, prefix=f"m{i}_") for i, m in enumerate(monitors)]
     params: dict[str, Any] = {}
-    for query in built:
-        params.update(query.params)
+    statements = _plan(monitors, params)
     try:
         with sources.client_for(source) as client:
             results = client.query(
-                ";\n".join(q.text for q in built),
+                ";\n".join(s.query.text for s in statements),
                 database=source.database,
                 params=params,
                 method="POST",
             )
     except influx.InfluxError as exc:
-        return {m.pk: Observation(q, error=exc) for m, q in zip(monitors, built, strict=True)}
+        return {m.pk: Observation(None, error=exc) for m in monitors}
     by_statement = {r.statement_id: r for r in results}
-    return {
-        m.pk: _observation_from(q, by_statement.get(i))
-        for i, (m, q) in enumerate(zip(monitors, built, strict=True))
-    }
+    observed: dict[int, Observation] = {}
+    for index, statement in enumerate(statements):
+        result = by_statement.get(index)
+        if not statement.keys or result is None or result.error:
+            query = statement.query if not statement.keys else None
+            for monitor in statement.monitors:
+                observed[monitor.pk] = _observation_from(query, result)
+            continue
+        values = {
+            tuple(str(series.tags.get(key, "")) for key in statement.keys): _last_number((series,))
+            for series in result.series
+        }
+        for monitor in statement.monitors:
+            value = values.get(_tag_row(monitor, statement.keys))
+            observed[monitor.pk] = Observation(None, value=value)
+    return observed
 
 
 def recent_points(
@@ -156,7 +234,9 @@ def recent_points(
     return found
 
 
-def _observation_from(query: queries.Query, result: influx.StatementResult | None) -> Observation:
+def _observation_from(
+    query: queries.Query | None, result: influx.StatementResult | None
+) -> Observation:
     if result is None:
         return Observation(query)
     try:

@@ -337,7 +337,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         "comparator": monitor.comparator,
         "aggregation": monitor.aggregation,
         "window_seconds": monitor.window.total_seconds(),
-        "query": d.observation.query.display(),
+        "query": observe.shown_query(d.monitor, d.observation),
         "incident": None
         if incident is None
         else {

@@ -96,6 +96,36 @@ def latest(definition: Definition, *, prefix: str = "") -> Query:
     return Query(text, params)
 
 
+def latest_grouped(
+    definition: Definition, tag_values: list[tuple[str, ...]], *, prefix: str = ""
+) -> Query:
+    """``latest`` for several series at once: one statement that filters on each tuple of tag
+    values (in the order of ``sorted(definition.tags)``, whose values are ignored) and groups by
+    those tag keys, so each tuple's aggregate comes back as its own series with its tags. Each
+    series aggregates exactly what ``latest`` would for that tuple. InfluxDB's cost grows
+    faster than linearly with the number of OR terms: keep ``tag_values`` short (~10)."""
+    keys = sorted(definition.tags)
+    if not keys or not tag_values:
+        raise InvalidQuery("a grouped query needs tag keys and at least one series")
+    params: dict[str, Any] = {}
+    alternatives = []
+    for row, values in enumerate(tag_values):
+        terms = []
+        for column, (key, value) in enumerate(zip(keys, values, strict=True)):
+            name = f"{prefix}g{row}_{column}"
+            terms.append(f"{quote_ident(key)} = ${name}")
+            params[name] = str(value)
+        alternatives.append(f"({' AND '.join(terms)})")
+    params[f"{prefix}window"] = {"duration": influx_duration(definition.window)}
+    # Identifiers are quoted by quote_ident and values bound in params: no injection here.
+    text = (
+        f'SELECT {_selector(definition)} AS "value" FROM {quote_ident(definition.measurement)}'
+        f" WHERE ({' OR '.join(alternatives)}) AND time > now() - ${prefix}window"
+        f" GROUP BY {', '.join(quote_ident(key) for key in keys)}"
+    )
+    return Query(text, params)
+
+
 def raw_points(
     definition: Definition, *, start: datetime, end: datetime, prefix: str = ""
 ) -> Query:

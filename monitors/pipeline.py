@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,7 +91,10 @@ class BatchResult:
 def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     """Evaluates claimed monitors (``(monitor_id, due_at)`` pairs, one source) end to end."""
     due = dict(items)
-    monitors = list(Monitor.objects.filter(pk__in=due.keys(), enabled=True).defer(*_NOT_NEEDED))
+    # The ids as one array parameter: an IN list of 1,000 placeholders costs more to build
+    # and bind than the query takes to run.
+    ids = RawSQL("SELECT unnest(%s::bigint[])", (list(due),))
+    monitors = list(Monitor.objects.filter(pk__in=ids, enabled=True).defer(*_NOT_NEEDED))
     if not monitors:
         return BatchResult(skipped=len(items))
     sources = Source.objects.in_bulk({m.source_id for m in monitors})  # one per batch
@@ -120,12 +123,9 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
 
 def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
     """Monitors under an active silence: their own, or one of their owner's that covers all."""
-    owners = {m.owner_id for m in monitors}
+    owners = {m.owner_id for m in monitors}  # a batch has few owners, and they few silences
     silences = Silence.objects.filter(
-        Q(monitor__isnull=True) | Q(monitor__in=[m.pk for m in monitors]),
-        owner_id__in=owners,
-        starts_at__lte=now,
-        ends_at__gt=now,
+        owner_id__in=owners, starts_at__lte=now, ends_at__gt=now
     ).values_list("owner_id", "monitor_id")
     everything = {owner for owner, monitor in silences if monitor is None}
     single = {monitor for _, monitor in silences if monitor is not None}

@@ -379,3 +379,21 @@ def test_an_open_incident_follows_the_value_and_keeps_the_worst(hot_monitor, inf
     incident = Incident.objects.get(monitor=hot_monitor)
     assert (incident.opened_value, incident.peak_value, incident.last_value) == (41.0, 45.0, 38.0)
     assert incident.is_open
+
+
+@pytest.mark.django_db
+def test_silences_cover_their_monitor_or_all_of_their_owners_while_they_last() -> None:
+    alice, bob, carol = UserFactory(), UserFactory(), UserFactory()
+    a1, a2, a3 = (MonitorFactory(owner=alice) for _ in range(3))
+    b1, b2 = (MonitorFactory(owner=bob) for _ in range(2))
+    c1 = MonitorFactory(owner=carol)
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    Silence.objects.create(owner=alice, monitor=a1, starts_at=now - hour, ends_at=now + hour)
+    Silence.objects.create(owner=alice, monitor=a2, starts_at=now - 2 * hour, ends_at=now)
+    Silence.objects.create(owner=alice, monitor=a3, starts_at=now + hour, ends_at=now + 2 * hour)
+    Silence.objects.create(owner=bob, starts_at=now - hour, ends_at=now + hour)  # all of bob's
+
+    silenced = pipeline.silenced_monitor_ids([a1, a2, a3, b1, b2, c1], now)
+
+    assert silenced == {a1.pk, b1.pk, b2.pk}

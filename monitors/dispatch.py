@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -33,8 +33,12 @@ SET next_due_at = CASE
     END
 FROM due
 WHERE s.monitor_id = due.monitor_id
-RETURNING s.monitor_id, s.source_id, due.next_due_at
+RETURNING s.monitor_id, s.source_id,
+    (extract(epoch FROM due.next_due_at) * 1000000)::bigint
 """
+# Due times come back as exact epoch microseconds: Django's timestamptz loader is pure Python
+# and took ~35 ms for 10,000 rows, a third of the whole claim.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,8 @@ def claim_due(
         params["excluded"] = list(excluded_owner_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CLAIM.format(owner_filter=owner_filter), params)
-        return [Claimed(row[0], row[1], row[2]) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [Claimed(m, s, _EPOCH + timedelta(microseconds=us)) for m, s, us in rows]
 
 
 def batches(

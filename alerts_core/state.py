@@ -229,6 +229,23 @@ class Event:
     error: BaseException | None = field(default=None, compare=False)
 
 
+def _slot_writer(cls: type[Any]) -> Any:
+    """A positional constructor for a frozen, slotted dataclass that writes each slot through
+    its member descriptor once, before the object is shared. The dataclass's own ``__init__``
+    calls ``object.__setattr__`` per field, which made up half of a transition's cost."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    namespace.update({f"set_{name}": getattr(cls, name).__set__ for name in names})
+    body = "".join(f"    set_{name}(obj, {name})\n" for name in names)
+    source = f"def make({', '.join(names)}):\n    obj = new(cls)\n{body}    return obj\n"
+    exec(source, namespace)  # noqa: S102 (the source is built from the class's own field names)
+    return namespace["make"]
+
+
+#: ``MonitorState(*fields)`` for the transition's hot path (same object, ~2x faster to build)
+_new_state = _slot_writer(MonitorState)
+
+
 # ------------------------------------------------------------------------------ flapping
 
 
@@ -520,7 +537,7 @@ def _finish(
         )
         last_notified = now
 
-    new_state = MonitorState(
+    new_state: MonitorState = _new_state(
         status,
         alerting,
         warning,

@@ -268,3 +268,28 @@ def test_fires_after_exactly_pending_for_failures_and_resolves_after_recover_aft
             Status.ERROR,
             Status.PAUSED,
         )
+
+
+def test_the_fast_state_constructor_builds_the_same_frozen_state() -> None:
+    import dataclasses
+
+    from alerts_core.state import _new_state
+
+    values = MonitorState(
+        status=Status.FIRING,
+        alerting=True,
+        failures=3,
+        since=T0,
+        fired_at=T0,
+        history=0b101,
+        history_len=3,
+        value=41.5,
+        reason="above 35",
+    )
+    built = _new_state(*(getattr(values, f.name) for f in dataclasses.fields(MonitorState)))
+
+    assert built == values
+    assert hash(built) == hash(values)
+    assert repr(built) == repr(values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.status = Status.OK

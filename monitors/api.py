@@ -86,9 +86,8 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Monitor]:
-        return selectors.monitor_list(
-            owner=self.request.user, status=self.request.query_params.get("status")
-        )
+        select = selectors.monitor_page_list if self.action == "list" else selectors.monitor_list
+        return select(owner=self.request.user, status=self.request.query_params.get("status"))
 
     def perform_create(self, serializer: BaseSerializer[Monitor]) -> None:
         data = dict(serializer.validated_data)

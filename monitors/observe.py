@@ -126,11 +126,17 @@ def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
     """Statements for a batch. Structured monitors that differ only in their tag values share
     grouped statements (GROUP_SIZE series each, GROUP BY their tag keys); raw queries,
     monitors without tags and definitions used by one series get one statement each."""
-    groups: dict[tuple[Any, ...], list[Monitor]] = defaultdict(list)
     statements: list[_Statement] = []
+
+    def single(monitor: Monitor) -> None:
+        query = query_for(monitor, prefix=f"s{len(statements)}_")
+        params.update(query.params)
+        statements.append(_Statement(query, (monitor,)))
+
+    groups: dict[tuple[Any, ...], list[Monitor]] = defaultdict(list)
     for monitor in monitors:
         if monitor.raw_query or not monitor.tags:
-            groups[("single", monitor.pk)].append(monitor)
+            single(monitor)
         else:
             key = (monitor.measurement, monitor.field, monitor.aggregation, monitor.percentile)
             groups[(*key, monitor.window, tuple(sorted(monitor.tags)))].append(monitor)
@@ -139,13 +145,11 @@ def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
         by_row: dict[tuple[str, ...], list[Monitor]] = defaultdict(list)
         for monitor in members:
             by_row[_tag_row(monitor, keys)].append(monitor)
-        rows = list(by_row) if keys else []
-        if len(rows) < 2 or members[0].raw_query:
+        if len(by_row) < 2:
             for monitor in members:
-                query = query_for(monitor, prefix=f"s{len(statements)}_")
-                params.update(query.params)
-                statements.append(_Statement(query, (monitor,)))
+                single(monitor)
             continue
+        rows = list(by_row)
         definition = definition_of(members[0])
         for start in range(0, len(rows), GROUP_SIZE):
             chunk = tuple(rows[start : start + GROUP_SIZE])

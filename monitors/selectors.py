@@ -30,25 +30,31 @@ def channel_list(*, owner: User) -> QuerySet[Channel]:
     return Channel.objects.filter(owner_id=owner.pk)
 
 
+def _owned_monitors(owner: User, status: str | None) -> QuerySet[Monitor]:
+    monitors = Monitor.objects.filter(owner_id=owner.pk)
+    return monitors.filter(status__in=status.split(",")) if status else monitors
+
+
 def monitor_list(*, owner: User, status: str | None = None) -> QuerySet[Monitor]:
-    """The owner's monitors with their due time (in the schedule row) and ``channel_ids``, the
-    ids of their channels aggregated in the same query (a prefetch would cost another query
-    and a related manager per monitor; GET /monitors reads 50 at a time)."""
-    monitors = (
-        Monitor.objects.filter(owner_id=owner.pk)
-        .select_related("schedule")
-        .annotate(
-            channel_ids=ArrayAgg(
-                "channels__id",
-                filter=Q(channels__id__isnull=False),
-                order_by="channels__id",
-                default=Value([]),
-            )
-        )
+    """The owner's monitors (``status``: a comma-separated filter), with their source, due time
+    (in the schedule row) and channels loaded."""
+    monitors = _owned_monitors(owner, status)
+    return monitors.select_related("source", "schedule").prefetch_related("channels")
+
+
+def monitor_page_list(*, owner: User, status: str | None = None) -> QuerySet[Monitor]:
+    """``monitor_list`` for GET /monitors, which reads 50 at a time: each monitor's channel
+    ids come as ``channel_ids``, aggregated in the same query (a prefetch costs another query
+    and a related manager per monitor), and the source is not joined (only its id is shown).
+    For reading only: ``channel_ids`` does not follow later changes to the channels."""
+    channel_ids = ArrayAgg(
+        "channels__id",
+        filter=Q(channels__id__isnull=False),
+        order_by="channels__id",
+        default=Value([]),
     )
-    if status:
-        monitors = monitors.filter(status__in=status.split(","))
-    return monitors
+    monitors = _owned_monitors(owner, status)
+    return monitors.select_related("schedule").annotate(channel_ids=channel_ids)
 
 
 def monitor_list_by_urgency(*, owner: User) -> QuerySet[Monitor]:

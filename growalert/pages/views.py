@@ -34,9 +34,7 @@ def _user(request: HttpRequest) -> User:
 
 
 def _owned_monitor(request: HttpRequest, monitor_id: int) -> Monitor:
-    return get_object_or_404(
-        selectors.monitor_list(owner=request.user).select_related("source"), pk=monitor_id
-    )
+    return get_object_or_404(selectors.monitor_list(owner=request.user), pk=monitor_id)
 
 
 def _billing_state(request: HttpRequest) -> dict[str, Any]:

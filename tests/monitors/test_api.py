@@ -323,7 +323,7 @@ def test_the_fast_list_representation_matches_drfs_own(alice) -> None:
 
     created = MonitorFactory(owner=alice, warning=27, repeat_every=timedelta(minutes=5))
     created.channels.set([ChannelFactory(owner=alice)])
-    monitor = selectors.monitor_list(owner=alice).get(pk=created.pk)
+    monitor = selectors.monitor_page_list(owner=alice).get(pk=created.pk)
     serializer = MonitorSerializer(monitor)
     drf = serializers.ModelSerializer[Monitor].to_representation(serializer, monitor)
 

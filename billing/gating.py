@@ -57,13 +57,40 @@ def served_q(now: datetime | None = None) -> Q:
     )
 
 
+def subscription_serves(
+    status: str, past_due_since: datetime | None, period_end: datetime | None, now: datetime
+) -> bool:
+    """``served_q``'s rule for one subscription, in Python (tests hold the two to agreement)."""
+    if status in Subscription.SERVED:
+        return True
+    if status != Subscription.Status.PAST_DUE:
+        return False
+    grace_from = past_due_since or period_end
+    return grace_from is None or grace_from > now - _grace()
+
+
 def has_active_service(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Whether ``user``'s monitors may be created, changed and evaluated."""
+    """Whether ``user``'s monitors may be created, changed and evaluated.
+
+    Every API request to the monitors asks this, so it reads the user's customer and
+    subscriptions in one plain query and decides in Python: ``served_q``'s subquery costs
+    over a millisecond to build on each call, several times the query itself.
+    """
     if not user.is_authenticated:
         return False
     if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
         return True
-    return get_user_model()._default_manager.filter(served_q(), pk=user.pk).exists()
+    rows = Customer.objects.filter(user_id=user.pk).values_list(
+        "comped",
+        "subscriptions__status",
+        "subscriptions__past_due_since",
+        "subscriptions__current_period_end",
+    )
+    now = timezone.now()
+    return any(
+        comped or (status is not None and subscription_serves(status, since, end, now))
+        for comped, status, since, end in rows
+    )
 
 
 def gated_owner_ids(now: datetime | None = None) -> QuerySet[AbstractBaseUser, int]:

@@ -7,6 +7,7 @@ silences beside them. Every queryset is scoped to the requesting user.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -21,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from billing.gating import HasActiveSubscription
+from growalert.pagination import CountedLimitOffsetPagination
 from monitors import evaluation, selectors, services
 from monitors.models import Incident, Monitor, Silence, Source
 from monitors.serializers import (
@@ -85,9 +87,28 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     serializer_class = MonitorSerializer
     lookup_value_regex = r"\d+"
 
+    pagination_class = CountedLimitOffsetPagination
+
     def get_queryset(self) -> QuerySet[Monitor]:
-        select = selectors.monitor_page_list if self.action == "list" else selectors.monitor_list
-        return select(owner=self.request.user, status=self.request.query_params.get("status"))
+        return selectors.monitor_list(
+            owner=self.request.user, status=self.request.query_params.get("status")
+        )
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """GET /monitors: the page, its channel ids and due times and the total in one query
+        (``selectors.monitor_page``); the answer is DRF's limit/offset page as elsewhere."""
+        status = request.query_params.get("status")
+
+        def read(limit: int | None, offset: int) -> tuple[int, list[SimpleNamespace]]:
+            page = selectors.monitor_page(
+                owner=request.user, status=status, limit=limit, offset=offset
+            )
+            return page.total, page.rows
+
+        paginator = self.paginator
+        assert isinstance(paginator, CountedLimitOffsetPagination)
+        rows = paginator.paginate_counted(request, read)
+        return paginator.get_paginated_response(self.get_serializer(rows, many=True).data)
 
     def perform_create(self, serializer: BaseSerializer[Monitor]) -> None:
         data = dict(serializer.validated_data)
@@ -132,7 +153,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     def incidents(self, request: Request, pk: str | None = None) -> Response:
         monitor = self.get_object()
         incidents = selectors.incident_list(owner=request.user, monitor_id=monitor.pk)
-        paginator = self.pagination_class() if self.pagination_class else None
+        paginator = self.paginator
         if paginator is None:
             return Response(IncidentSerializer(incidents, many=True).data)
         page = paginator.paginate_queryset(incidents, request, view=self)

@@ -91,7 +91,7 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             if name == "source":
                 data[name] = instance.source_id
             elif name == "channels":
-                ids = getattr(instance, "channel_ids", None)  # see selectors.monitor_page_list
+                ids = getattr(instance, "channel_ids", None)  # see selectors.monitor_page
                 data[name] = ids if ids is not None else [c.pk for c in instance.channels.all()]
             else:
                 value = getattr(instance, name)

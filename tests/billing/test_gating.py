@@ -185,3 +185,42 @@ def test_service_stops_on_payment_failure_and_resumes_when_the_invoice_is_paid(
     post_event(make_event("invoice.paid", {**invoice, "id": "in_2"}, created=now + 3))
     assert has_active_service(alice)
     assert alice.pk not in set(gated_owner_ids())
+
+
+GRACE_CASES = [
+    {},
+    {"past_due_since": NOW - timedelta(days=1)},
+    {"past_due_since": NOW - timedelta(days=8)},
+    {"current_period_end": NOW - timedelta(days=1)},
+    {"current_period_end": NOW - timedelta(days=8)},
+    {"past_due_since": NOW - timedelta(days=8), "current_period_end": NOW},
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [s.value for s in Subscription.Status])
+@pytest.mark.parametrize("fields", GRACE_CASES)
+def test_the_per_user_check_agrees_with_the_dispatchers_sql_rule(settings, status, fields):
+    """has_active_service decides in Python; gated_owner_ids filters in SQL: same answers."""
+    settings.BILLING_PAST_DUE_GRACE_DAYS = 7
+    with time_machine.travel(NOW, tick=False):
+        user = subscribed(status, **fields)
+        second = subscribed("canceled")  # a second subscription of another user changes nothing
+        Subscription.objects.create(
+            customer=user.billing_customer,
+            stripe_subscription_id=f"sub_old_{user.pk}",
+            status="canceled",
+        )
+
+        gated = set(gated_owner_ids())
+        assert has_active_service(user) is (user.pk not in gated)
+        assert not has_active_service(second)
+        assert second.pk in gated
+
+
+@pytest.mark.django_db
+def test_the_per_user_check_is_one_query():
+    user = subscribed("past_due", past_due_since=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        has_active_service(user)
+    assert len(queries) == 1

@@ -91,12 +91,6 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
-# Parameters bound by the server rather than spliced into the SQL by psycopg: a statement run
-# five times on a connection is then prepared, and Postgres stops parsing and planning it on
-# every request (GET /monitors went from 338 to 697 req/s under bench/bench_api.py).
-DATABASES["default"]["OPTIONS"].setdefault(
-    "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
-)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Lets two test runs share one server (e.g. two checkouts) without sharing a test database.

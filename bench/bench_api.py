@@ -6,7 +6,10 @@ JSON view in the same process: the floor) and ``GET /monitors?limit=50``, each f
 seconds, and prints requests/s, p50 and p99 and the ratio to the floor. Needs Debian's wrk
 (``make bench`` installs nothing: ``apt-get install wrk``).
 
-    .venv/bin/python bench/bench_api.py [seconds]
+    .venv/bin/python bench/bench_api.py [seconds] [--ceiling]
+
+``--ceiling`` also measures ``bench/api_ceiling.py``: the same page answered by one SQL
+statement in which Postgres builds the JSON, with no DRF (an upper bound for this stack).
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ def wrk(url: str, seconds: int, headers: list[str]) -> tuple[float, float, float
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    args = [a for a in sys.argv[1:] if a != "--ceiling"]
+    with_ceiling = "--ceiling" in sys.argv[1:]
+    seconds = int(args[0]) if args else 10
     token = seed()
     port = free_port()
     env = {  # production settings: DEBUG off, so secrets must be given
@@ -104,6 +109,8 @@ def main() -> None:
             "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
         ),
     }
+    if with_ceiling:  # the project's URLs plus /bench/ceiling
+        env["DJANGO_SETTINGS_MODULE"] = "bench.api_ceiling_settings"
     server = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -133,16 +140,19 @@ def main() -> None:
         wrk(f"{base}/healthz", 2, [])  # warm-up
         floor = wrk(f"{base}/healthz", seconds, [])
         monitors = wrk(f"{base}/monitors?limit=50", seconds, [auth])
+        rows = [("GET /healthz (floor)", floor), ("GET /monitors?limit=50", monitors)]
+        if with_ceiling:
+            bare = httpx.get(f"{base}/bench/ceiling", headers={"Authorization": f"Token {token}"})
+            assert bare.json()["count"] == page.json()["count"], bare.text[:200]
+            rows.append(("bare SQL page (ceiling)", wrk(f"{base}/bench/ceiling", seconds, [auth])))
     finally:
         server.terminate()
         server.wait(10)
     print(f"gunicorn {WORKERS} sync workers, wrk 2 threads x {CONNECTIONS} connections")
     print(f"{'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ({seconds} s each)")
-    for label, (rps, p50, p99) in (
-        ("GET /healthz (floor)", floor),
-        ("GET /monitors?limit=50", monitors),
-    ):
-        print(f"{label:<24} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f}")
+    for label, (rps, p50, p99) in rows:
+        share = rps / floor[0]
+        print(f"{label:<24} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f}  ({share:.3f} of the floor)")
     print(f"ratio to the floor: {monitors[0] / floor[0]:.2f}")
     Monitor.objects.filter(owner__username="bench-api").delete()
 

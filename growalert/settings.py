@@ -161,6 +161,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Monitors on InfluxDB time series, and the customer/billing endpoints.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status" and two monitor fields share one policy choice set:
+    # named here, the schema's enums read as what they are.
+    "ENUM_NAME_OVERRIDES": {
+        "MonitorStatusEnum": "monitors.models.Status",
+        "DeliveryStatusEnum": "monitors.models.Notification.DeliveryStatus",
+        "SubscriptionStatusEnum": "billing.models.Subscription.Status",
+        "DeviceOrderStatusEnum": "billing.models.DeviceOrder.Status",
+        "DataPolicyEnum": "monitors.models.Monitor.DataPolicy",
+    },
 }
 
 # Celery: Redis broker, tasks acknowledged after they finish so a killed worker's task runs

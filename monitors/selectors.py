@@ -9,8 +9,9 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Case, Field, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
+from monitors import raw_rows
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
 
 User = AbstractBaseUser | AnonymousUser
@@ -78,7 +79,7 @@ ORDER BY page.name, page.id
 
 
 @functools.cache
-def _listed_fields() -> tuple[Field[Any, Any], ...]:
+def _listed_fields() -> raw_rows.Fields:
     """Every column of a monitor but its evaluation state (large, and never shown)."""
     return tuple(f for f in Monitor._meta.concrete_fields if f.name != "state")
 
@@ -90,7 +91,7 @@ def monitor_page(
     as plain rows carrying what the serializer reads (the model's attributes, ``next_due_at``
     and ``channel_ids``): one statement for rows and total alike."""
     fields = _listed_fields()
-    columns = ", ".join(f"m.{connection.ops.quote_name(f.column)}" for f in fields)
+    columns = raw_rows.select_list("m", fields)
     params: dict[str, Any] = {"owner": owner.pk, "limit": limit, "offset": offset}
     status_filter = ""
     if status:
@@ -103,12 +104,9 @@ def monitor_page(
         total = _owned_monitors(owner, status).count() if offset else 0
         return MonitorPage(total=total, rows=[])
     names = [f.attname for f in fields]
-    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     rows = []
     for _total, *values, next_due_at, channel_ids in found:
-        for i, convert in converters:  # what the ORM would apply, e.g. JSON decoding
-            values[i] = convert(values[i], None, connection)
-        row = SimpleNamespace(**dict(zip(names, values, strict=True)))
+        row = SimpleNamespace(**dict(zip(names, raw_rows.loaded(fields, values), strict=True)))
         row.next_due_at, row.channel_ids = next_due_at, channel_ids
         rows.append(row)
     return MonitorPage(total=found[0][0], rows=rows)

@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F, Field, Model, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from monitors.models import Channel, DeliveryAttempt, Notification
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.notify.twilio import OptedOut
+from monitors.raw_rows import Fields, loaded, select_list
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +57,8 @@ def deliverable_q() -> Q:
     )
 
 
-_NOTIFICATION_FIELDS = list(Notification._meta.concrete_fields)
-_CHANNEL_FIELDS = list(Channel._meta.concrete_fields)
-
-
-def _select_list(alias: str, fields: list[Field[Any, Any]]) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in fields)
+_NOTIFICATION_FIELDS = tuple(Notification._meta.concrete_fields)
+_CHANNEL_FIELDS = tuple(Channel._meta.concrete_fields)
 
 
 # The claim in one round trip: the conditional UPDATE (the same condition as deliverable_q)
@@ -78,18 +75,15 @@ WITH claimed AS (
     )
     RETURNING *
 )
-SELECT {_select_list("n", _NOTIFICATION_FIELDS)}, {_select_list("c", _CHANNEL_FIELDS)}
+SELECT {select_list("n", _NOTIFICATION_FIELDS)}, {select_list("c", _CHANNEL_FIELDS)}
 FROM claimed n JOIN {Channel._meta.db_table} c ON c.id = n.channel_id
 """  # noqa: S608
 
 
-def _from_row(model: type[M], fields: list[Field[Any, Any]], values: Sequence[Any]) -> M:
+def _from_row(model: type[M], fields: Fields, values: Sequence[Any]) -> M:
     """A model instance from raw column values, with the fields' own conversions (JSON)."""
-    loaded = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [field.attname for field in fields], loaded)
+    names = [field.attname for field in fields]
+    return model.from_db(connection.alias, names, loaded(fields, values))
 
 
 def claim(notification_id: uuid.UUID | str) -> Notification | None:

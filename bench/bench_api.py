@@ -49,7 +49,7 @@ def seed() -> str:
     comp(user)
     Monitor.objects.filter(owner=user).delete()
     source, _ = Source.objects.get_or_create(
-        owner=user, name="bench", defaults={"url": "http://127.0.0.1:58086", "database": "x"}
+        owner=user, name="bench", defaults={"url": "http://127.0.0.1:18086", "database": "x"}
     )
     for i in range(200):  # save(): each gets its schedule row, as real monitors do
         Monitor(

@@ -84,9 +84,17 @@ TEMPLATES = [
     },
 ]
 
+# The local servers' ports (scripts/services.sh reads the same variables): below the Linux
+# ephemeral range (32768-60999), where a busy machine's outgoing connections can hold a port.
+PG_PORT: int = env.int("GROWALERT_PG_PORT", default=15432)
+REDIS_PORT: int = env.int("GROWALERT_REDIS_PORT", default=16379)
+INFLUX_PORT: int = env.int("GROWALERT_INFLUX_PORT", default=18086)
+_PG_PASSWORD: str = env.str("GROWALERT_PG_PASSWORD", default="growalert")
+
 DATABASES = {
     "default": env.db(
-        "DATABASE_URL", default="postgres://growalert:growalert@127.0.0.1:55432/growalert"
+        "DATABASE_URL",
+        default=f"postgres://growalert:{_PG_PASSWORD}@127.0.0.1:{PG_PORT}/growalert",
     ),
 }
 DATABASES["default"].setdefault("OPTIONS", {})
@@ -97,10 +105,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_growalert")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL: str = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
+REDIS_URL: str = env.str("REDIS_URL", default=f"redis://127.0.0.1:{REDIS_PORT}/0")
 # The InfluxDB the deployment itself relies on (demo data, readiness); customers' sources are
 # stored per monitor source.
-INFLUXDB_URL: str = env.str("INFLUXDB_URL", default="http://127.0.0.1:58086")
+INFLUXDB_URL: str = env.str("INFLUXDB_URL", default=f"http://127.0.0.1:{INFLUX_PORT}")
 INFLUXDB_DEMO_DATABASE: str = env.str("INFLUXDB_DEMO_DATABASE", default="growalert_demo")
 
 CACHES = {

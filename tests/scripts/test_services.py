@@ -10,9 +10,9 @@ from tests.conftest import SERVICES, services
 
 # The ports scripts/services.sh uses (overridable, e.g. to run two checkouts side by side).
 PORTS = {
-    "PG": os.environ.get("GROWALERT_PG_PORT", "55432"),
-    "REDIS": os.environ.get("GROWALERT_REDIS_PORT", "56379"),
-    "INFLUX": os.environ.get("GROWALERT_INFLUX_PORT", "58086"),
+    "PG": os.environ.get("GROWALERT_PG_PORT", "15432"),
+    "REDIS": os.environ.get("GROWALERT_REDIS_PORT", "16379"),
+    "INFLUX": os.environ.get("GROWALERT_INFLUX_PORT", "18086"),
 }
 
 

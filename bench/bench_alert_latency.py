@@ -101,7 +101,7 @@ def seed(count: int) -> list[int]:
         batch_size=5000,
     )
     start = timezone.now() + timedelta(seconds=2)
-    Schedule.objects.bulk_create(  # due times spread evenly over the minute
+    Schedule.objects.bulk_create(  # due times spread evenly over the minute (the rows exist)
         [
             Schedule(
                 monitor=m,
@@ -113,6 +113,9 @@ def seed(count: int) -> list[int]:
             for i, m in enumerate(monitors)
         ],
         batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["monitor"],
+        update_fields=["next_due_at"],
     )
     return [m.pk for m in monitors]
 

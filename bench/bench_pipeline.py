@@ -89,8 +89,8 @@ def seed_monitors(count: int) -> tuple[Source, list[int]]:
         )
         for i in range(count)
     ]
-    created = Monitor.objects.bulk_create(monitors, batch_size=5000)  # save() is bypassed:
-    Schedule.objects.bulk_create(  # so their dispatcher rows are written here
+    created = Monitor.objects.bulk_create(monitors, batch_size=5000)
+    Schedule.objects.bulk_create(  # the trigger gave them rows due now: not yet
         [
             Schedule(
                 monitor=m,
@@ -102,6 +102,9 @@ def seed_monitors(count: int) -> tuple[Source, list[int]]:
             for m in created
         ],
         batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["monitor"],
+        update_fields=["next_due_at"],
     )
     return source, [m.pk for m in created]
 

@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from monitors import influx, sources
+import alerts_core as ac
+from monitors import evaluation, influx, pipeline, sources
 from monitors.models import Channel, Monitor, Silence, Source, Status
 
 logger = logging.getLogger(__name__)
@@ -82,34 +83,59 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     return monitor
 
 
+# What a pause, a resume or a new definition rewrites besides the edit itself.
+STATE_FIELDS = ("state", "state_version", "status", "status_reason", "status_changed_at")
+
+
 @transaction.atomic
 def monitor_update(
     *, monitor: Monitor, channels: Iterable[Channel] | None = None, **fields: Any
 ) -> Monitor:
-    """Applies an edit. A new definition resets the evaluation state; the monitor is due now."""
-    redefined = any(
-        getattr(monitor, name) != value
-        for name, value in fields.items()
-        if name in DEFINITION_FIELDS
-    )
+    """Applies an edit to the row as it is now, locked, and writes only what the edit changed:
+    state the evaluation pipeline committed since ``monitor`` was read is kept, and an
+    evaluation racing the edit waits for it (a restart moves ``state_version`` on, so that
+    evaluation's stale write is refused). Pausing, resuming or changing the definition
+    restarts the evaluation state (see :func:`_restart`). ``monitor`` is refreshed in place."""
+    monitor.refresh_from_db(from_queryset=Monitor.objects.select_for_update())
+    changed = {name: value for name, value in fields.items() if getattr(monitor, name) != value}
     was_enabled = monitor.enabled
-    for name, value in fields.items():
+    for name, value in changed.items():
         setattr(monitor, name, value)
-    if redefined or monitor.enabled != was_enabled:
-        _reset_state(monitor)
-    monitor.save()
+    written = [*changed, "updated_at"]
+    if monitor.enabled != was_enabled or DEFINITION_FIELDS.intersection(changed):
+        written += _restart(monitor, was_enabled=was_enabled)
+    monitor.save(update_fields=written)
     if channels is not None:
         monitor.channels.set(list(channels))
     return monitor
 
 
-def _reset_state(monitor: Monitor) -> None:
-    monitor.state = {}
+def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
+    """alerts_core decides: a pause or a new definition ends an open incident and tells the
+    channels that heard it fire (``paused`` / ``redefined`` events, through the outbox); a
+    resume starts afresh. A new definition for a paused monitor changes no state. Returns the
+    fields to write."""
+    now = timezone.now()
+    state = evaluation.state_of(monitor)
+    events: list[ac.Event] = []
+    if monitor.enabled and not was_enabled:
+        state = ac.resume(state, now)
+    elif was_enabled:
+        silenced = bool(pipeline.silenced_monitor_ids([monitor], now))
+        stop = ac.redefine if monitor.enabled else ac.pause
+        state, events = stop(state, now, silenced=silenced)
+    else:
+        return ()
+    if monitor.status != state.status.value:
+        monitor.status_changed_at = now
+    monitor.state = state.to_dict()
     monitor.state_version += 1
-    monitor.status = Status.OK if monitor.enabled else Status.PAUSED
-    monitor.status_reason = "" if monitor.enabled else "paused"
-    monitor.status_changed_at = timezone.now()
-    monitor.next_due_at = timezone.now()
+    monitor.status = state.status.value
+    monitor.status_reason = state.reason
+    if monitor.enabled:
+        monitor.next_due_at = now
+    pipeline.record_stopped(monitor, state, events, now)
+    return STATE_FIELDS
 
 
 def monitor_set_enabled(*, monitor: Monitor, enabled: bool) -> Monitor:

@@ -99,7 +99,8 @@ def test_put_and_patch_update_a_monitor_and_reset_its_state_on_a_new_definition(
     assert put.status_code == 200
     assert monitor.critical == 35
     assert monitor.status == "ok"
-    assert monitor.state == {}
+    assert monitor.state["reason"] == "definition changed"  # afresh
+    assert monitor.state["failures"] == 0
 
 
 def test_delete_removes_the_monitor(alice, api_client_for) -> None:

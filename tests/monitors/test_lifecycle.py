@@ -4,18 +4,20 @@ channels once, through the outbox."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
 from billing.gating import comp
-from monitors import dispatch, services
+from monitors import dispatch, pipeline, services
 from monitors.models import Incident, Monitor, Notification, Schedule, Status
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
-from tests.monitors.test_pipeline import HOT, due_again, tick, write
+from tests.monitors.test_pipeline import COOL, HOT, due_again, tick, write
 
 pytestmark = pytest.mark.django_db
 
@@ -249,3 +251,46 @@ def test_a_pause_under_a_silence_ends_the_incident_quietly(hot_monitor, influx_d
     incident.refresh_from_db()
     assert incident.resolved_at is not None
     assert not Notification.objects.filter(event="paused").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_evaluation_racing_a_pause_waits_for_it_and_is_refused(hot_monitor, influx_db):
+    fire(hot_monitor, influx_db)
+    write(influx_db, COOL, ago=1)
+    Monitor.objects.filter(pk=hot_monitor.pk).update(window=timedelta(seconds=3))
+    due_again(hot_monitor)
+    [batch] = dispatch.claim_batches(now=timezone.now(), size=500)
+    results = []
+
+    def evaluate() -> None:  # read before the pause commits; its resolve must not land after
+        try:
+            results.append(pipeline.evaluate_batch([(c.monitor_id, c.due_at) for c in batch]))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        services.monitor_set_enabled(monitor=hot_monitor, enabled=False)
+        worker = threading.Thread(target=evaluate)
+        worker.start()
+        wait_until_blocked_on_a_lock()
+    worker.join(30)
+
+    assert [r.applied for r in results] == [0]
+    hot_monitor.refresh_from_db()
+    assert (hot_monitor.status, hot_monitor.enabled) == (Status.PAUSED, False)
+    assert hot_monitor.state["status"] == "paused"
+    events = sorted(Notification.objects.values_list("event", flat=True))
+    assert events == ["fired", "fired", "paused", "paused"]  # no "resolved" after the pause
+
+
+def wait_until_blocked_on_a_lock() -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:  # in a transaction: a fresh statistics snapshot
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            row = cursor.fetchone()
+        if row and row[0] >= 1:
+            return
+        time.sleep(0.05)
+    pytest.fail("the evaluation never reached its UPDATE")

@@ -294,3 +294,39 @@ def wait_until_blocked_on_a_lock() -> None:
             return
         time.sleep(0.05)
     pytest.fail("the evaluation never reached its UPDATE")
+
+
+def admin_form_data(admin_client, monitor: Monitor, **changes) -> dict:
+    """The monitor's admin change form as the browser would post it, with ``changes``."""
+    page = admin_client.get(f"/admin/monitors/monitor/{monitor.pk}/change/")
+    form = page.context["adminform"].form
+    data: dict = {}
+    for name, field in form.fields.items():
+        value = field.prepare_value(form.initial.get(name))
+        if value is None or value is False:
+            continue
+        data[name] = [str(v) for v in value] if isinstance(value, list) else value
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({management.add_prefix(k): v for k, v in management.initial.items()})
+        for inline in formset.formset.forms:
+            data[inline.add_prefix("id")] = inline.instance.pk
+            data[inline.add_prefix("monitor")] = monitor.pk
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not False}
+
+
+def test_unchecking_enabled_in_the_admin_pauses_like_the_api(hot_monitor, influx_db, admin_client):
+    incident = fire(hot_monitor, influx_db)
+    data = admin_form_data(admin_client, hot_monitor, enabled=False)
+
+    response = admin_client.post(f"/admin/monitors/monitor/{hot_monitor.pk}/change/", data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    hot_monitor.refresh_from_db()
+    assert hot_monitor.status == Status.PAUSED
+    incident.refresh_from_db()
+    assert incident.resolved_at is not None
+    paused = Notification.objects.filter(monitor=hot_monitor, event="paused")
+    assert paused.count() == 2
+    assert hot_monitor.last_value == HOT  # the form's untouched fields were not written

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -296,11 +297,11 @@ def wait_until_blocked_on_a_lock() -> None:
     pytest.fail("the evaluation never reached its UPDATE")
 
 
-def admin_form_data(admin_client, monitor: Monitor, **changes) -> dict:
+def admin_form_data(admin_client, monitor: Monitor, **changes) -> dict[str, Any]:
     """The monitor's admin change form as the browser would post it, with ``changes``."""
     page = admin_client.get(f"/admin/monitors/monitor/{monitor.pk}/change/")
     form = page.context["adminform"].form
-    data: dict = {}
+    data: dict[str, Any] = {}
     for name, field in form.fields.items():
         value = field.prepare_value(form.initial.get(name))
         if value is None or value is False:

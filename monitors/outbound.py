@@ -37,9 +37,15 @@ class Refused(ValueError):
     address: it is for the log and the operator, not for a customer's screen."""
 
 
-def resolve(hostname: str, port: int) -> list[IPAddress]:
+def _lookup(hostname: str, port: int) -> list[IPAddress]:
     infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
     return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+def resolve(hostname: str, port: int) -> list[IPAddress]:
+    """A customer URL's addresses (tests replace this resolver; the deployment's own
+    addresses below are always looked up for real)."""
+    return _lookup(hostname, port)
 
 
 def _embedded(address: IPAddress) -> IPAddress | None:
@@ -90,7 +96,7 @@ def _machine_addresses() -> frozenset[IPAddress]:
     """This machine's own addresses by its host name (a server bound to 0.0.0.0 answers on
     them as on loopback)."""
     try:
-        return frozenset(unwrap(a) for a in resolve(socket.gethostname(), 0))
+        return frozenset(unwrap(a) for a in _lookup(socket.gethostname(), 0))
     except (OSError, UnicodeError):
         return frozenset()
 
@@ -104,7 +110,7 @@ def _influx_endpoint(url: str) -> tuple[frozenset[IPAddress], int]:
     parts = urlsplit(url)
     port = default_port(parts)
     try:
-        addresses = frozenset(unwrap(a) for a in resolve(parts.hostname or "", port))
+        addresses = frozenset(unwrap(a) for a in _lookup(parts.hostname or "", port))
     except (OSError, UnicodeError):
         addresses = frozenset()
     return addresses, port

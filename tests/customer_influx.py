@@ -64,13 +64,15 @@ def start() -> None:
     if _ports is None or _taken(_ports[0]) or _taken(_ports[1]):
         _ports = _free_ports()
     http_port, rpc_port = _ports
-    DATA.mkdir(parents=True, exist_ok=True)
+    # One data directory per port: a stray influxd left on the first port keeps its lock.
+    data = DATA / str(http_port)
+    data.mkdir(parents=True, exist_ok=True)
     LOG.parent.mkdir(parents=True, exist_ok=True)
-    config = DATA / "influxdb.conf"
+    config = data / "influxdb.conf"
     config.write_text(
         f'reporting-enabled = false\nbind-address = "127.0.0.1:{rpc_port}"\n'
-        f'[meta]\n  dir = "{DATA}/meta"\n'
-        f'[data]\n  dir = "{DATA}/data"\n  wal-dir = "{DATA}/wal"\n  query-log-enabled = false\n'
+        f'[meta]\n  dir = "{data}/meta"\n'
+        f'[data]\n  dir = "{data}/data"\n  wal-dir = "{data}/wal"\n  query-log-enabled = false\n'
         "[monitor]\n  store-enabled = false\n"
         f'[http]\n  bind-address = "127.0.0.1:{http_port}"\n  log-enabled = false\n'
     )

@@ -45,6 +45,8 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         ]  # fmt: skip
 
     def validate_url(self, value: str) -> str:
+        if self.instance is not None and value == self.instance.url:
+            return value  # unchanged (the connection is guarded whatever the row says)
         try:
             sources.check_url(value)
         except ValueError as exc:

@@ -57,8 +57,23 @@ def source_create(*, owner: User, secret: str = "", hosted: bool = False, **fiel
     return source
 
 
+# What a hosted source connects to: growalert's, not its owner's, to change.
+HOSTED_FIXED_FIELDS = ("url", "database", "org", "flavor", "auth_scheme", "username")
+
+
 def source_update(*, source: Source, secret: str | None = None, **fields: Any) -> Source:
     fields.pop("hosted", None)  # never changed by an edit
+    if source.hosted:
+        changed = [
+            n for n in HOSTED_FIXED_FIELDS if n in fields and fields[n] != getattr(source, n)
+        ]
+        if secret is not None:
+            changed.append("secret")
+        if changed:
+            message = (
+                "growalert manages this source's connection: only its name and timeout can change"
+            )
+            raise ValidationError({name: [message] for name in changed})
     url_before = source.url
     for name, value in fields.items():
         setattr(source, name, value)

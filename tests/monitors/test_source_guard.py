@@ -399,3 +399,29 @@ def test_every_connection_failure_reads_the_same_and_the_detail_is_logged(
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:
     assert outbound.is_public(ipaddress.ip_address(address)) is public
+
+
+def test_the_owner_of_a_hosted_source_cannot_repoint_it(alice, api_client_for, settings):
+    settings.INFLUXDB_DEMO_DATABASE = "growalert_guard_demo"
+    with influx.InfluxClient(settings.INFLUXDB_URL, trusted=True) as own:
+        own.create_database(settings.INFLUXDB_DEMO_DATABASE)
+    ensure_demo_monitors(owner=alice)
+    demo = Source.objects.get(owner=alice, hosted=True)
+    client = api_client_for(alice)
+
+    renamed = client.put(
+        f"/sources/{demo.pk}",
+        {"name": "my demo", "url": demo.url, "database": demo.database},
+        format="json",
+    )
+    other_database = client.patch(f"/sources/{demo.pk}", {"database": "_internal"}, format="json")
+    elsewhere = client.patch(
+        f"/sources/{demo.pk}", {"url": "http://169.254.169.254"}, format="json"
+    )
+
+    assert renamed.status_code == 200, renamed.json()
+    assert other_database.status_code == 400
+    assert list(other_database.json()) == ["database"]
+    assert elsewhere.status_code == 400
+    demo.refresh_from_db()
+    assert (demo.name, demo.database, demo.hosted) == ("my demo", "growalert_guard_demo", True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from monitors import sources
 from monitors.models import Monitor, Source
 from tests import customer_influx
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
@@ -82,6 +83,20 @@ def test_another_customers_source_is_a_404(alice, bob, client_for):
     assert client.post(f"/app/sources/{theirs.pk}/check").status_code == 404
     assert client.post(f"/app/sources/{theirs.pk}/delete").status_code == 404
     assert theirs.name not in client.get("/app/sources").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_page_refuses_an_internal_address_next_to_the_url(alice, client_for, settings):
+    settings.SOURCES_ALLOW_PRIVATE_ADDRESSES = False
+    response = client_for(alice).post(
+        "/app/sources",
+        {"name": "farm", "url": "http://localhost:8086", "database": "d", "flavor": "influxql",
+         "auth_scheme": "none"},
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["url"] == [sources.URL_REFUSED]
+    assert not Source.objects.filter(owner=alice).exists()
 
 
 @pytest.mark.django_db(transaction=True)

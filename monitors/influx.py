@@ -161,6 +161,7 @@ def _request(
     path: str,
     *,
     trusted: bool = True,
+    host: str = "",
     extensions: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
@@ -168,12 +169,12 @@ def _request(
         response = client.request(method, path, extensions=extensions, **kwargs)
     except httpx.TimeoutException as exc:
         if not trusted:
-            logger.info("influx: %s timed out: %r", client.base_url.host, exc)
+            logger.info("influx: %s (%s) timed out: %r", host, client.base_url.host, exc)
             raise InfluxTimeout(CONNECT_FAILED) from exc
         raise InfluxTimeout(f"InfluxDB did not answer in time ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
         if not trusted:
-            logger.info("influx: %s unreachable: %r", client.base_url.host, exc)
+            logger.info("influx: %s (%s) unreachable: %r", host, client.base_url.host, exc)
             raise InfluxUnreachable(CONNECT_FAILED) from exc
         raise InfluxUnreachable(f"InfluxDB is unreachable ({type(exc).__name__})") from exc
     _raise_for_response(response)
@@ -204,6 +205,7 @@ class InfluxClient:
         self.url = url.rstrip("/")
         self.auth = auth or Auth()
         self.trusted = trusted
+        self._host = _host_of(self.url)
         base_url, headers, self._extensions = self.url, self.auth.headers(), {}
         if not trusted:
             target = pin(self.url)
@@ -225,6 +227,7 @@ class InfluxClient:
             method,
             path,
             trusted=self.trusted,
+            host=self._host,
             extensions=self._extensions or None,
             **kwargs,
         )

@@ -245,6 +245,9 @@ EMAIL_TIMEOUT: int = env.int("EMAIL_TIMEOUT", default=10)
 # Customer webhooks may not target private, loopback or link-local addresses unless allowed
 # (SSRF protection). Tests and local development allow them.
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Customer InfluxDB sources: the same guard (monitors/outbound.py). The deployment's own InfluxDB
+# (INFLUXDB_URL) is never a customer source, even with private addresses allowed.
+SOURCES_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("SOURCES_ALLOW_PRIVATE_ADDRESSES", default=False)
 # Delivery retries: exponential backoff with jitter from BASE up to MAX seconds, at most
 # MAX_ATTEMPTS tries; a channel is disabled after DISABLE_AFTER permanent failures in a row.
 NOTIFY_RETRY_BASE_SECONDS: float = env.float("NOTIFY_RETRY_BASE_SECONDS", default=2.0)

@@ -44,6 +44,9 @@ class Source(models.Model):
     last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_error = models.CharField(max_length=300, blank=True)
     server_version = models.CharField(max_length=50, blank=True)
+    # A source growalert creates for itself on its own InfluxDB (the demo's; later the hosted
+    # device data): it skips the SSRF guard. Never settable through the API or the pages.
+    hosted = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,26 +38,60 @@ DEFINITION_FIELDS = frozenset(
 )
 
 
-def source_create(*, owner: User, secret: str = "", **fields: Any) -> Source:
-    source = Source(owner=owner, **fields)
+def _check_source_url(source: Source) -> None:
+    """A customer's source URL through the SSRF guard (hosted sources are growalert's own)."""
+    if source.hosted:
+        return
+    try:
+        sources.check_url(source.url)
+    except ValueError as exc:
+        raise ValidationError({"url": [str(exc)]}) from exc
+
+
+def source_create(*, owner: User, secret: str = "", hosted: bool = False, **fields: Any) -> Source:
+    """``hosted=True`` only for sources growalert creates on its own InfluxDB (the demo)."""
+    source = Source(owner=owner, hosted=hosted, **fields)
     source.secret = secret
     source.full_clean()
+    _check_source_url(source)
     source.save()
     return source
 
 
+# What a hosted source connects to: growalert's, not its owner's, to change.
+HOSTED_FIXED_FIELDS = ("url", "database", "org", "flavor", "auth_scheme", "username")
+
+
 def source_update(*, source: Source, secret: str | None = None, **fields: Any) -> Source:
+    fields.pop("hosted", None)  # never changed by an edit
+    if source.hosted:
+        changed = [
+            n for n in HOSTED_FIXED_FIELDS if n in fields and fields[n] != getattr(source, n)
+        ]
+        if secret is not None:
+            changed.append("secret")
+        if changed:
+            message = (
+                "growalert manages this source's connection: only its name and timeout can change"
+            )
+            raise ValidationError({name: [message] for name in changed})
+    url_before = source.url
     for name, value in fields.items():
         setattr(source, name, value)
     if secret is not None:
         source.secret = secret
     source.full_clean()
+    if source.url != url_before:
+        _check_source_url(source)
     source.save()
     return source
 
 
 def source_check(*, source: Source) -> Source:
-    """Pings the source and records whether it answered (and its version)."""
+    """Pings the source and records whether it answered (and its version), and whether the
+    database or bucket exists. A URL the guard refuses (also one planted in the database
+    without validation) is never connected to; the customer reads the same sentence for a
+    refused address, a DNS failure, a closed port and a timeout (the detail is logged)."""
     try:
         version = sources.ping(source)
     except influx.InfluxError as exc:

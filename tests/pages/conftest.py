@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import stripe
-from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from billing.gating import comp
 from billing.selectors import forget_prices
 from monitors import influx
+from tests import customer_influx
 from tests.factories import UserFactory
 from tests.fakes.stripe_api import FakeStripe, make_event
 from tests.monitors.conftest import SeededInflux
@@ -251,7 +251,7 @@ def sign_in(page: Page, username: str) -> None:
 @pytest.fixture
 def influx_db() -> Iterator[SeededInflux]:
     database = f"test_pages_{uuid.uuid4().hex[:12]}"
-    with influx.InfluxClient(settings.INFLUXDB_URL) as client:
+    with influx.InfluxClient(customer_influx.url(), trusted=True) as client:
         client.create_database(database)
         yield SeededInflux(client, database)
         client.query(

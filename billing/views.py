@@ -50,6 +50,7 @@ from billing.stripe_gateway import (
     is_configured,
     verify_webhook,
 )
+from growalert.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class CustomerPortalView(BillingView):
         data = _validated(PortalInput, request.data)
         url = services.portal_session(
             customer=self.customer(request),
-            return_url=settings.SITE_URL.rstrip("/") + data["returnPath"],
+            return_url=absolute_url(data["returnPath"]),
         )
         if request.content_type.startswith(("application/x-www-form-urlencoded", "multipart/")):
             return HttpResponseRedirect(url, status=status.HTTP_303_SEE_OTHER)

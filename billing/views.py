@@ -134,7 +134,12 @@ class ConfigView(BillingView):
     def get(self, request: Request) -> Response:
         get_token(request._request)  # session clients get their CSRF cookie here
         if not is_configured():
-            body = {"publishableKey": "", "prices": [], "devicePriceId": None, "configured": False}
+            body: dict[str, Any] = {
+                "publishableKey": "",
+                "prices": [],
+                "devicePriceId": None,
+                "configured": False,
+            }
             return Response(body)
         catalog = selectors.price_catalog()
         return Response(

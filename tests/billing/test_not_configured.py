@@ -6,6 +6,8 @@ body (an anonymous caller or a user without a customer is not told 401, a bad bo
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -28,7 +30,7 @@ def _billing_off(settings):
     settings.STRIPE_PUBLISHABLE_KEY = ""
 
 
-def call(api: APIClient, method: str, path: str, body: dict | None):
+def call(api: APIClient, method: str, path: str, body: dict[str, Any] | None) -> Any:
     return getattr(api, method)(path, body, format="json") if body else getattr(api, method)(path)
 
 

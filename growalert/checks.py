@@ -27,5 +27,7 @@ def check_site_url(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 @register(Tags.security, deploy=True)
 def check_csp(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
-    middleware = "csp.middleware.CSPMiddleware" in settings.MIDDLEWARE
+    middleware = bool(
+        {"csp.middleware.CSPMiddleware", "growalert.csp.CSPMiddleware"} & set(settings.MIDDLEWARE)
+    )
     return [] if policy.get("DIRECTIVES") and middleware else [W002]

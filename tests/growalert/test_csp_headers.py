@@ -47,6 +47,20 @@ def test_only_the_stripe_pages_allow_stripe(client, django_user_model):
 
 
 @pytest.mark.django_db
+def test_only_the_browsable_api_allows_style_attributes(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("erin", "erin@example.com", "x"))
+
+    browsable = policy(client.get("/monitors", HTTP_ACCEPT="text/html"))
+    as_json = client.get("/monitors", HTTP_ACCEPT="application/json")
+    page = policy(client.get("/app/"))
+
+    assert browsable["style-src-attr"] == ["'unsafe-inline'"]
+    assert browsable["style-src"] == ["'self'"] or browsable["style-src"][1].startswith("'nonce-")
+    assert "style-src-attr" not in policy(as_json)
+    assert "style-src-attr" not in page
+
+
+@pytest.mark.django_db
 def test_api_docs_serve_swagger_ui_from_the_app(client):
     html = client.get("/api/docs").content.decode()
     script = client.get("/api/docs?script=")

@@ -95,6 +95,9 @@ def test_signed_in_pages_pass_the_policy(page, alice, influx_db, stripe_standin,
     expect(page.locator("#preview-summary")).to_contain_text("would have fired once")
     expect(page.locator("#preview-chart line.mark-fired")).to_have_count(1)
 
+    for path in ("/monitors", f"/monitors/{monitor.pk}", "/channels", "/sources"):
+        visit(page, path)  # the API in a browser: DRF's browsable API
+
     visit(page, f"/app/monitors/{monitor.pk}")
     page.once("dialog", lambda dialog: dialog.dismiss())  # data-confirm asks; dismissed: kept
     page.get_by_role("button", name="Delete").click()

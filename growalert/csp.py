@@ -20,8 +20,8 @@ STRIPE_JS = "https://js.stripe.com"
 # 3-D Secure challenges), its API calls; the Customer Portal is reached by a form post whose
 # answer redirects there.
 STRIPE_DIRECTIVES: dict[str, list[str]] = {
-    "script-src": [STRIPE_JS],
-    "frame-src": [SELF, STRIPE_JS, "https://hooks.stripe.com"],
+    "script-src": [STRIPE_JS, "https://*.js.stripe.com"],
+    "frame-src": [SELF, STRIPE_JS, "https://*.js.stripe.com", "https://hooks.stripe.com"],
     "connect-src": ["https://api.stripe.com"],
     "form-action": ["https://billing.stripe.com"],
 }

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
 import alerts_core as ac
+from growalert.links import absolute_url
 from monitors import evaluation, influx, observe
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
 
@@ -327,7 +327,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         "monitor": {
             "id": monitor.pk,
             "name": monitor.name,
-            "url": settings.SITE_URL.rstrip("/") + reverse("pages:monitor", args=[monitor.pk]),
+            "url": absolute_url(reverse("pages:monitor", args=[monitor.pk])),
         },
         "status": event.status.value,
         "previous_status": event.previous_status.value,

@@ -77,6 +77,7 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     monitor = Monitor(owner=owner, **fields)
     monitor.status = Status.OK if monitor.enabled else Status.PAUSED
     monitor.next_due_at = timezone.now()
+    monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
     monitor.save()
     monitor.channels.set(list(channels))
     return monitor
@@ -97,6 +98,7 @@ def monitor_update(
         setattr(monitor, name, value)
     if redefined or monitor.enabled != was_enabled:
         _reset_state(monitor)
+    monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
     monitor.save()
     if channels is not None:
         monitor.channels.set(list(channels))

@@ -12,7 +12,16 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 
-from monitors.models import Channel, Monitor, Source
+from monitors.models import (
+    MAX_INTERVAL,
+    MAX_REPEAT,
+    MAX_WINDOW,
+    MIN_INTERVAL,
+    MIN_REPEAT,
+    Channel,
+    Monitor,
+    Source,
+)
 from monitors.serializers import MonitorSerializer
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -101,10 +110,19 @@ FORM_FIELDS = [
 
 class MonitorForm(forms.ModelForm[Monitor]):
     tags = TagsField()
-    window = HumanDurationField(label="Window", help_text="Aggregate over, e.g. 5m")
-    interval = HumanDurationField(label="Check every", help_text="e.g. 1m (at least 10s)")
+    # the bounds are the model's (monitors/models.py); the API serializer enforces them
+    window = HumanDurationField(
+        label="Window", help_text=f"Aggregate over, e.g. 5m (at most {format_duration(MAX_WINDOW)})"
+    )
+    interval = HumanDurationField(
+        label="Check every",
+        help_text=f"e.g. 1m ({format_duration(MIN_INTERVAL)} to {format_duration(MAX_INTERVAL)})",
+    )
     repeat_every = HumanDurationField(
-        label="Repeat every", required=False, help_text="Re-notify while firing (empty: never)"
+        label="Repeat every",
+        required=False,
+        help_text=f"Re-notify while firing, {format_duration(MIN_REPEAT)} to "
+        f"{format_duration(MAX_REPEAT)} (empty: never)",
     )
 
     class Meta:

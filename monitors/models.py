@@ -105,7 +105,9 @@ def validate_tags(value: Any) -> None:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k for k, v in value.items()
     ):
-        raise ValidationError(TAGS_MESSAGE, code="invalid")
+        raise ValidationError(
+            TAGS_MESSAGE, code="invalid_tags"
+        )  # not "invalid": JSONField would replace the message
     if len(value) > MAX_TAGS:
         raise ValidationError(f"at most {MAX_TAGS} tag filters", code="out_of_range")
     for key, tag in value.items():

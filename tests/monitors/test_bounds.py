@@ -192,3 +192,60 @@ def test_previewing_odd_values_answers_400_not_500(alice, api_client_for, field,
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_the_migration_clamps_stored_rows_into_the_bounds_its_constraints_then_hold(
+    alice,
+) -> None:
+    from importlib import import_module
+
+    from monitors.models import Schedule, Silence
+
+    migration = import_module("monitors.migrations.0007_bounds_on_user_settings")
+    constraints = [
+        c
+        for c in Monitor._meta.constraints
+        if c.name.startswith("monitor_")  # type: ignore[union-attr]
+    ]
+    source = SourceFactory(owner=alice)
+    wild, unknown = MonitorFactory(owner=alice, source=source), MonitorFactory(owner=alice)
+    silence = Silence.objects.create(owner=alice, ends_at=timezone.now() + timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for constraint in constraints:
+            cursor.execute(f"ALTER TABLE monitors_monitor DROP CONSTRAINT {constraint.name}")
+        cursor.execute("ALTER TABLE monitors_schedule DROP CONSTRAINT schedule_interval_in_range")
+        cursor.execute(
+            """UPDATE monitors_monitor SET interval = '999999999 days', "window" = '-5 minutes',
+            repeat_every = '-5 minutes', pending_for = 0, recover_after = 5000,
+            critical = 'Infinity', warning = 'NaN', percentile = 'NaN' WHERE id = %s""",
+            [wild.pk],
+        )
+        cursor.execute("UPDATE monitors_schedule SET interval = '999999999 days'")
+        cursor.execute("UPDATE monitors_monitor SET critical = 'NaN' WHERE id = %s", [unknown.pk])
+        cursor.execute("UPDATE monitors_source SET timeout_seconds = 'Infinity'")
+        cursor.execute("UPDATE monitors_silence SET ends_at = starts_at + interval '50 years'")
+
+        cursor.execute(migration.CLAMP)
+
+    wild.refresh_from_db()
+    assert (wild.interval, wild.window, wild.repeat_every) == (
+        timedelta(days=1),
+        timedelta(seconds=1),
+        None,
+    )
+    assert (wild.pending_for, wild.recover_after) == (1, 100)
+    assert (wild.critical, wild.warning, wild.percentile) == (1e15, None, None)
+    assert Schedule.objects.get(monitor=wild).interval == timedelta(days=1)
+    unknown.refresh_from_db()
+    assert (unknown.enabled, unknown.status, unknown.critical) == (False, "paused", 0)
+    assert "critical threshold was not a number" in unknown.status_reason
+    assert not Schedule.objects.filter(monitor=unknown).exists()
+    source.refresh_from_db()
+    assert source.timeout_seconds == 60
+    silence.refresh_from_db()
+    assert silence.ends_at - silence.starts_at == timedelta(days=366)
+    with connection.schema_editor() as editor:  # the rows now satisfy every constraint
+        for constraint in constraints:
+            editor.add_constraint(Monitor, constraint)
+        editor.add_constraint(Schedule, Schedule._meta.constraints[0])

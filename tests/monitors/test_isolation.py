@@ -220,3 +220,25 @@ def test_a_row_that_cannot_be_loaded_is_an_error_and_its_batch_is_evaluated(
     assert row["status"] == Status.ERROR
     assert row["status_reason"] == pipeline.UNLOADABLE
     assert f"monitor {unloadable.pk} could not be loaded" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_monitor_whose_query_cannot_be_built_is_an_error_and_its_batch_is_observed(
+    alice, hot_source, caplog
+) -> None:
+    source = SourceFactory(owner=alice, database=hot_source.database)
+    odd = monitor_of(alice, hot_source, source=source)
+    healthy = [
+        monitor_of(alice, hot_source, source=source),
+        monitor_of(alice, hot_source, source=source, device="greenhouse-2"),
+    ]
+    sql(
+        """UPDATE monitors_monitor SET tags = '["device", "greenhouse-1"]' WHERE id = %s""",
+        [odd.pk],
+    )
+
+    tick()
+
+    assert_evaluated(*healthy)
+    assert_error(odd, "its tags must be an object of tag names to values")
+    assert f"monitor {odd.pk} could not be observed" in caplog.text

@@ -202,11 +202,7 @@ def test_the_migration_clamps_stored_rows_into_the_bounds_its_constraints_then_h
     from monitors.models import Schedule, Silence
 
     migration = import_module("monitors.migrations.0007_bounds_on_user_settings")
-    constraints = [
-        c
-        for c in Monitor._meta.constraints
-        if c.name.startswith("monitor_")  # type: ignore[union-attr]
-    ]
+    constraints = [c for c in Monitor._meta.constraints if c.name.startswith("monitor_")]
     source = SourceFactory(owner=alice)
     wild, unknown = MonitorFactory(owner=alice, source=source), MonitorFactory(owner=alice)
     silence = Silence.objects.create(owner=alice, ends_at=timezone.now() + timedelta(days=1))

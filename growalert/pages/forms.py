@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
+from django.forms.models import construct_instance
 
 from monitors.models import (
     MAX_INTERVAL,
@@ -67,6 +68,8 @@ class HumanDurationField(forms.CharField):
             return parse_duration(text)
         except ValueError as exc:
             raise forms.ValidationError("Use a duration like 30s, 5m or 1h.") from exc
+        except OverflowError as exc:  # beyond any timedelta, and so beyond every bound
+            raise forms.ValidationError("That duration is far too long.") from exc
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -174,6 +177,17 @@ class MonitorForm(forms.ModelForm[Monitor]):
         else:
             self.validated = dict(serializer.validated_data)
         return cleaned
+
+    def _post_clean(self) -> None:
+        """Only builds the instance, as ModelForm does. The model's own validation is not run
+        again: clean() asked the API serializer, which applies the same field validators and
+        Monitor.clean()'s rules (monitors/models.py), so each error is shown once."""
+        try:
+            self.instance = construct_instance(
+                self, self.instance, self._meta.fields, self._meta.exclude
+            )
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
 
     @staticmethod
     def api_payload(cleaned: dict[str, Any]) -> dict[str, Any]:

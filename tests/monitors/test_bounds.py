@@ -245,3 +245,30 @@ def test_the_migration_clamps_stored_rows_into_the_bounds_its_constraints_then_h
         for constraint in constraints:
             editor.add_constraint(Monitor, constraint)
         editor.add_constraint(Schedule, Schedule._meta.constraints[0])
+
+
+@pytest.mark.parametrize(
+    ("interval", "message"),
+    [
+        ("999999999d", "Must be between 10 seconds and 1 day"),
+        ("99999999999999d", "That duration is far too long."),
+        ("5s", "Must be between 10 seconds and 1 day"),
+    ],
+)
+def test_the_monitor_page_shows_the_bound_once_next_to_the_field(
+    client, alice, interval, message
+) -> None:
+    source = SourceFactory(owner=alice)
+    client.force_login(alice)
+    data = {
+        "name": "too warm", "source": source.pk, "measurement": "gro01", "field": "temperature",
+        "tags": "device=greenhouse-1", "aggregation": "mean", "window": "5m",
+        "comparator": "above", "critical": "30", "interval": interval, "pending_for": "1",
+        "recover_after": "1", "no_data_policy": "status", "error_policy": "status",
+    }  # fmt: skip
+
+    response = client.post("/app/monitors/new", data)
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {"interval": [message]}
+    assert not Monitor.objects.exists()

@@ -209,6 +209,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     )
     if broken:
         result.broken = _write_broken(broken, now)
+        result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
     return result
 

@@ -272,3 +272,16 @@ def test_the_monitor_page_shows_the_bound_once_next_to_the_field(
     assert response.status_code == 400
     assert response.context["form"].errors == {"interval": [message]}
     assert not Monitor.objects.exists()
+
+
+def test_a_model_validation_error_behind_the_serializer_is_a_400_naming_the_field() -> None:
+    from django.core.exceptions import ValidationError as ModelValidationError
+    from rest_framework.exceptions import ValidationError as ApiValidationError
+
+    from monitors.api import field_errors
+
+    with pytest.raises(ApiValidationError) as refused, field_errors():
+        raise ModelValidationError({"interval": ["must be between 10 seconds and 1 day"]})
+
+    assert refused.value.status_code == 400
+    assert refused.value.detail == {"interval": ["must be between 10 seconds and 1 day"]}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models.expressions import RawSQL
@@ -94,6 +95,7 @@ FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
     id bigint, version bigint, due_at timestamptz, reason text, reset boolean
 )
 WHERE m.id = v.id
+  AND m.enabled
   AND (v.version IS NULL OR m.state_version = v.version)
   AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
 """
@@ -111,6 +113,8 @@ class Broken:
 
 
 T = TypeVar("T")
+# Not a monitor's fault: a lost database connection, the task's time limit. They propagate.
+_NOT_ISOLATED = (OperationalError, InterfaceError, SoftTimeLimitExceeded)
 
 
 def _isolate(
@@ -123,7 +127,7 @@ def _isolate(
         return
     try:
         attempt(items)
-    except (OperationalError, InterfaceError):
+    except _NOT_ISOLATED:
         raise
     except Exception as exc:
         if len(items) == 1:
@@ -194,11 +198,15 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
             decisions.append(
                 _decide(monitor, due[monitor.pk], observation, now, monitor.pk in silenced)
             )
+        except _NOT_ISOLATED:
+            raise
         except Exception as exc:
             logger.exception("monitor %s could not be evaluated", monitor.pk)
             broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
     try:
         _attach_points(decisions, now)
+    except _NOT_ISOLATED:
+        raise
     except Exception:  # the points only illustrate notifications: send them without
         logger.exception("points for a batch of %d monitors failed", len(decisions))
     result = BatchResult()
@@ -299,7 +307,7 @@ def _write_broken(broken: list[Broken], now: datetime) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_BROKEN, params)
             return int(cursor.rowcount)
-    except (OperationalError, InterfaceError):
+    except _NOT_ISOLATED:
         raise
     except Exception:
         logger.exception(

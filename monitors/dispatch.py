@@ -6,6 +6,10 @@ the same UPDATE. Both happen in the narrow ``monitors_schedule`` table (one row 
 monitor), which is what keeps claiming 10,000 monitors cheap. A monitor on time keeps its
 cadence (due + interval); one that fell behind is rescheduled from now rather than replaying
 every missed tick.
+
+One row cannot poison the claim for everyone: the step is the interval clamped to its bounds
+(no stored value overflows a timestamp), and should the statement fail anyway the due rows are
+claimed in halves down to the row that fails, which is parked (see ``claim_due``).
 """
 
 from __future__ import annotations

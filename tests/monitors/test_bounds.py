@@ -285,3 +285,35 @@ def test_a_model_validation_error_behind_the_serializer_is_a_400_naming_the_fiel
 
     assert refused.value.status_code == 400
     assert refused.value.detail == {"interval": ["must be between 10 seconds and 1 day"]}
+
+
+def test_the_admin_form_refuses_out_of_range_values_with_the_same_messages(alice, rf) -> None:
+    from django.contrib import admin
+
+    from monitors.models import Silence
+
+    request = rf.get("/admin/")
+    request.user = alice
+    source = SourceFactory(owner=alice)
+    monitor_form = admin.site._registry[Monitor].get_form(request)
+    silence_form = admin.site._registry[Silence].get_form(request)
+    data = {
+        "owner": alice.pk, "source": source.pk, "name": "n", "measurement": "m", "field": "f",
+        "tags": "{}", "aggregation": "mean", "window": "00:05:00", "comparator": "above",
+        "critical": "30", "interval": "999999999 00:00:00", "pending_for": "1",
+        "recover_after": "1", "repeat_every": "-00:05:00", "no_data_policy": "status",
+        "error_policy": "status", "status": "ok",
+    }  # fmt: skip
+    now = timezone.now()
+
+    form = monitor_form(data=data)
+    silence = silence_form(
+        data={"owner": alice.pk, "starts_at_0": now.date(), "starts_at_1": now.time(),
+              "ends_at_0": (now + timedelta(days=400)).date(), "ends_at_1": now.time()}
+    )  # fmt: skip
+
+    assert not form.is_valid()
+    assert form.errors["interval"] == ["must be between 10 seconds and 1 day"]
+    assert form.errors["repeat_every"] == ["must be between 1 minute and 7 days"]
+    assert not silence.is_valid()
+    assert silence.errors["ends_at"] == ["a silence can last at most 366 days"]

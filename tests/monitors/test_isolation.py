@@ -7,6 +7,9 @@ the real Postgres and InfluxDB, as the Celery tasks do."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -51,6 +54,7 @@ def hot_source(influx_db):
 
 
 def monitor_of(owner, influx_db, *, device: str = "greenhouse-1", **fields) -> Monitor:
+    fields.setdefault("tags", {"device": device})
     source = (
         fields.pop("source", None)
         or SourceFactory(owner=owner, database=influx_db.database)  # one source = one batch
@@ -58,7 +62,6 @@ def monitor_of(owner, influx_db, *, device: str = "greenhouse-1", **fields) -> M
     monitor = MonitorFactory(
         owner=owner,
         source=source,
-        tags={"device": device},
         aggregation="max",
         window=timedelta(minutes=1),
         critical=35,
@@ -242,3 +245,65 @@ def test_a_monitor_whose_query_cannot_be_built_is_an_error_and_its_batch_is_obse
     assert_evaluated(*healthy)
     assert_error(odd, "its tags must be an object of tag names to values")
     assert f"monitor {odd.pk} could not be observed" in caplog.text
+
+
+class _NulAnswering(http.server.BaseHTTPRequestHandler):
+    """A customer's own "InfluxDB" (a source URL is theirs to choose): its first statement
+    fails with a message holding a NUL character, which Postgres cannot store; the second
+    answers a hot value."""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer()
+
+    def _answer(self) -> None:
+        body = json.dumps(
+            {
+                "results": [
+                    {"statement_id": 0, "error": "measurement \x00 not found"},
+                    {
+                        "statement_id": 1,
+                        "series": [
+                            {"name": "gro01", "columns": ["time", "max"], "values": [[0, HOT]]}
+                        ],
+                    },
+                ]
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def nul_source_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NulAnswering)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db
+def test_a_reason_with_a_nul_character_fails_only_its_own_monitor(
+    alice, bob, hot_source, nul_source_url, caplog
+) -> None:
+    source = SourceFactory(owner=alice, url=nul_source_url, database="farm")
+    nul = monitor_of(alice, hot_source, source=source, name="a nul", tags={})
+    same_batch = monitor_of(alice, hot_source, source=source, name="b healthy", tags={})
+    other_owner = monitor_of(bob, hot_source)
+
+    tick()
+
+    assert_evaluated(same_batch, other_owner)
+    assert_error(nul, pipeline.UNSTORABLE)
+    assert f"the evaluation of monitor {nul.pk} could not be stored" in caplog.text

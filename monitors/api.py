@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.exceptions import ValidationError as ModelValidationError
 from django.db.models import ProtectedError, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -37,21 +37,22 @@ from monitors.serializers import (
 )
 
 
-@contextmanager
-def _as_api_errors() -> Iterator[None]:
-    """A service's Django ValidationError (e.g. a URL whose DNS changed since the serializer
-    looked) answers 400 with its fields, like the serializer's own errors."""
-    try:
-        yield
-    except DjangoValidationError as exc:
-        raise ValidationError(exc.message_dict) from exc
-
-
 def owner_of(request: Request) -> User:
     """The authenticated user (every view here requires authentication)."""
     user = request.user
     assert isinstance(user, User)
     return user
+
+
+@contextmanager
+def field_errors() -> Iterator[None]:
+    """A model's full_clean refusing what the serializer let through answers 400 naming the
+    field (the serializer checks the same rules first; this keeps a gap from becoming a 500)."""
+    try:
+        yield
+    except ModelValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        raise ValidationError(detail) from exc
 
 
 class SourceViewSet(viewsets.ModelViewSet[Source]):
@@ -62,14 +63,14 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
         return selectors.source_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Source]) -> None:
-        with _as_api_errors():
+        with field_errors():
             serializer.instance = services.source_create(
                 owner=owner_of(self.request), **serializer.validated_data
             )
 
     def perform_update(self, serializer: BaseSerializer[Source]) -> None:
         assert serializer.instance is not None
-        with _as_api_errors():
+        with field_errors():
             serializer.instance = services.source_update(
                 source=serializer.instance, **serializer.validated_data
             )
@@ -128,17 +129,19 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     def perform_create(self, serializer: BaseSerializer[Monitor]) -> None:
         data = dict(serializer.validated_data)
         channels = data.pop("channels", [])
-        serializer.instance = services.monitor_create(
-            owner=owner_of(self.request), channels=channels, **data
-        )
+        with field_errors():
+            serializer.instance = services.monitor_create(
+                owner=owner_of(self.request), channels=channels, **data
+            )
 
     def perform_update(self, serializer: BaseSerializer[Monitor]) -> None:
         assert serializer.instance is not None
         data = dict(serializer.validated_data)
         channels = data.pop("channels", None)
-        serializer.instance = services.monitor_update(
-            monitor=serializer.instance, channels=channels, **data
-        )
+        with field_errors():
+            serializer.instance = services.monitor_update(
+                monitor=serializer.instance, channels=channels, **data
+            )
 
     def perform_destroy(self, instance: Monitor) -> None:
         services.monitor_delete(monitor=instance)
@@ -197,6 +200,7 @@ class SilenceViewSet(
         return selectors.silence_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Silence]) -> None:
-        serializer.instance = services.silence_create(
-            owner=owner_of(self.request), **serializer.validated_data
-        )
+        with field_errors():
+            serializer.instance = services.silence_create(
+                owner=owner_of(self.request), **serializer.validated_data
+            )

@@ -6,6 +6,10 @@ the same UPDATE. Both happen in the narrow ``monitors_schedule`` table (one row 
 monitor), which is what keeps claiming 10,000 monitors cheap. A monitor on time keeps its
 cadence (due + interval); one that fell behind is rescheduled from now rather than replaying
 every missed tick.
+
+One row cannot poison the claim for everyone: the step is the interval clamped to its bounds
+(no stored value overflows a timestamp), and should the statement fail anyway the due rows are
+claimed in halves down to the row that fails, which is parked (see ``claim_due``).
 """
 
 from __future__ import annotations
@@ -16,32 +20,52 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.backends.utils import CursorWrapper
+
+from monitors.models import MAX_INTERVAL, MIN_INTERVAL, Status
 
 logger = logging.getLogger(__name__)
 
+# The step is the interval clamped to its bounds: a row planted past the CHECK constraint (or
+# written before it) cannot make the statement overflow a timestamp and fail the whole claim.
 _CLAIM = """
 WITH due AS (
-    SELECT monitor_id, next_due_at
+    SELECT monitor_id, next_due_at,
+        LEAST(GREATEST("interval", %(min_step)s), %(max_step)s) AS step
     FROM monitors_schedule
-    WHERE next_due_at <= %(now)s {owner_filter}
-    ORDER BY next_due_at
-    LIMIT %(limit)s
+    WHERE {where}
     FOR UPDATE SKIP LOCKED
 )
 UPDATE monitors_schedule AS s
 SET next_due_at = CASE
-        WHEN due.next_due_at + s.interval > %(now)s THEN due.next_due_at + s.interval
-        ELSE %(now)s::timestamptz + s.interval
+        WHEN due.next_due_at + due.step > %(now)s THEN due.next_due_at + due.step
+        ELSE %(now)s::timestamptz + due.step
     END
 FROM due
 WHERE s.monitor_id = due.monitor_id
 RETURNING s.monitor_id, s.source_id,
     (extract(epoch FROM due.next_due_at) * 1000000)::bigint
 """
+_DUE = "next_due_at <= %(now)s {owner_filter} ORDER BY next_due_at LIMIT %(limit)s"
+_DUE_IDS = """
+SELECT monitor_id FROM monitors_schedule
+WHERE next_due_at <= %(now)s {owner_filter}
+ORDER BY next_due_at LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+"""
 # Due times come back as exact epoch microseconds: Django's timestamptz loader is pure Python
 # and took ~35 ms for 10,000 rows, a third of the whole claim.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: how long a monitor that could not be claimed waits before it is tried again
+PARK_FOR = timedelta(hours=1)
+_PARK_SCHEDULE = "UPDATE monitors_schedule SET next_due_at = %s WHERE monitor_id = %s"
+_PARK_MONITOR = """
+UPDATE monitors_monitor
+SET status = %(error)s, status_reason = %(reason)s, state_version = state_version + 1,
+    status_changed_at = CASE WHEN status = %(error)s THEN status_changed_at ELSE %(now)s END
+WHERE id = %(id)s
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +78,87 @@ class Claimed:
 def claim_due(
     *, now: datetime, limit: int = 50_000, excluded_owner_ids: tuple[int, ...] = ()
 ) -> list[Claimed]:
-    """Claims up to ``limit`` due monitors and advances their next_due_at (one statement)."""
-    params: dict[str, Any] = {"now": now, "limit": limit}
+    """Claims up to ``limit`` due monitors and advances their next_due_at (one statement).
+
+    Should that statement fail, one row cannot poison the claim: the due rows are locked and
+    claimed again in halves (savepoints), down to the row that fails, which is parked: status
+    ``error`` with a reason its owner reads, due again ``PARK_FOR`` later."""
+    params: dict[str, Any] = {
+        "now": now,
+        "limit": limit,
+        "min_step": MIN_INTERVAL,
+        "max_step": MAX_INTERVAL,
+    }
     owner_filter = ""
     if excluded_owner_ids:
         owner_filter = "AND NOT (owner_id = ANY(%(excluded)s))"
         params["excluded"] = list(excluded_owner_ids)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM.format(owner_filter=owner_filter), params)
-        rows = cursor.fetchall()
-    return [Claimed(m, s, _EPOCH + timedelta(microseconds=us)) for m, s, us in rows]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_CLAIM.format(where=_DUE.format(owner_filter=owner_filter)), params)
+            rows = cursor.fetchall()
+    except (OperationalError, InterfaceError):
+        raise  # the database is unreachable: nothing to isolate
+    except DatabaseError:
+        logger.exception("the claim failed as a whole; claiming row by row to isolate the cause")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_DUE_IDS.format(owner_filter=owner_filter), params)
+            ids = [row[0] for row in cursor.fetchall()]
+            rows = _claim_isolating(cursor, ids, params)
+    return [Claimed(m, s, _due_at(us, now)) for m, s, us in rows]
+
+
+def _due_at(epoch_us: int, now: datetime) -> datetime:
+    try:
+        return _EPOCH + timedelta(microseconds=epoch_us)
+    except OverflowError:  # a due time no Python datetime holds: it was due, it is due now
+        return now
+
+
+def _claim_isolating(
+    cursor: CursorWrapper, ids: list[int], params: dict[str, Any]
+) -> list[tuple[int, int, int]]:
+    if not ids:
+        return []
+    try:
+        with transaction.atomic():
+            cursor.execute(_CLAIM.format(where="monitor_id = ANY(%(ids)s)"), {**params, "ids": ids})
+            return list(cursor.fetchall())
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:
+        if len(ids) > 1:
+            half = len(ids) // 2
+            return _claim_isolating(cursor, ids[:half], params) + _claim_isolating(
+                cursor, ids[half:], params
+            )
+    _park(cursor, ids[0], params["now"])
+    return []
+
+
+def _park(cursor: CursorWrapper, monitor_id: int, now: datetime) -> None:
+    """A monitor whose schedule row cannot be claimed: due again PARK_FOR from now (which also
+    replaces an unreadable due time), status error with a reason, and a log line."""
+    until = now + PARK_FOR
+    logger.error("monitor %s could not be claimed; parked until %s", monitor_id, until)
+    reason = (
+        "this monitor could not be scheduled: its stored schedule was unreadable; "
+        f"it will be checked again at {until:%H:%M} UTC"
+    )
+    try:
+        with transaction.atomic():
+            cursor.execute(_PARK_SCHEDULE, [until, monitor_id])
+            values: dict[str, Any] = {
+                "error": Status.ERROR,
+                "reason": reason,
+                "now": now,
+                "id": monitor_id,
+            }
+            cursor.execute(_PARK_MONITOR, values)
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:
+        logger.exception("monitor %s could not be parked either", monitor_id)
 
 
 def batches(

@@ -7,6 +7,8 @@ Used three ways: ``dry_run`` (POST /monitors/<id>/test: evaluate now, notify nob
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,38 @@ import alerts_core as ac
 from monitors import aggregate, influx, observe
 from monitors.models import Monitor
 from monitors.thresholds import Thresholds, Verdict, judge
+
+logger = logging.getLogger(__name__)
+
+# Reasons a monitor's owner reads (status_reason) when it could not be evaluated.
+UNREADABLE_STATE = (
+    "this monitor could not be evaluated: its stored state was unreadable; it was reset"
+)
+UNEXPECTED = (
+    "this monitor could not be evaluated: an unexpected error occurred; "
+    "it will be tried again at its next check"
+)
+
+
+class Unevaluable(Exception):
+    """A monitor that cannot be evaluated; the message is the reason its owner reads."""
+
+    def __init__(self, reason: str, *, reset: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.reset = reason, reset
+
+
+def reason_for(monitor: Monitor, exc: BaseException, *, default: str = UNEXPECTED) -> str:
+    """Why a monitor could not be evaluated, as its owner reads it: the setting out of its
+    bounds when there is one (a row planted past validation), else ``default``."""
+    if isinstance(exc, Unevaluable):
+        return exc.reason
+    for name, message in monitor.out_of_range().items():
+        return (
+            f"this monitor could not be evaluated: its {name} {message}; edit the monitor to fix it"
+        )[:500]
+    return default
+
 
 # ---------------------------------------------------------------- monitor -> alerts_core
 
@@ -41,6 +75,17 @@ def policy_for(monitor: Monitor) -> ac.Policy:
 
 
 def thresholds_of(monitor: Monitor) -> Thresholds:
+    """Raises ValueError for a threshold that is not a finite number (a row planted past
+    validation): every comparison with NaN is false, so it would silently never fire."""
+    for value in (
+        monitor.critical,
+        monitor.critical_high,
+        monitor.warning,
+        monitor.warning_high,
+        monitor.recovery,
+    ):
+        if value is not None and not math.isfinite(value):
+            raise ValueError("a threshold is not a finite number")
     return Thresholds(
         comparator=monitor.comparator,
         critical=monitor.critical,
@@ -120,10 +165,32 @@ class DryRun:
 
 
 def dry_run(monitor: Monitor) -> DryRun:
-    """Evaluates the monitor now from its stored state; writes nothing, notifies nobody."""
+    """Evaluates the monitor now from its stored state; writes nothing, notifies nobody.
+
+    A monitor that cannot be evaluated (stored values past validation, an unreadable state)
+    answers status error with the reason the pipeline would give, not an exception."""
     started = time.perf_counter()
+    try:
+        return _dry_run(monitor, started)
+    except Exception as exc:
+        logger.warning("dry run of monitor %s failed: %r", monitor.pk, exc)
+        return DryRun(
+            query="",
+            value=None,
+            status=ac.Status.ERROR.value,
+            previous_status=str(monitor.status),
+            reason=reason_for(monitor, exc),
+            events=[],
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+def _dry_run(monitor: Monitor, started: float) -> DryRun:
     observation = observe.observe(monitor)
-    state = state_of(monitor)
+    try:
+        state = state_of(monitor)
+    except Exception as exc:
+        raise Unevaluable(UNREADABLE_STATE) from exc
     new_state, events, outcome = step(
         monitor,
         state,
@@ -217,7 +284,12 @@ def backtest(monitor: Monitor, *, hours: float, end: datetime | None = None) -> 
         result.error = f"InfluxDB: {exc}"
         return result
     result.series = [(t, v) for t, v in zip(times, values, strict=True) if t > _ms(start)]
-    _replay(monitor, result, times, values)
+    try:
+        _replay(monitor, result, times, values)
+    except (ValueError, ArithmeticError) as exc:  # settings past validation (stored rows)
+        logger.warning("backtest of monitor %s failed: %r", monitor.pk, exc)
+        result.evaluations, result.events = [], []
+        result.error = f"this definition cannot be evaluated: {exc}"
     return result
 
 

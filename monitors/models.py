@@ -6,16 +6,120 @@ Model methods hold logic about one row with no I/O; everything else lives in ser
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 
 from monitors import crypto
+
+# ---------------------------------------------------------------- bounds on what users set
+# Every duration and number a user can set is bounded here, once. The field validators below
+# carry them, so full_clean (services, admin, shell), the API (DRF ModelSerializer copies model
+# validators) and the pages (their form asks the API serializer) all refuse the same values
+# with the same message; the CHECK constraints repeat the ones the dispatcher and the pipeline
+# depend on, and the dispatcher's claim clamps against MAX_INTERVAL as well.
+
+MIN_INTERVAL = timedelta(seconds=10)
+MAX_INTERVAL = timedelta(days=1)
+MIN_WINDOW = timedelta(seconds=1)
+MAX_WINDOW = timedelta(days=7)
+MIN_REPEAT = timedelta(minutes=1)
+MAX_REPEAT = timedelta(days=7)
+MIN_CHECKS, MAX_CHECKS = 1, 100  # pending_for, recover_after: consecutive evaluations
+MAX_MAGNITUDE = 1e15  # thresholds: finite, |value| at most this
+MAX_SILENCE = timedelta(days=366)
+MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 60.0  # seconds, per InfluxDB request
+MAX_TAGS, MAX_TAG_LENGTH = 20, 200
+
+
+def duration_text(value: timedelta) -> str:
+    """10 seconds, 1 minute, 7 days: a bound as a person reads it."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+@deconstructible
+class Between:
+    """``low <= value <= high`` (``low < value`` when ``low_inclusive`` is false); NaN is never
+    in range. Deliberately not a Min/MaxValueValidator: DRF turns those into its own
+    min_value/max_value with its own messages, and this one's message is the one to show."""
+
+    def __init__(self, low: Any, high: Any, message: str, *, low_inclusive: bool = True) -> None:
+        self.low, self.high, self.message, self.low_inclusive = low, high, message, low_inclusive
+
+    def __call__(self, value: Any) -> None:
+        if value is None:
+            return
+        above = self.low <= value if self.low_inclusive else self.low < value
+        if not (above and value <= self.high):
+            raise ValidationError(self.message, code="out_of_range")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Between) and (
+            (self.low, self.high, self.message, self.low_inclusive)
+            == (other.low, other.high, other.message, other.low_inclusive)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.low, self.high, self.message, self.low_inclusive))
+
+
+def _duration_bound(low: timedelta, high: timedelta) -> Between:
+    return Between(low, high, f"must be between {duration_text(low)} and {duration_text(high)}")
+
+
+INTERVAL_BOUND = _duration_bound(MIN_INTERVAL, MAX_INTERVAL)
+WINDOW_BOUND = _duration_bound(MIN_WINDOW, MAX_WINDOW)
+REPEAT_BOUND = _duration_bound(MIN_REPEAT, MAX_REPEAT)
+CHECKS_BOUND = Between(MIN_CHECKS, MAX_CHECKS, f"must be between {MIN_CHECKS} and {MAX_CHECKS}")
+_MAGNITUDE_TEXT = f"{MAX_MAGNITUDE:.0e}".replace("+", "")  # 1e15
+THRESHOLD_BOUND = Between(
+    -MAX_MAGNITUDE,
+    MAX_MAGNITUDE,
+    f"must be a finite number between -{_MAGNITUDE_TEXT} and {_MAGNITUDE_TEXT}",
+)
+PERCENTILE_BOUND = Between(0, 100, "must be above 0 and at most 100", low_inclusive=False)
+TIMEOUT_BOUND = Between(
+    MIN_TIMEOUT, MAX_TIMEOUT, f"must be between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g} seconds"
+)
+SILENCE_TOO_LONG = f"a silence can last at most {duration_text(MAX_SILENCE)}"
+TAGS_MESSAGE = 'must be an object of tag names to values, e.g. {"device": "greenhouse-1"}'
+
+
+def validate_tags(value: Any) -> None:
+    """Tag filters: at most MAX_TAGS names, each a non-empty string with a string value, no
+    NUL characters (Postgres cannot store them) and at most MAX_TAG_LENGTH characters."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k for k, v in value.items()
+    ):
+        raise ValidationError(
+            TAGS_MESSAGE, code="invalid_tags"
+        )  # not "invalid": JSONField would replace the message
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tag filters", code="out_of_range")
+    for key, tag in value.items():
+        if "\x00" in key or "\x00" in tag:
+            raise ValidationError("tag names and values cannot contain NUL characters")
+        if len(key) > MAX_TAG_LENGTH or len(tag) > MAX_TAG_LENGTH:
+            raise ValidationError(f"tag names and values are at most {MAX_TAG_LENGTH} characters")
+
+
+def _in_range(name: str, low: Any, high: Any, *, nullable: bool = False) -> Q:
+    inside = Q(**{f"{name}__gte": low, f"{name}__lte": high})
+    return Q(**{f"{name}__isnull": True}) | inside if nullable else inside
 
 
 class Source(models.Model):
@@ -39,7 +143,7 @@ class Source(models.Model):
     auth_scheme = models.CharField(max_length=10, choices=AuthScheme.choices, default="none")
     username = models.CharField(max_length=200, blank=True)
     secret_ciphertext = models.TextField(blank=True, editable=False)
-    timeout_seconds = models.FloatField(default=5.0)
+    timeout_seconds = models.FloatField(default=5.0, validators=[TIMEOUT_BOUND])
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_error = models.CharField(max_length=300, blank=True)
@@ -162,27 +266,35 @@ class Monitor(models.Model):
     # What to query: either the structured definition or a raw InfluxQL SELECT.
     measurement = models.CharField(max_length=200, blank=True)
     field = models.CharField(max_length=200, blank=True)
-    tags = models.JSONField(default=dict, blank=True, help_text='e.g. {"device": "greenhouse-1"}')
+    tags = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='e.g. {"device": "greenhouse-1"}',
+        validators=[validate_tags],
+    )
     aggregation = models.CharField(max_length=12, choices=Aggregation.choices, default="mean")
-    percentile = models.FloatField(null=True, blank=True)
-    window = models.DurationField(default=timedelta(minutes=5))
+    percentile = models.FloatField(null=True, blank=True, validators=[PERCENTILE_BOUND])
+    window = models.DurationField(default=timedelta(minutes=5), validators=[WINDOW_BOUND])
     raw_query = models.TextField(blank=True)
 
     # When it fails: critical (and optional warning) thresholds; the *_high values bound ranges.
     comparator = models.CharField(max_length=10, choices=Comparator.choices, default="above")
-    critical = models.FloatField()
-    critical_high = models.FloatField(null=True, blank=True)
-    warning = models.FloatField(null=True, blank=True)
-    warning_high = models.FloatField(null=True, blank=True)
+    critical = models.FloatField(validators=[THRESHOLD_BOUND])
+    critical_high = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
+    warning = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
+    warning_high = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
     recovery = models.FloatField(
-        null=True, blank=True, help_text="Value the series must cross back over to resolve."
+        null=True,
+        blank=True,
+        help_text="Value the series must cross back over to resolve.",
+        validators=[THRESHOLD_BOUND],
     )
 
     # Policy, mirrored into alerts_core's Policy.
-    interval = models.DurationField(default=timedelta(minutes=1))
-    pending_for = models.PositiveSmallIntegerField(default=1)
-    recover_after = models.PositiveSmallIntegerField(default=1)
-    repeat_every = models.DurationField(null=True, blank=True)
+    interval = models.DurationField(default=timedelta(minutes=1), validators=[INTERVAL_BOUND])
+    pending_for = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
+    recover_after = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
+    repeat_every = models.DurationField(null=True, blank=True, validators=[REPEAT_BOUND])
     no_data_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
     error_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
     flap_detection = models.BooleanField(default=True)
@@ -208,6 +320,36 @@ class Monitor(models.Model):
     class Meta:
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["owner", "status"], name="monitor_owner_status_idx")]
+        # What the dispatcher and the pipeline depend on, enforced by the database too.
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_range("interval", MIN_INTERVAL, MAX_INTERVAL),
+                name="monitor_interval_in_range",
+            ),
+            models.CheckConstraint(
+                condition=_in_range("window", MIN_WINDOW, MAX_WINDOW),
+                name="monitor_window_in_range",
+            ),
+            models.CheckConstraint(
+                condition=_in_range("repeat_every", MIN_REPEAT, MAX_REPEAT, nullable=True),
+                name="monitor_repeat_every_in_range",
+            ),
+            models.CheckConstraint(
+                condition=_in_range("pending_for", MIN_CHECKS, MAX_CHECKS)
+                & _in_range("recover_after", MIN_CHECKS, MAX_CHECKS),
+                name="monitor_checks_in_range",
+            ),
+            models.CheckConstraint(
+                # NaN compares above every number in Postgres, so it is outside the range too
+                condition=_in_range("critical", -MAX_MAGNITUDE, MAX_MAGNITUDE)
+                & _in_range("critical_high", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("warning", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("warning_high", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("recovery", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & (Q(percentile__isnull=True) | Q(percentile__gt=0, percentile__lte=100)),
+                name="monitor_numbers_finite",
+            ),
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._due_at: datetime | None = None
@@ -220,6 +362,24 @@ class Monitor(models.Model):
         with transaction.atomic():
             super().save(*args, **kwargs)
             self._sync_schedule()
+
+    def clean(self) -> None:
+        errors = definition_errors({name: getattr(self, name, None) for name in _RULE_FIELDS})
+        if self.critical is None:
+            errors.pop("critical", None)  # clean_fields says so already
+        if errors:
+            raise ValidationError(errors)
+
+    def out_of_range(self) -> dict[str, str]:
+        """The stored settings outside their bounds, by field (field validators only, no
+        query): why a row planted past validation cannot be evaluated."""
+        problems: dict[str, str] = {}
+        for name in _BOUNDED_FIELDS:
+            try:
+                self._meta.get_field(name).run_validators(getattr(self, name))  # type: ignore[union-attr]
+            except ValidationError as exc:
+                problems[name] = " ".join(exc.messages)
+        return problems
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -262,6 +422,52 @@ class Monitor(models.Model):
         return moment + self.interval
 
 
+_RULE_FIELDS = (
+    "raw_query", "measurement", "field", "aggregation", "percentile", "comparator", "critical",
+    "critical_high", "warning", "warning_high", "recovery",
+)  # fmt: skip
+_BOUNDED_FIELDS = (
+    "interval", "window", "repeat_every", "pending_for", "recover_after", "percentile",
+    "critical", "critical_high", "warning", "warning_high", "recovery", "tags",
+)  # fmt: skip
+
+
+def definition_errors(m: Mapping[str, Any]) -> dict[str, str]:
+    """What a monitor definition needs beyond each field's own bounds: a query, a percentile
+    for the percentile aggregation, both bounds for range comparators, and a warning that trips
+    before the critical threshold. ``m`` maps field names to values (missing ones are unset)."""
+    errors: dict[str, str] = {}
+    if not m.get("raw_query"):
+        for name in ("measurement", "field"):
+            if not m.get(name):
+                errors[name] = "required unless raw_query is given"
+    if m.get("aggregation") == "percentile" and m.get("percentile") is None:
+        errors["percentile"] = "required when aggregation is percentile"
+    comparator, critical = m.get("comparator", "above"), m.get("critical")
+    if critical is None:
+        errors["critical"] = "this field is required"
+        return errors
+    numbers = ("critical", "critical_high", "warning", "warning_high", "recovery")
+    if any(m.get(n) is not None and not math.isfinite(m[n]) for n in numbers):
+        return errors  # each field's own validator says which
+    if comparator in ("outside", "inside"):
+        high = m.get("critical_high")
+        if high is None:
+            errors["critical_high"] = f"required for the {comparator} comparator"
+        elif high <= critical:
+            errors["critical_high"] = "must be greater than critical"
+        if (m.get("warning") is None) != (m.get("warning_high") is None):
+            errors["warning_high"] = "a warning range needs both warning and warning_high"
+        return errors
+    warning, recovery = m.get("warning"), m.get("recovery")
+    above = comparator == "above"
+    if warning is not None and (warning >= critical if above else warning <= critical):
+        errors["warning"] = f"must be {'below' if above else 'above'} critical ({critical})"
+    if recovery is not None and (recovery > critical if above else recovery < critical):
+        errors["recovery"] = f"must be {'at or below' if above else 'at or above'} critical"
+    return errors
+
+
 class Schedule(models.Model):
     """The dispatcher's table: one narrow row per enabled monitor, claimed and advanced every
     second. Kept apart from the wide Monitor row so that advancing 10,000 due times rewrites
@@ -274,6 +480,14 @@ class Schedule(models.Model):
     source_id = models.BigIntegerField()
     interval = models.DurationField()
     next_due_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_range("interval", MIN_INTERVAL, MAX_INTERVAL),
+                name="schedule_interval_in_range",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"monitor {self.monitor_id} due {self.next_due_at:%H:%M:%S}"
@@ -432,5 +646,21 @@ class Silence(models.Model):
         target = self.monitor or "all monitors"
         return f"Silence {target} until {self.ends_at:%Y-%m-%d %H:%M}"
 
+    def clean(self) -> None:
+        errors = silence_errors(self.starts_at, self.ends_at)
+        if errors:
+            raise ValidationError(errors)
+
     def is_active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
+
+
+def silence_errors(starts: datetime | None, ends: datetime | None) -> dict[str, str]:
+    """A silence ends after it starts and lasts at most MAX_SILENCE."""
+    if starts is None or ends is None:
+        return {}
+    if ends <= starts:
+        return {"ends_at": "must be after starts_at"}
+    if ends - starts > MAX_SILENCE:
+        return {"ends_at": SILENCE_TOO_LONG}
+    return {}

@@ -10,6 +10,13 @@
    transaction. Two workers can therefore never both act on one transition, and a batch replayed
    after a crash changes nothing.
 3. After commit, delivery is enqueued for the new outbox rows.
+
+No monitor can stop the others from being evaluated. The fast path above is unchanged; only
+when a step fails does the batch fall back to narrower work: a load, an observation or a commit
+that raises is retried in halves (savepoints) down to the monitor that causes it, and each
+decision is taken inside its own ``try``. A monitor that cannot be loaded, queried, decided or
+stored is written as status ``error`` with a reason its owner can read (``Broken``) and
+logged with its id; every other monitor of the batch is evaluated as usual.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +38,8 @@ from django.utils import timezone
 import alerts_core as ac
 from growalert.links import absolute_url
 from monitors import evaluation, influx, observe
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
+from monitors.evaluation import Unevaluable, reason_for
+from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +70,74 @@ RETURNING m.id, m.state_version
 """
 
 
+# Reasons a monitor's owner reads (status_reason) when it could not be evaluated (more in
+# evaluation: UNREADABLE_STATE, UNEXPECTED and the out-of-range settings of reason_for).
+UNLOADABLE = (
+    "this monitor could not be evaluated: its stored settings could not be read; "
+    "edit and save the monitor to fix it"
+)
+UNSTORABLE = (
+    "this monitor could not be evaluated: its result could not be stored; "
+    "it will be tried again at its next check"
+)
+
+_BROKEN = """
+UPDATE monitors_monitor AS m
+SET status = %(error)s,
+    state = CASE WHEN v.reset THEN '{}'::jsonb ELSE m.state END,
+    state_version = m.state_version + 1,
+    status_reason = v.reason,
+    status_changed_at = CASE WHEN m.status = %(error)s THEN m.status_changed_at ELSE %(now)s END,
+    last_value = NULL,
+    last_evaluated_at = %(now)s,
+    evaluated_due_at = v.due_at
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
+    id bigint, version bigint, due_at timestamptz, reason text, reset boolean
+)
+WHERE m.id = v.id
+  AND m.enabled
+  AND (v.version IS NULL OR m.state_version = v.version)
+  AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A monitor that could not be evaluated: written as status error with ``reason``."""
+
+    monitor_id: int
+    version: int | None  # the state_version read; None when the row itself was unreadable
+    due_at: datetime
+    reason: str
+    reset: bool = False  # its stored state is replaced by a fresh one
+
+
+T = TypeVar("T")
+# Not a monitor's fault: a lost database connection, the task's time limit. They propagate.
+_NOT_ISOLATED = (OperationalError, InterfaceError, SoftTimeLimitExceeded)
+
+
+def _isolate(
+    items: list[T], attempt: Callable[[list[T]], None], failed: Callable[[T, Exception], None]
+) -> None:
+    """``attempt(items)``; should it raise, ``attempt`` each half, down to the single items
+    that still fail, which go to ``failed``. One bad item among n costs about 2·log2(n) extra
+    attempts; none costs nothing. A lost database connection is not isolated: it propagates."""
+    if not items:
+        return
+    try:
+        attempt(items)
+    except _NOT_ISOLATED:
+        raise
+    except Exception as exc:
+        if len(items) == 1:
+            failed(items[0], exc)
+            return
+        half = len(items) // 2
+        _isolate(items[:half], attempt, failed)
+        _isolate(items[half:], attempt, failed)
+
+
 @dataclass
 class Decision:
     """One monitor's evaluation, decided but not yet written."""
@@ -81,44 +159,161 @@ class Decision:
 class BatchResult:
     applied: int = 0
     skipped: int = 0  # another worker or an earlier run already applied that tick
+    broken: int = 0  # could not be evaluated: written as status error with a reason
     outcomes: Counter[str] = field(default_factory=Counter)
     notifications: list[Any] = field(default_factory=list)  # ids of new outbox rows
     latencies: list[float] = field(default_factory=list)  # due -> committed, seconds
     # due -> committed for the evaluations that wrote outbox rows (the alert latency)
     alert_latencies: list[float] = field(default_factory=list)
 
+    def add(self, other: BatchResult) -> None:
+        self.applied += other.applied
+        self.skipped += other.skipped
+        self.broken += other.broken
+        self.outcomes.update(other.outcomes)
+        self.notifications += other.notifications
+        self.latencies += other.latencies
+        self.alert_latencies += other.alert_latencies
+
 
 def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     """Evaluates claimed monitors (``(monitor_id, due_at)`` pairs, one source) end to end."""
     due = dict(items)
-    # The ids as one array parameter: an IN list of 1,000 placeholders costs more to build
-    # and bind than the query takes to run.
-    ids = RawSQL("SELECT unnest(%s::bigint[])", (list(due),))
-    monitors = list(Monitor.objects.filter(pk__in=ids, enabled=True).defer(*_NOT_NEEDED))
-    if not monitors:
+    broken: list[Broken] = []
+    monitors = _load(list(due), due, broken)
+    if not monitors and not broken:
         return BatchResult(skipped=len(items))
     sources = Source.objects.in_bulk({m.source_id for m in monitors})  # one per batch
     for monitor in monitors:
         monitor.source = sources[monitor.source_id]
-    observations = observe.observe_batch(monitors)
+    observations = _observe(monitors, due, broken)
     now = timezone.now()
     silenced = silenced_monitor_ids(monitors, now)
     decisions = []
     for monitor in monitors:
-        observation = observations[monitor.pk]
-        state, events, outcome = evaluation.step(
-            monitor,
-            evaluation.state_of(monitor),
-            value=observation.value,
-            error=observation.error,
-            now=now,
-            silenced=monitor.pk in silenced,
-        )
-        decisions.append(Decision(monitor, due[monitor.pk], observation, outcome, state, events))
-    _attach_points(decisions, now)
-    result = _commit(decisions, now)
-    result.skipped += len(items) - len(monitors)
+        observation = observations.get(monitor.pk)
+        if observation is None:
+            continue  # could not be observed: already among the broken
+        try:
+            decisions.append(
+                _decide(monitor, due[monitor.pk], observation, now, monitor.pk in silenced)
+            )
+        except _NOT_ISOLATED:
+            raise
+        except Exception as exc:
+            logger.exception("monitor %s could not be evaluated", monitor.pk)
+            broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+    try:
+        _attach_points(decisions, now)
+    except _NOT_ISOLATED:
+        raise
+    except Exception:  # the points only illustrate notifications: send them without
+        logger.exception("points for a batch of %d monitors failed", len(decisions))
+    result = BatchResult()
+    _isolate(
+        decisions,
+        lambda part: result.add(_commit(part, now)),
+        lambda d, exc: _unstorable(d, exc, broken),
+    )
+    if broken:
+        result.broken = _write_broken(broken, now)
+        result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
+    result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
     return result
+
+
+def _load(ids: list[int], due: dict[int, datetime], broken: list[Broken]) -> list[Monitor]:
+    """The batch's enabled monitors (one query); a row that cannot be read is broken."""
+    monitors: list[Monitor] = []
+
+    def load(part: list[int]) -> None:
+        # The ids as one array parameter: an IN list of 1,000 placeholders costs more to build
+        # and bind than the query takes to run.
+        ids = RawSQL("SELECT unnest(%s::bigint[])", (part,))
+        with transaction.atomic():
+            found = list(Monitor.objects.filter(pk__in=ids, enabled=True).defer(*_NOT_NEEDED))
+        monitors.extend(found)
+
+    def unreadable(pk: int, exc: Exception) -> None:
+        logger.error("monitor %s could not be loaded: %r", pk, exc)
+        broken.append(Broken(pk, None, due[pk], UNLOADABLE))
+
+    _isolate(ids, load, unreadable)
+    return monitors
+
+
+def _observe(
+    monitors: list[Monitor], due: dict[int, datetime], broken: list[Broken]
+) -> dict[int, observe.Observation]:
+    """One InfluxDB request for the batch; a monitor whose query cannot even be built (or
+    whose answer cannot be read) is broken, the others are observed."""
+    observed: dict[int, observe.Observation] = {}
+
+    def failed(monitor: Monitor, exc: Exception) -> None:
+        logger.error("monitor %s could not be observed: %r", monitor.pk, exc)
+        broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+
+    _isolate(monitors, lambda part: observed.update(observe.observe_batch(part)), failed)
+    return observed
+
+
+def _decide(
+    monitor: Monitor,
+    due_at: datetime,
+    observation: observe.Observation,
+    now: datetime,
+    silenced: bool,
+) -> Decision:
+    try:
+        state = evaluation.state_of(monitor)
+    except Exception as exc:
+        raise Unevaluable(evaluation.UNREADABLE_STATE, reset=True) from exc
+    new_state, events, outcome = evaluation.step(
+        monitor,
+        state,
+        value=observation.value,
+        error=observation.error,
+        now=now,
+        silenced=silenced,
+    )
+    return Decision(monitor, due_at, observation, outcome, new_state, events)
+
+
+def _broken(monitor: Monitor, due_at: datetime, reason: str, exc: Exception) -> Broken:
+    reset = isinstance(exc, Unevaluable) and exc.reset
+    return Broken(monitor.pk, monitor.state_version, due_at, reason, reset)
+
+
+def _unstorable(d: Decision, exc: Exception, broken: list[Broken]) -> None:
+    logger.error("the evaluation of monitor %s could not be stored: %r", d.monitor.pk, exc)
+    broken.append(_broken(d.monitor, d.due_at, reason_for(d.monitor, exc, default=UNSTORABLE), exc))
+
+
+def _write_broken(broken: list[Broken], now: datetime) -> int:
+    """Status error with its reason for every broken monitor (one statement; notifies nobody).
+    Returns how many were written (a row another run moved on is left alone)."""
+    rows = [
+        {
+            "id": b.monitor_id,
+            "version": b.version,
+            "due_at": b.due_at.isoformat(),
+            "reason": b.reason,
+            "reset": b.reset,
+        }
+        for b in broken
+    ]
+    params: dict[str, Any] = {"error": Status.ERROR.value, "now": now, "rows": json.dumps(rows)}
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_BROKEN, params)
+            return int(cursor.rowcount)
+    except _NOT_ISOLATED:
+        raise
+    except Exception:
+        logger.exception(
+            "monitors %s could not be marked as errors", [b.monitor_id for b in broken]
+        )
+        return 0
 
 
 def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
@@ -176,17 +371,23 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
         for d in decisions
     ]
     params: dict[str, Any] = {"now": now, "rows": json.dumps(rows)}
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_APPLY, params)
-            won = dict(cursor.fetchall())
-        committed = [d for d in decisions if d.monitor.pk in won]
-        for d in committed:
-            d.monitor.state_version = won[d.monitor.pk]
-        notifications = _record_events(committed, now)
-        result.notifications = [n.pk for n in notifications]
-        if result.notifications:
-            transaction.on_commit(lambda: _enqueue(result.notifications))
+    read = [(d.monitor, d.monitor.state_version) for d in decisions]
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_APPLY, params)
+                won = dict(cursor.fetchall())
+            committed = [d for d in decisions if d.monitor.pk in won]
+            for d in committed:
+                d.monitor.state_version = won[d.monitor.pk]
+            notifications = _record_events(committed, now)
+            result.notifications = [n.pk for n in notifications]
+            if result.notifications:
+                transaction.on_commit(lambda: _enqueue(result.notifications))
+    except BaseException:
+        for monitor, version in read:  # rolled back: the versions read are current again
+            monitor.state_version = version
+        raise
     finished = timezone.now()
     result.applied = len(committed)
     result.skipped = len(decisions) - len(committed)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from monitors import queries, sources
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
+from monitors.models import (
+    Channel,
+    Incident,
+    Monitor,
+    Notification,
+    Silence,
+    Source,
+    definition_errors,
+    silence_errors,
+)
 
-MIN_INTERVAL = timedelta(seconds=10)
-MAX_WINDOW = timedelta(days=7)
+# The bounds of every number and duration are the model fields' validators (monitors/models.py),
+# which ModelSerializer copies onto its fields: the API answers 400 with their messages.
 
 
 class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField[Any]):
@@ -51,11 +60,6 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
             sources.check_url(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
-        return value
-
-    def validate_timeout_seconds(self, value: float) -> float:
-        if not 0.1 <= value <= 60:
-            raise serializers.ValidationError("must be between 0.1 and 60 seconds")
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -127,33 +131,6 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             type(self)._plan_cache = cached  # type: ignore[attr-defined]
         return cached
 
-    def validate_tags(self, value: Any) -> dict[str, str]:
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and k for k, v in value.items()
-        ):
-            raise serializers.ValidationError(
-                'must be an object of tag names to values, e.g. {"device": "greenhouse-1"}'
-            )
-        if len(value) > 20:
-            raise serializers.ValidationError("at most 20 tag filters")
-        return value
-
-    def validate_interval(self, value: timedelta) -> timedelta:
-        if value < MIN_INTERVAL:
-            raise serializers.ValidationError(f"must be at least {MIN_INTERVAL.seconds} seconds")
-        return value
-
-    def validate_window(self, value: timedelta) -> timedelta:
-        if not timedelta(seconds=1) <= value <= MAX_WINDOW:
-            raise serializers.ValidationError("must be between 1 second and 7 days")
-        return value
-
-    def validate_pending_for(self, value: int) -> int:
-        return _between(value, 1, 100)
-
-    def validate_recover_after(self, value: int) -> int:
-        return _between(value, 1, 100)
-
     def validate_raw_query(self, value: str) -> str:
         if not value.strip():
             return ""
@@ -163,57 +140,17 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             raise serializers.ValidationError(str(exc)) from exc
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        merged = {**_current(self.instance), **attrs}
-        errors: dict[str, str] = {}
-        if not merged.get("raw_query"):
-            for name in ("measurement", "field"):
-                if not merged.get(name):
-                    errors[name] = "required unless raw_query is given"
-        if merged.get("aggregation") == "percentile" and merged.get("percentile") is None:
-            errors["percentile"] = "required when aggregation is percentile"
-        pct = merged.get("percentile")
-        if pct is not None and not 0 < pct <= 100:
-            errors["percentile"] = "must be above 0 and at most 100"
-        errors.update(_threshold_errors(merged))
+        """Monitor.clean()'s rules (definition_errors), as field errors."""
+        errors = definition_errors({**_current(self.instance), **attrs})
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
-
-
-def _between(value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise serializers.ValidationError(f"must be between {low} and {high}")
-    return value
 
 
 def _current(instance: Monitor | None) -> dict[str, Any]:
     if instance is None:
         return {}
     return {f: getattr(instance, f) for f in MonitorSerializer.Meta.fields if hasattr(instance, f)}
-
-
-def _threshold_errors(m: dict[str, Any]) -> dict[str, str]:
-    """Range comparators need both bounds; a warning must trip before the critical threshold."""
-    errors: dict[str, str] = {}
-    comparator, critical = m.get("comparator", "above"), m.get("critical")
-    if critical is None:
-        return {"critical": "this field is required"}
-    if comparator in ("outside", "inside"):
-        high = m.get("critical_high")
-        if high is None:
-            errors["critical_high"] = f"required for the {comparator} comparator"
-        elif high <= critical:
-            errors["critical_high"] = "must be greater than critical"
-        if (m.get("warning") is None) != (m.get("warning_high") is None):
-            errors["warning_high"] = "a warning range needs both warning and warning_high"
-        return errors
-    warning, recovery = m.get("warning"), m.get("recovery")
-    above = comparator == "above"
-    if warning is not None and (warning >= critical if above else warning <= critical):
-        errors["warning"] = f"must be {'below' if above else 'above'} critical ({critical})"
-    if recovery is not None and (recovery > critical if above else recovery < critical):
-        errors["recovery"] = f"must be {'at or below' if above else 'at or above'} critical"
-    return errors
 
 
 class IncidentSerializer(serializers.ModelSerializer[Incident]):
@@ -243,10 +180,12 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
         read_only_fields = ["created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
+        """Silence.clean()'s rules (silence_errors), as field errors."""
+        # the model's default start is now
+        starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None)) or timezone.now()
         ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
-        if starts and ends and ends <= starts:
-            raise serializers.ValidationError({"ends_at": "must be after starts_at"})
+        if errors := silence_errors(starts, ends):
+            raise serializers.ValidationError(errors)
         return attrs
 
 

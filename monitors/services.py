@@ -113,6 +113,7 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     monitor = Monitor(owner=owner, **fields)
     monitor.status = Status.OK if monitor.enabled else Status.PAUSED
     monitor.next_due_at = timezone.now()
+    monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
     monitor.save()
     monitor.channels.set(list(channels))
     return monitor
@@ -139,6 +140,7 @@ def monitor_update(
     written = [*changed, "updated_at"]
     if monitor.enabled != was_enabled or DEFINITION_FIELDS.intersection(changed):
         written += _restart(monitor, was_enabled=was_enabled)
+    monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
     monitor.save(update_fields=written)
     if channels is not None:
         monitor.channels.set(list(channels))

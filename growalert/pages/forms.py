@@ -11,8 +11,18 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
+from django.forms.models import construct_instance
 
-from monitors.models import Channel, Monitor, Source
+from monitors.models import (
+    MAX_INTERVAL,
+    MAX_REPEAT,
+    MAX_WINDOW,
+    MIN_INTERVAL,
+    MIN_REPEAT,
+    Channel,
+    Monitor,
+    Source,
+)
 from monitors.serializers import MonitorSerializer
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -58,6 +68,8 @@ class HumanDurationField(forms.CharField):
             return parse_duration(text)
         except ValueError as exc:
             raise forms.ValidationError("Use a duration like 30s, 5m or 1h.") from exc
+        except OverflowError as exc:  # beyond any timedelta, and so beyond every bound
+            raise forms.ValidationError("That duration is far too long.") from exc
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -101,10 +113,19 @@ FORM_FIELDS = [
 
 class MonitorForm(forms.ModelForm[Monitor]):
     tags = TagsField()
-    window = HumanDurationField(label="Window", help_text="Aggregate over, e.g. 5m")
-    interval = HumanDurationField(label="Check every", help_text="e.g. 1m (at least 10s)")
+    # the bounds are the model's (monitors/models.py); the API serializer enforces them
+    window = HumanDurationField(
+        label="Window", help_text=f"Aggregate over, e.g. 5m (at most {format_duration(MAX_WINDOW)})"
+    )
+    interval = HumanDurationField(
+        label="Check every",
+        help_text=f"e.g. 1m ({format_duration(MIN_INTERVAL)} to {format_duration(MAX_INTERVAL)})",
+    )
     repeat_every = HumanDurationField(
-        label="Repeat every", required=False, help_text="Re-notify while firing (empty: never)"
+        label="Repeat every",
+        required=False,
+        help_text=f"Re-notify while firing, {format_duration(MIN_REPEAT)} to "
+        f"{format_duration(MAX_REPEAT)} (empty: never)",
     )
 
     class Meta:
@@ -156,6 +177,17 @@ class MonitorForm(forms.ModelForm[Monitor]):
         else:
             self.validated = dict(serializer.validated_data)
         return cleaned
+
+    def _post_clean(self) -> None:
+        """Only builds the instance, as ModelForm does. The model's own validation is not run
+        again: clean() asked the API serializer, which applies the same field validators and
+        Monitor.clean()'s rules (monitors/models.py), so each error is shown once."""
+        try:
+            self.instance = construct_instance(
+                self, self.instance, self._meta.fields, self._meta.exclude
+            )
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
 
     @staticmethod
     def api_payload(cleaned: dict[str, Any]) -> dict[str, Any]:

@@ -33,12 +33,12 @@ def test_it_claims_only_due_enabled_monitors_and_advances_them_by_their_interval
 @pytest.mark.django_db
 def test_a_monitor_that_fell_behind_is_rescheduled_from_now_not_replayed() -> None:
     now = timezone.now()
-    late = MonitorFactory(next_due_at=now - timedelta(minutes=10), interval=timedelta(seconds=7))
+    late = MonitorFactory(next_due_at=now - timedelta(minutes=10), interval=timedelta(seconds=17))
 
     dispatch.claim_due(now=now)
 
     late.refresh_from_db()
-    assert late.next_due_at == now + timedelta(seconds=7)
+    assert late.next_due_at == now + timedelta(seconds=17)
 
 
 @pytest.mark.django_db

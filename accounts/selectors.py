@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -35,56 +36,44 @@ class TokenAuth:
 
 
 def _lookup_sql() -> str:
-    user = get_user_model()._meta.db_table
-    token, customer = ApiToken._meta.db_table, Customer._meta.db_table
-    subscription = Subscription._meta.db_table
-    aggregate = "array_agg(s.{} ORDER BY s.id) FILTER (WHERE s.id IS NOT NULL)"
-    # Only table and column names are formatted in (from the models); values are parameters.
+    """Token -> active user -> customer -> subscriptions: one row per subscription (one with
+    NULLs when there is none). No aggregate, no GROUP BY: the cheapest plan for one token."""
+    user = get_user_model()
+    columns = ", ".join(f"u.{field.column}" for field in user._meta.concrete_fields)
     return f"""
-        SELECT u.*, t.id AS api_token_id, t.token_hash AS api_token_hash,
-               t.last_used_at AS api_token_last_used_at,
-               coalesce(c.comped, false) AS billing_comped,
-               {aggregate.format("status")} AS billing_statuses,
-               {aggregate.format("past_due_since")} AS billing_past_due_since,
-               {aggregate.format("current_period_end")} AS billing_period_ends
-        FROM {token} t
-        JOIN {user} u ON u.id = t.owner_id AND u.is_active
-        LEFT JOIN {customer} c ON c.user_id = u.id
-        LEFT JOIN {subscription} s ON s.customer_id = c.id
+        SELECT t.id, t.token_hash, t.last_used_at, coalesce(c.comped, false),
+               s.status, s.past_due_since, s.current_period_end, {columns}
+        FROM {ApiToken._meta.db_table} t
+        JOIN {user._meta.db_table} u ON u.id = t.owner_id AND u.is_active
+        LEFT JOIN {Customer._meta.db_table} c ON c.user_id = u.id
+        LEFT JOIN {Subscription._meta.db_table} s ON s.customer_id = c.id
         WHERE t.prefix = %s AND t.revoked_at IS NULL
           AND (t.expires_at IS NULL OR t.expires_at > %s)
-        GROUP BY u.id, t.id, c.id
-    """  # noqa: S608
+    """  # noqa: S608 (only table and column names from the models are formatted in)
 
 
 def api_token_user(presented: tokens.PresentedToken) -> tuple[AbstractBaseUser, TokenAuth] | None:
     """The active user a live token belongs to, with the facts the subscription check needs,
     in ONE SQL statement; the hash is compared in constant time here, not by the database."""
-    rows = get_user_model()._default_manager.raw(_lookup_sql(), [presented.prefix, timezone.now()])
-    for user in rows:  # one row, unless two tokens share a prefix
-        extra = vars(user)  # the columns beyond the user's own, set by raw()
-        if not tokens.matches(extra["api_token_hash"], presented):
-            continue
-        statuses = extra["billing_statuses"] or []
-        facts = ServiceFacts(
-            user_id=user.pk,
-            is_staff=user.is_staff,
-            is_superuser=user.is_superuser,
-            comped=extra["billing_comped"],
-            subscriptions=list(
-                zip(
-                    statuses,
-                    extra["billing_past_due_since"] or [None] * len(statuses),
-                    extra["billing_period_ends"] or [None] * len(statuses),
-                    strict=True,
-                )
-            ),
-        )
-        auth = TokenAuth(
-            token_id=extra["api_token_id"],
-            prefix=presented.prefix,
-            last_used_at=extra["api_token_last_used_at"],
-            service=facts,
-        )
-        return user, auth
-    return None
+    with connection.cursor() as cursor:
+        cursor.execute(_lookup_sql(), [presented.prefix, timezone.now()])
+        rows = cursor.fetchall()
+    match = next((row for row in rows if tokens.matches(row[1], presented)), None)
+    if match is None:
+        return None
+    token_id, _, last_used_at, comped, *_ = match
+    user_model = get_user_model()
+    user = user_model.from_db(
+        connection.alias, [f.attname for f in user_model._meta.concrete_fields], match[7:]
+    )
+    facts = ServiceFacts(
+        user_id=user.pk,
+        is_staff=bool(getattr(user, "is_staff", False)),
+        is_superuser=bool(getattr(user, "is_superuser", False)),
+        comped=comped,
+        subscriptions=[(r[4], r[5], r[6]) for r in rows if r[0] == token_id and r[4]],
+    )
+    auth = TokenAuth(
+        token_id=token_id, prefix=presented.prefix, last_used_at=last_used_at, service=facts
+    )
+    return user, auth

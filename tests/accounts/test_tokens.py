@@ -231,3 +231,5 @@ def test_the_openapi_schema_documents_the_token_endpoints(client) -> None:
 
     assert {"get", "post"} <= set(schema["paths"]["/tokens"])
     assert "delete" in schema["paths"]["/tokens/{token_id}"]
+    assert schema["components"]["securitySchemes"]["tokenAuth"]["name"] == "Authorization"
+    assert {"tokenAuth": []} in schema["paths"]["/monitors"]["get"]["security"]

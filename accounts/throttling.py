@@ -4,8 +4,9 @@ A fixed window per user: one pipelined round trip (create the window's counter w
 expiry if absent, increment it, read its remaining time), atomic in Redis, so counts hold
 across gunicorn workers and hosts where DRF's own throttles (a read then a write of a list of
 timestamps) can lose hits under concurrency. Over the limit DRF answers 429 with Retry-After
-(the window's remaining seconds). If Redis cannot be reached the request is let through: the
-limit protects the service, it must not take it down.
+(the window's remaining seconds). If Redis cannot be reached the request is let through, and
+Redis is not asked again for ``RETRY_REDIS_AFTER`` seconds (so requests do not each wait for a
+connection timeout): the limit protects the service, it must not take it down.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from typing import TYPE_CHECKING
 
 import redis
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "growalert:throttle:"
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+RETRY_REDIS_AFTER = 10.0
+_redis_down_until = 0.0
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
@@ -70,11 +74,15 @@ class UserRateThrottle(BaseThrottle):
         rate = parse_rate(settings.API_RATE_LIMIT)
         if rate is None or not request.user or not request.user.is_authenticated:
             return True
+        global _redis_down_until  # one flag per process
+        if time.monotonic() < _redis_down_until:
+            return True
         limit, window = rate
         try:
             count, left = hit(f"user:{request.user.pk}", window)
         except redis.RedisError as exc:
             logger.warning("API rate limit not applied: Redis unreachable (%s)", exc)
+            _redis_down_until = time.monotonic() + RETRY_REDIS_AFTER
             return True
         if count <= limit:
             return True

@@ -22,6 +22,7 @@ from alerts_core.state import (
     Policy,
     Status,
     pause,
+    redefine,
     resume,
     transition,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "fixed",
     "jittered",
     "pause",
+    "redefine",
     "resume",
     "run_check",
     "transition",

@@ -64,6 +64,10 @@ class EventKind(enum.StrEnum):
     WARNING_CLEARED = "warning_cleared"
     FLAPPING_STARTED = "flapping_started"
     FLAPPING_STOPPED = "flapping_stopped"
+    #: stopped firing because the monitor was paused (:func:`pause`): its incident ends
+    PAUSED = "paused"
+    #: stopped firing because the monitor's definition changed (:func:`redefine`)
+    REDEFINED = "redefined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,21 +575,53 @@ def _quiet(event: Event) -> Event:
     )
 
 
-def pause(state: MonitorState, now: datetime) -> MonitorState:
-    """The monitor stops being evaluated; an open incident stays open until evaluations
-    resume and decide."""
+def pause(
+    state: MonitorState, now: datetime, *, silenced: bool = False
+) -> tuple[MonitorState, list[Event]]:
+    """The monitor stops being evaluated. Nothing will ever decide its open incident, so the
+    incident ends here: a ``paused`` event tells whoever heard it fire (quiet while
+    ``silenced``). Pausing a paused monitor changes nothing."""
     if state.status is Status.PAUSED:
-        return state
-    return _restart(state, Status.PAUSED, now, "paused")
+        return state, []
+    return _stop(state, Status.PAUSED, now, EventKind.PAUSED, "paused", silenced)
 
 
 def resume(state: MonitorState, now: datetime) -> MonitorState:
-    """Evaluations start again; the status shows firing while an incident is open."""
+    """Evaluations start again, afresh: no streaks, no history, no incident (the pause ended
+    it); ``ok`` until the first evaluation decides."""
     if state.status is not Status.PAUSED:
         return state
-    return _restart(state, Status.FIRING if state.alerting else Status.OK, now, "resumed")
+    return MonitorState(status=Status.OK, since=now, reason="resumed")
 
 
-def _restart(state: MonitorState, status: Status, now: datetime, reason: str) -> MonitorState:
-    """The same incident and history, with the streaks counted afresh."""
-    return dataclasses.replace(state, status=status, failures=0, passes=0, since=now, reason=reason)
+def redefine(
+    state: MonitorState, now: datetime, *, silenced: bool = False
+) -> tuple[MonitorState, list[Event]]:
+    """The monitor now means something else: its state starts afresh and an open incident
+    (about the old definition) ends with a ``redefined`` event. A paused monitor stays paused."""
+    if state.status is Status.PAUSED:
+        return state, []
+    return _stop(state, Status.OK, now, EventKind.REDEFINED, "definition changed", silenced)
+
+
+def _stop(
+    state: MonitorState,
+    status: Status,
+    now: datetime,
+    kind: EventKind,
+    reason: str,
+    silenced: bool,
+) -> tuple[MonitorState, list[Event]]:
+    """A fresh state; an event when an incident was open or the user last heard "fired"."""
+    fresh = MonitorState(status=status, since=now, reason=reason)
+    if not (state.alerting or state.announced):
+        return fresh, []
+    told = state.announced and not silenced
+    event = Event(kind, now, status, state.status, state.value, _STOPPED[kind], notifies=told)
+    return fresh, [event]
+
+
+_STOPPED = {
+    EventKind.PAUSED: "stopped firing: the monitor was paused",
+    EventKind.REDEFINED: "stopped firing: its definition changed",
+}

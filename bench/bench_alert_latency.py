@@ -26,6 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 os.environ.setdefault("DJANGO_DEBUG", "true")
+# The bench's source is a customer's InfluxDB: the second influxd of tests/customer_influx.py
+# on loopback (the deployment's own InfluxDB is never a customer source).
+os.environ.setdefault("SOURCES_ALLOW_PRIVATE_ADDRESSES", "true")
 os.environ.setdefault("CELERY_QUEUE", "bench-alert-latency")  # nothing consumes it: purged below
 
 import django
@@ -40,6 +43,7 @@ from billing.gating import comp
 from growalert.celery import app
 from monitors import dispatch, influx, pipeline
 from monitors.models import Channel, Monitor, Schedule, Source
+from tests import customer_influx
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 DATABASE = "growalert_bench_latency"
@@ -53,7 +57,7 @@ def _evaluate(items: list[tuple[int, object]]) -> tuple[list[float], list[float]
 
 def seed(count: int) -> list[int]:
     now_ms = int(time.time() * 1000)
-    with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30) as client:
+    with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
         client.create_database(DATABASE)
         client.write(
             [
@@ -71,8 +75,8 @@ def seed(count: int) -> list[int]:
     owner, _ = get_user_model().objects.get_or_create(username="bench-latency")
     comp(owner)
     Monitor.objects.filter(owner=owner).delete()
-    source, _ = Source.objects.get_or_create(
-        owner=owner, name="bench", defaults={"url": settings.INFLUXDB_URL, "database": DATABASE}
+    source, _ = Source.objects.update_or_create(
+        owner=owner, name="bench", defaults={"url": customer_influx.url(), "database": DATABASE}
     )
     channel, _ = Channel.objects.get_or_create(
         owner=owner, name="bench", kind="webhook", defaults={"config": {"url": "http://x.invalid"}}
@@ -101,7 +105,7 @@ def seed(count: int) -> list[int]:
         batch_size=5000,
     )
     start = timezone.now() + timedelta(seconds=2)
-    Schedule.objects.bulk_create(  # due times spread evenly over the minute
+    Schedule.objects.bulk_create(  # due times spread evenly over the minute (the rows exist)
         [
             Schedule(
                 monitor=m,
@@ -113,6 +117,9 @@ def seed(count: int) -> list[int]:
             for i, m in enumerate(monitors)
         ],
         batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["monitor"],
+        update_fields=["next_due_at"],
     )
     return [m.pk for m in monitors]
 
@@ -167,4 +174,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        customer_influx.stop()

@@ -17,17 +17,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 os.environ.setdefault("DJANGO_DEBUG", "true")
+# The bench's source is a customer's InfluxDB: the second influxd of tests/customer_influx.py
+# on loopback (the deployment's own InfluxDB is never a customer source).
+os.environ.setdefault("SOURCES_ALLOW_PRIVATE_ADDRESSES", "true")
 
 import django
 
 django.setup()
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from monitors import evaluation, influx
 from monitors.demo import gro01
 from monitors.models import Monitor, Source
+from tests import customer_influx
 
 DATABASE = "growalert_bench_backtest"
 
@@ -42,12 +45,12 @@ def main() -> None:
         )
         if "greenhouse-2" in line
     ]
-    with influx.InfluxClient(settings.INFLUXDB_URL, timeout=60) as client:
+    with influx.InfluxClient(customer_influx.url(), timeout=60, trusted=True) as client:
         client.create_database(DATABASE)
         for start in range(0, len(lines), 5000):
             client.write(lines[start : start + 5000], database=DATABASE)
     owner, _ = get_user_model().objects.get_or_create(username="bench-backtest")
-    source = Source(owner=owner, name="bench", url=settings.INFLUXDB_URL, database=DATABASE)
+    source = Source(owner=owner, name="bench", url=customer_influx.url(), database=DATABASE)
     monitor = Monitor(  # unsaved, like a preview
         owner=owner,
         source=source,
@@ -85,4 +88,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        customer_influx.stop()

@@ -27,6 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 os.environ.setdefault("DJANGO_DEBUG", "true")
+# The bench's source is a customer's InfluxDB: the second influxd of tests/customer_influx.py
+# on loopback (the deployment's own InfluxDB is never a customer source).
+os.environ.setdefault("SOURCES_ALLOW_PRIVATE_ADDRESSES", "true")
 
 import django
 
@@ -40,6 +43,7 @@ from django.utils import timezone
 from billing.gating import comp
 from monitors import dispatch, influx, pipeline
 from monitors.models import Monitor, Schedule, Source
+from tests import customer_influx
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 DEVICES = 1000
@@ -49,7 +53,7 @@ BASELINE_SAMPLE = 1000  # the baseline is slow: it is timed on this many monitor
 
 def seed_influx() -> None:
     now_ms = int(time.time() * 1000)
-    with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30) as client:
+    with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
         client.create_database(DATABASE)
         lines = [
             influx.line(
@@ -69,8 +73,8 @@ def seed_monitors(count: int) -> tuple[Source, list[int]]:
     owner, _ = User.objects.get_or_create(username="bench", defaults={"email": "b@x.local"})
     comp(owner)
     Monitor.objects.filter(owner=owner).delete()
-    source, _ = Source.objects.get_or_create(
-        owner=owner, name="bench", defaults={"url": settings.INFLUXDB_URL, "database": DATABASE}
+    source, _ = Source.objects.update_or_create(
+        owner=owner, name="bench", defaults={"url": customer_influx.url(), "database": DATABASE}
     )
     monitors = [
         Monitor(
@@ -89,8 +93,8 @@ def seed_monitors(count: int) -> tuple[Source, list[int]]:
         )
         for i in range(count)
     ]
-    created = Monitor.objects.bulk_create(monitors, batch_size=5000)  # save() is bypassed:
-    Schedule.objects.bulk_create(  # so their dispatcher rows are written here
+    created = Monitor.objects.bulk_create(monitors, batch_size=5000)
+    Schedule.objects.bulk_create(  # the trigger gave them rows due now: not yet
         [
             Schedule(
                 monitor=m,
@@ -102,6 +106,9 @@ def seed_monitors(count: int) -> tuple[Source, list[int]]:
             for m in created
         ],
         batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["monitor"],
+        update_fields=["next_due_at"],
     )
     return source, [m.pk for m in created]
 
@@ -200,4 +207,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        customer_influx.stop()

@@ -111,8 +111,17 @@ def _sdk_client(api_key: str, api_base: str) -> stripe.StripeClient:
     )
 
 
+NOT_CONFIGURED = "Billing is not configured on this server."
+
+
 def is_configured() -> bool:
     return bool(settings.STRIPE_SECRET_KEY)
+
+
+def ensure_configured() -> None:
+    """Raises NotConfigured (503 in the API) when this deployment has no Stripe secret key."""
+    if not is_configured():
+        raise NotConfigured(NOT_CONFIGURED, code="not_configured")
 
 
 class StripeClient:
@@ -120,7 +129,7 @@ class StripeClient:
 
     def __init__(self, *, api_key: str, api_base: str) -> None:
         if not api_key:
-            raise NotConfigured("Billing is not configured on this server.", code="not_configured")
+            raise NotConfigured(NOT_CONFIGURED, code="not_configured")
         self._client = _sdk_client(api_key, api_base)
 
     @classmethod

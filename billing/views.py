@@ -47,9 +47,11 @@ from billing.stripe_gateway import (
     NotConfigured,
     StripeGatewayError,
     StripeUnavailable,
+    ensure_configured,
     is_configured,
     verify_webhook,
 )
+from growalert.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,14 @@ def billing_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
 class BillingView(APIView):
     permission_classes = [AllowAny]
+    # Endpoints that act at Stripe answer 503 not_configured when billing is off, before
+    # anything else (caller, body); local reads (lists, ingest keys) keep working.
+    needs_stripe = True
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if self.needs_stripe:
+            ensure_configured()
+        super().initial(request, *args, **kwargs)
 
     def get_exception_handler(self) -> Any:
         return billing_exception_handler
@@ -114,6 +124,7 @@ class ConfigView(BillingView):
     """GET /config: the publishable key and the configured prices."""
 
     authentication_classes = []
+    needs_stripe = False
 
     @extend_schema(
         responses=OpenApiTypes.OBJECT,
@@ -123,7 +134,13 @@ class ConfigView(BillingView):
     def get(self, request: Request) -> Response:
         get_token(request._request)  # session clients get their CSRF cookie here
         if not is_configured():
-            return Response({"publishableKey": "", "prices": [], "configured": False})
+            body: dict[str, Any] = {
+                "publishableKey": "",
+                "prices": [],
+                "devicePriceId": None,
+                "configured": False,
+            }
+            return Response(body)
         catalog = selectors.price_catalog()
         return Response(
             {
@@ -204,6 +221,8 @@ class ChargeView(BillingView):
 class SubscriptionListView(BillingView):
     """GET /subscriptions: the caller's subscriptions, newest first."""
 
+    needs_stripe = False
+
     @extend_schema(responses=SubscriptionOutput(many=True), tags=["billing"])
     def get(self, request: Request) -> Response:
         subscriptions = selectors.subscription_list(customer=self.customer(request))
@@ -263,7 +282,7 @@ class CustomerPortalView(BillingView):
         data = _validated(PortalInput, request.data)
         url = services.portal_session(
             customer=self.customer(request),
-            return_url=settings.SITE_URL.rstrip("/") + data["returnPath"],
+            return_url=absolute_url(data["returnPath"]),
         )
         if request.content_type.startswith(("application/x-www-form-urlencoded", "multipart/")):
             return HttpResponseRedirect(url, status=status.HTTP_303_SEE_OTHER)
@@ -272,6 +291,8 @@ class CustomerPortalView(BillingView):
 
 class DeviceOrderListView(BillingView):
     """GET /device-orders: the caller's device orders."""
+
+    needs_stripe = False
 
     @extend_schema(responses=DeviceOrderOutput(many=True), tags=["billing"])
     def get(self, request: Request) -> Response:
@@ -282,6 +303,8 @@ class DeviceOrderListView(BillingView):
 class DeviceListView(BillingView):
     """GET /devices: the caller's GRO-01 devices (ingest keys shown by prefix only)."""
 
+    needs_stripe = False
+
     @extend_schema(responses=DeviceOutput(many=True), tags=["billing"])
     def get(self, request: Request) -> Response:
         devices = selectors.device_list(owner=self.customer(request).user)
@@ -290,6 +313,8 @@ class DeviceListView(BillingView):
 
 class DeviceIngestKeyView(BillingView):
     """POST /devices/<id>/ingest-key: a new ingest key, shown this once."""
+
+    needs_stripe = False
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request, device_id: int) -> Response:

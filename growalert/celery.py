@@ -27,6 +27,11 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "repair-schedules": {
+        "task": "monitors.tasks.repair_schedules",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "record-heartbeat": {
         "task": "growalert.tasks.record_heartbeat",
         "schedule": 10.0,

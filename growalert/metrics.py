@@ -67,6 +67,14 @@ def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> 
         logger.warning("could not record metrics: %s", exc)
 
 
+def record_schedule_repairs(count: int) -> None:
+    """Counts monitors the housekeeping task had to put back on the dispatcher's schedule."""
+    try:
+        _redis().hincrby(PREFIX + "schedule_repairs", "total", count)
+    except redis.RedisError as exc:
+        logger.warning("could not record metrics: %s", exc)
+
+
 def _histogram(
     name: str, doc: str, buckets_key: str, sum_key: str, bounds: Sequence[float]
 ) -> HistogramMetricFamily:
@@ -129,6 +137,11 @@ class GrowalertCollector(Collector):
         for outcome, count in sorted(_redis().hgetall(PREFIX + "evaluations").items()):
             evaluations.add_metric([str(outcome)], int(count))
         yield evaluations
+        yield CounterMetricFamily(
+            "growalert_schedule_repairs",
+            "Enabled monitors found without a schedule row and put back on it.",
+            value=int(_redis().hget(PREFIX + "schedule_repairs", "total") or 0),
+        )
         yield _histogram(
             "growalert_evaluation_latency_seconds",
             "From a monitor's due time to its new state committed.",

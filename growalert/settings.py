@@ -11,6 +11,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 django_stubs_ext.monkeypatch()  # generic admin/form classes (ModelAdmin[Monitor]) at runtime
@@ -38,6 +39,8 @@ ALLOWED_HOSTS: list[str] = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Public base URL: every absolute link in emails and notifications is built from it
+# (growalert.links.absolute_url), never from the request. https in production (a deploy check).
 SITE_URL: str = env.str("GROWALERT_SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
@@ -50,6 +53,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app (/api/docs offline)
+    "growalert",  # deploy checks (growalert/checks.py), the site_url template tag
     "django_celery_beat",
     "axes",
     "accounts",
@@ -59,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "growalert.csp.CSPMiddleware",  # django-csp's, see growalert/csp.py
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,7 +142,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "staticfiles"
+# collectstatic's output; production (DEBUG off) serves it with a manifest of hashed names.
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / ".local" / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -151,12 +158,62 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/app/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# --- Security (README "Running in production"; `manage.py check --deploy` is clean with the
+# production variables set, tests/growalert/test_deploy_settings.py runs it) -------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# http -> https redirect; on by default in production. Plain-http use (docker-compose.yml on
+# localhost) sets it false. Probes and the metrics scrape answer over plain http either way.
+SECURE_SSL_REDIRECT: bool = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health/deps$", r"^metrics$"]
+# Strict-Transport-Security (sent on https responses only). Subdomains and preload are opt-in:
+# both are hard to take back once browsers have seen them.
+SECURE_HSTS_SECONDS: int = env.int(
+    "DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 365
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
+SECURE_HSTS_PRELOAD: bool = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+
+
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO,https``: the header and value a TLS proxy sets for https."""
+    if not value.strip():
+        return None
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) != 2 or not parts[0].startswith("HTTP_") or not parts[1]:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER must look like HTTP_X_FORWARDED_PROTO,https"
+        )
+    return parts[0], parts[1]
+
+
+# Behind a TLS-terminating proxy that sets the header (and strips it from clients' requests).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default=""))
+USE_X_FORWARDED_HOST: bool = env.bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
+
+# Content-Security-Policy (django-csp): scripts and styles from this site only, inline ones only
+# with the request's nonce. Stripe's hosts are added by growalert.csp.stripe_page on the pages
+# that load Stripe.js (register, account).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -198,6 +255,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Monitors on InfluxDB time series, and the customer/billing endpoints.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs uses the Swagger UI files of drf-spectacular-sidecar: no CDN, no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge (an image from validator.swagger.io).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Several models have a "status" and two monitor fields share one policy choice set:
     # named here, the schema's enums read as what they are.
     "ENUM_NAME_OVERRIDES": {
@@ -274,6 +337,9 @@ EMAIL_TIMEOUT: int = env.int("EMAIL_TIMEOUT", default=10)
 # Customer webhooks may not target private, loopback or link-local addresses unless allowed
 # (SSRF protection). Tests and local development allow them.
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Customer InfluxDB sources: the same guard (monitors/outbound.py). The deployment's own InfluxDB
+# (INFLUXDB_URL) is never a customer source, even with private addresses allowed.
+SOURCES_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("SOURCES_ALLOW_PRIVATE_ADDRESSES", default=False)
 # Delivery retries: exponential backoff with jitter from BASE up to MAX seconds, at most
 # MAX_ATTEMPTS tries; a channel is disabled after DISABLE_AFTER permanent failures in a row.
 NOTIFY_RETRY_BASE_SECONDS: float = env.float("NOTIFY_RETRY_BASE_SECONDS", default=2.0)

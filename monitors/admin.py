@@ -96,6 +96,18 @@ class MonitorAdmin(admin.ModelAdmin[Monitor]):
     inlines = [IncidentInline]
     actions = ["pause", "resume", "test_now"]
 
+    def save_model(
+        self, request: HttpRequest, obj: Monitor, form: forms.ModelForm[Monitor], change: bool
+    ) -> None:
+        """An edit goes through the service like any other: only the changed fields are
+        written, and unchecking "enabled" pauses (ending an open incident) as the API does."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        changed.pop("channels", None)  # many-to-many: saved by save_related
+        services.monitor_update(monitor=obj, **changed)
+
     @admin.action(description="Pause the selected monitors")
     def pause(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
         for monitor in queryset:

@@ -7,10 +7,13 @@ silences beside them. Every queryset is scoped to the requesting user.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -34,6 +37,16 @@ from monitors.serializers import (
 )
 
 
+@contextmanager
+def _as_api_errors() -> Iterator[None]:
+    """A service's Django ValidationError (e.g. a URL whose DNS changed since the serializer
+    looked) answers 400 with its fields, like the serializer's own errors."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict) from exc
+
+
 def owner_of(request: Request) -> User:
     """The authenticated user (every view here requires authentication)."""
     user = request.user
@@ -49,15 +62,17 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
         return selectors.source_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Source]) -> None:
-        serializer.instance = services.source_create(
-            owner=owner_of(self.request), **serializer.validated_data
-        )
+        with _as_api_errors():
+            serializer.instance = services.source_create(
+                owner=owner_of(self.request), **serializer.validated_data
+            )
 
     def perform_update(self, serializer: BaseSerializer[Source]) -> None:
         assert serializer.instance is not None
-        serializer.instance = services.source_update(
-            source=serializer.instance, **serializer.validated_data
-        )
+        with _as_api_errors():
+            serializer.instance = services.source_update(
+                source=serializer.instance, **serializer.validated_data
+            )
 
     def perform_destroy(self, instance: Source) -> None:
         try:

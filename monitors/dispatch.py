@@ -10,12 +10,15 @@ every missed tick.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+
+logger = logging.getLogger(__name__)
 
 _CLAIM = """
 WITH due AS (
@@ -92,3 +95,28 @@ def claim_batches(
     gated = tuple(gated_owner_ids(now))
     claimed = claim_due(now=now, limit=limit, excluded_owner_ids=gated)
     return batches(claimed, size=size, spread=spread)
+
+
+_REPAIR = """
+INSERT INTO monitors_schedule (monitor_id, owner_id, source_id, interval, next_due_at)
+SELECT m.id, m.owner_id, m.source_id, m.interval, %(now)s
+FROM monitors_monitor AS m
+WHERE m.enabled
+  AND NOT EXISTS (SELECT 1 FROM monitors_schedule AS s WHERE s.monitor_id = m.id)
+ON CONFLICT (monitor_id) DO NOTHING
+RETURNING monitor_id
+"""
+
+
+def repair_schedules(*, now: datetime) -> list[int]:
+    """Gives every enabled monitor that has no Schedule row one, due ``now``; returns their
+    ids. The database trigger should make this find nothing: each one found is a write that got
+    around it (the trigger disabled, a restore, a row deleted by hand), so it is logged."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REPAIR, {"now": now})
+        repaired = [monitor_id for (monitor_id,) in cursor.fetchall()]
+    if repaired:
+        logger.warning(
+            "%d enabled monitors had no schedule row (now due): %s", len(repaired), repaired[:20]
+        )
+    return repaired

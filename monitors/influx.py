@@ -3,18 +3,42 @@
 It speaks InfluxQL over the v1-compatible HTTP API (``/ping``, ``/query`` with bind
 parameters, ``/write`` with line protocol): the one protocol served by InfluxDB 1.x, 2.x (v1
 compatibility endpoints) and 3.x. Every failure surfaces as a typed ``InfluxError``.
+
+A client is either *trusted* (the deployment's own InfluxDB, ``settings.INFLUXDB_URL``, and the
+sources growalert creates for itself) or a customer's: a customer URL goes through the SSRF
+guard of ``monitors/outbound.py`` (http(s) only, no private addresses unless
+``SOURCES_ALLOW_PRIVATE_ADDRESSES``, never the deployment's own InfluxDB, resolved once and the
+connection pinned to the checked address), redirects are not followed, and a refused address,
+a DNS failure, a refused connection, a closed port and a timeout all read the same to the
+customer (``CONNECT_FAILED``): the detail goes to the log only.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
+
+from monitors import outbound
+
+logger = logging.getLogger(__name__)
+
+CONNECT_FAILED = (
+    "could not connect to the source, or it did not answer in time: check the URL and that "
+    "the server accepts connections from growalert"
+)
+REDIRECTED = (
+    "the source answered with a redirect, which growalert does not follow: enter the URL of "
+    "the InfluxDB server itself"
+)
 
 
 class InfluxError(Exception):
@@ -39,6 +63,40 @@ class InfluxQueryError(InfluxError):
 
 class InfluxServerError(InfluxError):
     """The server failed (5xx)."""
+
+
+class InfluxRefused(InfluxUnreachable):
+    """The SSRF guard refused the URL (scheme, private address, the deployment's InfluxDB)."""
+
+
+class InfluxRedirect(InfluxError):
+    """The server answered with a redirect (never followed)."""
+
+
+class InfluxNotFound(InfluxQueryError):
+    """The server answered 404 (a Flux bucket it cannot find)."""
+
+
+class InfluxDatabaseMissing(InfluxQueryError):
+    """The database (1.x) or bucket (2.x) does not exist on the server."""
+
+
+def pin(url: str) -> outbound.Target:
+    """A customer URL through the SSRF guard; raises InfluxRefused with the customer's text."""
+    try:
+        return outbound.pin(url, allow_private=settings.SOURCES_ALLOW_PRIVATE_ADDRESSES)
+    except outbound.Refused as exc:
+        logger.info("influx: refused %s: %s", _host_of(url), exc)
+        raise InfluxRefused(CONNECT_FAILED) from exc
+
+
+def _host_of(url: str) -> str:
+    """Host and port of a URL for the log (never its credentials or path)."""
+    parts = urlsplit(url)
+    try:
+        return f"{parts.hostname}:{parts.port}"
+    except ValueError:
+        return str(parts.hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +137,8 @@ class StatementResult:
 
 
 def _raise_for_response(response: httpx.Response) -> None:
+    if 300 <= response.status_code < 400:
+        raise InfluxRedirect(REDIRECTED)
     if response.status_code in (401, 403):
         raise InfluxAuthError(f"InfluxDB rejected the credentials (HTTP {response.status_code})")
     if response.status_code >= 500:
@@ -95,12 +155,27 @@ def _error_message(response: httpx.Response) -> str:
     return str(body.get("error", body))[:300]
 
 
-def _request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def _request(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    *,
+    trusted: bool = True,
+    host: str = "",
+    extensions: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     try:
-        response = client.request(method, path, **kwargs)
+        response = client.request(method, path, extensions=extensions, **kwargs)
     except httpx.TimeoutException as exc:
+        if not trusted:
+            logger.info("influx: %s (%s) timed out: %r", host, client.base_url.host, exc)
+            raise InfluxTimeout(CONNECT_FAILED) from exc
         raise InfluxTimeout(f"InfluxDB did not answer in time ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
+        if not trusted:
+            logger.info("influx: %s (%s) unreachable: %r", host, client.base_url.host, exc)
+            raise InfluxUnreachable(CONNECT_FAILED) from exc
         raise InfluxUnreachable(f"InfluxDB is unreachable ({type(exc).__name__})") from exc
     _raise_for_response(response)
     return response
@@ -118,18 +193,43 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class InfluxClient:
-    """A connection-reusing client for one InfluxDB server."""
+    """A connection-reusing client for one InfluxDB server.
 
-    def __init__(self, url: str, *, auth: Auth | None = None, timeout: float = 5.0) -> None:
+    ``trusted=False`` (a customer's source) resolves the URL once through the SSRF guard and
+    sends every request to the checked address; raises InfluxRefused when the guard says no.
+    """
+
+    def __init__(
+        self, url: str, *, auth: Auth | None = None, timeout: float = 5.0, trusted: bool = False
+    ) -> None:
         self.url = url.rstrip("/")
         self.auth = auth or Auth()
+        self.trusted = trusted
+        self._host = _host_of(self.url)
+        base_url, headers, self._extensions = self.url, self.auth.headers(), {}
+        if not trusted:
+            target = pin(self.url)
+            base_url, self._extensions = target.url, target.extensions
+            headers = {**headers, **target.headers}
         self._http = httpx.Client(
-            base_url=self.url,
+            base_url=base_url,
             timeout=timeout,
-            headers=self.auth.headers(),
+            headers=headers,
             auth=self.auth.httpx_auth(),
             follow_redirects=False,
+            trust_env=False,  # no HTTP(S)_PROXY from the environment around the guard
             verify=_ssl_context(),
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return _request(
+            self._http,
+            method,
+            path,
+            trusted=self.trusted,
+            host=self._host,
+            extensions=self._extensions or None,
+            **kwargs,
         )
 
     def __enter__(self) -> InfluxClient:
@@ -143,7 +243,7 @@ class InfluxClient:
 
     def ping(self) -> str:
         """Returns the server's version; raises InfluxError when it cannot answer."""
-        response = _request(self._http, "GET", "/ping")
+        response = self._request("GET", "/ping")
         return str(response.headers.get("X-Influxdb-Version", "unknown"))
 
     def query(
@@ -163,9 +263,9 @@ class InfluxClient:
         if params:
             data["params"] = json.dumps(params)
         if method == "GET":
-            response = _request(self._http, "GET", "/query", params=data)
+            response = self._request("GET", "/query", params=data)
         else:
-            response = _request(self._http, "POST", "/query", data=data)
+            response = self._request("POST", "/query", data=data)
         return _parse_results(response)
 
     def create_database(self, name: str) -> None:
@@ -174,8 +274,7 @@ class InfluxClient:
 
     def write(self, lines: Iterable[str], *, database: str, precision: str = "ms") -> None:
         body = "\n".join(lines)
-        _request(
-            self._http,
+        self._request(
             "POST",
             "/write",
             params={"db": database, "precision": precision},
@@ -212,13 +311,33 @@ def _parse_results(response: httpx.Response) -> list[StatementResult]:
 class FluxClient:
     """InfluxDB 2.x through ``influxdb-client`` (Flux over ``/api/v2/query``, annotated CSV)."""
 
-    def __init__(self, url: str, *, token: str, org: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, token: str, org: str, timeout: float = 5.0, trusted: bool = False
+    ) -> None:
         from influxdb_client import InfluxDBClient
 
         self.org = org
+        self.trusted = trusted
+        self._host = _host_of(url)
+        target = None if trusted else pin(url)
+        # retries=False: urllib3 neither retries nor follows a redirect (it returns the 3xx).
         self._client = InfluxDBClient(
-            url=url, token=token, org=org, timeout=int(timeout * 1000), retries=False
+            url=target.url if target else url,
+            token=token,
+            org=org,
+            timeout=int(timeout * 1000),
+            retries=False,
+            ssl_context=_ssl_context(),
         )
+        if target is not None:
+            # The request goes to the checked address; the name travels in Host and, for
+            # https, in SNI and the certificate check.
+            self._client.api_client.set_default_header("Host", target.headers["Host"])
+            if target.extensions:
+                pool = self._client.api_client.rest_client.pool_manager
+                pool.connection_pool_kw.update(
+                    server_hostname=target.hostname, assert_hostname=target.hostname
+                )
 
     def __enter__(self) -> FluxClient:
         return self
@@ -241,8 +360,22 @@ class FluxClient:
     def ping(self) -> str:
         return str(self._flux(lambda: self._client.version()))
 
-    @staticmethod
-    def _flux(call: Any) -> Any:
+    def check_bucket(self, bucket: str) -> None:
+        """Raises InfluxDatabaseMissing when the bucket does not exist (or the token cannot
+        read it: InfluxDB 2.x answers 404 for both)."""
+        flux = "from(bucket: p_bucket) |> range(start: -1m) |> limit(n: 1)"
+        try:
+            self._flux(
+                lambda: self._client.query_api().query(
+                    flux, org=self.org, params={"p_bucket": bucket}
+                )
+            )
+        except InfluxNotFound as exc:
+            raise InfluxDatabaseMissing(
+                f"the bucket “{bucket}” does not exist on the source (or this token cannot read it)"
+            ) from exc
+
+    def _flux(self, call: Any) -> Any:
         from influxdb_client.rest import ApiException
         from urllib3.exceptions import HTTPError as Urllib3Error
         from urllib3.exceptions import NewConnectionError
@@ -252,21 +385,32 @@ class FluxClient:
             return call()
         except ApiException as exc:
             status = exc.status or 0
+            if 300 <= status < 400:
+                raise InfluxRedirect(REDIRECTED) from exc
             if status in (401, 403):
                 raise InfluxAuthError(f"InfluxDB rejected the token (HTTP {status})") from exc
             if status >= 500:
                 raise InfluxServerError(f"InfluxDB server error (HTTP {status})") from exc
+            if status == 404:
+                raise InfluxNotFound(str(exc.message or exc.reason)[:300]) from exc
             raise InfluxQueryError(str(exc.message or exc.reason)[:300]) from exc
         except NewConnectionError as exc:  # urllib3 makes it a ConnectTimeoutError: check first
-            raise InfluxUnreachable("InfluxDB is unreachable (connection failed)") from exc
+            raise self._failed(InfluxUnreachable, "connection failed", exc) from exc
         except Urllib3Timeout as exc:
-            raise InfluxTimeout("InfluxDB did not answer in time") from exc
+            raise self._failed(InfluxTimeout, "timed out", exc) from exc
         except (Urllib3Error, OSError) as exc:
-            raise InfluxUnreachable(f"InfluxDB is unreachable ({type(exc).__name__})") from exc
+            raise self._failed(InfluxUnreachable, type(exc).__name__, exc) from exc
+
+    def _failed(self, kind: type[InfluxError], detail: str, exc: Exception) -> InfluxError:
+        if self.trusted:
+            text = "did not answer in time" if kind is InfluxTimeout else "is unreachable"
+            return kind(f"InfluxDB {text} ({detail})")
+        logger.info("influx: flux source %s: %r", self._host, exc)
+        return kind(CONNECT_FAILED)
 
 
-def ping(url: str, *, timeout: float = 2.0, auth: Auth | None = None) -> str:
-    with InfluxClient(url, auth=auth, timeout=timeout) as client:
+def ping(url: str, *, timeout: float = 2.0, auth: Auth | None = None, trusted: bool = False) -> str:
+    with InfluxClient(url, auth=auth, timeout=timeout, trusted=trusted) as client:
         return client.ping()
 
 

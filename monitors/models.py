@@ -44,6 +44,9 @@ class Source(models.Model):
     last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_error = models.CharField(max_length=300, blank=True)
     server_version = models.CharField(max_length=50, blank=True)
+    # A source growalert creates for itself on its own InfluxDB (the demo's; later the hosted
+    # device data): it skips the SSRF guard. Never settable through the API or the pages.
+    hosted = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -236,25 +239,20 @@ class Monitor(models.Model):
         self._due_at = moment
 
     def _sync_schedule(self) -> None:
-        """An enabled monitor has a Schedule row, a paused one has none."""
-        if not self.enabled:
-            Schedule.objects.filter(monitor_id=self.pk).delete()
-            self._due_at = None
-            return
-        defaults: dict[str, Any] = {
-            "owner_id": self.owner_id,
-            "source_id": self.source_id,
-            "interval": self.interval,
-        }
-        if self._due_at is not None:
-            defaults["next_due_at"] = self._due_at
-        schedule, _ = Schedule.objects.update_or_create(
-            monitor_id=self.pk,
-            defaults=defaults,
-            create_defaults={**defaults, "next_due_at": self._due_at or timezone.now()},
-        )
+        """An enabled monitor has a Schedule row, a paused one has none: a database trigger
+        keeps that true for every write (migration 0008), however the row is written. Here
+        only a due time set on the instance is applied, and the cached row dropped."""
+        self._state.fields_cache.pop("schedule", None)  # the trigger may have changed it
+        if self._due_at is not None and self.enabled:
+            Schedule.objects.filter(monitor_id=self.pk).update(next_due_at=self._due_at)
+            self.schedule = Schedule(  # caches the row as written
+                monitor_id=self.pk,
+                owner_id=self.owner_id,
+                source_id=self.source_id,
+                interval=self.interval,
+                next_due_at=self._due_at,
+            )
         self._due_at = None
-        self.schedule = schedule  # caches the row on this instance
 
     @property
     def is_range(self) -> bool:
@@ -331,6 +329,8 @@ class Notification(models.Model):
         WARNING_CLEARED = "warning_cleared", "Warning cleared"
         FLAPPING_STARTED = "flapping_started", "Flapping (notifications paused)"
         FLAPPING_STOPPED = "flapping_stopped", "Stopped flapping"
+        PAUSED = "paused", "Stopped firing: paused"
+        REDEFINED = "redefined", "Stopped firing: definition changed"
         TEST = "test", "Test notification"
 
     class DeliveryStatus(models.TextChoices):

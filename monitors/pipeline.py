@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
 import alerts_core as ac
+from growalert.links import absolute_url
 from monitors import evaluation, influx, observe
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
 
@@ -327,7 +327,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         "monitor": {
             "id": monitor.pk,
             "name": monitor.name,
-            "url": settings.SITE_URL.rstrip("/") + reverse("pages:monitor", args=[monitor.pk]),
+            "url": absolute_url(reverse("pages:monitor", args=[monitor.pk])),
         },
         "status": event.status.value,
         "previous_status": event.previous_status.value,
@@ -348,3 +348,44 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         },
         "points": d.points,
     }
+
+
+def deliverable_channels(monitor_ids: set[int]) -> dict[int, list[Channel]]:
+    """Each monitor's enabled, verified channels: the ones its notifications go to."""
+    channels: dict[int, list[Channel]] = {}
+    links = Monitor.channels.through.objects.filter(
+        monitor_id__in=monitor_ids, channel__enabled=True, channel__verified=True
+    ).select_related("channel")
+    for link in links:
+        channels.setdefault(link.monitor_id, []).append(link.channel)
+    return channels
+
+
+def record_stopped(
+    monitor: Monitor, state: ac.MonitorState, events: list[ac.Event], now: datetime
+) -> list[Any]:
+    """A pause or a new definition (alerts_core's ``pause`` / ``redefine``) ends the monitor's
+    open incident, saying why, and tells its channels through the outbox as an evaluation
+    would: rows written in the caller's transaction (which holds the monitor's row and has
+    moved its ``state_version`` on, so the keys are new), delivery enqueued after commit.
+    Returns the new outbox rows' ids."""
+    if not events:
+        return []
+    incident = Incident.objects.filter(monitor=monitor, resolved_at=None).first()
+    if incident is not None:
+        why = f" — {events[0].message}"
+        incident.resolved_at = now
+        incident.summary = incident.summary[: 500 - len(why)] + why
+        incident.save(update_fields=["resolved_at", "summary"])
+    told = [e for e in events if e.notifies]
+    channels = deliverable_channels({monitor.pk}).get(monitor.pk, []) if told else []
+    if not channels:
+        return []
+    observation = observe.Observation(None, value=monitor.last_value)
+    outcome = ac.Outcome.passed(monitor.last_value, events[0].message)
+    decision = Decision(monitor, now, observation, outcome, state, events)
+    rows = [_notification(decision, e, incident, c) for e in told for c in channels]
+    created = Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = [n.pk for n in created]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return ids

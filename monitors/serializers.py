@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from monitors import queries
+from monitors import queries, sources
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
 
 MIN_INTERVAL = timedelta(seconds=10)
@@ -43,6 +43,15 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         read_only_fields = [
             "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at",
         ]  # fmt: skip
+
+    def validate_url(self, value: str) -> str:
+        if self.instance is not None and value == self.instance.url:
+            return value  # unchanged (the connection is guarded whatever the row says)
+        try:
+            sources.check_url(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
 
     def validate_timeout_seconds(self, value: float) -> float:
         if not 0.1 <= value <= 60:

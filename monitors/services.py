@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from monitors import influx, sources
+import alerts_core as ac
+from monitors import evaluation, influx, pipeline, sources
 from monitors.models import Channel, Monitor, Silence, Source, Status
 
 logger = logging.getLogger(__name__)
@@ -36,26 +38,60 @@ DEFINITION_FIELDS = frozenset(
 )
 
 
-def source_create(*, owner: User, secret: str = "", **fields: Any) -> Source:
-    source = Source(owner=owner, **fields)
+def _check_source_url(source: Source) -> None:
+    """A customer's source URL through the SSRF guard (hosted sources are growalert's own)."""
+    if source.hosted:
+        return
+    try:
+        sources.check_url(source.url)
+    except ValueError as exc:
+        raise ValidationError({"url": [str(exc)]}) from exc
+
+
+def source_create(*, owner: User, secret: str = "", hosted: bool = False, **fields: Any) -> Source:
+    """``hosted=True`` only for sources growalert creates on its own InfluxDB (the demo)."""
+    source = Source(owner=owner, hosted=hosted, **fields)
     source.secret = secret
     source.full_clean()
+    _check_source_url(source)
     source.save()
     return source
 
 
+# What a hosted source connects to: growalert's, not its owner's, to change.
+HOSTED_FIXED_FIELDS = ("url", "database", "org", "flavor", "auth_scheme", "username")
+
+
 def source_update(*, source: Source, secret: str | None = None, **fields: Any) -> Source:
+    fields.pop("hosted", None)  # never changed by an edit
+    if source.hosted:
+        changed = [
+            n for n in HOSTED_FIXED_FIELDS if n in fields and fields[n] != getattr(source, n)
+        ]
+        if secret is not None:
+            changed.append("secret")
+        if changed:
+            message = (
+                "growalert manages this source's connection: only its name and timeout can change"
+            )
+            raise ValidationError({name: [message] for name in changed})
+    url_before = source.url
     for name, value in fields.items():
         setattr(source, name, value)
     if secret is not None:
         source.secret = secret
     source.full_clean()
+    if source.url != url_before:
+        _check_source_url(source)
     source.save()
     return source
 
 
 def source_check(*, source: Source) -> Source:
-    """Pings the source and records whether it answered (and its version)."""
+    """Pings the source and records whether it answered (and its version), and whether the
+    database or bucket exists. A URL the guard refuses (also one planted in the database
+    without validation) is never connected to; the customer reads the same sentence for a
+    refused address, a DNS failure, a closed port and a timeout (the detail is logged)."""
     try:
         version = sources.ping(source)
     except influx.InfluxError as exc:
@@ -82,34 +118,59 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     return monitor
 
 
+# What a pause, a resume or a new definition rewrites besides the edit itself.
+STATE_FIELDS = ("state", "state_version", "status", "status_reason", "status_changed_at")
+
+
 @transaction.atomic
 def monitor_update(
     *, monitor: Monitor, channels: Iterable[Channel] | None = None, **fields: Any
 ) -> Monitor:
-    """Applies an edit. A new definition resets the evaluation state; the monitor is due now."""
-    redefined = any(
-        getattr(monitor, name) != value
-        for name, value in fields.items()
-        if name in DEFINITION_FIELDS
-    )
+    """Applies an edit to the row as it is now, locked, and writes only what the edit changed:
+    state the evaluation pipeline committed since ``monitor`` was read is kept, and an
+    evaluation racing the edit waits for it (a restart moves ``state_version`` on, so that
+    evaluation's stale write is refused). Pausing, resuming or changing the definition
+    restarts the evaluation state (see :func:`_restart`). ``monitor`` is refreshed in place."""
+    monitor.refresh_from_db(from_queryset=Monitor.objects.select_for_update())
+    changed = {name: value for name, value in fields.items() if getattr(monitor, name) != value}
     was_enabled = monitor.enabled
-    for name, value in fields.items():
+    for name, value in changed.items():
         setattr(monitor, name, value)
-    if redefined or monitor.enabled != was_enabled:
-        _reset_state(monitor)
-    monitor.save()
+    written = [*changed, "updated_at"]
+    if monitor.enabled != was_enabled or DEFINITION_FIELDS.intersection(changed):
+        written += _restart(monitor, was_enabled=was_enabled)
+    monitor.save(update_fields=written)
     if channels is not None:
         monitor.channels.set(list(channels))
     return monitor
 
 
-def _reset_state(monitor: Monitor) -> None:
-    monitor.state = {}
+def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
+    """alerts_core decides: a pause or a new definition ends an open incident and tells the
+    channels that heard it fire (``paused`` / ``redefined`` events, through the outbox); a
+    resume starts afresh. A new definition for a paused monitor changes no state. Returns the
+    fields to write."""
+    now = timezone.now()
+    state = evaluation.state_of(monitor)
+    events: list[ac.Event] = []
+    if monitor.enabled and not was_enabled:
+        state = ac.resume(state, now)
+    elif was_enabled:
+        silenced = bool(pipeline.silenced_monitor_ids([monitor], now))
+        stop = ac.redefine if monitor.enabled else ac.pause
+        state, events = stop(state, now, silenced=silenced)
+    else:
+        return ()
+    if monitor.status != state.status.value:
+        monitor.status_changed_at = now
+    monitor.state = state.to_dict()
     monitor.state_version += 1
-    monitor.status = Status.OK if monitor.enabled else Status.PAUSED
-    monitor.status_reason = "" if monitor.enabled else "paused"
-    monitor.status_changed_at = timezone.now()
-    monitor.next_due_at = timezone.now()
+    monitor.status = state.status.value
+    monitor.status_reason = state.reason
+    if monitor.enabled:
+        monitor.next_due_at = now
+    pipeline.record_stopped(monitor, state, events, now)
+    return STATE_FIELDS
 
 
 def monitor_set_enabled(*, monitor: Monitor, enabled: bool) -> Monitor:

@@ -38,6 +38,17 @@ def evaluate_monitors(items: list[tuple[int, str]]) -> int:
     return result.applied
 
 
+@shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
+def repair_schedules() -> int:
+    """Every minute (beat): puts enabled monitors missing from the dispatcher's table back on
+    it, and counts them in /metrics (growalert_schedule_repairs_total)."""
+    close_old_connections()
+    repaired = dispatch.repair_schedules(now=timezone.now())
+    if repaired:
+        metrics.record_schedule_repairs(len(repaired))
+    return len(repaired)
+
+
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
 def simulate_demo_devices() -> None:
     """Keeps the demo's GRO-01 devices reporting (only when GROWALERT_DEMO is on)."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
+
+from tests import customer_influx
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "services.sh"
@@ -39,6 +41,25 @@ def _fresh_limits() -> Iterator[None]:
         if keys:
             client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _customer_influx_stopped_at_the_end() -> Iterator[None]:
+    yield
+    customer_influx.stop()
+
+
+@pytest.fixture(scope="session")
+def customer_influx_url() -> str:
+    """The customers' InfluxDB (a second influxd; the deployment's own is never a source)."""
+    return customer_influx.url()
+
+
+@pytest.fixture(autouse=True)
+def _sources_on_loopback(settings: Any) -> None:
+    """Test sources live on loopback (the customer influxd, fakes): allow private addresses.
+    The deployment's own InfluxDB stays refused, as in production."""
+    settings.SOURCES_ALLOW_PRIVATE_ADDRESSES = True
 
 
 @pytest.fixture
@@ -83,7 +104,12 @@ def start_celery_worker(
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "DJANGO_DEBUG": "true", **env},
+        env={
+            **os.environ,
+            "DJANGO_DEBUG": "true",
+            "SOURCES_ALLOW_PRIVATE_ADDRESSES": "true",  # the customer influxd is on loopback
+            **env,
+        },
     )
     return process, log
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import factory
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from monitors.models import Channel, Monitor, Source
+from tests import customer_influx
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -27,8 +27,10 @@ class SourceFactory(factory.django.DjangoModelFactory):
 
     owner = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"influx {n}")
-    url = factory.LazyFunction(lambda: settings.INFLUXDB_URL)
-    database = "growalert_test"
+    # The customers' influxd, never the deployment's own (settings.INFLUXDB_URL): the guard
+    # refuses that one for every source that is not ``hosted``.
+    url = factory.LazyFunction(customer_influx.url)
+    database = customer_influx.DATABASE
     timeout_seconds = 2.0
 
 

@@ -68,7 +68,9 @@ def probe_redis() -> ProbeResult:
 def probe_influxdb() -> ProbeResult:
     started = time.perf_counter()
     try:
-        version = influx.ping(settings.INFLUXDB_URL, timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+        version = influx.ping(
+            settings.INFLUXDB_URL, timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS, trusted=True
+        )
         return ProbeResult("influxdb", True, _elapsed_ms(started), version=version)
     except influx.InfluxError as exc:
         logger.warning("influxdb probe failed: %s", exc)

@@ -22,6 +22,7 @@ from billing.errors import BillingError
 from billing.gating import has_active_service
 from billing.models import Customer, Subscription
 from billing.stripe_gateway import StripeGatewayError, is_configured
+from growalert.csp import stripe_page
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def _next_invoice(customer: Customer | None) -> dict[str, Any] | None:
         return {"unavailable": True}
 
 
+@stripe_page
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     customer = selectors.customer_for(request.user)
@@ -125,6 +127,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseRedirect:
     return redirect("pages:account")
 
 
+@stripe_page
 def register(request: HttpRequest) -> HttpResponse:
     customer = selectors.customer_for(request.user)
     if customer and customer.subscriptions.filter(status__in=services.LIVE_STATUSES).exists():

@@ -4,8 +4,11 @@ page and the API accept the same sources; secrets are write-only on both."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,8 +30,15 @@ def source_list(request: HttpRequest) -> HttpResponse:
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         serializer = SourceSerializer(data=form.api_payload())
+        errors: dict[str, Any] = {}
         if serializer.is_valid():
-            source = services.source_create(owner=_user(request), **serializer.validated_data)
+            try:
+                source = services.source_create(owner=_user(request), **serializer.validated_data)
+            except ValidationError as exc:  # the service's own checks (the URL guard)
+                errors = exc.message_dict
+        else:
+            errors = dict(serializer.errors)
+        if not errors:
             services.source_check(source=source)
             if source.last_check_ok:
                 messages.success(request, f"Source “{source.name}” added; it answers.")
@@ -39,9 +49,9 @@ def source_list(request: HttpRequest) -> HttpResponse:
                     f"{source.last_check_error}",
                 )
             return redirect("pages:sources")
-        for name, errors in serializer.errors.items():
+        for name, messages_ in errors.items():
             target = name if name in form.fields else None
-            for error in errors if isinstance(errors, list) else [errors]:
+            for error in messages_ if isinstance(messages_, list) else [messages_]:
                 form.add_error(target, str(error))
     context = {"form": form, "sources": selectors.source_list(owner=request.user)}
     return render(request, "pages/sources.html", context, status=400 if form.errors else 200)

@@ -15,11 +15,16 @@ DEMO_SOURCE = "Local InfluxDB (demo)"
 
 def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
     """Creates the demo source, channel and monitors once; later runs leave them as they are."""
-    source = Source.objects.filter(owner=owner, name=DEMO_SOURCE).first() or services.source_create(
+    source = Source.objects.filter(owner=owner, name=DEMO_SOURCE).first()
+    if source is not None and not source.hosted:  # created before sources had the flag
+        Source.objects.filter(pk=source.pk).update(hosted=True)
+        source.hosted = True
+    source = source or services.source_create(
         owner=owner,
         name=DEMO_SOURCE,
         url=settings.INFLUXDB_URL,
         database=settings.INFLUXDB_DEMO_DATABASE,
+        hosted=True,  # the deployment's own InfluxDB, which customer sources may never reach
     )
     channel, _ = Channel.objects.get_or_create(
         owner=owner,

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
 
+from growalert.links import absolute_url
 from monitors.models import Channel, DeliveryAttempt, Notification
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
@@ -266,7 +267,7 @@ def _tell_owner(email: str, channel_name: str, reason: str) -> None:
             message=(
                 f"We stopped sending to your channel “{channel_name}”: {reason}.\n\n"
                 "Fix the destination, then enable the channel again from your channels page "
-                f"({settings.SITE_URL.rstrip('/')}/app/channels).\n"
+                f"({absolute_url('/app/channels')}).\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[email],

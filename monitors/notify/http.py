@@ -1,34 +1,26 @@
 """Outbound HTTP for customer-supplied URLs (webhooks, Slack): timeouts, no redirects to other
-hosts, and no requests to private, loopback or link-local addresses (SSRF) unless
-``WEBHOOKS_ALLOW_PRIVATE_ADDRESSES`` is on (tests and the local demo).
-
-The host is resolved once, every address it resolves to is checked, and the connection goes to
-the checked address (the original name travels in ``Host`` and in TLS SNI, so certificates are
-still verified against it). Resolving again at connect time would let a DNS answer with a short
-TTL swap a public address for 127.0.0.1 between the check and the request (DNS rebinding).
+hosts, and every connection through the SSRF guard of ``monitors/outbound.py`` (no private,
+loopback or link-local addresses unless ``WEBHOOKS_ALLOW_PRIVATE_ADDRESSES`` is on, the name
+resolved once and the connection pinned to the checked address).
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
-import socket
 import ssl
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import certifi
 import httpx
 from django.conf import settings
 
+from monitors import outbound
 from monitors.notify.base import PermanentError, Sent, TransientError
 
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 MAX_REDIRECTS = 3
 MAX_ERROR_BODY = 2048  # bytes of a failed answer kept for the delivery log; the rest is unread
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @functools.cache
@@ -38,70 +30,18 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _is_allowed(address: IPAddress) -> bool:
-    return address.is_global and not address.is_multicast
-
-
-def resolve(hostname: str, port: int) -> list[IPAddress]:
-    infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(info[4][0]) for info in infos]
-
-
-def _split(url: str) -> SplitResult:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL")
-    try:
-        parts.port  # noqa: B018 (raises for a port that is not a number)
-    except ValueError as exc:
-        raise ValueError("has an invalid port") from exc
-    return parts
-
-
-def _public_address(parts: SplitResult) -> IPAddress:
-    hostname = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = resolve(hostname, port)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ValueError(f"cannot resolve {hostname}") from exc
-    for address in addresses:
-        if not _is_allowed(address):
-            raise ValueError(f"{hostname} resolves to a private address ({address})")
-    return addresses[0]
+def _allow_private() -> bool:
+    return bool(settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES)
 
 
 def check_url(url: str) -> None:
-    """Raises ``ValueError`` for a URL we must not call."""
-    parts = _split(url)
-    if not settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
-        _public_address(parts)
+    """Raises ``ValueError`` (``outbound.Refused``) for a URL we must not call."""
+    outbound.check_url(url, allow_private=_allow_private())
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where to connect (the checked address) and what to tell the server (its name)."""
-
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    extensions: dict[str, Any] = field(default_factory=dict)
-
-
-def pin(url: str) -> Target:
+def pin(url: str) -> outbound.Target:
     """Resolves and checks ``url`` once and returns a request target bound to that address."""
-    parts = _split(url)
-    if settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES:
-        return Target(url)
-    address = _public_address(parts)
-    host = f"[{address}]" if address.version == 6 else str(address)
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = (f"{userinfo}@" if userinfo else "") + host
-    if parts.port:
-        netloc += f":{parts.port}"
-    name = parts.hostname or ""
-    host_header = name if parts.port is None else f"{name}:{parts.port}"
-    extensions = {"sni_hostname": name} if parts.scheme == "https" else {}
-    return Target(urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions)
+    return outbound.pin(url, allow_private=_allow_private())
 
 
 def post(url: str, *, content: bytes, headers: dict[str, str]) -> Sent:

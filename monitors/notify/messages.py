@@ -14,6 +14,8 @@ TITLES = {
     "warning_cleared": "WARNING CLEARED",
     "flapping_started": "FLAPPING",
     "flapping_stopped": "STOPPED FLAPPING",
+    "paused": "PAUSED",
+    "redefined": "DEFINITION CHANGED",
     "test": "TEST",
 }
 

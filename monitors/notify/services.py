@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from growalert.links import absolute_url
 from monitors.models import Channel, Notification
 from monitors.notify import delivery, twilio
 from monitors.notify.base import DeliveryError
@@ -42,7 +42,7 @@ def test_payload(channel: Channel) -> dict[str, Any]:
         "version": 1,
         "event": "test",
         "occurred_at": now.isoformat(),
-        "monitor": {"id": None, "name": f"Test of “{channel.name}”", "url": settings.SITE_URL},
+        "monitor": {"id": None, "name": f"Test of “{channel.name}”", "url": absolute_url("/")},
         "status": "ok",
         "previous_status": "ok",
         "reason": "This is a test notification from growalert: this channel works.",

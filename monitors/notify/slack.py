@@ -17,6 +17,8 @@ EMOJI = {
     "warning_cleared": ":white_check_mark:",
     "flapping_started": ":warning:",
     "flapping_stopped": ":white_check_mark:",
+    "paused": ":double_vertical_bar:",
+    "redefined": ":pencil2:",
     "test": ":wave:",
 }
 

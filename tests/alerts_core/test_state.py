@@ -16,6 +16,7 @@ from alerts_core import (
     Policy,
     Status,
     pause,
+    redefine,
     resume,
     transition,
 )
@@ -159,12 +160,57 @@ def test_flap_percent_weights_recent_changes_more():
     assert MonitorState(history_len=3).flap_percent() is None
 
 
-def test_pause_freezes_and_resume_shows_the_open_incident():
+def test_pausing_a_firing_monitor_ends_its_incident_and_tells_who_heard_it_fire():
     state, _ = run([FAIL])
-    paused = pause(state, T0)
+    paused, events = pause(state, T0)
     assert paused.status is Status.PAUSED
-    assert paused.alerting
-    assert resume(paused, T0).status is Status.FIRING
+    assert not paused.alerting
+    assert not paused.announced
+    [event] = events
+    assert (event.kind, event.notifies) == (EventKind.PAUSED, True)
+    assert (event.previous_status, event.status) == (Status.FIRING, Status.PAUSED)
+    assert event.value == 9.0
+    assert "paused" in event.message
+    assert pause(paused, T0) == (paused, [])  # a second pause: nothing
+
+
+def test_resume_starts_afresh_with_no_incident():
+    state, _ = run([FAIL, FAIL, FAIL])
+    paused, _ = pause(state, T0)
+    resumed = resume(paused, T0 + timedelta(hours=1))
+    later = T0 + timedelta(hours=1)
+    assert resumed == MonitorState(status=Status.OK, since=later, reason="resumed")
+    assert resume(resumed, T0) is resumed  # not paused: unchanged
+
+
+def test_pausing_a_quiet_monitor_tells_nobody():
+    state, _ = run([PASS, FAIL], Policy(pending_for=2, flap_detection=False))
+    assert state.status is Status.PENDING
+    paused, events = pause(state, T0)
+    assert paused.status is Status.PAUSED
+    assert events == []
+
+
+def test_an_incident_nobody_heard_of_ends_quietly():
+    state, _ = run([FAIL], silenced=[True])
+    assert state.alerting
+    assert not state.announced
+    _, events = pause(state, T0)
+    assert [(e.kind, e.notifies) for e in events] == [(EventKind.PAUSED, False)]
+    state, _ = run([FAIL])
+    _, events = redefine(state, T0, silenced=True)  # heard it fire, but silenced now
+    assert [(e.kind, e.notifies) for e in events] == [(EventKind.REDEFINED, False)]
+
+
+def test_redefining_a_firing_monitor_starts_afresh_with_a_redefined_event():
+    state, _ = run([FAIL])
+    fresh, events = redefine(state, T0)
+    assert fresh == MonitorState(status=Status.OK, since=T0, reason="definition changed")
+    assert [(e.kind, e.notifies, e.status) for e in events] == [
+        (EventKind.REDEFINED, True, Status.OK)
+    ]
+    paused, _ = pause(state, T0)
+    assert redefine(paused, T0) == (paused, [])  # stays paused; its incident already ended
 
 
 def test_state_round_trips_through_json():

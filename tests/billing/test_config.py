@@ -54,7 +54,12 @@ def test_it_says_when_billing_is_not_configured(api, settings):
     response = api.get("/config")
 
     assert response.status_code == 200
-    assert response.json() == {"publishableKey": "", "prices": [], "configured": False}
+    assert response.json() == {
+        "publishableKey": "",
+        "prices": [],
+        "devicePriceId": None,
+        "configured": False,
+    }
 
 
 @pytest.mark.django_db

@@ -62,6 +62,16 @@ class FakeInfluxDB2:
     csv: str = EMPTY
     status: int = 200
     version: str = "v2.7.11"
+    buckets: set[str] | None = None  # None: every bucket exists; else the others are 404
+
+
+def _bound_bucket(body: dict[str, Any]) -> str | None:
+    """The ``p_bucket`` option bound in a query's ``extern`` (as growalert sends it)."""
+    for statement in (body.get("extern") or {}).get("body", []):
+        assignment = statement.get("assignment", {})
+        if assignment.get("id", {}).get("name") == "p_bucket":
+            return str(assignment.get("init", {}).get("value"))
+    return None
 
 
 def serve() -> tuple[FakeInfluxDB2, ThreadingHTTPServer]:
@@ -85,7 +95,19 @@ def serve() -> tuple[FakeInfluxDB2, ThreadingHTTPServer]:
                     "body": json.loads(body or b"{}"),
                 }
             )
-            if fake.status != 200:
+            bucket = _bound_bucket(fake.requests[-1]["body"])
+            if fake.buckets is not None and bucket is not None and bucket not in fake.buckets:
+                # As InfluxDB 2.x answers ``from(bucket:)`` for a bucket it does not know.
+                payload = json.dumps(
+                    {
+                        "code": "not found",
+                        "message": "failed to initialize execute state: "
+                        f'could not find bucket "{bucket}"',
+                    }
+                ).encode()
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+            elif fake.status != 200:
                 payload = json.dumps(
                     {"code": "unauthorized", "message": "unauthorized access"}
                 ).encode()

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 
 import pytest
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from billing.gating import comp
 from monitors import influx
+from tests import customer_influx
 from tests.factories import UserFactory
 
 Point = tuple[float, float]  # (seconds ago, value)
@@ -48,7 +48,7 @@ class SeededInflux:
 @pytest.fixture
 def influx_db() -> Iterator[SeededInflux]:
     database = f"test_{uuid.uuid4().hex[:12]}"
-    with influx.InfluxClient(settings.INFLUXDB_URL) as client:
+    with influx.InfluxClient(customer_influx.url(), trusted=True) as client:
         client.create_database(database)
         yield SeededInflux(client, database)
         client.query(

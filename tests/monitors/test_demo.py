@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -10,12 +12,20 @@ from django.core.management import call_command
 from monitors import influx
 from monitors.demo import gro01, simulate
 from monitors.models import Monitor
+from tests.monitors.conftest import SeededInflux
 
 
 @pytest.fixture
-def demo_database(settings, influx_db):
-    settings.INFLUXDB_DEMO_DATABASE = influx_db.database
-    return influx_db
+def demo_database(settings) -> Iterator[SeededInflux]:
+    """A throwaway database on the deployment's own InfluxDB, where the demo lives."""
+    database = f"test_demo_{uuid.uuid4().hex[:12]}"
+    settings.INFLUXDB_DEMO_DATABASE = database
+    with influx.InfluxClient(settings.INFLUXDB_URL, trusted=True) as client:
+        client.create_database(database)
+        yield SeededInflux(client, database)
+        client.query(
+            f"DROP DATABASE {influx.quote_ident(database)}", database=database, method="POST"
+        )
 
 
 @pytest.mark.django_db

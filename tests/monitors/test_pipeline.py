@@ -14,13 +14,13 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from billing.gating import comp
 from monitors import dispatch, observe, pipeline
 from monitors.models import Incident, Monitor, Notification, Schedule, Silence, Status
+from tests import customer_influx
 from tests.conftest import ROOT
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 
@@ -304,9 +304,8 @@ def test_unpaid_owners_monitors_wait_and_resume_after_payment(influx_db):
     assert monitor.last_evaluated_at is not None
 
 
-@pytest.mark.services
 @pytest.mark.django_db
-def test_influxdb_down_follows_the_error_policy_and_recovers(owner, influx_db, stopped_service):
+def test_influxdb_down_follows_the_error_policy_and_recovers(owner, influx_db):
     source = SourceFactory(owner=owner, database=influx_db.database, timeout_seconds=1)
     write(influx_db, COOL)
     alerting = MonitorFactory(owner=owner, source=source, error_policy="alerting", critical=35)
@@ -317,10 +316,7 @@ def test_influxdb_down_follows_the_error_policy_and_recovers(owner, influx_db, s
         monitor.refresh_from_db()
         assert monitor.status == Status.OK
 
-    stopped_service.append("influxdb")
-    from tests.conftest import services
-
-    assert services("down", "influxdb").returncode == 0
+    customer_influx.stop()  # the customer's server goes down (url() starts it again)
     for monitor in (alerting, shown, kept):
         due_again(monitor)
     tick()
@@ -330,7 +326,7 @@ def test_influxdb_down_follows_the_error_policy_and_recovers(owner, influx_db, s
     assert "InfluxDB" in statuses[shown.pk].status_reason
     assert statuses[kept.pk].status == Status.OK  # keep_last: the last known state, by choice
 
-    assert services("up", "influxdb").returncode == 0
+    customer_influx.start()
     for monitor in (alerting, shown, kept):
         due_again(monitor)
     tick()
@@ -338,7 +334,7 @@ def test_influxdb_down_follows_the_error_policy_and_recovers(owner, influx_db, s
         monitor.refresh_from_db()
         assert monitor.status == Status.OK
     assert Notification.objects.filter(monitor=alerting, event="resolved").exists() is False
-    assert settings.INFLUXDB_URL  # (the fixture's database survives a restart)
+    # (the fixture's database survives the restart: same data directory)
 
 
 @pytest.mark.django_db(transaction=True)

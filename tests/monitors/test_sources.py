@@ -78,7 +78,7 @@ def test_a_source_that_is_down_is_reported_unreachable():
     observation = observe.observe(MonitorFactory(source=source))
 
     assert checked.last_check_ok is False
-    assert "unreachable" in checked.last_check_error.lower()
+    assert checked.last_check_error == influx.CONNECT_FAILED
     assert isinstance(observation.error, influx.InfluxUnreachable)
 
 

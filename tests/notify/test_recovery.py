@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from growalert.celery import app
+from monitors import outbound
 from monitors.models import Notification
 from monitors.notify import delivery, http, tasks
 from monitors.notify.base import PermanentError, TransientError
@@ -117,8 +118,8 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_in_host(
     port = receiver.server.server_address[1]
     # "hooks.example.test" resolves (here) to loopback, which the policy is told to accept:
     # the request must reach that address, never a second lookup's answer.
-    monkeypatch.setattr(http, "resolve", lambda host, port: [ipaddress.ip_address("127.0.0.1")])
-    monkeypatch.setattr(http, "_is_allowed", lambda address: True)
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: [ipaddress.ip_address("127.0.0.1")])
+    monkeypatch.setattr(outbound, "is_public", lambda address: True)
 
     sent = http.post(f"http://hooks.example.test:{port}/hook", content=b"{}", headers={})
 
@@ -129,7 +130,7 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_in_host(
 def test_a_name_with_any_private_address_is_refused(settings, monkeypatch):
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
     addresses = [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.0.0.7")]
-    monkeypatch.setattr(http, "resolve", lambda host, port: addresses)
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: addresses)
 
     with pytest.raises(ValueError, match=r"private address \(10\.0\.0\.7\)"):
         http.check_url("https://rebind.example.test/hook")
@@ -140,7 +141,7 @@ def test_a_name_with_any_private_address_is_refused(settings, monkeypatch):
 def test_https_targets_keep_the_name_for_sni_and_the_host_header(settings, monkeypatch):
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
     monkeypatch.setattr(
-        http, "resolve", lambda host, port: [ipaddress.ip_address("2606:4700::6810:85e5")]
+        outbound, "resolve", lambda host, port: [ipaddress.ip_address("2606:4700::6810:85e5")]
     )
 
     target = http.pin("https://user:pw@hooks.example.test:8443/in?x=1")

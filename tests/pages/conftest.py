@@ -12,13 +12,20 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import stripe
-from django.conf import settings
 from django.test import Client
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Route,
+    sync_playwright,
+)
 
 from billing.gating import comp
 from billing.selectors import forget_prices
 from monitors import influx
+from tests import customer_influx
 from tests.factories import UserFactory
 from tests.fakes.stripe_api import FakeStripe, make_event
 from tests.monitors.conftest import SeededInflux
@@ -212,12 +219,50 @@ def browser(django_db_setup: None) -> Iterator[Browser]:
         browser.close()
 
 
+# Every page a browser test visits is watched for Content-Security-Policy violations: the
+# document's securitypolicyviolation events (reported through a binding that survives
+# navigations) and Chromium's "Refused to ..." console errors. Any of them fails the test.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__growalertCspViolation(e.effectiveDirective + " blocked " + (e.blockedURI || "inline") +
+    " on " + e.documentURI + (e.sourceFile ? " (" + e.sourceFile + ":" + e.lineNumber + ")" : "") +
+    (e.sample ? " sample: " + e.sample : ""));
+}, true);
+"""
+
+
 @pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
+def csp_violations() -> list[str]:
+    """What the browser reported as CSP violations so far (the ``page`` fixture fills it)."""
+    return []
+
+
+def watch_csp(context: BrowserContext, violations: list[str]) -> Page:
+    """A new page of ``context`` whose CSP violations are appended to ``violations``."""
+
+    def report(text: str) -> None:
+        violations.append(text)
+
+    context.expose_function("__growalertCspViolation", report)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+
+    def console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    page.on("console", console)
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any, csp_violations: list[str]) -> Iterator[Page]:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1100, "height": 900})
     context.set_default_timeout(15_000)
-    yield context.new_page()
+    page = watch_csp(context, csp_violations)
+    yield page
     context.close()
+    assert csp_violations == [], "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture
@@ -251,7 +296,7 @@ def sign_in(page: Page, username: str) -> None:
 @pytest.fixture
 def influx_db() -> Iterator[SeededInflux]:
     database = f"test_pages_{uuid.uuid4().hex[:12]}"
-    with influx.InfluxClient(settings.INFLUXDB_URL) as client:
+    with influx.InfluxClient(customer_influx.url(), trusted=True) as client:
         client.create_database(database)
         yield SeededInflux(client, database)
         client.query(

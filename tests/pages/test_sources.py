@@ -5,24 +5,25 @@ pause / resume / test now."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
+from monitors import sources
 from monitors.models import Monitor, Source
+from tests import customer_influx
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 from tests.notify.conftest import Receiver
 from tests.pages.conftest import sign_in
 
 
 @pytest.mark.django_db
-def test_adding_a_source_checks_it_and_never_shows_its_secret(alice, client_for):
+def test_adding_a_source_checks_it_and_never_shows_its_secret(alice, client_for, influx_db):
     client = client_for(alice)
     response = client.post(
         "/app/sources",
         {
             "name": "farm influx",
-            "url": settings.INFLUXDB_URL,
-            "database": "growalert_demo",
+            "url": customer_influx.url(),
+            "database": influx_db.database,
             "flavor": "influxql",
             "auth_scheme": "basic",
             "username": "grower",
@@ -33,7 +34,7 @@ def test_adding_a_source_checks_it_and_never_shows_its_secret(alice, client_for)
 
     source = Source.objects.get(owner=alice)
     assert source.secret == "hunter2-secret"
-    assert source.last_check_ok is True  # the local influxd has auth off: any credentials work
+    assert source.last_check_ok is True  # the customer influxd has auth off: any credentials work
     page = response.content.decode()
     assert "farm influx" in page
     assert f"InfluxDB {source.server_version}" in page
@@ -53,7 +54,7 @@ def test_form_errors_sit_next_to_the_fields(alice, client_for):
 
     response = client_for(alice).post(
         "/app/sources",
-        {"name": "farm", "url": "http://influx.example.com:8086", "database": "d",
+        {"name": "farm", "url": "http://93.184.216.34:8086", "database": "d",
          "flavor": "influxql", "auth_scheme": "token"},
     )  # fmt: skip
     assert response.status_code == 400
@@ -84,9 +85,23 @@ def test_another_customers_source_is_a_404(alice, bob, client_for):
     assert theirs.name not in client.get("/app/sources").content.decode()
 
 
+@pytest.mark.django_db
+def test_the_page_refuses_an_internal_address_next_to_the_url(alice, client_for, settings):
+    settings.SOURCES_ALLOW_PRIVATE_ADDRESSES = False
+    response = client_for(alice).post(
+        "/app/sources",
+        {"name": "farm", "url": "http://localhost:8086", "database": "d", "flavor": "influxql",
+         "auth_scheme": "none"},
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["url"] == [sources.URL_REFUSED]
+    assert not Source.objects.filter(owner=alice).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_in_the_browser_add_a_source_then_send_a_test_to_a_channel(
-    page, alice, screenshot, settings
+    page, alice, screenshot, settings, influx_db
 ):
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True
     receiver = Receiver()
@@ -94,8 +109,8 @@ def test_in_the_browser_add_a_source_then_send_a_test_to_a_channel(
         sign_in(page, "alice")
         page.get_by_role("link", name="Sources").click()
         page.locator("#id_name").fill("greenhouse influx")
-        page.get_by_label("URL").fill(settings.INFLUXDB_URL)
-        page.get_by_label("Database").fill("growalert_demo")
+        page.get_by_label("URL").fill(customer_influx.url())
+        page.get_by_label("Database").fill(influx_db.database)
         page.get_by_role("button", name="Add source").click()
         expect(page.get_by_text("added; it answers")).to_be_visible()
         expect(page.locator("tr[data-source] .status-ok")).to_have_text("OK")

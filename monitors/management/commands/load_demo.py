@@ -46,7 +46,7 @@ class Command(BaseCommand):
         database = settings.INFLUXDB_DEMO_DATABASE
         lines = list(gro01.history_lines(end_ms=int(time.time() * 1000), hours=hours))
         try:
-            with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30) as client:
+            with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30, trusted=True) as client:
                 client.create_database(database)
                 for start in range(0, len(lines), 5000):
                     client.write(lines[start : start + 5000], database=database)

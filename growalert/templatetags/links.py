@@ -1,0 +1,14 @@
+"""``{% absolute_url path %}``: growalert.links.absolute_url in templates (emails)."""
+
+from __future__ import annotations
+
+from django import template
+
+from growalert import links
+
+register = template.Library()
+
+
+@register.simple_tag
+def absolute_url(path: str) -> str:
+    return links.absolute_url(path)

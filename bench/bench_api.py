@@ -114,6 +114,7 @@ def main() -> None:
         # The rate limit is on, as in production: each request pays its Redis round trip,
         # with a limit no run can reach.
         "API_RATE_LIMIT": "100000000/min",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain http on loopback, no TLS proxy in front
     }
     if with_ceiling:  # the project's URLs plus /bench/ceiling
         env["DJANGO_SETTINGS_MODULE"] = "bench.api_ceiling_settings"

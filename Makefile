@@ -8,7 +8,7 @@ export DJANGO_DEBUG ?= true
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bootstrap bootstrap-browser services-up services-down services-status migrate demo serve \
+.PHONY: run test bootstrap bootstrap-browser bootstrap-bench services-up services-down services-status migrate demo serve \
         lint typecheck pytest bench clean
 
 run: bootstrap services-up migrate demo serve
@@ -21,6 +21,10 @@ bootstrap:
 
 bootstrap-browser:
 	@scripts/bootstrap.sh --browser
+
+# The benchmarks also need Debian's wrk.
+bootstrap-bench:
+	@scripts/bootstrap.sh --bench
 
 services-up:
 	@scripts/services.sh up
@@ -50,7 +54,7 @@ typecheck:
 pytest:
 	$(VENV)/bin/pytest
 
-bench: bootstrap services-up migrate
+bench: bootstrap-bench services-up migrate
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean: services-down

@@ -2,9 +2,10 @@
 
 A URLconf (see ``bench/api_ceiling_settings.py``) serving the project's URLs plus
 ``/bench/ceiling``: a bare Django view that answers the same page of 50 with ONE SQL
-statement in which Postgres finds the token's user, counts, pages, gathers channel ids and
-builds the JSON text itself; Python only wraps it. No DRF, no serializer, no model, and no
-subscription check (so it is an upper bound). Its output is close to, not exactly, the API's
+statement in which Postgres finds the token's user (by the token's prefix and SHA-256, as the
+API does), counts, pages, gathers channel ids and builds the JSON text itself; Python only
+hashes the token and wraps the answer. No DRF, no serializer, no model, no subscription check
+and no rate limit (so it is an upper bound). Its output is close to, not exactly, the API's
 (numbers and durations as Postgres prints them): it exists to be measured, never served.
 """
 
@@ -14,10 +15,13 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 
+from accounts import tokens
+
 _PAGE_AS_JSON = """
 WITH owner AS (
-    SELECT t.user_id AS id FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id
-    WHERE t.key = %(key)s AND u.is_active
+    SELECT t.owner_id AS id FROM accounts_apitoken t JOIN auth_user u ON u.id = t.owner_id
+    WHERE t.prefix = %(prefix)s AND t.token_hash = %(digest)s AND t.revoked_at IS NULL
+      AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.is_active
 ), page AS (
     SELECT m.*, count(*) OVER () AS total FROM monitors_monitor m
     WHERE m.owner_id = (SELECT id FROM owner) ORDER BY m.name, m.id LIMIT 50
@@ -47,9 +51,11 @@ SELECT (SELECT id FROM owner), (SELECT max(total) FROM page), (
 
 
 def ceiling(request: HttpRequest) -> HttpResponse:
-    key = request.headers.get("Authorization", "").removeprefix("Token ")
+    presented = tokens.parse(request.headers.get("Authorization", "").removeprefix("Token "))
+    if presented is None:
+        return JsonResponse({"detail": "Invalid token."}, status=401)
     with connection.cursor() as cursor:
-        cursor.execute(_PAGE_AS_JSON, {"key": key})
+        cursor.execute(_PAGE_AS_JSON, {"prefix": presented.prefix, "digest": presented.digest})
         owner, total, page = cursor.fetchone()
     if owner is None:
         return JsonResponse({"detail": "Invalid token."}, status=401)

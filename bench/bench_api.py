@@ -3,8 +3,9 @@
 Starts the real server process (gunicorn, WORKERS sync workers, DEBUG off) on a free port, seeds
 a "bench-api" user with 200 monitors, then runs wrk against ``GET /healthz`` (a trivial Django
 JSON view in the same process: the floor) and ``GET /monitors?limit=50``, each for DURATION
-seconds, and prints requests/s, p50 and p99 and the ratio to the floor. Needs Debian's wrk
-(``make bench`` installs nothing: ``apt-get install wrk``).
+seconds, and prints requests/s, p50 and p99 and the ratio to the floor. The API rate limit is
+on (a limit no run reaches: its Redis round trip is paid). Needs Debian's wrk (``make bench``
+installs it through ``scripts/bootstrap.sh --bench``).
 
     .venv/bin/python bench/bench_api.py [seconds] [--ceiling]
 
@@ -35,8 +36,9 @@ import httpx
 django.setup()
 
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
+from accounts.services import api_token_create
 from billing.gating import comp
 from monitors.models import Monitor, Source
 
@@ -64,8 +66,9 @@ def seed() -> str:
             interval=timedelta(minutes=1),
             enabled=True,
         ).save()
-    token, _ = Token.objects.get_or_create(user=user)
-    return str(token.key)
+    ApiToken.objects.filter(owner=user).delete()
+    _, token = api_token_create(owner=user, name="bench")
+    return token
 
 
 def free_port() -> int:
@@ -92,7 +95,7 @@ def wrk(url: str, seconds: int, headers: list[str]) -> tuple[float, float, float
 
 def main() -> None:
     if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+        raise SystemExit("wrk is not installed: scripts/bootstrap.sh --bench")
     args = [a for a in sys.argv[1:] if a != "--ceiling"]
     with_ceiling = "--ceiling" in sys.argv[1:]
     seconds = int(args[0]) if args else 10
@@ -108,6 +111,10 @@ def main() -> None:
         "FIELD_ENCRYPTION_KEY": os.environ.get(
             "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
         ),
+        # The rate limit is on, as in production: each request pays its Redis round trip,
+        # with a limit no run can reach.
+        "API_RATE_LIMIT": "100000000/min",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain http on loopback, no TLS proxy in front
     }
     if with_ceiling:  # the project's URLs plus /bench/ceiling
         env["DJANGO_SETTINGS_MODULE"] = "bench.api_ceiling_settings"
@@ -154,6 +161,8 @@ def main() -> None:
         share = rps / floor[0]
         print(f"{label:<24} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f}  ({share:.3f} of the floor)")
     print(f"ratio to the floor: {monitors[0] / floor[0]:.2f}")
+    if with_ceiling:
+        print(f"ratio to the ceiling: {monitors[0] / rows[2][1][0]:.2f}")
     Monitor.objects.filter(owner__username="bench-api").delete()
 
 

@@ -10,7 +10,10 @@ Stripe; the webhook keeps the rows current, so service resumes as soon as ``invo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,9 +25,11 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from billing.models import Customer, Subscription
+
+if TYPE_CHECKING:  # rest_framework.views loads the auth and throttle classes: no cycle
+    from rest_framework.views import APIView
 
 PAYMENT_REQUIRED_MESSAGE = (
     "An active subscription is required to use monitors. "
@@ -69,28 +74,62 @@ def subscription_serves(
     return grace_from is None or grace_from > now - _grace()
 
 
+SubscriptionFacts = tuple[str, datetime | None, datetime | None]  # status, past_due_since, end
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What the service decision needs about one user, read in one query (here, or by the API
+    token authentication, which reads them with the token and leaves them on ``request.auth``)."""
+
+    user_id: int
+    is_staff: bool
+    is_superuser: bool
+    comped: bool
+    subscriptions: Sequence[SubscriptionFacts]
+
+    def served(self, now: datetime) -> bool:
+        """The one place where the per-user decision is made."""
+        if self.is_staff or self.is_superuser or self.comped:
+            return True
+        return any(
+            subscription_serves(status, since, end, now)
+            for status, since, end in self.subscriptions
+        )
+
+
+def service_facts(user: AbstractBaseUser) -> ServiceFacts:
+    """``user``'s customer and subscriptions, in one plain query."""
+    rows = list(
+        Customer.objects.filter(user_id=user.pk).values_list(
+            "comped",
+            "subscriptions__status",
+            "subscriptions__past_due_since",
+            "subscriptions__current_period_end",
+        )
+    )
+    return ServiceFacts(
+        user_id=user.pk,
+        is_staff=bool(getattr(user, "is_staff", False)),
+        is_superuser=bool(getattr(user, "is_superuser", False)),
+        comped=any(comped for comped, *_ in rows),
+        subscriptions=[(status, since, end) for _, status, since, end in rows if status],
+    )
+
+
 def has_active_service(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Whether ``user``'s monitors may be created, changed and evaluated.
 
-    Every API request to the monitors asks this, so it reads the user's customer and
-    subscriptions in one plain query and decides in Python: ``served_q``'s subquery costs
-    over a millisecond to build on each call, several times the query itself.
+    Reads the user's customer and subscriptions in one plain query and decides in Python
+    (``ServiceFacts.served``): ``served_q``'s subquery costs over a millisecond to build on each
+    call, several times the query itself. Staff and superusers need no query.
     """
     if not user.is_authenticated:
         return False
     if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
         return True
-    rows = Customer.objects.filter(user_id=user.pk).values_list(
-        "comped",
-        "subscriptions__status",
-        "subscriptions__past_due_since",
-        "subscriptions__current_period_end",
-    )
-    now = timezone.now()
-    return any(
-        comped or (status is not None and subscription_serves(status, since, end, now))
-        for comped, status, since, end in rows
-    )
+    assert isinstance(user, AbstractBaseUser)
+    return service_facts(user).served(timezone.now())
 
 
 def gated_owner_ids(now: datetime | None = None) -> QuerySet[AbstractBaseUser, int]:
@@ -110,12 +149,20 @@ class PaymentRequired(APIException):
 
 
 class HasActiveSubscription(BasePermission):
-    """DRF permission: authenticated users without active service get a 402, reads included."""
+    """DRF permission: authenticated users without active service get a 402, reads included.
+
+    A request authenticated by an API token carries its user's ``ServiceFacts`` on
+    ``request.auth`` (``accounts.authentication``): then it costs no query at all."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False  # IsAuthenticated (listed before this) answers 401
-        if not has_active_service(request.user):
+        facts = getattr(request.auth, "service", None)
+        if isinstance(facts, ServiceFacts) and facts.user_id == request.user.pk:
+            served = facts.served(timezone.now())  # read with the token: no query here
+        else:
+            served = has_active_service(request.user)
+        if not served:
             raise PaymentRequired()
         return True
 

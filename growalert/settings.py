@@ -6,6 +6,7 @@ fail at start-up instead of falling back to development values.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
@@ -51,11 +52,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by the app (/api/docs offline)
     "growalert",  # deploy checks (growalert/checks.py), the site_url template tag
     "django_celery_beat",
+    "axes",
+    "accounts",
     "monitors",
     "billing",
 ]
@@ -70,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login lock-out (axes) into the login page with its message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "growalert.urls"
@@ -213,14 +217,39 @@ CONTENT_SECURITY_POLICY = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
+# --- Sign-in and API limits (Redis: shared by every worker and host) -----------------------
+# API requests per user ("<n>/<sec|min|hour|day>", or "off"); over it: 429 with Retry-After.
+API_RATE_LIMIT: str = env.str("API_RATE_LIMIT", default="1200/min")
+# Proxies of ours in front of the app that append to X-Forwarded-For; 0 = use REMOTE_ADDR.
+TRUSTED_PROXY_HOPS: int = env.int("TRUSTED_PROXY_HOPS", default=0)
+# django-axes: LOGIN_FAILURE_LIMIT wrong passwords for one username, or from one address, lock
+# sign-in for LOGIN_LOCKOUT_MINUTES; the counters live in the Redis cache and expire by
+# themselves (no database table, no unlock command needed).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lock-out ends when it said it would
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows for the admin to show
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "growalert API",
     "DESCRIPTION": "Monitors on InfluxDB time series, and the customer/billing endpoints.",

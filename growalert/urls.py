@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("monitors.urls")),
     path("", include("billing.urls")),
+    path("", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("growalert.pages.urls")),
 ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what growalert needs and is missing: Debian packages (postgresql, redis-server,
-# influxdb; chromium with --browser) and the Python virtualenv. Safe and fast to run again.
+# influxdb; chromium with --browser; wrk with --bench) and the Python virtualenv. Safe and fast
+# to run again.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,7 +11,14 @@ PYTHON=${PYTHON:-python3}
 die() { echo "bootstrap: $*" >&2; exit 1; }
 
 want_browser=0
-[[ ${1:-} == "--browser" ]] && want_browser=1
+want_bench=0
+for arg in "$@"; do
+    case $arg in
+        --browser) want_browser=1 ;;
+        --bench) want_bench=1 ;;
+        *) die "unknown option $arg (use --browser, --bench)" ;;
+    esac
+done
 
 missing=()
 pg_found=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -1 || true)
@@ -18,6 +26,7 @@ pg_found=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -1 || true)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v influxd >/dev/null || missing+=(influxdb)
 [[ $want_browser -eq 1 ]] && ! command -v chromium >/dev/null && missing+=(chromium)
+[[ $want_bench -eq 1 ]] && ! command -v wrk >/dev/null && missing+=(wrk)
 
 if [[ ${#missing[@]} -gt 0 ]]; then
     command -v apt-get >/dev/null ||

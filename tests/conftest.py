@@ -27,6 +27,22 @@ def _local_services() -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.fixture(autouse=True)
+def _fresh_limits() -> Iterator[None]:
+    """Login failures (django-axes) and API rate counters live in Redis and outlive a test
+    (and a test run, whose user ids start again at 1): each test starts with none."""
+    yield
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in ("*axes*", "growalert:throttle:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _customer_influx_stopped_at_the_end() -> Iterator[None]:
     yield

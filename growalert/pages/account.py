@@ -1,4 +1,4 @@
-"""The account page (subscription, next invoice, devices and orders, API token) and the
+"""The account page (subscription, next invoice, devices and orders, API tokens) and the
 register page (the four signup steps, driven by static/js/register.js and Stripe.js)."""
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.models import ApiToken
 from billing import selectors, services
 from billing.errors import BillingError
 from billing.gating import has_active_service
@@ -73,8 +75,9 @@ def account(request: HttpRequest) -> HttpResponse:
             for order in (selectors.device_order_list(customer=customer) if customer else [])
         ],
         "devices": selectors.device_list(owner=request.user),
-        "token": Token.objects.filter(user=_user(request)).first(),
+        "tokens": account_selectors.api_token_list(owner=request.user),
         "new_token": request.session.pop("new-api-token", None),
+        "token_name_max": ApiToken.NAME_MAX_LENGTH,
         "stripe_configured": is_configured(),
         "max_devices": settings.BILLING_MAX_DEVICES_PER_ORDER,
     }
@@ -103,19 +106,24 @@ def subscription_cancel(request: HttpRequest) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponseRedirect:
-    """A new API token replaces the old one; it is shown once."""
-    Token.objects.filter(user=_user(request)).delete()
-    token = Token.objects.create(user=_user(request))
-    request.session["new-api-token"] = token.key
-    messages.success(request, "New API token created. Copy it now: it is shown only once.")
+    """A new named API token; it is shown once, on the page this redirects to."""
+    try:
+        _, secret = account_services.api_token_create(
+            owner=_user(request), name=request.POST.get("name", "")
+        )
+    except account_services.TokenError as exc:
+        messages.error(request, str(exc))
+    else:
+        request.session["new-api-token"] = secret
+        messages.success(request, "New API token created. Copy it now: it is shown only once.")
     return redirect("pages:account")
 
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest) -> HttpResponseRedirect:
-    deleted, _ = Token.objects.filter(user=_user(request)).delete()
-    messages.success(request, "API token revoked." if deleted else "There was no API token.")
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseRedirect:
+    revoked = account_services.api_token_revoke(owner=_user(request), token_id=token_id)
+    messages.success(request, "API token revoked." if revoked else "There was no such API token.")
     return redirect("pages:account")
 
 

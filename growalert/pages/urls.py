@@ -32,5 +32,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/account", account.account, name="account"),
     path("app/account/cancel", account.subscription_cancel, name="subscription-cancel"),
     path("app/account/token", account.token_create, name="token-create"),
-    path("app/account/token/revoke", account.token_revoke, name="token-revoke"),
+    path("app/account/token/<int:token_id>/revoke", account.token_revoke, name="token-revoke"),
 ]

@@ -285,12 +285,12 @@ def test_a_source_in_use_cannot_be_deleted(alice, api_client_for) -> None:
 
 
 def test_token_authentication_works_for_api_clients(alice, client) -> None:
-    from rest_framework.authtoken.models import Token
+    from accounts.services import api_token_create
 
-    token = Token.objects.create(user=alice)
+    _, token = api_token_create(owner=alice, name="script")
     MonitorFactory(owner=alice)
 
-    response = client.get("/monitors", HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/monitors", HTTP_AUTHORIZATION=f"Token {token}")
 
     assert response.status_code == 200
     assert response.json()["count"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -278,14 +279,37 @@ def test_an_sms_channel_starts_unverified_with_a_code_form(client_for, alice):
     assert f"/app/channels/{channel.pk}/verify" in html
 
 
-def test_api_token_create_shows_it_once_and_revoke_deletes_it(client_for, alice):
-    from rest_framework.authtoken.models import Token
+def test_api_tokens_are_named_shown_once_listed_by_prefix_and_revoked(client_for, alice):
+    from accounts.models import ApiToken
 
     client = client_for(alice)
-    client.post("/app/account/token")
-    token = Token.objects.get(user=alice)
-    first = client.get("/app/account").content.decode()
-    assert token.key in first
-    assert token.key not in client.get("/app/account").content.decode()
-    client.post("/app/account/token/revoke")
-    assert not Token.objects.filter(user=alice).exists()
+    client.post("/app/account/token", {"name": "home assistant"})
+    client.post("/app/account/token", {"name": "grafana"})
+    first = client.get("/app/account").content.decode()  # the page after the second creation
+    again = client.get("/app/account").content.decode()
+    grafana = ApiToken.objects.get(owner=alice, name="grafana")
+    [shown] = re.findall(r"ga_[0-9a-f]{8}_[A-Za-z0-9_-]{43}", first)
+
+    assert shown.startswith(grafana.prefix)
+    assert shown not in again
+    assert "home assistant" in again
+    assert f"{grafana.prefix}…" in again
+    client.post(f"/app/account/token/{grafana.pk}/revoke")
+    assert [t.name for t in ApiToken.objects.filter(owner=alice, revoked_at__isnull=True)] == [
+        "home assistant"
+    ]
+    assert "grafana" not in client.get("/app/account").content.decode()
+
+
+def test_a_token_needs_a_name_and_bob_cannot_revoke_alices(client_for, alice, bob):
+    from accounts.models import ApiToken
+    from accounts.services import api_token_create
+
+    token, _ = api_token_create(owner=alice, name="ci")
+    nameless = client_for(alice).post("/app/account/token", {"name": " "}, follow=True)
+    client_for(bob).post(f"/app/account/token/{token.pk}/revoke")
+
+    assert "Give the token a name." in nameless.content.decode()
+    assert ApiToken.objects.filter(owner=alice).count() == 1
+    token.refresh_from_db()
+    assert token.revoked_at is None

@@ -46,6 +46,12 @@ class CancelInput(serializers.Serializer[Any]):
     atPeriodEnd = serializers.BooleanField(required=False, default=True)
 
 
+class InvoicePreviewQuery(serializers.Serializer[Any]):
+    subscription = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+
+
 class PortalInput(serializers.Serializer[Any]):
     returnPath = serializers.RegexField(
         r"^/(?![/\\])\S*$", max_length=500, required=False, default="/"

@@ -19,13 +19,13 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
 from billing import selectors, services, webhooks
 from billing.errors import BillingError, NoCustomer
@@ -37,6 +37,7 @@ from billing.serializers import (
     CreateSubscriptionInput,
     DeviceOrderOutput,
     DeviceOutput,
+    InvoicePreviewQuery,
     PortalInput,
     SubscriptionOutput,
 )
@@ -50,6 +51,7 @@ from billing.stripe_gateway import (
     is_configured,
     verify_webhook,
 )
+from growalert.errors import api_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def billing_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return Response(error_body(exc.message, exc.code or "invalid_request"), status=400)
     if isinstance(exc, NotConfigured | StripeUnavailable | StripeGatewayError):
         return Response(error_body(exc.message, exc.code or "unavailable"), status=503)
-    response = exception_handler(exc, context)
+    response = api_exception_handler(exc, context)
     if response is not None and isinstance(exc, APIException):
         if isinstance(exc, ValidationError):
             message = "; ".join(_flatten(exc.detail))
@@ -239,13 +241,13 @@ class InvoicePreviewView(BillingView):
     """GET /invoice-preview?subscription=<id>: the next invoice (Stripe's preview)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("subscription", str)],
+        parameters=[InvoicePreviewQuery],
         responses=OpenApiTypes.OBJECT,
         tags=["billing"],
     )
     def get(self, request: Request) -> Response:
         customer = self.customer(request)
-        subscription_id = request.query_params.get("subscription", "")
+        subscription_id = _validated(InvoicePreviewQuery, request.query_params)["subscription"]
         if not subscription_id:
             live = customer.subscriptions.filter(status__in=services.LIVE_STATUSES).first()
             if live is None:

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that errors raised before DRF (or by other middleware) answer JSON on the API.
+    "growalert.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -161,9 +163,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "growalert.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Errors: Django's exceptions too, objects always, Retry-After on 429 (growalert/errors.py).
+    "EXCEPTION_HANDLER": "growalert.errors.api_exception_handler",
+    # JSON bounded in size and nesting depth; forms as DRF reads them.
+    "DEFAULT_PARSER_CLASSES": [
+        "growalert.errors.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# Bodies above this answer 413 (the API) or a "too much data" page (Django's default, explicit).
+DATA_UPLOAD_MAX_MEMORY_SIZE: int = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "growalert API",
     "DESCRIPTION": "Monitors on InfluxDB time series, and the customer/billing endpoints.",

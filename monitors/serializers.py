@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
-from monitors import queries
+from monitors import queries, selectors
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
 
 MIN_INTERVAL = timedelta(seconds=10)
@@ -43,6 +44,16 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         read_only_fields = [
             "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at",
         ]  # fmt: skip
+
+    def validate_name(self, value: str) -> str:
+        request = self.context.get("request")
+        owner = getattr(request, "user", None)
+        exclude = self.instance.pk if self.instance is not None else None
+        if owner is not None and selectors.source_name_taken(
+            owner=owner, name=value, exclude_id=exclude
+        ):
+            raise serializers.ValidationError(f'You already have a source named "{value}".')
+        return value
 
     def validate_timeout_seconds(self, value: float) -> float:
         if not 0.1 <= value <= 60:
@@ -127,6 +138,10 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             )
         if len(value) > 20:
             raise serializers.ValidationError("at most 20 tag filters")
+        if any("\x00" in k or "\x00" in v for k, v in value.items()):
+            raise serializers.ValidationError(
+                "tag names and values must not contain NUL characters (\\u0000)"
+            )
         return value
 
     def validate_interval(self, value: timedelta) -> timedelta:
@@ -238,6 +253,10 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
         ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
         if starts and ends and ends <= starts:
             raise serializers.ValidationError({"ends_at": "must be after starts_at"})
+        if ends and not starts and ends <= timezone.now():
+            raise serializers.ValidationError(
+                {"ends_at": "must be in the future (the silence starts now)"}
+            )
         return attrs
 
 

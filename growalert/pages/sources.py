@@ -26,7 +26,7 @@ def _owned_source(request: HttpRequest, source_id: int) -> Source:
 def source_list(request: HttpRequest) -> HttpResponse:
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        serializer = SourceSerializer(data=form.api_payload())
+        serializer = SourceSerializer(data=form.api_payload(), context={"request": request})
         if serializer.is_valid():
             source = services.source_create(owner=_user(request), **serializer.validated_data)
             services.source_check(source=source)

@@ -82,3 +82,20 @@ class DeviceOutput(serializers.ModelSerializer[Device]):
     class Meta:
         model = Device
         fields = ["id", "name", "ingest_key_prefix", "order", "created_at"]
+
+
+# The answers' envelopes, for the schema: each list or row sits under a named key.
+class SubscriptionListOutput(serializers.Serializer[Any]):
+    subscriptions = SubscriptionOutput(many=True)
+
+
+class SubscriptionEnvelopeOutput(serializers.Serializer[Any]):
+    subscription = SubscriptionOutput()
+
+
+class DeviceOrderListOutput(serializers.Serializer[Any]):
+    orders = DeviceOrderOutput(many=True)
+
+
+class DeviceListOutput(serializers.Serializer[Any]):
+    devices = DeviceOutput(many=True)

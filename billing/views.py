@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
@@ -35,10 +35,14 @@ from billing.serializers import (
     ChargeInput,
     CreateCustomerInput,
     CreateSubscriptionInput,
+    DeviceListOutput,
+    DeviceOrderListOutput,
     DeviceOrderOutput,
     DeviceOutput,
     InvoicePreviewQuery,
     PortalInput,
+    SubscriptionEnvelopeOutput,
+    SubscriptionListOutput,
     SubscriptionOutput,
 )
 from billing.stripe_gateway import (
@@ -206,7 +210,7 @@ class ChargeView(BillingView):
 class SubscriptionListView(BillingView):
     """GET /subscriptions: the caller's subscriptions, newest first."""
 
-    @extend_schema(responses=SubscriptionOutput(many=True), tags=["billing"])
+    @extend_schema(responses=SubscriptionListOutput, tags=["billing"])
     def get(self, request: Request) -> Response:
         subscriptions = selectors.subscription_list(customer=self.customer(request))
         return Response({"subscriptions": SubscriptionOutput(subscriptions, many=True).data})
@@ -215,7 +219,7 @@ class SubscriptionListView(BillingView):
 class SubscriptionCancelView(BillingView):
     """POST /subscriptions/<id>/cancel {"atPeriodEnd": true}: cancel at period end, or now."""
 
-    @extend_schema(request=CancelInput, responses=SubscriptionOutput, tags=["billing"])
+    @extend_schema(request=CancelInput, responses=SubscriptionEnvelopeOutput, tags=["billing"])
     def post(self, request: Request, subscription_id: str) -> Response:
         data = _validated(CancelInput, request.data)
         subscription = services.subscription_cancel(
@@ -229,7 +233,7 @@ class SubscriptionCancelView(BillingView):
 class SubscriptionResumeView(BillingView):
     """POST /subscriptions/<id>/resume: keep a subscription that was to end at period end."""
 
-    @extend_schema(request=None, responses=SubscriptionOutput, tags=["billing"])
+    @extend_schema(request=None, responses=SubscriptionEnvelopeOutput, tags=["billing"])
     def post(self, request: Request, subscription_id: str) -> Response:
         subscription = services.subscription_resume(
             customer=self.customer(request), subscription_id=subscription_id
@@ -260,7 +264,14 @@ class InvoicePreviewView(BillingView):
 class CustomerPortalView(BillingView):
     """POST /customer-portal: a Stripe Customer Portal session (JSON url, or 303 for forms)."""
 
-    @extend_schema(request=PortalInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
+    @extend_schema(
+        request=PortalInput,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            303: OpenApiResponse(description="A form post: redirected to the portal."),
+        },
+        tags=["billing"],
+    )
     def post(self, request: Request) -> Response | HttpResponse:
         data = _validated(PortalInput, request.data)
         url = services.portal_session(
@@ -275,7 +286,7 @@ class CustomerPortalView(BillingView):
 class DeviceOrderListView(BillingView):
     """GET /device-orders: the caller's device orders."""
 
-    @extend_schema(responses=DeviceOrderOutput(many=True), tags=["billing"])
+    @extend_schema(responses=DeviceOrderListOutput, tags=["billing"])
     def get(self, request: Request) -> Response:
         orders = selectors.device_order_list(customer=self.customer(request))
         return Response({"orders": DeviceOrderOutput(orders, many=True).data})
@@ -284,7 +295,7 @@ class DeviceOrderListView(BillingView):
 class DeviceListView(BillingView):
     """GET /devices: the caller's GRO-01 devices (ingest keys shown by prefix only)."""
 
-    @extend_schema(responses=DeviceOutput(many=True), tags=["billing"])
+    @extend_schema(responses=DeviceListOutput, tags=["billing"])
     def get(self, request: Request) -> Response:
         devices = selectors.device_list(owner=self.customer(request).user)
         return Response({"devices": DeviceOutput(devices, many=True).data})

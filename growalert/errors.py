@@ -12,19 +12,16 @@ that accepts JSON and not HTML) and one function turns an exception into a statu
 - ``bad_request``/``permission_denied``/``page_not_found``/``server_error`` (``handler400``...
   in the root URLconf): Django's own error views, JSON on the API and templates elsewhere.
 
-``BoundedJSONParser`` reads at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes (413 beyond) and
-refuses JSON nested deeper than ``MAX_JSON_DEPTH`` (400), so a hostile body can neither exhaust
-memory nor the interpreter's recursion limit.
+The API's JSON parser, bounded in size and depth, is ``growalert.parsers.BoundedJSONParser``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation
@@ -32,11 +29,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template import loader
-from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
+from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.utils.json import strict_constant
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from growalert.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +59,6 @@ API_PREFIXES = (
 )
 _API_PATH = re.compile(r"^/(?:" + "|".join(re.escape(p) for p in API_PREFIXES) + r")(?:/|$)")
 
-MAX_JSON_DEPTH = 64
 SERVER_ERROR_DETAIL = "Internal server error. It has been logged; please try again later."
 # Headers of an error answer that a client needs (which methods, when to retry, how to log in).
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
@@ -78,61 +74,6 @@ def wants_json(request: HttpRequest) -> bool:
         return True
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
-
-    def __init__(self) -> None:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        super().__init__(f"The request body is larger than the limit of {limit} bytes.")
-
-
-class BoundedJSONParser(JSONParser):
-    """DRF's JSON parser with a size and a nesting bound (see the module docstring)."""
-
-    max_depth = MAX_JSON_DEPTH
-
-    def parse(
-        self,
-        stream: IO[Any],
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        limit: int | None = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read() if limit is None else stream.read(limit + 1)
-        if limit is not None and len(raw) > limit:
-            raise PayloadTooLarge()
-        try:
-            text = raw.decode((parser_context or {}).get("encoding", settings.DEFAULT_CHARSET))
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise exceptions.ParseError("The request body is not valid UTF-8 text.") from exc
-        constant = strict_constant if self.strict else None
-        try:
-            data = json.loads(text, parse_constant=constant)
-        except RecursionError as exc:
-            raise exceptions.ParseError(self._too_deep_message()) from exc
-        except ValueError as exc:
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
-        if json_depth_exceeds(data, self.max_depth):
-            raise exceptions.ParseError(self._too_deep_message())
-        return data
-
-    def _too_deep_message(self) -> str:
-        return f"The JSON body is nested more than {self.max_depth} levels deep."
-
-
-def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether arrays/objects nest deeper than ``limit`` (iterative: no recursion to exhaust)."""
-    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return False
 
 
 def as_api_exception(exc: BaseException) -> exceptions.APIException | None:

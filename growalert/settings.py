@@ -169,7 +169,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "growalert.errors.api_exception_handler",
     # JSON bounded in size and nesting depth; forms as DRF reads them.
     "DEFAULT_PARSER_CLASSES": [
-        "growalert.errors.BoundedJSONParser",
+        "growalert.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -181,6 +181,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Monitors on InfluxDB time series, and the customer/billing endpoints.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation's error answers (400/401/403/404/.../429), documented once.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "growalert.schema.add_error_responses",
+    ],
     # Several models have a "status" and two monitor fields share one policy choice set:
     # named here, the schema's enums read as what they are.
     "ENUM_NAME_OVERRIDES": {

@@ -23,13 +23,11 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from billing.gating import comp
-from growalert.errors import (
+from growalert.errors import SERVER_ERROR_DETAIL, api_exception_handler, is_api_path
+from growalert.parsers import (
     MAX_JSON_DEPTH,
-    SERVER_ERROR_DETAIL,
     BoundedJSONParser,
     PayloadTooLarge,
-    api_exception_handler,
-    is_api_path,
     json_depth_exceeds,
 )
 from monitors import selectors

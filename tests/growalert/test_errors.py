@@ -381,3 +381,20 @@ def test_a_nul_in_a_tag_on_the_monitor_page_is_a_form_error(browser, carol):
     assert response.status_code == 400
     assert "must not contain nul characters" in response.content.decode().lower()
     assert not Monitor.objects.filter(owner=carol).exists()
+
+
+def test_a_disallowed_host_on_a_page_is_the_friendly_400_page(browser):
+    response = browser.get("/app/", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert b"Bad request" in response.content
+    assert b"evil.example.com" not in response.content
+
+
+def test_the_schema_documents_every_operations_error_answers(api):
+    schema = json.loads(api.get("/api/schema?format=json").content)
+    assert "Error" in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"400", "401", "403", "404", "413", "415", "429"} <= codes, (method, path)
+            assert ("402" in codes) == path.startswith(("/monitors", "/charge", "/create-sub"))

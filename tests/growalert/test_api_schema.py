@@ -45,7 +45,6 @@ CHECKS = [
 ]
 
 # Fuzzing (valid and invalid inputs, max_examples each); the coverage phase's exhaustive
-# boundary cases would take several minutes here.
 # boundary cases would take several minutes here (SCHEMATHESIS_COVERAGE=1 runs them too).
 COVERAGE = os.environ.get("SCHEMATHESIS_COVERAGE") == "1"
 CONFIG = schemathesis.Config.from_str(f"[phases.coverage]\nenabled = {str(COVERAGE).lower()}\n")

@@ -186,7 +186,11 @@ def refuse_early(request: HttpRequest) -> exceptions.APIException | None:
         return PayloadTooLarge()
     if "\x00" in request.path_info:
         return exceptions.NotFound()
-    for name, value in request.GET.lists():
+    try:
+        params = request.GET.lists()
+    except SuspiciousOperation as exc:  # e.g. more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return as_api_exception(exc)
+    for name, value in params:
         if "\x00" in name or any("\x00" in v for v in value):
             field = name.replace("\x00", "\\u0000")
             return exceptions.ValidationError({field: ["must not contain NUL characters."]})

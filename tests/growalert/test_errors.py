@@ -398,3 +398,11 @@ def test_the_schema_documents_every_operations_error_answers(api):
             codes = set(operation["responses"])
             assert {"400", "401", "403", "404", "413", "415", "429"} <= codes, (method, path)
             assert ("402" in codes) == path.startswith(("/monitors", "/charge", "/create-sub"))
+
+
+def test_too_many_query_parameters_are_a_json_400(api, settings):
+    for debug in (False, True):
+        settings.DEBUG = debug
+        response = api.get("/monitors?" + "&".join(f"p{i}=1" for i in range(1001)))
+        assert response.status_code == 400
+        assert body(response)["detail"] == "The request was refused as malformed."

@@ -60,8 +60,6 @@ API_PREFIXES = (
 _API_PATH = re.compile(r"^/(?:" + "|".join(re.escape(p) for p in API_PREFIXES) + r")(?:/|$)")
 
 SERVER_ERROR_DETAIL = "Internal server error. It has been logged; please try again later."
-# Headers of an error answer that a client needs (which methods, when to retry, how to log in).
-_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
 def is_api_path(path: str) -> bool:
@@ -219,8 +217,12 @@ def _as_json(request: HttpRequest, response: HttpResponseBase) -> JsonResponse:
         detail = SERVER_ERROR_DETAIL
     else:
         detail = _STATUS_DETAIL.get(code, "The request could not be served.")
-    kept = {name: str(response[name]) for name in _KEPT_HEADERS if response.has_header(name)}
-    return JsonResponse({"detail": detail}, status=code, headers=kept)
+    rewritten = JsonResponse({"detail": detail}, status=code)
+    for name, value in response.items():  # Allow, security headers, Vary...
+        if name.lower() not in ("content-type", "content-length"):
+            rewritten[name] = value
+    rewritten.cookies = response.cookies
+    return rewritten
 
 
 def _page(request: HttpRequest, template: str, code: int) -> HttpResponse:

@@ -231,6 +231,7 @@ def test_a_wrong_method_is_a_json_405_with_allow(api):
     assert response.status_code == 405
     assert body(response) == {"detail": 'Method "GET" not allowed.'}
     assert response["Allow"] == "POST"
+    assert response["X-Content-Type-Options"] == "nosniff"
 
 
 def test_malformed_json_is_a_json_400(api):

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template import loader
 from rest_framework import exceptions
@@ -169,6 +170,8 @@ class ApiErrorMiddleware:
         if api_exc is not None:
             return json_error(api_exc)
         logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        # As Django's own handler does: error reporters and the test client listen for it.
+        got_request_exception.send(sender=type(self), request=request)
         return server_error_json()
 
 

@@ -407,3 +407,14 @@ def test_too_many_query_parameters_are_a_json_400(api, settings):
         response = api.get("/monitors?" + "&".join(f"p{i}=1" for i in range(1001)))
         assert response.status_code == 400
         assert body(response)["detail"] == "The request was refused as malformed."
+
+
+def test_an_unhandled_api_error_still_reaches_error_reporters(carol, monkeypatch):
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "source_list", broken)
+    client = Client()  # re-raises what got_request_exception reports
+    client.force_login(carol)
+    with pytest.raises(RuntimeError, match="boom"):
+        client.get("/sources")

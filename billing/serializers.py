@@ -46,6 +46,12 @@ class CancelInput(serializers.Serializer[Any]):
     atPeriodEnd = serializers.BooleanField(required=False, default=True)
 
 
+class InvoicePreviewQuery(serializers.Serializer[Any]):
+    subscription = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+
+
 class PortalInput(serializers.Serializer[Any]):
     returnPath = serializers.RegexField(
         r"^/(?![/\\])\S*$", max_length=500, required=False, default="/"
@@ -76,3 +82,20 @@ class DeviceOutput(serializers.ModelSerializer[Device]):
     class Meta:
         model = Device
         fields = ["id", "name", "ingest_key_prefix", "order", "created_at"]
+
+
+# The answers' envelopes, for the schema: each list or row sits under a named key.
+class SubscriptionListOutput(serializers.Serializer[Any]):
+    subscriptions = SubscriptionOutput(many=True)
+
+
+class SubscriptionEnvelopeOutput(serializers.Serializer[Any]):
+    subscription = SubscriptionOutput()
+
+
+class DeviceOrderListOutput(serializers.Serializer[Any]):
+    orders = DeviceOrderOutput(many=True)
+
+
+class DeviceListOutput(serializers.Serializer[Any]):
+    devices = DeviceOutput(many=True)

@@ -19,13 +19,13 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
 from billing import selectors, services, webhooks
 from billing.errors import BillingError, NoCustomer
@@ -35,9 +35,14 @@ from billing.serializers import (
     ChargeInput,
     CreateCustomerInput,
     CreateSubscriptionInput,
+    DeviceListOutput,
+    DeviceOrderListOutput,
     DeviceOrderOutput,
     DeviceOutput,
+    InvoicePreviewQuery,
     PortalInput,
+    SubscriptionEnvelopeOutput,
+    SubscriptionListOutput,
     SubscriptionOutput,
 )
 from billing.stripe_gateway import (
@@ -51,6 +56,7 @@ from billing.stripe_gateway import (
     is_configured,
     verify_webhook,
 )
+from growalert.errors import api_exception_handler
 from growalert.links import absolute_url
 
 logger = logging.getLogger(__name__)
@@ -83,7 +89,7 @@ def billing_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return Response(error_body(exc.message, exc.code or "invalid_request"), status=400)
     if isinstance(exc, NotConfigured | StripeUnavailable | StripeGatewayError):
         return Response(error_body(exc.message, exc.code or "unavailable"), status=503)
-    response = exception_handler(exc, context)
+    response = api_exception_handler(exc, context)
     if response is not None and isinstance(exc, APIException):
         if isinstance(exc, ValidationError):
             message = "; ".join(_flatten(exc.detail))
@@ -223,7 +229,7 @@ class SubscriptionListView(BillingView):
 
     needs_stripe = False
 
-    @extend_schema(responses=SubscriptionOutput(many=True), tags=["billing"])
+    @extend_schema(responses=SubscriptionListOutput, tags=["billing"])
     def get(self, request: Request) -> Response:
         subscriptions = selectors.subscription_list(customer=self.customer(request))
         return Response({"subscriptions": SubscriptionOutput(subscriptions, many=True).data})
@@ -232,7 +238,7 @@ class SubscriptionListView(BillingView):
 class SubscriptionCancelView(BillingView):
     """POST /subscriptions/<id>/cancel {"atPeriodEnd": true}: cancel at period end, or now."""
 
-    @extend_schema(request=CancelInput, responses=SubscriptionOutput, tags=["billing"])
+    @extend_schema(request=CancelInput, responses=SubscriptionEnvelopeOutput, tags=["billing"])
     def post(self, request: Request, subscription_id: str) -> Response:
         data = _validated(CancelInput, request.data)
         subscription = services.subscription_cancel(
@@ -246,7 +252,7 @@ class SubscriptionCancelView(BillingView):
 class SubscriptionResumeView(BillingView):
     """POST /subscriptions/<id>/resume: keep a subscription that was to end at period end."""
 
-    @extend_schema(request=None, responses=SubscriptionOutput, tags=["billing"])
+    @extend_schema(request=None, responses=SubscriptionEnvelopeOutput, tags=["billing"])
     def post(self, request: Request, subscription_id: str) -> Response:
         subscription = services.subscription_resume(
             customer=self.customer(request), subscription_id=subscription_id
@@ -258,13 +264,13 @@ class InvoicePreviewView(BillingView):
     """GET /invoice-preview?subscription=<id>: the next invoice (Stripe's preview)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("subscription", str)],
+        parameters=[InvoicePreviewQuery],
         responses=OpenApiTypes.OBJECT,
         tags=["billing"],
     )
     def get(self, request: Request) -> Response:
         customer = self.customer(request)
-        subscription_id = request.query_params.get("subscription", "")
+        subscription_id = _validated(InvoicePreviewQuery, request.query_params)["subscription"]
         if not subscription_id:
             live = customer.subscriptions.filter(status__in=services.LIVE_STATUSES).first()
             if live is None:
@@ -277,7 +283,14 @@ class InvoicePreviewView(BillingView):
 class CustomerPortalView(BillingView):
     """POST /customer-portal: a Stripe Customer Portal session (JSON url, or 303 for forms)."""
 
-    @extend_schema(request=PortalInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
+    @extend_schema(
+        request=PortalInput,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            303: OpenApiResponse(description="A form post: redirected to the portal."),
+        },
+        tags=["billing"],
+    )
     def post(self, request: Request) -> Response | HttpResponse:
         data = _validated(PortalInput, request.data)
         url = services.portal_session(
@@ -294,7 +307,7 @@ class DeviceOrderListView(BillingView):
 
     needs_stripe = False
 
-    @extend_schema(responses=DeviceOrderOutput(many=True), tags=["billing"])
+    @extend_schema(responses=DeviceOrderListOutput, tags=["billing"])
     def get(self, request: Request) -> Response:
         orders = selectors.device_order_list(customer=self.customer(request))
         return Response({"orders": DeviceOrderOutput(orders, many=True).data})
@@ -305,7 +318,7 @@ class DeviceListView(BillingView):
 
     needs_stripe = False
 
-    @extend_schema(responses=DeviceOutput(many=True), tags=["billing"])
+    @extend_schema(responses=DeviceListOutput, tags=["billing"])
     def get(self, request: Request) -> Response:
         devices = selectors.device_list(owner=self.customer(request).user)
         return Response({"devices": DeviceOutput(devices, many=True).data})

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that errors raised before DRF (or by other middleware) answer JSON on the API.
+    "growalert.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "growalert.csp.CSPMiddleware",  # django-csp's, see growalert/csp.py
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -223,8 +225,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "growalert.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Errors: Django's exceptions too, objects always, Retry-After on 429 (growalert/errors.py).
+    "EXCEPTION_HANDLER": "growalert.errors.api_exception_handler",
+    # JSON bounded in size and nesting depth; forms as DRF reads them.
+    "DEFAULT_PARSER_CLASSES": [
+        "growalert.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 # --- Sign-in and API limits (Redis: shared by every worker and host) -----------------------
 # API requests per user ("<n>/<sec|min|hour|day>", or "off"); over it: 429 with Retry-After.
@@ -250,6 +260,8 @@ AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows for the admin to show
 
+# Bodies above this answer 413 (the API) or a "too much data" page (Django's default, explicit).
+DATA_UPLOAD_MAX_MEMORY_SIZE: int = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "growalert API",
     "DESCRIPTION": "Monitors on InfluxDB time series, and the customer/billing endpoints.",
@@ -261,6 +273,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No validator badge (an image from validator.swagger.io).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Every operation's error answers (400/401/403/404/.../429), documented once.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "growalert.schema.add_error_responses",
+    ],
     # Several models have a "status" and two monitor fields share one policy choice set:
     # named here, the schema's enums read as what they are.
     "ENUM_NAME_OVERRIDES": {

@@ -23,3 +23,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("growalert.pages.urls")),
 ]
+
+# JSON on the API's paths, friendly pages elsewhere (growalert/errors.py).
+handler400 = "growalert.errors.bad_request"
+handler403 = "growalert.errors.permission_denied"
+handler404 = "growalert.errors.page_not_found"
+handler500 = "growalert.errors.server_error"

@@ -32,6 +32,14 @@ def source_list(*, owner: User) -> QuerySet[Source]:
     return Source.objects.filter(owner_id=owner.pk)
 
 
+def source_name_taken(*, owner: User, name: str, exclude_id: int | None = None) -> bool:
+    """Whether another of the owner's sources already has this name."""
+    others = source_list(owner=owner).filter(name=name)
+    if exclude_id is not None:
+        others = others.exclude(pk=exclude_id)
+    return others.exists()
+
+
 def channel_list(*, owner: User) -> QuerySet[Channel]:
     return Channel.objects.filter(owner_id=owner.pk)
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from monitors import queries, sources
+from monitors import queries, selectors, sources
 from monitors.models import (
     Channel,
     Incident,
@@ -52,6 +52,16 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         read_only_fields = [
             "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at",
         ]  # fmt: skip
+
+    def validate_name(self, value: str) -> str:
+        request = self.context.get("request")
+        owner = getattr(request, "user", None)
+        exclude = self.instance.pk if self.instance is not None else None
+        if owner is not None and selectors.source_name_taken(
+            owner=owner, name=value, exclude_id=exclude
+        ):
+            raise serializers.ValidationError(f'You already have a source named "{value}".')
+        return value
 
     def validate_url(self, value: str) -> str:
         if self.instance is not None and value == self.instance.url:
@@ -184,6 +194,10 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
         # the model's default start is now
         starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None)) or timezone.now()
         ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
+        if "starts_at" not in attrs and self.instance is None and ends and ends <= starts:
+            raise serializers.ValidationError(
+                {"ends_at": "must be in the future (the silence starts now)"}
+            )
         if errors := silence_errors(starts, ends):
             raise serializers.ValidationError(errors)
         return attrs

@@ -29,7 +29,7 @@ def _owned_source(request: HttpRequest, source_id: int) -> Source:
 def source_list(request: HttpRequest) -> HttpResponse:
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        serializer = SourceSerializer(data=form.api_payload())
+        serializer = SourceSerializer(data=form.api_payload(), context={"request": request})
         errors: dict[str, Any] = {}
         if serializer.is_valid():
             try:

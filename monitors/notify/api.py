@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -125,7 +125,13 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
     def perform_create(self, serializer: BaseSerializer[Channel]) -> None:
         serializer.save(owner=self.request.user)
 
-    @extend_schema(request=None, responses=DeliverySerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: DeliverySerializer,
+            502: OpenApiResponse(DeliverySerializer, description="The channel's target failed."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Sends a test notification now and returns how it went."""

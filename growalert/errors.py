@@ -57,6 +57,7 @@ API_PREFIXES = (
     "customer-portal",
     "device-orders",
     "devices",
+    "tokens",
 )
 _API_PATH = re.compile(r"^/(?:" + "|".join(re.escape(p) for p in API_PREFIXES) + r")(?:/|$)")
 

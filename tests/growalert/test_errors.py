@@ -14,7 +14,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 from rest_framework import throttling
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
+from accounts.services import api_token_create
 from billing.gating import comp
 from growalert.errors import SERVER_ERROR_DETAIL, api_exception_handler, is_api_path
 from growalert.parsers import (
@@ -47,8 +47,8 @@ def carol(db: None):
 @pytest.fixture
 def api(carol) -> Client:
     """A plain Django client with carol's token: the whole middleware stack, raw bodies."""
-    token = Token.objects.create(user=carol)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}", raise_request_exception=False)
+    _, token = api_token_create(owner=carol, name="test")
+    return Client(HTTP_AUTHORIZATION=f"Token {token}", raise_request_exception=False)
 
 
 def body(response: Any) -> Any:
@@ -380,7 +380,7 @@ def test_a_nul_in_a_tag_on_the_monitor_page_is_a_form_error(browser, carol):
         },
     )
     assert response.status_code == 400
-    assert "must not contain nul characters" in response.content.decode().lower()
+    assert "cannot contain nul characters" in response.content.decode().lower()
     assert not Monitor.objects.filter(owner=carol).exists()
 
 
@@ -418,3 +418,28 @@ def test_an_unhandled_api_error_still_reaches_error_reporters(carol, monkeypatch
     client.force_login(carol)
     with pytest.raises(RuntimeError, match="boom"):
         client.get("/sources")
+
+
+@pytest.mark.parametrize("urlconf", ["monitors.urls", "billing.urls", "accounts.urls"])
+def test_every_api_route_answers_json_errors(urlconf: str) -> None:
+    """A new API route whose first path segment the error handling does not know would answer
+    HTML errors: every route of the API's URL modules is under an API prefix."""
+    from importlib import import_module
+
+    from django.urls import URLPattern, URLResolver
+
+    from growalert.errors import API_PREFIXES
+
+    def first_segments(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[str]:
+        found: set[str] = set()
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern).lstrip("^")
+            if isinstance(pattern, URLResolver):
+                found |= first_segments(pattern.url_patterns, route)
+            else:
+                found.add(route.split("/")[0].split("\\")[0].split("(")[0].rstrip("$"))
+        return found
+
+    segments = first_segments(import_module(urlconf).urlpatterns) - {""}
+    assert segments
+    assert segments <= set(API_PREFIXES)

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from billing.gating import comp
 from monitors import dispatch, pipeline
 from monitors.models import Monitor, Notification, Status
@@ -44,7 +44,7 @@ def customer(name: str) -> tuple[Any, APIClient]:
     user = UserFactory(username=name)
     comp(user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(owner=user, name='t')[1]}")
     return user, client
 
 

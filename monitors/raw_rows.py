@@ -5,11 +5,15 @@ the ORM's query building (the delivery claim, the GET /monitors page)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import hashlib
+import re
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
 
 Fields = tuple[Field[Any, Any], ...]
@@ -90,3 +94,25 @@ def json_value(expression: str, kind: str) -> str:
 def json_key(name: str) -> str:
     """``name`` as an SQL string literal, for json_build_object."""
     return "'" + name.replace("'", "''") + "'"
+
+
+# The statements prepared on each open database connection (a new connection has none).
+_PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def execute_prepared(cursor: CursorWrapper, sql: str, params: Mapping[str, Any]) -> None:
+    """Runs ``sql`` (with ``%(name)s`` parameters) as a statement the connection prepared:
+    Postgres parses and plans it once per connection, not on every call (PREPARE, then
+    EXECUTE). For a hot read whose planning costs a third of its run. Prepared statements
+    outlive transactions, so one is never prepared twice on the same connection."""
+    names = list(dict.fromkeys(_PARAMETER.findall(sql)))
+    statement = "growalert_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:20]
+    raw = cursor.db.connection
+    prepared = _PREPARED.setdefault(raw, set())
+    if statement not in prepared:
+        body = _PARAMETER.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+        raw.execute(f"PREPARE {statement} AS {body}")  # not counted as one of the request's
+        prepared.add(statement)
+    arguments = ", ".join(f"%({name})s" for name in names)
+    cursor.execute(f"EXECUTE {statement}({arguments})", params)

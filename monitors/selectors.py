@@ -225,12 +225,12 @@ def monitor_page_json(
 ) -> MonitorPageJson:
     """Like :func:`monitor_page`, but Postgres writes the page as JSON text: a list of objects
     with ``columns`` (see serializers.json_columns), each value as DRF renders it (datetimes in
-    UTC). One statement; its SQL is built once per set of columns."""
+    UTC). One statement, built once per set of columns and prepared once per connection."""
     params: dict[str, Any] = {"owner": owner.pk, "limit": limit, "offset": offset}
     if status:
         params["status"] = status.split(",")
     with connection.cursor() as cursor:
-        cursor.execute(_page_json_sql(columns, bool(status)), params)
+        raw_rows.execute_prepared(cursor, _page_json_sql(columns, bool(status)), params)
         total, results = cursor.fetchone()
     if total is None:  # an empty owner or an offset past the end: the window counted nothing
         total = _owned_monitors(owner, status).count() if offset else 0

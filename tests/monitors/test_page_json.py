@@ -235,3 +235,28 @@ def test_a_session_client_reads_the_same_page(alice, client, every_kind_of_monit
 
     assert page.status_code == 200
     assert page.json()["results"] == serialized(alice)
+
+
+def test_the_page_statement_is_prepared_once_per_connection(alice, api_client_for) -> None:
+    """Postgres plans the page once per connection; PREPARE-ing it twice would be an error."""
+    MonitorFactory(owner=alice, name="one")
+    MonitorFactory(owner=alice, name="two")
+    client = api_client_for(alice)
+
+    def runs() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements"
+                " WHERE name LIKE 'growalert_%%'"
+            )
+            return int(cursor.fetchone()[0])
+
+    before = runs()
+    first = client.get("/monitors?limit=1").json()
+    second = client.get("/monitors?limit=1&offset=1").json()
+    filtered = client.get("/monitors?status=ok,firing").json()
+    again = client.get("/monitors?status=ok").json()
+
+    assert [m["name"] for m in first["results"] + second["results"]] == ["one", "two"]
+    assert filtered["count"] == again["count"] == 2
+    assert runs() - before == 4

@@ -7,6 +7,7 @@ silences beside them. Every queryset is scoped to the requesting user.
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +30,7 @@ from billing.gating import HasActiveSubscription
 from growalert.pagination import CountedLimitOffsetPagination
 from monitors import evaluation, selectors, services
 from monitors.models import Incident, Monitor, Silence, Source
+from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
     IncidentSerializer,
     MonitorSerializer,
@@ -44,6 +46,9 @@ def owner_of(request: Request) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
+
+
+logger = logging.getLogger(__name__)
 
 
 def _writes_plain_json(request: Request) -> bool:
@@ -118,22 +123,30 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         the answer is DRF's limit/offset page as elsewhere. For a plain JSON answer (what API
         clients get) Postgres writes the page's JSON itself (``selectors.monitor_page_json``,
         with the serializer's own keys and formats); otherwise (the browsable API, indented
-        JSON, another time zone) the serializer renders rows (``selectors.monitor_page``)."""
+        JSON, another time zone, or a serializer field without an SQL twin) the serializer
+        renders rows (``selectors.monitor_page``)."""
         status = request.query_params.get("status")
         paginator = self.paginator
         assert isinstance(paginator, CountedLimitOffsetPagination)
         if _writes_plain_json(request):
-            columns = json_columns(self.get_serializer_class())  # type: ignore[arg-type]
+            try:
+                columns = json_columns(self.get_serializer_class())  # type: ignore[arg-type]
 
-            def read_json(limit: int | None, offset: int) -> tuple[int, str]:
-                page = selectors.monitor_page_json(
-                    owner=request.user, columns=columns, status=status, limit=limit, offset=offset
+                def read_json(limit: int | None, offset: int) -> tuple[int, str]:
+                    page = selectors.monitor_page_json(
+                        owner=request.user,
+                        columns=columns,
+                        status=status,
+                        limit=limit,
+                        offset=offset,
+                    )
+                    return page.total, page.results
+
+                return paginator.get_paginated_json_response(
+                    paginator.paginate_counted(request, read_json)
                 )
-                return page.total, page.results
-
-            return paginator.get_paginated_json_response(
-                paginator.paginate_counted(request, read_json)
-            )
+            except NoSqlColumn:  # raised before any SQL runs; the serializer is always right
+                logger.exception("GET /monitors: a field Postgres cannot write, serializing")
 
         def read(limit: int | None, offset: int) -> tuple[int, list[SimpleNamespace]]:
             page = selectors.monitor_page(

@@ -13,8 +13,10 @@ from django.utils.duration import duration_string
 from rest_framework import serializers
 from rest_framework.fields import DateTimeField
 from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIRequestFactory, force_authenticate
 
 from monitors import raw_rows, selectors
+from monitors.api import MonitorViewSet
 from monitors.models import Monitor
 from monitors.serializers import MonitorSerializer, json_columns
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
@@ -260,3 +262,23 @@ def test_the_page_statement_is_prepared_once_per_connection(alice, api_client_fo
     assert [m["name"] for m in first["results"] + second["results"]] == ["one", "two"]
     assert filtered["count"] == again["count"] == 2
     assert runs() - before == 4
+
+
+class WithDecimalThresholds(MonitorSerializer):
+    critical = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+
+def test_a_serializer_postgres_cannot_follow_still_answers_through_itself(alice, caplog) -> None:
+    monitor = MonitorFactory(owner=alice, name="still listed", critical=30)
+    view = MonitorViewSet.as_view({"get": "list"}, serializer_class=WithDecimalThresholds)
+    request = APIRequestFactory().get("/monitors")
+    force_authenticate(request, user=alice)
+
+    answer = view(request).render()
+
+    assert answer.status_code == 200
+    assert json.loads(answer.content)["results"] == rendered(
+        WithDecimalThresholds([monitor], many=True).data
+    )
+    assert json.loads(answer.content)["results"][0]["critical"] == "30.00"
+    assert "a field Postgres cannot write" in caplog.text

@@ -39,13 +39,29 @@ def loaded(fields: Fields, values: Sequence[Any]) -> list[Any]:
 
 
 # JSON values built by Postgres exactly as DRF renders the same Python values, for a page whose
-# JSON text Postgres writes whole (GET /monitors). A kind names a DRF field's output format:
-#   "plain"    numbers, booleans, strings, jsonb and arrays: Postgres's own JSON for them;
+# JSON text Postgres writes whole (GET /monitors). A kind names a DRF field's output format and
+# the model columns it may read (by their internal type: a CharField over an integer column
+# would render "5", not 5, so it has no SQL twin):
+#   "text", "integer", "float", "boolean", "json", "pk": Postgres's own JSON for the value;
 #   "datetime" DateTimeField in UTC: "2026-01-02T03:04:05Z", ".123456" only when not zero;
 #   "duration" DurationField (django.utils.duration.duration_string): "00:05:00",
 #              "1 02:00:03", "-1 23:59:59.500000".
 # No % operator: these fragments go into statements with %(name)s parameters.
-JSON_KINDS = ("plain", "datetime", "duration")
+_INTEGERS = {
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+    "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+}  # fmt: skip
+JSON_KINDS: dict[str, frozenset[str]] = {
+    "text": frozenset({"CharField", "TextField", "SlugField", "EmailField"}),
+    "integer": frozenset(_INTEGERS),
+    "float": frozenset({"FloatField"}),
+    "boolean": frozenset({"BooleanField"}),
+    "json": frozenset({"JSONField"}),
+    "pk": frozenset({"ForeignKey", "OneToOneField", *_INTEGERS}),
+    "datetime": frozenset({"DateTimeField"}),
+    "duration": frozenset({"DurationField"}),
+}
 
 
 @dataclass(frozen=True)
@@ -82,13 +98,21 @@ class NoSqlColumn(TypeError):
 def json_value(expression: str, kind: str) -> str:
     """SQL for ``expression``'s value in JSON as DRF renders a field of ``kind`` (see
     JSON_KINDS); NULL stays null."""
-    if kind == "plain":
-        return expression
     if kind == "datetime":
         return _DATETIME.format(x=expression)
     if kind == "duration":
         return _DURATION.format(x=expression)
+    if kind in JSON_KINDS:
+        return expression
     raise NoSqlColumn(f"no SQL for JSON values of kind {kind!r} (known: {', '.join(JSON_KINDS)})")
+
+
+def column_json(alias: str, field: Field[Any, Any], kind: str) -> str:
+    """SQL for the JSON value of ``field``'s column (in the row ``alias``) as DRF renders a
+    field of ``kind``; raises :class:`NoSqlColumn` if DRF would render that column otherwise."""
+    if field.get_internal_type() not in JSON_KINDS.get(kind, ()):
+        raise NoSqlColumn(f"no SQL for a {kind} field over a {field.get_internal_type()}")
+    return json_value(f"{alias}.{connection.ops.quote_name(field.column)}", kind)
 
 
 def json_key(name: str) -> str:

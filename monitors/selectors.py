@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import (
     Case,
@@ -166,10 +167,14 @@ def _json_member(column: raw_rows.JsonColumn) -> str:
             raise raw_rows.NoSqlColumn(f"monitor.{column.source}: no SQL for this attribute")
         expression, kind = _COMPUTED[column.source]
         return f"{raw_rows.json_key(column.key)}, {raw_rows.json_value(expression, kind)}"
-    field = Monitor._meta.get_field(column.source)
+    try:
+        field = Monitor._meta.get_field(column.source)
+    except FieldDoesNotExist as exc:
+        raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a column") from exc
     quote = connection.ops.quote_name
     if column.kind == "pk_list":  # a many-to-many field: its ids in order, as prefetched ones
-        assert isinstance(field, ManyToManyField), column
+        if not isinstance(field, ManyToManyField):
+            raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a many-to-many field")
         target = field.related_model
         assert isinstance(target, type)
         assert target._meta.pk is not None
@@ -184,8 +189,7 @@ def _json_member(column: raw_rows.JsonColumn) -> str:
         return f"{raw_rows.json_key(column.key)}, {ids}"
     if field.name not in _listed_names() or not isinstance(field, Field):
         raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a listed column")
-    expression = f"page.{quote(field.column)}"
-    return f"{raw_rows.json_key(column.key)}, {raw_rows.json_value(expression, column.kind)}"
+    return f"{raw_rows.json_key(column.key)}, {raw_rows.column_json('page', field, column.kind)}"
 
 
 def _order_by(alias: str, model: type[Model]) -> str:

@@ -214,10 +214,18 @@ def test_a_field_postgres_cannot_write_like_drf_is_refused(serializer_class) -> 
         json_columns(serializer_class)
 
 
-def test_a_computed_attribute_the_selector_does_not_know_is_refused(alice) -> None:
-    columns = json_columns(WithAComputedAttribute)
+class WithACountAsText(MonitorSerializer):
+    pending_for = serializers.CharField()  # DRF writes "3", Postgres's JSON would be 3
 
-    with pytest.raises(raw_rows.NoSqlColumn, match="__str__"):
+
+@pytest.mark.parametrize(
+    ("serializer_class", "message"),
+    [(WithAComputedAttribute, "__str__"), (WithACountAsText, "text field over a Positive")],
+)
+def test_a_column_postgres_would_write_otherwise_is_refused(alice, serializer_class, message):
+    columns = json_columns(serializer_class)
+
+    with pytest.raises(raw_rows.NoSqlColumn, match=message):
         selectors.monitor_page_json(owner=alice, columns=columns, limit=10)
 
 

@@ -7,10 +7,13 @@ seconds, and prints requests/s, p50 and p99 and the ratio to the floor. The API 
 on (a limit no run reaches: its Redis round trip is paid). Needs Debian's wrk (``make bench``
 installs it through ``scripts/bootstrap.sh --bench``).
 
-    .venv/bin/python bench/bench_api.py [seconds] [--ceiling]
+    .venv/bin/python bench/bench_api.py [seconds] [--ceiling] [--rounds=N]
 
 ``--ceiling`` also measures ``bench/api_ceiling.py``: the same page answered by one SQL
 statement in which Postgres builds the JSON, with no DRF (an upper bound for this stack).
+``--rounds=N`` measures every endpoint N times, alternating (the order reversed every other
+round), and prints medians and the median of each round's ratios: on a busy machine, one run
+of each in a row compares different moments.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -96,8 +100,9 @@ def wrk(url: str, seconds: int, headers: list[str]) -> tuple[float, float, float
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: scripts/bootstrap.sh --bench")
-    args = [a for a in sys.argv[1:] if a != "--ceiling"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     with_ceiling = "--ceiling" in sys.argv[1:]
+    rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 1)
     seconds = int(args[0]) if args else 10
     token = seed()
     port = free_port()
@@ -145,24 +150,44 @@ def main() -> None:
         page.raise_for_status()
         assert len(page.json()["results"]) == 50, page.text[:200]
         wrk(f"{base}/healthz", 2, [])  # warm-up
-        floor = wrk(f"{base}/healthz", seconds, [])
-        monitors = wrk(f"{base}/monitors?limit=50", seconds, [auth])
-        rows = [("GET /healthz (floor)", floor), ("GET /monitors?limit=50", monitors)]
+        targets = [
+            ("GET /healthz (floor)", f"{base}/healthz", []),
+            ("GET /monitors?limit=50", f"{base}/monitors?limit=50", [auth]),
+        ]
         if with_ceiling:
             bare = httpx.get(f"{base}/bench/ceiling", headers={"Authorization": f"Token {token}"})
             assert bare.json()["count"] == page.json()["count"], bare.text[:200]
-            rows.append(("bare SQL page (ceiling)", wrk(f"{base}/bench/ceiling", seconds, [auth])))
+            targets.append(("bare SQL page (ceiling)", f"{base}/bench/ceiling", [auth]))
+        samples: dict[str, list[tuple[float, float, float]]] = {t[0]: [] for t in targets}
+        for i in range(rounds):
+            for label, url, headers in targets if i % 2 == 0 else targets[::-1]:
+                samples[label].append(wrk(url, seconds, headers))
     finally:
         server.terminate()
         server.wait(10)
+
+    def median(label: str, column: int) -> float:
+        return statistics.median(sample[column] for sample in samples[label])
+
+    def ratios(label: str, to: str) -> list[float]:
+        return [a[0] / b[0] for a, b in zip(samples[label], samples[to], strict=True)]
+
+    floor_label, monitors_label = targets[0][0], targets[1][0]
     print(f"gunicorn {WORKERS} sync workers, wrk 2 threads x {CONNECTIONS} connections")
-    print(f"{'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ({seconds} s each)")
-    for label, (rps, p50, p99) in rows:
-        share = rps / floor[0]
-        print(f"{label:<24} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f}  ({share:.3f} of the floor)")
-    print(f"ratio to the floor: {monitors[0] / floor[0]:.2f}")
+    each = f"{seconds} s each" if rounds == 1 else f"medians of {rounds} rounds of {seconds} s"
+    print(f"{'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ({each})")
+    for label, _url, _headers in targets:
+        share = statistics.median(ratios(label, floor_label))
+        print(
+            f"{label:<24} {median(label, 0):>8,.0f} {median(label, 1):>8.2f}"
+            f" {median(label, 2):>8.2f}  ({share:.3f} of the floor)"
+        )
+    floor_ratios = ratios(monitors_label, floor_label)
+    print(f"ratio to the floor: {statistics.median(floor_ratios):.2f}")
     if with_ceiling:
-        print(f"ratio to the ceiling: {monitors[0] / rows[2][1][0]:.2f}")
+        ceiling_ratios = ratios(monitors_label, targets[2][0])
+        rounds_text = " ".join(f"{r:.2f}" for r in ceiling_ratios)
+        print(f"ratio to the ceiling: {statistics.median(ceiling_ratios):.2f} ({rounds_text})")
     Monitor.objects.filter(owner__username="bench-api").delete()
 
 

@@ -7,10 +7,12 @@ reach Postgres, which failed with a 500)."""
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.http import HttpResponse
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -72,8 +74,8 @@ class CountedLimitOffsetPagination(BoundedLimitOffsetPagination):
     ``paginate_queryset`` works as before."""
 
     def paginate_counted(
-        self, request: Request, read: Callable[[int | None, int], tuple[int, Sequence[T]]]
-    ) -> Sequence[T]:
+        self, request: Request, read: Callable[[int | None, int], tuple[int, T]]
+    ) -> T:
         """``read(limit, offset)`` returns ``(total, page)``; ``limit`` is None for all rows
         when pagination is off (no ``PAGE_SIZE`` and no ``limit`` parameter)."""
         self.request = request
@@ -83,3 +85,16 @@ class CountedLimitOffsetPagination(BoundedLimitOffsetPagination):
         if self.limit is not None and self.count > self.limit and self.template is not None:
             self.display_page_controls = True
         return page
+
+    def get_paginated_json_response(self, results: str) -> HttpResponse:
+        """``get_paginated_response``'s answer as DRF's JSONRenderer writes it, for a page
+        whose ``results`` are already JSON text (a list): the envelope is rendered around it
+        instead of parsing and writing the page again."""
+        links = {"next": self.get_next_link(), "previous": self.get_previous_link()}
+        envelope = json.dumps(
+            {"count": self.count, **links}, ensure_ascii=False, separators=(",", ":")
+        )
+        # JSONRenderer escapes these two (valid JSON, but line breaks to JavaScript) as well.
+        results = results.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        body = f'{envelope[:-1]},"results":{results}}}'
+        return HttpResponse(body.encode(), content_type="application/json")

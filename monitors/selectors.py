@@ -8,8 +8,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Field,
+    IntegerField,
+    ManyToManyField,
+    Model,
+    QuerySet,
+    Value,
+    When,
+)
 
 from monitors import raw_rows
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
@@ -65,14 +75,16 @@ class MonitorPage:
 
 
 # GET /monitors in one statement: the page (with the total counted by a window over the same
-# rows), then each listed monitor's due time and channel ids. {columns} are the monitor's own
+# rows), then each listed monitor's due time and channel ids (in the channels' own order, as
+# monitor.channels.all() lists them). {columns} are the monitor's own
 # (see _listed_fields); the ORM's count, join, prefetch and model instances cost 5x as much.
 _PAGE = """
 SELECT page.*,
     CASE WHEN page.enabled THEN schedule.next_due_at END,
     ARRAY(
         SELECT link.channel_id FROM monitors_monitor_channels AS link
-        WHERE link.monitor_id = page.id ORDER BY link.channel_id
+        JOIN monitors_channel AS channel ON channel.id = link.channel_id
+        WHERE link.monitor_id = page.id ORDER BY {channel_order}
     )
 FROM (
     SELECT count(*) OVER (), {columns}
@@ -106,7 +118,9 @@ def monitor_page(
         status_filter = "AND m.status = ANY(%(status)s)"
         params["status"] = status.split(",")
     with connection.cursor() as cursor:
-        cursor.execute(_PAGE.format(columns=columns, status_filter=status_filter), params)
+        order = _order_by("channel", Channel)
+        sql = _PAGE.format(columns=columns, status_filter=status_filter, channel_order=order)
+        cursor.execute(sql, params)
         found = cursor.fetchall()
     if not found:  # an empty owner or an offset past the end: the window counted nothing
         total = _owned_monitors(owner, status).count() if offset else 0
@@ -118,6 +132,121 @@ def monitor_page(
         row.next_due_at, row.channel_ids = next_due_at, channel_ids
         rows.append(row)
     return MonitorPage(total=found[0][0], rows=rows)
+
+
+# GET /monitors written by Postgres: the same page and total as _PAGE, each row already the
+# JSON object the serializer would give (see monitor_page_json), the page one JSON array.
+_PAGE_JSON = """
+SELECT max(page.total),
+    coalesce(json_agg(json_build_object({members}) ORDER BY page.name, page.id), '[]')::text
+FROM (
+    SELECT count(*) OVER () AS total, {columns}
+    FROM monitors_monitor AS m
+    WHERE m.owner_id = %(owner)s {status_filter}
+    ORDER BY m.name, m.id
+    LIMIT %(limit)s OFFSET %(offset)s
+) AS page
+LEFT JOIN monitors_schedule AS schedule ON schedule.monitor_id = page.id
+"""
+
+# A many-to-many field's ids for the page's row, in the related model's own order.
+_RELATED_IDS = """ARRAY(
+    SELECT link.{other} FROM {through} AS link
+    JOIN {target} AS target ON target.{target_pk} = link.{other}
+    WHERE link.{own} = page.id ORDER BY {order}
+)"""
+
+# Read-only attributes of a monitor that are not its columns: their SQL and JSON kind.
+_COMPUTED = {"next_due_at": ("CASE WHEN page.enabled THEN schedule.next_due_at END", "datetime")}
+
+
+@dataclass(frozen=True)
+class MonitorPageJson:
+    """One page of an owner's monitors as the JSON text of a list, and how many there are."""
+
+    total: int
+    results: str
+
+
+def _json_member(column: raw_rows.JsonColumn) -> str:
+    """``'key', <SQL of its JSON value>`` for json_build_object, reading the page's row."""
+    if column.kind == "computed":
+        if column.source not in _COMPUTED:
+            raise raw_rows.NoSqlColumn(f"monitor.{column.source}: no SQL for this attribute")
+        expression, kind = _COMPUTED[column.source]
+        return f"{raw_rows.json_key(column.key)}, {raw_rows.json_value(expression, kind)}"
+    try:
+        field = Monitor._meta.get_field(column.source)
+    except FieldDoesNotExist as exc:
+        raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a column") from exc
+    quote = connection.ops.quote_name
+    if column.kind == "pk_list":  # a many-to-many field: its ids in order, as prefetched ones
+        if not isinstance(field, ManyToManyField):
+            raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a many-to-many field")
+        target = field.related_model
+        assert isinstance(target, type)
+        assert target._meta.pk is not None
+        ids = _RELATED_IDS.format(
+            through=quote(field.m2m_db_table()),
+            own=quote(field.m2m_column_name()),
+            other=quote(field.m2m_reverse_name()),
+            target=quote(target._meta.db_table),
+            target_pk=quote(target._meta.pk.column),
+            order=_order_by("target", target),
+        )
+        return f"{raw_rows.json_key(column.key)}, {ids}"
+    if field.name not in _listed_names() or not isinstance(field, Field):
+        raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a listed column")
+    return f"{raw_rows.json_key(column.key)}, {raw_rows.column_json('page', field, column.kind)}"
+
+
+def _order_by(alias: str, model: type[Model]) -> str:
+    """``model``'s default ordering (its Meta.ordering, else its pk) as SQL over ``alias``."""
+    terms = []
+    for name in model._meta.ordering or ["pk"]:
+        assert isinstance(name, str), f"{model.__name__}: only named orderings"
+        descending, bare = name.startswith("-"), name.removeprefix("-")
+        field = model._meta.pk if bare == "pk" else model._meta.get_field(bare)
+        assert isinstance(field, Field), f"{model.__name__}: order by its own columns"
+        quoted = connection.ops.quote_name(field.column)
+        terms.append(f"{alias}.{quoted} DESC" if descending else f"{alias}.{quoted}")
+    return ", ".join(terms)
+
+
+@functools.cache
+def _listed_names() -> frozenset[str]:
+    return frozenset(f.name for f in _listed_fields())
+
+
+@functools.cache
+def _page_json_sql(columns: tuple[raw_rows.JsonColumn, ...], status_filtered: bool) -> str:
+    return _PAGE_JSON.format(
+        members=", ".join(_json_member(c) for c in columns),
+        columns=raw_rows.select_list("m", _listed_fields()),
+        status_filter="AND m.status = ANY(%(status)s)" if status_filtered else "",
+    )
+
+
+def monitor_page_json(
+    *,
+    owner: User,
+    columns: tuple[raw_rows.JsonColumn, ...],
+    status: str | None = None,
+    limit: int | None,
+    offset: int = 0,
+) -> MonitorPageJson:
+    """Like :func:`monitor_page`, but Postgres writes the page as JSON text: a list of objects
+    with ``columns`` (see serializers.json_columns), each value as DRF renders it (datetimes in
+    UTC). One statement, built once per set of columns and prepared once per connection."""
+    params: dict[str, Any] = {"owner": owner.pk, "limit": limit, "offset": offset}
+    if status:
+        params["status"] = status.split(",")
+    with connection.cursor() as cursor:
+        raw_rows.execute_prepared(cursor, _page_json_sql(columns, bool(status)), params)
+        total, results = cursor.fetchone()
+    if total is None:  # an empty owner or an offset past the end: the window counted nothing
+        total = _owned_monitors(owner, status).count() if offset else 0
+    return MonitorPageJson(total=total, results=results)
 
 
 def monitor_list_by_urgency(*, owner: User) -> QuerySet[Monitor]:

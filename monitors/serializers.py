@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.utils import timezone
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
+from rest_framework.settings import api_settings
 
 from monitors import queries, selectors, sources
 from monitors.models import (
@@ -18,6 +21,7 @@ from monitors.models import (
     definition_errors,
     silence_errors,
 )
+from monitors.raw_rows import JsonColumn, NoSqlColumn
 
 # The bounds of every number and duration are the model fields' validators (monitors/models.py),
 # which ModelSerializer copies onto its fields: the API answers 400 with their messages.
@@ -155,6 +159,52 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+# DRF field classes (exactly these: a subclass may render differently) and the JSON kind of
+# their output. A field of any other class has no SQL twin: json_columns refuses it.
+_JSON_KINDS: dict[type[serializers.Field[Any, Any, Any, Any]], str] = {
+    serializers.IntegerField: "integer",
+    BigIntegerField: "integer",
+    serializers.FloatField: "float",
+    serializers.BooleanField: "boolean",
+    serializers.CharField: "text",
+    serializers.ChoiceField: "text",
+    serializers.JSONField: "json",
+    serializers.PrimaryKeyRelatedField: "pk",
+    OwnedPrimaryKeyField: "pk",
+    serializers.DateTimeField: "datetime",
+    serializers.DurationField: "duration",
+    serializers.ManyRelatedField: "pk_list",
+    serializers.ReadOnlyField: "computed",
+}
+
+
+@functools.cache
+def json_columns(serializer_class: type[serializers.BaseSerializer[Any]]) -> tuple[JsonColumn, ...]:
+    """The serializer's output keys, in order, as :class:`JsonColumn` s: derived from its own
+    fields, so a field added to the serializer is added to the SQL-built JSON too, or (a field
+    class without a known SQL twin) raises :class:`NoSqlColumn` rather than drifting apart."""
+    serializer = serializer_class()
+    assert isinstance(serializer, serializers.Serializer), "a serializer of named fields"
+    columns = []
+    for name, field in serializer.fields.items():
+        if field.write_only:
+            continue
+        kind = _JSON_KINDS.get(type(field))
+        if kind is None:
+            raise NoSqlColumn(f"{serializer_class.__name__}.{name}: no SQL for {type(field)}")
+        output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+        if kind == "datetime" and (output_format != ISO_8601 or hasattr(field, "timezone")):
+            raise NoSqlColumn(f"{serializer_class.__name__}.{name}: only ISO 8601 in UTC")
+        coerced = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
+        if isinstance(field, BigIntegerField) and coerced:
+            raise NoSqlColumn(f"{serializer_class.__name__}.{name}: big integers as strings")
+        if isinstance(field, serializers.JSONField) and field.binary:
+            raise NoSqlColumn(f"{serializer_class.__name__}.{name}: binary JSON renders as text")
+        assert isinstance(field.source, str), f"{name}: a callable source"
+        columns.append(JsonColumn(key=name, source=field.source, kind=kind))
+    return tuple(columns)
 
 
 def _current(instance: Monitor | None) -> dict[str, Any]:

@@ -90,6 +90,8 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
         if validated_data.get("enabled"):
             instance.disabled_reason = ""
             instance.consecutive_permanent_failures = 0
+            instance.failing_since = None
+            instance.owner_told_at = None
         instance.save()
         return instance
 

@@ -15,6 +15,7 @@ TITLES = {
     "flapping_started": "FLAPPING",
     "flapping_stopped": "STOPPED FLAPPING",
     "test": "TEST",
+    "channel_failing": "CHANNEL FAILING",
 }
 
 

@@ -52,7 +52,15 @@ def test_the_sweeper_redelivers_a_row_whose_worker_died_mid_send_with_the_same_k
     assert notification.status == "sent"
     [hit] = receiver.accepted
     assert hit.headers["Growalert-Idempotency-Key"] == notification.idempotency_key
-    assert list(notification.delivery_attempts.values_list("number", flat=True)) == [2]
+    # The killed attempt is in the log too, so ``attempts`` and the log agree.
+    assert list(notification.delivery_attempts.values_list("number", "outcome")) == [
+        (1, "unknown"),
+        (2, "sent"),
+    ]
+    lost = notification.delivery_attempts.get(number=1)
+    assert "stopped before recording the outcome" in lost.error
+    assert lost.duration_ms is None
+    assert notification.attempts == 2
 
 
 def test_the_sweeper_leaves_fresh_rows_and_live_leases_alone(receiver, eager):

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from growalert.celery import app
 from monitors.models import Notification
 from monitors.notify import delivery, http, tasks
 from monitors.notify.base import PermanentError, TransientError
@@ -18,15 +17,6 @@ from tests.factories import ChannelFactory
 from tests.notify.test_delivery import outbox_row
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager():
-    """Tasks queued by the code under test run in this process, at once."""
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 def test_the_task_run_twice_sends_one_message(receiver):

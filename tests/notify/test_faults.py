@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_send_leaves_the_lost_attempt_in_the_log(receiver, s
         NOTIFY_LEASE_SECONDS="4",
     )
     try:
-        deliver_notification.apply_async(args=[str(notification.pk)], queue=queue)
+        deliver_notification.apply_async(args=(str(notification.pk),), queue=queue)
         deadline = time.monotonic() + 60
         while not receiver.hits and time.monotonic() < deadline:
             time.sleep(0.05)

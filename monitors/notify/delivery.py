@@ -129,8 +129,9 @@ def _drop_connection() -> None:
 
 def claim(notification_id: uuid.UUID | str) -> Notification | None:
     """Takes the row for this worker (one statement); None if it is not due or someone has it.
-    The notification comes back with its channel loaded. A connection that broke since the
-    last task (Postgres restarted) is replaced once."""
+    The notification comes back with its channel loaded. Through a Postgres restart the claim
+    waits for the database like the record does (if a lost answer hides a claim that did
+    commit, the row waits for its lease to end: a delay, never a second send)."""
     now = timezone.now()
     params = {
         "id": notification_id,
@@ -139,13 +140,7 @@ def claim(notification_id: uuid.UUID | str) -> Notification | None:
         "lease": lease(),
         "lost_error": LOST_ATTEMPT_ERROR,
     }
-    try:
-        row = _claim_row(params)
-    except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
-        _drop_connection()
-        row = _claim_row(params)
+    row = durably(lambda: _claim_row(params), what=f"claiming notification {notification_id}")
     if row is None:
         return None
     split = len(_NOTIFICATION_FIELDS)
@@ -209,7 +204,8 @@ def durably(write: Callable[[], T], *, what: str) -> T:
     """Runs ``write`` (idempotent: it records an outcome); if the database connection breaks,
     as a Postgres restart does to every open connection, retries it on a new connection with
     short pauses for up to half the lease, which the lease keeps for exactly this."""
-    deadline = time.monotonic() + settings.NOTIFY_LEASE_SECONDS / 2
+    began = time.monotonic()
+    deadline = began + settings.NOTIFY_LEASE_SECONDS / 2
     pause, tries = 0.05, 1
     while True:
         try:
@@ -217,13 +213,15 @@ def durably(write: Callable[[], T], *, what: str) -> T:
         except (OperationalError, InterfaceError) as exc:
             if connection.in_atomic_block or time.monotonic() + pause > deadline:
                 raise
-            logger.warning("%s: database unavailable (%s); retrying", what, str(exc).strip())
+            if tries == 1:
+                logger.warning("%s: database unavailable (%s); retrying", what, str(exc).strip())
             _drop_connection()
             time.sleep(pause)
             pause, tries = min(pause * 2, 0.5), tries + 1
             continue
         if tries > 1:
-            logger.warning("%s: recorded after %d tries", what, tries)
+            waited = time.monotonic() - began
+            logger.warning("%s: done after %d tries, %.2f s", what, tries, waited)
         return result
 
 
@@ -268,7 +266,7 @@ def _record(
 ) -> str:
     now = timezone.now()
     code = sent.status_code if sent else getattr(error, "status_code", None)
-    what = f"notification {notification.pk}"
+    what = f"recording notification {notification.pk}"
     if sent:
         durably(lambda: _record_sent(notification, code, started, duration_ms, now), what=what)
         return "sent"

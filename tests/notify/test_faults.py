@@ -111,3 +111,34 @@ def test_a_worker_killed_mid_send_leaves_the_lost_attempt_in_the_log(receiver, s
     assert "worker stopped before recording the outcome" in attempts[0][2]
     keys = {hit.headers["Growalert-Idempotency-Key"] for hit in receiver.hits}
     assert keys == {notification.idempotency_key}
+
+
+def test_a_send_slower_than_the_lease_keeps_its_row_and_is_sent_once(
+    receiver, settings, monkeypatch
+):
+    import httpx
+
+    from monitors.notify import http
+
+    settings.NOTIFY_LEASE_SECONDS = 4  # renewed every second while the send runs
+    monkeypatch.setattr(http, "TIMEOUT", httpx.Timeout(10.0, connect=3.0))
+    receiver.hang = 6.0  # longer than the lease
+    notification = outbox_row(ChannelFactory(config={"url": receiver.url}))
+    outcomes: list[str] = []
+
+    def first_worker() -> None:
+        try:
+            outcomes.append(delivery.deliver(notification.pk))
+        finally:
+            connection.close()
+
+    sending = threading.Thread(target=first_worker)
+    sending.start()
+    time.sleep(5.0)  # the first lease has run out by now, had it not been renewed
+    assert delivery.deliver(notification.pk) == "skipped"  # what the sweeper would find
+    sending.join(15)
+
+    assert outcomes == ["sent"]
+    assert len(receiver.hits) == 1
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("sent", 1)

@@ -127,7 +127,9 @@ class DeadLetterRetrySerializer(serializers.Serializer[Any]):
 
 class DeadLetterRetryResultSerializer(serializers.Serializer[Any]):
     retried = serializers.IntegerField(help_text="Dead letters queued for delivery again.")
-    remaining = serializers.IntegerField(help_text="Dead letters still waiting (over the batch).")
+    remaining = serializers.IntegerField(
+        help_text="The channel's dead letters left (not named, or beyond this batch)."
+    )
 
 
 class DetailSerializer(serializers.Serializer[Any]):
@@ -207,7 +209,9 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
         request=DeadLetterRetrySerializer,
         responses={
             202: DeadLetterRetryResultSerializer,
-            409: OpenApiResponse(DetailSerializer, description="The channel is disabled."),
+            409: OpenApiResponse(
+                DetailSerializer, description="The channel is disabled or not verified."
+            ),
         },
     )
     @action(detail=True, methods=["post"], url_path="dead-letters/retry")

@@ -4,6 +4,7 @@ accepted (the outcome is still recorded, nothing is sent twice), and a worker ki
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import threading
@@ -13,6 +14,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from monitors.models import Notification
 from monitors.notify import delivery
 from monitors.notify.tasks import deliver_notification
 from tests.conftest import services, start_celery_worker, stop_celery_worker
@@ -142,3 +144,40 @@ def test_a_send_slower_than_the_lease_keeps_its_row_and_is_sent_once(
     assert len(receiver.hits) == 1
     notification.refresh_from_db()
     assert (notification.status, notification.attempts) == ("sent", 1)
+
+
+def test_a_postgres_restart_during_a_burst_through_a_real_worker_sends_each_key_once(
+    receiver, stopped_service
+):
+    channel = ChannelFactory(config={"url": receiver.url})
+    rows = [outbox_row(channel) for _ in range(50)]
+    queue = f"test-burst-{os.getpid()}"
+    worker, log = start_celery_worker(
+        "burst",
+        DATABASE_URL=_database_url(),
+        CELERY_QUEUE=queue,
+        WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="true",
+    )
+    stopped_service.append("postgres")
+    try:
+        for row in rows:
+            deliver_notification.apply_async(args=(str(row.pk),), queue=queue)
+        deadline = time.monotonic() + 60
+        while len(receiver.hits) < 15 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert services("down", "postgres").returncode == 0  # terminates every connection
+        assert services("up", "postgres").returncode == 0
+        connection.close()
+        sent = 0
+        while time.monotonic() < deadline:
+            sent = Notification.objects.filter(channel=channel, status="sent").count()
+            if sent == len(rows):
+                break
+            time.sleep(0.2)
+    finally:
+        stop_celery_worker(worker, log)
+
+    assert sent == len(rows)  # none lost
+    per_key = collections.Counter(hit.headers["Growalert-Idempotency-Key"] for hit in receiver.hits)
+    assert set(per_key) == {row.idempotency_key for row in rows}
+    assert max(per_key.values()) == 1  # none sent twice

@@ -357,12 +357,23 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRES
 # Customer InfluxDB sources: the same guard (monitors/outbound.py). The deployment's own InfluxDB
 # (INFLUXDB_URL) is never a customer source, even with private addresses allowed.
 SOURCES_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("SOURCES_ALLOW_PRIVATE_ADDRESSES", default=False)
-# Delivery retries: exponential backoff with jitter from BASE up to MAX seconds, at most
-# MAX_ATTEMPTS tries; a channel is disabled after DISABLE_AFTER permanent failures in a row.
+# Delivery retries: exponential backoff with jitter from BASE up to MAX seconds, for
+# RETRY_FOR_HOURS after a notification was written (Stripe retries webhooks for 3 days), at
+# most MAX_ATTEMPTS tries (a guard; the attempts column is a small integer); a channel is
+# disabled after DISABLE_AFTER permanent failures in a row, and its owner is told by another
+# channel once it has been failing for TELL_OWNER_AFTER_MINUTES.
 NOTIFY_RETRY_BASE_SECONDS: float = env.float("NOTIFY_RETRY_BASE_SECONDS", default=2.0)
-NOTIFY_RETRY_MAX_SECONDS: float = env.float("NOTIFY_RETRY_MAX_SECONDS", default=600.0)
-NOTIFY_MAX_ATTEMPTS: int = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
+NOTIFY_RETRY_MAX_SECONDS: float = min(
+    env.float("NOTIFY_RETRY_MAX_SECONDS", default=3600.0), 24 * 3600.0
+)
+NOTIFY_RETRY_FOR_HOURS: float = min(env.float("NOTIFY_RETRY_FOR_HOURS", default=72.0), 24 * 30.0)
+NOTIFY_MAX_ATTEMPTS: int = max(1, min(env.int("NOTIFY_MAX_ATTEMPTS", default=500), 30000))
 NOTIFY_DISABLE_AFTER: int = env.int("NOTIFY_DISABLE_AFTER", default=3)
+NOTIFY_TELL_OWNER_AFTER_MINUTES: float = env.float("NOTIFY_TELL_OWNER_AFTER_MINUTES", default=15.0)
+# A claimed row is leased for LEASE_SECONDS, renewed every quarter of it while the send runs;
+# the worker then has half of it to record the outcome, retrying on a fresh connection (a
+# Postgres restart). A killed worker's row is sent again soon after its lease ends.
+NOTIFY_LEASE_SECONDS: float = max(4.0, env.float("NOTIFY_LEASE_SECONDS", default=30.0))
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")

@@ -195,6 +195,10 @@ class Channel(models.Model):
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     consecutive_permanent_failures = models.PositiveIntegerField(default=0)
+    # The current failing streak (any failed attempt starts it, a success ends it) and when
+    # the owner was told about it by another channel (once per streak).
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    owner_told_at = models.DateTimeField(null=True, blank=True, editable=False)
     # SMS consent: a one-time code is sent to the number; only its hash is stored.
     verification_code_hash = models.CharField(max_length=128, blank=True, editable=False)
     verification_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -546,6 +550,7 @@ class Notification(models.Model):
         PAUSED = "paused", "Stopped firing: paused"
         REDEFINED = "redefined", "Stopped firing: definition changed"
         TEST = "test", "Test notification"
+        CHANNEL_FAILING = "channel_failing", "Another channel keeps failing"
 
     class DeliveryStatus(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -574,6 +579,9 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Retries stop at this time; null means created_at + NOTIFY_RETRY_FOR_HOURS. A retried
+    # dead letter gets a new budget.
+    retry_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -596,6 +604,7 @@ class DeliveryAttempt(models.Model):
         SENT = "sent", "Sent"
         TRANSIENT = "transient", "Failed, will retry"
         PERMANENT = "permanent", "Failed permanently"
+        UNKNOWN = "unknown", "Interrupted, outcome unknown"
 
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="delivery_attempts"
@@ -605,7 +614,7 @@ class DeliveryAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     started_at = models.DateTimeField()
-    duration_ms = models.FloatField()
+    duration_ms = models.FloatField(null=True, blank=True)  # null: the attempt was interrupted
 
     class Meta:
         ordering = ["notification", "number"]

@@ -1,4 +1,5 @@
-"""The channels page: add, verify (SMS), send a test, remove. Input is validated by the channels
+"""The channels page: add, verify (SMS), send a test, see and retry failed deliveries (dead
+letters), remove. Input is validated by the channels
 API's serializer, so the page and the API accept exactly the same channels."""
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from django.views.decorators.http import require_POST
 from growalert.pages.forms import ChannelForm, VerifyForm
 from monitors import selectors
 from monitors.models import Channel, Notification
+from monitors.notify import selectors as notify_selectors
 from monitors.notify import services
 from monitors.notify.api import ChannelSerializer
+
+DEAD_LETTERS_SHOWN = 20
 
 
 def _owned_channel(request: HttpRequest, channel_id: int) -> Channel:
@@ -38,9 +42,17 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             target = "target" if name == "config" else name if name in form.fields else None
             for error in errors if isinstance(errors, list) else [errors]:
                 form.add_error(target, str(error))
+    channels = list(
+        notify_selectors.channels_with_dead_letters(selectors.channel_list(owner=request.user))
+    )
     context = {
         "form": form,
-        "channels": selectors.channel_list(owner=request.user),
+        "channels": channels,
+        "dead_letters": [
+            (channel, notify_selectors.dead_letters(channel=channel)[:DEAD_LETTERS_SHOWN])
+            for channel in channels
+            if channel.dead_letter_count  # type: ignore[attr-defined]
+        ],
         "verify_form": VerifyForm(),
     }
     return render(request, "pages/channels.html", context, status=400 if form.errors else 200)
@@ -86,6 +98,22 @@ def channel_verify(request: HttpRequest, channel_id: int) -> HttpResponseRedirec
         messages.error(request, str(exc))
     else:
         messages.success(request, f"“{channel.name}” is verified and will receive alerts.")
+    return redirect("pages:channels")
+
+
+@login_required
+@require_POST
+def channel_retry(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
+    """Sends the channel's dead letters again."""
+    channel = _owned_channel(request, channel_id)
+    try:
+        retried, remaining = services.retry_dead_letters(channel)
+    except services.RetryError as exc:
+        messages.error(request, f"Cannot retry “{channel.name}”: {exc}.")
+    else:
+        more = f" {remaining} more are waiting: retry again." if remaining else ""
+        note = f"{retried} failed notifications to “{channel.name}” are being sent again."
+        messages.success(request, note + more)
     return redirect("pages:channels")
 
 

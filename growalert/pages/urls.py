@@ -28,6 +28,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="channel-send-verification",
     ),
     path("app/channels/<int:channel_id>/verify", channels.channel_verify, name="channel-verify"),
+    path("app/channels/<int:channel_id>/retry", channels.channel_retry, name="channel-retry"),
     path("app/channels/<int:channel_id>/delete", channels.channel_delete, name="channel-delete"),
     path("app/account", account.account, name="account"),
     path("app/account/cancel", account.subscription_cancel, name="subscription-cancel"),

@@ -1,6 +1,7 @@
 """The channels API: ``/channels`` and ``/channels/<id>``, scoped to the owner, plus
 ``POST /channels/<id>/test``, ``POST /channels/<id>/send-verification``,
-``POST /channels/<id>/verify`` and ``GET /channels/<id>/deliveries`` (the delivery log)."""
+``POST /channels/<id>/verify``, ``GET /channels/<id>/deliveries`` (the delivery log) and
+``GET /channels/<id>/dead-letters`` with ``POST /channels/<id>/dead-letters/retry``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rest_framework.serializers import BaseSerializer
 
 from monitors import selectors
 from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify import selectors as notify_selectors
 from monitors.notify import services, twilio
 from monitors.notify.kinds import NOTIFIERS
 
@@ -90,6 +92,8 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
         if validated_data.get("enabled"):
             instance.disabled_reason = ""
             instance.consecutive_permanent_failures = 0
+            instance.failing_since = None
+            instance.owner_told_at = None
         instance.save()
         return instance
 
@@ -109,6 +113,27 @@ class DeliverySerializer(serializers.ModelSerializer[Notification]):
             "id", "event", "monitor", "status", "attempts", "created_at", "sent_at",
             "last_error", "idempotency_key", "delivery_attempts",
         ]  # fmt: skip
+
+
+class DeadLetterRetrySerializer(serializers.Serializer[Any]):
+    notifications = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        min_length=1,
+        max_length=services.RETRY_BATCH,
+        help_text="The dead letters to retry (ids); all of the channel's when omitted.",
+    )
+
+
+class DeadLetterRetryResultSerializer(serializers.Serializer[Any]):
+    retried = serializers.IntegerField(help_text="Dead letters queued for delivery again.")
+    remaining = serializers.IntegerField(
+        help_text="The channel's dead letters left (not named, or beyond this batch)."
+    )
+
+
+class DetailSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
 
 
 class VerifySerializer(serializers.Serializer[Any]):
@@ -176,6 +201,41 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
         )
         page = self.paginate_queryset(rows)  # type: ignore[arg-type]
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+
+    @extend_schema(responses=DeliverySerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="dead-letters")
+    def dead_letters(self, request: Request, pk: str | None = None) -> Response:
+        """Notifications to this channel that failed for good (retries used up, or a permanent
+        error), newest first, with every attempt."""
+        rows = notify_selectors.dead_letters(channel=self.get_object())
+        page = self.paginate_queryset(rows)  # type: ignore[arg-type]
+        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=DeadLetterRetrySerializer,
+        responses={
+            202: DeadLetterRetryResultSerializer,
+            409: OpenApiResponse(
+                DetailSerializer, description="The channel is disabled or not verified."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="dead-letters/retry")
+    def retry_dead_letters(self, request: Request, pk: str | None = None) -> Response:
+        """Sends dead letters again (all, or those named), each with its own idempotency key
+        and a new retry budget."""
+        channel = self.get_object()
+        serializer = DeadLetterRetrySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            retried, remaining = services.retry_dead_letters(
+                channel, notification_ids=serializer.validated_data.get("notifications")
+            )
+        except services.RetryError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"retried": retried, "remaining": remaining}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 @csrf_exempt

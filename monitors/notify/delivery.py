@@ -4,51 +4,73 @@ Exactly once from the receiver's point of view:
 
 * **Claim before send.** A single conditional UPDATE moves the row from ``pending`` (due) to
   ``sending`` with a lease; a second task for the same row finds nothing to claim and stops.
-* **Sent marker.** After the medium accepts the message, the row becomes ``sent`` in the same
-  transaction that records the attempt; nothing sends a ``sent`` row again.
-* **The one window.** If a worker dies after the medium accepted but before that commit, the
-  lease expires and the row is sent again. Webhook receivers de-duplicate with the stable
-  ``Growalert-Idempotency-Key``; email carries it as ``Message-ID``; SMS and Slack have no such
-  key, so a crash in that window (milliseconds) can repeat one message. Documented in
+* **Short, renewed lease.** The lease (``NOTIFY_LEASE_SECONDS``) is renewed from a helper
+  thread while a send runs long, so a slow receiver is never sent to twice, and a killed
+  worker's row is retried soon after the lease ends. The claim that takes over an expired lease
+  logs the lost attempt (outcome ``unknown``), so ``attempts`` and the log agree.
+* **Sent marker, recorded durably.** After the medium accepts the message, one statement marks
+  the row ``sent`` and records the attempt. If the database connection breaks (a Postgres
+  restart terminates it), the statement is retried on a new connection for half the lease
+  before giving up: a routine restart no longer causes a second send.
+* **The one window left.** If the worker itself dies after the medium accepted and before that
+  commit (kill -9, power loss), or Postgres stays away longer than half the lease, the row is
+  sent again after the lease expires, with the same ``Growalert-Idempotency-Key``. Measured in
   docs/notifications.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import connection, transaction
-from django.db.models import F, Model, Q
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 
-from growalert.links import absolute_url
 from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify import streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
-from monitors.notify.twilio import OptedOut
 from monitors.raw_rows import Fields, loaded, select_list
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
 Status = Notification.DeliveryStatus
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+LOST_ATTEMPT_ERROR = (
+    "the worker stopped before recording the outcome (it was killed or lost the database); "
+    "the notification is sent again with the same idempotency key"
+)
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
 
 
 def backoff(attempt: int) -> float:
     """Seconds before retry ``attempt`` + 1: exponential with jitter (half fixed, half
     random), capped."""
-    base: float = settings.NOTIFY_RETRY_BASE_SECONDS * 2.0 ** max(0, attempt - 1)
+    base: float = settings.NOTIFY_RETRY_BASE_SECONDS * 2.0 ** min(max(0, attempt - 1), 60)
     capped = min(base, float(settings.NOTIFY_RETRY_MAX_SECONDS))
     return capped / 2 + random.uniform(0, capped / 2)
+
+
+def retry_deadline(notification: Notification) -> datetime:
+    """Retries stop here: ``NOTIFY_RETRY_FOR_HOURS`` after the row was written (or after a
+    dead letter was retried)."""
+    if notification.retry_until is not None:
+        return notification.retry_until
+    return notification.created_at + timedelta(hours=settings.NOTIFY_RETRY_FOR_HOURS)
 
 
 def deliverable_q() -> Q:
@@ -60,21 +82,34 @@ def deliverable_q() -> Q:
 
 _NOTIFICATION_FIELDS = tuple(Notification._meta.concrete_fields)
 _CHANNEL_FIELDS = tuple(Channel._meta.concrete_fields)
+_TABLE = Notification._meta.db_table
+_ATTEMPTS = DeliveryAttempt._meta.db_table
 
 
 # The claim in one round trip: the conditional UPDATE (the same condition as deliverable_q)
-# returns the row, joined with its channel. Two ORM statements cost twice the round trips and
-# ~1 ms of query compilation, a third of a whole delivery. Only the model's own table and column
-# names and status constants are formatted in; every value is a bound parameter.
+# returns the row, joined with its channel; taking over an expired lease also logs the attempt
+# that never recorded its outcome. Two ORM statements cost twice the round trips and ~1 ms of
+# query compilation, a third of a whole delivery. Only the models' own table and column names
+# and status constants are formatted in; every value is a bound parameter.
 CLAIM_SQL = f"""
-WITH claimed AS (
-    UPDATE {Notification._meta.db_table}
-    SET status = '{Status.SENDING}', claimed_until = %(until)s, attempts = attempts + 1
-    WHERE id = %(id)s AND (
-        (status = '{Status.PENDING}' AND next_attempt_at <= %(now)s)
-        OR (status = '{Status.SENDING}' AND claimed_until < %(now)s)
+WITH previous AS (
+    SELECT id, status, claimed_until FROM {_TABLE} WHERE id = %(id)s
+), claimed AS (
+    UPDATE {_TABLE} n
+    SET status = '{Status.SENDING}', claimed_until = %(until)s, attempts = n.attempts + 1
+    FROM previous p
+    WHERE n.id = p.id AND (
+        (n.status = '{Status.PENDING}' AND n.next_attempt_at <= %(now)s)
+        OR (n.status = '{Status.SENDING}' AND n.claimed_until < %(now)s)
     )
-    RETURNING *
+    RETURNING n.*, p.status AS was_status, p.claimed_until AS was_until
+), lost AS (
+    INSERT INTO {_ATTEMPTS}
+        (notification_id, number, outcome, status_code, error, started_at, duration_ms)
+    SELECT id, attempts - 1, '{DeliveryAttempt.Outcome.UNKNOWN}', NULL, %(lost_error)s,
+           was_until - %(lease)s, NULL
+    FROM claimed WHERE was_status = '{Status.SENDING}' AND attempts > 1
+    ON CONFLICT (notification_id, number) DO NOTHING
 )
 SELECT {select_list("n", _NOTIFICATION_FIELDS)}, {select_list("c", _CHANNEL_FIELDS)}
 FROM claimed n JOIN {Channel._meta.db_table} c ON c.id = n.channel_id
@@ -87,13 +122,25 @@ def _from_row(model: type[M], fields: Fields, values: Sequence[Any]) -> M:
     return model.from_db(connection.alias, names, loaded(fields, values))
 
 
+def _drop_connection() -> None:
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
 def claim(notification_id: uuid.UUID | str) -> Notification | None:
     """Takes the row for this worker (one statement); None if it is not due or someone has it.
-    The notification comes back with its channel loaded."""
+    The notification comes back with its channel loaded. Through a Postgres restart the claim
+    waits for the database like the record does (if a lost answer hides a claim that did
+    commit, the row waits for its lease to end: a delay, never a second send)."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, {"id": notification_id, "now": now, "until": now + LEASE})
-        row = cursor.fetchone()
+    params = {
+        "id": notification_id,
+        "now": now,
+        "until": now + lease(),
+        "lease": lease(),
+        "lost_error": LOST_ATTEMPT_ERROR,
+    }
+    row = durably(lambda: _claim_row(params), what=f"claiming notification {notification_id}")
     if row is None:
         return None
     split = len(_NOTIFICATION_FIELDS)
@@ -102,31 +149,111 @@ def claim(notification_id: uuid.UUID | str) -> Notification | None:
     return notification
 
 
+def _claim_row(params: dict[str, Any]) -> Sequence[Any] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, params)
+        row: Sequence[Any] | None = cursor.fetchone()
+    return row
+
+
+class LeaseKeeper:
+    """Renews the row's lease every quarter lease while a send runs, from its own thread (and
+    database connection, opened only if a send lasts that long). On exit the thread has stopped
+    and ``notification.claimed_until`` is the lease the row holds."""
+
+    def __init__(self, notification: Notification) -> None:
+        self.notification = notification
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="lease-keeper")
+
+    def __enter__(self) -> LeaseKeeper:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.wait(settings.NOTIFY_LEASE_SECONDS / 4) and self._renew():
+                pass
+        except DatabaseError:
+            logger.warning("notification %s: could not renew its lease", self.notification.pk)
+        finally:
+            connection.close()  # this thread's own connection, if it opened one
+
+    def _renew(self) -> bool:
+        until = timezone.now() + lease()
+        renewed = Notification.objects.filter(
+            pk=self.notification.pk,
+            status=Status.SENDING,
+            claimed_until=self.notification.claimed_until,
+        ).update(claimed_until=until)
+        if renewed:
+            self.notification.claimed_until = until
+        return bool(renewed)
+
+
+def durably(write: Callable[[], T], *, what: str) -> T:
+    """Runs ``write`` (idempotent: it records an outcome); if the database connection breaks,
+    as a Postgres restart does to every open connection, retries it on a new connection with
+    short pauses for up to half the lease, which the lease keeps for exactly this."""
+    began = time.monotonic()
+    deadline = began + settings.NOTIFY_LEASE_SECONDS / 2
+    pause, tries = 0.05, 1
+    while True:
+        try:
+            result = write()
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block or time.monotonic() + pause > deadline:
+                raise
+            if tries == 1:
+                logger.warning("%s: database unavailable (%s); retrying", what, str(exc).strip())
+            _drop_connection()
+            time.sleep(pause)
+            pause, tries = min(pause * 2, 0.5), tries + 1
+            continue
+        if tries > 1:
+            waited = time.monotonic() - began
+            logger.warning("%s: done after %d tries, %.2f s", what, tries, waited)
+        return result
+
+
 def deliver(notification_id: uuid.UUID | str) -> str:
     """Claims, sends and records one notification. Returns what happened: ``sent``,
     ``retry``, ``failed`` or ``skipped`` (not due, or already claimed or sent)."""
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
-    channel = notification.channel
     started = timezone.now()
     clock = time.perf_counter()
-    sent: Sent | None = None
-    error: Exception | None = None
-    if not channel.enabled and notification.event != Notification.Event.TEST:
-        error = PermanentError(f"channel disabled: {channel.disabled_reason or 'by its owner'}")
-    else:
-        try:
-            sent = notifier_for(channel).send(
-                channel, notification.payload, idempotency_key=notification.idempotency_key
-            )
-        except (TransientError, PermanentError) as exc:
-            error = exc
-        except Exception as exc:  # a bug or an unexpected library error: retry, and log it
-            logger.exception("delivering notification %s failed unexpectedly", notification.pk)
-            error = TransientError(f"{type(exc).__name__}: {exc}")
+    with LeaseKeeper(notification):
+        sent, error = _send(notification)
     duration_ms = (time.perf_counter() - clock) * 1000
     return _record(notification, sent, error, started=started, duration_ms=duration_ms)
+
+
+def _send(notification: Notification) -> tuple[Sent | None, Exception | None]:
+    channel = notification.channel
+    if not channel.enabled and notification.event != Notification.Event.TEST:
+        reason = channel.disabled_reason or "by its owner"
+        return None, PermanentError(f"channel disabled: {reason}")
+    try:
+        sent = notifier_for(channel).send(
+            channel, notification.payload, idempotency_key=notification.idempotency_key
+        )
+    except (TransientError, PermanentError) as exc:
+        return None, exc
+    except Exception as exc:  # a bug or an unexpected library error: retry, and log it
+        logger.exception("delivering notification %s failed unexpectedly", notification.pk)
+        return None, TransientError(f"{type(exc).__name__}: {exc}")
+    return sent, None
 
 
 def _record(
@@ -139,72 +266,98 @@ def _record(
 ) -> str:
     now = timezone.now()
     code = sent.status_code if sent else getattr(error, "status_code", None)
-    permanent = isinstance(error, PermanentError)
-    last_attempt = notification.attempts >= settings.NOTIFY_MAX_ATTEMPTS
+    what = f"recording notification {notification.pk}"
     if sent:
-        _record_sent(notification, code, started=started, duration_ms=duration_ms, now=now)
+        durably(lambda: _record_sent(notification, code, started, duration_ms, now), what=what)
         return "sent"
+    outcome, delay = durably(
+        lambda: _record_failure(notification, code, error, started, duration_ms, now), what=what
+    )
+    counts = notification.event != Notification.Event.TEST and outcome != "skipped"
+    if counts:
+        streaks.failed(notification.channel, error, permanent=isinstance(error, PermanentError))
+    if outcome == "retry":
+        _retry_later(notification.pk, delay)
+    return outcome
+
+
+def _record_failure(
+    notification: Notification,
+    code: int | None,
+    error: Exception | None,
+    started: datetime,
+    duration_ms: float,
+    now: datetime,
+) -> tuple[str, float]:
+    """The attempt and what comes next, in one transaction: ``("failed" | "retry" |
+    "skipped", delay)``. Safe to run again after a connection broke mid-way."""
+    permanent = isinstance(error, PermanentError)
+    deadline = retry_deadline(notification)
+    give_up = permanent or notification.attempts >= settings.NOTIFY_MAX_ATTEMPTS or now >= deadline
+    message = str(error)[:500] if error else ""
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            notification=notification,
-            number=notification.attempts,
-            outcome=(
-                DeliveryAttempt.Outcome.PERMANENT
-                if permanent
-                else DeliveryAttempt.Outcome.TRANSIENT
-            ),
-            status_code=code,
-            error=str(error)[:500] if error else "",
-            started_at=started,
-            duration_ms=duration_ms,
+        DeliveryAttempt.objects.bulk_create(
+            [
+                DeliveryAttempt(
+                    notification_id=notification.pk,
+                    number=notification.attempts,
+                    outcome=(
+                        DeliveryAttempt.Outcome.PERMANENT
+                        if permanent
+                        else DeliveryAttempt.Outcome.TRANSIENT
+                    ),
+                    status_code=code,
+                    error=message,
+                    started_at=started,
+                    duration_ms=duration_ms,
+                )
+            ],
+            ignore_conflicts=True,
         )
-        rows = Notification.objects.filter(pk=notification.pk)
         # Our lease: if it ran out and another worker claimed the row, its outcome wins.
-        ours = rows.filter(status=Status.SENDING, claimed_until=notification.claimed_until)
-        if permanent or last_attempt:
-            if not ours.update(
-                status=Status.FAILED, claimed_until=None, last_error=str(error)[:500]
-            ):
-                return _lost_lease(notification)
-            if permanent and notification.event != Notification.Event.TEST:
-                _count_permanent_failure(notification.channel, error)
-            return "failed"
-        delay = backoff(notification.attempts)
-        if not ours.update(
+        ours = Notification.objects.filter(
+            pk=notification.pk, status=Status.SENDING, claimed_until=notification.claimed_until
+        )
+        if give_up:
+            failed = ours.update(status=Status.FAILED, claimed_until=None, last_error=message)
+            return ("failed" if failed else _lost_lease(notification)), 0.0
+        delay = max(0.0, min(backoff(notification.attempts), (deadline - now).total_seconds()))
+        retried = ours.update(
             status=Status.PENDING,
             claimed_until=None,
             next_attempt_at=now + timedelta(seconds=delay),
-            last_error=str(error)[:500],
-        ):
-            return _lost_lease(notification)
-    _retry_later(notification.pk, delay)
-    return "retry"
+            last_error=message,
+        )
+        return ("retry" if retried else _lost_lease(notification)), delay
 
 
-# The hot path in one statement (one round trip, atomic on its own): the attempt, the sent
-# marker (whoever holds the row now: the message is out) and the channel's failure streak reset.
-# Data-modifying CTEs run to completion whether or not the outer query reads them.
-RECORD_SENT_SQL = """
+# The hot path in one statement (one round trip, atomic on its own, safe to repeat): the
+# attempt, the sent marker (whoever holds the row now: the message is out) and the end of the
+# channel's failing streak. Data-modifying CTEs run to completion whether or not the outer
+# query reads them.
+RECORD_SENT_SQL = f"""
 WITH attempt AS (
-    INSERT INTO monitors_deliveryattempt
+    INSERT INTO {_ATTEMPTS}
         (notification_id, number, outcome, status_code, error, started_at, duration_ms)
     VALUES (%(id)s, %(number)s, 'sent', %(code)s, '', %(started)s, %(duration_ms)s)
+    ON CONFLICT (notification_id, number) DO NOTHING
 ), marked AS (
-    UPDATE monitors_notification
+    UPDATE {_TABLE}
     SET status = 'sent', sent_at = %(now)s, claimed_until = NULL, last_error = ''
     WHERE id = %(id)s AND status NOT IN ('sent', 'failed')
 ), streak AS (
-    UPDATE monitors_channel SET consecutive_permanent_failures = 0
-    WHERE id = %(channel_id)s AND consecutive_permanent_failures > 0
+    UPDATE {Channel._meta.db_table}
+    SET consecutive_permanent_failures = 0, failing_since = NULL, owner_told_at = NULL
+    WHERE id = %(channel_id)s
+      AND (consecutive_permanent_failures > 0 OR failing_since IS NOT NULL)
 )
 SELECT 1
-"""
+"""  # noqa: S608
 
 
 def _record_sent(
     notification: Notification,
     code: int | None,
-    *,
     started: datetime,
     duration_ms: float,
     now: datetime,
@@ -235,42 +388,3 @@ def _retry_later(notification_id: uuid.UUID, delay: float) -> None:
     transaction.on_commit(
         lambda: deliver_notification.apply_async(args=(str(notification_id),), countdown=delay)
     )
-
-
-def _count_permanent_failure(channel: Channel, error: Exception | None) -> None:
-    """After NOTIFY_DISABLE_AFTER consecutive permanent failures the channel is disabled and
-    its owner told by email. A STOP reply disables an SMS channel at once."""
-    opted_out = isinstance(error, OptedOut)
-    Channel.objects.filter(pk=channel.pk).update(
-        consecutive_permanent_failures=F("consecutive_permanent_failures") + 1
-    )
-    channel.refresh_from_db()
-    if not channel.enabled:
-        return
-    if opted_out:
-        reason = "the recipient replied STOP"
-        Channel.objects.filter(pk=channel.pk).update(opted_out_at=timezone.now())
-    elif channel.consecutive_permanent_failures >= settings.NOTIFY_DISABLE_AFTER:
-        reason = f"{channel.consecutive_permanent_failures} deliveries in a row failed: {error}"
-    else:
-        return
-    Channel.objects.filter(pk=channel.pk).update(enabled=False, disabled_reason=reason[:300])
-    owner = channel.owner
-    if owner.email:
-        transaction.on_commit(lambda: _tell_owner(owner.email, channel.name, reason))
-
-
-def _tell_owner(email: str, channel_name: str, reason: str) -> None:
-    try:
-        send_mail(
-            subject=f"[growalert] Channel “{channel_name}” was disabled",
-            message=(
-                f"We stopped sending to your channel “{channel_name}”: {reason}.\n\n"
-                "Fix the destination, then enable the channel again from your channels page "
-                f"({absolute_url('/app/channels')}).\n"
-            ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[email],
-        )
-    except Exception:
-        logger.exception("could not tell %s that a channel was disabled", email)

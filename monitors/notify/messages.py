@@ -17,6 +17,7 @@ TITLES = {
     "paused": "PAUSED",
     "redefined": "DEFINITION CHANGED",
     "test": "TEST",
+    "channel_failing": "CHANNEL FAILING",
 }
 
 

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from growalert.links import absolute_url
 from monitors.models import Channel, Notification
-from monitors.notify import delivery, twilio
+from monitors.notify import delivery, selectors, twilio
 from monitors.notify.base import DeliveryError
 
 CODE_TTL = timedelta(minutes=10)
@@ -24,8 +25,15 @@ STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 
 
+RETRY_BATCH = 1000  # dead letters re-queued per request
+
+
 class VerificationError(Exception):
     pass
+
+
+class RetryError(Exception):
+    """Dead letters cannot be retried now (the channel is disabled or unverified)."""
 
 
 def enqueue(notification_ids: Sequence[uuid.UUID | str]) -> None:
@@ -34,6 +42,37 @@ def enqueue(notification_ids: Sequence[uuid.UUID | str]) -> None:
 
     for notification_id in notification_ids:
         deliver_notification.delay(str(notification_id))
+
+
+def retry_dead_letters(
+    channel: Channel, *, notification_ids: Sequence[uuid.UUID] | None = None
+) -> tuple[int, int]:
+    """Sends the channel's dead letters (all, or those named) again, oldest first, at most
+    RETRY_BATCH per call, each with its own idempotency key and a new retry budget. Returns
+    (queued, the channel's dead letters left)."""
+    if not channel.enabled:
+        raise RetryError("the channel is disabled; enable it again first")
+    if not channel.verified:
+        raise RetryError("the channel is not verified yet")
+    now = timezone.now()
+    budget = timedelta(hours=settings.NOTIFY_RETRY_FOR_HOURS)
+    dead = Notification.objects.filter(selectors.DEAD, channel_id=channel.pk)
+    if notification_ids is not None:
+        dead = dead.filter(pk__in=notification_ids)
+    with transaction.atomic():
+        ids = list(
+            dead.select_for_update(skip_locked=True)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:RETRY_BATCH]
+        )
+        Notification.objects.filter(pk__in=ids, status=Notification.DeliveryStatus.FAILED).update(
+            status=Notification.DeliveryStatus.PENDING,
+            next_attempt_at=now,
+            claimed_until=None,
+            retry_until=now + budget,
+        )
+        transaction.on_commit(lambda: enqueue(ids))
+    return len(ids), Notification.objects.filter(selectors.DEAD, channel_id=channel.pk).count()
 
 
 def test_payload(channel: Channel) -> dict[str, Any]:

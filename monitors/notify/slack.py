@@ -19,6 +19,7 @@ EMOJI = {
     "flapping_stopped": ":white_check_mark:",
     "paused": ":double_vertical_bar:",
     "redefined": ":pencil2:",
+    "channel_failing": ":rotating_light:",
     "test": ":wave:",
 }
 

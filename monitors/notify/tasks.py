@@ -23,7 +23,10 @@ def _fresh_connection() -> None:
         close_old_connections()
 
 
-@shared_task(ignore_result=True, soft_time_limit=30, time_limit=45)
+# The soft limit leaves the send up to 30 s and recording its outcome through a Postgres
+# restart up to half the lease (15 s); past the hard limit the worker process is killed, its
+# lease stops being renewed and the row is sent again once it expires.
+@shared_task(ignore_result=True, soft_time_limit=45, time_limit=60)
 def deliver_notification(notification_id: str) -> str:
     """Delivers one outbox row; running twice is harmless (the claim lets one through)."""
     _fresh_connection()

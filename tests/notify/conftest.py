@@ -119,6 +119,17 @@ def receiver(settings) -> Iterator[Receiver]:
 
 
 @pytest.fixture
+def eager() -> Iterator[None]:
+    """Tasks queued by the code under test run in this process, at once."""
+    from growalert.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
 def twilio(settings) -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
     settings.TWILIO_ACCOUNT_SID = fake.account_sid

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from growalert.celery import app
 from monitors import outbound
 from monitors.models import Notification
 from monitors.notify import delivery, http, tasks
@@ -19,15 +18,6 @@ from tests.factories import ChannelFactory
 from tests.notify.test_delivery import outbox_row
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager():
-    """Tasks queued by the code under test run in this process, at once."""
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 def test_the_task_run_twice_sends_one_message(receiver):
@@ -53,7 +43,15 @@ def test_the_sweeper_redelivers_a_row_whose_worker_died_mid_send_with_the_same_k
     assert notification.status == "sent"
     [hit] = receiver.accepted
     assert hit.headers["Growalert-Idempotency-Key"] == notification.idempotency_key
-    assert list(notification.delivery_attempts.values_list("number", flat=True)) == [2]
+    # The killed attempt is in the log too, so ``attempts`` and the log agree.
+    assert list(notification.delivery_attempts.values_list("number", "outcome")) == [
+        (1, "unknown"),
+        (2, "sent"),
+    ]
+    lost = notification.delivery_attempts.get(number=1)
+    assert "stopped before recording the outcome" in lost.error
+    assert lost.duration_ms is None
+    assert notification.attempts == 2
 
 
 def test_the_sweeper_leaves_fresh_rows_and_live_leases_alone(receiver, eager):

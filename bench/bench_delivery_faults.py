@@ -1,0 +1,256 @@
+"""Postgres restarts during bursts of notification deliveries: is anything sent twice after the
+receiver acknowledged it, is anything lost?
+
+BENCH_ROUNDS (10) times: BENCH_BURST (300) outbox rows are committed and enqueued; once a third
+of them has arrived at the receiver, Postgres is restarted (``scripts/services.sh down postgres``
+— a fast shutdown, which terminates every connection "due to administrator command" — then
+``up postgres``) while sends are in flight. The bench then waits until every row is ``sent``.
+
+Everything real: Postgres (the development database), Redis, a Celery worker (BENCH_POOL
+prefork, BENCH_CONCURRENCY 4) on a private queue, signed webhooks over loopback to a receiver in
+this process that answers 200 to every request and counts requests per idempotency key. This
+process plays beat: it runs the sweeper every 5 s, as beat does. Printed: sends that arrived
+again after an acknowledged 2xx (target 0), rows lost (must be 0), lost attempts logged, and
+how long workers waited to record an outcome (from the worker log).
+
+    .venv/bin/python bench/bench_delivery_faults.py
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+QUEUE = f"bench-faults-{os.getpid()}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ["CELERY_QUEUE"] = QUEUE
+os.environ["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection
+
+from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify import services, tasks
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
+BURST = int(os.environ.get("BENCH_BURST", "300"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+POOL = os.environ.get("BENCH_POOL", "prefork")
+WORKER_LOG = ROOT / ".local" / "log" / "bench-faults-worker.log"
+PAYLOAD: dict[str, Any] = {
+    "version": 1,
+    "event": "fired",
+    "occurred_at": "2026-11-24T09:00:00+00:00",
+    "monitor": {"id": 1, "name": "bench", "url": "http://127.0.0.1:8000/app/monitors/1"},
+    "status": "firing",
+    "previous_status": "pending",
+    "reason": "mean(temperature) = 41.2 is above the critical threshold 35",
+    "value": 41.2,
+    "threshold": 35.0,
+    "comparator": "above",
+    "aggregation": "mean",
+    "window_seconds": 300,
+    "query": None,
+    "incident": None,
+    "points": [],
+}
+
+
+class Receiver:
+    """Answers 200 to everything and counts requests per idempotency key."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.counts[self.headers.get("Growalert-Idempotency-Key", "")] += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.request_queue_size = 256
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def arrived(self, keys: list[str]) -> int:
+        with self.lock:
+            return sum(1 for key in keys if key in self.counts)
+
+
+def services_sh(*args: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), *args], check=True, capture_output=True)
+
+
+def restart_postgres() -> float:
+    started = time.monotonic()
+    services_sh("down", "postgres")
+    services_sh("up", "postgres")
+    return time.monotonic() - started
+
+
+def database(query: Any, default: Any) -> Any:
+    """Runs a read, riding out a restart (a broken connection is replaced next time)."""
+    try:
+        return query()
+    except DatabaseError:
+        connection.close()
+        return default
+
+
+def sweeper(stop: threading.Event) -> None:
+    """What beat does: the sweeper every 5 s."""
+    while not stop.wait(5):
+        try:
+            tasks.deliver_due_notifications()
+        except DatabaseError:
+            pass
+        finally:
+            connection.close()
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    log = open(WORKER_LOG, "w")  # noqa: SIM115
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "celery"),
+            "-A",
+            "growalert",
+            "worker",
+            "--pool",
+            POOL,
+            "--concurrency",
+            str(CONCURRENCY),
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"{QUEUE}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+
+
+def one_round(channel: Channel, receiver: Receiver) -> tuple[list[str], int, float, float]:
+    rows = Notification.objects.bulk_create(
+        [
+            Notification(
+                channel=channel,
+                event=Notification.Event.FIRED,
+                idempotency_key=f"faults:{uuid.uuid4().hex}",
+                payload=PAYLOAD,
+            )
+            for _ in range(BURST)
+        ]
+    )
+    keys = [row.idempotency_key for row in rows]
+    services.enqueue([row.pk for row in rows])
+    while receiver.arrived(keys) < BURST // 3:
+        time.sleep(0.002)
+    arrived = receiver.arrived(keys)
+    restart = restart_postgres()
+    started = time.monotonic()
+    ids = [row.pk for row in rows]
+    while time.monotonic() < started + 180:
+        sent = database(
+            lambda: Notification.objects.filter(pk__in=ids, status="sent").count(), default=0
+        )
+        if sent == BURST and receiver.arrived(keys) == BURST:
+            break
+        time.sleep(0.5)
+    return keys, arrived, restart, time.monotonic() - started
+
+
+def worker_waits(what: str) -> list[float]:
+    """Seconds workers waited for the database to record an outcome (``recording``) or to
+    claim a row (``claiming``), from the worker log."""
+    text = WORKER_LOG.read_text(errors="replace")
+    pattern = rf"{what} notification \S+: done after \d+ tries, ([\d.]+) s"
+    return [float(s) for s in re.findall(pattern, text)]
+
+
+def main() -> None:
+    owner, _ = get_user_model().objects.get_or_create(username="bench-faults")
+    Channel.objects.filter(owner=owner).delete()
+    receiver = Receiver()
+    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
+    channel.config = {"url": receiver.url}
+    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
+    channel.save()
+    worker = start_worker()
+    stop = threading.Event()
+    threading.Thread(target=sweeper, args=(stop,), daemon=True).start()
+    all_keys: list[str] = []
+    try:
+        for number in range(1, ROUNDS + 1):
+            keys, arrived, restart, settle = one_round(channel, receiver)
+            all_keys += keys
+            twice = sum(1 for key in keys if receiver.counts[key] > 1)
+            print(
+                f"round {number}: Postgres restarted ({restart:.1f} s) when {arrived} of "
+                f"{BURST} had arrived; all sent {settle:.1f} s later; keys twice {twice}",
+                flush=True,
+            )
+        again = sum(1 for key in all_keys if receiver.counts[key] > 1)
+        extra = sum(receiver.counts[key] - 1 for key in all_keys if receiver.counts[key] > 1)
+        missing = sum(1 for key in all_keys if receiver.counts[key] == 0)
+        unsent = Notification.objects.filter(channel=channel).exclude(status="sent").count()
+        lost_attempts = DeliveryAttempt.objects.filter(
+            notification__channel=channel, outcome="unknown"
+        ).count()
+        print(
+            f"{ROUNDS} Postgres restarts during bursts of {BURST} sends: "
+            f"{len(all_keys)} notifications; sent again after an acknowledged 2xx: {again} keys "
+            f"({extra} extra requests); lost (never received or not marked sent): "
+            f"{missing} / {unsent}; lost attempts logged: {lost_attempts}"
+        )
+        for what, meaning in (
+            ("recording", "sends acknowledged 2xx whose outcome waited for the database"),
+            ("claiming", "claims that waited for the database"),
+        ):
+            waits = worker_waits(what)
+            if waits:
+                print(f"{meaning}: {len(waits)}, waited up to {max(waits):.2f} s")
+        print(f"worker: --pool {POOL} --concurrency {CONCURRENCY}; cores: {os.cpu_count()}")
+    finally:
+        stop.set()
+        worker.terminate()
+        worker.wait(timeout=60)
+        receiver.server.shutdown()
+        database(lambda: owner.delete(), default=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Reads for the channels API and page: dead letters (deliveries that gave up)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from monitors.models import Channel, Notification
+
+DEAD = Q(status=Notification.DeliveryStatus.FAILED) & ~Q(event=Notification.Event.TEST)
+
+
+def dead_letters(*, channel: Channel) -> QuerySet[Notification]:
+    """The channel's notifications that failed for good (tests excluded), newest first, with
+    their attempts."""
+    return (
+        Notification.objects.filter(DEAD, channel_id=channel.pk)
+        .select_related("monitor")
+        .prefetch_related("delivery_attempts")
+        .order_by("-created_at")
+    )
+
+
+def channels_with_dead_letters(channels: QuerySet[Channel]) -> QuerySet[Channel]:
+    """``channels`` with ``dead_letter_count``."""
+    return channels.annotate(
+        dead_letter_count=Count(
+            "notifications",
+            filter=Q(notifications__status=Notification.DeliveryStatus.FAILED)
+            & ~Q(notifications__event=Notification.Event.TEST),
+        )
+    )

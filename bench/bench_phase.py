@@ -114,7 +114,7 @@ def due_width(ids: list[int]) -> timedelta:
             "WHERE monitor_id = ANY(%s)",
             [ids],
         )
-        (width,) = cursor.fetchone()  # type: ignore[misc]
+        (width,) = cursor.fetchone()
     return width  # type: ignore[no-any-return]
 
 

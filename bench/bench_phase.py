@@ -158,7 +158,8 @@ def created_at_once(count: int) -> None:
         slots = dict(cursor.fetchall())
     per_slot = [slots.get(k, 0) for k in range(max(slots) + 1)]
     mean = count / (INTERVAL / SECOND)
-    print(f"{count:,} monitors created at once (bulk_create, {count // 2000 or 1} statements)")
+    statements = -(-count // 2000)
+    print(f"{count:,} monitors created at once (bulk_create in {statements} statement(s))")
     print(
         f"  first due times per 1 s slot (what each tick claims): max {max(per_slot):,} "
         f"/ {mean:,.0f} (N / 10 s) = {max(per_slot) / mean:.2f}x   {per_slot}"

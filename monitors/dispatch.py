@@ -3,9 +3,23 @@
 One statement claims and reschedules at once: due rows are locked with ``FOR UPDATE SKIP
 LOCKED`` (so several dispatchers never claim the same monitor) and ``next_due_at`` advances in
 the same UPDATE. Both happen in the narrow ``monitors_schedule`` table (one row per enabled
-monitor), which is what keeps claiming 10,000 monitors cheap. A monitor on time keeps its
-cadence (due + interval); one that fell behind is rescheduled from now rather than replaying
-every missed tick.
+monitor), which is what keeps claiming 10,000 monitors cheap.
+
+Each monitor keeps its phase. Its next due time is the first slot after now on its own grid
+(``due + k * interval``): on time that is due + interval, its cadence; one that fell behind (a
+dispatcher outage, an owner's service gated until payment) is evaluated once now and then
+returns to its slot rather than replaying every missed tick. Rescheduling late monitors from
+now instead collapsed them onto one instant: 2,000 monitors spread over 10 s were all due
+within 61 ms after an outage, and stayed so (``bench/bench_phase.py``). The first claim after
+an outage still takes every overdue monitor at once (up to ``limit``): delaying them further
+would only make their alerts later; the spread is back from the next tick on.
+
+New or resumed monitors do not arrive on one instant either: the schedule row a database
+trigger writes for them is due at ``monitors_first_due_at`` (migration 0011), a deterministic
+offset by id within ``min(interval, FIRST_DUE_SPREAD)`` of now, so the first evaluation comes
+within a minute and 1,000 monitors created at once are spread over their first interval. A
+monitor whose definition changed is due at once (``services._restart``): one user's edit,
+answered by the next tick, which moves that monitor's phase to the moment of the edit.
 
 One row cannot poison the claim for everyone: the step is the interval clamped to its bounds
 (no stored value overflows a timestamp), and should the statement fail anyway the due rows are
@@ -29,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 # The step is the interval clamped to its bounds: a row planted past the CHECK constraint (or
 # written before it) cannot make the statement overflow a timestamp and fail the whole claim.
+# The next due time is the first slot after now on the monitor's own grid (anchored at the due
+# time claimed): ``date_bin`` floors now onto that grid in integer microseconds (one C call per
+# row, exact however far behind), and one step more is strictly after now. On time that is
+# due + step; after an outage it is the slot the monitor would have had, so its phase is kept.
 _CLAIM = """
 WITH due AS (
     SELECT monitor_id, next_due_at,
@@ -38,10 +56,7 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE monitors_schedule AS s
-SET next_due_at = CASE
-        WHEN due.next_due_at + due.step > %(now)s THEN due.next_due_at + due.step
-        ELSE %(now)s::timestamptz + due.step
-    END
+SET next_due_at = date_bin(due.step, %(now)s::timestamptz, due.next_due_at) + due.step
 FROM due
 WHERE s.monitor_id = due.monitor_id
 RETURNING s.monitor_id, s.source_id,
@@ -59,6 +74,9 @@ FOR UPDATE SKIP LOCKED
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: how long a monitor that could not be claimed waits before it is tried again
 PARK_FOR = timedelta(hours=1)
+#: a new, resumed or repaired monitor is first due within min(interval, this) of then; the
+#: window is written in SQL, in ``monitors_first_due_at`` (migration 0011)
+FIRST_DUE_SPREAD = timedelta(seconds=60)
 _PARK_SCHEDULE = "UPDATE monitors_schedule SET next_due_at = %s WHERE monitor_id = %s"
 _PARK_MONITOR = """
 UPDATE monitors_monitor
@@ -194,7 +212,8 @@ def claim_batches(
 
 _REPAIR = """
 INSERT INTO monitors_schedule (monitor_id, owner_id, source_id, interval, next_due_at)
-SELECT m.id, m.owner_id, m.source_id, m.interval, %(now)s
+SELECT m.id, m.owner_id, m.source_id, m.interval,
+    monitors_first_due_at(m.id, m.interval, %(now)s::timestamptz)
 FROM monitors_monitor AS m
 WHERE m.enabled
   AND NOT EXISTS (SELECT 1 FROM monitors_schedule AS s WHERE s.monitor_id = m.id)
@@ -204,14 +223,18 @@ RETURNING monitor_id
 
 
 def repair_schedules(*, now: datetime) -> list[int]:
-    """Gives every enabled monitor that has no Schedule row one, due ``now``; returns their
-    ids. The database trigger should make this find nothing: each one found is a write that got
-    around it (the trigger disabled, a restore, a row deleted by hand), so it is logged."""
+    """Gives every enabled monitor that has no Schedule row one, due within
+    ``min(interval, FIRST_DUE_SPREAD)`` of ``now`` like a new monitor (many repaired at once
+    do not land on one tick); returns their ids. The database trigger should make this find
+    nothing: each one found is a write that got around it (the trigger disabled, a restore, a
+    row deleted by hand), so it is logged."""
     with connection.cursor() as cursor:
         cursor.execute(_REPAIR, {"now": now})
         repaired = [monitor_id for (monitor_id,) in cursor.fetchall()]
     if repaired:
         logger.warning(
-            "%d enabled monitors had no schedule row (now due): %s", len(repaired), repaired[:20]
+            "%d enabled monitors had no schedule row (due again within a minute): %s",
+            len(repaired),
+            repaired[:20],
         )
     return repaired

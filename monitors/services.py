@@ -112,7 +112,7 @@ def source_check(*, source: Source) -> Source:
 def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: Any) -> Monitor:
     monitor = Monitor(owner=owner, **fields)
     monitor.status = Status.OK if monitor.enabled else Status.PAUSED
-    monitor.next_due_at = timezone.now()
+    # first due within min(interval, a minute), set by the schedule trigger (migration 0011)
     monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
     monitor.save()
     monitor.channels.set(list(channels))
@@ -169,7 +169,9 @@ def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
     monitor.state_version += 1
     monitor.status = state.status.value
     monitor.status_reason = state.reason
-    if monitor.enabled:
+    if monitor.enabled and was_enabled:
+        # a new definition is checked at once; a resume is due within min(interval, a minute),
+        # as the schedule trigger writes it (migration 0011), so mass resumes do not pile up
         monitor.next_due_at = now
     pipeline.record_stopped(monitor, state, events, now)
     return STATE_FIELDS

@@ -31,14 +31,16 @@ def test_it_claims_only_due_enabled_monitors_and_advances_them_by_their_interval
 
 
 @pytest.mark.django_db
-def test_a_monitor_that_fell_behind_is_rescheduled_from_now_not_replayed() -> None:
+def test_a_monitor_that_fell_behind_is_claimed_once_and_returns_to_its_grid() -> None:
     now = timezone.now()
-    late = MonitorFactory(next_due_at=now - timedelta(minutes=10), interval=timedelta(seconds=17))
+    due = now - timedelta(minutes=10)
+    late = MonitorFactory(next_due_at=due, interval=timedelta(seconds=17))
 
-    dispatch.claim_due(now=now)
+    assert [c.monitor_id for c in dispatch.claim_due(now=now)] == [late.pk]  # not replayed
 
     late.refresh_from_db()
-    assert late.next_due_at == now + timedelta(seconds=17)
+    assert late.next_due_at == due + 36 * timedelta(seconds=17)  # 600 s = 35 steps + 5 s
+    assert dispatch.claim_due(now=now) == []
 
 
 @pytest.mark.django_db
@@ -103,7 +105,7 @@ def test_batches_are_cut_per_source_and_by_size() -> None:
 
 
 @pytest.mark.django_db
-def test_pausing_takes_a_monitor_off_the_schedule_and_resuming_puts_it_back_due_now() -> None:
+def test_pausing_takes_a_monitor_off_the_schedule_and_resuming_puts_it_back_due_soon() -> None:
     from monitors import services
 
     monitor = MonitorFactory(next_due_at=timezone.now() + timedelta(hours=1))
@@ -116,9 +118,10 @@ def test_pausing_takes_a_monitor_off_the_schedule_and_resuming_puts_it_back_due_
     before = timezone.now()
     services.monitor_set_enabled(monitor=monitor, enabled=True)
     schedule = Schedule.objects.get(monitor=monitor)
-    assert schedule.next_due_at >= before
+    assert before <= schedule.next_due_at < timezone.now() + dispatch.FIRST_DUE_SPREAD
     assert schedule.interval == monitor.interval
-    assert [c.monitor_id for c in dispatch.claim_due(now=timezone.now())] == [monitor.pk]
+    soon = timezone.now() + dispatch.FIRST_DUE_SPREAD
+    assert [c.monitor_id for c in dispatch.claim_due(now=soon)] == [monitor.pk]
 
 
 def test_a_busy_source_is_spread_over_the_workers_but_small_ones_stay_whole() -> None:

@@ -174,7 +174,8 @@ def test_resuming_starts_afresh_and_a_new_breach_opens_a_new_incident(
     assert hot_monitor.state["alerting"] is False
     assert not Incident.objects.filter(resolved_at=None).exists()  # none reopened
     assert Notification.objects.filter(monitor=hot_monitor).count() == 4  # 2 fired, 2 paused
-    assert [c.monitor_id for c in dispatch.claim_due(now=timezone.now())] == [hot_monitor.pk]
+    soon = timezone.now() + hot_monitor.interval  # a resume is due within its first interval
+    assert [c.monitor_id for c in dispatch.claim_due(now=soon)] == [hot_monitor.pk]
 
     due_again(hot_monitor)
     tick()  # still hot: fires again, as a new incident

@@ -32,7 +32,7 @@ def test_bulk_created_monitors_are_claimed_by_the_dispatcher() -> None:
     )
     enabled = {m.pk for m in created if m.enabled}
 
-    claimed = dispatch.claim_due(now=timezone.now())
+    claimed = dispatch.claim_due(now=timezone.now() + dispatch.FIRST_DUE_SPREAD)
 
     assert {c.monitor_id for c in claimed} == enabled
     assert all(c.source_id == source.pk and c.due_at >= before for c in claimed)
@@ -50,7 +50,8 @@ def test_queryset_updates_pause_resume_and_move_a_monitor_on_the_schedule() -> N
     assert not Schedule.objects.filter(monitor_id=monitor.pk).exists()
 
     mine.update(enabled=True)
-    assert [c.monitor_id for c in dispatch.claim_due(now=timezone.now())] == [monitor.pk]
+    soon = timezone.now() + dispatch.FIRST_DUE_SPREAD
+    assert [c.monitor_id for c in dispatch.claim_due(now=soon)] == [monitor.pk]
 
     mine.update(source=other_source, interval=timedelta(minutes=7))
     schedule = Schedule.objects.get(monitor_id=monitor.pk)
@@ -86,7 +87,8 @@ def test_a_lost_schedule_row_is_repaired_and_counted_in_metrics() -> None:
 
     assert tasks.repair_schedules() == 1
 
-    assert [c.monitor_id for c in dispatch.claim_due(now=timezone.now())] == [lost.pk]
+    soon = timezone.now() + dispatch.FIRST_DUE_SPREAD  # due within a minute, like a new one
+    assert [c.monitor_id for c in dispatch.claim_due(now=soon)] == [lost.pk]
     schedule = Schedule.objects.get(monitor_id=lost.pk)
     assert (schedule.owner_id, schedule.source_id) == (lost.owner_id, lost.source_id)
     assert Schedule.objects.get(monitor_id=kept.pk).next_due_at > timezone.now()  # untouched

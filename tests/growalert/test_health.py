@@ -8,6 +8,7 @@ from django.test import Client
 
 from growalert.health import heartbeat
 from growalert.health.views import format_uptime
+from tests.billing.conftest import fake_stripe  # noqa: F401 (fixture)
 from tests.conftest import services
 
 
@@ -82,13 +83,23 @@ def test_readyz_stays_ready_without_influxdb_or_redis_and_says_so(
 ) -> None:
     """The web tier serves pages and the API without them: taking it out of the load balancer
     would not help. /readyz says what is degraded; monitoring blind is its own signal."""
+    from billing.gating import comp
+    from tests.factories import MonitorFactory, UserFactory
+
     heartbeat.record()
+    user = UserFactory()
+    comp(user)
+    MonitorFactory(owner=user)
+    user_client = Client()
+    user_client.force_login(user)
     stopped_service.append(name)
     assert services("down", name).returncode == 0
 
     down = client.get("/readyz")
     deps = client.get("/health/deps")
     page = client.get("/accounts/login/")
+    dashboard = user_client.get("/app/")
+    api = user_client.get("/monitors")
 
     assert down.status_code == 200
     assert down.json()["status"] == "ready"
@@ -97,6 +108,9 @@ def test_readyz_stays_ready_without_influxdb_or_redis_and_says_so(
     assert down.json()["monitoring"]["blind"] is True
     assert f"{name}_unreachable" in down.json()["monitoring"]["reasons"]
     assert page.status_code == 200
+    assert dashboard.status_code == 200
+    assert api.status_code == 200
+    assert len(api.json()["results"]) == 1
     assert deps.status_code == 200
     assert deps.json()["status"] == "degraded"
     assert deps.json()["dependencies"][name]["status"] == "unreachable"
@@ -184,3 +198,24 @@ def test_metrics_expose_evaluations_latency_batch_sizes_lag_and_backlog(client: 
     assert "growalert_evaluation_batch_size_count" in body
     assert "growalert_scheduler_lag_seconds 0.0" in body
     assert "growalert_outbox_backlog 0.0" in body
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_prices_are_read_from_stripe_when_the_cache_redis_is_down(
+    stopped_service: list[str],
+    fake_stripe,  # noqa: F811
+) -> None:
+    """The web tier serves without Redis (which is why /readyz does not require it): the price
+    cache is skipped instead of failing the registration and account pages."""
+    from billing.selectors import price_catalog
+
+    stopped_service.append("redis")
+    assert services("down", "redis").returncode == 0
+
+    catalog = price_catalog()
+
+    assert services("up", "redis").returncode == 0  # before fake_stripe's teardown uses the cache
+    stopped_service.remove("redis")
+    assert [p["lookup_key"] for p in catalog.subscription] == ["growalert_monthly"]
+    assert catalog.device is not None

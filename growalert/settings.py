@@ -283,13 +283,13 @@ MONITORING_BLIND_ALERT_AFTER_MINUTES: float = env.float(
     "MONITORING_BLIND_ALERT_AFTER_MINUTES", default=5.0
 )
 ADMINS: list[tuple[str, str]] = [
-    (address, address) for address in env.list("GROWALERT_ADMIN_EMAILS", default=[])
+    (address, address) for address in env.list("GROWALERT_ADMIN_EMAILS", default=[]) if address
 ]
 # Prometheus counters and histograms of every process (gunicorn and Celery workers) are files
 # in this directory (prometheus_client's multiprocess mode), summed by /metrics: they survive
 # Redis restarts and processes that exit. The web and worker processes must share it.
-PROMETHEUS_MULTIPROC_DIR: str = env.str(
-    "PROMETHEUS_MULTIPROC_DIR", default=str(BASE_DIR / ".local" / "prometheus")
+PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="") or str(
+    BASE_DIR / ".local" / "prometheus"
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)

@@ -303,3 +303,35 @@ def test_the_beat_task_runs_the_check(settings) -> None:
     episode = operator.load_episode()
     assert episode is not None
     assert episode.reasons == ["no_worker_heartbeat"]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_with_postgres_down_the_admins_are_still_told(
+    stopped_service: list[str],
+    smtp_inbox: Inbox,  # noqa: F811
+    settings,
+) -> None:
+    """Staff users live in Postgres; settings.ADMINS is who is left to tell when it is down."""
+    settings.MONITORING_BLIND_ALERT_AFTER_MINUTES = 1
+    settings.ADMINS = [("ops", "ops@example.com")]
+    UserFactory(username="operator", email="operator@example.com", is_staff=True)
+    heartbeat.record()
+    stopped_service.append("postgres")
+    assert services("down", "postgres").returncode == 0
+
+    started = operator.check(now=3_000_000.0)
+    alerted = operator.check(now=3_000_061.0)
+
+    assert services("up", "postgres").returncode == 0
+    stopped_service.remove("postgres")
+    connection.close()
+    assert (started, alerted) == ("started", "alerted")
+    assert smtp_inbox.envelopes == [(smtp_inbox.envelopes[0][0], ["ops@example.com"])]
+    assert "postgres_unreachable" in smtp_inbox.messages[0].as_string()
+    heartbeat.record()
+    assert operator.check(now=3_000_120.0) == "resolved"
+    assert sorted(to for _, tos in smtp_inbox.envelopes[1:] for to in tos) == [
+        "operator@example.com",
+        "ops@example.com",
+    ]

@@ -335,3 +335,22 @@ def test_with_postgres_down_the_admins_are_still_told(
         "operator@example.com",
         "ops@example.com",
     ]
+
+
+@pytest.mark.django_db
+def test_the_operator_command_prints_the_state_and_fails_while_blind() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    heartbeat.record()
+    out = StringIO()
+    call_command("monitoring_status", stdout=out)
+    assert '"blind": false' in out.getvalue()
+
+    heartbeat._client().delete(heartbeat.KEY)
+    out = StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("monitoring_status", stdout=out)
+    assert exited.value.code == 1
+    assert '"no_worker_heartbeat"' in out.getvalue()

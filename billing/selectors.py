@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.db.models import QuerySet
+from redis import RedisError
 
 from billing.models import Customer, Device, DeviceOrder, Subscription
 from billing.stripe_gateway import InvalidRequest, StripeClient, StripeDict
@@ -68,10 +70,15 @@ def price_catalog() -> PriceCatalog:
     subscription_refs = list(settings.STRIPE_SUBSCRIPTION_PRICES)
     refs = [*subscription_refs, settings.STRIPE_DEVICE_PRICE]
     key = _cache_key(refs)
-    found: dict[str, StripeDict] | None = cache.get(key)
+    try:
+        found: dict[str, StripeDict] | None = cache.get(key)
+    except RedisError as exc:  # the cache is an optimisation: without Redis, ask Stripe
+        logger.warning("price cache unavailable: %s", exc)
+        found = _fetch(refs)
     if found is None:
         found = _fetch(refs)
-        cache.set(key, found, PRICES_CACHE_SECONDS)
+        with contextlib.suppress(RedisError):
+            cache.set(key, found, PRICES_CACHE_SECONDS)
     return PriceCatalog(
         subscription=[found[ref] for ref in subscription_refs if ref in found],
         device=found.get(settings.STRIPE_DEVICE_PRICE),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 
@@ -37,9 +38,22 @@ app.conf.beat_schedule = {
         "schedule": 10.0,
         "options": {"expires": 10.0},
     },
+    "check-monitoring": {
+        "task": "growalert.tasks.check_monitoring",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     "simulate-demo-devices": {
         "task": "monitors.tasks.simulate_demo_devices",
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
 }
+
+
+@worker_process_shutdown.connect
+def _mark_metrics_process_dead(pid: int | None = None, **kwargs: object) -> None:
+    """prometheus_client multiprocess bookkeeping for a pool process that exits."""
+    from growalert import metrics
+
+    metrics.mark_process_dead(pid or os.getpid())

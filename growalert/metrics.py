@@ -1,90 +1,100 @@
 """Prometheus metrics at /metrics.
 
-Evaluations happen in Celery workers, possibly on other machines, while /metrics is served by
-the web process: counters and histograms therefore live in Redis (a few HINCRBYs per batch, in
-one pipeline) and a collector reads them, plus scheduler lag and the outbox backlog from
-Postgres, at scrape time.
+Evaluations happen in Celery worker processes while /metrics is served by gunicorn workers.
+Counters and histograms use prometheus_client's multiprocess mode: every process writes its own
+memory-mapped file in ``settings.PROMETHEUS_MULTIPROC_DIR`` and the scrape sums them. The counts
+therefore survive a Redis restart (they used to live in Redis without persistence and fell to
+zero with it) and a worker that exits (its file stays and keeps counting in the sum). The web
+and worker processes must share that directory (same host, or one volume in docker-compose).
+
+Gauges are read at scrape time (scheduler lag, outbox backlog, dependency and monitoring
+state, see ``growalert.health.monitoring``) and every one of them is in every scrape: a gauge
+whose source is down is exported as NaN, with its ``..._known`` gauge at 0.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
 
-import redis
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.db.models import Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "growalert:metrics:"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
-_client: redis.Redis | None = None  # decode_responses: hash keys and values come back as str
 
+# Settings put PROMETHEUS_MULTIPROC_DIR in the environment; should prometheus_client have been
+# imported before them, its value class is still the single-process one: switch it.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", settings.PROMETHEUS_MULTIPROC_DIR)
+if values.ValueClass is values.MutexValue:
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
-def _redis() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1, decode_responses=True
-        )
-    return _client
-
-
-def _bucket_counts(values: Iterable[float], bounds: Sequence[float]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for value in values:
-        index = bisect.bisect_left(bounds, value)
-        counts[str(bounds[index]) if index < len(bounds) else "+Inf"] += 1
-    return counts
+# Not registered with the default registry: /metrics reads every process's files instead.
+EVALUATIONS = Counter(
+    "growalert_evaluations", "Monitor evaluations by outcome.", ["outcome"], registry=None
+)
+SCHEDULE_REPAIRS = Counter(
+    "growalert_schedule_repairs",
+    "Enabled monitors found without a schedule row and put back on it.",
+    registry=None,
+)
+EVALUATION_LATENCY = Histogram(
+    "growalert_evaluation_latency_seconds",
+    "From a monitor's due time to its new state committed.",
+    buckets=LATENCY_BUCKETS,
+    registry=None,
+)
+BATCH_SIZE = Histogram(
+    "growalert_evaluation_batch_size",
+    "Monitors per evaluation batch.",
+    buckets=BATCH_BUCKETS,
+    registry=None,
+)
 
 
 def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> None:
     """Records one evaluated batch: counts by outcome, per-evaluation latency, batch size.
 
-    Metrics must never break evaluation: a Redis error is logged and dropped."""
-    pipe = _redis().pipeline(transaction=False)
-    for outcome, count in outcomes.items():
-        pipe.hincrby(PREFIX + "evaluations", outcome, count)
-    for bucket, count in _bucket_counts(latencies, LATENCY_BUCKETS).items():
-        pipe.hincrby(PREFIX + "latency_buckets", bucket, count)
-    pipe.hincrbyfloat(PREFIX + "latency_sum", "sum", sum(latencies))
-    size = sum(outcomes.values())
-    pipe.hincrby(PREFIX + "batch_buckets", next(iter(_bucket_counts([size], BATCH_BUCKETS))), 1)
-    pipe.hincrbyfloat(PREFIX + "batch_sum", "sum", size)
+    Metrics must never break evaluation: an error writing the metrics file is logged."""
     try:
-        pipe.execute()
-    except redis.RedisError as exc:
+        for outcome, count in outcomes.items():
+            EVALUATIONS.labels(outcome=outcome).inc(count)
+        for latency in latencies:
+            EVALUATION_LATENCY.observe(latency)
+        BATCH_SIZE.observe(sum(outcomes.values()))
+    except (OSError, ValueError) as exc:
         logger.warning("could not record metrics: %s", exc)
 
 
 def record_schedule_repairs(count: int) -> None:
     """Counts monitors the housekeeping task had to put back on the dispatcher's schedule."""
     try:
-        _redis().hincrby(PREFIX + "schedule_repairs", "total", count)
-    except redis.RedisError as exc:
+        SCHEDULE_REPAIRS.inc(count)
+    except (OSError, ValueError) as exc:
         logger.warning("could not record metrics: %s", exc)
 
 
-def _histogram(
-    name: str, doc: str, buckets_key: str, sum_key: str, bounds: Sequence[float]
-) -> HistogramMetricFamily:
-    raw = {str(k): int(v) for k, v in _redis().hgetall(PREFIX + buckets_key).items()}
-    cumulative, running = [], 0
-    for bound in [*map(str, bounds), "+Inf"]:
-        running += raw.get(bound, 0)
-        cumulative.append((bound, running))
-    total = float(_redis().hget(PREFIX + sum_key, "sum") or 0)
-    return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=total)
+def mark_process_dead(pid: int) -> None:
+    """Bookkeeping when a gunicorn or Celery child exits (its counter file stays, and counts)."""
+    multiprocess.mark_process_dead(pid, settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call]
 
 
 def scheduler_lag_seconds() -> float:
@@ -109,58 +119,74 @@ def outbox_backlog() -> int:
         return int(cursor.fetchone()[0])
 
 
+def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=math.nan if value is None else value)
+
+
 class GrowalertCollector(Collector):
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        try:
-            yield from self._from_redis()
-        except redis.RedisError as exc:
-            logger.warning("metrics from Redis unavailable: %s", exc)
-        try:
-            yield GaugeMetricFamily(
-                "growalert_scheduler_lag_seconds",
-                "Age of the oldest overdue monitor.",
-                value=scheduler_lag_seconds(),
-            )
-            yield GaugeMetricFamily(
-                "growalert_outbox_backlog",
-                "Notifications waiting to be delivered.",
-                value=outbox_backlog(),
-            )
-        except DatabaseError as exc:
-            connection.close()
-            logger.warning("metrics from Postgres unavailable: %s", exc)
+    """The gauges, read at scrape time; each is present in every scrape."""
 
-    def _from_redis(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
-        evaluations = CounterMetricFamily(
-            "growalert_evaluations", "Monitor evaluations by outcome.", labels=["outcome"]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from growalert.health import monitoring
+
+        state = monitoring.assess()
+        yield _gauge(
+            "growalert_scheduler_lag_seconds",
+            "Age of the oldest overdue monitor (NaN when Postgres cannot be read).",
+            state.scheduler_lag_seconds,
         )
-        for outcome, count in sorted(_redis().hgetall(PREFIX + "evaluations").items()):
-            evaluations.add_metric([str(outcome)], int(count))
-        yield evaluations
-        yield CounterMetricFamily(
-            "growalert_schedule_repairs",
-            "Enabled monitors found without a schedule row and put back on it.",
-            value=int(_redis().hget(PREFIX + "schedule_repairs", "total") or 0),
+        yield _gauge(
+            "growalert_scheduler_lag_known",
+            "1 when growalert_scheduler_lag_seconds could be read, 0 when it is unknown.",
+            float(state.scheduler_lag_seconds is not None),
         )
-        yield _histogram(
-            "growalert_evaluation_latency_seconds",
-            "From a monitor's due time to its new state committed.",
-            "latency_buckets",
-            "latency_sum",
-            LATENCY_BUCKETS,
+        yield _gauge(
+            "growalert_outbox_backlog",
+            "Notifications waiting to be delivered (NaN when Postgres cannot be read).",
+            state.outbox_backlog,
         )
-        yield _histogram(
-            "growalert_evaluation_batch_size",
-            "Monitors per evaluation batch.",
-            "batch_buckets",
-            "batch_sum",
-            BATCH_BUCKETS,
+        yield _gauge(
+            "growalert_outbox_backlog_known",
+            "1 when growalert_outbox_backlog could be read, 0 when it is unknown.",
+            float(state.outbox_backlog is not None),
         )
+        yield _gauge(
+            "growalert_worker_heartbeat_age_seconds",
+            "Seconds since a Celery worker last recorded the heartbeat (NaN when unknown).",
+            state.heartbeat_age_seconds,
+        )
+        yield _gauge(
+            "growalert_monitors_in_error_ratio",
+            "Share of the enabled monitors whose status is error (NaN when unknown).",
+            state.error_ratio,
+        )
+        up = GaugeMetricFamily(
+            "growalert_dependency_up", "1 when the dependency answers.", labels=["dependency"]
+        )
+        for name, result in sorted(state.probes.items()):
+            up.add_metric([name], float(result.ok))
+        yield up
+        yield _gauge(
+            "growalert_monitoring_blind",
+            "1 when monitoring is blind or late (see growalert_monitoring_blind_reason).",
+            float(state.blind),
+        )
+        reasons = GaugeMetricFamily(
+            "growalert_monitoring_blind_reason",
+            "1 for each reason monitoring is blind or late right now.",
+            labels=["reason"],
+        )
+        for reason in monitoring.REASONS:
+            reasons.add_metric([reason], float(reason in state.reasons))
+        yield reasons
 
 
-_registry = CollectorRegistry(auto_describe=False)
-_registry.register(GrowalertCollector())
+def _registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call]
+    registry.register(GrowalertCollector())
+    return registry
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ fail at start-up instead of falling back to development values.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -171,7 +172,7 @@ X_FRAME_OPTIONS = "DENY"
 # http -> https redirect; on by default in production. Plain-http use (docker-compose.yml on
 # localhost) sets it false. Probes and the metrics scrape answer over plain http either way.
 SECURE_SSL_REDIRECT: bool = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health/deps$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health/deps$", r"^metrics$", r"^status$"]
 # Strict-Transport-Security (sent on https responses only). Subdomains and preload are opt-in:
 # both are hard to take back once browsers have seen them.
 SECURE_HSTS_SECONDS: int = env.int(
@@ -309,12 +310,35 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
-# /readyz fails when the oldest overdue monitor has waited longer than this.
 # Monitors of one source evaluated per task (one InfluxDB request each).
 EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=1000)
 # A busy source is cut into at least this many batches (the worker processes to keep busy).
 EVALUATION_SPREAD: int = env.int("EVALUATION_SPREAD", default=2)
+# Monitoring is "blind or late" (growalert_monitoring_blind, /health/deps) when the oldest
+# overdue monitor has waited longer than this.
 SCHEDULER_LAG_THRESHOLD_SECONDS: float = env.float("SCHEDULER_LAG_THRESHOLD_SECONDS", default=30.0)
+# ... or when no worker has recorded the Celery heartbeat for this long,
+MONITORING_HEARTBEAT_STALE_SECONDS: float = env.float(
+    "MONITORING_HEARTBEAT_STALE_SECONDS", default=60.0
+)
+# ... or when at least this share of the enabled monitors is in error (their sources are down).
+MONITORING_ERROR_RATIO: float = env.float("MONITORING_ERROR_RATIO", default=0.5)
+# Staff users (is_staff) and ADMINS get one email per blind episode once it has lasted this
+# long, and one when it ends.
+MONITORING_BLIND_ALERT_AFTER_MINUTES: float = env.float(
+    "MONITORING_BLIND_ALERT_AFTER_MINUTES", default=5.0
+)
+ADMINS: list[tuple[str, str]] = [
+    (address, address) for address in env.list("GROWALERT_ADMIN_EMAILS", default=[]) if address
+]
+# Prometheus counters and histograms of every process (gunicorn and Celery workers) are files
+# in this directory (prometheus_client's multiprocess mode), summed by /metrics: they survive
+# Redis restarts and processes that exit. The web and worker processes must share it.
+PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="") or str(
+    BASE_DIR / ".local" / "prometheus"
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 LOGGING = {
     "version": 1,

@@ -11,3 +11,11 @@ from growalert.health import heartbeat
 def record_heartbeat() -> None:
     """Proves beat and a worker are alive: /health/deps reports the age of the last beat."""
     heartbeat.record()
+
+
+@shared_task(ignore_result=True)
+def check_monitoring() -> None:
+    """Emails the operator once per blind episode that lasts, and when it ends."""
+    from growalert import operator
+
+    operator.check()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("health/deps", health.deps, name="health-deps"),
     path("metrics", metrics_view, name="metrics"),
+    path("status", health.status, name="status"),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from drf-spectacular-sidecar's files; the split view serves its start-up script
     # as a file (?script) so the page passes the Content-Security-Policy.

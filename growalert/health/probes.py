@@ -80,12 +80,5 @@ def probe_influxdb() -> ProbeResult:
 PROBES = (probe_postgres, probe_redis, probe_influxdb)
 
 
-def scheduler_lag() -> float:
-    """Seconds the oldest overdue monitor has been waiting (0 when the scheduler keeps up)."""
-    from growalert.metrics import scheduler_lag_seconds
-
-    return scheduler_lag_seconds()
-
-
 def run_all() -> list[ProbeResult]:
     return [probe() for probe in PROBES]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
+import redis
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from growalert.health import heartbeat, probes
+from growalert import operator
+from growalert.health import monitoring, probes
 
 _STARTED = time.monotonic()
 
@@ -33,21 +34,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "uptime": format_uptime(time.monotonic() - _STARTED)})
 
 
+# What the web tier cannot serve pages and the API without. Redis (Celery broker, the billing
+# price cache) and InfluxDB (charts, evaluation) are reported but do not make it unready: taking
+# every web process out of the load balancer would not bring them back, and monitoring being
+# blind is its own signal (``monitoring`` here, /health/deps, growalert_monitoring_blind).
+REQUIRED_FOR_WEB = ("postgres",)
+
+
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     results = probes.run_all()
     checks: dict[str, str] = {r.name: r.status for r in results}
-    body: dict[str, object] = {"status": "ready", "checks": checks}
-    postgres_ok = checks["postgres"] == "ok"
-    if postgres_ok:
-        lag = probes.scheduler_lag()
-        checks["scheduler"] = "ok" if lag <= settings.SCHEDULER_LAG_THRESHOLD_SECONDS else "lagging"
-        body["scheduler_lag_seconds"] = round(lag, 3)
-    else:
-        checks["scheduler"] = "unknown"
-    ready = all(value == "ok" for value in checks.values())
-    body["status"] = "ready" if ready else "not_ready"
+    ready = all(checks[name] == "ok" for name in REQUIRED_FOR_WEB)
+    state = monitoring.assess(results)
+    body: dict[str, object] = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "required": list(REQUIRED_FOR_WEB),
+        "degraded": sorted(n for n, v in checks.items() if v != "ok" and n not in REQUIRED_FOR_WEB),
+        "monitoring": {"blind": state.blind, "reasons": list(state.reasons)},
+    }
+    if state.scheduler_lag_seconds is not None:
+        body["scheduler_lag_seconds"] = round(state.scheduler_lag_seconds, 3)
     return JsonResponse(body, status=200 if ready else 503)
 
 
@@ -64,19 +73,40 @@ def deps(request: HttpRequest) -> JsonResponse:
         }
         for r in results
     }
-    age = heartbeat.age_seconds()
+    state = monitoring.assess(results)
+    age = state.heartbeat_age_seconds
     dependencies["celery"] = {
-        "status": "ok" if age is not None and age < 60 else "stale",
+        "status": "ok" if "no_worker_heartbeat" not in state.reasons else "stale",
         "last_heartbeat_age_s": age,
     }
-    ready = all(r.ok for r in results)
+    all_ok = all(r.ok for r in results) and not state.blind
     return JsonResponse(
         {
-            "status": "ok" if ready else "degraded",
+            "status": "ok" if all_ok else "degraded",
             "uptime": format_uptime(time.monotonic() - _STARTED),
             "uptime_seconds": int(time.monotonic() - _STARTED),
             "checked_at": timezone.now().isoformat(),
             "dependencies": dependencies,
+            "monitoring": {**state.as_json(), "episode": operator.episode_json()},
         },
         status=200,
+    )
+
+
+@never_cache
+@require_GET
+def status(request: HttpRequest) -> JsonResponse:
+    """Public status: whether monitoring is in a blind episode, as the last beat check (every
+    30 s) recorded it. Reads one Redis key and probes nothing, so it is cheap to poll."""
+    try:
+        episode = operator.load_episode()
+    except redis.RedisError:
+        return JsonResponse({"status": "unknown", "monitoring": None})
+    if episode is None:
+        return JsonResponse({"status": "operational", "monitoring": {"blind": False}})
+    return JsonResponse(
+        {
+            "status": "monitoring_blind",
+            "monitoring": {"blind": True, "since": episode.since, "reasons": episode.reasons},
+        }
     )

@@ -8,6 +8,7 @@ from django.test import Client
 
 from growalert.health import heartbeat
 from growalert.health.views import format_uptime
+from tests.billing.conftest import fake_stripe  # noqa: F401 (fixture)
 from tests.conftest import services
 
 
@@ -35,12 +36,17 @@ def test_uptime_is_formatted_like_a_go_duration(seconds: float, expected: str) -
 
 @pytest.mark.django_db
 def test_readyz_is_ready_when_every_dependency_answers(client: Client) -> None:
+    heartbeat.record()
+
     response = client.get("/readyz")
 
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"postgres": "ok", "redis": "ok", "influxdb": "ok", "scheduler": "ok"},
+        "checks": {"postgres": "ok", "redis": "ok", "influxdb": "ok"},
+        "required": ["postgres"],
+        "degraded": [],
+        "monitoring": {"blind": False, "reasons": []},
         "scheduler_lag_seconds": 0.0,
     }
 
@@ -71,36 +77,89 @@ def test_health_endpoints_refuse_other_methods(client: Client) -> None:
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("name", ["influxdb", "redis", "postgres"])
-def test_readyz_names_a_stopped_dependency_and_recovers_when_it_is_back(
+@pytest.mark.parametrize("name", ["influxdb", "redis"])
+def test_readyz_stays_ready_without_influxdb_or_redis_and_says_so(
     client: Client, stopped_service: list[str], name: str
 ) -> None:
+    """The web tier serves pages and the API without them: taking it out of the load balancer
+    would not help. /readyz says what is degraded; monitoring blind is its own signal."""
+    from billing.gating import comp
+    from tests.factories import MonitorFactory, UserFactory
+
+    heartbeat.record()
+    user = UserFactory()
+    comp(user)
+    MonitorFactory(owner=user)
+    user_client = Client()
+    user_client.force_login(user)
     stopped_service.append(name)
     assert services("down", name).returncode == 0
+
+    down = client.get("/readyz")
+    deps = client.get("/health/deps")
+    page = client.get("/accounts/login/")
+    dashboard = user_client.get("/app/")
+    api = user_client.get("/monitors")
+
+    assert down.status_code == 200
+    assert down.json()["status"] == "ready"
+    assert down.json()["checks"][name] == "unreachable"
+    assert down.json()["degraded"] == [name]
+    assert down.json()["monitoring"]["blind"] is True
+    assert f"{name}_unreachable" in down.json()["monitoring"]["reasons"]
+    assert page.status_code == 200
+    assert dashboard.status_code == 200
+    assert api.status_code == 200
+    assert len(api.json()["results"]) == 1
+    assert deps.status_code == 200
+    assert deps.json()["status"] == "degraded"
+    assert deps.json()["dependencies"][name]["status"] == "unreachable"
+    assert deps.json()["monitoring"]["blind"] is True
+    assert f"{name}_unreachable" in deps.json()["monitoring"]["reasons"]
+
+    assert services("up", name).returncode == 0
+    stopped_service.remove(name)
+    heartbeat.record()
+
+    up = client.get("/readyz")
+    assert up.status_code == 200
+    assert up.json()["checks"][name] == "ok"
+    assert up.json()["degraded"] == []
+    assert up.json()["monitoring"] == {"blind": False, "reasons": []}
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_readyz_is_not_ready_without_postgres_and_recovers(
+    client: Client, stopped_service: list[str]
+) -> None:
+    stopped_service.append("postgres")
+    assert services("down", "postgres").returncode == 0
 
     down = client.get("/readyz")
     deps = client.get("/health/deps")
 
     assert down.status_code == 503
     assert down.json()["status"] == "not_ready"
-    assert down.json()["checks"][name] == "unreachable"
-    others = {k: v for k, v in down.json()["checks"].items() if k not in (name, "scheduler")}
-    assert set(others.values()) == {"ok"}
+    assert down.json()["checks"] == {"postgres": "unreachable", "redis": "ok", "influxdb": "ok"}
+    assert "postgres_unreachable" in down.json()["monitoring"]["reasons"]
     assert deps.status_code == 200
-    assert deps.json()["status"] == "degraded"
-    assert deps.json()["dependencies"][name]["status"] == "unreachable"
+    assert deps.json()["dependencies"]["postgres"]["status"] == "unreachable"
+    assert deps.json()["monitoring"]["scheduler_lag_seconds"] is None
 
-    assert services("up", name).returncode == 0
-    stopped_service.remove(name)
+    assert services("up", "postgres").returncode == 0
+    stopped_service.remove("postgres")
     connection.close()
 
     up = client.get("/readyz")
     assert up.status_code == 200
-    assert up.json()["checks"][name] == "ok"
+    assert up.json()["checks"]["postgres"] == "ok"
 
 
 @pytest.mark.django_db
-def test_readyz_fails_when_the_scheduler_lags_past_the_threshold(client: Client, settings) -> None:
+def test_a_lagging_scheduler_makes_monitoring_late_not_the_web_tier_unready(
+    client: Client, settings
+) -> None:
     from datetime import timedelta
 
     from django.utils import timezone
@@ -108,16 +167,22 @@ def test_readyz_fails_when_the_scheduler_lags_past_the_threshold(client: Client,
     from billing.gating import comp
     from tests.factories import MonitorFactory, UserFactory
 
+    heartbeat.record()
     settings.SCHEDULER_LAG_THRESHOLD_SECONDS = 30
     owner = UserFactory()
     comp(owner)  # an unpaid owner's monitors wait on purpose and are not lag
     MonitorFactory(owner=owner, next_due_at=timezone.now() - timedelta(seconds=90))
 
     response = client.get("/readyz")
+    deps = client.get("/health/deps").json()
+    scrape = client.get("/metrics").content.decode()
 
-    assert response.status_code == 503
-    assert response.json()["checks"]["scheduler"] == "lagging"
+    assert response.status_code == 200
+    assert response.json()["monitoring"] == {"blind": True, "reasons": ["scheduler_lag"]}
     assert response.json()["scheduler_lag_seconds"] >= 90
+    assert deps["monitoring"]["reasons"] == ["scheduler_lag"]
+    assert "growalert_monitoring_blind 1.0" in scrape
+    assert 'growalert_monitoring_blind_reason{reason="scheduler_lag"} 1.0' in scrape
 
 
 @pytest.mark.django_db
@@ -133,3 +198,24 @@ def test_metrics_expose_evaluations_latency_batch_sizes_lag_and_backlog(client: 
     assert "growalert_evaluation_batch_size_count" in body
     assert "growalert_scheduler_lag_seconds 0.0" in body
     assert "growalert_outbox_backlog 0.0" in body
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_prices_are_read_from_stripe_when_the_cache_redis_is_down(
+    stopped_service: list[str],
+    fake_stripe,  # noqa: F811
+) -> None:
+    """The web tier serves without Redis (which is why /readyz does not require it): the price
+    cache is skipped instead of failing the registration and account pages."""
+    from billing.selectors import price_catalog
+
+    stopped_service.append("redis")
+    assert services("down", "redis").returncode == 0
+
+    catalog = price_catalog()
+
+    assert services("up", "redis").returncode == 0  # before fake_stripe's teardown uses the cache
+    stopped_service.remove("redis")
+    assert [p["lookup_key"] for p in catalog.subscription] == ["growalert_monthly"]
+    assert catalog.device is not None

@@ -180,7 +180,8 @@ def test_what_one_customer_stores_never_changes_the_others(influx_db, settings) 
 
     influx_db.write("gro01", "temperature", [(5, HOT)], {"device": "bob-1"})
     influx_db.write("gro01", "temperature", [(5, COOL)], {"device": "carol-1"})
-    now = timezone.now() + timedelta(seconds=1)
+    # past every new monitor's first due time (spread over its first minute)
+    now = timezone.now() + dispatch.FIRST_DUE_SPREAD + timedelta(seconds=1)
     results = [
         pipeline.evaluate_batch([(c.monitor_id, c.due_at) for c in batch])
         for batch in dispatch.claim_batches(now=now, size=500)

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from growalert.links import absolute_url
 from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify import breaker
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.notify.twilio import OptedOut
@@ -104,7 +105,8 @@ def claim(notification_id: uuid.UUID | str) -> Notification | None:
 
 def deliver(notification_id: uuid.UUID | str) -> str:
     """Claims, sends and records one notification. Returns what happened: ``sent``,
-    ``retry``, ``failed`` or ``skipped`` (not due, or already claimed or sent)."""
+    ``retry``, ``failed``, ``deferred`` (the receiver is busy or its circuit open: not tried,
+    not counted) or ``skipped`` (not due, or already claimed or sent)."""
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
@@ -117,9 +119,14 @@ def deliver(notification_id: uuid.UUID | str) -> str:
         error = PermanentError(f"channel disabled: {channel.disabled_reason or 'by its owner'}")
     else:
         try:
-            sent = notifier_for(channel).send(
-                channel, notification.payload, idempotency_key=notification.idempotency_key
+            sent = breaker.send(  # per-receiver concurrency limit and circuit breaker
+                channel,
+                lambda: notifier_for(channel).send(
+                    channel, notification.payload, idempotency_key=notification.idempotency_key
+                ),
             )
+        except breaker.Deferred as deferred:  # not tried: not an attempt (breaker.defer)
+            return breaker.defer(notification, deferred)
         except (TransientError, PermanentError) as exc:
             error = exc
         except Exception as exc:  # a bug or an unexpected library error: retry, and log it

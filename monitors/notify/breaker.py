@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_MS = 60_000  # longer than any one send (delivery.LEASE): a dead worker's slot comes back
 BUSY_RETRY_MS = 1000  # every slot taken: try again about this soon
+TRIAL_RETRY_MS = 5000  # half-open, a trial under way: about one send timeout (http.TIMEOUT)
 PREFIX = "growalert:receiver:"
 HTTP_KINDS = {"webhook": "host", "slack": "url"}
 
@@ -59,7 +60,7 @@ class Deferred(Exception):
 
 
 # Admission in one round trip. KEYS: slots (sorted set of leases), state (hash: fails,
-# open_until, trial, trial_until). ARGV: token, limit, lease ms, busy retry ms.
+# open_until, trial, trial_until). ARGV: token, limit, lease ms, busy retry ms, trial retry ms.
 # Returns {1, 0} admitted, {0, wait ms, reason}.
 _ADMIT = """
 local t = redis.call('TIME')
@@ -73,7 +74,7 @@ if open_until > 0 then
     end
     local trial_until = tonumber(redis.call('HGET', KEYS[2], 'trial_until') or '0')
     if trial_until > now then
-        return {0, trial_until - now, 'half-open'}
+        return {0, math.min(trial_until - now, tonumber(ARGV[5])), 'half-open'}
     end
     trial = true
 end
@@ -154,7 +155,9 @@ def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
     keys = _keys(receiver)
     token = uuid.uuid4().hex
     limit = max(1, settings.NOTIFY_RECEIVER_CONCURRENCY)
-    admitted, wait_ms, state = client.eval(_ADMIT, 2, *keys, token, limit, LEASE_MS, BUSY_RETRY_MS)
+    admitted, wait_ms, state = client.eval(
+        _ADMIT, 2, *keys, token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS
+    )
     if not admitted:
         state = state.decode() if isinstance(state, bytes) else str(state)
         raise Deferred(f"receiver {state}", retry_after=int(wait_ms) / 1000)
@@ -204,11 +207,10 @@ def state(channel: Channel) -> dict[str, Any]:
     }
 
 
-def reset(channel: Channel) -> None:
-    """Forgets a receiver's slots and circuit (tests; an operator after fixing a receiver)."""
-    receiver = receiver_of(channel)
-    if receiver is not None:
-        _redis().delete(*_keys(receiver))
+def forget(receiver: str) -> None:
+    """Forgets a receiver's slots and circuit (tests; an operator after fixing a receiver):
+    ``forget("hooks.example.com:443")``."""
+    _redis().delete(*_keys(receiver))
 
 
 def defer(notification: Notification, deferred: Deferred) -> str:

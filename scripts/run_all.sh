@@ -25,13 +25,17 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 "$BIN/python" manage.py collectstatic --no-input -v0
+# The queue names as the settings have them (.env may rename them; see growalert/celery.py).
+read -r EVALUATION_QUEUE DELIVERY_QUEUE < <(DJANGO_SETTINGS_MODULE=growalert.settings \
+    "$BIN/python" -c 'from django.conf import settings as s
+print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE)')
 "$BIN/gunicorn" growalert.wsgi --bind "$HOST:$PORT" --workers 2 --threads 4 \
     --access-logfile - --error-logfile - &
 pids+=($!)
-"$BIN/celery" -A growalert worker --loglevel INFO --queues evaluation \
+"$BIN/celery" -A growalert worker --loglevel INFO --queues "$EVALUATION_QUEUE" \
     --pool prefork --concurrency "$EVALUATION_PROCESSES" --hostname "evaluation@%h" &
 pids+=($!)
-"$BIN/celery" -A growalert worker --loglevel INFO --queues delivery \
+"$BIN/celery" -A growalert worker --loglevel INFO --queues "$DELIVERY_QUEUE" \
     --pool threads --concurrency "$DELIVERY_THREADS" --hostname "delivery@%h" &
 pids+=($!)
 "$BIN/celery" -A growalert beat --loglevel INFO --pidfile .local/run/celerybeat.pid &

@@ -22,6 +22,7 @@ brings a notification closer to giving up, and it is never lost (see :func:`defe
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import uuid
@@ -135,8 +136,8 @@ def receiver_of(channel: Channel) -> str | None:
     url = (channel.config or {}).get("url")
     if part is None or not isinstance(url, str):
         return None
-    if part == "url":
-        return f"{channel.kind}:{url}"
+    if part == "url":  # the URL is the secret: keys and logs carry a digest of it
+        return f"{channel.kind}:{hashlib.sha256(url.encode()).hexdigest()[:24]}"
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -151,13 +152,21 @@ def _keys(receiver: str) -> list[str]:
 
 @contextmanager
 def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
+    """Admits one send or raises Deferred. Without Redis the send goes ahead unlimited: the
+    limits protect delivery, they must not stop it (and a message already sent must never be
+    reported failed because its outcome could not be counted)."""
     client = _redis()
     keys = _keys(receiver)
     token = uuid.uuid4().hex
     limit = max(1, settings.NOTIFY_RECEIVER_CONCURRENCY)
-    admitted, wait_ms, state = client.eval(
-        _ADMIT, 2, *keys, token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS
-    )
+    try:
+        admitted, wait_ms, state = client.eval(
+            _ADMIT, 2, *keys, token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS
+        )
+    except redis.RedisError as exc:
+        logger.warning("receiver %s: limits unavailable, sending anyway (%s)", receiver, exc)
+        yield lambda transient: None
+        return
     if not admitted:
         state = state.decode() if isinstance(state, bytes) else str(state)
         raise Deferred(f"receiver {state}", retry_after=int(wait_ms) / 1000)
@@ -168,9 +177,13 @@ def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
         transient = bool(outcome and outcome[0])
         cooldown_ms = int(settings.NOTIFY_BREAKER_COOLDOWN_SECONDS * 1000)
         failures = max(1, settings.NOTIFY_BREAKER_FAILURES)
-        opened = client.eval(_DONE, 2, *keys, token, int(transient), failures, cooldown_ms)
-        if opened:
-            logger.warning("receiver %s: circuit open for %d ms", receiver, cooldown_ms)
+        try:
+            opened = client.eval(_DONE, 2, *keys, token, int(transient), failures, cooldown_ms)
+        except redis.RedisError as exc:  # the slot's lease expires on its own
+            logger.warning("receiver %s: outcome not counted (%s)", receiver, exc)
+        else:
+            if opened:
+                logger.warning("receiver %s: circuit open for %d ms", receiver, cooldown_ms)
 
 
 def send(channel: Channel, send: Callable[[], Sent]) -> Sent:

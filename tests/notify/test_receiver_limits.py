@@ -251,3 +251,33 @@ def _fresh(monitors: list[Any]) -> list[Any]:
     for monitor in monitors:
         monitor.refresh_from_db()
     return monitors
+
+
+@pytest.mark.django_db
+def test_a_slack_receiver_is_keyed_by_a_digest_never_by_its_secret_url() -> None:
+    url = "https://hooks.slack.com/services/T000/B000/very-secret-token"
+    slack = ChannelFactory(kind="slack", config={"url": url})
+    webhook = ChannelFactory(config={"url": "https://user:pw@Hooks.Example.com/t/secret?k=1"})
+    email = ChannelFactory(kind="email", config={"address": "a@example.com"})
+
+    key = breaker.receiver_of(slack)
+    assert key is not None
+    assert key.startswith("slack:")
+    assert "secret" not in key
+    assert breaker.receiver_of(webhook) == "hooks.example.com:443"
+    assert breaker.receiver_of(email) is None  # the deployment's own relay: not limited
+
+
+@pytest.mark.django_db
+def test_without_redis_a_send_goes_ahead_and_is_recorded_once(receiver, stopped_service):
+    from tests.conftest import services
+
+    notification = outbox_row(ChannelFactory(config={"url": receiver.url}))
+    stopped_service.append("redis")
+    assert services("down", "redis").returncode == 0
+
+    assert delivery.deliver(notification.pk) == "sent"  # the limits protect, never block
+
+    notification.refresh_from_db()
+    assert notification.status == "sent"
+    assert len(receiver.accepted) == 1

@@ -12,7 +12,8 @@ they hold across every delivery worker, process and thread:
   refused connections, 5xx, 429) open the receiver's circuit: for
   ``NOTIFY_BREAKER_COOLDOWN_SECONDS`` every send to it is deferred without being tried. Then the
   circuit is half-open: one trial send goes through (the others are deferred); its success
-  closes the circuit, its failure opens it for another cool-down. Any answer from the receiver
+  closes the circuit, its failure opens it for twice the last cool-down (at most 16 times the
+  setting: a long outage is probed every few minutes, not every 30 s). Any answer from the receiver
   that is not a transient failure (2xx, or a 4xx: it is up) resets the streak.
 
 A deferred notification goes back to ``pending`` for later, with its normal backoff (at least
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 LEASE_MS = 60_000  # longer than any one send (delivery.LEASE): a dead worker's slot comes back
 BUSY_RETRY_MS = 1000  # every slot taken: try again about this soon
 TRIAL_RETRY_MS = 5000  # half-open, a trial under way: about one send timeout (http.TIMEOUT)
+COOLDOWN_GROWTH = 16  # failed trials in a row double the cool-down up to this many times it
 PREFIX = "growalert:receiver:"
 HTTP_KINDS = {"webhook": "host", "slack": "url"}
 
@@ -92,7 +95,9 @@ return {1, 0, trial and 'trial' or 'closed'}
 """
 
 # The outcome, and the slot handed back. ARGV: token, 1 for a transient failure else 0,
-# failures to open, cool-down ms. Returns 1 when this outcome opened the circuit.
+# failures to open, cool-down ms. Each opening in a row doubles the cool-down, up to
+# COOLDOWN_GROWTH times it (a long outage is probed less often). Returns the cool-down in ms
+# when this outcome opened the circuit, else 0.
 _DONE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -106,11 +111,12 @@ local fails = redis.call('HINCRBY', KEYS[2], 'fails', 1)
 local opened = 0
 local open_until = tonumber(redis.call('HGET', KEYS[2], 'open_until') or '0')
 if was_trial or (fails >= tonumber(ARGV[3]) and open_until <= now) then
-    redis.call('HSET', KEYS[2], 'open_until', now + tonumber(ARGV[4]))
+    local opens = redis.call('HINCRBY', KEYS[2], 'opens', 1)
+    opened = tonumber(ARGV[4]) * math.min(2 ^ (opens - 1), tonumber(ARGV[5]))
+    redis.call('HSET', KEYS[2], 'open_until', now + opened)
     redis.call('HDEL', KEYS[2], 'trial', 'trial_until')
-    opened = 1
 end
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) + 86400000)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) * tonumber(ARGV[5]) + 86400000)
 return opened
 """
 
@@ -178,12 +184,14 @@ def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
         cooldown_ms = int(settings.NOTIFY_BREAKER_COOLDOWN_SECONDS * 1000)
         failures = max(1, settings.NOTIFY_BREAKER_FAILURES)
         try:
-            opened = client.eval(_DONE, 2, *keys, token, int(transient), failures, cooldown_ms)
+            opened = client.eval(
+                _DONE, 2, *keys, token, int(transient), failures, cooldown_ms, COOLDOWN_GROWTH
+            )
         except redis.RedisError as exc:  # the slot's lease expires on its own
             logger.warning("receiver %s: outcome not counted (%s)", receiver, exc)
         else:
             if opened:
-                logger.warning("receiver %s: circuit open for %d ms", receiver, cooldown_ms)
+                logger.warning("receiver %s: circuit open for %d ms", receiver, int(opened))
 
 
 def send(channel: Channel, send: Callable[[], Sent]) -> Sent:
@@ -236,7 +244,8 @@ def defer(notification: Notification, deferred: Deferred) -> str:
     from monitors.notify.tasks import deliver_notification
 
     attempts = max(0, notification.attempts - 1)  # the claim counted one; this was none
-    delay = max(delivery.backoff(max(1, attempts)), deferred.retry_after)
+    # jitter: the notifications waiting for one circuit do not all come back at the same instant
+    delay = max(delivery.backoff(max(1, attempts)), deferred.retry_after * random.uniform(1, 1.2))
     Status = NotificationModel.DeliveryStatus
     with transaction.atomic():
         updated = NotificationModel.objects.filter(

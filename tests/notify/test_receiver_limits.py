@@ -83,7 +83,7 @@ def test_the_circuit_opens_after_k_transient_failures_and_defers_without_countin
 
 
 @pytest.mark.django_db
-def test_a_failed_trial_opens_the_circuit_again_and_another_receiver_is_unaffected(
+def test_a_failed_trial_reopens_the_circuit_for_longer_and_another_receiver_is_unaffected(
     receiver, settings
 ):
     settings.NOTIFY_BREAKER_FAILURES = 2
@@ -97,8 +97,15 @@ def test_a_failed_trial_opens_the_circuit_again_and_another_receiver_is_unaffect
     _due_now(dead)
     assert delivery.deliver(dead.pk) == "retry"  # the trial, and it failed
     _due_now(dead)
-    assert delivery.deliver(dead.pk) == "deferred"  # open for another cool-down
+    assert delivery.deliver(dead.pk) == "deferred"  # open again, for twice as long (1 s)
+    time.sleep(0.6)
+    _due_now(dead)
+    assert delivery.deliver(dead.pk) == "deferred"  # past the first cool-down, still open
     assert len(receiver.hits) == 3
+    time.sleep(0.5)
+    _due_now(dead)
+    assert delivery.deliver(dead.pk) == "retry"  # the next trial
+    assert len(receiver.hits) == 4
 
     elsewhere = receiver.url.replace("127.0.0.1", "localhost")  # another receiver (host:port)
     other = outbox_row(ChannelFactory(config={"url": elsewhere}))

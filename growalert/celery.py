@@ -17,6 +17,30 @@ app = Celery("growalert", include=["growalert.tasks", "monitors.tasks", "monitor
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+
+def _queues() -> None:
+    """The routes, in one place: delivery tasks on the delivery queue, everything else
+    (dispatcher, evaluations, housekeeping) on the evaluation queue, the default. A worker
+    started without ``-Q`` consumes both; ``make run`` starts one worker per queue."""
+    from django.conf import settings
+    from kombu import Exchange, Queue
+
+    evaluation, delivery = settings.CELERY_EVALUATION_QUEUE, settings.CELERY_DELIVERY_QUEUE
+    app.conf.task_routes = {
+        "monitors.notify.tasks.*": {"queue": delivery},
+        "monitors.tasks.*": {"queue": evaluation},
+        "growalert.tasks.*": {"queue": evaluation},
+    }
+    # Each queue its own direct exchange and routing key: with a shared default exchange and
+    # key, a message for one queue would also land in the other.
+    app.conf.task_queues = [
+        Queue(name, Exchange(name, type="direct"), routing_key=name)
+        for name in dict.fromkeys((evaluation, delivery))
+    ]
+
+
+_queues()
+
 app.conf.beat_schedule = {
     "dispatch-due-monitors": {
         "task": "monitors.tasks.dispatch_due_monitors",

@@ -295,7 +295,17 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND: str | None = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE: str = env.str("CELERY_QUEUE", default="celery")
+# Two queues, two worker pools, so evaluation never waits behind delivery (a hanging webhook
+# holds a delivery thread, never an evaluation process): the evaluation queue takes the
+# dispatcher, evaluations and housekeeping, the delivery queue monitors.notify.tasks.*. The
+# routes live in growalert/celery.py. CELERY_QUEUE (tests, benches) puts every task on one
+# private queue; CELERY_EVALUATION_QUEUE / CELERY_DELIVERY_QUEUE rename each on its own.
+CELERY_QUEUE: str = env.str("CELERY_QUEUE", default="")
+CELERY_EVALUATION_QUEUE: str = env.str(
+    "CELERY_EVALUATION_QUEUE", default=CELERY_QUEUE or "evaluation"
+)
+CELERY_DELIVERY_QUEUE: str = env.str("CELERY_DELIVERY_QUEUE", default=CELERY_QUEUE or "delivery")
+CELERY_TASK_DEFAULT_QUEUE: str = CELERY_EVALUATION_QUEUE
 # Reuse a worker's Postgres connection for this many tasks instead of reconnecting around each
 # (Django's own CONN_MAX_AGE / health checks still apply): a reconnect cost more than a delivery.
 CELERY_DB_REUSE_MAX: int = env.int("CELERY_DB_REUSE_MAX", default=1000)
@@ -398,6 +408,13 @@ NOTIFY_TELL_OWNER_AFTER_MINUTES: float = env.float("NOTIFY_TELL_OWNER_AFTER_MINU
 # the worker then has half of it to record the outcome, retrying on a fresh connection (a
 # Postgres restart). A killed worker's row is sent again soon after its lease ends.
 NOTIFY_LEASE_SECONDS: float = max(4.0, env.float("NOTIFY_LEASE_SECONDS", default=30.0))
+# Per-receiver limits (monitors/notify/breaker.py; a receiver is a webhook's host:port or one
+# Slack incoming webhook): at most RECEIVER_CONCURRENCY sends to it at once, across all
+# delivery workers; after BREAKER_FAILURES transient failures in a row its circuit opens and
+# its notifications wait BREAKER_COOLDOWN_SECONDS (not counted as attempts), then one trial.
+NOTIFY_RECEIVER_CONCURRENCY: int = env.int("NOTIFY_RECEIVER_CONCURRENCY", default=4)
+NOTIFY_BREAKER_FAILURES: int = env.int("NOTIFY_BREAKER_FAILURES", default=5)
+NOTIFY_BREAKER_COOLDOWN_SECONDS: float = env.float("NOTIFY_BREAKER_COOLDOWN_SECONDS", default=30.0)
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")

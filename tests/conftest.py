@@ -73,10 +73,18 @@ def stopped_service() -> Iterator[list[str]]:
 
 
 def start_celery_worker(
-    name: str, *, beat: bool = False, **env: str
+    name: str,
+    *,
+    beat: bool = False,
+    pool: str = "solo",
+    concurrency: int = 1,
+    queues: str = "",
+    **env: str,
 ) -> tuple[subprocess.Popen[str], IO[str]]:
-    """Starts a real Celery worker (solo pool) on the local Redis; ``env`` overrides settings
-    (e.g. DATABASE_URL for the test database, CELERY_QUEUE for a private queue)."""
+    """Starts a real Celery worker (solo pool unless ``pool``; every queue unless ``queues``,
+    comma-separated) on the local Redis; ``env`` overrides settings (e.g. DATABASE_URL for the
+    test database, CELERY_QUEUE for one private queue, CELERY_EVALUATION_QUEUE and
+    CELERY_DELIVERY_QUEUE for two)."""
     import os
 
     log = open(ROOT / ".local" / "log" / f"test-celery-{name}.log", "w")  # noqa: SIM115
@@ -87,7 +95,9 @@ def start_celery_worker(
             "growalert",
             "worker",
             "--pool",
-            "solo",
+            pool,
+            *(["--concurrency", str(concurrency)] if pool != "solo" else []),
+            *(["--queues", queues] if queues else []),
             "--loglevel",
             "INFO",
             "--hostname",

@@ -37,7 +37,7 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from monitors.models import Channel, DeliveryAttempt, Notification
-from monitors.notify import streaks
+from monitors.notify import breaker, streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.raw_rows import Fields, loaded, select_list
@@ -227,14 +227,18 @@ def durably(write: Callable[[], T], *, what: str) -> T:
 
 def deliver(notification_id: uuid.UUID | str) -> str:
     """Claims, sends and records one notification. Returns what happened: ``sent``,
-    ``retry``, ``failed`` or ``skipped`` (not due, or already claimed or sent)."""
+    ``retry``, ``failed``, ``deferred`` (the receiver is busy or its circuit open: not tried,
+    not counted) or ``skipped`` (not due, or already claimed or sent)."""
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
     started = timezone.now()
     clock = time.perf_counter()
-    with LeaseKeeper(notification):
-        sent, error = _send(notification)
+    try:
+        with LeaseKeeper(notification):
+            sent, error = _send(notification)
+    except breaker.Deferred as deferred:  # not tried: not an attempt (breaker.defer)
+        return breaker.defer(notification, deferred)
     duration_ms = (time.perf_counter() - clock) * 1000
     return _record(notification, sent, error, started=started, duration_ms=duration_ms)
 
@@ -245,9 +249,14 @@ def _send(notification: Notification) -> tuple[Sent | None, Exception | None]:
         reason = channel.disabled_reason or "by its owner"
         return None, PermanentError(f"channel disabled: {reason}")
     try:
-        sent = notifier_for(channel).send(
-            channel, notification.payload, idempotency_key=notification.idempotency_key
+        sent = breaker.send(  # per-receiver concurrency limit and circuit breaker
+            channel,
+            lambda: notifier_for(channel).send(
+                channel, notification.payload, idempotency_key=notification.idempotency_key
+            ),
         )
+    except breaker.Deferred:
+        raise  # not tried: deliver() puts it back without counting an attempt
     except (TransientError, PermanentError) as exc:
         return None, exc
     except Exception as exc:  # a bug or an unexpected library error: retry, and log it

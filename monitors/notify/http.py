@@ -26,7 +26,9 @@ MAX_ERROR_BODY = 2048  # bytes of a failed answer kept for the delivery log; the
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
     """One verifying TLS context per process: loading the CA bundle costs ~13 ms of CPU, more
-    than the rest of a delivery, so a new client must not load it again."""
+    than the rest of a delivery, so a new client must not load it again. The delivery worker's
+    threads share it: it is only read once built (OpenSSL allows that across threads), and
+    two threads racing on the first call at worst build it twice."""
     return ssl.create_default_context(cafile=certifi.where())
 
 

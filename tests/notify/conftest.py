@@ -4,6 +4,7 @@ be told how to answer, and FakeTwilio."""
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from monitors.notify import breaker
 from tests.fakes.twilio import FakeTwilio
 from tests.monitors.conftest import influx_db  # noqa: F401 (shared fixture)
 
@@ -34,26 +36,47 @@ class Received:
 @dataclass
 class Receiver:
     """An HTTP server on loopback. ``script`` is the list of status codes to answer with, in
-    order (the last one repeats); ``hang`` seconds delays every answer."""
+    order (the last one repeats); ``hang`` seconds delays every answer. ``in_flight`` counts
+    the requests being answered (one whose sender hung up no longer counts)."""
 
     script: list[int] = field(default_factory=lambda: [200])
     hang: float = 0.0
     hits: list[Received] = field(default_factory=list)  # every request
     accepted: list[Received] = field(default_factory=list)  # those answered 2xx
+    in_flight: int = 0  # requests being answered now
+    max_in_flight: int = 0  # the most at once
 
     def __post_init__(self) -> None:
         receiver = self
+        self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def _hang(self) -> bool:
+                """Waits ``hang`` seconds (set it to 0 to release every waiting request);
+                False when the sender hung up meanwhile."""
+                started = time.monotonic()
+                while time.monotonic() < started + receiver.hang:
+                    readable, _, _ = select.select([self.connection], [], [], 0.05)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return False
+                return True
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 hit = Received(self.path, dict(self.headers), body)
-                receiver.hits.append(hit)
-                if receiver.hang:
-                    time.sleep(receiver.hang)
+                with receiver.lock:
+                    receiver.hits.append(hit)
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                try:
+                    if not self._hang():
+                        return  # the sender gave up (timed out) and closed the connection
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
                 index = min(len(receiver.hits) - 1, len(receiver.script) - 1)
                 code = receiver.script[index]
                 if 200 <= code < 300:
@@ -114,8 +137,13 @@ def receiver(settings) -> Iterator[Receiver]:
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = True  # the receiver lives on loopback
     settings.NOTIFY_RETRY_BASE_SECONDS = 0.05
     server = Receiver()
+    receivers = [f"{host}:{server.server.server_address[1]}" for host in ("127.0.0.1", "localhost")]
+    for name in receivers:  # a port used before starts with no circuit state
+        breaker.forget(name)
     yield server
     server.close()
+    for name in receivers:
+        breaker.forget(name)
 
 
 @pytest.fixture

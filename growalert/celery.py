@@ -5,9 +5,11 @@ entries however many monitors exist."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_shutdown
+from celery.signals import celeryd_init, worker_process_shutdown
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 
@@ -18,28 +20,36 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def _queues() -> None:
+def route(name: str, *args: Any, **kwargs: Any) -> dict[str, str]:
     """The routes, in one place: delivery tasks on the delivery queue, everything else
-    (dispatcher, evaluations, housekeeping) on the evaluation queue, the default. A worker
-    started without ``-Q`` consumes both; ``make run`` starts one worker per queue."""
+    (dispatcher, evaluations, housekeeping) on the evaluation queue. Read when a task is sent,
+    not when this module is imported: a settings module that star-imports growalert.settings
+    (an operator's overlay, the API bench's) imports this package before it is complete."""
     from django.conf import settings
-    from kombu import Exchange, Queue
 
-    evaluation, delivery = settings.CELERY_EVALUATION_QUEUE, settings.CELERY_DELIVERY_QUEUE
-    app.conf.task_routes = {
-        "monitors.notify.tasks.*": {"queue": delivery},
-        "monitors.tasks.*": {"queue": evaluation},
-        "growalert.tasks.*": {"queue": evaluation},
-    }
-    # Each queue its own direct exchange and routing key: with a shared default exchange and
-    # key, a message for one queue would also land in the other.
-    app.conf.task_queues = [
-        Queue(name, Exchange(name, type="direct"), routing_key=name)
-        for name in dict.fromkeys((evaluation, delivery))
-    ]
+    if name.startswith("monitors.notify.tasks."):
+        return {"queue": settings.CELERY_DELIVERY_QUEUE}
+    return {"queue": settings.CELERY_EVALUATION_QUEUE}
 
 
-_queues()
+def declared_queues() -> list[Queue]:
+    """Both queues, each with its own direct exchange and routing key (with a shared default
+    exchange and key, a message for one queue would also land in the other). A worker started
+    without ``-Q`` consumes both; ``make run`` starts one worker per queue."""
+    from django.conf import settings
+
+    names = (settings.CELERY_EVALUATION_QUEUE, settings.CELERY_DELIVERY_QUEUE)
+    return [Queue(n, Exchange(n, type="direct"), routing_key=n) for n in dict.fromkeys(names)]
+
+
+app.conf.task_routes = (route,)
+
+
+@celeryd_init.connect
+def _declare_queues(conf: Any = None, **kwargs: Any) -> None:
+    """Celery's documented hook for a worker's configuration, run before it subscribes."""
+    conf.task_queues = declared_queues()
+
 
 app.conf.beat_schedule = {
     "dispatch-due-monitors": {

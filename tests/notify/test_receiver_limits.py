@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.gating import comp
-from growalert.celery import app
+from growalert.celery import app, declared_queues
 from monitors.models import Notification, Schedule
 from monitors.notify import breaker, delivery
 from monitors.notify.tasks import deliver_notification
@@ -42,7 +42,7 @@ def test_delivery_tasks_go_to_the_delivery_queue_and_everything_else_to_evaluati
         assert queue[entry["task"]] == expected, entry["task"]
     assert queue["monitors.tasks.evaluate_monitors"] == "evaluation"
     # each queue has its own exchange and key: a message for one never lands in the other
-    bindings = {q.name: (q.exchange.name, q.routing_key) for q in app.conf.task_queues}
+    bindings = {q.name: (q.exchange.name, q.routing_key) for q in declared_queues()}
     assert bindings == {"evaluation": ("evaluation", "evaluation"), "delivery": ("delivery",) * 2}
 
 

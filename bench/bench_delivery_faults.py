@@ -33,7 +33,6 @@ import common  # bench/common.py: this directory is first on sys.path
 QUEUE = f"bench-faults-{os.getpid()}"
 common.setup_django(env={"CELERY_QUEUE": QUEUE, "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true"})
 
-from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
 
 from monitors.models import Channel, DeliveryAttempt, Notification
@@ -135,13 +134,8 @@ def worker_waits(what: str) -> list[float]:
 
 
 def main() -> None:
-    owner, _ = get_user_model().objects.get_or_create(username="bench-faults")
-    Channel.objects.filter(owner=owner).delete()
     receiver = Receiver()
-    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
-    channel.config = {"url": receiver.url}
-    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
-    channel.save()
+    owner, channel = common.webhook_channel("bench-faults", receiver.url)
     worker = common.start_worker(
         WORKER_LOG, hostname=f"{QUEUE}@%h", pool=POOL, concurrency=CONCURRENCY
     )

@@ -35,17 +35,17 @@ import common  # bench/common.py: this directory is first on sys.path
 
 SHARED = "--shared" in sys.argv
 TAG = f"bench-hang-{os.getpid()}"
+QUEUES = (
+    {"CELERY_QUEUE": TAG}
+    if SHARED
+    else {
+        "CELERY_EVALUATION_QUEUE": f"{TAG}-evaluation",
+        "CELERY_DELIVERY_QUEUE": f"{TAG}-delivery",
+    }
+)
 common.setup_django(
     defaults={"SOURCES_ALLOW_PRIVATE_ADDRESSES": "true"},  # the customer influxd
-    env={"WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true"}  # the receiver is on loopback
-    | (
-        {"CELERY_QUEUE": TAG}
-        if SHARED
-        else {
-            "CELERY_EVALUATION_QUEUE": f"{TAG}-evaluation",
-            "CELERY_DELIVERY_QUEUE": f"{TAG}-delivery",
-        }
-    ),
+    env={"WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true", **QUEUES},  # the receiver is on loopback
 )
 
 from django.conf import settings

@@ -36,7 +36,6 @@ common.setup_django(
     }
 )
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from monitors.models import Channel, Notification
@@ -133,13 +132,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    owner, _ = get_user_model().objects.get_or_create(username="bench-notify")
-    Channel.objects.filter(owner=owner).delete()
     receiver = Receiver()
-    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
-    channel.config = {"url": receiver.url}
-    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
-    channel.save()
+    owner, channel = common.webhook_channel("bench-notify", receiver.url)
     workers = common.start_worker(
         common.LOG_DIR / "bench-notify-worker.log",
         hostname=f"{QUEUE}@%h",

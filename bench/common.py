@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from monitors.models import Monitor, Source
+    from monitors.models import Channel, Monitor, Source
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "log"
@@ -155,6 +155,21 @@ class LoopbackReceiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def webhook_channel(username: str, url: str) -> tuple[Any, Channel]:
+    """The bench user (its channels deleted) with a signed webhook channel to ``url``."""
+    from django.contrib.auth import get_user_model
+
+    from monitors.models import Channel
+
+    owner, _ = get_user_model().objects.get_or_create(username=username)
+    Channel.objects.filter(owner=owner).delete()
+    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
+    channel.config = {"url": url}
+    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
+    channel.save()
+    return owner, channel
 
 
 # ---------------------------------------------------------------- monitors and their data

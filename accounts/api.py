@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -19,12 +18,7 @@ from accounts.serializers import (
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
 )
-
-
-def _owner(request: Request) -> AbstractBaseUser:
-    user = request.user
-    assert isinstance(user, AbstractBaseUser)
-    return user
+from growalert.auth import owner_of
 
 
 class TokenListView(APIView):
@@ -41,7 +35,7 @@ class TokenListView(APIView):
         body.is_valid(raise_exception=True)
         try:
             token, secret = services.api_token_create(
-                owner=_owner(request), name=body.validated_data["name"]
+                owner=owner_of(request), name=body.validated_data["name"]
             )
         except services.TokenError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
@@ -53,6 +47,6 @@ class TokenDetailView(APIView):
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, token_id: int) -> Response:
         """Revokes the token at once; requests that present it get 401."""
-        if not services.api_token_revoke(owner=_owner(request), token_id=token_id):
+        if not services.api_token_revoke(owner=owner_of(request), token_id=token_id):
             raise NotFound("No such token.")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -21,28 +21,26 @@ import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
-# The bench's source is a customer's InfluxDB: the second influxd of tests/customer_influx.py
-# on loopback (the deployment's own InfluxDB is never a customer source).
-os.environ.setdefault("SOURCES_ALLOW_PRIVATE_ADDRESSES", "true")
-os.environ.setdefault("CELERY_QUEUE", "bench-alert-latency")  # nothing consumes it: purged below
+import common  # bench/common.py: this directory is first on sys.path
 
-import django
-
-django.setup()
+common.setup_django(
+    defaults={
+        # The bench's source is a customer's InfluxDB: the second influxd of
+        # tests/customer_influx.py on loopback (the deployment's own InfluxDB is never a
+        # customer source).
+        "SOURCES_ALLOW_PRIVATE_ADDRESSES": "true",
+        "CELERY_QUEUE": "bench-alert-latency",  # nothing consumes it: purged below
+    }
+)
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from billing.gating import comp
 from growalert.celery import app
-from monitors import dispatch, influx, pipeline
-from monitors.models import Channel, Monitor, Schedule, Source
+from monitors import dispatch, pipeline
+from monitors.models import Channel, Monitor
 from tests import customer_influx
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -56,71 +54,20 @@ def _evaluate(items: list[tuple[int, object]]) -> tuple[list[float], list[float]
 
 
 def seed(count: int) -> list[int]:
-    now_ms = int(time.time() * 1000)
-    with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
-        client.create_database(DATABASE)
-        client.write(
-            [
-                influx.line(
-                    "gro01",
-                    {"temperature": 40.0 if d % 10 == 0 else 20.0},
-                    tags={"device": f"dev-{d}"},
-                    timestamp_ms=now_ms - s * 60_000,
-                )
-                for d in range(DEVICES)
-                for s in range(3)  # the last 3 minutes: the bench runs within the window
-            ],
-            database=DATABASE,
-        )
-    owner, _ = get_user_model().objects.get_or_create(username="bench-latency")
-    comp(owner)
-    Monitor.objects.filter(owner=owner).delete()
-    source, _ = Source.objects.update_or_create(
-        owner=owner, name="bench", defaults={"url": customer_influx.url(), "database": DATABASE}
-    )
+    common.seed_devices(DATABASE, DEVICES, lambda d: 40.0 if d % 10 == 0 else 20.0)
+    owner, source = common.customer_source("bench-latency", DATABASE)
     channel, _ = Channel.objects.get_or_create(
         owner=owner, name="bench", kind="webhook", defaults={"config": {"url": "http://x.invalid"}}
     )
-    monitors = Monitor.objects.bulk_create(
-        [
-            Monitor(
-                owner=owner,
-                source=source,
-                name=f"latency {i}",
-                measurement="gro01",
-                field="temperature",
-                tags={"device": f"dev-{i % DEVICES}"},
-                aggregation="last",
-                window=timedelta(minutes=10),
-                comparator="above",
-                critical=30.0,
-                interval=timedelta(seconds=60),
-            )
-            for i in range(count)
-        ],
-        batch_size=5000,
+    monitors = common.firing_monitors(
+        owner, source, count, name="latency", devices=DEVICES, interval=timedelta(seconds=60)
     )
     Monitor.channels.through.objects.bulk_create(
         [Monitor.channels.through(monitor_id=m.pk, channel_id=channel.pk) for m in monitors],
         batch_size=5000,
     )
-    start = timezone.now() + timedelta(seconds=2)
-    Schedule.objects.bulk_create(  # due times spread evenly over the minute (the rows exist)
-        [
-            Schedule(
-                monitor=m,
-                owner_id=owner.pk,
-                source_id=source.pk,
-                interval=m.interval,
-                next_due_at=start + timedelta(seconds=60 * i / count),
-            )
-            for i, m in enumerate(monitors)
-        ],
-        batch_size=5000,
-        update_conflicts=True,
-        unique_fields=["monitor"],
-        update_fields=["next_due_at"],
-    )
+    # due times spread evenly over the minute (the rows exist)
+    common.spread_schedules(monitors, owner, source, timezone.now() + timedelta(seconds=2), 60)
     return [m.pk for m in monitors]
 
 

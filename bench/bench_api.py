@@ -27,18 +27,13 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
+import common  # bench/common.py: this directory is first on sys.path
 
-import django
+ROOT = common.ROOT
+common.setup_django()
+
 import httpx
-
-django.setup()
-
 from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken
@@ -58,13 +53,11 @@ def seed() -> str:
         owner=user, name="bench", defaults={"url": "http://127.0.0.1:18086", "database": "x"}
     )
     for i in range(200):  # save(): each gets its schedule row, as real monitors do
-        Monitor(
-            owner=user,
-            source=source,
-            name=f"greenhouse {i:03d} too hot",
-            measurement="gro01",
-            field="temperature",
-            tags={"device": f"dev-{i}"},
+        common.monitor(
+            user,
+            source,
+            f"greenhouse {i:03d} too hot",
+            f"dev-{i}",
             critical=35,
             warning=30,
             interval=timedelta(minutes=1),

@@ -22,27 +22,17 @@ import collections
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common  # bench/common.py: this directory is first on sys.path
+
 QUEUE = f"bench-faults-{os.getpid()}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ["CELERY_QUEUE"] = QUEUE
-os.environ["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"
+common.setup_django(env={"CELERY_QUEUE": QUEUE, "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true"})
 
-import django
-
-django.setup()
-
-from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
 
 from monitors.models import Channel, DeliveryAttempt, Notification
@@ -52,54 +42,22 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
 BURST = int(os.environ.get("BENCH_BURST", "300"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
 POOL = os.environ.get("BENCH_POOL", "prefork")
-WORKER_LOG = ROOT / ".local" / "log" / "bench-faults-worker.log"
-PAYLOAD: dict[str, Any] = {
-    "version": 1,
-    "event": "fired",
-    "occurred_at": "2026-11-24T09:00:00+00:00",
-    "monitor": {"id": 1, "name": "bench", "url": "http://127.0.0.1:8000/app/monitors/1"},
-    "status": "firing",
-    "previous_status": "pending",
-    "reason": "mean(temperature) = 41.2 is above the critical threshold 35",
-    "value": 41.2,
-    "threshold": 35.0,
-    "comparator": "above",
-    "aggregation": "mean",
-    "window_seconds": 300,
-    "query": None,
-    "incident": None,
-    "points": [],
-}
+WORKER_LOG = common.LOG_DIR / "bench-faults-worker.log"
+ROOT = common.ROOT
+PAYLOAD = common.PAYLOAD
 
 
-class Receiver:
+class Receiver(common.LoopbackReceiver):
     """Answers 200 to everything and counts requests per idempotency key."""
 
     def __init__(self) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
-        self.lock = threading.Lock()
-        receiver = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.counts[self.headers.get("Growalert-Idempotency-Key", "")] += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
+        with self.lock:
+            self.counts[key] += 1
+        self.ok(request)
 
     def arrived(self, keys: list[str]) -> int:
         with self.lock:
@@ -135,32 +93,6 @@ def sweeper(stop: threading.Event) -> None:
             pass
         finally:
             connection.close()
-
-
-def start_worker() -> subprocess.Popen[bytes]:
-    log = open(WORKER_LOG, "w")  # noqa: SIM115
-    return subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "celery"),
-            "-A",
-            "growalert",
-            "worker",
-            "--pool",
-            POOL,
-            "--concurrency",
-            str(CONCURRENCY),
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"{QUEUE}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
 
 
 def one_round(channel: Channel, receiver: Receiver) -> tuple[list[str], int, float, float]:
@@ -202,14 +134,11 @@ def worker_waits(what: str) -> list[float]:
 
 
 def main() -> None:
-    owner, _ = get_user_model().objects.get_or_create(username="bench-faults")
-    Channel.objects.filter(owner=owner).delete()
     receiver = Receiver()
-    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
-    channel.config = {"url": receiver.url}
-    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
-    channel.save()
-    worker = start_worker()
+    owner, channel = common.webhook_channel("bench-faults", receiver.url)
+    worker = common.start_worker(
+        WORKER_LOG, hostname=f"{QUEUE}@%h", pool=POOL, concurrency=CONCURRENCY
+    )
     stop = threading.Event()
     threading.Thread(target=sweeper, args=(stop,), daemon=True).start()
     all_keys: list[str] = []
@@ -246,8 +175,7 @@ def main() -> None:
         print(f"worker: --pool {POOL} --concurrency {CONCURRENCY}; cores: {os.cpu_count()}")
     finally:
         stop.set()
-        worker.terminate()
-        worker.wait(timeout=60)
+        common.stop([worker], timeout=60)
         receiver.server.shutdown()
         database(lambda: owner.delete(), default=None)
 

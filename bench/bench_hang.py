@@ -22,42 +22,39 @@ core) consuming one queue for evaluation and delivery.
 from __future__ import annotations
 
 import os
-import subprocess
+import select
+import socket
 import sys
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common  # bench/common.py: this directory is first on sys.path
+
 SHARED = "--shared" in sys.argv
 TAG = f"bench-hang-{os.getpid()}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ.setdefault("SOURCES_ALLOW_PRIVATE_ADDRESSES", "true")  # the customer influxd
-os.environ["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"  # the receiver is on loopback
-if SHARED:
-    os.environ["CELERY_QUEUE"] = TAG
-else:
-    os.environ["CELERY_EVALUATION_QUEUE"] = f"{TAG}-evaluation"
-    os.environ["CELERY_DELIVERY_QUEUE"] = f"{TAG}-delivery"
-
-import django
-
-django.setup()
+QUEUES = (
+    {"CELERY_QUEUE": TAG}
+    if SHARED
+    else {
+        "CELERY_EVALUATION_QUEUE": f"{TAG}-evaluation",
+        "CELERY_DELIVERY_QUEUE": f"{TAG}-delivery",
+    }
+)
+common.setup_django(
+    defaults={"SOURCES_ALLOW_PRIVATE_ADDRESSES": "true"},  # the customer influxd
+    env={"WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true", **QUEUES},  # the receiver is on loopback
+)
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import Min
 from django.utils import timezone
 
-from billing.gating import comp
 from growalert.celery import app
 from monitors import influx
-from monitors.models import Channel, Monitor, Notification, Schedule, Source
+from monitors.models import Channel, Monitor, Notification, Schedule
 from tests import customer_influx
 
 DATABASE = "growalert_bench_hang"
@@ -69,7 +66,7 @@ RECOVER = float(os.environ.get("BENCH_RECOVER", "120"))
 CORES = os.cpu_count() or 2
 
 
-class Receiver:
+class Receiver(common.LoopbackReceiver):
     """Hangs every request while ``hang`` is set (a request whose sender hung up ends); then
     answers 200 and records each idempotency key."""
 
@@ -79,114 +76,42 @@ class Receiver:
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.lock = threading.Lock()
-        receiver = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                import select
-                import socket
-
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                key = self.headers.get("Growalert-Idempotency-Key", "")
-                with receiver.lock:
-                    receiver.requests += 1
-                    receiver.in_flight += 1
-                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
-                try:
-                    while receiver.hang:
-                        readable, _, _ = select.select([self.connection], [], [], 0.1)
-                        if readable and not self.connection.recv(1, socket.MSG_PEEK):
-                            return  # the sender timed out
-                    with receiver.lock:
-                        receiver.received[key] = receiver.received.get(key, 0) + 1
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                finally:
-                    with receiver.lock:
-                        receiver.in_flight -= 1
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
+        with self.lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            while self.hang:
+                readable, _, _ = select.select([request.connection], [], [], 0.1)
+                if readable and not request.connection.recv(1, socket.MSG_PEEK):
+                    return  # the sender timed out
+            with self.lock:
+                self.received[key] = self.received.get(key, 0) + 1
+            self.ok(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
 
 def seed(count: int, url: str) -> tuple[Any, list[int], list[int]]:
-    now_ms = int(time.time() * 1000)
-    with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
-        client.create_database(DATABASE)
-        client.write(
-            [
-                influx.line(
-                    "gro01",
-                    {"temperature": 20.0},
-                    tags={"device": f"dev-{d}"},
-                    timestamp_ms=now_ms - s * 60_000,
-                )
-                for d in range(DEVICES)
-                for s in range(3)
-            ],
-            database=DATABASE,
-        )
-    owner, _ = get_user_model().objects.get_or_create(username="bench-hang")
-    comp(owner)
-    Monitor.objects.filter(owner=owner).delete()
+    common.seed_devices(DATABASE, DEVICES, lambda d: 20.0)
+    owner, source = common.customer_source("bench-hang", DATABASE)
     Channel.objects.filter(owner=owner).delete()
-    source, _ = Source.objects.update_or_create(
-        owner=owner, name="bench", defaults={"url": customer_influx.url(), "database": DATABASE}
-    )
     channel = Channel.objects.create(
         owner=owner, name="hanging", kind="webhook", config={"url": url}
     )
-    monitors = Monitor.objects.bulk_create(
-        [
-            Monitor(
-                owner=owner,
-                source=source,
-                name=f"hang {i}",
-                measurement="gro01",
-                field="temperature",
-                tags={"device": f"dev-{i % DEVICES}"},
-                aggregation="last",
-                window=timedelta(minutes=10),
-                comparator="above",
-                critical=30.0,
-                interval=timedelta(seconds=10),
-            )
-            for i in range(count)
-        ],
-        batch_size=5000,
+    monitors = common.firing_monitors(
+        owner, source, count, name="hang", devices=DEVICES, interval=timedelta(seconds=10)
     )
     hot = [m.pk for i, m in enumerate(monitors) if (i % DEVICES) % (DEVICES // HOT_DEVICES) == 0]
     Monitor.channels.through.objects.bulk_create(
         [Monitor.channels.through(monitor_id=pk, channel_id=channel.pk) for pk in hot]
     )
-    start = timezone.now() + timedelta(seconds=3)
-    Schedule.objects.bulk_create(  # due times spread evenly over the interval
-        [
-            Schedule(
-                monitor=m,
-                owner_id=owner.pk,
-                source_id=source.pk,
-                interval=m.interval,
-                next_due_at=start + timedelta(seconds=10 * i / count),
-            )
-            for i, m in enumerate(monitors)
-        ],
-        batch_size=5000,
-        update_conflicts=True,
-        unique_fields=["monitor"],
-        update_fields=["next_due_at"],
-    )
+    # due times spread evenly over the interval
+    common.spread_schedules(monitors, owner, source, timezone.now() + timedelta(seconds=3), 10)
     return owner, [m.pk for m in monitors], hot
 
 
@@ -205,70 +130,43 @@ def heat() -> None:
         )
 
 
-def start(name: str, *args: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-    log = open(ROOT / ".local" / "log" / f"bench-hang-{name}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "celery"), "-A", "growalert", *args],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
-    return process, log
+def processes() -> list[common.Started]:
+    def log(name: str) -> Path:
+        return common.LOG_DIR / f"bench-hang-{name}.log"
 
-
-def processes() -> list[tuple[subprocess.Popen[bytes], IO[bytes]]]:
-    worker = ["worker", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"]
     started = [
-        start(
-            "beat",
+        common.start_celery(
+            log("beat"),
             "beat",
             "--loglevel",
             "WARNING",
             "--pidfile",
-            str(ROOT / ".local" / "run" / f"{TAG}-beat.pid"),
+            str(common.ROOT / ".local" / "run" / f"{TAG}-beat.pid"),
         )
     ]
     if SHARED:
         started.append(
-            start(
-                "shared",
-                *worker,
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(CORES),
-                "--hostname",
-                f"{TAG}@%h",
+            common.start_worker(
+                log("shared"), hostname=f"{TAG}@%h", pool="prefork", concurrency=CORES
             )
         )
     else:
         started.append(
-            start(
-                "evaluation",
-                *worker,
-                "--queues",
-                settings.CELERY_EVALUATION_QUEUE,
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(CORES),
-                "--hostname",
-                f"{TAG}-evaluation@%h",
+            common.start_worker(
+                log("evaluation"),
+                queues=settings.CELERY_EVALUATION_QUEUE,
+                pool="prefork",
+                concurrency=CORES,
+                hostname=f"{TAG}-evaluation@%h",
             )
         )
         started.append(
-            start(
-                "delivery",
-                *worker,
-                "--queues",
-                settings.CELERY_DELIVERY_QUEUE,
-                "--pool",
-                "threads",
-                "--concurrency",
-                "32",
-                "--hostname",
-                f"{TAG}-delivery@%h",
+            common.start_worker(
+                log("delivery"),
+                queues=settings.CELERY_DELIVERY_QUEUE,
+                pool="threads",
+                concurrency=32,
+                hostname=f"{TAG}-delivery@%h",
             )
         )
     return started
@@ -322,14 +220,7 @@ def main() -> None:
         for status in notifications.values_list("status", flat=True):
             statuses[status] = statuses.get(status, 0) + 1
     finally:
-        for process, _log in started:
-            process.terminate()
-        for process, log in started:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            log.close()
+        common.stop(started)
         app.control.purge()
         Monitor.objects.filter(pk__in=ids).delete()
         Channel.objects.filter(owner=owner).delete()

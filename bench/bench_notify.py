@@ -21,28 +21,21 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common  # bench/common.py: this directory is first on sys.path
+
 QUEUE = f"bench-notify-{os.getpid()}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ["CELERY_QUEUE"] = QUEUE  # this process and its workers share a private queue
-os.environ["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"  # the receiver is on loopback
+common.setup_django(
+    env={
+        "CELERY_QUEUE": QUEUE,  # this process and its workers share a private queue
+        "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",  # the receiver is on loopback
+    }
+)
 
-import django
-
-django.setup()
-
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from monitors.models import Channel, Notification
@@ -54,59 +47,28 @@ BURST = int(os.environ.get("BENCH_BURST", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
 POOL = os.environ.get("BENCH_POOL", "prefork")
 
-PAYLOAD: dict[str, Any] = {
-    "version": 1,
-    "event": "fired",
-    "occurred_at": "2026-11-24T09:00:00+00:00",
-    "monitor": {"id": 1, "name": "bench", "url": "http://127.0.0.1:8000/app/monitors/1"},
-    "status": "firing",
-    "previous_status": "pending",
-    "reason": "mean(temperature) = 41.2 is above the critical threshold 35",
-    "value": 41.2,
-    "threshold": 35.0,
-    "comparator": "above",
-    "aggregation": "mean",
-    "window_seconds": 300,
+PAYLOAD: dict[str, Any] = common.PAYLOAD | {
     "query": 'SELECT mean("temperature") FROM "gro01" WHERE time > now() - 5m',
-    "incident": None,
     "points": [[f"2026-11-24T08:{m:02d}:00+00:00", 30.0 + m / 10] for m in range(60)],
 }
 
 
-class Receiver:
+class Receiver(common.LoopbackReceiver):
     """Records when each idempotency key first arrives (time.monotonic, this process)."""
 
     def __init__(self) -> None:
         self.received: dict[str, float] = {}
         self.duplicates = 0
-        self.lock = threading.Lock()
-        receiver = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                key = self.headers.get("Growalert-Idempotency-Key", "")
-                now = time.monotonic()
-                with receiver.lock:
-                    if key in receiver.received:
-                        receiver.duplicates += 1
-                    else:
-                        receiver.received[key] = now
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if key in self.received:
+                self.duplicates += 1
+            else:
+                self.received[key] = now
+        self.ok(request)
 
     def wait_for(self, keys: list[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -116,32 +78,6 @@ class Receiver:
                     return True
             time.sleep(0.01)
         return False
-
-
-def start_workers() -> subprocess.Popen[bytes]:
-    log = open(ROOT / ".local" / "log" / "bench-notify-worker.log", "w")  # noqa: SIM115
-    return subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "celery"),
-            "-A",
-            "growalert",
-            "worker",
-            "--pool",
-            POOL,
-            "--concurrency",
-            str(CONCURRENCY),
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"{QUEUE}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
 
 
 def row(channel: Channel) -> Notification:
@@ -196,14 +132,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    owner, _ = get_user_model().objects.get_or_create(username="bench-notify")
-    Channel.objects.filter(owner=owner).delete()
     receiver = Receiver()
-    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
-    channel.config = {"url": receiver.url}
-    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
-    channel.save()
-    workers = start_workers()
+    owner, channel = common.webhook_channel("bench-notify", receiver.url)
+    workers = common.start_worker(
+        common.LOG_DIR / "bench-notify-worker.log",
+        hostname=f"{QUEUE}@%h",
+        pool=POOL,
+        concurrency=CONCURRENCY,
+    )
     try:
         rate, complete = burst(channel, receiver, 50)  # warm-up: workers up, connections open
         if not complete:
@@ -226,8 +162,7 @@ def main() -> None:
         print(f"rows sent {sent}/{total}; duplicate receipts {receiver.duplicates}")
         print(f"workers: --pool {POOL} --concurrency {CONCURRENCY}; cores: {os.cpu_count()}")
     finally:
-        workers.terminate()
-        workers.wait(timeout=30)
+        common.stop([workers])
         receiver.server.shutdown()
         owner.delete()
 

@@ -20,20 +20,14 @@ run from a checkout of it (with the old trigger: migrate monitors to 0010 first)
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
+import common  # bench/common.py: this directory is first on sys.path
 
-import django
-
-django.setup()
+common.setup_django()
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -60,13 +54,11 @@ def make_monitors(count: int) -> tuple[list[int], tuple[int, ...]]:
     )
     monitors = Monitor.objects.bulk_create(
         [
-            Monitor(
-                owner=owner,
-                source=source,
-                name=f"phase {i}",
-                measurement="gro01",
-                field="temperature",
-                tags={"device": f"dev-{i % 1000}"},
+            common.monitor(
+                owner,
+                source,
+                f"phase {i}",
+                f"dev-{i % 1000}",
                 critical=30.0,
                 interval=INTERVAL,
             )

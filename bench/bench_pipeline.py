@@ -22,18 +22,17 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
-os.environ.setdefault("DJANGO_DEBUG", "true")
-# The bench's source is a customer's InfluxDB: the second influxd of tests/customer_influx.py
-# on loopback (the deployment's own InfluxDB is never a customer source).
-os.environ.setdefault("SOURCES_ALLOW_PRIVATE_ADDRESSES", "true")
+import common  # bench/common.py: this directory is first on sys.path
 
-import django
-
-django.setup()
+common.setup_django(
+    defaults={
+        # The bench's source is a customer's InfluxDB: the second influxd of
+        # tests/customer_influx.py on loopback (the deployment's own InfluxDB is never a
+        # customer source).
+        "SOURCES_ALLOW_PRIVATE_ADDRESSES": "true",
+    }
+)
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -77,13 +76,11 @@ def seed_monitors(count: int) -> tuple[Source, list[int]]:
         owner=owner, name="bench", defaults={"url": customer_influx.url(), "database": DATABASE}
     )
     monitors = [
-        Monitor(
-            owner=owner,
-            source=source,
-            name=f"bench {i}",
-            measurement="gro01",
-            field="temperature",
-            tags={"device": f"dev-{i % DEVICES}"},
+        common.monitor(
+            owner,
+            source,
+            f"bench {i}",
+            f"dev-{i % DEVICES}",
             aggregation="mean",
             window=timedelta(minutes=1),
             comparator="above",

@@ -14,7 +14,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db.models import ProtectedError, QuerySet
 from django.http.response import HttpResponseBase
@@ -30,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from billing.gating import HasActiveSubscription
+from growalert.auth import owner_of
 from growalert.pagination import CountedLimitOffsetPagination
 from monitors import evaluation, selectors, services
 from monitors.models import Incident, Monitor, Silence, Source
@@ -42,14 +42,6 @@ from monitors.serializers import (
     SourceSerializer,
     json_columns,
 )
-
-
-def owner_of(request: Request) -> User:
-    """The authenticated user (every view here requires authentication)."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
 
 logger = logging.getLogger(__name__)
 

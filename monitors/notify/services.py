@@ -16,7 +16,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from growalert.links import absolute_url
 from monitors.models import Channel, Notification
-from monitors.notify import delivery, selectors, twilio
+from monitors.notify import delivery, messages, selectors, twilio
 from monitors.notify.base import DeliveryError
 
 CODE_TTL = timedelta(minutes=10)
@@ -76,24 +76,14 @@ def retry_dead_letters(
 
 
 def test_payload(channel: Channel) -> dict[str, Any]:
-    now = timezone.now()
-    return {
-        "version": 1,
-        "event": "test",
-        "occurred_at": now.isoformat(),
-        "monitor": {"id": None, "name": f"Test of “{channel.name}”", "url": absolute_url("/")},
-        "status": "ok",
-        "previous_status": "ok",
-        "reason": "This is a test notification from growalert: this channel works.",
-        "value": None,
-        "threshold": None,
-        "comparator": None,
-        "aggregation": None,
-        "window_seconds": None,
-        "query": None,
-        "incident": None,
-        "points": [],
-    }
+    return messages.payload_without_monitor(
+        event="test",
+        name=f"Test of “{channel.name}”",
+        url=absolute_url("/"),
+        status="ok",
+        previous_status="ok",
+        reason="This is a test notification from growalert: this channel works.",
+    )
 
 
 def send_test(channel: Channel) -> Notification:

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from growalert.links import absolute_url
 from monitors.models import Channel, Notification
+from monitors.notify import messages
 from monitors.notify.twilio import OptedOut
 
 logger = logging.getLogger(__name__)
@@ -93,28 +94,13 @@ def _others(channel: Channel) -> list[Channel]:
 def payload(channel: Channel, reason: str, *, disabled: bool) -> dict[str, Any]:
     """A version-1 payload, so every kind of channel can say it (no monitor: ``id`` null)."""
     state = "was disabled" if disabled else "keeps failing"
-    return {
-        "version": 1,
-        "event": Notification.Event.CHANNEL_FAILING.value,
-        "occurred_at": timezone.now().isoformat(),
-        "monitor": {
-            "id": None,
-            "name": f"Channel “{channel.name}” {state}",
-            "url": absolute_url("/app/channels"),
-        },
-        "channel": {"id": channel.pk, "name": channel.name, "kind": channel.kind},
-        "status": None,
-        "previous_status": None,
-        "reason": reason[:500],
-        "value": None,
-        "threshold": None,
-        "comparator": None,
-        "aggregation": None,
-        "window_seconds": None,
-        "query": None,
-        "incident": None,
-        "points": [],
-    }
+    return messages.payload_without_monitor(
+        event=Notification.Event.CHANNEL_FAILING.value,
+        name=f"Channel “{channel.name}” {state}",
+        url=absolute_url("/app/channels"),
+        channel={"id": channel.pk, "name": channel.name, "kind": channel.kind},
+        reason=reason[:500],
+    )
 
 
 def tell_owner(channel: Channel, reason: str, *, disabled: bool, streak: datetime) -> None:

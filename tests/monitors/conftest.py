@@ -1,18 +1,21 @@
-"""A real InfluxDB database seeded per test, and the three users of every permission test."""
+"""A real InfluxDB database seeded per test, the three users of every permission test, and the
+firing-monitor set-up the pipeline and lifecycle tests share."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.gating import comp
 from monitors import influx
 from tests import customer_influx
-from tests.factories import UserFactory
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 
 Point = tuple[float, float]  # (seconds ago, value)
 
@@ -79,3 +82,29 @@ def api_client_for() -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def owner(db: None):  # "grower", served without a subscription
+    user = UserFactory(username="grower")
+    comp(user)
+    return user
+
+
+@pytest.fixture
+def hot_monitor(owner, influx_db: SeededInflux):
+    """A monitor on a real InfluxDB database with two channels, due now (it fires on the first
+    tick once a hot value is written)."""
+    source = SourceFactory(owner=owner, database=influx_db.database)
+    monitor = MonitorFactory(
+        owner=owner,
+        source=source,
+        aggregation="max",
+        window=timedelta(minutes=1),
+        interval=timedelta(seconds=10),
+        critical=35,
+        flap_detection=False,
+        next_due_at=timezone.now() - timedelta(seconds=1),
+    )
+    monitor.channels.set([ChannelFactory(owner=owner), ChannelFactory(owner=owner)])
+    return monitor

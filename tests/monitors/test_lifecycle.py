@@ -14,38 +14,12 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from billing.gating import comp
 from monitors import dispatch, pipeline, services
 from monitors.models import Incident, Monitor, Notification, Schedule, Status
-from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
+from tests.factories import MonitorFactory
 from tests.monitors.test_pipeline import COOL, HOT, due_again, tick, write
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner():
-    user = UserFactory(username="grower")
-    comp(user)
-    return user
-
-
-@pytest.fixture
-def hot_monitor(owner, influx_db):
-    """A monitor on a real InfluxDB database with two channels, firing after one tick."""
-    source = SourceFactory(owner=owner, database=influx_db.database)
-    monitor = MonitorFactory(
-        owner=owner,
-        source=source,
-        aggregation="max",
-        window=timedelta(minutes=1),
-        interval=timedelta(seconds=10),
-        critical=35,
-        flap_detection=False,
-        next_due_at=timezone.now() - timedelta(seconds=1),
-    )
-    monitor.channels.set([ChannelFactory(owner=owner), ChannelFactory(owner=owner)])
-    return monitor
 
 
 def fire(monitor, influx_db) -> Incident:

@@ -22,34 +22,9 @@ from monitors import dispatch, observe, pipeline
 from monitors.models import Incident, Monitor, Notification, Schedule, Silence, Status
 from tests import customer_influx
 from tests.conftest import ROOT
-from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
+from tests.factories import MonitorFactory, SourceFactory, UserFactory
 
 HOT, COOL = 41.0, 20.0
-
-
-@pytest.fixture
-def owner(db):
-    user = UserFactory(username="grower")
-    comp(user)
-    return user
-
-
-@pytest.fixture
-def hot_monitor(owner, influx_db):
-    """A monitor on a real InfluxDB database, two channels, due now."""
-    source = SourceFactory(owner=owner, database=influx_db.database)
-    monitor = MonitorFactory(
-        owner=owner,
-        source=source,
-        aggregation="max",
-        window=timedelta(minutes=1),
-        interval=timedelta(seconds=10),
-        critical=35,
-        flap_detection=False,
-        next_due_at=timezone.now() - timedelta(seconds=1),
-    )
-    monitor.channels.set([ChannelFactory(owner=owner), ChannelFactory(owner=owner)])
-    return monitor
 
 
 def write(influx_db, value, ago=5):

@@ -1,0 +1,282 @@
+"""What the benches share: Django set-up, Celery processes on private queues, a loopback webhook
+receiver, and the bench monitors (a device's temperature in ``gro01``) with their data.
+
+A bench (run as ``.venv/bin/python bench/<name>.py``, so this directory is first on sys.path)
+imports it, then calls ``setup_django`` before importing anything that needs Django::
+
+    import common
+
+    common.setup_django(env={"CELERY_QUEUE": "bench-x"})
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitors.models import Channel, Monitor, Source
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / ".local" / "log"
+
+# A version-1 payload of a firing monitor (what the pipeline writes), for outbox rows.
+PAYLOAD: dict[str, Any] = {
+    "version": 1,
+    "event": "fired",
+    "occurred_at": "2026-11-24T09:00:00+00:00",
+    "monitor": {"id": 1, "name": "bench", "url": "http://127.0.0.1:8000/app/monitors/1"},
+    "status": "firing",
+    "previous_status": "pending",
+    "reason": "mean(temperature) = 41.2 is above the critical threshold 35",
+    "value": 41.2,
+    "threshold": 35.0,
+    "comparator": "above",
+    "aggregation": "mean",
+    "window_seconds": 300,
+    "query": None,
+    "incident": None,
+    "points": [],
+}
+
+
+def setup_django(*, defaults: Mapping[str, str] = {}, env: Mapping[str, str] = {}) -> None:
+    """The development settings (DEBUG on unless set): ``defaults`` where the environment does
+    not set them, ``env`` over it (a bench's private queues, loopback allowances)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "true")
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+
+
+# ---------------------------------------------------------------- Celery processes
+
+Started = tuple[subprocess.Popen[bytes], IO[bytes]]
+
+
+def start_celery(log: Path, *args: str) -> Started:
+    """``celery -A growalert <args>`` from the checkout, with this environment; output to
+    ``log``."""
+    out = open(log, "wb")  # noqa: SIM115 (closed by stop)
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "celery"), "-A", "growalert", *args],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+    return process, out
+
+
+def start_worker(
+    log: Path, *, hostname: str, pool: str, concurrency: int, queues: str | None = None
+) -> Started:
+    """A worker (quiet, no mingle/gossip) of ``pool`` x ``concurrency``, on ``queues`` if given
+    (else the settings' queues)."""
+    return start_celery(
+        log,
+        "worker",
+        "--loglevel",
+        "WARNING",
+        "--without-mingle",
+        "--without-gossip",
+        *(["--queues", queues] if queues else []),
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        hostname,
+    )
+
+
+def stop(started: Iterable[Started], timeout: float = 30) -> None:
+    """Terminates them all, then waits for each (killing what outlasts ``timeout``)."""
+    started = list(started)
+    for process, _log in started:
+        process.terminate()
+    for process, log in started:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+# ---------------------------------------------------------------- webhook receiver
+
+
+class LoopbackReceiver:
+    """A threaded HTTP server on a free loopback port in this process; each POST's body is read
+    and the request handed to ``post`` with its idempotency key. Subclasses set their own state
+    before calling ``__init__`` (it starts serving)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.post(self, self.headers.get("Growalert-Idempotency-Key", ""))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.request_queue_size = 256
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def ok(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def webhook_channel(username: str, url: str) -> tuple[Any, Channel]:
+    """The bench user (its channels deleted) with a signed webhook channel to ``url``."""
+    from django.contrib.auth import get_user_model
+
+    from monitors.models import Channel
+
+    owner, _ = get_user_model().objects.get_or_create(username=username)
+    Channel.objects.filter(owner=owner).delete()
+    channel = Channel(owner=owner, name="bench", kind=Channel.Kind.WEBHOOK)
+    channel.config = {"url": url}
+    channel.secret = "bench-secret"  # noqa: S105 (a throwaway channel)
+    channel.save()
+    return owner, channel
+
+
+# ---------------------------------------------------------------- monitors and their data
+
+
+def monitor(owner: Any, source: Source, name: str, device: str, **fields: Any) -> Monitor:
+    """An unsaved monitor of ``device``'s temperature in ``gro01``."""
+    from monitors.models import Monitor
+
+    return Monitor(
+        owner=owner,
+        source=source,
+        name=name,
+        measurement="gro01",
+        field="temperature",
+        tags={"device": device},
+        **fields,
+    )
+
+
+def seed_devices(database: str, devices: int, value: Callable[[int], float]) -> None:
+    """``database`` on the customers' test InfluxDB, with device ``dev-<d>`` reporting
+    ``value(d)`` once a minute for the last 3 minutes (a bench runs within a 10 min window)."""
+    from monitors import influx
+    from tests import customer_influx
+
+    now_ms = int(time.time() * 1000)
+    with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
+        client.create_database(database)
+        client.write(
+            [
+                influx.line(
+                    "gro01",
+                    {"temperature": value(d)},
+                    tags={"device": f"dev-{d}"},
+                    timestamp_ms=now_ms - s * 60_000,
+                )
+                for d in range(devices)
+                for s in range(3)
+            ],
+            database=database,
+        )
+
+
+def customer_source(username: str, database: str) -> tuple[Any, Source]:
+    """The bench user (comped, its monitors deleted) and its source on the customers' test
+    InfluxDB."""
+    from django.contrib.auth import get_user_model
+
+    from billing.gating import comp
+    from monitors.models import Monitor, Source
+    from tests import customer_influx
+
+    owner, _ = get_user_model().objects.get_or_create(username=username)
+    comp(owner)
+    Monitor.objects.filter(owner=owner).delete()
+    source, _ = Source.objects.update_or_create(
+        owner=owner, name="bench", defaults={"url": customer_influx.url(), "database": database}
+    )
+    return owner, source
+
+
+def firing_monitors(
+    owner: Any, source: Source, count: int, *, name: str, devices: int, interval: timedelta
+) -> list[Monitor]:
+    """``count`` saved monitors of ``last(temperature)`` over 10 min, critical above 30, on
+    devices ``dev-0`` ... in turn."""
+    from monitors.models import Monitor
+
+    return Monitor.objects.bulk_create(
+        [
+            monitor(
+                owner,
+                source,
+                f"{name} {i}",
+                f"dev-{i % devices}",
+                aggregation="last",
+                window=timedelta(minutes=10),
+                comparator="above",
+                critical=30.0,
+                interval=interval,
+            )
+            for i in range(count)
+        ],
+        batch_size=5000,
+    )
+
+
+def spread_schedules(
+    monitors: Sequence[Monitor], owner: Any, source: Source, start: datetime, over: float
+) -> None:
+    """Their due times spread evenly over ``over`` seconds from ``start`` (the rows exist)."""
+    from monitors.models import Schedule
+
+    Schedule.objects.bulk_create(
+        [
+            Schedule(
+                monitor=m,
+                owner_id=owner.pk,
+                source_id=source.pk,
+                interval=m.interval,
+                next_due_at=start + timedelta(seconds=over * i / len(monitors)),
+            )
+            for i, m in enumerate(monitors)
+        ],
+        batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["monitor"],
+        update_fields=["next_due_at"],
+    )

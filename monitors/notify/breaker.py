@@ -47,7 +47,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LEASE_MS = 60_000  # longer than any one send (delivery.LEASE): a dead worker's slot comes back
+# A slot's lease: about the longest one send takes within http.TIMEOUT (connect 3 s, then 5 s
+# to write and 5 s to read). A worker killed with SIGKILL never gives its slots back: they come
+# back when this ends (it was 60 s, and the fault drill saw a receiver's every send deferred
+# that long after a kill). A send that outlasts it lets one more send through, no more.
+LEASE_MS = 15_000
 BUSY_RETRY_MS = 1000  # every slot taken: try again about this soon
 TRIAL_RETRY_MS = 5000  # half-open, a trial under way: about one send timeout (http.TIMEOUT)
 COOLDOWN_GROWTH = 16  # failed trials in a row double the cool-down up to this many times it

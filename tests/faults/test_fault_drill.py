@@ -557,11 +557,11 @@ def test_the_delivery_worker_sigkilled_mid_burst_and_restarted(receiver, influx_
     accepted twice.
 
     The killed worker's per-receiver slots (monitors/notify/breaker.py) are not handed back:
-    they stay taken until their fixed 60 s lease (breaker.LEASE_MS) runs out. With as many
-    slots as the worker had sends in flight, every send to that receiver would be deferred
-    for that minute (measured: all in 60 s after the restart, instead of about 20 s). Here
-    the receiver has 12 slots for the worker's 8 threads: the leak is counted
-    (``slots_leaked``), and the other 4 slots carry the rest."""
+    they stay taken until their lease (breaker.LEASE_MS, 15 s) runs out. With as many slots
+    as the worker had sends in flight, every send to that receiver is deferred that long (with
+    the former 60 s lease: all in 60 s after the restart, instead of about 20 s). Here the
+    receiver has 12 slots for the worker's 8 threads: the leak is counted (``slots_leaked``),
+    and the other 4 slots carry the rest."""
     channel = ChannelFactory(config={"url": receiver.url})
     fleet = seed_fleet(influx_db, 100)
     rows = burst(channel, fleet.monitors[0], 200)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import alerts_core as ac
@@ -54,8 +54,22 @@ def source_create(*, owner: User, secret: str = "", hosted: bool = False, **fiel
     source.secret = secret
     source.full_clean()
     _check_source_url(source)
-    source.save()
+    _save_source(source)
     return source
+
+
+def _save_source(source: Source) -> None:
+    """Saves; a name another request took between full_clean and here (two creates at once)
+    is the same field error full_clean gives, not a server error."""
+    try:
+        with transaction.atomic():
+            source.save()
+    except IntegrityError as exc:
+        if "source_unique_name_per_owner" not in str(exc):
+            raise
+        raise ValidationError(
+            {"name": [f'You already have a source named "{source.name}".']}
+        ) from exc
 
 
 # What a hosted source connects to: growalert's, not its owner's, to change.
@@ -83,7 +97,7 @@ def source_update(*, source: Source, secret: str | None = None, **fields: Any) -
     source.full_clean()
     if source.url != url_before:
         _check_source_url(source)
-    source.save()
+    _save_source(source)
     return source
 
 

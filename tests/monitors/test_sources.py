@@ -10,12 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from monitors import influx, observe, services
-from tests.factories import MonitorFactory, SourceFactory
+from tests.factories import MonitorFactory, SourceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,25 @@ def test_wrong_credentials_are_reported_and_right_ones_work(secured_influx):
     assert services.source_check(source=right).last_check_ok is True
     assert right.server_version
     assert observe.observe(MonitorFactory(source=right)).error is None
+
+
+@pytest.mark.django_db
+def test_a_name_taken_by_a_concurrent_create_is_a_field_error(monkeypatch) -> None:
+    """Two creates at once both pass full_clean's unique check; the one that loses the race
+    at the database gets the same field error, not a server error."""
+    from django.core.exceptions import ValidationError
+
+    from monitors import services
+    from monitors.models import Source
+    from tests import customer_influx
+
+    owner = UserFactory()
+    fields: dict[str, Any] = {"name": "greenhouse", "url": customer_influx.url(), "database": "d"}
+    services.source_create(owner=owner, **fields)
+    monkeypatch.setattr(Source, "validate_constraints", lambda self, exclude=None: None)
+
+    with pytest.raises(ValidationError) as refused:
+        services.source_create(owner=owner, **fields)
+
+    assert refused.value.message_dict == {"name": ['You already have a source named "greenhouse".']}
+    assert Source.objects.filter(owner=owner).count() == 1

@@ -454,14 +454,7 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
     if not told:
         return []
-    channels: dict[int, list[Channel]] = {}
-    links = Monitor.channels.through.objects.filter(
-        monitor_id__in={d.monitor.pk for d, _, _ in told},
-        channel__enabled=True,
-        channel__verified=True,
-    ).select_related("channel")
-    for link in links:
-        channels.setdefault(link.monitor_id, []).append(link.channel)
+    channels = deliverable_channels({d.monitor.pk for d, _, _ in told})
     rows = [
         _notification(d, event, incident, channel)
         for d, event, incident in told

@@ -8,13 +8,10 @@ silences beside them. Every queryset is scoped to the requesting user.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as ModelValidationError
 from django.db.models import ProtectedError, QuerySet
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -58,17 +55,6 @@ def _writes_plain_json(request: Request) -> bool:
     )
 
 
-@contextmanager
-def field_errors() -> Iterator[None]:
-    """A model's full_clean refusing what the serializer let through answers 400 naming the
-    field (the serializer checks the same rules first; this keeps a gap from becoming a 500)."""
-    try:
-        yield
-    except ModelValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        raise ValidationError(detail) from exc
-
-
 class SourceViewSet(viewsets.ModelViewSet[Source]):
     serializer_class = SourceSerializer
     lookup_value_regex = r"\d+"
@@ -77,17 +63,15 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
         return selectors.source_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Source]) -> None:
-        with field_errors():
-            serializer.instance = services.source_create(
-                owner=owner_of(self.request), **serializer.validated_data
-            )
+        serializer.instance = services.source_create(
+            owner=owner_of(self.request), **serializer.validated_data
+        )
 
     def perform_update(self, serializer: BaseSerializer[Source]) -> None:
         assert serializer.instance is not None
-        with field_errors():
-            serializer.instance = services.source_update(
-                source=serializer.instance, **serializer.validated_data
-            )
+        serializer.instance = services.source_update(
+            source=serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance: Source) -> None:
         try:
@@ -168,19 +152,17 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     def perform_create(self, serializer: BaseSerializer[Monitor]) -> None:
         data = dict(serializer.validated_data)
         channels = data.pop("channels", [])
-        with field_errors():
-            serializer.instance = services.monitor_create(
-                owner=owner_of(self.request), channels=channels, **data
-            )
+        serializer.instance = services.monitor_create(
+            owner=owner_of(self.request), channels=channels, **data
+        )
 
     def perform_update(self, serializer: BaseSerializer[Monitor]) -> None:
         assert serializer.instance is not None
         data = dict(serializer.validated_data)
         channels = data.pop("channels", None)
-        with field_errors():
-            serializer.instance = services.monitor_update(
-                monitor=serializer.instance, channels=channels, **data
-            )
+        serializer.instance = services.monitor_update(
+            monitor=serializer.instance, channels=channels, **data
+        )
 
     def perform_destroy(self, instance: Monitor) -> None:
         services.monitor_delete(monitor=instance)
@@ -239,7 +221,6 @@ class SilenceViewSet(
         return selectors.silence_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Silence]) -> None:
-        with field_errors():
-            serializer.instance = services.silence_create(
-                owner=owner_of(self.request), **serializer.validated_data
-            )
+        serializer.instance = services.silence_create(
+            owner=owner_of(self.request), **serializer.validated_data
+        )

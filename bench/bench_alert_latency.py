@@ -39,7 +39,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from growalert.celery import app
-from monitors import dispatch, pipeline
+from monitors.evaluate import dispatch, pipeline
 from monitors.models import Channel, Monitor
 from tests import customer_influx
 

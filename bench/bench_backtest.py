@@ -27,8 +27,9 @@ django.setup()
 
 from django.contrib.auth import get_user_model
 
-from monitors import evaluation, influx
 from monitors.demo import gro01
+from monitors.evaluate import backtest
+from monitors.influxdb import client as influx
 from monitors.models import Monitor, Source
 from tests import customer_influx
 
@@ -71,7 +72,7 @@ def main() -> None:
     result = None
     for _ in range(runs):
         began = time.perf_counter()
-        result = evaluation.backtest(monitor, hours=24)
+        result = backtest.backtest(monitor, hours=24)
         timings.append(time.perf_counter() - began)
     assert result is not None
     if result.error:

@@ -53,7 +53,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from growalert.celery import app
-from monitors import influx
+from monitors.influxdb import client as influx
 from monitors.models import Channel, Monitor, Notification, Schedule
 from tests import customer_influx
 

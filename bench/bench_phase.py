@@ -33,7 +33,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from monitors import dispatch
+from monitors.evaluate import dispatch
 from monitors.models import Monitor, Source
 
 INTERVAL = timedelta(seconds=10)

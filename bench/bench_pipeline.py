@@ -40,7 +40,8 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.gating import comp
-from monitors import dispatch, influx, pipeline
+from monitors.evaluate import dispatch, pipeline
+from monitors.influxdb import client as influx
 from monitors.models import Monitor, Schedule, Source
 from tests import customer_influx
 

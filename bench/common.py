@@ -193,7 +193,7 @@ def monitor(owner: Any, source: Source, name: str, device: str, **fields: Any) -
 def seed_devices(database: str, devices: int, value: Callable[[int], float]) -> None:
     """``database`` on the customers' test InfluxDB, with device ``dev-<d>`` reporting
     ``value(d)`` once a minute for the last 3 minutes (a bench runs within a 10 min window)."""
-    from monitors import influx
+    from monitors.influxdb import client as influx
     from tests import customer_influx
 
     now_ms = int(time.time() * 1000)

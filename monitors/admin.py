@@ -9,7 +9,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from monitors import evaluation, services
+from monitors import services
+from monitors.evaluate import dry_run
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
 
 
@@ -123,7 +124,7 @@ class MonitorAdmin(admin.ModelAdmin[Monitor]):
     @admin.action(description="Test the selected monitors now (no notifications)")
     def test_now(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
         for monitor in queryset.select_related("source"):
-            result = evaluation.dry_run(monitor)
+            result = dry_run.dry_run(monitor)
             self.message_user(
                 request,
                 f"{monitor}: would be {result.status} — {result.reason}",

@@ -28,7 +28,8 @@ from rest_framework.serializers import BaseSerializer
 from billing.gating import HasActiveSubscription
 from growalert.auth import owner_of
 from growalert.pagination import CountedLimitOffsetPagination
-from monitors import evaluation, selectors, services
+from monitors import selectors, services
+from monitors.evaluate import backtest, dry_run
 from monitors.models import Incident, Monitor, Silence, Source
 from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
@@ -172,7 +173,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Evaluates the monitor now without notifying: the query, the value, the status it
         would have and why."""
-        return Response(evaluation.dry_run(self.get_object()).as_dict())
+        return Response(dry_run.dry_run(self.get_object()).as_dict())
 
     @extend_schema(request=PreviewSerializer, responses=dict[str, Any])
     @action(detail=False, methods=["post"])
@@ -185,7 +186,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         hours = data.pop("hours")
         data.pop("channels", None)
         monitor = Monitor(owner=owner_of(request), name=data.pop("name", "preview"), **data)
-        return Response(evaluation.backtest(monitor, hours=hours).as_dict())
+        return Response(backtest.backtest(monitor, hours=hours).as_dict())
 
     @extend_schema(responses=IncidentSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -1,5 +1,5 @@
 """The SSRF guard for every connection to a customer-supplied URL: webhooks and Slack
-(``monitors/notify/http.py``) and InfluxDB sources (``monitors/influx.py``).
+(``monitors/notify/http.py``) and InfluxDB sources (``monitors/influxdb/client.py``).
 
 * http and https only;
 * the host is resolved once and every address it resolves to is checked: private, loopback,

@@ -10,7 +10,8 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
 from rest_framework.settings import api_settings
 
-from monitors import queries, selectors, sources
+from monitors import selectors
+from monitors.influxdb import connect, queries
 from monitors.models import (
     Channel,
     Incident,
@@ -71,7 +72,7 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         if self.instance is not None and value == self.instance.url:
             return value  # unchanged (the connection is guarded whatever the row says)
         try:
-            sources.check_url(value)
+            connect.check_url(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
         return value

@@ -12,7 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors import evaluation, influx, pipeline, sources
+from monitors.evaluate import pipeline, step
+from monitors.influxdb import client as influx
+from monitors.influxdb import connect
 from monitors.models import Channel, Monitor, Silence, Source, Status
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ def _check_source_url(source: Source) -> None:
     if source.hosted:
         return
     try:
-        sources.check_url(source.url)
+        connect.check_url(source.url)
     except ValueError as exc:
         raise ValidationError({"url": [str(exc)]}) from exc
 
@@ -107,7 +109,7 @@ def source_check(*, source: Source) -> Source:
     without validation) is never connected to; the customer reads the same sentence for a
     refused address, a DNS failure, a closed port and a timeout (the detail is logged)."""
     try:
-        version = sources.ping(source)
+        version = connect.ping(source)
     except influx.InfluxError as exc:
         source.last_check_ok = False
         source.last_check_error = str(exc)[:300]
@@ -167,7 +169,7 @@ def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
     resume starts afresh. A new definition for a paused monitor changes no state. Returns the
     fields to write."""
     now = timezone.now()
-    state = evaluation.state_of(monitor)
+    state = step.state_of(monitor)
     events: list[ac.Event] = []
     if monitor.enabled and not was_enabled:
         state = ac.resume(state, now)

@@ -10,8 +10,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from growalert import metrics
-from monitors import dispatch, pipeline
 from monitors.demo import simulate
+from monitors.evaluate import dispatch, pipeline
 
 
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)

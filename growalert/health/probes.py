@@ -13,7 +13,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from monitors import influx
+from monitors.influxdb import client as influx
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from growalert.pages import charts
-from monitors import influx, observe
+from monitors.influxdb import client as influx
+from monitors.influxdb import observe
 from monitors.models import Incident, Monitor
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from billing.models import Subscription
 from growalert import operator
 from growalert.pages import data
 from growalert.pages.forms import MonitorForm
-from monitors import evaluation, selectors, services
+from monitors import selectors, services
+from monitors.evaluate import dry_run
 from monitors.models import Monitor
 
 DASHBOARD_CHART_HOURS = 1
@@ -146,7 +147,7 @@ def monitor_test(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
     if not has_active_service(request.user):
         messages.error(request, "An active subscription is required to test monitors.")
     else:
-        request.session[f"dry-run-{monitor.pk}"] = evaluation.dry_run(monitor).as_dict()
+        request.session[f"dry-run-{monitor.pk}"] = dry_run.dry_run(monitor).as_dict()
     return redirect(reverse("pages:monitor", args=[monitor.pk]) + "#test-result")
 
 

@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Iterator
 
-from monitors import influx
+from monitors.influxdb import client as influx
 
 MEASUREMENT = "gro01"
 DEVICES = ("greenhouse-1", "greenhouse-2", "nursery")

@@ -6,8 +6,8 @@ import time
 
 from django.conf import settings
 
-from monitors import influx
 from monitors.demo import gro01
+from monitors.influxdb import client as influx
 
 STEP_S = 5
 

@@ -1,7 +1,7 @@
 """A new or resumed monitor's first due time is spread over its first interval, capped at a
 minute, instead of all at ``now``: creating (or resuming) 1,000 monitors at once no longer puts
 1,000 rows on one tick, and since the dispatcher keeps each monitor's phase (see
-``monitors/dispatch.py``) the spread lasts.
+``monitors/evaluate/dispatch.py``) the spread lasts.
 
 The offset is deterministic: the fractional part of ``id × (√5 − 1)/2`` (a golden-ratio Weyl
 sequence, so consecutive ids fall as evenly as possible over the window) times

@@ -47,7 +47,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from billing.gating import comp
-from monitors import influx
+from monitors.influxdb import client as influx
 from monitors.models import Channel, Monitor, Notification, Schedule
 from monitors.notify import breaker
 from monitors.notify.tasks import deliver_notification

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.gating import comp
-from monitors import influx
+from monitors.influxdb import client as influx
 from tests import customer_influx
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 

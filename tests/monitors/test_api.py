@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitors import influx
+from monitors.influxdb import client as influx
 from monitors.models import Monitor, Source
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 

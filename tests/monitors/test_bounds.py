@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from monitors import evaluation, services
+from monitors import services
+from monitors.evaluate import step
 from monitors.models import Monitor
 from tests.factories import MonitorFactory, SourceFactory
 from tests.monitors.test_api import monitor_body
@@ -157,7 +158,7 @@ def plant(monitor: Monitor, constraint: str, assignment: str) -> None:
         ("monitor_repeat_every_in_range", "repeat_every = '-5 minutes'", "its repeat_every"),
         ("monitor_checks_in_range", "pending_for = 0", "its pending_for"),
         ("monitor_numbers_finite", "critical = 'NaN'", "its critical"),
-        ("", """state = '{"status": "exploded"}'""", evaluation.UNREADABLE_STATE),
+        ("", """state = '{"status": "exploded"}'""", step.UNREADABLE_STATE),
     ],
 )
 def test_testing_a_stored_monitor_with_odd_values_answers_a_readable_error_not_500(

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
-from monitors import influx
 from monitors.demo import gro01, simulate
+from monitors.influxdb import client as influx
 from monitors.models import Monitor
 from tests.monitors.conftest import SeededInflux
 

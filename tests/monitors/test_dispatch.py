@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from monitors import dispatch
+from monitors.evaluate import dispatch
 from monitors.models import Schedule
 from tests.factories import MonitorFactory, SourceFactory
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitors import evaluation
+from monitors.evaluate import backtest
 from monitors.models import Monitor, Notification, Status
 from tests.factories import MonitorFactory, SourceFactory
 
@@ -79,7 +79,7 @@ def test_backtest_replays_the_state_machine_over_history(alice, influx_db):
         pending_for=2,
     )
 
-    result = evaluation.backtest(monitor, hours=0.5, end=end).as_dict()
+    result = backtest.backtest(monitor, hours=0.5, end=end).as_dict()
 
     start_ms = end_ms - 30 * MINUTE_MS
     assert result["error"] is None
@@ -143,4 +143,4 @@ def test_preview_validates_like_create(alice, api_client_for):
 )
 def test_summary_text(fired, flapped, text):
     counts = {"fired": fired, "flapping_started": flapped, "resolved": 0, "warning_raised": 0}
-    assert evaluation._summary_text(counts) == text
+    assert backtest._summary_text(counts) == text

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from monitors import influx, observe, queries
+from monitors.influxdb import client as influx
+from monitors.influxdb import observe, queries
 from tests.factories import MonitorFactory, SourceFactory
 from tests.fakes.influxdb2 import FakeInfluxDB2, annotated_csv, serve
 

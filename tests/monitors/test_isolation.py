@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from monitors import dispatch, evaluation, pipeline
+from monitors.evaluate import dispatch, pipeline, step
 from monitors.models import Monitor, Notification, Schedule, Status
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 
@@ -158,7 +158,7 @@ def test_monitors_that_cannot_be_evaluated_are_errors_and_the_rest_of_their_batc
     results = tick()
 
     assert_evaluated(*healthy)
-    assert_error(unreadable, evaluation.UNREADABLE_STATE)
+    assert_error(unreadable, step.UNREADABLE_STATE)
     assert unreadable.state == {}  # reset: the next check starts afresh
     assert_error(nan, "its critical must be a finite number")
     assert_error(negative, "its repeat_every must be between 1 minute and 7 days")

@@ -14,7 +14,8 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from monitors import dispatch, pipeline, services
+from monitors import services
+from monitors.evaluate import dispatch, pipeline
 from monitors.models import Incident, Monitor, Notification, Schedule, Status
 from tests.factories import MonitorFactory
 from tests.monitors.test_pipeline import COOL, HOT, due_again, tick, write

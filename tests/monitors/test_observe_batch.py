@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitors import observe
+from monitors.influxdb import observe
 from monitors.models import Monitor
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
 

@@ -14,7 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from monitors import dispatch, services
+from monitors import services
+from monitors.evaluate import dispatch
 from monitors.models import Monitor, Schedule, Source
 from tests.factories import MonitorFactory, SourceFactory
 

@@ -18,7 +18,8 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.gating import comp
-from monitors import dispatch, observe, pipeline
+from monitors.evaluate import dispatch, pipeline
+from monitors.influxdb import observe
 from monitors.models import Incident, Monitor, Notification, Schedule, Silence, Status
 from tests import customer_influx
 from tests.conftest import ROOT
@@ -144,7 +145,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(hot_moni
     blocker.execute("SELECT 1 FROM monitors_monitor WHERE id = %s FOR UPDATE", [hot_monitor.pk])
     code = (
         "import django, sys, json; django.setup();"
-        "from datetime import datetime; from monitors import pipeline;"
+        "from datetime import datetime; from monitors.evaluate import pipeline;"
         "items = json.loads(sys.argv[1]);"
         "pipeline.evaluate_batch([(i, datetime.fromisoformat(d)) for i, d in items])"
     )
@@ -243,11 +244,11 @@ def test_a_monitor_edited_while_its_evaluation_is_in_flight_keeps_the_new_defini
 
 
 def _decide(monitor, observation):
-    from monitors import evaluation
+    from monitors.evaluate import step
 
-    state, events, outcome = evaluation.step(
+    state, events, outcome = step.step(
         monitor,
-        evaluation.state_of(monitor),
+        step.state_of(monitor),
         value=observation.value,
         error=observation.error,
         now=timezone.now(),

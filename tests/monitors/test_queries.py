@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from monitors import influx, queries
-from monitors.queries import Definition, InvalidQuery
+from monitors.influxdb import client as influx
+from monitors.influxdb import queries
+from monitors.influxdb.queries import Definition, InvalidQuery
 
 
 def definition(**overrides: Any) -> Definition:

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from monitors import dispatch, tasks
+from monitors import tasks
+from monitors.evaluate import dispatch
 from monitors.models import Monitor, Schedule
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
 

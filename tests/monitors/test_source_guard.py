@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 
-from monitors import influx, observe, outbound, services, sources
+from monitors import outbound, services
 from monitors.demo.setup import ensure_demo_monitors
+from monitors.influxdb import client as influx
+from monitors.influxdb import connect, observe
 from monitors.models import Source
 from monitors.notify import http
 from tests.factories import MonitorFactory, SourceFactory
@@ -95,7 +97,7 @@ def test_loopback_private_and_other_schemes_are_refused_at_save(
     for url in urls:
         response = create(api_client_for, alice, url)
         assert response.status_code == 400, url
-        assert response.json() == {"url": [sources.URL_REFUSED]}, url
+        assert response.json() == {"url": [connect.URL_REFUSED]}, url
 
     response = create(api_client_for, alice, "ftp://93.184.216.34/influx")
     assert response.status_code == 400
@@ -148,7 +150,7 @@ def test_the_deployments_influxdb_is_refused_even_with_private_addresses_allowed
     for url in aliases:
         response = create(api_client_for, alice, url, database="_internal")
         assert response.status_code == 400, url
-        assert response.json() == {"url": [sources.URL_REFUSED]}, url
+        assert response.json() == {"url": [connect.URL_REFUSED]}, url
 
         planted = SourceFactory(owner=alice, url=url, database="_internal")
         checked = services.source_check(source=planted)
@@ -219,7 +221,7 @@ def test_a_name_with_a_public_and_a_private_address_is_refused(
     assert checked.last_check_error == influx.CONNECT_FAILED
     assert listener.accepted == []
     with pytest.raises(ValueError, match="public host name"):
-        sources.check_url(f"http://split.example.test:{listener.port}")
+        connect.check_url(f"http://split.example.test:{listener.port}")
 
 
 def test_the_pinned_connection_reaches_the_checked_address_under_its_name(
@@ -230,7 +232,7 @@ def test_the_pinned_connection_reaches_the_checked_address_under_its_name(
     source = SourceFactory(owner=alice, url=f"http://influx.customer.test:{port}")
 
     assert services.source_check(source=source).last_check_ok is True
-    with sources.client_for(source) as client:
+    with connect.client_for(source) as client:
         assert client._http.headers["Host"] == f"influx.customer.test:{port}"
         assert client._http.base_url.host == "127.0.0.1"
 
@@ -361,7 +363,7 @@ def test_every_connection_failure_reads_the_same_and_the_detail_is_logged(
         "dns failure": "http://no-such-host.invalid:8086",
     }
     errors = {}
-    with caplog.at_level(logging.INFO, logger="monitors.influx"):
+    with caplog.at_level(logging.INFO, logger="monitors.influxdb.client"):
         for kind, url in urls.items():
             source = SourceFactory(owner=alice, url=url, timeout_seconds=0.5)
             errors[kind] = services.source_check(source=source).last_check_error

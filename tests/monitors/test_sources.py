@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from monitors import influx, observe, services
+from monitors import services
+from monitors.influxdb import client as influx
+from monitors.influxdb import observe
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
 from billing.gating import comp
-from monitors import dispatch, pipeline
+from monitors.evaluate import dispatch, pipeline
 from monitors.models import Monitor, Notification, Status
 from tests.factories import UserFactory
 

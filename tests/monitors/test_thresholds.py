@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitors.thresholds import Thresholds, Verdict, judge
+from monitors.evaluate.thresholds import Thresholds, Verdict, judge
 
 
 @pytest.mark.parametrize(

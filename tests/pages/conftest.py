@@ -24,7 +24,7 @@ from playwright.sync_api import (
 
 from billing.gating import comp
 from billing.selectors import forget_prices
-from monitors import influx
+from monitors.influxdb import client as influx
 from tests import customer_influx
 from tests.factories import UserFactory
 from tests.fakes.stripe_api import FakeStripe, make_event

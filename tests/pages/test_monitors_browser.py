@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from monitors import dispatch, pipeline
+from monitors.evaluate import dispatch, pipeline
 from monitors.models import Incident, Monitor, Status
 from tests.factories import MonitorFactory, SourceFactory
 from tests.pages.conftest import sign_in

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from monitors import sources
+from monitors.influxdb import connect
 from monitors.models import Monitor, Source
 from tests import customer_influx
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
@@ -95,7 +95,7 @@ def test_the_page_refuses_an_internal_address_next_to_the_url(alice, client_for,
     )  # fmt: skip
 
     assert response.status_code == 400
-    assert response.context["form"].errors["url"] == [sources.URL_REFUSED]
+    assert response.context["form"].errors["url"] == [connect.URL_REFUSED]
     assert not Source.objects.filter(owner=alice).exists()
 
 

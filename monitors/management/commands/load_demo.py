@@ -9,9 +9,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitors import influx
 from monitors.demo import gro01
 from monitors.demo.setup import ensure_demo_monitors
+from monitors.influxdb import client as influx
 
 
 class Command(BaseCommand):

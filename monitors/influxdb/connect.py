@@ -8,7 +8,8 @@ itself, never the API or the pages) are trusted.
 
 from __future__ import annotations
 
-from monitors import influx, outbound
+from monitors import outbound
+from monitors.influxdb import client as influx
 from monitors.models import Source
 
 URL_REFUSED = (

@@ -2,7 +2,7 @@
 
 1. Load the batch (one query), observe it (one InfluxDB request per source: see
    ``observe.observe_batch``), and run every monitor's observation through alerts_core's
-   transition function (``evaluation.step``). Nothing is written yet.
+   transition function (``step.step``). Nothing is written yet.
 2. In one transaction: a single conditional ``UPDATE … FROM (VALUES …)`` writes every new state,
    but only where the row still has the ``state_version`` we read and has not already applied this
    tick (``evaluated_due_at < due_at``). The ids it returns are the transitions that won; only
@@ -37,8 +37,10 @@ from django.utils import timezone
 
 import alerts_core as ac
 from growalert.links import absolute_url
-from monitors import evaluation, influx, observe
-from monitors.evaluation import Unevaluable, reason_for
+from monitors.evaluate import step
+from monitors.evaluate.step import Unevaluable, reason_for
+from monitors.influxdb import client as influx
+from monitors.influxdb import observe
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
 
 logger = logging.getLogger(__name__)
@@ -265,10 +267,10 @@ def _decide(
     silenced: bool,
 ) -> Decision:
     try:
-        state = evaluation.state_of(monitor)
+        state = step.state_of(monitor)
     except Exception as exc:
-        raise Unevaluable(evaluation.UNREADABLE_STATE, reset=True) from exc
-    new_state, events, outcome = evaluation.step(
+        raise Unevaluable(step.UNREADABLE_STATE, reset=True) from exc
+    new_state, events, outcome = step.step(
         monitor,
         state,
         value=observation.value,

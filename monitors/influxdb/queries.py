@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitors.influx import quote_ident
+from monitors.influxdb.client import quote_ident
 
 AGGREGATIONS = ("mean", "min", "max", "last", "count", "sum", "median", "percentile")
 

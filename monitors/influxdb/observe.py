@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitors import influx, queries, sources
+from monitors.influxdb import client as influx
+from monitors.influxdb import connect, queries
 from monitors.models import Monitor, Source
 
 
@@ -71,9 +72,9 @@ def observe(monitor: Monitor) -> Observation:
     query = query_for(monitor)
     try:
         if monitor.source.flavor == Source.Flavor.FLUX:
-            with sources.flux_client_for(monitor.source) as flux:
+            with connect.flux_client_for(monitor.source) as flux:
                 return Observation(query, value=flux.query_value(query.text, params=query.params))
-        with sources.client_for(monitor.source) as client:
+        with connect.client_for(monitor.source) as client:
             results = client.query(
                 query.text, database=monitor.source.database, params=query.params
             )
@@ -90,7 +91,7 @@ def shown_query(monitor: Monitor, observation: Observation) -> str:
 def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[int], list[float]]:
     """Every raw point of a structured monitor's series in (start, end], in time order."""
     query = queries.raw_points(definition_of(monitor), start=start, end=end)
-    with sources.client_for(monitor.source) as client:
+    with connect.client_for(monitor.source) as client:
         results = client.query(query.text, database=monitor.source.database, params=query.params)
     times: list[int] = []
     values: list[float] = []
@@ -177,7 +178,7 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
     params: dict[str, Any] = {}
     statements = _plan(monitors, params)
     try:
-        with sources.client_for(source) as client:
+        with connect.client_for(source) as client:
             results = client.query(
                 ";\n".join(s.query.text for s in statements),
                 database=source.database,
@@ -220,7 +221,7 @@ def recent_points(
     params: dict[str, Any] = {}
     for query in built:
         params.update(query.params)
-    with sources.client_for(source) as client:
+    with connect.client_for(source) as client:
         results = client.query(
             ";\n".join(q.text for q in built),
             database=source.database,

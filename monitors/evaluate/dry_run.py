@@ -1,0 +1,85 @@
+"""POST /monitors/<id>/test: evaluate a monitor now from its stored state, write nothing,
+notify nobody."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+import alerts_core as ac
+from monitors.evaluate.step import UNREADABLE_STATE, Unevaluable, reason_for, state_of, step
+from monitors.influxdb import observe
+from monitors.models import Monitor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    query: str
+    value: float | None
+    status: str
+    previous_status: str
+    reason: str
+    events: list[str]
+    duration_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "value": self.value,
+            "status": self.status,
+            "previous_status": self.previous_status,
+            "reason": self.reason,
+            "would_notify": self.events,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def dry_run(monitor: Monitor) -> DryRun:
+    """Evaluates the monitor now from its stored state; writes nothing, notifies nobody.
+
+    A monitor that cannot be evaluated (stored values past validation, an unreadable state)
+    answers status error with the reason the pipeline would give, not an exception."""
+    started = time.perf_counter()
+    try:
+        return _dry_run(monitor, started)
+    except Exception as exc:
+        logger.warning("dry run of monitor %s failed: %r", monitor.pk, exc)
+        return DryRun(
+            query="",
+            value=None,
+            status=ac.Status.ERROR.value,
+            previous_status=str(monitor.status),
+            reason=reason_for(monitor, exc),
+            events=[],
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+def _dry_run(monitor: Monitor, started: float) -> DryRun:
+    observation = observe.observe(monitor)
+    try:
+        state = state_of(monitor)
+    except Exception as exc:
+        raise Unevaluable(UNREADABLE_STATE) from exc
+    new_state, events, outcome = step(
+        monitor,
+        state,
+        value=observation.value,
+        error=observation.error,
+        now=timezone.now(),
+    )
+    return DryRun(
+        query=observe.shown_query(monitor, observation),
+        value=observation.value,
+        status=str(new_state.status),
+        previous_status=str(state.status),
+        reason=outcome.message,
+        events=[str(e.kind) for e in events if e.notifies],
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )

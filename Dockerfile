@@ -6,6 +6,7 @@ COPY growalert growalert
 COPY monitors monitors
 COPY billing billing
 COPY alerts_core alerts_core
+COPY shared shared
 RUN pip install --no-cache-dir .
 COPY . .
 # With DEBUG off, pages name static files through the manifest that only a collectstatic run

@@ -18,7 +18,7 @@ from accounts.serializers import (
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
 )
-from growalert.auth import owner_of
+from shared.auth import owner_of
 
 
 class TokenListView(APIView):

@@ -36,7 +36,7 @@ common.setup_django(env={"CELERY_QUEUE": QUEUE, "WEBHOOKS_ALLOW_PRIVATE_ADDRESSE
 from django.db import DatabaseError, connection
 
 from monitors.models import Channel, DeliveryAttempt, Notification
-from monitors.notify import services, tasks
+from monitors.notify import queue, tasks
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
 BURST = int(os.environ.get("BENCH_BURST", "300"))
@@ -108,7 +108,7 @@ def one_round(channel: Channel, receiver: Receiver) -> tuple[list[str], int, flo
         ]
     )
     keys = [row.idempotency_key for row in rows]
-    services.enqueue([row.pk for row in rows])
+    queue.enqueue([row.pk for row in rows])
     while receiver.arrived(keys) < BURST // 3:
         time.sleep(0.002)
     arrived = receiver.arrived(keys)

@@ -39,7 +39,7 @@ common.setup_django(
 from django.db import transaction
 
 from monitors.models import Channel, Notification
-from monitors.notify import services
+from monitors.notify import queue
 
 RATES = [float(r) for r in os.environ.get("BENCH_RATES", "200,150,100").split(",")]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
@@ -92,7 +92,7 @@ def row(channel: Channel) -> Notification:
 def burst(channel: Channel, receiver: Receiver, count: int) -> tuple[float, bool]:
     rows = Notification.objects.bulk_create([row(channel) for _ in range(count)])
     started = time.monotonic()
-    services.enqueue([n.pk for n in rows])
+    queue.enqueue([n.pk for n in rows])
     done = receiver.wait_for([n.idempotency_key for n in rows], timeout=120)
     last = max(receiver.received.get(n.idempotency_key, 0.0) for n in rows)
     return count / (last - started), done
@@ -104,7 +104,7 @@ def offered(channel: Channel, receiver: Receiver, rate: float) -> tuple[list[flo
     def handed_over(notification: Notification) -> None:
         """What the pipeline's on_commit does, timed at the moment the commit returned."""
         committed[notification.idempotency_key] = time.monotonic()
-        services.enqueue([notification.pk])
+        queue.enqueue([notification.pk])
 
     total = int(rate * SECONDS)
     start = time.monotonic()

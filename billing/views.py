@@ -56,8 +56,8 @@ from billing.stripe_gateway import (
     is_configured,
     verify_webhook,
 )
-from growalert.errors import api_exception_handler
-from growalert.links import absolute_url
+from shared.errors import api_exception_handler
+from shared.links import absolute_url
 
 logger = logging.getLogger(__name__)
 

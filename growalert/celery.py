@@ -88,6 +88,6 @@ app.conf.beat_schedule = {
 @worker_process_shutdown.connect
 def _mark_metrics_process_dead(pid: int | None = None, **kwargs: object) -> None:
     """prometheus_client multiprocess bookkeeping for a pool process that exits."""
-    from growalert import metrics
+    from shared import metrics
 
     metrics.mark_process_dead(pid or os.getpid())

@@ -1,6 +1,6 @@
 """drf-spectacular postprocessing: the error answers every operation can give, documented.
 
-Views document their success answers; the errors come from one place (growalert/errors.py,
+Views document their success answers; the errors come from one place (shared/errors.py,
 DRF's authentication, permissions and throttling, billing's handler), so they are added here
 once: each operation lists 400, 401, 403, 404, 405, 406, 413, 415 and 429 with the ``Error``
 body (an object: ``{"detail": "..."}``, a field name to its messages for invalid input, or

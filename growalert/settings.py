@@ -41,7 +41,7 @@ ALLOWED_HOSTS: list[str] = env.list(
 )
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Public base URL: every absolute link in emails and notifications is built from it
-# (growalert.links.absolute_url), never from the request. https in production (a deploy check).
+# (shared.links.absolute_url), never from the request. https in production (a deploy check).
 SITE_URL: str = env.str("GROWALERT_SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
@@ -65,7 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so that errors raised before DRF (or by other middleware) answer JSON on the API.
-    "growalert.errors.ApiErrorMiddleware",
+    "shared.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "growalert.csp.CSPMiddleware",  # django-csp's, see growalert/csp.py
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -226,13 +226,13 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "growalert.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "shared.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    # Errors: Django's exceptions too, objects always, Retry-After on 429 (growalert/errors.py).
-    "EXCEPTION_HANDLER": "growalert.errors.api_exception_handler",
+    # Errors: Django's exceptions too, objects always, Retry-After on 429 (shared/errors.py).
+    "EXCEPTION_HANDLER": "shared.errors.api_exception_handler",
     # JSON bounded in size and nesting depth; forms as DRF reads them.
     "DEFAULT_PARSER_CLASSES": [
-        "growalert.parsers.BoundedJSONParser",
+        "shared.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

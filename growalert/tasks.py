@@ -16,6 +16,6 @@ def record_heartbeat() -> None:
 @shared_task(ignore_result=True)
 def check_monitoring() -> None:
     """Emails the operator once per blind episode that lasts, and when it ends."""
-    from growalert import operator
+    from growalert.health import operator
 
     operator.check()

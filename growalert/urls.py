@@ -25,8 +25,8 @@ urlpatterns = [
     path("", include("growalert.pages.urls")),
 ]
 
-# JSON on the API's paths, friendly pages elsewhere (growalert/errors.py).
-handler400 = "growalert.errors.bad_request"
-handler403 = "growalert.errors.permission_denied"
-handler404 = "growalert.errors.page_not_found"
-handler500 = "growalert.errors.server_error"
+# JSON on the API's paths, friendly pages elsewhere (shared/errors.py).
+handler400 = "shared.errors.bad_request"
+handler403 = "shared.errors.permission_denied"
+handler404 = "shared.errors.page_not_found"
+handler500 = "shared.errors.server_error"

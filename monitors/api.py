@@ -26,8 +26,6 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from billing.gating import HasActiveSubscription
-from growalert.auth import owner_of
-from growalert.pagination import CountedLimitOffsetPagination
 from monitors import selectors, services
 from monitors.evaluate import backtest, dry_run
 from monitors.models import Incident, Monitor, Silence, Source
@@ -40,6 +38,8 @@ from monitors.serializers import (
     SourceSerializer,
     json_columns,
 )
+from shared.auth import owner_of
+from shared.pagination import CountedLimitOffsetPagination
 
 logger = logging.getLogger(__name__)
 

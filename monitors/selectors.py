@@ -50,10 +50,6 @@ def source_name_taken(*, owner: User, name: str, exclude_id: int | None = None) 
     return others.exists()
 
 
-def channel_list(*, owner: User) -> QuerySet[Channel]:
-    return Channel.objects.filter(owner_id=owner.pk)
-
-
 def _owned_monitors(owner: User, status: str | None) -> QuerySet[Monitor]:
     monitors = Monitor.objects.filter(owner_id=owner.pk)
     return monitors.filter(status__in=status.split(",")) if status else monitors

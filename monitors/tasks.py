@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from growalert import metrics
+from monitors import metrics
 from monitors.demo import simulate
 from monitors.evaluate import dispatch, pipeline
 

@@ -1,5 +1,5 @@
 """Is monitoring blind or late? One assessment, shared by /metrics, /health/deps, /readyz's body
-and the operator alert (``growalert.operator``).
+and the operator alert (``growalert.health.operator``).
 
 Web readiness is a different question (can this web process serve pages and the API?) and is
 answered by /readyz from Postgres alone; a blind monitoring pipeline must not take the web tier
@@ -79,7 +79,8 @@ def _monitors_in_error() -> tuple[int, int]:
 
 
 def _read_postgres() -> tuple[float | None, int | None, tuple[int, int] | None]:
-    from growalert.metrics import outbox_backlog, scheduler_lag_seconds
+    from monitors.evaluate.dispatch import scheduler_lag_seconds
+    from monitors.notify.selectors import outbox_backlog
 
     try:
         return scheduler_lag_seconds(), outbox_backlog(), _monitors_in_error()

@@ -10,8 +10,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from growalert import operator
-from growalert.health import monitoring, probes
+from growalert.health import monitoring, operator, probes
 
 _STARTED = time.monotonic()
 

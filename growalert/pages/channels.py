@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from growalert.pages.forms import ChannelForm, VerifyForm
-from monitors import selectors
 from monitors.models import Channel, Notification
 from monitors.notify import selectors as notify_selectors
 from monitors.notify import services
@@ -21,7 +20,7 @@ DEAD_LETTERS_SHOWN = 20
 
 
 def _owned_channel(request: HttpRequest, channel_id: int) -> Channel:
-    return get_object_or_404(selectors.channel_list(owner=request.user), pk=channel_id)
+    return get_object_or_404(notify_selectors.channel_list(owner=request.user), pk=channel_id)
 
 
 @login_required
@@ -43,7 +42,9 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             for error in errors if isinstance(errors, list) else [errors]:
                 form.add_error(target, str(error))
     channels = list(
-        notify_selectors.channels_with_dead_letters(selectors.channel_list(owner=request.user))
+        notify_selectors.channels_with_dead_letters(
+            notify_selectors.channel_list(owner=request.user)
+        )
     )
     context = {
         "form": form,

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from billing import selectors as billing_selectors
 from billing.gating import has_active_service
 from billing.models import Subscription
-from growalert import operator
+from growalert.health import operator
 from growalert.pages import data
 from growalert.pages.forms import MonitorForm
 from monitors import selectors, services
@@ -78,7 +78,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for n, m in enumerate(monitors)
     ]
     context = {"rows": rows, "open_incidents": open_incidents, **_billing_state(request)}
-    if request.user.is_staff:  # the operator sees when monitoring is blind (growalert.operator)
+    if (
+        request.user.is_staff
+    ):  # the operator sees when monitoring is blind (growalert.health.operator)
         context["monitoring_episode"] = operator.episode_json()
     return render(request, "pages/dashboard.html", context)
 

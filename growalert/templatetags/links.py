@@ -1,10 +1,10 @@
-"""``{% absolute_url path %}``: growalert.links.absolute_url in templates (emails)."""
+"""``{% absolute_url path %}``: shared.links.absolute_url in templates (emails)."""
 
 from __future__ import annotations
 
 from django import template
 
-from growalert import links
+from shared import links
 
 register = template.Library()
 

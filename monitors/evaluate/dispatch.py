@@ -36,8 +36,11 @@ from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
+from django.db.models import Min
+from django.utils import timezone
 
-from monitors.models import MAX_INTERVAL, MIN_INTERVAL, Status
+from billing.gating import gated_owner_ids
+from monitors.models import MAX_INTERVAL, MIN_INTERVAL, Schedule, Status
 
 logger = logging.getLogger(__name__)
 
@@ -203,11 +206,20 @@ def claim_batches(
     """What the dispatcher does every second: claim every due monitor of an owner whose service
     is active (billing gating: unpaid owners' monitors wait, unclaimed, until payment) and cut
     them into per-source batches."""
-    from billing.gating import gated_owner_ids
-
     gated = tuple(gated_owner_ids(now))
     claimed = claim_due(now=now, limit=limit, excluded_owner_ids=gated)
     return batches(claimed, size=size, spread=spread)
+
+
+def scheduler_lag_seconds() -> float:
+    """Age of the oldest overdue monitor the dispatcher should have claimed (0 when none is
+    overdue). Monitors of owners paused by billing wait on purpose and do not count."""
+    oldest = (
+        Schedule.objects.filter(next_due_at__lte=timezone.now())
+        .exclude(owner_id__in=gated_owner_ids())
+        .aggregate(oldest=Min("next_due_at"))["oldest"]
+    )
+    return 0.0 if oldest is None else max(0.0, (timezone.now() - oldest).total_seconds())
 
 
 _REPAIR = """

@@ -36,12 +36,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 import alerts_core as ac
-from growalert.links import absolute_url
 from monitors.evaluate import step
 from monitors.evaluate.step import Unevaluable, reason_for
 from monitors.influxdb import client as influx
 from monitors.influxdb import observe
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
+from monitors.notify import queue
+from shared.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +386,7 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
             notifications = _record_events(committed, now)
             result.notifications = [n.pk for n in notifications]
             if result.notifications:
-                transaction.on_commit(lambda: _enqueue(result.notifications))
+                queue.enqueue_on_commit(result.notifications)
     except BaseException:
         for monitor, version in read:  # rolled back: the versions read are current again
             monitor.state_version = version
@@ -402,18 +403,6 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
         if d.monitor.pk in notified
     ]
     return result
-
-
-DELIVER_TASK = "monitors.notify.tasks.deliver_notification"
-
-
-def _enqueue(notification_ids: list[Any]) -> None:
-    """Hands new outbox rows to delivery (by task name: the pipeline does not import the
-    notifiers). A lost message is harmless: the delivery sweeper picks up pending rows."""
-    from growalert.celery import app
-
-    for notification_id in notification_ids:
-        app.send_task(DELIVER_TASK, args=[str(notification_id)])
 
 
 def _record_events(committed: list[Decision], now: datetime) -> list[Notification]:
@@ -583,5 +572,5 @@ def record_stopped(
     rows = [_notification(decision, e, incident, c) for e in told for c in channels]
     created = Notification.objects.bulk_create(rows, ignore_conflicts=True)
     ids = [n.pk for n in created]
-    transaction.on_commit(lambda: _enqueue(ids))
+    queue.enqueue_on_commit(ids)
     return ids

@@ -18,7 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from monitors import selectors
 from monitors.models import Channel, DeliveryAttempt, Notification
 from monitors.notify import selectors as notify_selectors
 from monitors.notify import services, twilio
@@ -145,7 +144,7 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Channel]:
-        return selectors.channel_list(owner=self.request.user)
+        return notify_selectors.channel_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Channel]) -> None:
         serializer.save(owner=self.request.user)

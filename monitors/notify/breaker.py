@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -40,10 +40,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from monitors.models import Channel, Notification
+from monitors.notify import queue
 from monitors.notify.base import Sent, TransientError
-
-if TYPE_CHECKING:
-    from monitors.models import Channel, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -243,16 +242,12 @@ def defer(notification: Notification, deferred: Deferred) -> str:
     again, due after its normal backoff or when the receiver may take it, whichever is later,
     with the reason in ``last_error``. Returns ``deferred`` (``skipped`` if our lease was lost
     meanwhile: whoever holds the row now decides)."""
-    from monitors.models import Notification as NotificationModel
-    from monitors.notify import delivery
-    from monitors.notify.tasks import deliver_notification
-
     attempts = max(0, notification.attempts - 1)  # the claim counted one; this was none
     # jitter: the notifications waiting for one circuit do not all come back at the same instant
-    delay = max(delivery.backoff(max(1, attempts)), deferred.retry_after * random.uniform(1, 1.2))
-    Status = NotificationModel.DeliveryStatus
+    delay = max(queue.backoff(max(1, attempts)), deferred.retry_after * random.uniform(1, 1.2))
+    Status = Notification.DeliveryStatus
     with transaction.atomic():
-        updated = NotificationModel.objects.filter(
+        updated = Notification.objects.filter(
             pk=notification.pk, status=Status.SENDING, claimed_until=notification.claimed_until
         ).update(
             status=Status.PENDING,
@@ -263,8 +258,5 @@ def defer(notification: Notification, deferred: Deferred) -> str:
         )
         if not updated:
             return "skipped"
-        notification_id = str(notification.pk)
-        transaction.on_commit(
-            lambda: deliver_notification.apply_async(args=(notification_id,), countdown=delay)
-        )
+        queue.enqueue_on_commit([notification.pk], countdown=delay)
     return "deferred"

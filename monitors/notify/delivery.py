@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 import uuid
@@ -37,7 +36,7 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from monitors.models import Channel, DeliveryAttempt, Notification
-from monitors.notify import breaker, streaks
+from monitors.notify import breaker, queue, streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.raw_rows import Fields, loaded, select_list
@@ -55,14 +54,6 @@ LOST_ATTEMPT_ERROR = (
 
 def lease() -> timedelta:
     return timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
-
-
-def backoff(attempt: int) -> float:
-    """Seconds before retry ``attempt`` + 1: exponential with jitter (half fixed, half
-    random), capped."""
-    base: float = settings.NOTIFY_RETRY_BASE_SECONDS * 2.0 ** min(max(0, attempt - 1), 60)
-    capped = min(base, float(settings.NOTIFY_RETRY_MAX_SECONDS))
-    return capped / 2 + random.uniform(0, capped / 2)
 
 
 def retry_deadline(notification: Notification) -> datetime:
@@ -286,7 +277,7 @@ def _record(
     if counts:
         streaks.failed(notification.channel, error, permanent=isinstance(error, PermanentError))
     if outcome == "retry":
-        _retry_later(notification.pk, delay)
+        queue.enqueue_on_commit([notification.pk], countdown=delay)
     return outcome
 
 
@@ -330,7 +321,9 @@ def _record_failure(
         if give_up:
             failed = ours.update(status=Status.FAILED, claimed_until=None, last_error=message)
             return ("failed" if failed else _lost_lease(notification)), 0.0
-        delay = max(0.0, min(backoff(notification.attempts), (deadline - now).total_seconds()))
+        delay = max(
+            0.0, min(queue.backoff(notification.attempts), (deadline - now).total_seconds())
+        )
         retried = ours.update(
             status=Status.PENDING,
             claimed_until=None,
@@ -389,11 +382,3 @@ def _record_sent(
 def _lost_lease(notification: Notification) -> str:
     logger.warning("notification %s: lease expired during the attempt", notification.pk)
     return "skipped"
-
-
-def _retry_later(notification_id: uuid.UUID, delay: float) -> None:
-    from monitors.notify.tasks import deliver_notification
-
-    transaction.on_commit(
-        lambda: deliver_notification.apply_async(args=(str(notification_id),), countdown=delay)
-    )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from monitors.models import Channel, Notification
 
 DEAD = Q(status=Notification.DeliveryStatus.FAILED) & ~Q(event=Notification.Event.TEST)
+
+
+def channel_list(*, owner: AbstractBaseUser | AnonymousUser) -> QuerySet[Channel]:
+    return Channel.objects.filter(owner_id=owner.pk)
 
 
 def dead_letters(*, channel: Channel) -> QuerySet[Notification]:
@@ -29,3 +35,12 @@ def channels_with_dead_letters(channels: QuerySet[Channel]) -> QuerySet[Channel]
             & ~Q(notifications__event=Notification.Event.TEST),
         )
     )
+
+
+def outbox_backlog() -> int:
+    """Notifications waiting to be delivered (pending or being sent)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM monitors_notification WHERE status IN ('pending', 'sending')"
+        )
+        return int(cursor.fetchone()[0])

@@ -1,5 +1,5 @@
-"""What the API, the pages and the pipeline call: enqueue delivery, send a test, verify a phone
-number, handle STOP/START replies."""
+"""What the API and the pages call: retry dead letters, send a test, verify a phone number,
+handle STOP/START replies."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from growalert.links import absolute_url
 from monitors.models import Channel, Notification
-from monitors.notify import delivery, messages, selectors, twilio
+from monitors.notify import delivery, messages, queue, selectors, twilio
 from monitors.notify.base import DeliveryError
+from shared.links import absolute_url
 
 CODE_TTL = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
@@ -34,14 +34,6 @@ class VerificationError(Exception):
 
 class RetryError(Exception):
     """Dead letters cannot be retried now (the channel is disabled or unverified)."""
-
-
-def enqueue(notification_ids: Sequence[uuid.UUID | str]) -> None:
-    """Hands outbox rows to delivery workers (after the transaction that wrote them commits)."""
-    from monitors.notify.tasks import deliver_notification
-
-    for notification_id in notification_ids:
-        deliver_notification.delay(str(notification_id))
 
 
 def retry_dead_letters(
@@ -71,7 +63,7 @@ def retry_dead_letters(
             claimed_until=None,
             retry_until=now + budget,
         )
-        transaction.on_commit(lambda: enqueue(ids))
+        queue.enqueue_on_commit(ids)
     return len(ids), Notification.objects.filter(selectors.DEAD, channel_id=channel.pk).count()
 
 

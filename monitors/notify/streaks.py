@@ -24,10 +24,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from growalert.links import absolute_url
 from monitors.models import Channel, Notification
-from monitors.notify import messages
+from monitors.notify import messages, queue
 from monitors.notify.twilio import OptedOut
+from shared.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,6 @@ def payload(channel: Channel, reason: str, *, disabled: bool) -> dict[str, Any]:
 def tell_owner(channel: Channel, reason: str, *, disabled: bool, streak: datetime) -> None:
     """One notification per other deliverable channel, through the outbox (keys stable per
     streak, so this can run twice harmlessly); an email to the account if there is none."""
-    from monitors.notify.services import enqueue
-
     others = _others(channel)
     if not others:
         email = channel.owner.email
@@ -128,8 +126,7 @@ def tell_owner(channel: Channel, reason: str, *, disabled: bool, streak: datetim
         ],
         ignore_conflicts=True,
     )
-    ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: enqueue(ids))
+    queue.enqueue_on_commit([row.pk for row in rows])
 
 
 def _email_owner(email: str, channel_name: str, reason: str, disabled: bool) -> None:

@@ -9,7 +9,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from monitors.models import Notification
-from monitors.notify import delivery
+from monitors.notify import delivery, queue
 
 LOST_AFTER = timedelta(seconds=15)  # a pending row this old was never picked up
 
@@ -43,6 +43,5 @@ def deliver_due_notifications() -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:1000]
     )
-    for notification_id in ids:
-        deliver_notification.delay(str(notification_id))
+    queue.enqueue(ids)
     return len(ids)

@@ -15,9 +15,9 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from growalert.links import absolute_url
 from growalert.settings import _proxy_ssl_header
 from monitors.notify import services as notify_services
+from shared.links import absolute_url
 from tests.factories import ChannelFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """Every API answer is JSON with the right status; pages show friendly errors.
 
-Each test is one input that answered 500 (or an HTML page) on the API before growalert/errors.py,
+Each test is one input that answered 500 (or an HTML page) on the API before shared/errors.py,
 the bounded pagination and the serializers' checks."""
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from rest_framework.views import APIView
 
 from accounts.services import api_token_create
 from billing.gating import comp
-from growalert.errors import SERVER_ERROR_DETAIL, api_exception_handler, is_api_path
-from growalert.parsers import (
+from monitors import selectors
+from monitors.models import Monitor, Silence, Source
+from shared.errors import SERVER_ERROR_DETAIL, api_exception_handler, is_api_path
+from shared.parsers import (
     MAX_JSON_DEPTH,
     BoundedJSONParser,
     PayloadTooLarge,
     json_depth_exceeds,
 )
-from monitors import selectors
-from monitors.models import Monitor, Silence, Source
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
 
 SIX_MB = 6 * 1024 * 1024
@@ -428,7 +428,7 @@ def test_every_api_route_answers_json_errors(urlconf: str) -> None:
 
     from django.urls import URLPattern, URLResolver
 
-    from growalert.errors import API_PREFIXES
+    from shared.errors import API_PREFIXES
 
     def first_segments(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[str]:
         found: set[str] = set()

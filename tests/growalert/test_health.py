@@ -187,7 +187,7 @@ def test_a_lagging_scheduler_makes_monitoring_late_not_the_web_tier_unready(
 
 @pytest.mark.django_db
 def test_metrics_expose_evaluations_latency_batch_sizes_lag_and_backlog(client: Client) -> None:
-    from growalert import metrics
+    from monitors import metrics
 
     metrics.record_batch(outcomes={"ok": 3, "firing": 1}, latencies=[0.02, 0.03, 0.2, 0.7])
 

@@ -13,9 +13,9 @@ from django.db import connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from growalert import metrics, operator
-from growalert.health import heartbeat, monitoring
+from growalert.health import heartbeat, monitoring, operator
 from growalert.tasks import check_monitoring
+from monitors import metrics
 from tests.conftest import ROOT, services
 from tests.factories import MonitorFactory, UserFactory
 from tests.notify.conftest import Inbox, smtp_inbox  # noqa: F401 (fixture)
@@ -110,7 +110,7 @@ def test_counts_recorded_by_another_process_are_summed_and_kept_after_it_exits(
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from growalert import metrics; "
+            "import django; django.setup(); from monitors import metrics; "
             "metrics.record_batch(outcomes={'no_data': 3}, latencies=[0.1, 0.1, 0.1])",
         ],
         cwd=ROOT,

@@ -385,7 +385,7 @@ def test_pages_count_links_and_filters_like_drfs_limit_offset(alice, bob, api_cl
     assert two_statuses["count"] == 5
     assert len(two_statuses["results"]) == 1
     assert none == {"count": 0, "next": None, "previous": None, "results": []}
-    # Malformed parameters are refused, naming them (growalert/pagination.py), not ignored.
+    # Malformed parameters are refused, naming them (shared/pagination.py), not ignored.
     bad = client.get("/monitors?limit=abc&offset=-3")
     assert bad.status_code == 400
     assert set(bad.json()) == {"limit"}

@@ -279,10 +279,10 @@ def test_the_monitor_page_shows_the_bound_once_next_to_the_field(
 
 def test_a_model_validation_error_behind_the_serializer_is_a_400_naming_the_field() -> None:
     """A service's full_clean refusing what a serializer let through: the API's exception
-    handler (growalert/errors.py, every view) answers 400 naming the field, not 500."""
+    handler (shared/errors.py, every view) answers 400 naming the field, not 500."""
     from django.core.exceptions import ValidationError as ModelValidationError
 
-    from growalert.errors import api_exception_handler
+    from shared.errors import api_exception_handler
 
     refused = api_exception_handler(
         ModelValidationError({"interval": ["must be between 10 seconds and 1 day"]}), {}

@@ -8,8 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from growalert import operator
-from growalert.health import monitoring
+from growalert.health import monitoring, operator
 
 
 class Command(BaseCommand):

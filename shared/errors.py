@@ -12,7 +12,7 @@ that accepts JSON and not HTML) and one function turns an exception into a statu
 - ``bad_request``/``permission_denied``/``page_not_found``/``server_error`` (``handler400``...
   in the root URLconf): Django's own error views, JSON on the API and templates elsewhere.
 
-The API's JSON parser, bounded in size and depth, is ``growalert.parsers.BoundedJSONParser``.
+The API's JSON parser, bounded in size and depth, is ``shared.parsers.BoundedJSONParser``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from growalert.parsers import PayloadTooLarge
+from shared.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 

@@ -26,12 +26,15 @@ from alerts_core.state import (
     resume,
     transition,
 )
+from alerts_core.vocabulary import Aggregation, Comparator
 
 __all__ = [
+    "Aggregation",
     "Alert",
     "Canceled",
     "Check",
     "CheckFailed",
+    "Comparator",
     "Context",
     "ContextError",
     "DataPolicy",

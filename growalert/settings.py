@@ -282,11 +282,11 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status" and two monitor fields share one policy choice set:
     # named here, the schema's enums read as what they are.
     "ENUM_NAME_OVERRIDES": {
-        "MonitorStatusEnum": "monitors.models.Status",
+        "MonitorStatusEnum": "monitors.vocabulary.STATUS_CHOICES",
         "DeliveryStatusEnum": "monitors.models.Notification.DeliveryStatus",
         "SubscriptionStatusEnum": "billing.models.Subscription.Status",
         "DeviceOrderStatusEnum": "billing.models.DeviceOrder.Status",
-        "DataPolicyEnum": "monitors.models.Monitor.DataPolicy",
+        "DataPolicyEnum": "monitors.vocabulary.DATA_POLICY_CHOICES",
     },
 }
 

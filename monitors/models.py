@@ -19,7 +19,17 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
+import alerts_core as ac
 from monitors import crypto
+from monitors.definition import Definition, Thresholds
+from monitors.vocabulary import (
+    AGGREGATION_CHOICES,
+    COMPARATOR_CHOICES,
+    DATA_POLICY_CHOICES,
+    EVENT_CHOICES,
+    STATUS_CHOICES,
+    NotificationEvent,
+)
 
 # ---------------------------------------------------------------- bounds on what users set
 # Every duration and number a user can set is bounded here, once. The field validators below
@@ -225,42 +235,17 @@ class Channel(models.Model):
         return self.enabled and self.verified
 
 
-class Status(models.TextChoices):
-    """A monitor's status; values match alerts_core's statuses."""
-
-    OK = "ok", "OK"
-    PENDING = "pending", "Pending"
-    FIRING = "firing", "Firing"
-    WARNING = "warning", "Warning"
-    NO_DATA = "no_data", "No data"
-    ERROR = "error", "Error"
-    PAUSED = "paused", "Paused"
+# A monitor's status: alerts_core's statuses (labels: monitors.vocabulary).
+Status = ac.Status
 
 
 class Monitor(models.Model):
     """A rule on a series: "mean of temperature for greenhouse-1 over 5m above 30"."""
 
-    class Aggregation(models.TextChoices):
-        MEAN = "mean", "Mean"
-        MIN = "min", "Minimum"
-        MAX = "max", "Maximum"
-        LAST = "last", "Last value"
-        COUNT = "count", "Count"
-        SUM = "sum", "Sum"
-        MEDIAN = "median", "Median"
-        PERCENTILE = "percentile", "Percentile"
-
-    class Comparator(models.TextChoices):
-        ABOVE = "above", "Above"
-        BELOW = "below", "Below"
-        OUTSIDE = "outside", "Outside a range"
-        INSIDE = "inside", "Inside a range"
-
-    class DataPolicy(models.TextChoices):
-        ALERTING = "alerting", "Treat as failing"
-        OK = "ok", "Treat as OK"
-        KEEP_LAST = "keep_last", "Keep the last state"
-        STATUS = "status", "Show as its own status"
+    # The values are alerts_core's; the labels monitors.vocabulary's.
+    Aggregation = ac.Aggregation
+    Comparator = ac.Comparator
+    DataPolicy = ac.DataPolicy
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="monitors")
@@ -276,13 +261,13 @@ class Monitor(models.Model):
         help_text='e.g. {"device": "greenhouse-1"}',
         validators=[validate_tags],
     )
-    aggregation = models.CharField(max_length=12, choices=Aggregation.choices, default="mean")
+    aggregation = models.CharField(max_length=12, choices=AGGREGATION_CHOICES, default="mean")
     percentile = models.FloatField(null=True, blank=True, validators=[PERCENTILE_BOUND])
     window = models.DurationField(default=timedelta(minutes=5), validators=[WINDOW_BOUND])
     raw_query = models.TextField(blank=True)
 
     # When it fails: critical (and optional warning) thresholds; the *_high values bound ranges.
-    comparator = models.CharField(max_length=10, choices=Comparator.choices, default="above")
+    comparator = models.CharField(max_length=10, choices=COMPARATOR_CHOICES, default="above")
     critical = models.FloatField(validators=[THRESHOLD_BOUND])
     critical_high = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
     warning = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
@@ -299,15 +284,15 @@ class Monitor(models.Model):
     pending_for = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
     recover_after = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
     repeat_every = models.DurationField(null=True, blank=True, validators=[REPEAT_BOUND])
-    no_data_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
-    error_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
+    no_data_policy = models.CharField(max_length=10, choices=DATA_POLICY_CHOICES, default="status")
+    error_policy = models.CharField(max_length=10, choices=DATA_POLICY_CHOICES, default="status")
     flap_detection = models.BooleanField(default=True)
 
     channels = models.ManyToManyField(Channel, blank=True, related_name="monitors")
     enabled = models.BooleanField(default=True)
 
     # Evaluation state, written by the evaluation pipeline.
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OK)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=Status.OK.value)
     state = models.JSONField(default=dict, blank=True, editable=False)
     state_version = models.PositiveBigIntegerField(default=0, editable=False)
     status_reason = models.CharField(max_length=500, blank=True)
@@ -418,12 +403,49 @@ class Monitor(models.Model):
             )
         self._due_at = None
 
-    @property
-    def is_range(self) -> bool:
-        return self.comparator in (self.Comparator.OUTSIDE, self.Comparator.INSIDE)
+    # The monitor as values for querying and deciding: pure, no I/O.
 
-    def next_due_after(self, moment: datetime) -> datetime:
-        return moment + self.interval
+    def definition(self) -> Definition:
+        """What a structured monitor queries (a raw query is its own text)."""
+        return Definition(
+            measurement=self.measurement,
+            field=self.field,
+            tags=self.tags,
+            aggregation=self.aggregation,
+            window=self.window,
+            percentile=self.percentile,
+        )
+
+    def thresholds(self) -> Thresholds:
+        """Raises ValueError for a threshold that is not a finite number (a row planted past
+        validation): every comparison with NaN is false, so it would silently never fire."""
+        values = (self.critical, self.critical_high, self.warning, self.warning_high)
+        if any(v is not None and not math.isfinite(v) for v in (*values, self.recovery)):
+            raise ValueError("a threshold is not a finite number")
+        return Thresholds(
+            comparator=self.comparator,
+            critical=self.critical,
+            critical_high=self.critical_high,
+            warning=self.warning,
+            warning_high=self.warning_high,
+            recovery=self.recovery,
+        )
+
+    def policy(self) -> ac.Policy:
+        """How outcomes become statuses, for alerts_core's state machine."""
+        return ac.Policy(
+            pending_for=self.pending_for,
+            recover_after=self.recover_after,
+            repeat_every=self.repeat_every,
+            no_data=ac.DataPolicy(self.no_data_policy),
+            error=ac.DataPolicy(self.error_policy),
+            flap_detection=self.flap_detection,
+        )
+
+    def alert_state(self) -> ac.MonitorState:
+        """What the state machine remembers (a fresh state for a new monitor). Raises for a
+        stored state that cannot be read (the pipeline resets it)."""
+        return ac.MonitorState.from_dict(self.state) if self.state else ac.MonitorState()
 
 
 _RULE_FIELDS = (
@@ -445,16 +467,16 @@ def definition_errors(m: Mapping[str, Any]) -> dict[str, str]:
         for name in ("measurement", "field"):
             if not m.get(name):
                 errors[name] = "required unless raw_query is given"
-    if m.get("aggregation") == "percentile" and m.get("percentile") is None:
+    if m.get("aggregation") == ac.Aggregation.PERCENTILE and m.get("percentile") is None:
         errors["percentile"] = "required when aggregation is percentile"
-    comparator, critical = m.get("comparator", "above"), m.get("critical")
+    comparator, critical = m.get("comparator", ac.Comparator.ABOVE), m.get("critical")
     if critical is None:
         errors["critical"] = "this field is required"
         return errors
     numbers = ("critical", "critical_high", "warning", "warning_high", "recovery")
     if any(m.get(n) is not None and not math.isfinite(m[n]) for n in numbers):
         return errors  # each field's own validator says which
-    if comparator in ("outside", "inside"):
+    if ac.Comparator(comparator).is_range:
         high = m.get("critical_high")
         if high is None:
             errors["critical_high"] = f"required for the {comparator} comparator"
@@ -464,7 +486,7 @@ def definition_errors(m: Mapping[str, Any]) -> dict[str, str]:
             errors["warning_high"] = "a warning range needs both warning and warning_high"
         return errors
     warning, recovery = m.get("warning"), m.get("recovery")
-    above = comparator == "above"
+    above = comparator == ac.Comparator.ABOVE
     if warning is not None and (warning >= critical if above else warning <= critical):
         errors["warning"] = f"must be {'below' if above else 'above'} critical ({critical})"
     if recovery is not None and (recovery > critical if above else recovery < critical):
@@ -539,18 +561,7 @@ class Notification(models.Model):
     """The transactional outbox: one row per channel per state change that should notify,
     written in the same transaction as the state change; delivered after commit."""
 
-    class Event(models.TextChoices):
-        FIRED = "fired", "Fired"
-        RESOLVED = "resolved", "Resolved"
-        REPEATED = "repeated", "Still firing"
-        WARNING_RAISED = "warning_raised", "Warning"
-        WARNING_CLEARED = "warning_cleared", "Warning cleared"
-        FLAPPING_STARTED = "flapping_started", "Flapping (notifications paused)"
-        FLAPPING_STOPPED = "flapping_stopped", "Stopped flapping"
-        PAUSED = "paused", "Stopped firing: paused"
-        REDEFINED = "redefined", "Stopped firing: definition changed"
-        TEST = "test", "Test notification"
-        CHANNEL_FAILING = "channel_failing", "Another channel keeps failing"
+    Event = NotificationEvent
 
     class DeliveryStatus(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -566,7 +577,7 @@ class Notification(models.Model):
         Incident, on_delete=models.SET_NULL, related_name="notifications", null=True, blank=True
     )
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")
-    event = models.CharField(max_length=20, choices=Event.choices)
+    event = models.CharField(max_length=20, choices=EVENT_CHOICES)
     # Stable across retries: receivers de-duplicate on it.
     idempotency_key = models.CharField(max_length=200, unique=True)
     payload = models.JSONField(default=dict)

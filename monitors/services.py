@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors.evaluate import pipeline, step
+from monitors.evaluate import pipeline
 from monitors.influxdb import client as influx
 from monitors.influxdb import connect
 from monitors.models import Channel, Monitor, Silence, Source, Status
@@ -169,7 +169,7 @@ def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
     resume starts afresh. A new definition for a paused monitor changes no state. Returns the
     fields to write."""
     now = timezone.now()
-    state = step.state_of(monitor)
+    state = monitor.alert_state()
     events: list[ac.Event] = []
     if monitor.enabled and not was_enabled:
         state = ac.resume(state, now)

@@ -15,16 +15,6 @@ from monitors.models import Incident, Monitor
 
 logger = logging.getLogger(__name__)
 
-STATUS_WORDS = {
-    "ok": "OK",
-    "pending": "Pending",
-    "firing": "Firing",
-    "warning": "Warning",
-    "no_data": "No data",
-    "error": "Error",
-    "paused": "Paused",
-}
-
 
 def recent_points(monitor: Monitor, *, hours: float) -> list[charts.Point]:
     """The raw points of the monitor's series over the last ``hours``; [] when unavailable."""

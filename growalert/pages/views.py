@@ -23,6 +23,7 @@ from growalert.pages.forms import MonitorForm
 from monitors import selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
+from monitors.vocabulary import status_label
 
 DASHBOARD_CHART_HOURS = 1
 MONITOR_CHART_HOURS = 24
@@ -69,7 +70,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "monitor": m,
-            "words": data.STATUS_WORDS.get(m.status, m.status),
+            "words": status_label(m.status),
             "open": m.pk in troubled,
             "chart": data.monitor_chart(m, hours=DASHBOARD_CHART_HOURS, width=300, height=60)
             if n < DASHBOARD_CHARTS
@@ -94,7 +95,7 @@ def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
     ).prefetch_related("delivery_attempts")[:50]
     context = {
         "monitor": monitor,
-        "words": data.STATUS_WORDS.get(monitor.status, monitor.status),
+        "words": status_label(monitor.status),
         "chart": data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
         "chart_hours": MONITOR_CHART_HOURS,
         "incidents": incidents,

@@ -12,6 +12,8 @@ import statistics
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 
+from alerts_core import Aggregation
+
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
     ordered = sorted(values)
@@ -26,15 +28,15 @@ def aggregate(name: str, values: Sequence[float], pct: float | None = None) -> f
     if not values:
         return None
     functions: dict[str, Callable[[Sequence[float]], float]] = {
-        "mean": statistics.fmean,
-        "min": min,
-        "max": max,
-        "last": lambda v: v[-1],
-        "count": lambda v: float(len(v)),
-        "sum": math.fsum,
-        "median": statistics.median,
+        Aggregation.MEAN: statistics.fmean,
+        Aggregation.MIN: min,
+        Aggregation.MAX: max,
+        Aggregation.LAST: lambda v: v[-1],
+        Aggregation.COUNT: lambda v: float(len(v)),
+        Aggregation.SUM: math.fsum,
+        Aggregation.MEDIAN: statistics.median,
     }
-    if name == "percentile":
+    if name == Aggregation.PERCENTILE:
         return percentile(values, pct if pct is not None else 50.0)
     return functions[name](values)
 

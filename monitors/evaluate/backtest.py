@@ -31,18 +31,22 @@ class Backtest:
     error: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        counts = dict.fromkeys(("fired", "resolved", "flapping_started", "warning_raised"), 0)
+        kinds = ac.EventKind
+        told = (kinds.FIRED, kinds.RESOLVED, kinds.FLAPPING_STARTED, kinds.WARNING_RAISED)
+        counts: dict[str, int] = dict.fromkeys(told, 0)
         for event in self.events:  # what the user would have been told
             if event["kind"] in counts and event["notifies"]:
                 counts[event["kind"]] += 1
         firing_s = sum(
-            self.interval.total_seconds() for e in self.evaluations if e["status"] == "firing"
+            self.interval.total_seconds()
+            for e in self.evaluations
+            if e["status"] == ac.Status.FIRING
         )
         return {
-            "fired": counts["fired"],
-            "resolved": counts["resolved"],
-            "flapped": counts["flapping_started"],
-            "warnings": counts["warning_raised"],
+            "fired": counts[kinds.FIRED],
+            "resolved": counts[kinds.RESOLVED],
+            "flapped": counts[kinds.FLAPPING_STARTED],
+            "warnings": counts[kinds.WARNING_RAISED],
             "evaluations": len(self.evaluations),
             "firing_seconds": firing_s,
             "text": _summary_text(counts),
@@ -66,7 +70,7 @@ def _times(n: int, word: str) -> str:
 
 
 def _summary_text(counts: dict[str, int]) -> str:
-    fired, flapped = counts["fired"], counts["flapping_started"]
+    fired, flapped = counts[ac.EventKind.FIRED], counts[ac.EventKind.FLAPPING_STARTED]
     text = f"would have {_times(fired, 'fired')}" if fired else "would not have fired"
     if flapped:
         text += f", {_times(flapped, 'flapped')}"

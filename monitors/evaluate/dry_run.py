@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors.evaluate.step import UNREADABLE_STATE, Unevaluable, reason_for, state_of, step
+from monitors.evaluate.step import UNREADABLE_STATE, Unevaluable, reason_for, step
 from monitors.influxdb import observe
 from monitors.models import Monitor
 
@@ -64,7 +64,7 @@ def dry_run(monitor: Monitor) -> DryRun:
 def _dry_run(monitor: Monitor, started: float) -> DryRun:
     observation = observe.observe(monitor)
     try:
-        state = state_of(monitor)
+        state = monitor.alert_state()
     except Exception as exc:
         raise Unevaluable(UNREADABLE_STATE) from exc
     new_state, events, outcome = step(

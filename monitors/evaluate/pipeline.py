@@ -268,7 +268,7 @@ def _decide(
     silenced: bool,
 ) -> Decision:
     try:
-        state = step.state_of(monitor)
+        state = monitor.alert_state()
     except Exception as exc:
         raise Unevaluable(step.UNREADABLE_STATE, reset=True) from exc
     new_state, events, outcome = step.step(

@@ -8,11 +8,10 @@ POST /monitors/preview), so the three can never decide differently.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import alerts_core as ac
-from monitors.evaluate.thresholds import Thresholds, Verdict, judge
+from monitors.evaluate.thresholds import Verdict, judge
 from monitors.influxdb.queries import influx_duration
 from monitors.models import Monitor
 
@@ -46,53 +45,6 @@ def reason_for(monitor: Monitor, exc: BaseException, *, default: str = UNEXPECTE
     return default
 
 
-# ---------------------------------------------------------------- monitor -> alerts_core
-
-_DATA_POLICY = {
-    "alerting": ac.DataPolicy.ALERTING,
-    "ok": ac.DataPolicy.OK,
-    "keep_last": ac.DataPolicy.KEEP_LAST,
-    "status": ac.DataPolicy.STATUS,
-}
-
-
-def policy_for(monitor: Monitor) -> ac.Policy:
-    return ac.Policy(
-        pending_for=monitor.pending_for,
-        recover_after=monitor.recover_after,
-        repeat_every=monitor.repeat_every,
-        no_data=_DATA_POLICY[monitor.no_data_policy],
-        error=_DATA_POLICY[monitor.error_policy],
-        flap_detection=monitor.flap_detection,
-    )
-
-
-def thresholds_of(monitor: Monitor) -> Thresholds:
-    """Raises ValueError for a threshold that is not a finite number (a row planted past
-    validation): every comparison with NaN is false, so it would silently never fire."""
-    for value in (
-        monitor.critical,
-        monitor.critical_high,
-        monitor.warning,
-        monitor.warning_high,
-        monitor.recovery,
-    ):
-        if value is not None and not math.isfinite(value):
-            raise ValueError("a threshold is not a finite number")
-    return Thresholds(
-        comparator=monitor.comparator,
-        critical=monitor.critical,
-        critical_high=monitor.critical_high,
-        warning=monitor.warning,
-        warning_high=monitor.warning_high,
-        recovery=monitor.recovery,
-    )
-
-
-def state_of(monitor: Monitor) -> ac.MonitorState:
-    return ac.MonitorState.from_dict(monitor.state) if monitor.state else ac.MonitorState()
-
-
 def outcome_for(
     monitor: Monitor, *, value: float | None, error: Exception | None, firing: bool
 ) -> ac.Outcome:
@@ -101,7 +53,7 @@ def outcome_for(
         return ac.Outcome.error(error, message=f"InfluxDB: {error}")
     if value is None:
         return ac.Outcome.no_data(message=f"no data in the last {_window_text(monitor)}")
-    judgement = judge(value, thresholds_of(monitor), firing=firing)
+    judgement = judge(value, monitor.thresholds(), firing=firing)
     if judgement.verdict is Verdict.FAIL:
         return ac.Outcome.failed(value=value, message=judgement.reason)
     if judgement.verdict is Verdict.WARN:
@@ -126,5 +78,5 @@ def step(
     outcome = outcome_for(
         monitor, value=value, error=error, firing=state.status == ac.Status.FIRING
     )
-    new_state, events = ac.transition(state, outcome, policy_for(monitor), now, silenced=silenced)
+    new_state, events = ac.transition(state, outcome, monitor.policy(), now, silenced=silenced)
     return new_state, events, outcome

@@ -5,21 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from alerts_core import Comparator
+from monitors.definition import Thresholds
+
 
 class Verdict(StrEnum):
     PASS = "pass"  # noqa: S105 (a verdict, not a password)
     WARN = "warn"
     FAIL = "fail"
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    comparator: str  # above, below, outside, inside
-    critical: float
-    critical_high: float | None = None
-    warning: float | None = None
-    warning_high: float | None = None
-    recovery: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,18 +22,18 @@ class Judgement:
 
 
 def _breaches(comparator: str, value: float, low: float, high: float | None) -> bool:
-    if comparator == "above":
+    if comparator == Comparator.ABOVE:
         return value > low
-    if comparator == "below":
+    if comparator == Comparator.BELOW:
         return value < low
     assert high is not None, "range comparators need an upper bound"
-    if comparator == "outside":
+    if comparator == Comparator.OUTSIDE:
         return value < low or value > high
     return low <= value <= high  # inside
 
 
 def _describe(comparator: str, low: float, high: float | None) -> str:
-    if comparator in ("above", "below"):
+    if not Comparator(comparator).is_range:
         return f"{comparator} {low:g}"
     return f"{comparator} {low:g}..{high:g}"
 
@@ -51,8 +44,8 @@ def judge(value: float, t: Thresholds, *, firing: bool = False) -> Judgement:
     While firing, a recovery threshold (hysteresis) replaces the critical one for deciding
     whether the value has come back: "fire above 30, resolve only below 28"."""
     shown = f"{value:g}"
-    if firing and t.recovery is not None and t.comparator in ("above", "below"):
-        still_bad = value > t.recovery if t.comparator == "above" else value < t.recovery
+    if firing and t.recovery is not None and not Comparator(t.comparator).is_range:
+        still_bad = value > t.recovery if t.comparator == Comparator.ABOVE else value < t.recovery
         if still_bad:
             return Judgement(
                 Verdict.FAIL,

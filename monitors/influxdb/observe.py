@@ -29,23 +29,12 @@ class Observation:
         return self.error is None and self.value is None
 
 
-def definition_of(monitor: Monitor) -> queries.Definition:
-    return queries.Definition(
-        measurement=monitor.measurement,
-        field=monitor.field,
-        tags=monitor.tags,
-        aggregation=monitor.aggregation,
-        window=monitor.window,
-        percentile=monitor.percentile,
-    )
-
-
 def query_for(monitor: Monitor, *, prefix: str = "") -> queries.Query:
     if monitor.source.flavor == Source.Flavor.FLUX:
-        return queries.flux_latest(definition_of(monitor), bucket=monitor.source.database)
+        return queries.flux_latest(monitor.definition(), bucket=monitor.source.database)
     if monitor.raw_query:
         return queries.raw(monitor.raw_query)
-    return queries.latest(definition_of(monitor), prefix=prefix)
+    return queries.latest(monitor.definition(), prefix=prefix)
 
 
 def value_from(result: influx.StatementResult) -> float | None:
@@ -90,7 +79,7 @@ def shown_query(monitor: Monitor, observation: Observation) -> str:
 
 def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[int], list[float]]:
     """Every raw point of a structured monitor's series in (start, end], in time order."""
-    query = queries.raw_points(definition_of(monitor), start=start, end=end)
+    query = queries.raw_points(monitor.definition(), start=start, end=end)
     with connect.client_for(monitor.source) as client:
         results = client.query(query.text, database=monitor.source.database, params=query.params)
     times: list[int] = []
@@ -151,7 +140,7 @@ def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
                 single(monitor)
             continue
         rows = list(by_row)
-        definition = definition_of(members[0])
+        definition = members[0].definition()
         for start in range(0, len(rows), GROUP_SIZE):
             chunk = tuple(rows[start : start + GROUP_SIZE])
             query = queries.latest_grouped(definition, list(chunk), prefix=f"s{len(statements)}_")
@@ -215,7 +204,7 @@ def recent_points(
         return {}
     source = monitors[0].source
     built = [
-        queries.raw_points(definition_of(m), start=end - m.window, end=end, prefix=f"m{i}_")
+        queries.raw_points(m.definition(), start=end - m.window, end=end, prefix=f"m{i}_")
         for i, m in enumerate(monitors)
     ]
     params: dict[str, Any] = {}

@@ -16,25 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerts_core import Aggregation
+from monitors.definition import Definition
 from monitors.influxdb.client import quote_ident
 
-AGGREGATIONS = ("mean", "min", "max", "last", "count", "sum", "median", "percentile")
+AGGREGATIONS = tuple(Aggregation)
 
 
 class InvalidQuery(ValueError):
     """A raw query or definition that growalert will not send to InfluxDB."""
-
-
-@dataclass(frozen=True, slots=True)
-class Definition:
-    """What a structured monitor queries (the parts of a Monitor that shape the query)."""
-
-    measurement: str
-    field: str
-    tags: Mapping[str, str]
-    aggregation: str
-    window: timedelta
-    percentile: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +56,7 @@ def _selector(definition: Definition) -> str:
     if definition.aggregation not in AGGREGATIONS:
         raise InvalidQuery(f"unknown aggregation {definition.aggregation!r}")
     field = quote_ident(definition.field)
-    if definition.aggregation == "percentile":
+    if definition.aggregation == Aggregation.PERCENTILE:
         pct = definition.percentile
         if pct is None or not 0 < pct <= 100:
             raise InvalidQuery("percentile must be a number above 0 and at most 100")
@@ -176,16 +166,16 @@ def raw(query: str) -> Query:
 
 # ---------------------------------------------------------------- Flux (InfluxDB 2.x)
 
-_FLUX_AGGREGATES = {
-    "mean": "mean()",
-    "min": "min()",
-    "max": "max()",
-    "last": "last()",
-    "count": "count()",
-    "sum": "sum()",
+_FLUX_AGGREGATES: dict[str, str] = {
+    Aggregation.MEAN: "mean()",
+    Aggregation.MIN: "min()",
+    Aggregation.MAX: "max()",
+    Aggregation.LAST: "last()",
+    Aggregation.COUNT: "count()",
+    Aggregation.SUM: "sum()",
     # exact_mean and exact_selector match InfluxQL's median and nearest-rank percentile.
-    "median": 'median(method: "exact_mean")',
-    "percentile": 'quantile(q: p_quantile, method: "exact_selector")',
+    Aggregation.MEDIAN: 'median(method: "exact_mean")',
+    Aggregation.PERCENTILE: 'quantile(q: p_quantile, method: "exact_selector")',
 }
 
 
@@ -214,7 +204,7 @@ def flux_latest(definition: Definition, *, bucket: str) -> Query:
     for index, (key, value) in enumerate(sorted(definition.tags.items())):
         params[f"p_t{index}"] = str(value)
         lines.append(f"  |> filter(fn: (r) => r[{flux_string(key)}] == p_t{index})")
-    if definition.aggregation == "percentile":
+    if definition.aggregation == Aggregation.PERCENTILE:
         pct = definition.percentile
         if pct is None or not 0 < pct <= 100:
             raise InvalidQuery("percentile must be a number above 0 and at most 100")

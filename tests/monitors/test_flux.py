@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from monitors.definition import Definition
 from monitors.influxdb import client as influx
 from monitors.influxdb import observe, queries
 from tests.factories import MonitorFactory, SourceFactory
@@ -30,7 +31,7 @@ def flux_monitor(fake: FakeInfluxDB2, **overrides):
 
 
 def test_flux_binds_every_value_as_an_option_and_escapes_tag_keys() -> None:
-    definition = queries.Definition(
+    definition = Definition(
         measurement="gro01",
         field="temperature",
         tags={'dev"${x}': "greenhouse-1"},

@@ -248,7 +248,7 @@ def _decide(monitor, observation):
 
     state, events, outcome = step.step(
         monitor,
-        step.state_of(monitor),
+        monitor.alert_state(),
         value=observation.value,
         error=observation.error,
         now=timezone.now(),

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from monitors.definition import Definition
 from monitors.influxdb import client as influx
 from monitors.influxdb import queries
-from monitors.influxdb.queries import Definition, InvalidQuery
+from monitors.influxdb.queries import InvalidQuery
 
 
 def definition(**overrides: Any) -> Definition:

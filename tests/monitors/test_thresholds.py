@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitors.evaluate.thresholds import Thresholds, Verdict, judge
+from monitors.definition import Thresholds
+from monitors.evaluate.thresholds import Verdict, judge
 
 
 @pytest.mark.parametrize(

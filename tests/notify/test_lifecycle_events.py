@@ -27,7 +27,7 @@ def firing_monitor(channels):
 
 
 def test_every_event_kind_has_a_title_and_a_slack_emoji():
-    for kind in Notification.Event.values:
+    for kind in Notification.Event:
         assert kind in messages.TITLES, kind
         assert kind in slack.EMOJI, kind
 

@@ -37,20 +37,26 @@ PAYMENT_REQUIRED_MESSAGE = (
 )
 
 
-def _grace() -> timedelta:
-    return timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
+# The rule for one subscription, stated once; served_q (SQL, for the dispatcher) and
+# subscription_serves (Python, per request) are both built from it, and a test holds them to
+# agreement. A subscription serves when its status is in Subscription.SERVED, or it is
+# GRACE_STATUS and the first of GRACE_FROM that is set (if any) is later than grace_cutoff().
+GRACE_STATUS = Subscription.Status.PAST_DUE
+GRACE_FROM = ("past_due_since", "current_period_end")
+
+
+def grace_cutoff(now: datetime) -> datetime:
+    return now - timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
 
 
 def served_q(now: datetime | None = None) -> Q:
     """A filter on users: the accounts whose monitors run (one SQL expression, no loop)."""
     now = now or timezone.now()
-    serving = Subscription.objects.annotate(
-        grace_from=Coalesce("past_due_since", "current_period_end")
-    ).filter(
+    serving = Subscription.objects.annotate(grace_from=Coalesce(*GRACE_FROM)).filter(
         Q(status__in=Subscription.SERVED)
         | (
-            Q(status=Subscription.Status.PAST_DUE)
-            & (Q(grace_from__isnull=True) | Q(grace_from__gt=now - _grace()))
+            Q(status=GRACE_STATUS)
+            & (Q(grace_from__isnull=True) | Q(grace_from__gt=grace_cutoff(now)))
         ),
         customer__user_id=OuterRef("pk"),
     )
@@ -65,13 +71,14 @@ def served_q(now: datetime | None = None) -> Q:
 def subscription_serves(
     status: str, past_due_since: datetime | None, period_end: datetime | None, now: datetime
 ) -> bool:
-    """``served_q``'s rule for one subscription, in Python (tests hold the two to agreement)."""
+    """``served_q``'s rule for one subscription, in Python (the arguments in GRACE_FROM's
+    order after the status)."""
     if status in Subscription.SERVED:
         return True
-    if status != Subscription.Status.PAST_DUE:
+    if status != GRACE_STATUS:
         return False
-    grace_from = past_due_since or period_end
-    return grace_from is None or grace_from > now - _grace()
+    grace_from = next((t for t in (past_due_since, period_end) if t is not None), None)
+    return grace_from is None or grace_from > grace_cutoff(now)
 
 
 SubscriptionFacts = tuple[str, datetime | None, datetime | None]  # status, past_due_since, end
@@ -102,10 +109,7 @@ def service_facts(user: AbstractBaseUser) -> ServiceFacts:
     """``user``'s customer and subscriptions, in one plain query."""
     rows = list(
         Customer.objects.filter(user_id=user.pk).values_list(
-            "comped",
-            "subscriptions__status",
-            "subscriptions__past_due_since",
-            "subscriptions__current_period_end",
+            "comped", "subscriptions__status", *(f"subscriptions__{f}" for f in GRACE_FROM)
         )
     )
     return ServiceFacts(

@@ -42,6 +42,7 @@ from monitors.influxdb import client as influx
 from monitors.influxdb import observe
 from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
 from monitors.notify import queue
+from monitors.notify.payload import Payload
 from shared.links import absolute_url
 
 logger = logging.getLogger(__name__)
@@ -505,25 +506,24 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
     duration: timedelta | None = (
         (resolved_at - incident.opened_at) if incident and resolved_at else None
     )
-    return {
-        "version": 1,
-        "event": event.kind.value,
-        "occurred_at": event.at.isoformat(),
-        "monitor": {
+    return Payload(
+        event=event.kind.value,
+        occurred_at=event.at,
+        monitor={
             "id": monitor.pk,
             "name": monitor.name,
             "url": absolute_url(reverse("pages:monitor", args=[monitor.pk])),
         },
-        "status": event.status.value,
-        "previous_status": event.previous_status.value,
-        "reason": event.message,
-        "value": event.value,
-        "threshold": monitor.critical,
-        "comparator": monitor.comparator,
-        "aggregation": monitor.aggregation,
-        "window_seconds": monitor.window.total_seconds(),
-        "query": observe.shown_query(d.monitor, d.observation),
-        "incident": None
+        status=event.status.value,
+        previous_status=event.previous_status.value,
+        reason=event.message,
+        value=event.value,
+        threshold=monitor.critical,
+        comparator=monitor.comparator,
+        aggregation=monitor.aggregation,
+        window_seconds=monitor.window.total_seconds(),
+        query=observe.shown_query(d.monitor, d.observation),
+        incident=None
         if incident is None
         else {
             "id": incident.pk,
@@ -531,8 +531,8 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
             "resolved_at": resolved_at.isoformat() if resolved_at else None,
             "duration_seconds": duration.total_seconds() if duration else None,
         },
-        "points": d.points,
-    }
+        points=d.points,
+    ).as_json()
 
 
 def deliverable_channels(monitor_ids: set[int]) -> dict[int, list[Channel]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import timezone
-
 TITLES = {
     "fired": "FIRING",
     "resolved": "RESOLVED",
@@ -21,42 +19,6 @@ TITLES = {
     "test": "TEST",
     "channel_failing": "CHANNEL FAILING",
 }
-
-
-def payload_without_monitor(
-    *,
-    event: str,
-    name: str,
-    url: str,
-    reason: str,
-    status: str | None = None,
-    previous_status: str | None = None,
-    channel: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A version-1 payload about no monitor (``monitor.id`` null), occurring now, so every kind
-    of channel can say it: a channel's test, a channel that keeps failing. ``channel``, if
-    given, follows ``monitor``."""
-    about: dict[str, Any] = {
-        "version": 1,
-        "event": event,
-        "occurred_at": timezone.now().isoformat(),
-        "monitor": {"id": None, "name": name, "url": url},
-    }
-    if channel is not None:
-        about["channel"] = channel
-    return about | {
-        "status": status,
-        "previous_status": previous_status,
-        "reason": reason,
-        "value": None,
-        "threshold": None,
-        "comparator": None,
-        "aggregation": None,
-        "window_seconds": None,
-        "query": None,
-        "incident": None,
-        "points": [],
-    }
 
 
 def subject(payload: dict[str, Any]) -> str:

@@ -14,9 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from monitors.models import Channel, Notification
-from monitors.notify import delivery, messages, queue, selectors, twilio
+from monitors.models import Channel, Notification, Status
+from monitors.notify import delivery, queue, selectors, twilio
 from monitors.notify.base import DeliveryError
+from monitors.notify.payload import Payload
 from shared.links import absolute_url
 
 CODE_TTL = timedelta(minutes=10)
@@ -68,14 +69,14 @@ def retry_dead_letters(
 
 
 def test_payload(channel: Channel) -> dict[str, Any]:
-    return messages.payload_without_monitor(
-        event="test",
-        name=f"Test of “{channel.name}”",
-        url=absolute_url("/"),
-        status="ok",
-        previous_status="ok",
+    return Payload(
+        event=Notification.Event.TEST.value,
+        occurred_at=timezone.now(),
+        monitor={"id": None, "name": f"Test of “{channel.name}”", "url": absolute_url("/")},
+        status=Status.OK.value,
+        previous_status=Status.OK.value,
         reason="This is a test notification from growalert: this channel works.",
-    )
+    ).as_json()
 
 
 def send_test(channel: Channel) -> Notification:

@@ -25,7 +25,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from monitors.models import Channel, Notification
-from monitors.notify import messages, queue
+from monitors.notify import queue
+from monitors.notify.payload import Payload
 from monitors.notify.twilio import OptedOut
 from shared.links import absolute_url
 
@@ -94,13 +95,17 @@ def _others(channel: Channel) -> list[Channel]:
 def payload(channel: Channel, reason: str, *, disabled: bool) -> dict[str, Any]:
     """A version-1 payload, so every kind of channel can say it (no monitor: ``id`` null)."""
     state = "was disabled" if disabled else "keeps failing"
-    return messages.payload_without_monitor(
+    return Payload(
         event=Notification.Event.CHANNEL_FAILING.value,
-        name=f"Channel “{channel.name}” {state}",
-        url=absolute_url("/app/channels"),
+        occurred_at=timezone.now(),
+        monitor={
+            "id": None,
+            "name": f"Channel “{channel.name}” {state}",
+            "url": absolute_url("/app/channels"),
+        },
         channel={"id": channel.pk, "name": channel.name, "kind": channel.kind},
         reason=reason[:500],
-    )
+    ).as_json()
 
 
 def tell_owner(channel: Channel, reason: str, *, disabled: bool, streak: datetime) -> None:

@@ -1,0 +1,74 @@
+"""The notification payload, version 1 (documented in docs/notifications.md): one typed shape
+that every notification is built as, whether the pipeline writes it for a monitor's event or
+it concerns no monitor (a channel's test, another channel that keeps failing). Stored as JSON
+in the outbox row (``Notification.payload``) and sent as is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict
+
+VERSION = 1
+
+
+class MonitorRef(TypedDict):
+    id: int | None  # None: a notification about no monitor
+    name: str
+    url: str
+
+
+class ChannelRef(TypedDict):
+    id: int
+    name: str
+    kind: str
+
+
+class IncidentRef(TypedDict):
+    id: int
+    opened_at: str
+    resolved_at: str | None
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    event: str  # a monitors.vocabulary.NotificationEvent value
+    occurred_at: datetime
+    monitor: MonitorRef
+    reason: str
+    status: str | None = None
+    previous_status: str | None = None
+    channel: ChannelRef | None = None  # which channel it is about (channel_failing)
+    value: float | None = None
+    threshold: float | None = None
+    comparator: str | None = None
+    aggregation: str | None = None
+    window_seconds: float | None = None
+    query: str | None = None
+    incident: IncidentRef | None = None
+    points: list[list[Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored and sent form (``channel`` only when there is one, after ``monitor``)."""
+        about: dict[str, Any] = {
+            "version": VERSION,
+            "event": self.event,
+            "occurred_at": self.occurred_at.isoformat(),
+            "monitor": dict(self.monitor),
+        }
+        if self.channel is not None:
+            about["channel"] = dict(self.channel)
+        return about | {
+            "status": self.status,
+            "previous_status": self.previous_status,
+            "reason": self.reason,
+            "value": self.value,
+            "threshold": self.threshold,
+            "comparator": self.comparator,
+            "aggregation": self.aggregation,
+            "window_seconds": self.window_seconds,
+            "query": self.query,
+            "incident": None if self.incident is None else dict(self.incident),
+            "points": self.points,
+        }

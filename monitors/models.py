@@ -6,11 +6,12 @@ Model methods hold logic about one row with no I/O; everything else lives in ser
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,6 +31,8 @@ from monitors.vocabulary import (
     STATUS_CHOICES,
     NotificationEvent,
 )
+
+V = TypeVar("V", Definition, Thresholds)
 
 # ---------------------------------------------------------------- bounds on what users set
 # Every duration and number a user can set is bounded here, once. The field validators below
@@ -405,16 +408,13 @@ class Monitor(models.Model):
 
     # The monitor as values for querying and deciding: pure, no I/O.
 
+    def _values(self, kind: type[V]) -> V:
+        """``kind`` (a dataclass whose fields are named as this model's) from this row."""
+        return kind(**{f.name: getattr(self, f.name) for f in dataclasses.fields(kind)})
+
     def definition(self) -> Definition:
         """What a structured monitor queries (a raw query is its own text)."""
-        return Definition(
-            measurement=self.measurement,
-            field=self.field,
-            tags=self.tags,
-            aggregation=self.aggregation,
-            window=self.window,
-            percentile=self.percentile,
-        )
+        return self._values(Definition)
 
     def thresholds(self) -> Thresholds:
         """Raises ValueError for a threshold that is not a finite number (a row planted past
@@ -422,14 +422,7 @@ class Monitor(models.Model):
         values = (self.critical, self.critical_high, self.warning, self.warning_high)
         if any(v is not None and not math.isfinite(v) for v in (*values, self.recovery)):
             raise ValueError("a threshold is not a finite number")
-        return Thresholds(
-            comparator=self.comparator,
-            critical=self.critical,
-            critical_high=self.critical_high,
-            warning=self.warning,
-            warning_high=self.warning_high,
-            recovery=self.recovery,
-        )
+        return self._values(Thresholds)
 
     def policy(self) -> ac.Policy:
         """How outcomes become statuses, for alerts_core's state machine."""

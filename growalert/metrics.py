@@ -25,6 +25,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from growalert.health import monitoring
+
 
 def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=math.nan if value is None else value)
@@ -34,8 +36,6 @@ class GrowalertCollector(Collector):
     """The gauges, read at scrape time; each is present in every scrape."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from growalert.health import monitoring
-
         state = monitoring.assess()
         yield _gauge(
             "growalert_scheduler_lag_seconds",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from growalert.health import heartbeat
+from growalert.health import heartbeat, operator
 
 
 @shared_task(ignore_result=True)
@@ -16,6 +16,4 @@ def record_heartbeat() -> None:
 @shared_task(ignore_result=True)
 def check_monitoring() -> None:
     """Emails the operator once per blind episode that lasts, and when it ends."""
-    from growalert.health import operator
-
     operator.check()

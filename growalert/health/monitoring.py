@@ -16,6 +16,9 @@ from django.db import DatabaseError, connection
 from django.db.models import Count, Q
 
 from growalert.health import heartbeat, probes
+from monitors.evaluate.dispatch import scheduler_lag_seconds
+from monitors.models import Monitor, Status
+from monitors.notify.selectors import outbox_backlog
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +73,6 @@ def _rounded(value: float | None) -> float | None:
 
 def _monitors_in_error() -> tuple[int, int]:
     """(enabled monitors, of which in error)."""
-    from monitors.models import Monitor, Status
-
     counts = Monitor.objects.filter(enabled=True).aggregate(
         total=Count("id"), errors=Count("id", filter=Q(status=Status.ERROR))
     )
@@ -79,9 +80,6 @@ def _monitors_in_error() -> tuple[int, int]:
 
 
 def _read_postgres() -> tuple[float | None, int | None, tuple[int, int] | None]:
-    from monitors.evaluate.dispatch import scheduler_lag_seconds
-    from monitors.notify.selectors import outbox_backlog
-
     try:
         return scheduler_lag_seconds(), outbox_backlog(), _monitors_in_error()
     except DatabaseError as exc:

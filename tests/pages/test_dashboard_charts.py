@@ -98,7 +98,7 @@ def test_the_dashboard_asks_influxdb_once_per_source(
 
     with time_machine.travel(timezone.now(), tick=False):
         end = timezone.now()
-        alone = {}
+        alone: dict[int, list[tuple[int, float]]] = {}
         for monitor in Monitor.objects.select_related("source").filter(owner=alice):
             if monitor.raw_query:
                 alone[monitor.pk] = []

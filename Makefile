@@ -9,12 +9,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test bootstrap bootstrap-browser bootstrap-bench services-up services-down services-status migrate demo serve \
-        lint typecheck pytest bench clean
+        lint typecheck migrations-check pytest bench clean
 
 run: bootstrap services-up migrate demo serve
 
 # The test target also installs Debian's chromium for the browser tests (tests/pages).
-test: bootstrap-browser services-up lint typecheck pytest
+test: bootstrap-browser services-up lint typecheck migrations-check pytest
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -52,8 +52,14 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy .
 
+# Fails when a model changed without its migration.
+migrations-check:
+	$(PY) manage.py makemigrations --check --dry-run
+
+# With a line-coverage summary (configured in pyproject.toml's [tool.coverage.*]).
 pytest:
-	$(VENV)/bin/pytest
+	@mkdir -p .local/coverage
+	$(VENV)/bin/pytest --cov --cov-report=term
 
 bench: bootstrap-bench services-up migrate
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

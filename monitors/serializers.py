@@ -10,8 +10,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
 from rest_framework.settings import api_settings
 
-from monitors import selectors
-from monitors.influxdb import connect, queries
+from monitors import definitions
 from monitors.models import (
     Channel,
     Incident,
@@ -19,7 +18,6 @@ from monitors.models import (
     Notification,
     Silence,
     Source,
-    definition_errors,
     silence_errors,
 )
 from monitors.raw_rows import JsonColumn, NoSqlColumn
@@ -57,36 +55,6 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         read_only_fields = [
             "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at",
         ]  # fmt: skip
-
-    def validate_name(self, value: str) -> str:
-        request = self.context.get("request")
-        owner = getattr(request, "user", None)
-        exclude = self.instance.pk if self.instance is not None else None
-        if owner is not None and selectors.source_name_taken(
-            owner=owner, name=value, exclude_id=exclude
-        ):
-            raise serializers.ValidationError(f'You already have a source named "{value}".')
-        return value
-
-    def validate_url(self, value: str) -> str:
-        if self.instance is not None and value == self.instance.url:
-            return value  # unchanged (the connection is guarded whatever the row says)
-        try:
-            connect.check_url(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        scheme = attrs.get("auth_scheme", getattr(self.instance, "auth_scheme", "none"))
-        if scheme == Source.AuthScheme.BASIC and not attrs.get(
-            "username", getattr(self.instance, "username", "")
-        ):
-            raise serializers.ValidationError({"username": "basic auth needs a username"})
-        has_secret = bool(attrs.get("secret")) or bool(getattr(self.instance, "has_secret", False))
-        if scheme != Source.AuthScheme.NONE and not has_secret:
-            raise serializers.ValidationError({"secret": f"{scheme} auth needs a secret"})
-        return attrs
 
 
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
@@ -147,19 +115,11 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         return cached
 
     def validate_raw_query(self, value: str) -> str:
-        if not value.strip():
-            return ""
-        try:
-            return queries.validate_raw(value)
-        except queries.InvalidQuery as exc:
-            raise serializers.ValidationError(str(exc)) from exc
+        return definitions.clean_raw_query(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Monitor.clean()'s rules (definition_errors), as field errors."""
-        errors = definition_errors({**_current(self.instance), **attrs})
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+        """The definition's one validation (monitors/definitions.py), as field errors."""
+        return definitions.clean_definition(attrs, instance=self.instance)
 
 
 # DRF field classes (exactly these: a subclass may render differently) and the JSON kind of
@@ -206,12 +166,6 @@ def json_columns(serializer_class: type[serializers.BaseSerializer[Any]]) -> tup
         assert isinstance(field.source, str), f"{name}: a callable source"
         columns.append(JsonColumn(key=name, source=field.source, kind=kind))
     return tuple(columns)
-
-
-def _current(instance: Monitor | None) -> dict[str, Any]:
-    if instance is None:
-        return {}
-    return {f: getattr(instance, f) for f in MonitorSerializer.Meta.fields if hasattr(instance, f)}
 
 
 class IncidentSerializer(serializers.ModelSerializer[Incident]):

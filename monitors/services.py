@@ -40,38 +40,63 @@ DEFINITION_FIELDS = frozenset(
 )
 
 
-def _check_source_url(source: Source) -> None:
-    """A customer's source URL through the SSRF guard (hosted sources are growalert's own)."""
-    if source.hosted:
-        return
+def _validate_source(source: Source, *, url_changed: bool) -> None:
+    """Every rule of a source's write, as field errors: each field's bounds, a name the owner
+    has not used yet, a new URL through the SSRF guard (hosted sources are growalert's own),
+    then the credentials the auth scheme needs."""
+    errors: dict[str, list[str]] = {}
     try:
-        connect.check_url(source.url)
-    except ValueError as exc:
-        raise ValidationError({"url": [str(exc)]}) from exc
+        source.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if "name" not in errors:
+        try:
+            source.validate_constraints()  # its one constraint: a name per owner
+        except ValidationError:
+            errors["name"] = [_name_taken(source)]
+    if "url" not in errors and url_changed and not source.hosted:
+        try:
+            connect.check_url(source.url)
+        except ValueError as exc:
+            errors["url"] = [str(exc)]
+    if not errors:
+        errors = _credential_errors(source)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _credential_errors(source: Source) -> dict[str, list[str]]:
+    scheme = source.auth_scheme
+    if scheme == Source.AuthScheme.BASIC and not source.username:
+        return {"username": ["basic auth needs a username"]}
+    if scheme != Source.AuthScheme.NONE and not source.has_secret:
+        return {"secret": [f"{scheme} auth needs a secret"]}
+    return {}
+
+
+def _name_taken(source: Source) -> str:
+    return f'You already have a source named "{source.name}".'
 
 
 def source_create(*, owner: User, secret: str = "", hosted: bool = False, **fields: Any) -> Source:
     """``hosted=True`` only for sources growalert creates on its own InfluxDB (the demo)."""
     source = Source(owner=owner, hosted=hosted, **fields)
     source.secret = secret
-    source.full_clean()
-    _check_source_url(source)
+    _validate_source(source, url_changed=True)
     _save_source(source)
     return source
 
 
 def _save_source(source: Source) -> None:
-    """Saves; a name another request took between full_clean and here (two creates at once)
-    is the same field error full_clean gives, not a server error."""
+    """Saves; a name another request took between the validation and here (two creates at
+    once) is the same field error the validation gives, not a server error."""
     try:
         with transaction.atomic():
             source.save()
     except IntegrityError as exc:
         if "source_unique_name_per_owner" not in str(exc):
             raise
-        raise ValidationError(
-            {"name": [f'You already have a source named "{source.name}".']}
-        ) from exc
+        raise ValidationError({"name": [_name_taken(source)]}) from exc
 
 
 # What a hosted source connects to: growalert's, not its owner's, to change.
@@ -96,9 +121,7 @@ def source_update(*, source: Source, secret: str | None = None, **fields: Any) -
         setattr(source, name, value)
     if secret is not None:
         source.secret = secret
-    source.full_clean()
-    if source.url != url_before:
-        _check_source_url(source)
+    _validate_source(source, url_changed=source.url != url_before)
     _save_source(source)
     return source
 

@@ -1,20 +1,22 @@
 """The channels page: add, verify (SMS), send a test, see and retry failed deliveries (dead
-letters), remove. Input is validated by the channels
-API's serializer, so the page and the API accept exactly the same channels."""
+letters), remove. Writes go through the channel service (monitors/notify/channels.py), as the
+API's do, so the page and the API accept exactly the same channels."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from growalert.pages.forms import ChannelForm, VerifyForm
+from growalert.pages.views import _user
 from monitors.models import Channel, Notification
+from monitors.notify import channels as channel_services
 from monitors.notify import selectors as notify_selectors
 from monitors.notify import services
-from monitors.notify.api import ChannelSerializer
 
 DEAD_LETTERS_SHOWN = 20
 
@@ -27,9 +29,14 @@ def _owned_channel(request: HttpRequest, channel_id: int) -> Channel:
 def channel_list(request: HttpRequest) -> HttpResponse:
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        serializer = ChannelSerializer(data=form.api_payload())
-        if serializer.is_valid():
-            channel = serializer.save(owner=request.user)
+        try:
+            channel = channel_services.channel_create(owner=_user(request), **form.channel_fields())
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                target = "target" if name == "config" else name if name in form.fields else None
+                for error in errors:
+                    form.add_error(target, error[:1].upper() + error[1:])
+        else:
             note = (
                 " Send it a verification code before it receives alerts."
                 if not channel.verified
@@ -37,10 +44,6 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, f"Channel “{channel.name}” added.{note}")
             return redirect("pages:channels")
-        for name, errors in serializer.errors.items():
-            target = "target" if name == "config" else name if name in form.fields else None
-            for error in errors if isinstance(errors, list) else [errors]:
-                form.add_error(target, str(error))
     channels = list(
         notify_selectors.channels_with_dead_letters(
             notify_selectors.channel_list(owner=request.user)
@@ -122,6 +125,6 @@ def channel_retry(request: HttpRequest, channel_id: int) -> HttpResponseRedirect
 @require_POST
 def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
     channel = _owned_channel(request, channel_id)
-    channel.delete()
+    channel_services.channel_delete(channel=channel)
     messages.success(request, f"Channel “{channel.name}” removed.")
     return redirect("pages:channels")

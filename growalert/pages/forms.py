@@ -1,18 +1,19 @@
 """Page forms. The monitor form parses what people type ("5m", "device=greenhouse-1") and then
-asks the API's MonitorSerializer to validate, so a rule is checked in one place and its errors
-land next to the field they are about."""
+runs the one validation of a monitor definition the API runs too (monitors/definitions.py), so
+a rule is checked in one place and its errors land next to the field they are about."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
+from monitors import definitions
 from monitors.models import (
     MAX_INTERVAL,
     MAX_REPEAT,
@@ -23,7 +24,6 @@ from monitors.models import (
     Monitor,
     Source,
 )
-from monitors.serializers import MonitorSerializer
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -113,7 +113,7 @@ FORM_FIELDS = [
 
 class MonitorForm(forms.ModelForm[Monitor]):
     tags = TagsField()
-    # the bounds are the model's (monitors/models.py); the API serializer enforces them
+    # the bounds are the model's (monitors/models.py); clean() runs them, as the API does
     window = HumanDurationField(
         label="Window", help_text=f"Aggregate over, e.g. 5m (at most {format_duration(MAX_WINDOW)})"
     )
@@ -164,45 +164,28 @@ class MonitorForm(forms.ModelForm[Monitor]):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        serializer = MonitorSerializer(
-            instance=self.instance if self.instance.pk else None,
-            data=self.api_payload(cleaned),
-            context={"request": SimpleNamespace(user=self.owner)},
-        )
-        if not serializer.is_valid():
-            for name, messages in serializer.errors.items():
+        values = {name: cleaned.get(name) for name in FORM_FIELDS}
+        try:
+            self.validated = definitions.clean_definition(
+                values, instance=self.instance if self.instance.pk else None
+            )
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
                 target = name if name in self.fields else None
-                for message in messages if isinstance(messages, list) else [messages]:
-                    self.add_error(target, str(message).capitalize())
-        else:
-            self.validated = dict(serializer.validated_data)
+                for message in messages:
+                    self.add_error(target, message.capitalize())
         return cleaned
 
     def _post_clean(self) -> None:
         """Only builds the instance, as ModelForm does. The model's own validation is not run
-        again: clean() asked the API serializer, which applies the same field validators and
-        Monitor.clean()'s rules (monitors/models.py), so each error is shown once."""
+        again: clean() ran the definition's validation, which applies the same field validators
+        and Monitor.clean()'s rules (monitors/models.py), so each error is shown once."""
         try:
             self.instance = construct_instance(
                 self, self.instance, self._meta.fields, self._meta.exclude
             )
         except forms.ValidationError as exc:
             self.add_error(None, exc)
-
-    @staticmethod
-    def api_payload(cleaned: dict[str, Any]) -> dict[str, Any]:
-        """The cleaned form as the monitors API's JSON input."""
-        payload: dict[str, Any] = {}
-        for name in FORM_FIELDS:
-            value = cleaned.get(name)
-            if isinstance(value, timedelta):
-                value = str(int(value.total_seconds()))
-            elif isinstance(value, Source):
-                value = value.pk
-            elif name == "channels":
-                value = [c.pk for c in value or []]
-            payload[name] = value
-        return payload
 
 
 class ChannelForm(forms.Form):
@@ -214,7 +197,8 @@ class ChannelForm(forms.Form):
         help_text="Email addresses (comma-separated), a webhook or Slack URL, or a phone number",
     )
 
-    def api_payload(self) -> dict[str, Any]:
+    def channel_fields(self) -> dict[str, Any]:
+        """What channel_create takes: the "Send to" text as the kind's config."""
         kind, target = self.cleaned_data["kind"], self.cleaned_data["target"].strip()
         config: dict[str, Any]
         if kind == Channel.Kind.EMAIL:
@@ -239,7 +223,8 @@ class ChargeForm(forms.Form):
 
 
 class SourceForm(forms.Form):
-    """An InfluxDB source. Validated by the API's SourceSerializer; the secret is write-only."""
+    """An InfluxDB source. Validated by the source service, as the API's; the secret is
+    write-only."""
 
     name = forms.CharField(max_length=100)
     url = forms.CharField(
@@ -258,5 +243,6 @@ class SourceForm(forms.Form):
         help_text="Stored encrypted; never shown again",
     )
 
-    def api_payload(self) -> dict[str, Any]:
+    def source_fields(self) -> dict[str, Any]:
+        """What source_create takes: the fields filled in (an empty one keeps the default)."""
         return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}

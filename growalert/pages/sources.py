@@ -1,10 +1,9 @@
 """The sources page: the InfluxDB servers monitors read from. Add one, check that it answers
-(and that its credentials work), remove it. Validation is the sources API's serializer, so the
-page and the API accept the same sources; secrets are write-only on both."""
+(and that its credentials work), remove it. Writes go through the source service
+(monitors/services.py), as the API's do, so the page and the API accept the same sources;
+secrets are write-only on both."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,7 +17,6 @@ from growalert.pages.forms import SourceForm
 from growalert.pages.views import _user
 from monitors import selectors, services
 from monitors.models import Source
-from monitors.serializers import SourceSerializer
 
 
 def _owned_source(request: HttpRequest, source_id: int) -> Source:
@@ -29,16 +27,14 @@ def _owned_source(request: HttpRequest, source_id: int) -> Source:
 def source_list(request: HttpRequest) -> HttpResponse:
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        serializer = SourceSerializer(data=form.api_payload(), context={"request": request})
-        errors: dict[str, Any] = {}
-        if serializer.is_valid():
-            try:
-                source = services.source_create(owner=_user(request), **serializer.validated_data)
-            except ValidationError as exc:  # the service's own checks (the URL guard)
-                errors = exc.message_dict
+        try:
+            source = services.source_create(owner=_user(request), **form.source_fields())
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                target = name if name in form.fields else None
+                for error in errors:
+                    form.add_error(target, error)
         else:
-            errors = dict(serializer.errors)
-        if not errors:
             services.source_check(source=source)
             if source.last_check_ok:
                 messages.success(request, f"Source “{source.name}” added; it answers.")
@@ -49,10 +45,6 @@ def source_list(request: HttpRequest) -> HttpResponse:
                     f"{source.last_check_error}",
                 )
             return redirect("pages:sources")
-        for name, messages_ in errors.items():
-            target = name if name in form.fields else None
-            for error in messages_ if isinstance(messages_, list) else [messages_]:
-                form.add_error(target, str(error))
     context = {"form": form, "sources": selectors.source_list(owner=request.user)}
     return render(request, "pages/sources.html", context, status=400 if form.errors else 200)
 

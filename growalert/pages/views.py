@@ -67,16 +67,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     troubled = {i.monitor_id for i in open_incidents}
     # Monitors with an open incident first, then by urgency (the selector's order).
     monitors.sort(key=lambda m: m.pk not in troubled)
+    charted = data.monitor_charts(
+        monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
+    )
     rows = [
         {
             "monitor": m,
             "words": status_label(m.status),
             "open": m.pk in troubled,
-            "chart": data.monitor_chart(m, hours=DASHBOARD_CHART_HOURS, width=300, height=60)
-            if n < DASHBOARD_CHARTS
-            else None,
+            "chart": charted.get(m.pk),
         }
-        for n, m in enumerate(monitors)
+        for m in monitors
     ]
     context = {"rows": rows, "open_incidents": open_incidents, **_billing_state(request)}
     if (

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitors.definition import Definition
 from monitors.influxdb import client as influx
 from monitors.influxdb import connect, queries
 from monitors.models import Monitor, Source
@@ -82,13 +84,8 @@ def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[i
     query = queries.raw_points(monitor.definition(), start=start, end=end)
     with connect.client_for(monitor.source) as client:
         results = client.query(query.text, database=monitor.source.database, params=query.params)
-    times: list[int] = []
-    values: list[float] = []
-    for point in influx.points(results[0].series if results else ()):
-        if _is_number(point["value"]):
-            times.append(int(point["time"]))
-            values.append(float(point["value"]))
-    return times, values
+    points = _numbers(results[0].series if results else ())
+    return [t for t, _ in points], [v for _, v in points]
 
 
 # Series per grouped statement. InfluxDB 1.6 here, 1,000 series of one measurement: 1,000
@@ -112,14 +109,36 @@ def _tag_row(monitor: Monitor, keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(monitor.tags[key]) for key in keys)
 
 
-def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a batch asks of each series: ``single`` one monitor's statement, ``grouped`` one
+    statement for several series of one definition (GROUP BY their tag keys), and ``key``
+    what two monitors must share (besides their tag keys) to be asked in one statement."""
+
+    single: Callable[[Monitor, str], queries.Query]
+    grouped: Callable[[Definition, list[tuple[str, ...]], str], queries.Query]
+    key: Callable[[Monitor], tuple[Any, ...]]
+
+
+_LATEST = _Shape(
+    single=lambda monitor, prefix: query_for(monitor, prefix=prefix),
+    grouped=lambda definition, rows, prefix: queries.latest_grouped(
+        definition, rows, prefix=prefix
+    ),
+    key=lambda m: (m.measurement, m.field, m.aggregation, m.percentile, m.window),
+)
+
+
+def _plan(
+    monitors: list[Monitor], params: dict[str, Any], shape: _Shape = _LATEST
+) -> list[_Statement]:
     """Statements for a batch. Structured monitors that differ only in their tag values share
     grouped statements (GROUP_SIZE series each, GROUP BY their tag keys); raw queries,
     monitors without tags and definitions used by one series get one statement each."""
     statements: list[_Statement] = []
 
     def single(monitor: Monitor) -> None:
-        query = query_for(monitor, prefix=f"s{len(statements)}_")
+        query = shape.single(monitor, f"s{len(statements)}_")
         params.update(query.params)
         statements.append(_Statement(query, (monitor,)))
 
@@ -128,8 +147,7 @@ def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
         if monitor.raw_query or not monitor.tags:
             single(monitor)
         else:
-            key = (monitor.measurement, monitor.field, monitor.aggregation, monitor.percentile)
-            groups[(*key, monitor.window, tuple(sorted(monitor.tags)))].append(monitor)
+            groups[(*shape.key(monitor), tuple(sorted(monitor.tags)))].append(monitor)
     for members in groups.values():
         keys = tuple(sorted(members[0].tags))
         by_row: dict[tuple[str, ...], list[Monitor]] = defaultdict(list)
@@ -143,11 +161,23 @@ def _plan(monitors: list[Monitor], params: dict[str, Any]) -> list[_Statement]:
         definition = members[0].definition()
         for start in range(0, len(rows), GROUP_SIZE):
             chunk = tuple(rows[start : start + GROUP_SIZE])
-            query = queries.latest_grouped(definition, list(chunk), prefix=f"s{len(statements)}_")
+            query = shape.grouped(definition, list(chunk), f"s{len(statements)}_")
             params.update(query.params)
             covered = tuple(m for row in chunk for m in by_row[row])
             statements.append(_Statement(query, covered, keys, chunk))
     return statements
+
+
+def _ask(
+    source: Source, texts: list[str], params: dict[str, Any]
+) -> dict[int, influx.StatementResult]:
+    """Statements of one source in one InfluxQL request (``;``-separated), their results by
+    statement id. Raises InfluxError when the request fails as a whole."""
+    with connect.client_for(source) as client:
+        results = client.query(
+            ";\n".join(texts), database=source.database, params=params, method="POST"
+        )
+    return {r.statement_id: r for r in results}
 
 
 def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
@@ -167,16 +197,9 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
     params: dict[str, Any] = {}
     statements = _plan(monitors, params)
     try:
-        with connect.client_for(source) as client:
-            results = client.query(
-                ";\n".join(s.query.text for s in statements),
-                database=source.database,
-                params=params,
-                method="POST",
-            )
+        by_statement = _ask(source, [s.query.text for s in statements], params)
     except influx.InfluxError as exc:
         return {m.pk: Observation(None, error=exc) for m in monitors}
-    by_statement = {r.statement_id: r for r in results}
     observed: dict[int, Observation] = {}
     for index, statement in enumerate(statements):
         result = by_statement.get(index)
@@ -210,22 +233,57 @@ def recent_points(
     params: dict[str, Any] = {}
     for query in built:
         params.update(query.params)
-    with connect.client_for(source) as client:
-        results = client.query(
-            ";\n".join(q.text for q in built),
-            database=source.database,
-            params=params,
-            method="POST",
-        )
-    by_statement = {r.statement_id: r for r in results}
+    by_statement = _ask(source, [q.text for q in built], params)
     found: dict[int, list[tuple[int, float]]] = {}
     for i, monitor in enumerate(monitors):
         result = by_statement.get(i)
-        rows = influx.points(result.series) if result is not None else []
-        found[monitor.pk] = [
-            (int(p["time"]), float(p["value"])) for p in rows if _is_number(p["value"])
-        ][-limit:]
+        found[monitor.pk] = _numbers(result.series if result is not None else ())[-limit:]
     return found
+
+
+def history_batch(
+    monitors: list[Monitor], *, start: datetime, end: datetime
+) -> dict[int, list[tuple[int, float]]]:
+    """:func:`history` of structured monitors of one source, in one request: series of one
+    measurement and field with the same tag keys share statements (GROUP BY those keys, as
+    ``_plan`` groups them), the others get one statement each. Points are (epoch ms, value)
+    in time order. Raises InfluxError when the request fails; a statement that fails gives its
+    monitors no points."""
+    if not monitors:
+        return {}
+    shape = _Shape(
+        single=lambda monitor, prefix: queries.raw_points(
+            monitor.definition(), start=start, end=end, prefix=prefix
+        ),
+        grouped=lambda definition, rows, prefix: queries.raw_points_grouped(
+            definition, rows, start=start, end=end, prefix=prefix
+        ),
+        key=lambda m: (m.measurement, m.field),
+    )
+    params: dict[str, Any] = {}
+    statements = _plan(monitors, params, shape)
+    by_statement = _ask(monitors[0].source, [s.query.text for s in statements], params)
+    found: dict[int, list[tuple[int, float]]] = {}
+    for index, statement in enumerate(statements):
+        result = by_statement.get(index)
+        all_series = result.series if result is not None and not result.error else ()
+        by_row = {
+            tuple(str(series.tags.get(key, "")) for key in statement.keys): _numbers((series,))
+            for series in all_series
+        }
+        for monitor in statement.monitors:
+            row = _tag_row(monitor, statement.keys)
+            found[monitor.pk] = by_row.get(row, []) if statement.keys else _numbers(all_series)
+    return found
+
+
+def _numbers(all_series: Sequence[influx.Series]) -> list[tuple[int, float]]:
+    """The (epoch ms, value) points of the series whose value is a finite number."""
+    return [
+        (int(p["time"]), float(p["value"]))
+        for p in influx.points(all_series)
+        if _is_number(p["value"])
+    ]
 
 
 def _observation_from(

@@ -76,14 +76,7 @@ def _tag_filter(tags: Mapping[str, str], prefix: str) -> tuple[list[str], dict[s
 def latest(definition: Definition, *, prefix: str = "") -> Query:
     """The aggregate over the last window: one value, or no series when there is no data."""
     clauses, params = _tag_filter(definition.tags, prefix)
-    clauses.append(f"time > now() - ${prefix}window")
-    params[f"{prefix}window"] = {"duration": influx_duration(definition.window)}
-    # Identifiers are quoted by quote_ident and values bound in params: no injection here.
-    text = (
-        f'SELECT {_selector(definition)} AS "value" FROM {quote_ident(definition.measurement)}'
-        f" WHERE {' AND '.join(clauses)}"
-    )
-    return Query(text, params)
+    return _latest(definition, clauses, params, prefix)
 
 
 def latest_grouped(
@@ -94,6 +87,33 @@ def latest_grouped(
     those tag keys, so each tuple's aggregate comes back as its own series with its tags. Each
     series aggregates exactly what ``latest`` would for that tuple. InfluxDB's cost grows
     faster than linearly with the number of OR terms: keep ``tag_values`` short (~10)."""
+    series, group_by, params = _series_filter(definition, tag_values, prefix)
+    return _latest(definition, [series], params, prefix, group_by=group_by)
+
+
+def _latest(
+    definition: Definition,
+    clauses: list[str],
+    params: dict[str, Any],
+    prefix: str,
+    *,
+    group_by: str = "",
+) -> Query:
+    clauses = [*clauses, f"time > now() - ${prefix}window"]
+    params[f"{prefix}window"] = {"duration": influx_duration(definition.window)}
+    # Identifiers are quoted by quote_ident and values bound in params: no injection here.
+    text = (
+        f'SELECT {_selector(definition)} AS "value" FROM {quote_ident(definition.measurement)}'
+        f" WHERE {' AND '.join(clauses)}"
+    )
+    return Query(text + (f" GROUP BY {group_by}" if group_by else ""), params)
+
+
+def _series_filter(
+    definition: Definition, tag_values: list[tuple[str, ...]], prefix: str
+) -> tuple[str, str, dict[str, Any]]:
+    """The WHERE clause that picks several series (one OR term per tuple of tag values, in the
+    order of ``sorted(definition.tags)``), the GROUP BY that keeps them apart, and the params."""
     keys = sorted(definition.tags)
     if not keys or not tag_values:
         raise InvalidQuery("a grouped query needs tag keys and at least one series")
@@ -106,14 +126,8 @@ def latest_grouped(
             terms.append(f"{quote_ident(key)} = ${name}")
             params[name] = str(value)
         alternatives.append(f"({' AND '.join(terms)})")
-    params[f"{prefix}window"] = {"duration": influx_duration(definition.window)}
-    # Identifiers are quoted by quote_ident and values bound in params: no injection here.
-    text = (
-        f'SELECT {_selector(definition)} AS "value" FROM {quote_ident(definition.measurement)}'
-        f" WHERE ({' OR '.join(alternatives)}) AND time > now() - ${prefix}window"
-        f" GROUP BY {', '.join(quote_ident(key) for key in keys)}"
-    )
-    return Query(text, params)
+    group_by = ", ".join(quote_ident(key) for key in keys)
+    return f"({' OR '.join(alternatives)})", group_by, params
 
 
 def raw_points(
@@ -122,14 +136,41 @@ def raw_points(
     """Every point of the series in (start, end]: the backtest aggregates them itself, and
     notifications show them. ``prefix`` keeps parameters apart in a multi-statement query."""
     clauses, params = _tag_filter(definition.tags, prefix)
-    clauses += [f"time > ${prefix}start", f"time <= ${prefix}end"]
+    return _raw_points(definition, clauses, params, start, end, prefix)
+
+
+def raw_points_grouped(
+    definition: Definition,
+    tag_values: list[tuple[str, ...]],
+    *,
+    start: datetime,
+    end: datetime,
+    prefix: str = "",
+) -> Query:
+    """``raw_points`` for several series of one measurement and field at once (tag values as in
+    ``latest_grouped``): each tuple's points come back as their own series, with its tags."""
+    series, group_by, params = _series_filter(definition, tag_values, prefix)
+    return _raw_points(definition, [series], params, start, end, prefix, group_by=group_by)
+
+
+def _raw_points(
+    definition: Definition,
+    clauses: list[str],
+    params: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    prefix: str,
+    *,
+    group_by: str = "",
+) -> Query:
     params[f"{prefix}start"] = start.isoformat().replace("+00:00", "Z")
     params[f"{prefix}end"] = end.isoformat().replace("+00:00", "Z")
+    clauses = [*clauses, f"time > ${prefix}start", f"time <= ${prefix}end"]
     text = (
         f'SELECT {quote_ident(definition.field)} AS "value" FROM'
         f" {quote_ident(definition.measurement)} WHERE {' AND '.join(clauses)}"
     )
-    return Query(text, params)
+    return Query(text + (f" GROUP BY {group_by}" if group_by else ""), params)
 
 
 # ---------------------------------------------------------------- raw queries

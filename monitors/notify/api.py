@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import QuerySet
@@ -19,15 +21,20 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from monitors.models import Channel, DeliveryAttempt, Notification
+from monitors.notify import channels, services, twilio
 from monitors.notify import selectors as notify_selectors
-from monitors.notify import services, twilio
-from monitors.notify.kinds import NOTIFIERS
+from shared.auth import owner_of
 
 
-def config_error(exc: ValueError) -> dict[str, list[str]]:
-    """``"url: required"`` from a notifier becomes ``{"url": ["required"]}``."""
-    key, sep, message = str(exc).partition(": ")
-    return {key: [message]} if sep and key.isidentifier() else {"non_field_errors": [str(exc)]}
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """A config the kind's notifier refused, as the field errors of the ``config`` object:
+    ``{"config": {"url": ["required"]}}``."""
+    try:
+        yield
+    except channels.ConfigError as exc:
+        key = exc.key or "non_field_errors"
+        raise serializers.ValidationError({"config": {key: [exc.text]}}) from exc
 
 
 class ChannelSerializer(serializers.ModelSerializer[Channel]):
@@ -50,51 +57,6 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
 
     def get_has_secret(self, channel: Channel) -> bool:
         return bool(channel.secret_ciphertext)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        kind = attrs.get("kind") or (self.instance.kind if self.instance else None)
-        if self.instance and "kind" in attrs and attrs["kind"] != self.instance.kind:
-            raise serializers.ValidationError({"kind": "a channel's kind cannot change"})
-        if kind is None:
-            return attrs
-        if "config" in attrs or not self.instance:
-            try:
-                attrs["config"] = NOTIFIERS[kind].validate(dict(attrs.get("config") or {}))
-            except ValueError as exc:
-                raise serializers.ValidationError({"config": config_error(exc)}) from exc
-        return attrs
-
-    def create(self, validated_data: dict[str, Any]) -> Channel:
-        secret = validated_data.pop("secret", "")
-        channel = Channel(**validated_data)
-        channel.verified = channel.kind != Channel.Kind.SMS  # phones prove consent by code
-        if secret:
-            channel.secret = secret
-        channel.save()
-        return channel
-
-    def update(self, instance: Channel, validated_data: dict[str, Any]) -> Channel:
-        secret = validated_data.pop("secret", None)
-        phone_changed = (
-            instance.kind == Channel.Kind.SMS
-            and "config" in validated_data
-            and validated_data["config"].get("phone") != instance.config.get("phone")
-        )
-        for key, value in validated_data.items():
-            setattr(instance, key, value)
-        if secret is not None:
-            instance.secret_ciphertext = "" if secret == "" else instance.secret_ciphertext
-            if secret:
-                instance.secret = secret
-        if phone_changed:
-            instance.verified = False
-        if validated_data.get("enabled"):
-            instance.disabled_reason = ""
-            instance.consecutive_permanent_failures = 0
-            instance.failing_since = None
-            instance.owner_told_at = None
-        instance.save()
-        return instance
 
 
 class DeliveryAttemptSerializer(serializers.ModelSerializer[DeliveryAttempt]):
@@ -147,7 +109,20 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
         return notify_selectors.channel_list(owner=self.request.user)
 
     def perform_create(self, serializer: BaseSerializer[Channel]) -> None:
-        serializer.save(owner=self.request.user)
+        with config_errors():
+            serializer.instance = channels.channel_create(
+                owner=owner_of(self.request), **serializer.validated_data
+            )
+
+    def perform_update(self, serializer: BaseSerializer[Channel]) -> None:
+        assert serializer.instance is not None
+        with config_errors():
+            serializer.instance = channels.channel_update(
+                channel=serializer.instance, **serializer.validated_data
+            )
+
+    def perform_destroy(self, instance: Channel) -> None:
+        channels.channel_delete(channel=instance)
 
     @extend_schema(
         request=None,

@@ -1,0 +1,87 @@
+"""Writes on channels, with every rule a channel's write has: the config its kind's notifier
+accepts (addresses, an http(s) URL that is not a private address, a Slack hook, an
+international phone number), the signing secret stored encrypted, a kind that never changes,
+a new phone number verified again. The channels API and the channels page both call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+
+from monitors.models import Channel
+from monitors.notify.kinds import NOTIFIERS
+
+KIND_FIXED = "a channel's kind cannot change"
+
+
+class ConfigError(ValidationError):
+    """The kind's notifier refused the config: ``key`` names the config entry at fault ("" when
+    it names none), ``text`` says what is wrong. A ValidationError on the ``config`` field."""
+
+    def __init__(self, key: str, text: str) -> None:
+        super().__init__({"config": [text]})
+        self.key = key
+        self.text = text
+
+
+def clean_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the kind's notifier cleans it; raises :class:`ConfigError`."""
+    try:
+        return NOTIFIERS[kind].validate(dict(config))
+    except ValueError as exc:  # the notifiers say "url: required"
+        key, sep, text = str(exc).partition(": ")
+        if sep and key.isidentifier():
+            raise ConfigError(key, text) from exc
+        raise ConfigError("", str(exc)) from exc
+
+
+def channel_create(
+    *,
+    owner: User,
+    name: str,
+    kind: str,
+    config: dict[str, Any] | None = None,
+    secret: str = "",
+    enabled: bool = True,
+) -> Channel:
+    """A new channel. An SMS channel starts unverified: a phone proves consent by a code."""
+    channel = Channel(owner=owner, name=name, kind=kind, enabled=enabled)
+    channel.full_clean(exclude=["owner", "config"])  # the notifier cleans the config
+    channel.config = clean_config(kind, config or {})
+    channel.verified = kind != Channel.Kind.SMS
+    if secret:
+        channel.secret = secret
+    channel.save()
+    return channel
+
+
+def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any) -> Channel:
+    """Applies an edit. ``secret=""`` removes the signing secret, ``None`` keeps it. A new phone
+    number is unverified again; enabling a channel clears why it was disabled and its failing
+    streak."""
+    if "kind" in fields and fields["kind"] != channel.kind:
+        raise ValidationError({"kind": [KIND_FIXED]})
+    if "config" in fields:
+        fields["config"] = clean_config(channel.kind, fields["config"] or {})
+        if channel.kind == Channel.Kind.SMS and fields["config"].get("phone") != channel.config.get(
+            "phone"
+        ):
+            channel.verified = False
+    for name, value in fields.items():
+        setattr(channel, name, value)
+    channel.full_clean(exclude=["owner", "config"])
+    if secret is not None:
+        channel.secret = secret
+    if fields.get("enabled"):
+        channel.disabled_reason = ""
+        channel.consecutive_permanent_failures = 0
+        channel.failing_since = None
+        channel.owner_told_at = None
+    channel.save()
+    return channel
+
+
+def channel_delete(*, channel: Channel) -> None:
+    channel.delete()

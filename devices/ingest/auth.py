@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from devices.keys import hash_key
 from devices.models import Device
@@ -43,7 +42,6 @@ def sender_for(key: str) -> Sender | None:
     hit = _cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    close_old_connections()  # the fast path runs outside Django's request signals
     row = (
         Device.objects.filter(ingest_key_hash=digest, owner__isnull=False)
         .values_list("pk", "owner_id")

@@ -78,6 +78,9 @@ def handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[
 
     query = environ.get("QUERY_STRING") or ""
     precision = parse_qs(query).get("precision", ["ns"])[0] if query else "ns"
+    # What Django's request_started signal does: drop a broken or expired connection (only
+    # used when the key cache misses).
+    close_old_connections()
     try:
         answer = service.ingest(body, header=header, precision=precision)
     except DatabaseError:

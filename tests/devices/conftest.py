@@ -12,7 +12,7 @@ import redis
 from django.conf import settings as django_settings
 
 from devices import hosted
-from devices.ingest import queue
+from devices.ingest import auth, queue
 
 
 @pytest.fixture(autouse=True)
@@ -33,5 +33,6 @@ def _empty_ingest_state() -> Iterator[None]:
     for key in client.scan_iter("growalert:ingest:*", count=1000):
         client.delete(key)
     queue.reset_local_state()
+    auth.reset()
     yield
     client.close()

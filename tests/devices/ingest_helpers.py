@@ -13,6 +13,7 @@ from django.test import Client
 from devices import hosted
 from devices.ingest import queue, signature
 from devices.keys import hash_key
+from monitors.influxdb import client as influx
 
 
 def post(
@@ -63,7 +64,8 @@ def rows(owner_id: int, measurement: str = "gro01") -> list[dict[str, Any]]:
     """Every point of ``measurement`` in the account's hosted database (none if it is missing)."""
     database = hosted.database_name(owner_id)
     with hosted.client() as conn:
-        (result,) = conn.query(f'SELECT * FROM "{measurement}"', database=database)
+        query = f"SELECT * FROM {influx.quote_ident(measurement)}"  # noqa: S608
+        (result,) = conn.query(query, database=database)
     if result.error and "database not found" in result.error:
         return []
     assert result.error is None, result.error

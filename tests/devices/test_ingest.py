@@ -78,7 +78,8 @@ def test_line_protocol_with_escapes_strings_and_precision(client, owner, device)
     body = "\n".join(
         [
             "# a comment line",
-            f'gro01,room=north\\ bay,bench=a\\,b temperature=21.5,count=3i,ok=true,note="say \\"hi\\", ok" {now_s}',
+            "gro01,room=north\\ bay,bench=a\\,b "
+            f'temperature=21.5,count=3i,ok=true,note="say \\"hi\\", ok" {now_s}',
             f"gro01,room=north\\ bay humidity=55 {now_s - 10}",
         ]
     )

@@ -19,7 +19,11 @@ from typing import Any
 from django.conf import settings
 
 from devices.ingest.points import (
+    MAX_FIELDS,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
     SERVER_TAG,
+    FieldValue,
     Point,
     PointError,
     check_counts,
@@ -34,6 +38,16 @@ EVENT_KEYS = frozenset({"event_type", "data", "tags", "timestamp"})
 PRECISIONS = {"ns": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
+# A line already in canonical form: plain names, tag values needing no escape, plain decimal
+# numbers below 1e15 (finite by construction), an integer timestamp. Most devices send this;
+# it is read with one regex match. Anything else (escapes, strings, booleans, integers with
+# ``i``, exponents...) takes the general parser below, which also words every refusal.
+_N = r"[A-Za-z][A-Za-z0-9_.\-]{0,63}"
+_V = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
+_FAST = re.compile(
+    rf"({_N})((?:,{_N}=[^\x00-\x20,=\\\"\x7f-\x9f]{{1,{MAX_TAG_VALUE}}})*)"
+    rf" ({_N}={_V}(?:,{_N}={_V})*)(?: ([0-9]{{1,19}}))?"
+)
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 
@@ -161,9 +175,11 @@ def parse_lines(body: bytes, *, now_ns: int, precision: str = "ns") -> Parsed:
         raise BatchError("no points in the body", code="empty")
     _too_many(len(lines))
     parsed = Parsed(count=len(lines))
+    low = now_ns - settings.INGEST_MAX_PAST_SECONDS * 1_000_000_000
+    high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
     for index, raw in enumerate(lines):
         try:
-            parsed.points.append(_line(raw.rstrip("\r"), now_ns + index, scale))
+            parsed.points.append(_line(raw.rstrip("\r"), now_ns + index, scale, low, high))
         except PointError as exc:
             parsed.refuse(index, str(exc))
     return parsed
@@ -210,7 +226,43 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def _line(raw: str, now_ns: int, scale: int) -> Point:
+def _fast(raw: str, now_ns: int, scale: int, low: int, high: int) -> Point | None:
+    match = _FAST.fullmatch(raw)
+    if match is None:
+        return None
+    measurement, tag_text, field_text, stamp = match.groups()
+    if (
+        tag_text.count(",") > MAX_TAGS
+        or field_text.count(",") >= MAX_FIELDS
+        or f",{SERVER_TAG}=" in tag_text
+        or ",time=" in tag_text
+        or ",time=" in field_text
+        or field_text.startswith("time=")
+        or measurement == "time"
+    ):
+        return None  # the general parser words the refusal
+    tags = dict(pair.split("=", 1) for pair in tag_text[1:].split(",")) if tag_text else {}
+    fields: dict[str, FieldValue] = {}
+    for pair in field_text.split(","):
+        key, value = pair.split("=", 1)
+        fields[key] = float(value)
+    time_ns = int(stamp) * scale if stamp else now_ns
+    if stamp and not low <= time_ns <= high:
+        return None
+    return Point(
+        measurement,
+        tags,
+        fields,
+        time_ns,
+        head=measurement + tag_text,
+        body=field_text,
+    )
+
+
+def _line(raw: str, now_ns: int, scale: int, low: int = 0, high: int = 0) -> Point:
+    fast = _fast(raw, now_ns, scale, low, high)
+    if fast is not None:
+        return fast
     sections = _split(raw.strip(), " ", quotes=True)
     sections = [s for s in sections if s]
     if len(sections) not in (2, 3):

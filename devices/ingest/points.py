@@ -34,10 +34,22 @@ class PointError(ValueError):
 
 @dataclass(slots=True)
 class Point:
+    """A reading. ``head`` and ``body`` keep the measurement+tags and the fields as received
+    when they were already canonical line protocol (the parser's fast path), so writing the
+    point does not rebuild them; add fields with ``add_field``, which keeps both in step."""
+
     measurement: str
     tags: dict[str, str]
     fields: dict[str, FieldValue]
     time_ns: int
+    head: str = ""
+    body: str = ""
+
+    def add_field(self, name: str, value: FieldValue) -> None:
+        value = check_field_value(check_name(name, "field"), value)
+        self.fields[name] = value
+        if self.body:
+            self.body += f",{name}={_field(value)}"
 
 
 def check_name(name: object, what: str) -> str:
@@ -104,7 +116,8 @@ def check_counts(tags: int, fields: int) -> None:
 
 
 def derive(points: list[Point]) -> None:
-    """Adds fields computed from each reading, in place (none yet: VPD and dew point go here)."""
+    """Adds fields computed from each reading with ``Point.add_field`` (none yet: VPD and dew
+    point go here). Runs once per accepted batch, before the batch is queued."""
 
 
 def _escape_tag(text: str) -> str:
@@ -128,9 +141,10 @@ def _field(value: FieldValue) -> str:
 def to_line(point: Point, device_id: int) -> str:
     """Line protocol (nanosecond timestamp) with growalert's device_id tag. Names match NAME,
     so only tag values and string fields need escaping."""
-    head = point.measurement
-    for key, value in point.tags.items():
-        head += f",{key}={_escape_tag(value)}"
-    head += f",{SERVER_TAG}={device_id}"
-    body = ",".join(f"{key}={_field(value)}" for key, value in point.fields.items())
-    return f"{head} {body} {point.time_ns}"
+    head = point.head
+    if not head:
+        head = point.measurement
+        for key, value in point.tags.items():
+            head += f",{key}={_escape_tag(value)}"
+    body = point.body or ",".join(f"{key}={_field(value)}" for key, value in point.fields.items())
+    return f"{head},{SERVER_TAG}={device_id} {body} {point.time_ns}"

@@ -122,7 +122,7 @@ def seed() -> tuple[str, str]:
     hosted.ensure_database(database)
     with hosted.client() as conn:
         conn.query(f"DROP DATABASE {DIRECT_DB}", database=DIRECT_DB, method="POST")
-        conn.query(f"DROP SERIES FROM gro01", database=database, method="POST")
+        conn.query("DROP SERIES FROM gro01", database=database, method="POST")
         conn.create_database(DIRECT_DB)
     return key, database
 
@@ -140,7 +140,9 @@ def main() -> None:
         **LIMITS,
         "DJANGO_DEBUG": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 30),
+        "DJANGO_SECRET_KEY": os.environ.get(
+            "DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 30
+        ),
         "FIELD_ENCRYPTION_KEY": os.environ.get(
             "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
         ),
@@ -151,11 +153,15 @@ def main() -> None:
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "growalert.wsgi",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(WORKERS),
-            "--threads", str(THREADS),
-            "--log-level", "warning",
-        ],  # fmt: skip
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -189,7 +195,10 @@ def main() -> None:
                     body, {"Content-Type": "text/plain", "X-API-Key": key}, Path(folder), "b"
                 ),
                 "single": wrk_script(
-                    single, {"Content-Type": "application/json", "X-API-Key": key}, Path(folder), "s"
+                    single,
+                    {"Content-Type": "application/json", "X-API-Key": key},
+                    Path(folder),
+                    "s",
                 ),
             }
             urls = {"direct": influx_write, "batch": f"{base}/ingest", "single": f"{base}/ingest"}

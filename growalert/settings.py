@@ -392,8 +392,12 @@ INGEST_KEY_CACHE_SECONDS: float = env.float("INGEST_KEY_CACHE_SECONDS", default=
 # The flusher (manage.py ingest_flusher) moves accepted readings from Redis to InfluxDB.
 INGEST_FLUSH_INTERVAL_MS: int = env.int("INGEST_FLUSH_INTERVAL_MS", default=100)
 INGEST_FLUSH_BATCH: int = env.int("INGEST_FLUSH_BATCH", default=500)
-# Demo mode (make run): beat keeps simulated GRO-01 devices writing into INFLUXDB_DEMO_DATABASE.
+# Demo mode (make run): beat keeps the demo account's GRO-01 devices posting to /ingest.
 GROWALERT_DEMO: bool = env.bool("GROWALERT_DEMO", default=False)
+# The demo's devices post to this URL (scripts/run_all.sh sets it to the running web server);
+# empty, or no server answering, and they go through the ingest service in-process.
+DEMO_INGEST_URL: str = env.str("DEMO_INGEST_URL", default="")
+DEMO_USERNAME: str = env.str("DEMO_USERNAME", default="admin")
 
 # --- Notifications ------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL: str = env.str(

@@ -105,7 +105,7 @@ def ingest(
             owner_id=sender.owner_id,
             lines=lines,
             points=len(parsed.points),
-            status=device_status(parsed.points),
+            status=device_status(parsed.points, now_ns=now_ns),
             replay_key=replay_key,
         )
     except redis.RedisError:
@@ -127,10 +127,11 @@ def ingest(
     return Answer(202, {"accepted": len(parsed.points), "rejected": 0})
 
 
-def device_status(points: list[Point]) -> dict[str, object]:
-    """What the newest reading says about the device: its time, battery, RSSI, firmware."""
+def device_status(points: list[Point], *, now_ns: int) -> dict[str, object]:
+    """What the newest reading says about the device: its time (never later than now: a
+    device's clock may run ahead), battery, RSSI, firmware."""
     newest = max(points, key=lambda p: p.time_ns)
-    status: dict[str, object] = {"seen_ms": newest.time_ns // 1_000_000}
+    status: dict[str, object] = {"seen_ms": min(newest.time_ns, now_ns) // 1_000_000}
     for point in sorted(points, key=lambda p: p.time_ns):
         for name in STATUS_FIELDS:
             value = point.fields.get(name)

@@ -67,9 +67,8 @@ def handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[
         return _respond(answer, start_response)
     body = _read_body(environ)
     if body is None:
-        answer = service.too_large()
-        answer.headers["Connection"] = "close"  # the rest of the body is not read
-        return _respond(answer, start_response)
+        # Not read into memory; the server discards the rest before the next request.
+        return _respond(service.too_large(), start_response)
 
     def header(name: str) -> str:
         if name == "Content-Type":

@@ -23,7 +23,6 @@ from devices.ingest.points import (
     MAX_TAG_VALUE,
     MAX_TAGS,
     SERVER_TAG,
-    FieldValue,
     Point,
     PointError,
     check_counts,
@@ -241,22 +240,10 @@ def _fast(raw: str, now_ns: int, scale: int, low: int, high: int) -> Point | Non
         or measurement == "time"
     ):
         return None  # the general parser words the refusal
-    tags = dict(pair.split("=", 1) for pair in tag_text[1:].split(",")) if tag_text else {}
-    fields: dict[str, FieldValue] = {}
-    for pair in field_text.split(","):
-        key, value = pair.split("=", 1)
-        fields[key] = float(value)
     time_ns = int(stamp) * scale if stamp else now_ns
     if stamp and not low <= time_ns <= high:
         return None
-    return Point(
-        measurement,
-        tags,
-        fields,
-        time_ns,
-        head=measurement + tag_text,
-        body=field_text,
-    )
+    return Point(measurement, None, None, time_ns, head=measurement + tag_text, body=field_text)
 
 
 def _line(raw: str, now_ns: int, scale: int, low: int = 0, high: int = 0) -> Point:

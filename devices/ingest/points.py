@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -32,24 +31,60 @@ class PointError(ValueError):
     """Why one point is refused (a sentence for the device's developer)."""
 
 
-@dataclass(slots=True)
 class Point:
     """A reading. ``head`` and ``body`` keep the measurement+tags and the fields as received
-    when they were already canonical line protocol (the parser's fast path), so writing the
-    point does not rebuild them; add fields with ``add_field``, which keeps both in step."""
+    when they were already canonical line protocol (the parser's fast path): writing the point
+    does not rebuild them, and its ``tags`` and ``fields`` are only split out when asked for.
+    Add fields with ``add_field``, which keeps both forms in step."""
 
-    measurement: str
-    tags: dict[str, str]
-    fields: dict[str, FieldValue]
-    time_ns: int
-    head: str = ""
-    body: str = ""
+    __slots__ = ("_fields", "_tags", "body", "head", "measurement", "time_ns")
+
+    def __init__(
+        self,
+        measurement: str,
+        tags: dict[str, str] | None,
+        fields: dict[str, FieldValue] | None,
+        time_ns: int,
+        head: str = "",
+        body: str = "",
+    ) -> None:
+        self.measurement, self.time_ns, self.head, self.body = measurement, time_ns, head, body
+        self._tags, self._fields = tags, fields
+
+    @property
+    def tags(self) -> dict[str, str]:
+        if self._tags is None:  # a fast-path head: names and values need no unescaping
+            tag_text = self.head[len(self.measurement) + 1 :]
+            tags: dict[str, str] = {}
+            for pair in tag_text.split(",") if tag_text else ():
+                key, value = pair.split("=", 1)
+                tags[key] = value
+            self._tags = tags
+        return self._tags
+
+    @property
+    def fields(self) -> dict[str, FieldValue]:
+        if self._fields is None:  # a fast-path body: plain names and decimal numbers
+            pairs = (pair.split("=", 1) for pair in self.body.split(","))
+            self._fields = {key: float(value) for key, value in pairs}
+        return self._fields
+
+    def mentions(self, name: str) -> bool:
+        """Whether the point may have a tag or field ``name`` (cheap: no splitting)."""
+        if self._fields is not None and name in self._fields:
+            return True
+        if self._tags is not None:
+            return name in self._tags
+        return name in self.head or name in self.body
 
     def add_field(self, name: str, value: FieldValue) -> None:
         value = check_field_value(check_name(name, "field"), value)
         self.fields[name] = value
         if self.body:
             self.body += f",{name}={_field(value)}"
+
+    def __repr__(self) -> str:
+        return f"Point({self.measurement!r}, {self.tags!r}, {self.fields!r}, {self.time_ns})"
 
 
 def check_name(name: object, what: str) -> str:

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 LINE_TYPES = ("text/plain", "application/x-influx-line-protocol")
+_STATUS_NAMES = (*STATUS_FIELDS, FIRMWARE)
 _LIMITED = {
     queue.DEVICE_REQUESTS: ("device_rate_limited", "too many requests from this device"),
     queue.DEVICE_POINTS: ("device_rate_limited", "too many points from this device"),
@@ -132,7 +133,8 @@ def device_status(points: list[Point], *, now_ns: int) -> dict[str, object]:
     device's clock may run ahead), battery, RSSI, firmware."""
     newest = max(points, key=lambda p: p.time_ns)
     status: dict[str, object] = {"seen_ms": min(newest.time_ns, now_ns) // 1_000_000}
-    for point in sorted(points, key=lambda p: p.time_ns):
+    reporting = [p for p in points if any(p.mentions(name) for name in _STATUS_NAMES)]
+    for point in sorted(reporting, key=lambda p: p.time_ns):
         for name in STATUS_FIELDS:
             value = point.fields.get(name)
             if isinstance(value, float):

@@ -360,3 +360,23 @@ def test_device_deleted_is_refused_after_the_cache_period(client, device, settin
     dev, key = device
     Device.objects.filter(pk=dev.pk).delete()
     assert post(client, _event(), key=key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_canonical_line_protocol_reports_the_devices_status_too(client, owner, device):
+    dev, key = device
+    now_ms = NOW_MS()
+    body = (
+        f"gro01,bench=b1 temperature=20.5,battery=64,rssi=-80 {now_ms - 1000}\n"
+        f"gro01,bench=b1,firmware=3.1.0 temperature=20.7 {now_ms}"
+    )
+    answer = post(client, body, key=key, content_type="text/plain", path="/ingest?precision=ms")
+    assert answer.status_code == 202
+    flush()
+    dev.refresh_from_db()
+    assert (dev.battery, dev.rssi, dev.firmware) == (64, -80, "3.1.0")
+    found = sorted(rows(owner.pk), key=lambda r: r["time"])
+    assert [(r["bench"], r["temperature"], r["firmware"]) for r in found] == [
+        ("b1", 20.5, None),
+        ("b1", 20.7, "3.1.0"),
+    ]

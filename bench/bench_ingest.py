@@ -14,7 +14,10 @@ the flusher took after the run to make every accepted point queryable (the end-t
 counts that time). The rate limits are raised out of reach (their Redis work is still done).
 Needs Debian's wrk (``scripts/bootstrap.sh --bench``).
 
-    .venv/bin/python bench/bench_ingest.py [seconds] [--rounds=N]
+    .venv/bin/python bench/bench_ingest.py [seconds] [--rounds=N] [--only=direct,batch,single]
+
+``--rounds=N`` runs every target N times, alternating the order, and prints medians (one run of
+each in a row compares different moments of a busy machine).
 """
 
 from __future__ import annotations
@@ -95,6 +98,37 @@ def wrk(url: str, script: Path, seconds: int) -> tuple[float, float, float, int]
     return rps, ms("50%"), ms("99%"), total
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each group of processes (a gunicorn master and its workers)."""
+    return {
+        name: sum(_cpu(pid) + sum(_cpu(c) for c in _children(pid)) for pid in pids)
+        for name, pids in groups.items()
+    }
+
+
+def service_pid(name: str) -> int:
+    return int((ROOT / ".local" / "run" / f"{name}.pid").read_text().split()[0])
+
+
 def count_points(database: str) -> int:
     with hosted.client(timeout=60) as conn:
         (result,) = conn.query('SELECT count("temperature") FROM "gro01"', database=database)
@@ -132,6 +166,8 @@ def main() -> None:
         raise SystemExit("wrk is not installed: scripts/bootstrap.sh --bench")
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 1)
+    only = next((a.split("=")[1] for a in sys.argv[1:] if a.startswith("--only=")), "")
+    chosen = [name for name in ("direct", "batch", "single") if not only or name in only]
     seconds = int(args[0]) if args else 10
     key, database = seed()
     port = free_port()
@@ -179,6 +215,13 @@ def main() -> None:
     single = json.dumps({"event_type": "gro01", "data": {"temperature": 21.5, "humidity": 61.2}})
     results: dict[str, list[tuple[float, float, float, int]]] = {}
     drains: list[float] = []
+    groups = {
+        "web": [server.pid],
+        "flusher": [flusher.pid],
+        "redis": [service_pid("redis")],
+        "influxdb": [service_pid("influxdb")],
+    }
+    cpu_per_request: dict[str, list[dict[str, float]]] = {}
     try:
         for _ in range(100):
             try:
@@ -205,15 +248,19 @@ def main() -> None:
             wrk(f"{base}/ingest", scripts["single"], 2)  # warm-up
             drain_seconds(0, database, 0)
             for i in range(rounds):
-                order = ["direct", "batch", "single"]
-                for name in order if i % 2 == 0 else order[::-1]:
+                for name in chosen if i % 2 == 0 else chosen[::-1]:
                     before = count_points(database) if name != "direct" else 0
+                    cpu_before = cpu_snapshot(groups)
                     sample = wrk(urls[name], scripts[name], seconds)
                     results.setdefault(name, []).append(sample)
                     if name == "batch":
                         drains.append(drain_seconds(sample[3] * BATCH, database, before))
                     elif name == "single":
                         drain_seconds(sample[3], database, before)
+                    cpu_after = cpu_snapshot(groups)
+                    cpu_per_request.setdefault(name, []).append(
+                        {g: (cpu_after[g] - cpu_before[g]) / sample[3] * 1000 for g in groups}
+                    )
     finally:
         server.terminate()
         flusher.terminate()
@@ -235,11 +282,22 @@ def main() -> None:
         "single": "POST /ingest, 1 JSON reading",
     }
     for name, label in labels.items():
+        if name not in results:
+            continue
         per = BATCH if name != "single" else 1
         print(
             f"{label:<40} {med(name, 0):>8,.0f} {med(name, 0) * per:>10,.0f}"
             f" {med(name, 1):>8.2f} {med(name, 2):>8.2f}"
         )
+    print("CPU ms per request (all processes of each kind, including the flusher's backlog):")
+    for name, label in labels.items():
+        if name in cpu_per_request:
+            per_group = {g: statistics.median(c[g] for c in cpu_per_request[name]) for g in groups}
+            total = sum(per_group.values())
+            parts = "  ".join(f"{g} {v:.3f}" for g, v in per_group.items())
+            print(f"  {label:<40} {parts}  total {total:.3f}")
+    if "batch" not in results or "direct" not in results:
+        return
     ratios = [b[0] / d[0] for b, d in zip(results["batch"], results["direct"], strict=True)]
     print(f"ingest / direct write (batches of 100): {statistics.median(ratios):.2f}")
     drain = statistics.median(drains)

@@ -148,6 +148,29 @@ def drain_seconds(expected_points: int, database: str, before: int) -> float:
     raise SystemExit("the flusher did not write every accepted point within 120 s")
 
 
+def visible_after(base: str, key: str, database: str, probes: int = 20) -> list[float]:
+    """Milliseconds from a 202 to the reading being queryable in InfluxDB (idle server)."""
+    out = []
+    with hosted.client() as conn:
+        for i in range(probes):
+            marker = f"probe{i}-{time.time_ns()}"
+            body = f"gro01,probe={marker} temperature=1"
+            started = time.perf_counter()
+            answer = httpx.post(f"{base}/ingest", content=body, headers={"X-API-Key": key})
+            assert answer.status_code == 202, answer.text
+            while time.perf_counter() - started < 10:
+                (result,) = conn.query(
+                    'SELECT count("temperature") FROM "gro01" WHERE "probe" = $p',
+                    database=database,
+                    params={"p": marker},
+                )
+                if result.series:
+                    break
+                time.sleep(0.01)
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
 def seed() -> tuple[str, str]:
     user, _ = get_user_model().objects.get_or_create(username="bench-ingest")
     Device.objects.filter(owner=user).delete()
@@ -247,6 +270,7 @@ def main() -> None:
             urls = {"direct": influx_write, "batch": f"{base}/ingest", "single": f"{base}/ingest"}
             wrk(f"{base}/ingest", scripts["single"], 2)  # warm-up
             drain_seconds(0, database, 0)
+            visible = visible_after(base, key, database)
             for i in range(rounds):
                 for name in chosen if i % 2 == 0 else chosen[::-1]:
                     before = count_points(database) if name != "direct" else 0
@@ -289,6 +313,10 @@ def main() -> None:
             f"{label:<40} {med(name, 0):>8,.0f} {med(name, 0) * per:>10,.0f}"
             f" {med(name, 1):>8.2f} {med(name, 2):>8.2f}"
         )
+    print(
+        f"202 to queryable in InfluxDB (idle server, {len(visible)} probes): median "
+        f"{statistics.median(visible):.0f} ms, max {max(visible):.0f} ms"
+    )
     print("CPU ms per request (all processes of each kind, including the flusher's backlog):")
     for name, label in labels.items():
         if name in cpu_per_request:

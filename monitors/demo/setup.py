@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from monitors import services
@@ -21,9 +22,9 @@ def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
     source = hosted.hosted_source(owner_id=owner.pk)
     hosted.ensure_database(source.database)
     # Monitors made before the devices posted to /ingest read the old demo database.
-    Monitor.objects.filter(owner=owner, source__name=DEMO_SOURCE, source__hosted=True).update(
-        source=source
-    )
+    Monitor.objects.filter(
+        owner=owner, source__name=DEMO_SOURCE, source__url=settings.INFLUXDB_URL
+    ).update(source=source)
     channel, _ = Channel.objects.get_or_create(
         owner=owner,
         name="Demo email",

@@ -380,3 +380,14 @@ def test_canonical_line_protocol_reports_the_devices_status_too(client, owner, d
         ("b1", 20.5, None),
         ("b1", 20.7, "3.1.0"),
     ]
+
+
+@pytest.mark.django_db
+def test_the_ingest_script_is_loaded_again_after_redis_forgets_it(client, device):
+    import redis
+    from django.conf import settings
+
+    _, key = device
+    redis.Redis.from_url(settings.REDIS_URL).script_flush()
+    assert post(client, _event(), key=key).status_code == 202
+    assert pending_batches() == 1

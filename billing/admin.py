@@ -1,4 +1,4 @@
-"""Admin for billing: customers (comp an account here), subscriptions, orders, devices, events."""
+"""Admin for billing: customers (comp an account here), subscriptions, orders, events."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ from typing import TYPE_CHECKING
 from django.contrib import admin
 from django.http import HttpRequest
 
-from billing.models import Customer, Device, DeviceOrder, StripeEvent, Subscription
+from billing.models import Customer, DeviceOrder, StripeEvent, Subscription
+from devices.models import Device
 
 # The admin classes are generic for django-stubs only (no django_stubs_ext monkeypatch at runtime).
 if TYPE_CHECKING:
     CustomerAdminBase = admin.ModelAdmin[Customer]
     SubscriptionAdminBase = admin.ModelAdmin[Subscription]
     DeviceOrderAdminBase = admin.ModelAdmin[DeviceOrder]
-    DeviceAdminBase = admin.ModelAdmin[Device]
     StripeEventAdminBase = admin.ModelAdmin[StripeEvent]
     SubscriptionInlineBase = admin.TabularInline[Subscription, Customer]
     DeviceInlineBase = admin.TabularInline[Device, DeviceOrder]
 else:
     CustomerAdminBase = SubscriptionAdminBase = DeviceOrderAdminBase = admin.ModelAdmin
-    DeviceAdminBase = StripeEventAdminBase = admin.ModelAdmin
+    StripeEventAdminBase = admin.ModelAdmin
     SubscriptionInlineBase = DeviceInlineBase = admin.TabularInline
 
 
@@ -82,16 +82,6 @@ class DeviceOrderAdmin(DeviceOrderAdminBase):
     raw_id_fields = ["customer"]
     readonly_fields = ["idempotency_key", "created_at", "paid_at"]
     inlines = [DeviceInline]
-
-
-@admin.register(Device)
-class DeviceAdmin(DeviceAdminBase):
-    list_display = ["name", "owner", "ingest_key_prefix", "order", "created_at"]
-    search_fields = ["name", "owner__username", "owner__email", "ingest_key_prefix"]
-    raw_id_fields = ["owner", "order"]
-    # The hash is useless to a human and the key itself is never stored.
-    exclude = ["ingest_key_hash"]
-    readonly_fields = ["ingest_key_prefix", "created_at"]
 
 
 @admin.register(StripeEvent)

@@ -1,4 +1,4 @@
-"""Customers, subscriptions, device orders, devices and the received Stripe events.
+"""Customers, subscriptions, device orders and the received Stripe events (devices: ``devices``).
 
 Stripe is the source of truth for money; these rows are what growalert needs locally to decide,
 without calling Stripe, whether an account is served (see ``billing.gating``), and to show orders
@@ -99,27 +99,6 @@ class DeviceOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x GRO-01 ({self.status})"
-
-
-class Device(models.Model):
-    """A paid GRO-01 device. Its ingest key is stored as a SHA-256 hash; only a prefix is shown."""
-
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="billing_devices"
-    )
-    order = models.ForeignKey(
-        DeviceOrder, on_delete=models.SET_NULL, null=True, blank=True, related_name="devices"
-    )
-    name = models.CharField(max_length=100)
-    ingest_key_prefix = models.CharField(max_length=16)
-    ingest_key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["owner_id", "id"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class StripeEvent(models.Model):

@@ -14,8 +14,10 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from redis import RedisError
 
-from billing.models import Customer, Device, DeviceOrder, Subscription
+from billing.models import Customer, DeviceOrder, Subscription
 from billing.stripe_gateway import InvalidRequest, StripeClient, StripeDict
+from devices import selectors as device_selectors
+from devices.models import Device
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def device_order_list(*, customer: Customer) -> QuerySet[DeviceOrder]:
 
 
 def device_list(*, owner: User) -> QuerySet[Device]:
-    return Device.objects.filter(owner_id=owner.pk)
+    return device_selectors.device_list(owner=owner)
 
 
 def invoice_subscription_id(invoice: dict[str, Any]) -> str:

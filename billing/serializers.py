@@ -7,7 +7,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from billing.models import Device, DeviceOrder, Subscription
+from billing.models import DeviceOrder, Subscription
+from devices.models import Device
 
 
 def _max_devices() -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,13 +23,13 @@ from django.utils import timezone
 
 from billing import selectors
 from billing.errors import BillingError
-from billing.models import Customer, Device, DeviceOrder, Subscription
+from billing.models import Customer, DeviceOrder, Subscription
 from billing.stripe_gateway import CardDeclined, StripeClient, StripeDict
+from devices import services as device_services
+from devices.models import Device
 
 logger = logging.getLogger(__name__)
 
-INGEST_KEY_PREFIX = "gro_"
-DEVICE_NAME = "GRO-01 #{number}"
 TAKEN = "An account with this email already exists."
 API_SNAPSHOT_MARGIN = timedelta(seconds=2)
 # Subscriptions that already serve (or are about to): a second one would bill twice.
@@ -379,10 +378,9 @@ def device_order_paid(*, order_id: int) -> DeviceOrder:
         order.paid_at = timezone.now()
         order.failure_message = ""
         order.save()
-        owner_id = order.customer.user_id
-        number = Device.objects.filter(owner_id=owner_id).count()
-        for offset in range(1, order.quantity + 1):
-            _device_create(owner_id=owner_id, order=order, number=number + offset)
+        device_services.devices_for_paid_order(
+            owner_id=order.customer.user_id, order=order, quantity=order.quantity
+        )
     return order
 
 
@@ -392,25 +390,6 @@ def device_order_failed(*, order_id: int, message: str) -> None:
     )
 
 
-def _new_ingest_key() -> tuple[str, str, str]:
-    key = INGEST_KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, key[:12], hashlib.sha256(key.encode()).hexdigest()
-
-
-def _device_create(*, owner_id: int, order: DeviceOrder, number: int) -> Device:
-    _, prefix, digest = _new_ingest_key()
-    return Device.objects.create(
-        owner_id=owner_id,
-        order=order,
-        name=DEVICE_NAME.format(number=number),
-        ingest_key_prefix=prefix,
-        ingest_key_hash=digest,
-    )
-
-
 def device_rotate_ingest_key(*, device: Device) -> str:
     """A new ingest key for the device; the plain key is returned once and never stored."""
-    key, prefix, digest = _new_ingest_key()
-    device.ingest_key_prefix, device.ingest_key_hash = prefix, digest
-    device.save(update_fields=["ingest_key_prefix", "ingest_key_hash"])
-    return key
+    return device_services.device_rotate_ingest_key(device=device)

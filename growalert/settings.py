@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "monitors",
     "billing",
+    "devices",
 ]
 
 MIDDLEWARE = [
@@ -371,8 +372,32 @@ FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
     secret("FIELD_ENCRYPTION_KEY", dev_default="ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA=")
 ]
 INFLUXDB_QUERY_TIMEOUT_SECONDS: float = env.float("INFLUXDB_QUERY_TIMEOUT_SECONDS", default=5.0)
-# Demo mode (make run): beat keeps simulated GRO-01 devices writing into INFLUXDB_DEMO_DATABASE.
+# Hosted data (devices/hosted.py): each account's database on INFLUXDB_URL is
+# HOSTED_DATABASE_PREFIX + account id, with a default retention policy of HOSTED_RETENTION.
+HOSTED_DATABASE_PREFIX: str = env.str("HOSTED_DATABASE_PREFIX", default="acct_")
+HOSTED_RETENTION: str = env.str("HOSTED_RETENTION", default="30d")
+# POST /ingest (devices/ingest/, docs/devices.md): limits and the hot path's caches.
+INGEST_MAX_BODY_BYTES: int = env.int("INGEST_MAX_BODY_BYTES", default=256 * 1024)
+INGEST_MAX_POINTS: int = env.int("INGEST_MAX_POINTS", default=1000)
+INGEST_MAX_FUTURE_SECONDS: int = env.int("INGEST_MAX_FUTURE_SECONDS", default=3600)
+INGEST_MAX_PAST_SECONDS: int = env.int("INGEST_MAX_PAST_SECONDS", default=7 * 86400)
+INGEST_SIGNATURE_WINDOW_SECONDS: int = env.int("INGEST_SIGNATURE_WINDOW_SECONDS", default=300)
+# Per second, counted in Redis: requests and points per device, points per account.
+INGEST_DEVICE_REQUESTS_PER_SECOND: int = env.int("INGEST_DEVICE_REQUESTS_PER_SECOND", default=20)
+INGEST_DEVICE_POINTS_PER_SECOND: int = env.int("INGEST_DEVICE_POINTS_PER_SECOND", default=2000)
+INGEST_ACCOUNT_POINTS_PER_SECOND: int = env.int("INGEST_ACCOUNT_POINTS_PER_SECOND", default=20000)
+# A device found by its key is remembered this long per web process: a rotated or revoked
+# key keeps working at most this long.
+INGEST_KEY_CACHE_SECONDS: float = env.float("INGEST_KEY_CACHE_SECONDS", default=10.0)
+# The flusher (manage.py ingest_flusher) moves accepted readings from Redis to InfluxDB.
+INGEST_FLUSH_INTERVAL_MS: int = env.int("INGEST_FLUSH_INTERVAL_MS", default=100)
+INGEST_FLUSH_BATCH: int = env.int("INGEST_FLUSH_BATCH", default=500)
+# Demo mode (make run): beat keeps the demo account's GRO-01 devices posting to /ingest.
 GROWALERT_DEMO: bool = env.bool("GROWALERT_DEMO", default=False)
+# The demo's devices post to this URL (scripts/run_all.sh sets it to the running web server);
+# empty, or no server answering, and they go through the ingest service in-process.
+DEMO_INGEST_URL: str = env.str("DEMO_INGEST_URL", default="")
+DEMO_USERNAME: str = env.str("DEMO_USERNAME", default="admin")
 
 # --- Notifications ------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL: str = env.str(

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the web server, two Celery workers and Celery beat in the foreground; Ctrl-C stops them all.
+# Runs the web server, the ingest flusher, two Celery workers and Celery beat in the foreground;
+# Ctrl-C stops them all.
 # The evaluation worker (prefork, one process per core) consumes only the evaluation queue; the
 # delivery worker (one process, DELIVERY_THREADS threads: sends wait on the network, not the CPU)
 # only the delivery queue, so a hanging webhook never delays an evaluation.
@@ -32,6 +33,11 @@ print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE)')
 "$BIN/gunicorn" growalert.wsgi --bind "$HOST:$PORT" --workers 2 --threads 4 \
     --access-logfile - --error-logfile - &
 pids+=($!)
+# Moves the readings accepted by POST /ingest from Redis to InfluxDB (devices/ingest/queue.py).
+"$BIN/python" manage.py ingest_flusher &
+pids+=($!)
+# The demo's devices post to this server like real devices (devices/demo.py).
+export DEMO_INGEST_URL=${DEMO_INGEST_URL:-http://$HOST:$PORT/ingest}
 "$BIN/celery" -A growalert worker --loglevel INFO --queues "$EVALUATION_QUEUE" \
     --pool prefork --concurrency "$EVALUATION_PROCESSES" --hostname "evaluation@%h" &
 pids+=($!)

@@ -58,6 +58,7 @@ API_PREFIXES = (
     "device-orders",
     "devices",
     "tokens",
+    "ingest",
 )
 _API_PATH = re.compile(r"^/(?:" + "|".join(re.escape(p) for p in API_PREFIXES) + r")(?:/|$)")
 

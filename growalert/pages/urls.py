@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from growalert.pages import account, channels, sources, views
+from growalert.pages import account, channels, devices, sources, views
 
 app_name = "pages"
 
@@ -20,6 +20,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/sources", sources.source_list, name="sources"),
     path("app/sources/<int:source_id>/check", sources.source_check, name="source-check"),
     path("app/sources/<int:source_id>/delete", sources.source_delete, name="source-delete"),
+    path("app/devices", devices.device_list, name="devices"),
+    path("app/devices/<int:device_id>", devices.device_detail, name="device"),
+    path("app/devices/<int:device_id>/key", devices.device_rotate_key, name="device-key"),
     path("app/channels", channels.channel_list, name="channels"),
     path("app/channels/<int:channel_id>/test", channels.channel_test, name="channel-test"),
     path(

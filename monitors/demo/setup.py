@@ -1,4 +1,4 @@
-"""The demo account: a source on the local InfluxDB, an email channel and GRO-01 monitors."""
+"""The demo account: its GRO-01 devices, their hosted source, an email channel and monitors."""
 
 from __future__ import annotations
 
@@ -8,24 +8,23 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from monitors import services
-from monitors.models import Channel, Monitor, Source
+from monitors.models import Channel, Monitor
 
 DEMO_SOURCE = "Local InfluxDB (demo)"
 
 
 def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
-    """Creates the demo source, channel and monitors once; later runs leave them as they are."""
-    source = Source.objects.filter(owner=owner, name=DEMO_SOURCE).first()
-    if source is not None and not source.hosted:  # created before sources had the flag
-        Source.objects.filter(pk=source.pk).update(hosted=True)
-        source.hosted = True
-    source = source or services.source_create(
-        owner=owner,
-        name=DEMO_SOURCE,
-        url=settings.INFLUXDB_URL,
-        database=settings.INFLUXDB_DEMO_DATABASE,
-        hosted=True,  # the deployment's own InfluxDB, which customer sources may never reach
-    )
+    """Creates the demo devices, channel and monitors once; later runs leave them as they are.
+    The monitors read the account's hosted source, where the demo devices' readings go."""
+    from devices import demo, hosted  # the demo wires devices into monitors
+
+    demo.ensure_demo_devices(owner=owner)
+    source = hosted.hosted_source(owner_id=owner.pk)
+    hosted.ensure_database(source.database)
+    # Monitors made before the devices posted to /ingest read the old demo database.
+    Monitor.objects.filter(
+        owner=owner, source__name=DEMO_SOURCE, source__url=settings.INFLUXDB_URL
+    ).update(source=source)
     channel, _ = Channel.objects.get_or_create(
         owner=owner,
         name="Demo email",

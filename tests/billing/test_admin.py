@@ -2,16 +2,23 @@ from __future__ import annotations
 
 import pytest
 
-from billing.models import Device
+from devices.models import Device
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "model", ["customer", "subscription", "deviceorder", "device", "stripeevent"]
+    "model",
+    [
+        "billing/customer",
+        "billing/subscription",
+        "billing/deviceorder",
+        "devices/device",
+        "billing/stripeevent",
+    ],
 )
 def test_staff_see_every_billing_model_in_the_admin(admin_client, model):
-    assert admin_client.get(f"/admin/billing/{model}/").status_code == 200
-    assert admin_client.get(f"/admin/billing/{model}/?q=x").status_code == 200
+    assert admin_client.get(f"/admin/{model}/").status_code == 200
+    assert admin_client.get(f"/admin/{model}/?q=x").status_code == 200
 
 
 @pytest.mark.django_db
@@ -27,5 +34,5 @@ def test_orders_and_their_devices_show_in_the_admin(admin_client, api, fake_stri
     assert device is not None
     assert (
         device.ingest_key_hash.encode()
-        not in admin_client.get(f"/admin/billing/device/{device.pk}/change/").content
+        not in admin_client.get(f"/admin/devices/device/{device.pk}/change/").content
     )

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from billing.models import Device, DeviceOrder
+from billing.models import DeviceOrder
+from devices.models import Device
 from tests.billing.conftest import DEVICE_CENTS
 from tests.fakes.stripe_api import make_event
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.models import Device, DeviceOrder, StripeEvent, Subscription
+from billing.models import DeviceOrder, StripeEvent, Subscription
+from devices.models import Device
 from tests.billing.conftest import sign
 from tests.fakes.stripe_api import make_event
 

@@ -31,7 +31,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import api_token_create
-from billing.models import Customer, Device, Subscription
+from billing.models import Customer, Subscription
+from devices.models import Device
 from monitors.models import Incident, Silence
 from tests.billing.conftest import fake_stripe  # noqa: F401 (a fixture)
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory

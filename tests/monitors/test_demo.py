@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
+from devices import hosted
+from devices.ingest import queue
+from devices.models import Device
 from monitors.demo import gro01, simulate
 from monitors.influxdb import client as influx
 from monitors.models import Monitor
@@ -16,12 +19,14 @@ from tests.monitors.conftest import SeededInflux
 
 
 @pytest.fixture
-def demo_database(settings) -> Iterator[SeededInflux]:
-    """A throwaway database on the deployment's own InfluxDB, where the demo lives."""
-    database = f"test_demo_{uuid.uuid4().hex[:12]}"
-    settings.INFLUXDB_DEMO_DATABASE = database
+def demo_database(settings, django_user_model) -> Iterator[SeededInflux]:
+    """The demo admin's hosted database on the deployment's own InfluxDB (throwaway), where
+    the demo lives."""
+    settings.HOSTED_DATABASE_PREFIX = f"test_demo_{uuid.uuid4().hex[:12]}_"
+    settings.DEMO_INGEST_URL = ""  # no web server in tests: the ingest service in-process
+    admin = django_user_model.objects.create_user("admin", "admin@growalert.local")
+    database = hosted.database_name(admin.pk)
     with influx.InfluxClient(settings.INFLUXDB_URL, trusted=True) as client:
-        client.create_database(database)
         yield SeededInflux(client, database)
         client.query(
             f"DROP DATABASE {influx.quote_ident(database)}", database=database, method="POST"
@@ -37,17 +42,27 @@ def test_load_demo_creates_the_admin_and_monitors_once(demo_database) -> None:
     assert monitors.count() == 4
     assert all(m.channels.count() == 1 for m in monitors)
     assert all(m.source.database == demo_database.database for m in monitors)
+    assert all(m.source.hosted for m in monitors)
 
 
-def test_live_simulation_writes_every_device(demo_database) -> None:
+@pytest.mark.django_db
+def test_live_simulation_posts_every_device_through_ingest(demo_database) -> None:
+    call_command("load_demo", hours=0.01, stdout=open("/dev/null", "w"))  # noqa: SIM115
     written = simulate.write_live(lookback_s=10)
+    flusher = queue.Flusher(consumer="test")
+    while flusher.flush_once():
+        pass
+    flusher.close()
 
     rows = demo_database.client.query(
-        'SELECT count("temperature") FROM "gro01" GROUP BY "device"',
+        'SELECT count("temperature") FROM "gro01" WHERE "device_id" != \'\' GROUP BY "device"',
         database=demo_database.database,
     )
     assert written == 3 * 2 or written == 3 * 3
     assert {s.tags["device"] for s in rows[0].series} == set(gro01.DEVICES)
+    devices = Device.objects.filter(owner__username="admin")
+    assert devices.count() == 3
+    assert all(d.battery is not None and d.firmware for d in devices)
 
 
 def test_greenhouse_2_spikes_for_one_minute_in_three() -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 
+from devices import hosted
 from monitors import outbound, services
 from monitors.demo.setup import ensure_demo_monitors
 from monitors.influxdb import client as influx
@@ -168,9 +169,6 @@ def test_webhooks_may_not_reach_the_deployments_influxdb_either(settings):
 def test_growalerts_own_sources_are_hosted_and_cannot_be_made_so_by_the_api(
     alice, api_client_for, settings, customer_influx_url
 ):
-    settings.INFLUXDB_DEMO_DATABASE = "growalert_guard_demo"
-    with influx.InfluxClient(settings.INFLUXDB_URL, trusted=True) as own:
-        own.create_database(settings.INFLUXDB_DEMO_DATABASE)
     ensure_demo_monitors(owner=alice)
     demo = Source.objects.get(owner=alice, hosted=True)
     assert demo.url == settings.INFLUXDB_URL
@@ -404,9 +402,6 @@ def test_which_addresses_are_public(address: str, public: bool) -> None:
 
 
 def test_the_owner_of_a_hosted_source_cannot_repoint_it(alice, api_client_for, settings):
-    settings.INFLUXDB_DEMO_DATABASE = "growalert_guard_demo"
-    with influx.InfluxClient(settings.INFLUXDB_URL, trusted=True) as own:
-        own.create_database(settings.INFLUXDB_DEMO_DATABASE)
     ensure_demo_monitors(owner=alice)
     demo = Source.objects.get(owner=alice, hosted=True)
     client = api_client_for(alice)
@@ -426,4 +421,8 @@ def test_the_owner_of_a_hosted_source_cannot_repoint_it(alice, api_client_for, s
     assert list(other_database.json()) == ["database"]
     assert elsewhere.status_code == 400
     demo.refresh_from_db()
-    assert (demo.name, demo.database, demo.hosted) == ("my demo", "growalert_guard_demo", True)
+    assert (demo.name, demo.database, demo.hosted) == (
+        "my demo",
+        hosted.database_name(alice.pk),
+        True,
+    )

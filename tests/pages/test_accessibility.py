@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from devices import services as device_services
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 from tests.pages.conftest import sign_in
 
@@ -60,6 +61,7 @@ def test_signed_in_pages_pass_the_basic_checks(page, alice, screenshot):
     monitor = MonitorFactory(owner=alice, source=source, name="greenhouse-1 too warm")
     monitor.channels.set([channel])
     MonitorFactory(owner=alice, source=source, name="soil too dry", status="firing")
+    device, _ = device_services.device_add(owner=alice, name="GRO-01 bench 1", zone="north")
     sign_in(page, "alice")
 
     problems: list[str] = []
@@ -70,6 +72,8 @@ def test_signed_in_pages_pass_the_basic_checks(page, alice, screenshot):
         "/app/monitors/new",
         "/app/channels",
         "/app/sources",
+        "/app/devices",
+        f"/app/devices/{device.pk}",
     ):
         problems += audit(page, path)
     screenshot(page, "channels")

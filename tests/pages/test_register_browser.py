@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from billing.models import Customer, Device, Subscription
+from billing.models import Customer, Subscription
+from devices.models import Device
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitors.demo import gro01
 from monitors.demo.setup import ensure_demo_monitors
 from monitors.influxdb import client as influx
 
@@ -24,8 +21,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         admin = self._ensure_admin(options["username"], options["password"])
-        self._load_history(options["hours"])
         created = ensure_demo_monitors(owner=admin)
+        self._load_history(admin, options["hours"])
         self.stdout.write(f"demo monitors: {len(created)} created")
 
     def _ensure_admin(self, username: str, password: str) -> User:
@@ -42,16 +39,14 @@ class Command(BaseCommand):
             self.stdout.write(f"admin user {username!r} already exists (password unchanged)")
         return user
 
-    def _load_history(self, hours: float) -> None:
-        database = settings.INFLUXDB_DEMO_DATABASE
-        lines = list(gro01.history_lines(end_ms=int(time.time() * 1000), hours=hours))
+    def _load_history(self, admin: User, hours: float) -> None:
+        from devices import demo, hosted  # the demo wires devices into monitors
+
         try:
-            with influx.InfluxClient(settings.INFLUXDB_URL, timeout=30, trusted=True) as client:
-                client.create_database(database)
-                for start in range(0, len(lines), 5000):
-                    client.write(lines[start : start + 5000], database=database)
+            count = demo.load_history(owner=admin, hours=hours)
         except influx.InfluxError as exc:
             raise CommandError(f"could not load demo data into InfluxDB: {exc}") from exc
+        database = hosted.database_name(admin.pk)
         self.stdout.write(
-            f"loaded {len(lines)} GRO-01 points ({hours:g} h) into InfluxDB database {database!r}"
+            f"loaded {count} GRO-01 points ({hours:g} h) into InfluxDB database {database!r}"
         )

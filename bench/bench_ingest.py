@@ -1,0 +1,342 @@
+"""POST /ingest through gunicorn, against writing the same batches straight to InfluxDB /write.
+
+Starts the real server (gunicorn ``growalert.wsgi``, WORKERS workers x THREADS threads, DEBUG
+off, as scripts/run_all.sh runs it) and the ingest flusher (``manage.py ingest_flusher``), with
+Postgres, Redis and InfluxDB running, then runs wrk (CONNECTIONS connections) for DURATION
+seconds each against:
+
+1. InfluxDB's own ``/write`` with a batch of 100 points of line protocol (the reference);
+2. ``POST /ingest`` with the same batch (line protocol, the device's key);
+3. ``POST /ingest`` with one JSON reading per request, as a cheap device sends it;
+
+and prints requests/s, points/s, p50 and p99 per target, the ratio of (2) to (1), and how long
+the flusher took after the run to make every accepted point queryable (the end-to-end rate
+counts that time). The rate limits are raised out of reach (their Redis work is still done).
+Needs Debian's wrk (``scripts/bootstrap.sh --bench``).
+
+    .venv/bin/python bench/bench_ingest.py [seconds] [--rounds=N] [--only=direct,batch,single]
+
+``--rounds=N`` runs every target N times, alternating the order, and prints medians (one run of
+each in a row compares different moments of a busy machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common  # bench/common.py: this directory is first on sys.path
+
+ROOT = common.ROOT
+LIMITS = {
+    "INGEST_DEVICE_REQUESTS_PER_SECOND": "10000000",
+    "INGEST_DEVICE_POINTS_PER_SECOND": "100000000",
+    "INGEST_ACCOUNT_POINTS_PER_SECOND": "100000000",
+}
+common.setup_django(env=LIMITS)
+
+import httpx
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from devices import hosted, services
+from devices.ingest import queue
+from devices.models import Device
+
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+BATCH = 100
+DIRECT_DB = "bench_ingest_direct"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def batch_body() -> str:
+    """100 points of 100 sensors, no timestamp: InfluxDB (direct) and growalert (ingest) both
+    stamp them on arrival, so every request adds 100 new points on either path."""
+    return "\n".join(
+        f"gro01,sensor=s{i:03d} temperature={20 + i / 10:.1f},humidity={50 + i / 7:.2f}"
+        for i in range(BATCH)
+    )
+
+
+def wrk_script(body: str, headers: dict[str, str], folder: Path, name: str) -> Path:
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    path = folder / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk(url: str, script: Path, seconds: int) -> tuple[float, float, float, int]:
+    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    return rps, ms("50%"), ms("99%"), total
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each group of processes (a gunicorn master and its workers)."""
+    return {
+        name: sum(_cpu(pid) + sum(_cpu(c) for c in _children(pid)) for pid in pids)
+        for name, pids in groups.items()
+    }
+
+
+def service_pid(name: str) -> int:
+    return int((ROOT / ".local" / "run" / f"{name}.pid").read_text().split()[0])
+
+
+def count_points(database: str) -> int:
+    with hosted.client(timeout=60) as conn:
+        (result,) = conn.query('SELECT count("temperature") FROM "gro01"', database=database)
+    if result.error or not result.series:
+        return 0
+    return int(result.series[0].values[0][1])
+
+
+def drain_seconds(expected_points: int, database: str, before: int) -> float:
+    """Seconds until the stream is empty and InfluxDB holds every accepted point."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    started = time.monotonic()
+    while time.monotonic() - started < 120:
+        if client.xlen(queue.STREAM) == 0 and count_points(database) - before >= expected_points:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise SystemExit("the flusher did not write every accepted point within 120 s")
+
+
+def visible_after(base: str, key: str, database: str, probes: int = 20) -> list[float]:
+    """Milliseconds from a 202 to the reading being queryable in InfluxDB (idle server)."""
+    out = []
+    with hosted.client() as conn:
+        for i in range(probes):
+            marker = f"probe{i}-{time.time_ns()}"
+            body = f"gro01,probe={marker} temperature=1"
+            started = time.perf_counter()
+            answer = httpx.post(f"{base}/ingest", content=body, headers={"X-API-Key": key})
+            assert answer.status_code == 202, answer.text
+            while time.perf_counter() - started < 10:
+                (result,) = conn.query(
+                    'SELECT count("temperature") FROM "gro01" WHERE "probe" = $p',
+                    database=database,
+                    params={"p": marker},
+                )
+                if result.series:
+                    break
+                time.sleep(0.01)
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def seed() -> tuple[str, str]:
+    user, _ = get_user_model().objects.get_or_create(username="bench-ingest")
+    Device.objects.filter(owner=user).delete()
+    _, key = services.device_add(owner=user, name="bench")
+    database = hosted.database_name(user.pk)
+    hosted.ensure_database(database)
+    with hosted.client() as conn:
+        conn.query(f"DROP DATABASE {DIRECT_DB}", database=DIRECT_DB, method="POST")
+        conn.query("DROP SERIES FROM gro01", database=database, method="POST")
+        conn.create_database(DIRECT_DB)
+    return key, database
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: scripts/bootstrap.sh --bench")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 1)
+    only = next((a.split("=")[1] for a in sys.argv[1:] if a.startswith("--only=")), "")
+    chosen = [name for name in ("direct", "batch", "single") if not only or name in only]
+    seconds = int(args[0]) if args else 10
+    key, database = seed()
+    port = free_port()
+    env = {
+        **os.environ,
+        **LIMITS,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": os.environ.get(
+            "DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 30
+        ),
+        "FIELD_ENCRYPTION_KEY": os.environ.get(
+            "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
+        ),
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+    }
+    common.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "growalert.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    flusher_log = open(common.LOG_DIR / "bench_ingest_flusher.log", "ab")  # noqa: SIM115
+    flusher = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "ingest_flusher"],
+        cwd=ROOT,
+        env=env,
+        stdout=flusher_log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    influx_write = f"{settings.INFLUXDB_URL}/write?db={DIRECT_DB}"
+    body = batch_body()
+    single = json.dumps({"event_type": "gro01", "data": {"temperature": 21.5, "humidity": 61.2}})
+    results: dict[str, list[tuple[float, float, float, int]]] = {}
+    drains: list[float] = []
+    groups = {
+        "web": [server.pid],
+        "flusher": [flusher.pid],
+        "redis": [service_pid("redis")],
+        "influxdb": [service_pid("influxdb")],
+    }
+    cpu_per_request: dict[str, list[dict[str, float]]] = {}
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        check = httpx.post(f"{base}/ingest", content=body, headers={"X-API-Key": key})
+        assert check.status_code == 202, check.text
+        with tempfile.TemporaryDirectory() as folder:
+            scripts = {
+                "direct": wrk_script(body, {"Content-Type": "text/plain"}, Path(folder), "d"),
+                "batch": wrk_script(
+                    body, {"Content-Type": "text/plain", "X-API-Key": key}, Path(folder), "b"
+                ),
+                "single": wrk_script(
+                    single,
+                    {"Content-Type": "application/json", "X-API-Key": key},
+                    Path(folder),
+                    "s",
+                ),
+            }
+            urls = {"direct": influx_write, "batch": f"{base}/ingest", "single": f"{base}/ingest"}
+            wrk(f"{base}/ingest", scripts["single"], 2)  # warm-up
+            drain_seconds(0, database, 0)
+            visible = visible_after(base, key, database)
+            for i in range(rounds):
+                for name in chosen if i % 2 == 0 else chosen[::-1]:
+                    before = count_points(database) if name != "direct" else 0
+                    cpu_before = cpu_snapshot(groups)
+                    sample = wrk(urls[name], scripts[name], seconds)
+                    results.setdefault(name, []).append(sample)
+                    if name == "batch":
+                        drains.append(drain_seconds(sample[3] * BATCH, database, before))
+                    elif name == "single":
+                        drain_seconds(sample[3], database, before)
+                    cpu_after = cpu_snapshot(groups)
+                    cpu_per_request.setdefault(name, []).append(
+                        {g: (cpu_after[g] - cpu_before[g]) / sample[3] * 1000 for g in groups}
+                    )
+    finally:
+        server.terminate()
+        flusher.terminate()
+        server.wait(10)
+        flusher.wait(10)
+        flusher_log.close()
+
+    def med(name: str, column: int) -> float:
+        return statistics.median(s[column] for s in results[name])
+
+    print(
+        f"gunicorn {WORKERS} workers x {THREADS} threads + 1 ingest flusher; "
+        f"wrk 2 threads x {CONNECTIONS} connections; {seconds} s per run, medians of {rounds}"
+    )
+    print(f"{'target':<40} {'req/s':>8} {'points/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    labels = {
+        "direct": "InfluxDB /write, 100 points (reference)",
+        "batch": "POST /ingest, 100 points (line prot.)",
+        "single": "POST /ingest, 1 JSON reading",
+    }
+    for name, label in labels.items():
+        if name not in results:
+            continue
+        per = BATCH if name != "single" else 1
+        print(
+            f"{label:<40} {med(name, 0):>8,.0f} {med(name, 0) * per:>10,.0f}"
+            f" {med(name, 1):>8.2f} {med(name, 2):>8.2f}"
+        )
+    print(
+        f"202 to queryable in InfluxDB (idle server, {len(visible)} probes): median "
+        f"{statistics.median(visible):.0f} ms, max {max(visible):.0f} ms"
+    )
+    print("CPU ms per request (all processes of each kind, including the flusher's backlog):")
+    for name, label in labels.items():
+        if name in cpu_per_request:
+            per_group = {g: statistics.median(c[g] for c in cpu_per_request[name]) for g in groups}
+            total = sum(per_group.values())
+            parts = "  ".join(f"{g} {v:.3f}" for g, v in per_group.items())
+            print(f"  {label:<40} {parts}  total {total:.3f}")
+    if "batch" not in results or "direct" not in results:
+        return
+    ratios = [b[0] / d[0] for b, d in zip(results["batch"], results["direct"], strict=True)]
+    print(f"ingest / direct write (batches of 100): {statistics.median(ratios):.2f}")
+    drain = statistics.median(drains)
+    end_to_end = [
+        b[3] * BATCH / (seconds + d) for b, d in zip(results["batch"], drains, strict=True)
+    ]
+    print(
+        f"flusher backlog after a batch run: {drain:.2f} s to drain; end-to-end "
+        f"{statistics.median(end_to_end):,.0f} points/s written to InfluxDB"
+    )
+
+
+if __name__ == "__main__":
+    main()

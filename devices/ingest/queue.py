@@ -1,0 +1,330 @@
+"""Accepted batches wait in a Redis stream until the flusher writes them to InfluxDB.
+
+``enqueue`` runs one Lua script: the per-second rate limits (requests and points per device,
+points per account), the signature's replay check and the XADD happen together, atomically, in
+one round trip; a batch is acknowledged to the device only once it is in the stream. A refused
+request consumes no replay slot and no point budget (it can be retried as it is).
+
+``Flusher`` (``manage.py ingest_flusher``) reads the stream in a consumer group, writes each
+account's lines to its database in one request, and only then acknowledges and deletes the
+entries: a flusher killed mid-batch leaves them pending, and another (or the restarted one)
+claims them after ``CLAIM_IDLE_MS``. Redis must keep the stream (AOF in production) for the
+acknowledgement to survive a Redis restart; a kill -9 of a web process loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from redis.exceptions import NoScriptError
+
+from devices import hosted, services
+from monitors.influxdb import client as influx
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "growalert:ingest:"
+STREAM = PREFIX + "stream"
+GROUP = "flushers"
+MAX_PENDING_BATCHES = 200_000  # beyond this the ingest answers 503: InfluxDB is not keeping up
+CLAIM_IDLE_MS = 30_000
+STATUS_EVERY_S = 5.0  # a device's row is written at most this often
+
+# KEYS: device requests, device points, account points, replay key ('' = unsigned), stream.
+# ARGV: request limit, device point limit, account point limit, points, replay ttl, max pending,
+# then the entry's field/value pairs. Returns {0, id} or {reason, retry-after ms}.
+_SCRIPT = """
+local req = redis.call('INCR', KEYS[1])
+if req == 1 then redis.call('EXPIRE', KEYS[1], 2) end
+if req > tonumber(ARGV[1]) then return {1, redis.call('PTTL', KEYS[1])} end
+local n = tonumber(ARGV[4])
+local dev = tonumber(redis.call('GET', KEYS[2]) or '0')
+if dev + n > tonumber(ARGV[2]) then return {2, redis.call('PTTL', KEYS[2])} end
+local acct = tonumber(redis.call('GET', KEYS[3]) or '0')
+if acct + n > tonumber(ARGV[3]) then return {3, redis.call('PTTL', KEYS[3])} end
+if redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[6]) then return {5, 1000} end
+if KEYS[4] ~= '' then
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', tonumber(ARGV[5])) then return {4, 0} end
+end
+if redis.call('INCRBY', KEYS[2], n) == n then redis.call('EXPIRE', KEYS[2], 2) end
+if redis.call('INCRBY', KEYS[3], n) == n then redis.call('EXPIRE', KEYS[3], 2) end
+return {0, redis.call('XADD', KEYS[5], '*', unpack(ARGV, 7))}
+"""
+
+OK, DEVICE_REQUESTS, DEVICE_POINTS, ACCOUNT_POINTS, REPLAYED, BACKLOG = range(6)
+
+_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest().encode()  # noqa: S324  (Redis' script id)
+_client: redis.Redis | None = None
+
+
+def client() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+    return _client
+
+
+def reset_local_state() -> None:
+    """Forget this process's connection (tests; a forked worker gets its own on first use)."""
+    global _client
+    _client = None
+
+
+def _packed(args: list[bytes]) -> bytes:
+    """A command in RESP: what redis-py's generic packing does, at a fraction of its cost
+    (this runs once per ingest request)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        out += (b"$%d\r\n" % len(arg), arg, b"\r\n")
+    return b"".join(out)
+
+
+def _run_script(keys: list[str], args: list[object]) -> Any:
+    """EVALSHA on one pooled connection; loads the script when Redis does not know it yet."""
+    pool = client().connection_pool
+    command = _packed(
+        [b"EVALSHA", _SHA, b"%d" % len(keys)]
+        + [k.encode() for k in keys]
+        + [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    )
+    for attempt in (1, 2):
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([command])  # type: ignore[no-untyped-call]
+            return connection.read_response()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            client().script_load(_SCRIPT)
+        except (redis.ConnectionError, redis.TimeoutError):
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            pool.release(connection)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reason: int  # OK or one of the refusal reasons
+    retry_after_ms: int = 0
+
+
+def enqueue(
+    *,
+    device_id: int,
+    owner_id: int,
+    lines: str,
+    points: int,
+    status: dict[str, object],
+    replay_key: str | None,
+) -> Outcome:
+    """Raises redis.RedisError when Redis cannot be reached."""
+    second = int(time.time())
+    keys = [
+        f"{PREFIX}rate:dr:{device_id}:{second}",
+        f"{PREFIX}rate:dp:{device_id}:{second}",
+        f"{PREFIX}rate:ap:{owner_id}:{second}",
+        f"{PREFIX}sig:{replay_key}" if replay_key else "",
+        STREAM,
+    ]
+    args: list[object] = [
+        settings.INGEST_DEVICE_REQUESTS_PER_SECOND,
+        settings.INGEST_DEVICE_POINTS_PER_SECOND,
+        settings.INGEST_ACCOUNT_POINTS_PER_SECOND,
+        points,
+        2 * settings.INGEST_SIGNATURE_WINDOW_SECONDS + 1,
+        MAX_PENDING_BATCHES,
+        "db",
+        hosted.database_name(owner_id),
+        "dev",
+        device_id,
+        "lines",
+        lines,
+        "status",
+        json.dumps(status, separators=(",", ":")),
+    ]
+    reason, value = _run_script(keys, args)
+    reason = int(reason)
+    if reason == OK:
+        return Outcome(OK)
+    return Outcome(reason, max(int(value), 0))
+
+
+# ---------------------------------------------------------------- the flusher
+
+
+@dataclass
+class Entry:
+    id: bytes
+    database: str
+    device_id: int
+    lines: str
+    status: dict[str, object]
+
+
+def _entries(raw: Any) -> list[Entry]:
+    out = []
+    for entry_id, data in raw:
+        if not data:  # deleted while pending
+            out.append(Entry(entry_id, "", 0, "", {}))
+            continue
+        out.append(
+            Entry(
+                entry_id,
+                data[b"db"].decode(),
+                int(data[b"dev"]),
+                data[b"lines"].decode(),
+                json.loads(data[b"status"]),
+            )
+        )
+    return out
+
+
+class Flusher:
+    """Moves batches from the stream to InfluxDB; ``flush_once`` is one round."""
+
+    def __init__(self, *, consumer: str | None = None, batch: int | None = None) -> None:
+        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = batch or settings.INGEST_FLUSH_BATCH
+        self.influx = hosted.client(timeout=10.0)
+        self._reports: dict[int, services.Reported] = {}
+        self._reported_at: dict[int, float] = {}
+        self._retry_pending = True  # our own pending entries first (a restart, a failure)
+        try:
+            self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def close(self) -> None:
+        self.flush_statuses(force=True)
+        self.influx.close()
+        self.redis.close()
+
+    def _read(self, block_ms: int | None) -> list[Entry]:
+        if self._retry_pending:
+            raw: Any = self.redis.xreadgroup(GROUP, self.consumer, {STREAM: "0"}, count=self.batch)
+            entries = _entries(raw[0][1]) if raw else []
+            if entries:
+                return entries
+            self._retry_pending = False
+            claimed: Any = self.redis.xautoclaim(
+                STREAM, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=self.batch
+            )
+            if claimed and claimed[1]:
+                return _entries(claimed[1])
+        fresh: Any = self.redis.xreadgroup(
+            GROUP, self.consumer, {STREAM: ">"}, count=self.batch, block=block_ms
+        )
+        return _entries(fresh[0][1]) if fresh else []
+
+    def flush_once(self, *, block_ms: int | None = None) -> int:
+        """Writes one batch of entries; returns the number of entries written. Raises
+        InfluxError (the entries stay pending and are retried) when InfluxDB fails."""
+        entries = self._read(block_ms)
+        if not entries:
+            self.flush_statuses()
+            return 0
+        by_database: dict[str, list[str]] = {}
+        for entry in entries:
+            if entry.database:
+                by_database.setdefault(entry.database, []).append(entry.lines)
+        try:
+            for database, chunks in by_database.items():
+                self._write(database, chunks)
+        except influx.InfluxError:
+            self._retry_pending = True
+            raise
+        ids = [e.id for e in entries]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(STREAM, GROUP, *ids)
+        pipe.xdel(STREAM, *ids)
+        pipe.execute()
+        for entry in entries:
+            if entry.database:
+                self._report(entry)
+        self.flush_statuses()
+        return len(entries)
+
+    def _write(self, database: str, chunks: list[str]) -> None:
+        hosted.ensure_database(database)
+        body = "\n".join(chunks)
+        try:
+            self.influx.write([body], database=database, precision="ns")
+        except influx.InfluxDatabaseMissing:
+            hosted.ensure_database(database, force=True)
+            self.influx.write([body], database=database, precision="ns")
+        except influx.InfluxQueryError as exc:
+            if "database not found" in str(exc):
+                hosted.ensure_database(database, force=True)
+                self.influx.write([body], database=database, precision="ns")
+                return
+            # InfluxDB refused part of the data (a field written with another type, which the
+            # validation makes rare); it wrote the rest. Retrying would not help.
+            logger.error("ingest: InfluxDB refused points in %s: %s", database, str(exc)[:300])
+
+    def _report(self, entry: Entry) -> None:
+        status = entry.status
+        seen_ms = status.get("seen_ms")
+        if not isinstance(seen_ms, int):
+            return
+        seen_at = datetime.fromtimestamp(seen_ms / 1000, tz=UTC)
+        report = self._reports.get(entry.device_id)
+        if report is None or report.seen_at <= seen_at:
+            previous = report
+            report = services.Reported(seen_at=seen_at)
+            for name in ("battery", "rssi"):
+                value = status.get(name)
+                kept = getattr(previous, name) if previous else None
+                setattr(report, name, float(value) if isinstance(value, int | float) else kept)
+            firmware = status.get("firmware")
+            report.firmware = (
+                firmware if isinstance(firmware, str) else previous.firmware if previous else None
+            )
+            self._reports[entry.device_id] = report
+
+    def flush_statuses(self, *, force: bool = False) -> None:
+        """Writes the device rows that are due (at most one write per STATUS_EVERY_S each)."""
+        now = time.monotonic()
+        due = {
+            device_id: report
+            for device_id, report in self._reports.items()
+            if force or now - self._reported_at.get(device_id, -1e9) >= STATUS_EVERY_S
+        }
+        if not due:
+            return
+        services.devices_reported(due)
+        for device_id in due:
+            self._reports.pop(device_id, None)
+            self._reported_at[device_id] = now
+        if len(self._reported_at) > 100_000:
+            self._reported_at.clear()
+
+    def run(self, *, stop: threading.Event | None = None) -> None:
+        interval_ms = settings.INGEST_FLUSH_INTERVAL_MS
+        backoff = 0.5
+        while not (stop is not None and stop.is_set()):
+            try:
+                self.flush_once(block_ms=interval_ms)
+                backoff = 0.5
+            except (influx.InfluxError, redis.RedisError, DatabaseError) as exc:
+                logger.warning("ingest flusher: %s; retrying in %.1f s", exc, backoff)
+                close_old_connections()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)

@@ -1,0 +1,145 @@
+"""One ingest request, whatever carried it: the WSGI fast path, the Django view, the demo.
+
+All or nothing per request: a batch with any refused point writes nothing and the answer lists
+every refused point by index (the first ``MAX_ERRORS_LISTED``); a batch answered 202 is in
+Redis and reaches InfluxDB within about a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from devices.ingest import auth, parse, queue
+from devices.ingest.points import FIRMWARE, STATUS_FIELDS, Point, derive, to_line
+from devices.ingest.signature import SignatureError, verify
+
+logger = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+LINE_TYPES = ("text/plain", "application/x-influx-line-protocol")
+_STATUS_NAMES = (*STATUS_FIELDS, FIRMWARE)
+_LIMITED = {
+    queue.DEVICE_REQUESTS: ("device_rate_limited", "too many requests from this device"),
+    queue.DEVICE_POINTS: ("device_rate_limited", "too many points from this device"),
+    queue.ACCOUNT_POINTS: ("account_rate_limited", "too many points for this account"),
+}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, code: str, detail: str, **extra: Any) -> Answer:
+    return Answer(status, {"detail": detail, "code": code, **extra})
+
+
+def too_large() -> Answer:
+    limit = settings.INGEST_MAX_BODY_BYTES
+    return _error(413, "too_large", f"the body is larger than {limit} bytes")
+
+
+def ingest(
+    body: bytes,
+    *,
+    header: Callable[[str], str],
+    precision: str = "ns",
+) -> Answer:
+    """``header(name)`` gives a request header ('' when absent), e.g. ``X-API-Key``."""
+    if len(body) > settings.INGEST_MAX_BODY_BYTES:
+        return too_large()
+    sender = auth.sender_for(header("X-API-Key"))
+    if sender is None:
+        return _error(401, "bad_key", "missing or unknown X-API-Key (the device's ingest key)")
+    now = time.time()
+    replay_key = None
+    signature = header("X-Signature")
+    if signature:
+        try:
+            replay_key = verify(
+                body,
+                signature=signature,
+                timestamp=header("X-Timestamp"),
+                key_hash=sender.key_hash,
+                now=now,
+            )
+        except SignatureError as exc:
+            return _error(403, exc.code, str(exc))
+    content_type = header("Content-Type").split(";", 1)[0].strip().lower()
+    now_ns = int(now * 1e9)
+    try:
+        if content_type in JSON_TYPES or (not content_type and body[:1] in (b"{", b"[")):
+            parsed = parse.parse_json(body, now_ns=now_ns)
+        elif content_type in LINE_TYPES or not content_type:
+            parsed = parse.parse_lines(body, now_ns=now_ns, precision=precision)
+        else:
+            return _error(
+                415, "unsupported_type", "send application/json or text/plain (line protocol)"
+            )
+    except parse.BatchError as exc:
+        return _error(400, exc.code, str(exc), accepted=0)
+    if parsed.errors:
+        listed = [{"index": i, "error": e} for i, e in parsed.errors[: parse.MAX_ERRORS_LISTED]]
+        return _error(
+            400,
+            "invalid_points",
+            f"{len(parsed.errors)} of {parsed.count} points refused; nothing was written",
+            accepted=0,
+            rejected=len(parsed.errors),
+            errors=listed,
+        )
+    derive(parsed.points)
+    lines = "\n".join(to_line(p, sender.device_id) for p in parsed.points)
+    try:
+        outcome = queue.enqueue(
+            device_id=sender.device_id,
+            owner_id=sender.owner_id,
+            lines=lines,
+            points=len(parsed.points),
+            status=device_status(parsed.points, now_ns=now_ns),
+            replay_key=replay_key,
+        )
+    except redis.RedisError:
+        logger.exception("ingest: Redis unavailable")
+        answer = _error(503, "unavailable", "ingest is unavailable; retry shortly")
+        answer.headers["Retry-After"] = "1"
+        return answer
+    if outcome.reason == queue.REPLAYED:
+        return _error(403, "replayed", "this signature was already used; sign each request anew")
+    if outcome.reason == queue.BACKLOG:
+        answer = _error(503, "backlog", "ingest is behind; retry shortly")
+        answer.headers["Retry-After"] = "1"
+        return answer
+    if outcome.reason != queue.OK:
+        code, detail = _LIMITED[outcome.reason]
+        answer = _error(429, code, detail)
+        answer.headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after_ms / 1000)))
+        return answer
+    return Answer(202, {"accepted": len(parsed.points), "rejected": 0})
+
+
+def device_status(points: list[Point], *, now_ns: int) -> dict[str, object]:
+    """What the newest reading says about the device: its time (never later than now: a
+    device's clock may run ahead), battery, RSSI, firmware."""
+    newest = max(points, key=lambda p: p.time_ns)
+    status: dict[str, object] = {"seen_ms": min(newest.time_ns, now_ns) // 1_000_000}
+    reporting = [p for p in points if any(p.mentions(name) for name in _STATUS_NAMES)]
+    for point in sorted(reporting, key=lambda p: p.time_ns):
+        for name in STATUS_FIELDS:
+            value = point.fields.get(name)
+            if isinstance(value, float):
+                status[name] = value
+        firmware = point.fields.get(FIRMWARE) or point.tags.get(FIRMWARE)
+        if isinstance(firmware, str):
+            status[FIRMWARE] = firmware
+    return status

@@ -257,10 +257,17 @@ class Monitor(models.Model):
         INSIDE = "inside", "Inside a range"
 
     class DataPolicy(models.TextChoices):
-        ALERTING = "alerting", "Treat as failing"
+        ALERTING = "alerting", "Notify (treat as failing)"
         OK = "ok", "Treat as OK"
         KEEP_LAST = "keep_last", "Keep the last state"
-        STATUS = "status", "Show as its own status"
+        STATUS = "status", "Show as a status only (notify nobody)"
+
+    class HealthKind(models.TextChoices):
+        """The health monitors growalert keeps for every device (devices/health.py)."""
+
+        OFFLINE = "offline", "Offline"
+        BATTERY_LOW = "battery_low", "Battery low"
+        SIGNAL_WEAK = "signal_weak", "Signal weak"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="monitors")
@@ -299,12 +306,28 @@ class Monitor(models.Model):
     pending_for = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
     recover_after = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
     repeat_every = models.DurationField(null=True, blank=True, validators=[REPEAT_BOUND])
-    no_data_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
+    # No data for longer than the window notifies by default: a dead sensor is heard of.
+    no_data_policy = models.CharField(
+        max_length=10, choices=DataPolicy.choices, default=DataPolicy.ALERTING
+    )
     error_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
     flap_detection = models.BooleanField(default=True)
 
     channels = models.ManyToManyField(Channel, blank=True, related_name="monitors")
     enabled = models.BooleanField(default=True)
+    # A device's health monitor (offline, battery low, signal weak), kept by devices/health.py:
+    # its owner changes its thresholds or switches it off; it goes with its device.
+    device = models.ForeignKey(
+        "devices.Device",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="health_monitors",
+    )
+    health_kind = models.CharField(
+        max_length=12, choices=HealthKind.choices, blank=True, editable=False
+    )
 
     # Evaluation state, written by the evaluation pipeline.
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OK)
@@ -352,6 +375,18 @@ class Monitor(models.Model):
                 & _in_range("recovery", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
                 & (Q(percentile__isnull=True) | Q(percentile__gt=0, percentile__lte=100)),
                 name="monitor_numbers_finite",
+            ),
+            models.CheckConstraint(
+                condition=Q(device__isnull=True, health_kind="")
+                | Q(
+                    device__isnull=False, health_kind__in=("offline", "battery_low", "signal_weak")
+                ),
+                name="monitor_health_kind_with_device",
+            ),
+            models.UniqueConstraint(
+                fields=["device", "health_kind"],
+                condition=Q(device__isnull=False),
+                name="monitor_one_health_kind_per_device",
             ),
         ]
 

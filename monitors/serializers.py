@@ -103,11 +103,11 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             "interval", "pending_for", "recover_after", "repeat_every",
             "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
-            "next_due_at", "created_at", "updated_at",
+            "next_due_at", "device", "health_kind", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
-            "next_due_at", "created_at", "updated_at",
+            "next_due_at", "device", "health_kind", "created_at", "updated_at",
         ]  # fmt: skip
 
     def to_representation(self, instance: Monitor) -> dict[str, Any]:

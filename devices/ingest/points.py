@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from devices.derived import derived_fields
+
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 NAME_RULE = "names are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter"
 RESERVED_NAMES = frozenset({"time"})
@@ -104,7 +106,10 @@ def check_counts(tags: int, fields: int) -> None:
 
 
 def derive(points: list[Point]) -> None:
-    """Adds fields computed from each reading, in place (none yet: VPD and dew point go here)."""
+    """Adds fields computed from each reading, in place: ``vpd`` (kPa) and ``dew_point`` (°C)
+    from ``temperature`` (°C) and ``humidity`` (%RH); see devices/derived.py."""
+    for point in points:
+        point.fields.update(derived_fields(point.fields))
 
 
 def _escape_tag(text: str) -> str:

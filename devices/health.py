@@ -153,3 +153,11 @@ def ensure_all() -> int:
     for device in Device.objects.filter(owner__isnull=False).iterator():
         made += len(ensure_health_monitors(device=device))
     return made
+
+
+def health_monitors(*, device: Device) -> list[Monitor]:
+    """The device's health monitors in a fixed order (offline, battery, signal): for the device
+    page and API."""
+    order = list(Kind.values)
+    found = Monitor.objects.filter(device=device).select_related("source")
+    return sorted(found, key=lambda m: order.index(m.health_kind))

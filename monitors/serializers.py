@@ -89,6 +89,9 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         return attrs
 
 
+_FOREIGN_KEYS = frozenset({"source", "device"})  # output as their ids, read from <name>_id
+
+
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     # A declared field named like Field.source: DRF's metaclass collects it, mypy cannot tell.
     source = OwnedPrimaryKeyField(queryset=Source.objects.all())  # type: ignore[assignment]
@@ -116,8 +119,8 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         plan = self._plan()
         data: dict[str, Any] = {}
         for name, convert in plan:
-            if name == "source":
-                data[name] = instance.source_id
+            if name in _FOREIGN_KEYS:
+                data[name] = getattr(instance, f"{name}_id")
             elif name == "channels":
                 ids = getattr(instance, "channel_ids", None)  # see selectors.monitor_page
                 data[name] = ids if ids is not None else [c.pk for c in instance.channels.all()]

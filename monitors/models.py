@@ -308,7 +308,11 @@ class Monitor(models.Model):
     repeat_every = models.DurationField(null=True, blank=True, validators=[REPEAT_BOUND])
     # No data for longer than the window notifies by default: a dead sensor is heard of.
     no_data_policy = models.CharField(
-        max_length=10, choices=DataPolicy.choices, default=DataPolicy.ALERTING
+        max_length=10,
+        choices=DataPolicy.choices,
+        default=DataPolicy.ALERTING,
+        help_text="What no data in the window means. alerting (the default): a failing check, "
+        "so it notifies after pending_for checks; status: shown as No data, notifies nobody.",
     )
     error_policy = models.CharField(max_length=10, choices=DataPolicy.choices, default="status")
     flap_detection = models.BooleanField(default=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from devices.derived import derived_fields
+from devices.derived import HUMIDITY, TEMPERATURE, derived_fields
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 NAME_RULE = "names are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter"
@@ -40,6 +40,13 @@ class Point:
     tags: dict[str, str]
     fields: dict[str, FieldValue]
     time_ns: int
+
+    # The devices branch's Point has these two with the same meaning (and a lazily split body).
+    def mentions(self, name: str) -> bool:
+        return name in self.fields or name in self.tags
+
+    def add_field(self, name: str, value: FieldValue) -> None:
+        self.fields[name] = check_field_value(check_name(name, "field"), value)
 
 
 def check_name(name: object, what: str) -> str:
@@ -109,7 +116,9 @@ def derive(points: list[Point]) -> None:
     """Adds fields computed from each reading, in place: ``vpd`` (kPa) and ``dew_point`` (°C)
     from ``temperature`` (°C) and ``humidity`` (%RH); see devices/derived.py."""
     for point in points:
-        point.fields.update(derived_fields(point.fields))
+        if point.mentions(TEMPERATURE) and point.mentions(HUMIDITY):
+            for name, value in derived_fields(point.fields).items():
+                point.add_field(name, value)
 
 
 def _escape_tag(text: str) -> str:

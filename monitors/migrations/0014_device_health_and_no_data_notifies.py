@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='monitor',
             name='no_data_policy',
-            field=models.CharField(choices=[('alerting', 'Notify (treat as failing)'), ('ok', 'Treat as OK'), ('keep_last', 'Keep the last state'), ('status', 'Show as a status only (notify nobody)')], default='alerting', max_length=10),
+            field=models.CharField(choices=[('alerting', 'Notify (treat as failing)'), ('ok', 'Treat as OK'), ('keep_last', 'Keep the last state'), ('status', 'Show as a status only (notify nobody)')], default='alerting', help_text='What no data in the window means. alerting (the default): a failing check, so it notifies after pending_for checks; status: shown as No data, notifies nobody.', max_length=10),
         ),
         migrations.AddConstraint(
             model_name='monitor',

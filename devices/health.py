@@ -160,4 +160,4 @@ def health_monitors(*, device: Device) -> list[Monitor]:
     page and API."""
     order = list(Kind.values)
     found = Monitor.objects.filter(device=device).select_related("source")
-    return sorted(found, key=lambda m: order.index(m.health_kind))
+    return sorted(found, key=lambda m: order.index(str(m.health_kind)))

@@ -329,8 +329,9 @@ class Monitor(models.Model):
         editable=False,
         related_name="health_monitors",
     )
-    health_kind = models.CharField(
-        max_length=12, choices=HealthKind.choices, blank=True, editable=False
+    # null (not ""): the API documents it as an enum or null
+    health_kind = models.CharField(  # noqa: DJ001
+        max_length=12, choices=HealthKind.choices, null=True, blank=True, editable=False
     )
 
     # Evaluation state, written by the evaluation pipeline.
@@ -381,7 +382,7 @@ class Monitor(models.Model):
                 name="monitor_numbers_finite",
             ),
             models.CheckConstraint(
-                condition=Q(device__isnull=True, health_kind="")
+                condition=Q(device__isnull=True, health_kind__isnull=True)
                 | Q(
                     device__isnull=False, health_kind__in=("offline", "battery_low", "signal_weak")
                 ),

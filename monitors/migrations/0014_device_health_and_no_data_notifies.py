@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='monitor',
             name='health_kind',
-            field=models.CharField(blank=True, choices=[('offline', 'Offline'), ('battery_low', 'Battery low'), ('signal_weak', 'Signal weak')], editable=False, max_length=12),
+            field=models.CharField(blank=True, choices=[('offline', 'Offline'), ('battery_low', 'Battery low'), ('signal_weak', 'Signal weak')], editable=False, max_length=12, null=True),
         ),
         migrations.AlterField(
             model_name='monitor',
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='monitor',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('device__isnull', True), ('health_kind', '')), models.Q(('device__isnull', False), ('health_kind__in', ['offline', 'battery_low', 'signal_weak'])), _connector='OR'), name='monitor_health_kind_with_device'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('device__isnull', True), ('health_kind__isnull', True)), models.Q(('device__isnull', False), ('health_kind__in', ['offline', 'battery_low', 'signal_weak'])), _connector='OR'), name='monitor_health_kind_with_device'),
         ),
         migrations.AddConstraint(
             model_name='monitor',

@@ -34,7 +34,7 @@ def test_existing_owned_devices_get_their_three_health_monitors(django_user_mode
         executor.migrate(executor.loader.graph.leaf_nodes())
 
     monitors = Monitor.objects.filter(device_id=owned.pk)
-    assert sorted(m.health_kind for m in monitors) == ["battery_low", "offline", "signal_weak"]
+    assert sorted(str(m.health_kind) for m in monitors) == ["battery_low", "offline", "signal_weak"]
     assert not Monitor.objects.filter(device_id=unowned.pk).exists()
     source = Source.objects.get(owner=user, hosted=True)
     assert {m.source_id for m in monitors} == {source.pk}

@@ -21,7 +21,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from billing.models import DeviceOrder
-from devices import hosted, keys
+from devices import health, hosted, keys
 from devices.models import (
     BATTERY_MAX,
     BATTERY_MIN,
@@ -78,6 +78,7 @@ def device_registered(*, device: Device) -> None:
         return
     owner_id = int(device.owner_id)
     hosted.hosted_source(owner_id=owner_id)
+    health.ensure_health_monitors(device=device)
     transaction.on_commit(lambda: hosted.ensure_database_quietly(owner_id))
 
 
@@ -94,8 +95,8 @@ def devices_for_paid_order(*, owner_id: int, order: DeviceOrder, quantity: int) 
             registered_at=now,
         )
         made.append(device)
-    if made:
-        device_registered(device=made[0])
+    for device in made:
+        device_registered(device=device)
     return made
 
 

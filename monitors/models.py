@@ -250,6 +250,13 @@ class Monitor(models.Model):
     Comparator = ac.Comparator
     DataPolicy = ac.DataPolicy
 
+    class HealthKind(models.TextChoices):
+        """The health monitors growalert keeps for every device (devices/health.py)."""
+
+        OFFLINE = "offline", "Offline"
+        BATTERY_LOW = "battery_low", "Battery low"
+        SIGNAL_WEAK = "signal_weak", "Signal weak"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="monitors")
     name = models.CharField(max_length=200)
@@ -287,12 +294,33 @@ class Monitor(models.Model):
     pending_for = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
     recover_after = models.PositiveSmallIntegerField(default=1, validators=[CHECKS_BOUND])
     repeat_every = models.DurationField(null=True, blank=True, validators=[REPEAT_BOUND])
-    no_data_policy = models.CharField(max_length=10, choices=DATA_POLICY_CHOICES, default="status")
+    # No data for longer than the window notifies by default: a dead sensor is heard of.
+    no_data_policy = models.CharField(
+        max_length=10,
+        choices=DATA_POLICY_CHOICES,
+        default=ac.DataPolicy.ALERTING.value,
+        help_text="What no data in the window means. alerting (the default): a failing check, "
+        "so it notifies after pending_for checks; status: shown as No data, notifies nobody.",
+    )
     error_policy = models.CharField(max_length=10, choices=DATA_POLICY_CHOICES, default="status")
     flap_detection = models.BooleanField(default=True)
 
     channels = models.ManyToManyField(Channel, blank=True, related_name="monitors")
     enabled = models.BooleanField(default=True)
+    # A device's health monitor (offline, battery low, signal weak), kept by devices/health.py:
+    # its owner changes its thresholds or switches it off; it goes with its device.
+    device = models.ForeignKey(
+        "devices.Device",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="health_monitors",
+    )
+    # null (not ""): the API documents it as an enum or null
+    health_kind = models.CharField(  # noqa: DJ001
+        max_length=12, choices=HealthKind.choices, null=True, blank=True, editable=False
+    )
 
     # Evaluation state, written by the evaluation pipeline.
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=Status.OK.value)
@@ -340,6 +368,18 @@ class Monitor(models.Model):
                 & _in_range("recovery", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
                 & (Q(percentile__isnull=True) | Q(percentile__gt=0, percentile__lte=100)),
                 name="monitor_numbers_finite",
+            ),
+            models.CheckConstraint(
+                condition=Q(device__isnull=True, health_kind__isnull=True)
+                | Q(
+                    device__isnull=False, health_kind__in=("offline", "battery_low", "signal_weak")
+                ),
+                name="monitor_health_kind_with_device",
+            ),
+            models.UniqueConstraint(
+                fields=["device", "health_kind"],
+                condition=Q(device__isnull=False),
+                name="monitor_one_health_kind_per_device",
             ),
         ]
 

@@ -57,6 +57,9 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         ]  # fmt: skip
 
 
+_FOREIGN_KEYS = frozenset({"source", "device"})  # output as their ids, read from <name>_id
+
+
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     # A declared field named like Field.source: DRF's metaclass collects it, mypy cannot tell.
     source = OwnedPrimaryKeyField(queryset=Source.objects.all())  # type: ignore[assignment]
@@ -71,11 +74,11 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             "interval", "pending_for", "recover_after", "repeat_every",
             "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
-            "next_due_at", "created_at", "updated_at",
+            "next_due_at", "device", "health_kind", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
-            "next_due_at", "created_at", "updated_at",
+            "next_due_at", "device", "health_kind", "created_at", "updated_at",
         ]  # fmt: skip
 
     def to_representation(self, instance: Monitor) -> dict[str, Any]:
@@ -84,8 +87,8 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         plan = self._plan()
         data: dict[str, Any] = {}
         for name, convert in plan:
-            if name == "source":
-                data[name] = instance.source_id
+            if name in _FOREIGN_KEYS:
+                data[name] = getattr(instance, f"{name}_id")
             elif name == "channels":
                 ids = getattr(instance, "channel_ids", None)  # see selectors.monitor_page
                 data[name] = ids if ids is not None else [c.pk for c in instance.channels.all()]

@@ -220,7 +220,16 @@ def monitor_set_enabled(*, monitor: Monitor, enabled: bool) -> Monitor:
     return monitor_update(monitor=monitor, enabled=enabled)
 
 
+HEALTH_MONITOR_KEPT = (
+    "this is a device's health monitor: pause it to switch it off; it is deleted with its device"
+)
+
+
 def monitor_delete(*, monitor: Monitor) -> None:
+    """Deletes a monitor; a device's health monitor is paused instead (devices/health.py keeps
+    one of each per device), so it is refused here."""
+    if monitor.device_id is not None:
+        raise ValidationError({"detail": [HEALTH_MONITOR_KEPT]})
     monitor.delete()
 
 

@@ -46,10 +46,10 @@ STATUS_LABELS: Mapping[Status, str] = {
 }
 
 DATA_POLICY_LABELS: Mapping[DataPolicy, str] = {
-    DataPolicy.ALERTING: "Treat as failing",
+    DataPolicy.ALERTING: "Notify (treat as failing)",
     DataPolicy.OK: "Treat as OK",
     DataPolicy.KEEP_LAST: "Keep the last state",
-    DataPolicy.STATUS: "Show as its own status",
+    DataPolicy.STATUS: "Show as a status only (notify nobody)",
 }
 
 AGGREGATION_LABELS: Mapping[Aggregation, str] = {

@@ -12,6 +12,8 @@ import re
 
 from django.conf import settings
 
+from devices.derived import HUMIDITY, TEMPERATURE, derived_fields
+
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 NAME_RULE = "names are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter"
 RESERVED_NAMES = frozenset({"time"})
@@ -151,8 +153,12 @@ def check_counts(tags: int, fields: int) -> None:
 
 
 def derive(points: list[Point]) -> None:
-    """Adds fields computed from each reading with ``Point.add_field`` (none yet: VPD and dew
-    point go here). Runs once per accepted batch, before the batch is queued."""
+    """Adds fields computed from each reading, in place: ``vpd`` (kPa) and ``dew_point`` (°C)
+    from ``temperature`` (°C) and ``humidity`` (%RH); see devices/derived.py."""
+    for point in points:
+        if point.mentions(TEMPERATURE) and point.mentions(HUMIDITY):
+            for name, value in derived_fields(point.fields).items():
+                point.add_field(name, value)
 
 
 def _escape_tag(text: str) -> str:

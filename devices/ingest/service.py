@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from devices.ingest import auth, parse, queue
+from devices.ingest import auth, heartbeat, parse, queue
 from devices.ingest.points import FIRMWARE, STATUS_FIELDS, Point, derive, to_line
 from devices.ingest.signature import SignatureError, verify
 
@@ -99,14 +99,16 @@ def ingest(
             errors=listed,
         )
     derive(parsed.points)
+    status = device_status(parsed.points, now_ns=now_ns)
     lines = "\n".join(to_line(p, sender.device_id) for p in parsed.points)
+    lines += "\n" + heartbeat.line(device_id=sender.device_id, status=status, time_ns=now_ns)
     try:
         outcome = queue.enqueue(
             device_id=sender.device_id,
             owner_id=sender.owner_id,
             lines=lines,
             points=len(parsed.points),
-            status=device_status(parsed.points, now_ns=now_ns),
+            status=status,
             replay_key=replay_key,
         )
     except redis.RedisError:

@@ -103,6 +103,18 @@ class TagsField(forms.CharField):
             ) from exc
 
 
+# Offered in the field input (a datalist: any other name can be typed). vpd and dew_point are
+# computed by growalert from each device reading's temperature and humidity (devices/derived.py).
+FIELD_SUGGESTIONS = (
+    ("temperature", "Temperature, °C"),
+    ("humidity", "Relative humidity, %"),
+    ("vpd", "VPD: vapour-pressure deficit, kPa (computed by growalert)"),
+    ("dew_point", "Dew point, °C (computed by growalert)"),
+    ("soil_moisture", "Soil moisture, %"),
+    ("battery", "Device battery, %"),
+    ("rssi", "Device signal (RSSI), dBm"),
+)
+
 FORM_FIELDS = [
     "name", "description", "source", "measurement", "field", "tags", "aggregation",
     "percentile", "window", "comparator", "critical", "critical_high", "warning",
@@ -146,6 +158,10 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "no_data_policy": "When there is no data",
             "error_policy": "When the query fails",
         }
+        help_texts = {
+            "no_data_policy": "Notify: no data for the whole window, for as many checks as "
+            "“Fire after”, notifies like a breach (and resolves when data returns).",
+        }
 
     def __init__(self, *args: Any, owner: AbstractBaseUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -157,6 +173,12 @@ class MonitorForm(forms.ModelForm[Monitor]):
         assert isinstance(channels_field, forms.ModelMultipleChoiceField)
         channels_field.queryset = Channel.objects.filter(owner_id=owner.pk)
         channels_field.required = False
+        self.field_suggestions = FIELD_SUGGESTIONS
+        self.fields["field"].widget.attrs["list"] = "field-suggestions"
+        self.fields["field"].help_text = (
+            "e.g. temperature, humidity, vpd (kPa) or dew_point (°C): growalert computes "
+            "VPD and dew point from each device reading"
+        )
         for name in ("tags", "window", "interval", "repeat_every"):
             self.fields[name].initial = getattr(self.instance, name, None)
 

@@ -159,6 +159,9 @@ def monitor_test(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
 @require_POST
 def monitor_delete(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
     monitor = _owned_monitor(request, monitor_id)
+    if monitor.device_id is not None:
+        messages.error(request, services.HEALTH_MONITOR_KEPT.capitalize() + ".")
+        return redirect("pages:monitor", monitor_id=monitor.pk)
     services.monitor_delete(monitor=monitor)
     messages.success(request, f"Monitor “{monitor.name}” deleted.")
     return redirect("pages:dashboard")

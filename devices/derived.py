@@ -1,0 +1,70 @@
+"""Values growalert computes from a reading: vapour-pressure deficit and dew point.
+
+Both use one formula for the saturation vapour pressure, the Tetens equation in the form of
+FAO-56 (Allen et al., 1998, eq. 11), over water:
+
+    SVP(T) = 0.6108 · exp(17.27 · T / (T + 237.3))      kPa, T in °C
+
+    VPD = SVP(T) · (1 - RH / 100)                        kPa
+    dew point Td solves SVP(Td) = SVP(T) · RH / 100, i.e. (Magnus form, same constants):
+        g = ln(RH / 100) + 17.27 · T / (T + 237.3)
+        Td = 237.3 · g / (17.27 - g)                     °C
+
+Using the same constants for both keeps them consistent: VPD = SVP(T) - SVP(Td) exactly.
+The formula is good to about 0.1 % between 0 and 50 °C, the range of a greenhouse; readings
+outside ``TEMPERATURE_RANGE`` or with no humidity get neither value. A relative humidity a
+little above 100 % (a cheap sensor in condensing air) is read as 100 %.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+A, B, SVP0 = 17.27, 237.3, 0.6108  # Tetens (FAO-56): SVP0 in kPa, B in °C
+TEMPERATURE_RANGE = (-40.0, 70.0)  # °C
+MAX_HUMIDITY = 105.0  # %RH read as 100 %; above it the sensor is broken
+
+
+def saturation_vapour_pressure(temperature: float) -> float:
+    """kPa over water at ``temperature`` °C."""
+    return SVP0 * math.exp(A * temperature / (temperature + B))
+
+
+def usable(temperature: float, humidity: float) -> bool:
+    """Whether VPD and dew point mean something for this reading."""
+    low, high = TEMPERATURE_RANGE
+    return low <= temperature <= high and 0 < humidity <= MAX_HUMIDITY
+
+
+def vpd(temperature: float, humidity: float) -> float:
+    """Vapour-pressure deficit in kPa from °C and %RH (see ``usable``)."""
+    return saturation_vapour_pressure(temperature) * (1 - min(humidity, 100.0) / 100)
+
+
+def dew_point(temperature: float, humidity: float) -> float:
+    """Dew point in °C from °C and %RH (see ``usable``; humidity must be above 0)."""
+    gamma = math.log(min(humidity, 100.0) / 100) + A * temperature / (temperature + B)
+    return B * gamma / (A - gamma)
+
+
+# ---------------------------------------------------------------- on a reading's fields
+
+TEMPERATURE, HUMIDITY = "temperature", "humidity"  # °C, %RH: what a GRO-01 sends
+VPD, DEW_POINT = "vpd", "dew_point"  # kPa, °C: what growalert adds
+DERIVED_FIELDS = (VPD, DEW_POINT)
+
+
+def derived_fields(fields: Mapping[str, object]) -> dict[str, float]:
+    """The fields to add to a reading: VPD and dew point when it has a usable temperature and
+    humidity (numbers, not booleans), except those the device sent itself (kept as sent)."""
+    temperature, humidity = fields.get(TEMPERATURE), fields.get(HUMIDITY)
+    if not isinstance(temperature, float) or not isinstance(humidity, float):
+        return {}
+    if not usable(temperature, humidity):
+        return {}
+    added = {
+        VPD: round(vpd(temperature, humidity), 4),
+        DEW_POINT: round(dew_point(temperature, humidity), 3),
+    }
+    return {name: value for name, value in added.items() if name not in fields}

@@ -27,7 +27,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model
 
-from monitors.demo import gro01
+from growalert.demo import gro01
 from monitors.evaluate import backtest
 from monitors.influxdb import client as influx
 from monitors.models import Monitor, Source

@@ -8,7 +8,6 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from billing.models import Customer, DeviceOrder, StripeEvent, Subscription
-from devices.models import Device
 
 # The admin classes are generic for django-stubs only (no django_stubs_ext monkeypatch at runtime).
 if TYPE_CHECKING:
@@ -17,11 +16,10 @@ if TYPE_CHECKING:
     DeviceOrderAdminBase = admin.ModelAdmin[DeviceOrder]
     StripeEventAdminBase = admin.ModelAdmin[StripeEvent]
     SubscriptionInlineBase = admin.TabularInline[Subscription, Customer]
-    DeviceInlineBase = admin.TabularInline[Device, DeviceOrder]
 else:
     CustomerAdminBase = SubscriptionAdminBase = DeviceOrderAdminBase = admin.ModelAdmin
     StripeEventAdminBase = admin.ModelAdmin
-    SubscriptionInlineBase = DeviceInlineBase = admin.TabularInline
+    SubscriptionInlineBase = admin.TabularInline
 
 
 class SubscriptionInline(SubscriptionInlineBase):
@@ -57,14 +55,6 @@ class SubscriptionAdmin(SubscriptionAdminBase):
     readonly_fields = ["last_event_created", "created_at", "updated_at"]
 
 
-class DeviceInline(DeviceInlineBase):
-    model = Device
-    extra = 0
-    fields = ["name", "ingest_key_prefix", "created_at"]
-    readonly_fields = ["name", "ingest_key_prefix", "created_at"]
-    can_delete = False
-
-
 @admin.register(DeviceOrder)
 class DeviceOrderAdmin(DeviceOrderAdminBase):
     list_display = [
@@ -81,7 +71,6 @@ class DeviceOrderAdmin(DeviceOrderAdminBase):
     search_fields = ["customer__user__email", "payment_intent_id", "invoice_id"]
     raw_id_fields = ["customer"]
     readonly_fields = ["idempotency_key", "created_at", "paid_at"]
-    inlines = [DeviceInline]
 
 
 @admin.register(StripeEvent)

@@ -16,8 +16,6 @@ from redis import RedisError
 
 from billing.models import Customer, DeviceOrder, Subscription
 from billing.stripe_gateway import InvalidRequest, StripeClient, StripeDict
-from devices import selectors as device_selectors
-from devices.models import Device
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +102,6 @@ def subscription_list(*, customer: Customer) -> QuerySet[Subscription]:
 
 def device_order_list(*, customer: Customer) -> QuerySet[DeviceOrder]:
     return DeviceOrder.objects.filter(customer=customer)
-
-
-def device_list(*, owner: User) -> QuerySet[Device]:
-    return device_selectors.device_list(owner=owner)
 
 
 def invoice_subscription_id(invoice: dict[str, Any]) -> str:

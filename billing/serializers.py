@@ -8,7 +8,6 @@ from django.conf import settings
 from rest_framework import serializers
 
 from billing.models import DeviceOrder, Subscription
-from devices.models import Device
 
 
 def _max_devices() -> int:
@@ -79,12 +78,6 @@ class DeviceOrderOutput(serializers.ModelSerializer[DeviceOrder]):
         ]  # fmt: skip
 
 
-class DeviceOutput(serializers.ModelSerializer[Device]):
-    class Meta:
-        model = Device
-        fields = ["id", "name", "ingest_key_prefix", "order", "created_at"]
-
-
 # The answers' envelopes, for the schema: each list or row sits under a named key.
 class SubscriptionListOutput(serializers.Serializer[Any]):
     subscriptions = SubscriptionOutput(many=True)
@@ -96,7 +89,3 @@ class SubscriptionEnvelopeOutput(serializers.Serializer[Any]):
 
 class DeviceOrderListOutput(serializers.Serializer[Any]):
     orders = DeviceOrderOutput(many=True)
-
-
-class DeviceListOutput(serializers.Serializer[Any]):
-    devices = DeviceOutput(many=True)

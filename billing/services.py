@@ -21,12 +21,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing import selectors
+from billing import selectors, signals
 from billing.errors import BillingError
 from billing.models import Customer, DeviceOrder, Subscription
 from billing.stripe_gateway import CardDeclined, StripeClient, StripeDict
-from devices import services as device_services
-from devices.models import Device
 
 logger = logging.getLogger(__name__)
 
@@ -378,8 +376,8 @@ def device_order_paid(*, order_id: int) -> DeviceOrder:
         order.paid_at = timezone.now()
         order.failure_message = ""
         order.save()
-        device_services.devices_for_paid_order(
-            owner_id=order.customer.user_id, order=order, quantity=order.quantity
+        signals.device_order_paid.send(
+            sender=DeviceOrder, order=order, owner_id=order.customer.user_id
         )
     return order
 
@@ -388,8 +386,3 @@ def device_order_failed(*, order_id: int, message: str) -> None:
     DeviceOrder.objects.filter(pk=order_id).exclude(status=DeviceOrder.Status.PAID).update(
         status=DeviceOrder.Status.FAILED, failure_message=message[:500]
     )
-
-
-def device_rotate_ingest_key(*, device: Device) -> str:
-    """A new ingest key for the device; the plain key is returned once and never stored."""
-    return device_services.device_rotate_ingest_key(device=device)

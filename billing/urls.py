@@ -28,10 +28,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("invoice-preview", views.InvoicePreviewView.as_view(), name="billing-invoice-preview"),
     path("customer-portal", views.CustomerPortalView.as_view(), name="billing-customer-portal"),
     path("device-orders", views.DeviceOrderListView.as_view(), name="billing-device-orders"),
-    path("devices", views.DeviceListView.as_view(), name="billing-devices"),
-    path(
-        "devices/<int:device_id>/ingest-key",
-        views.DeviceIngestKeyView.as_view(),
-        name="billing-device-ingest-key",
-    ),
 ]

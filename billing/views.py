@@ -15,7 +15,6 @@ from django.contrib.auth import login
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
@@ -35,10 +34,8 @@ from billing.serializers import (
     ChargeInput,
     CreateCustomerInput,
     CreateSubscriptionInput,
-    DeviceListOutput,
     DeviceOrderListOutput,
     DeviceOrderOutput,
-    DeviceOutput,
     InvoicePreviewQuery,
     PortalInput,
     SubscriptionEnvelopeOutput,
@@ -311,30 +308,6 @@ class DeviceOrderListView(BillingView):
     def get(self, request: Request) -> Response:
         orders = selectors.device_order_list(customer=self.customer(request))
         return Response({"orders": DeviceOrderOutput(orders, many=True).data})
-
-
-class DeviceListView(BillingView):
-    """GET /devices: the caller's GRO-01 devices (ingest keys shown by prefix only)."""
-
-    needs_stripe = False
-
-    @extend_schema(responses=DeviceListOutput, tags=["billing"])
-    def get(self, request: Request) -> Response:
-        devices = selectors.device_list(owner=self.customer(request).user)
-        return Response({"devices": DeviceOutput(devices, many=True).data})
-
-
-class DeviceIngestKeyView(BillingView):
-    """POST /devices/<id>/ingest-key: a new ingest key, shown this once."""
-
-    needs_stripe = False
-
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT, tags=["billing"])
-    def post(self, request: Request, device_id: int) -> Response:
-        owner = self.customer(request).user
-        device = get_object_or_404(selectors.device_list(owner=owner), pk=device_id)
-        key = services.device_rotate_ingest_key(device=device)
-        return Response({"device": DeviceOutput(device).data, "ingestKey": key})
 
 
 @csrf_exempt

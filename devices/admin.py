@@ -6,12 +6,34 @@ from typing import TYPE_CHECKING
 
 from django.contrib import admin
 
+from billing.admin import DeviceOrderAdmin
+from billing.models import DeviceOrder
 from devices.models import Device
 
 if TYPE_CHECKING:
     DeviceAdminBase = admin.ModelAdmin[Device]
+    DeviceInlineBase = admin.TabularInline[Device, DeviceOrder]
 else:
     DeviceAdminBase = admin.ModelAdmin
+    DeviceInlineBase = admin.TabularInline
+
+
+class DeviceInline(DeviceInlineBase):
+    model = Device
+    extra = 0
+    fields = ["name", "ingest_key_prefix", "created_at"]
+    readonly_fields = ["name", "ingest_key_prefix", "created_at"]
+    can_delete = False
+
+
+# An order's page lists its devices: billing's admin, with devices' inline (billing does not
+# import devices).
+admin.site.unregister(DeviceOrder)
+
+
+@admin.register(DeviceOrder)
+class DeviceOrderWithDevicesAdmin(DeviceOrderAdmin):
+    inlines = [DeviceInline]
 
 
 @admin.register(Device)

@@ -36,9 +36,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from devices import hosted
-from devices.ingest.heartbeat import MEASUREMENT, SEEN
-from devices.ingest.points import SERVER_TAG
 from devices.models import Device
+from devices.series import HEARTBEAT as MEASUREMENT
+from devices.series import SEEN, SERVER_TAG
 from monitors import services as monitor_services
 from monitors.models import Channel, Monitor
 

@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass
 
 from devices import hosted
-from devices.ingest.points import NAME, SERVER_TAG
+from devices.ingest.points import NAME
 from devices.models import Device
+from devices.series import SERVER_TAG
 from monitors.influxdb import client as influx
 
 logger = logging.getLogger(__name__)

@@ -78,7 +78,7 @@ app.conf.beat_schedule = {
         "options": {"expires": 30.0},
     },
     "simulate-demo-devices": {
-        "task": "monitors.tasks.simulate_demo_devices",
+        "task": "growalert.tasks.simulate_demo_devices",
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },

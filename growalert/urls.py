@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from devices import views as devices_views
 from growalert.health import views as health
 from growalert.metrics import metrics_view
 
@@ -19,7 +18,7 @@ urlpatterns = [
     # as a file (?script) so the page passes the Content-Security-Policy.
     path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    path("ingest", devices_views.ingest, name="ingest"),
+    path("", include("devices.urls")),
     path("", include("monitors.urls")),
     path("", include("billing.urls")),
     path("", include("accounts.urls")),

@@ -10,7 +10,6 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from monitors import metrics
-from monitors.demo import simulate
 from monitors.evaluate import dispatch, pipeline
 
 
@@ -47,10 +46,3 @@ def repair_schedules() -> int:
     if repaired:
         metrics.record_schedule_repairs(len(repaired))
     return len(repaired)
-
-
-@shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
-def simulate_demo_devices() -> None:
-    """Keeps the demo's GRO-01 devices reporting (only when GROWALERT_DEMO is on)."""
-    if settings.GROWALERT_DEMO:
-        simulate.write_live(lookback_s=10)

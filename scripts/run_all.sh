@@ -36,7 +36,7 @@ pids+=($!)
 # Moves the readings accepted by POST /ingest from Redis to InfluxDB (devices/ingest/queue.py).
 "$BIN/python" manage.py ingest_flusher &
 pids+=($!)
-# The demo's devices post to this server like real devices (devices/demo.py).
+# The demo's devices post to this server like real devices (growalert/demo/devices.py).
 export DEMO_INGEST_URL=${DEMO_INGEST_URL:-http://$HOST:$PORT/ingest}
 "$BIN/celery" -A growalert worker --loglevel INFO --queues "$EVALUATION_QUEUE" \
     --pool prefork --concurrency "$EVALUATION_PROCESSES" --hostname "evaluation@%h" &

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from devices.ingest.points import STATUS_FIELDS, Point, to_line
+from devices.series import HEARTBEAT, SEEN
 
-MEASUREMENT = "_device"
-SEEN = "seen"
+MEASUREMENT = HEARTBEAT
 
 
 def line(*, device_id: int, status: Mapping[str, object], time_ns: int) -> str:

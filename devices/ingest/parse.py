@@ -22,7 +22,6 @@ from devices.ingest.points import (
     MAX_FIELDS,
     MAX_TAG_VALUE,
     MAX_TAGS,
-    SERVER_TAG,
     Point,
     PointError,
     check_counts,
@@ -31,6 +30,7 @@ from devices.ingest.points import (
     check_tag_value,
     check_time,
 )
+from devices.series import SERVER_TAG
 
 MAX_ERRORS_LISTED = 50
 EVENT_KEYS = frozenset({"event_type", "data", "tags", "timestamp"})

@@ -13,11 +13,11 @@ import re
 from django.conf import settings
 
 from devices.derived import HUMIDITY, TEMPERATURE, derived_fields
+from devices.series import SERVER_TAG
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 NAME_RULE = "names are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter"
 RESERVED_NAMES = frozenset({"time"})
-SERVER_TAG = "device_id"  # set by growalert on every point: the device that sent it
 MAX_TAGS = 20
 MAX_FIELDS = 50
 MAX_TAG_VALUE = 200

@@ -22,6 +22,7 @@ from billing.errors import BillingError
 from billing.gating import has_active_service
 from billing.models import Customer, Subscription
 from billing.stripe_gateway import StripeGatewayError, is_configured
+from devices import selectors as device_selectors
 from growalert.csp import stripe_page
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def account(request: HttpRequest) -> HttpResponse:
             (order, _money(order.amount, order.currency))
             for order in (selectors.device_order_list(customer=customer) if customer else [])
         ],
-        "devices": selectors.device_list(owner=request.user),
+        "devices": device_selectors.device_list(owner=request.user),
         "tokens": account_selectors.api_token_list(owner=request.user),
         "new_token": request.session.pop("new-api-token", None),
         "token_name_max": ApiToken.NAME_MAX_LENGTH,

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from devices import hosted
 from devices.ingest import queue
 from devices.models import Device
-from monitors.demo import gro01, simulate
+from growalert.demo import gro01, simulate
 from monitors.influxdb import client as influx
 from monitors.models import Monitor
 from tests.monitors.conftest import SeededInflux

@@ -18,8 +18,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from devices import hosted
+from growalert.demo.setup import ensure_demo_monitors
 from monitors import outbound, services
-from monitors.demo.setup import ensure_demo_monitors
 from monitors.influxdb import client as influx
 from monitors.influxdb import connect, observe
 from monitors.models import Source

@@ -29,7 +29,7 @@ from django.utils import timezone
 from devices import hosted, keys, services
 from devices.ingest import service
 from devices.models import Device
-from monitors.demo import gro01
+from growalert.demo import gro01
 from monitors.influxdb import client as influx
 
 logger = logging.getLogger(__name__)

@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from devices import hosted
+from growalert.demo import devices as demo
 from monitors import services
 from monitors.models import Channel, Monitor
 
@@ -16,8 +18,6 @@ DEMO_SOURCE = "Local InfluxDB (demo)"
 def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
     """Creates the demo devices, channel and monitors once; later runs leave them as they are.
     The monitors read the account's hosted source, where the demo devices' readings go."""
-    from devices import demo, hosted  # the demo wires devices into monitors
-
     demo.ensure_demo_devices(owner=owner)
     source = hosted.hosted_source(owner_id=owner.pk)
     hosted.ensure_database(source.database)

@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitors.demo.setup import ensure_demo_monitors
+from devices import hosted
+from growalert.demo import devices as demo
+from growalert.demo.setup import ensure_demo_monitors
 from monitors.influxdb import client as influx
 
 
@@ -40,8 +42,6 @@ class Command(BaseCommand):
         return user
 
     def _load_history(self, admin: User, hours: float) -> None:
-        from devices import demo, hosted  # the demo wires devices into monitors
-
         try:
             count = demo.load_history(owner=admin, hours=hours)
         except influx.InfluxError as exc:

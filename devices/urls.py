@@ -1,0 +1,15 @@
+"""Routes of devices, at the site root: the customer API's device endpoints and /ingest."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from devices import api, views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ingest", views.ingest, name="ingest"),
+    path("devices", api.DeviceListView.as_view(), name="billing-devices"),
+    path(
+        "devices/<int:device_id>/ingest-key",
+        api.DeviceIngestKeyView.as_view(),
+        name="billing-device-ingest-key",
+    ),
+]

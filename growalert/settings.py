@@ -15,6 +15,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from observability import logs as observability_logs
+
 django_stubs_ext.monkeypatch()  # generic admin/form classes (ModelAdmin[Monitor]) at runtime
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -64,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every log line of the request, and its response, carry its X-Request-ID.
+    "observability.middleware.RequestIdMiddleware",
     # First, so that errors raised before DRF (or by other middleware) answer JSON on the API.
     "growalert.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -350,19 +354,23 @@ PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="") 
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "httpx": {"level": "WARNING"},
-    },
-}
+# Logs (docs/operations.md): LOG_FORMAT=json writes one JSON object per line with the request
+# id, Celery task id/name, monitor and account ids; plain (the default) is for people. The
+# per-tick INFO lines of the tasks below (Celery's received/succeeded, beat's sending) are
+# DEBUG: LOG_LEVEL=DEBUG shows them.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain").strip().lower()
+LOG_QUIET_TASKS: list[str] = [
+    "monitors.tasks.dispatch_due_monitors",
+    "monitors.tasks.evaluate_monitors",
+    "monitors.tasks.repair_schedules",
+    "monitors.tasks.simulate_demo_devices",
+    "monitors.notify.tasks.deliver_due_notifications",
+    "growalert.tasks.record_heartbeat",
+    "growalert.tasks.check_monitoring",
+]
+LOGGING = observability_logs.config(
+    fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"), quiet_tasks=LOG_QUIET_TASKS
+)
 
 # --- Monitors ------------------------------------------------------------------------------
 # Fernet key(s) that encrypt source credentials at rest; the first encrypts, all decrypt (so a

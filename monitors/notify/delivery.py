@@ -41,6 +41,7 @@ from monitors.notify import breaker, streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.raw_rows import Fields, loaded, select_list
+from observability import context
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,14 @@ def deliver(notification_id: uuid.UUID | str) -> str:
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
+    # every log line of this delivery names its monitor and account (observability.logs)
+    with context.bound(
+        monitor_id=notification.monitor_id, account_id=notification.channel.owner_id
+    ):
+        return _deliver(notification)
+
+
+def _deliver(notification: Notification) -> str:
     started = timezone.now()
     clock = time.perf_counter()
     try:

@@ -47,6 +47,7 @@ def declared_queues() -> list[Queue]:
 app.conf.task_routes = (route,)
 # Log lines of a task run carry its id and name; the worker's log handlers get the format.
 celery_signals.connect()
+celery_signals.connect_tracing()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
 
 
 @celeryd_init.connect

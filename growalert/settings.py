@@ -442,3 +442,27 @@ STRIPE_SUBSCRIPTION_PRICES: list[str] = env.list(
 STRIPE_DEVICE_PRICE: str = env.str("STRIPE_DEVICE_PRICE", default="gro01_device")
 BILLING_PAST_DUE_GRACE_DAYS: int = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 BILLING_MAX_DEVICES_PER_ORDER: int = env.int("BILLING_MAX_DEVICES_PER_ORDER", default=100)
+
+# --- Operations: error reports and traces (docs/operations.md) --------------------------------
+# Sentry: unhandled exceptions (web, workers, beat) and ERROR log lines, scrubbed of secrets
+# (observability/errors.py). Unset: sentry_sdk is not even imported.
+SENTRY_DSN: str = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT: str = env.str(
+    "SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"
+)
+SENTRY_RELEASE: str = env.str("SENTRY_RELEASE", default="")
+SENTRY_SAMPLE_RATE: float = max(0.0, min(env.float("SENTRY_SAMPLE_RATE", default=1.0), 1.0))
+if SENTRY_DSN:
+    from observability import errors as observability_errors
+
+    observability_errors.init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        sample_rate=SENTRY_SAMPLE_RATE,
+    )
+# OpenTelemetry traces (observability/tracing.py) when OTEL_EXPORTER_OTLP_ENDPOINT is set (the
+# collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318). The share of requests and
+# beat ticks traced: tasks follow the request or tick that sent them.
+TRACING_SAMPLE_RATIO: float = max(0.0, min(env.float("OTEL_TRACES_SAMPLER_ARG", default=0.1), 1.0))
+TRACING_SERVICE_NAME: str = env.str("OTEL_SERVICE_NAME", default="growalert")

@@ -65,3 +65,42 @@ def connect() -> None:
         if logger is not None:
             fmt, quiet = _log_settings()
             logs.adopt(logger, fmt=fmt, quiet_tasks=quiet)
+
+
+def _start_tracing(role: str) -> None:
+    from django.conf import settings
+
+    from observability import tracing
+
+    tracing.init(
+        service=f"{settings.TRACING_SERVICE_NAME}-{role}", ratio=settings.TRACING_SAMPLE_RATIO
+    )
+
+
+def connect_tracing() -> None:
+    """Traces (observability.tracing) in worker pool processes after the fork, in a solo or
+    threaded worker and in beat at start; what is buffered is exported before they exit.
+    Nothing is imported when OTEL_EXPORTER_OTLP_ENDPOINT is unset."""
+    from observability import tracing
+
+    if not tracing.enabled():
+        return
+
+    @signals.worker_process_init.connect(weak=False)
+    def _pool_process(**kwargs: Any) -> None:
+        _start_tracing("worker")
+
+    @signals.worker_init.connect(weak=False)
+    def _worker(sender: Any = None, **kwargs: Any) -> None:
+        pool = getattr(sender, "pool_cls", None)
+        if "prefork" not in str(getattr(pool, "__module__", pool)):  # no fork follows
+            _start_tracing("worker")
+
+    @signals.beat_init.connect(weak=False)
+    def _beat(**kwargs: Any) -> None:
+        _start_tracing("beat")
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    @signals.worker_shutdown.connect(weak=False)
+    def _flush(**kwargs: Any) -> None:
+        tracing.flush()

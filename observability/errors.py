@@ -30,7 +30,7 @@ SECRET_VALUES = (
     re.compile(r"(?i)\b(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]{6,}"),  # credentials
     re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # user:password@ in URLs
     re.compile(  # key=value pairs of a query string or a log line
-        r"(?i)(?<=[?&;\s])(?:[a-z_\-]*(?:token|secret|passw|key|signature|sig|auth))=[^&\s]+"
+        r"(?i)(?<![^?&;\s])(?:[a-z_\-]*(?:token|secret|passw|key|signature|sig|auth))=[^&\s]+"
     ),
     re.compile(r"\b(?:\d[ -]?){13,19}\b"),  # card numbers
 )

@@ -109,6 +109,8 @@ def config(*, fmt: str, level: str, quiet_tasks: Iterable[str]) -> dict[str, Any
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
+            # Django's own console handler (DEBUG only) would print its lines a second time.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
             "django.db.backends": {"level": "INFO"},
             "httpx": {"level": "WARNING"},
         },

@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponseBase
 
 from observability import context
@@ -29,10 +30,16 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = request_id_of(request)
         request.request_id = request_id  # type: ignore[attr-defined]
-        tokens = context.set_fields(request_id=request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            context.reset(tokens)
+        # Kept past the middleware: Django logs 4xx/5xx answers ("Not Found: …") after the
+        # middleware chain returns. Cleared when the response is finished (below).
+        context.set_fields(request_id=request_id)
+        response = self.get_response(request)
         response[HEADER] = request_id
         return response
+
+
+def _forget_request_id(**kwargs: object) -> None:
+    context.set_fields(request_id=None)
+
+
+request_finished.connect(_forget_request_id, dispatch_uid="observability.request_id")

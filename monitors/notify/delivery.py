@@ -249,7 +249,17 @@ def _deliver(notification: Notification) -> str:
     except breaker.Deferred as deferred:  # not tried: not an attempt (breaker.defer)
         return breaker.defer(notification, deferred)
     duration_ms = (time.perf_counter() - clock) * 1000
-    return _record(notification, sent, error, started=started, duration_ms=duration_ms)
+    outcome = _record(notification, sent, error, started=started, duration_ms=duration_ms)
+    logger.info(
+        "notification %s (%s, %s channel %s): %s in %.0f ms",
+        notification.pk,
+        notification.event,
+        notification.channel.kind,
+        notification.channel_id,
+        outcome,
+        duration_ms,
+    )
+    return outcome
 
 
 def _send(notification: Notification) -> tuple[Sent | None, Exception | None]:

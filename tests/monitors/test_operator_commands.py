@@ -148,6 +148,7 @@ def test_monitor_evaluations_shows_state_and_recent_notifications():
     channel = ChannelFactory()
     notification = dead_letter(channel)
     monitor = notification.monitor
+    assert monitor is not None
     Monitor.objects.filter(pk=monitor.pk).update(
         status="firing", status_reason="42.5 is above 30", last_value=42.5
     )

@@ -104,7 +104,7 @@ def worker(on: bool, otlp: OtlpReceiver, queue: str) -> Iterator[None]:
             time.sleep(0.2)
         yield
     finally:
-        common.stop([(process, out)])  # type: ignore[list-item]
+        common.stop([(process, out)])
 
 
 def evaluations_per_second(ids: list[int], queue: str) -> float:

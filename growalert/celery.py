@@ -11,6 +11,8 @@ from celery import Celery
 from celery.signals import celeryd_init, worker_process_shutdown
 from kombu import Exchange, Queue
 
+from observability import celery_signals
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
 
 # Task modules are listed explicitly (not only autodiscovered, which is lazy) so that every task
@@ -43,6 +45,9 @@ def declared_queues() -> list[Queue]:
 
 
 app.conf.task_routes = (route,)
+# Log lines of a task run carry its id and name; the worker's log handlers get the format.
+celery_signals.connect()
+celery_signals.connect_tracing()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
 
 
 @celeryd_init.connect

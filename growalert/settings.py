@@ -15,6 +15,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from observability import logs as observability_logs
+
 django_stubs_ext.monkeypatch()  # generic admin/form classes (ModelAdmin[Monitor]) at runtime
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every log line of the request, and its response, carry its X-Request-ID.
+    "observability.middleware.RequestIdMiddleware",
     # First, so that errors raised before DRF (or by other middleware) answer JSON on the API.
     "shared.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -351,19 +355,23 @@ PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="") 
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "httpx": {"level": "WARNING"},
-    },
-}
+# Logs (docs/operations.md): LOG_FORMAT=json writes one JSON object per line with the request
+# id, Celery task id/name, monitor and account ids; plain (the default) is for people. The
+# per-tick INFO lines of the tasks below (Celery's received/succeeded, beat's sending) are
+# DEBUG: LOG_LEVEL=DEBUG shows them.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain").strip().lower()
+LOG_QUIET_TASKS: list[str] = [
+    "monitors.tasks.dispatch_due_monitors",
+    "monitors.tasks.evaluate_monitors",
+    "monitors.tasks.repair_schedules",
+    "monitors.tasks.simulate_demo_devices",
+    "monitors.notify.tasks.deliver_due_notifications",
+    "growalert.tasks.record_heartbeat",
+    "growalert.tasks.check_monitoring",
+]
+LOGGING = observability_logs.config(
+    fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"), quiet_tasks=LOG_QUIET_TASKS
+)
 
 # --- Monitors ------------------------------------------------------------------------------
 # Fernet key(s) that encrypt source credentials at rest; the first encrypts, all decrypt (so a
@@ -459,3 +467,27 @@ STRIPE_SUBSCRIPTION_PRICES: list[str] = env.list(
 STRIPE_DEVICE_PRICE: str = env.str("STRIPE_DEVICE_PRICE", default="gro01_device")
 BILLING_PAST_DUE_GRACE_DAYS: int = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 BILLING_MAX_DEVICES_PER_ORDER: int = env.int("BILLING_MAX_DEVICES_PER_ORDER", default=100)
+
+# --- Operations: error reports and traces (docs/operations.md) --------------------------------
+# Sentry: unhandled exceptions (web, workers, beat) and ERROR log lines, scrubbed of secrets
+# (observability/errors.py). Unset: sentry_sdk is not even imported.
+SENTRY_DSN: str = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT: str = env.str(
+    "SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"
+)
+SENTRY_RELEASE: str = env.str("SENTRY_RELEASE", default="")
+SENTRY_SAMPLE_RATE: float = max(0.0, min(env.float("SENTRY_SAMPLE_RATE", default=1.0), 1.0))
+if SENTRY_DSN:
+    from observability import errors as observability_errors
+
+    observability_errors.init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        sample_rate=SENTRY_SAMPLE_RATE,
+    )
+# OpenTelemetry traces (observability/tracing.py) when OTEL_EXPORTER_OTLP_ENDPOINT is set (the
+# collector's OTLP/HTTP base URL, e.g. http://otel-collector:4318). The share of requests and
+# beat ticks traced: tasks follow the request or tick that sent them.
+TRACING_SAMPLE_RATIO: float = max(0.0, min(env.float("OTEL_TRACES_SAMPLER_ARG", default=0.1), 1.0))
+TRACING_SERVICE_NAME: str = env.str("OTEL_SERVICE_NAME", default="growalert")

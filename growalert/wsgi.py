@@ -1,11 +1,23 @@
-"""WSGI entry point (gunicorn growalert.wsgi). ``POST /ingest`` is answered in front of Django's
-middleware (devices/ingest/wsgi.py); every other request goes to Django."""
+"""WSGI entry point (gunicorn growalert.wsgi). gunicorn imports it in each worker after the
+fork (no preload_app), which is where tracing is set up: before the application is built, so
+the Django instrumentation's middleware is in it. ``POST /ingest`` is answered in front of
+Django's middleware (devices/ingest/wsgi.py); every other request goes to Django."""
 
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
+from observability import tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "growalert.settings")
+
+if tracing.enabled():  # OTEL_EXPORTER_OTLP_ENDPOINT set
+    tracing.init(
+        service=f"{settings.TRACING_SERVICE_NAME}-web",
+        ratio=settings.TRACING_SAMPLE_RATIO,
+        web=True,
+    )
 
 django_application = get_wsgi_application()
 

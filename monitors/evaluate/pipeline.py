@@ -205,7 +205,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         except _NOT_ISOLATED:
             raise
         except Exception as exc:
-            logger.exception("monitor %s could not be evaluated", monitor.pk)
+            logger.exception("monitor %s could not be evaluated", monitor.pk, extra=_ids(monitor))
             broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
     try:
         _attach_points(decisions, now)
@@ -226,6 +226,11 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     return result
 
 
+def _ids(monitor: Monitor) -> dict[str, int]:
+    """A log line's monitor and account (observability.logs puts them in JSON lines)."""
+    return {"monitor_id": monitor.pk, "account_id": monitor.owner_id}
+
+
 def _load(ids: list[int], due: dict[int, datetime], broken: list[Broken]) -> list[Monitor]:
     """The batch's enabled monitors (one query); a row that cannot be read is broken."""
     monitors: list[Monitor] = []
@@ -239,7 +244,7 @@ def _load(ids: list[int], due: dict[int, datetime], broken: list[Broken]) -> lis
         monitors.extend(found)
 
     def unreadable(pk: int, exc: Exception) -> None:
-        logger.error("monitor %s could not be loaded: %r", pk, exc)
+        logger.error("monitor %s could not be loaded: %r", pk, exc, extra={"monitor_id": pk})
         broken.append(Broken(pk, None, due[pk], UNLOADABLE))
 
     _isolate(ids, load, unreadable)
@@ -254,7 +259,7 @@ def _observe(
     observed: dict[int, observe.Observation] = {}
 
     def failed(monitor: Monitor, exc: Exception) -> None:
-        logger.error("monitor %s could not be observed: %r", monitor.pk, exc)
+        logger.error("monitor %s could not be observed: %r", monitor.pk, exc, extra=_ids(monitor))
         broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
 
     _isolate(monitors, lambda part: observed.update(observe.observe_batch(part)), failed)
@@ -289,7 +294,12 @@ def _broken(monitor: Monitor, due_at: datetime, reason: str, exc: Exception) -> 
 
 
 def _unstorable(d: Decision, exc: Exception, broken: list[Broken]) -> None:
-    logger.error("the evaluation of monitor %s could not be stored: %r", d.monitor.pk, exc)
+    logger.error(
+        "the evaluation of monitor %s could not be stored: %r",
+        d.monitor.pk,
+        exc,
+        extra=_ids(d.monitor),
+    )
     broken.append(_broken(d.monitor, d.due_at, reason_for(d.monitor, exc, default=UNSTORABLE), exc))
 
 

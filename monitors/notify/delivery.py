@@ -40,6 +40,7 @@ from monitors.notify import breaker, queue, streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.raw_rows import Fields, loaded, select_list
+from observability import context
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +224,14 @@ def deliver(notification_id: uuid.UUID | str) -> str:
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
+    # every log line of this delivery names its monitor and account (observability.logs)
+    with context.bound(
+        monitor_id=notification.monitor_id, account_id=notification.channel.owner_id
+    ):
+        return _deliver(notification)
+
+
+def _deliver(notification: Notification) -> str:
     started = timezone.now()
     clock = time.perf_counter()
     try:
@@ -231,7 +240,17 @@ def deliver(notification_id: uuid.UUID | str) -> str:
     except breaker.Deferred as deferred:  # not tried: not an attempt (breaker.defer)
         return breaker.defer(notification, deferred)
     duration_ms = (time.perf_counter() - clock) * 1000
-    return _record(notification, sent, error, started=started, duration_ms=duration_ms)
+    outcome = _record(notification, sent, error, started=started, duration_ms=duration_ms)
+    logger.info(
+        "notification %s (%s, %s channel %s): %s in %.0f ms",
+        notification.pk,
+        notification.event,
+        notification.channel.kind,
+        notification.channel_id,
+        outcome,
+        duration_ms,
+    )
+    return outcome
 
 
 def _send(notification: Notification) -> tuple[Sent | None, Exception | None]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from devices import hosted
 from devices.ingest.points import NAME
 from devices.models import Device
-from devices.series import SERVER_TAG
+from devices.series import HEARTBEAT, SERVER_TAG
 from monitors.influxdb import client as influx
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ def latest(device: Device) -> list[Latest]:
     found: dict[str, Latest] = {}
     for result in results:
         for series in result.series:
+            if series.name == HEARTBEAT:  # growalert's own point, not a reading
+                continue
             for row in series.values:
                 values = {
                     column: value

@@ -18,6 +18,12 @@ DEMO_SOURCE = "Local InfluxDB (demo)"
 def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
     """Creates the demo devices, channel and monitors once; later runs leave them as they are.
     The monitors read the account's hosted source, where the demo devices' readings go."""
+    # The channel first: the devices' health monitors take the account's channels.
+    channel, _ = Channel.objects.get_or_create(
+        owner=owner,
+        name="Demo email",
+        defaults={"kind": Channel.Kind.EMAIL, "config": {"addresses": [owner.email]}},
+    )
     demo.ensure_demo_devices(owner=owner)
     source = hosted.hosted_source(owner_id=owner.pk)
     hosted.ensure_database(source.database)
@@ -25,11 +31,6 @@ def ensure_demo_monitors(*, owner: User) -> list[Monitor]:
     Monitor.objects.filter(
         owner=owner, source__name=DEMO_SOURCE, source__url=settings.INFLUXDB_URL
     ).update(source=source)
-    channel, _ = Channel.objects.get_or_create(
-        owner=owner,
-        name="Demo email",
-        defaults={"kind": Channel.Kind.EMAIL, "config": {"addresses": [owner.email]}},
-    )
     existing = {m.name: m for m in Monitor.objects.filter(owner=owner, source=source)}
     created = []
     for spec in _specs():

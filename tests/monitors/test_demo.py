@@ -38,8 +38,11 @@ def test_load_demo_creates_the_admin_and_monitors_once(demo_database) -> None:
     call_command("load_demo", hours=0.1, stdout=open("/dev/null", "w"))  # noqa: SIM115
     call_command("load_demo", hours=0.1, stdout=open("/dev/null", "w"))  # noqa: SIM115
 
-    monitors = Monitor.objects.filter(owner__username="admin")
+    monitors = Monitor.objects.filter(owner__username="admin", device__isnull=True)
     assert monitors.count() == 4
+    # and each of the three demo devices its three health monitors (devices/health.py)
+    health = Monitor.objects.filter(owner__username="admin", device__isnull=False)
+    assert health.count() == 9
     assert all(m.channels.count() == 1 for m in monitors)
     assert all(m.source.database == demo_database.database for m in monitors)
     assert all(m.source.hosted for m in monitors)

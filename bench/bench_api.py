@@ -19,13 +19,11 @@ of each in a row compares different moments.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import common  # bench/common.py: this directory is first on sys.path
@@ -79,15 +77,8 @@ def wrk(url: str, seconds: int, headers: list[str]) -> tuple[float, float, float
     for header in headers:
         args += ["-H", header]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    if "Non-2xx" in out:
-        raise SystemExit(f"wrk saw errors:\n{out}")
-    return rps, ms("50%"), ms("99%")
+    rps, p50, p99, _ = common.wrk_figures(out)
+    return rps, p50, p99
 
 
 def main() -> None:
@@ -99,46 +90,16 @@ def main() -> None:
     seconds = int(args[0]) if args else 10
     token = seed()
     port = free_port()
-    env = {  # production settings: DEBUG off, so secrets must be given
-        **os.environ,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECRET_KEY": os.environ.get(
-            "DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 30
-        ),
-        "FIELD_ENCRYPTION_KEY": os.environ.get(
-            "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
-        ),
-        # The rate limit is on, as in production: each request pays its Redis round trip,
-        # with a limit no run can reach.
-        "API_RATE_LIMIT": "100000000/min",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain http on loopback, no TLS proxy in front
-    }
+    # The rate limit is on, as in production: each request pays its Redis round trip, with a
+    # limit no run can reach.
+    env = common.production_env(API_RATE_LIMIT="100000000/min")
     if with_ceiling:  # the project's URLs plus /bench/ceiling
         env["DJANGO_SETTINGS_MODULE"] = "bench.api_ceiling_settings"
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "growalert.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = common.start_gunicorn(port, env, workers=WORKERS)
     base = f"http://127.0.0.1:{port}"
     auth = f"Authorization: Token {token}"
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        common.wait_ready(base, tries=100)
         page = httpx.get(f"{base}/monitors?limit=50", headers={"Authorization": f"Token {token}"})
         page.raise_for_status()
         assert len(page.json()["results"]) == 50, page.text[:200]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -86,16 +85,7 @@ def wrk_script(body: str, headers: dict[str, str], folder: Path, name: str) -> P
 def wrk(url: str, script: Path, seconds: int) -> tuple[float, float, float, int]:
     args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script)]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    if "Non-2xx" in out:
-        raise SystemExit(f"wrk saw errors:\n{out}")
-    return rps, ms("50%"), ms("99%"), total
+    return common.wrk_figures(out)
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -194,36 +184,9 @@ def main() -> None:
     seconds = int(args[0]) if args else 10
     key, database = seed()
     port = free_port()
-    env = {
-        **os.environ,
-        **LIMITS,
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECRET_KEY": os.environ.get(
-            "DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 30
-        ),
-        "FIELD_ENCRYPTION_KEY": os.environ.get(
-            "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
-        ),
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-    }
+    env = common.production_env(**LIMITS)
     common.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "growalert.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WORKERS),
-            "--threads",
-            str(THREADS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = common.start_gunicorn(port, env, workers=WORKERS, threads=THREADS)
     flusher_log = open(common.LOG_DIR / "bench_ingest_flusher.log", "ab")  # noqa: SIM115
     flusher = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "ingest_flusher"],
@@ -246,12 +209,7 @@ def main() -> None:
     }
     cpu_per_request: dict[str, list[dict[str, float]]] = {}
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        common.wait_ready(base, tries=100)
         check = httpx.post(f"{base}/ingest", content=body, headers={"X-API-Key": key})
         assert check.status_code == 202, check.text
         with tempfile.TemporaryDirectory() as folder:

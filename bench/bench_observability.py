@@ -32,7 +32,6 @@ from pathlib import Path
 import bench_api  # sets Django up (bench/common.py); wrk(), seed()
 import bench_pipeline  # seed_influx(), seed_monitors(), make_due(), others()
 import common
-import httpx
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -133,38 +132,13 @@ def evaluations_per_second(ids: list[int], queue: str) -> float:
 
 def api_requests_per_second(on: bool, otlp: OtlpReceiver, token: str, seconds: int) -> float:
     port = free_port(28000)
-    env = mode_env(on, otlp) | {
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 30,
-        "FIELD_ENCRYPTION_KEY": "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA=",
-        "API_RATE_LIMIT": "100000000/min",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-    }
+    env = common.production_env(mode_env(on, otlp), API_RATE_LIMIT="100000000/min")
     log_path = LOG / f"bench-observability-web-{'on' if on else 'off'}.log"
     out = open(log_path, "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "growalert.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WORKERS),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    server = common.start_gunicorn(port, env, workers=WORKERS, log=out)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        common.wait_ready(base)
         auth = f"Authorization: Token {token}"
         bench_api.wrk(f"{base}/monitors?limit=50", 2, [auth])  # warm-up
         rps, _, _ = bench_api.wrk(f"{base}/monitors?limit=50", seconds, [auth])

@@ -12,6 +12,7 @@ imports it, then calls ``setup_django`` before importing anything that needs Dja
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -46,6 +47,69 @@ PAYLOAD: dict[str, Any] = {
     "incident": None,
     "points": [],
 }
+
+
+BENCH_SECRET_KEY = "bench-only-secret-key-" + "x" * 30
+BENCH_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
+
+
+def production_env(base: Mapping[str, str] | None = None, /, **extra: str) -> dict[str, str]:
+    """The environment of a web server run as in production (DEBUG off, so secrets are given;
+    plain http on loopback, no TLS proxy in front), on top of ``base`` (default: ours)."""
+    return {
+        **(os.environ if base is None else base),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", BENCH_SECRET_KEY),
+        "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY", BENCH_FIELD_KEY),
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        **extra,
+    }
+
+
+def start_gunicorn(
+    port: int,
+    env: Mapping[str, str],
+    *,
+    workers: int,
+    threads: int = 1,
+    log: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving growalert.wsgi on 127.0.0.1:``port`` (as scripts/run_all.sh does)."""
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "growalert.wsgi"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    if threads > 1:
+        command += ["--threads", str(threads)]
+    command += ["--log-level", "warning"]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT if log else None
+    )
+
+
+def wait_ready(base: str, *, tries: int = 200) -> None:
+    """Until the server at ``base`` answers /healthz (gunicorn's workers are up)."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
+def wrk_figures(out: str) -> tuple[float, float, float, int]:
+    """wrk --latency's report: requests/s, p50 and p99 in ms, requests made. Exits on non-2xx."""
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return rps, ms("50%"), ms("99%"), total
 
 
 def setup_django(*, defaults: Mapping[str, str] = {}, env: Mapping[str, str] = {}) -> None:

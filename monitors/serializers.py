@@ -10,7 +10,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
 from rest_framework.settings import api_settings
 
-from monitors import definitions
+from monitors import validation
 from monitors.models import (
     Channel,
     Incident,
@@ -118,11 +118,11 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         return cached
 
     def validate_raw_query(self, value: str) -> str:
-        return definitions.clean_raw_query(value)
+        return validation.clean_raw_query(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The definition's one validation (monitors/definitions.py), as field errors."""
-        return definitions.clean_definition(attrs, instance=self.instance)
+        """The definition's one validation (monitors/validation.py), as field errors."""
+        return validation.clean_definition(attrs, instance=self.instance)
 
 
 # DRF field classes (exactly these: a subclass may render differently) and the JSON kind of

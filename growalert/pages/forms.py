@@ -1,5 +1,5 @@
 """Page forms. The monitor form parses what people type ("5m", "device=greenhouse-1") and then
-runs the one validation of a monitor definition the API runs too (monitors/definitions.py), so
+runs the one validation of a monitor definition the API runs too (monitors/validation.py), so
 a rule is checked in one place and its errors land next to the field they are about."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
-from monitors import definitions
+from monitors import validation
 from monitors.models import (
     MAX_INTERVAL,
     MAX_REPEAT,
@@ -188,7 +188,7 @@ class MonitorForm(forms.ModelForm[Monitor]):
             return cleaned
         values = {name: cleaned.get(name) for name in FORM_FIELDS}
         try:
-            self.validated = definitions.clean_definition(
+            self.validated = validation.clean_definition(
                 values, instance=self.instance if self.instance.pk else None
             )
         except ValidationError as exc:

@@ -1,0 +1,444 @@
+"""The flip workload of issue 18, path (a): data written straight to InfluxDB, monitors polling.
+
+N series ``sensor_value,device=dI value=20`` are written every second (one line-protocol batch) to
+the customers' test InfluxDB; one monitor per device (``last`` value over 2 s above 30, interval
+1 s, one webhook channel to a loopback receiver in this process that timestamps arrivals). Real
+Celery processes do the work, as ``scripts/run_all.sh`` starts them: an evaluation worker
+(prefork, BENCH_EVAL_PROCESSES) and a delivery worker (threads, BENCH_DELIVERY_THREADS) on
+private queues. Beat's part runs in a thread of this process: the dispatcher task's body every
+second (enqueueing evaluations through the broker) and the sweeper every 5 s; its CPU is that
+thread's own. The interval floor is 10 s today (``MIN_INTERVAL``, a CHECK constraint on monitors
+and schedules): for the run, the bench drops both constraints in the development database and
+lowers the dispatcher's floor in its own process to 1 s, and puts the constraints back after.
+
+1. Steady state: after a warm-up, CPU (utime + stime) of every process tree of this checkout's
+   services (postgres, redis, both influxd) and of the Celery processes started here, over
+   BENCH_WINDOW (60) s, per 1,000 evaluations, both per due evaluation (N x window / interval)
+   and per evaluation done (counted from the monitors' ``evaluated_due_at``).
+2. Rounds: BENCH_ROUNDS (10) times, K (100) fresh devices flip to 35 at a random instant (the
+   writer sends it with its next batch), each device's ``fired`` arrival is recorded; hold 3 s,
+   flip back, record ``resolved``. Latency = arrival - flip instant; p50/p99/max, lost and
+   duplicated (a key received twice).
+
+The receiver allows BENCH_RECEIVER_CONCURRENCY (64) sends at once (NOTIFY_RECEIVER_CONCURRENCY;
+the default 4 is meant for one customer's receiver, not a bench's single sink of every alert).
+
+    .venv/bin/python bench/bench_flip.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import common  # bench/common.py: this directory is first on sys.path
+
+PID = os.getpid()
+os.environ["PYTHONPATH"] = str(common.ROOT)  # the Celery processes import this checkout
+common.setup_django(
+    defaults={"SOURCES_ALLOW_PRIVATE_ADDRESSES": "true"},
+    env={
+        "CELERY_EVALUATION_QUEUE": f"bench-flip-eval-{PID}",
+        "CELERY_DELIVERY_QUEUE": f"bench-flip-delivery-{PID}",
+        "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
+        "NOTIFY_RECEIVER_CONCURRENCY": os.environ.get("BENCH_RECEIVER_CONCURRENCY", "64"),
+    },
+)
+
+from django.db import close_old_connections, connection
+
+from monitors import tasks
+from monitors.evaluate import dispatch
+from monitors.influxdb import client as influx
+from monitors.models import Monitor
+from monitors.notify import tasks as notify_tasks
+from tests import customer_influx
+
+DATABASE = "growalert_bench_flip"
+K = int(os.environ.get("BENCH_K", "100"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
+WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
+WARMUP = float(os.environ.get("BENCH_WARMUP", "15"))
+HOLD = 3.0
+EVAL_PROCESSES = int(os.environ.get("BENCH_EVAL_PROCESSES", str(os.cpu_count() or 2)))
+DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Receiver(common.LoopbackReceiver):
+    """Arrival time (time.time) of each idempotency key; a key seen twice is a duplicate."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.duplicates = 0
+        super().__init__()
+
+    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
+        now = time.time()
+        with self.lock:
+            if key in self.received:
+                self.duplicates += 1
+            else:
+                self.received[key] = now
+        self.ok(request)
+
+    def arrivals(self, kind: str) -> dict[int, float]:
+        """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""
+        found: dict[int, float] = {}
+        with self.lock:
+            for key, at in self.received.items():
+                parts = key.split(":")
+                if len(parts) == 4 and parts[2] == kind:
+                    monitor = int(parts[0][1:])
+                    found[monitor] = min(at, found.get(monitor, at))
+        return found
+
+
+class Writer(threading.Thread):
+    """One batch of N points every second, on the second; ``flipped`` devices report 35."""
+
+    def __init__(self, devices: int) -> None:
+        super().__init__(daemon=True)
+        self.devices = devices
+        self.flipped: set[int] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.late = 0
+
+    def run(self) -> None:
+        with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
+            tick = time.time()
+            while not self.stopping.is_set():
+                with self.lock:
+                    flipped = set(self.flipped)
+                ms = int(time.time() * 1000)
+                client.write(
+                    (
+                        f"sensor_value,device=d{d} value={35.0 if d in flipped else 20.0} {ms}"
+                        for d in range(self.devices)
+                    ),
+                    database=DATABASE,
+                )
+                tick += 1.0
+                wait = tick - time.time()
+                if wait < 0:
+                    self.late += 1
+                    tick = time.time()
+                self.stopping.wait(max(0.0, wait))
+
+    def flip(self, devices: list[int], on: bool) -> None:
+        with self.lock:
+            if on:
+                self.flipped |= set(devices)
+            else:
+                self.flipped -= set(devices)
+
+
+def seed(devices: int, url: str) -> list[int]:
+    from monitors.models import Schedule
+
+    owner, source = common.customer_source("bench-flip", DATABASE)
+    _, channel = common.webhook_channel("bench-flip", url)
+    channel.verified = True
+    channel.save()
+    monitors = Monitor.objects.bulk_create(
+        [
+            Monitor(
+                owner=owner,
+                source=source,
+                name=f"flip d{d}",
+                measurement="sensor_value",
+                field="value",
+                tags={"device": f"d{d}"},
+                aggregation="last",
+                window=timedelta(seconds=2),
+                comparator="above",
+                critical=30.0,
+                interval=timedelta(seconds=1),
+                pending_for=1,
+                recover_after=1,
+                flap_detection=False,
+            )
+            for d in range(devices)
+        ],
+        batch_size=5000,
+    )
+    Monitor.channels.through.objects.bulk_create(
+        [Monitor.channels.through(monitor_id=m.pk, channel_id=channel.pk) for m in monitors],
+        batch_size=5000,
+    )
+    # the schedule rows (a signal may have made them): due now, all on the same second
+    from django.utils import timezone
+
+    start = timezone.now() + timedelta(seconds=2)
+    Schedule.objects.bulk_create(
+        [
+            Schedule(
+                monitor=m,
+                owner_id=owner.pk,
+                source_id=source.pk,
+                interval=m.interval,
+                next_due_at=start,
+            )
+            for m in monitors
+        ],
+        batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["monitor"],
+        update_fields=["next_due_at", "interval"],
+    )
+    return [m.pk for m in monitors]
+
+
+# ---------------------------------------------------------------- the floor, the dispatcher
+
+FLOORS = {
+    "monitors_monitor": "monitor_interval_in_range",
+    "monitors_schedule": "schedule_interval_in_range",
+}
+
+
+def drop_floor() -> dict[str, str]:
+    """Drops the interval CHECK constraints; returns their definitions for restore_floor."""
+    kept: dict[str, str] = {}
+    with connection.cursor() as cursor:
+        for table, name in FLOORS.items():
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [name]
+            )
+            row = cursor.fetchone()
+            if row:
+                kept[table] = row[0]
+                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    dispatch.MIN_INTERVAL = timedelta(seconds=1)  # type: ignore[misc]
+    return kept
+
+
+def restore_floor(kept: dict[str, str]) -> None:
+    with connection.cursor() as cursor:
+        for table, definition in kept.items():
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{FLOORS[table]}" {definition}')
+
+
+class Beat(threading.Thread):
+    """Beat's part: the dispatcher every second, on the second; the sweeper every 5 s."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stopping = threading.Event()
+        self.cpu = 0.0  # this thread's CPU seconds so far
+
+    def run(self) -> None:
+        tick = time.time()
+        n = 0
+        while not self.stopping.is_set():
+            tasks.dispatch_due_monitors()
+            if n % 5 == 0:
+                notify_tasks.deliver_due_notifications()
+            n += 1
+            self.cpu = time.thread_time()
+            tick += 1.0
+            self.stopping.wait(max(0.0, tick - time.time()))
+        close_old_connections()
+        connection.close()
+
+
+# ---------------------------------------------------------------- CPU of process trees
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, utime + stime in seconds) of a live process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def cpu_by_tree(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds of each named group of process trees (live processes only)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))):
+            parents[int(entry)], times[int(entry)] = stat
+    totals: dict[str, float] = {}
+    for name, pids in roots.items():
+        members = set(pids)
+        grew = True
+        while grew:
+            children = {p for p, parent in parents.items() if parent in members} - members
+            grew = bool(children)
+            members |= children
+        totals[name] = sum(times.get(p, 0.0) for p in members)
+    return totals
+
+
+def service_roots(started: dict[str, list[int]]) -> dict[str, list[int]]:
+    local = str(common.ROOT / ".local")
+    redis_port = os.environ.get("GROWALERT_REDIS_PORT", "6379")
+    roots: dict[str, list[int]] = {"postgres": [], "redis": [], "influxd": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        line = _cmdline(int(entry))
+        name = line.split(" ", 1)[0].rsplit("/", 1)[-1]
+        if name == "postgres" and local in line:
+            roots["postgres"].append(int(entry))
+        elif name == "redis-server" and f":{redis_port}" in line:
+            roots["redis"].append(int(entry))
+        elif name == "influxd" and local in line:
+            roots["influxd"].append(int(entry))
+    return roots | started
+
+
+def evaluated_ticks(ids: list[int]) -> float:
+    """Sum over the monitors of their last applied due time (s): differences count ticks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(extract(epoch FROM evaluated_due_at)), 0) FROM monitors_monitor"
+            " WHERE id = ANY(%s)",
+            [ids],
+        )
+        return float(cursor.fetchone()[0])
+
+
+# ---------------------------------------------------------------- the run
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
+
+
+def wait_for(receiver: Receiver, kind: str, ids: set[int], timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ids <= set(receiver.arrivals(kind)):
+        time.sleep(0.05)
+
+
+def main() -> None:
+    devices = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    customer_influx.url()  # started on first use
+    with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
+        client.query(f'DROP DATABASE "{DATABASE}"', database=DATABASE, method="POST")
+        client.create_database(DATABASE)
+    receiver = Receiver()
+    writer = Writer(devices)
+    writer.start()
+    time.sleep(2.5)  # every series has data before the first evaluation
+    floor = drop_floor()
+    ids = seed(devices, receiver.url)
+    device_of = {pk: d for d, pk in enumerate(ids)}
+    from django.conf import settings
+
+    logs = common.LOG_DIR
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = {
+        "evaluation worker": common.start_worker(
+            logs / "bench-flip-eval.log",
+            hostname=f"bench-flip-eval-{PID}@%h",
+            pool="prefork",
+            concurrency=EVAL_PROCESSES,
+            queues=settings.CELERY_EVALUATION_QUEUE,
+        ),
+        "delivery worker": common.start_worker(
+            logs / "bench-flip-delivery.log",
+            hostname=f"bench-flip-delivery-{PID}@%h",
+            pool="threads",
+            concurrency=DELIVERY_THREADS,
+            queues=settings.CELERY_DELIVERY_QUEUE,
+        ),
+    }
+    beat = Beat()
+    beat.start()
+    try:
+        roots = service_roots({name: [p.pid] for name, (p, _) in processes.items()})
+        time.sleep(WARMUP)
+        ticks0, cpu0, t0 = evaluated_ticks(ids), cpu_by_tree(roots), time.time()
+        cpu0["beat (dispatcher, sweeper)"] = beat.cpu
+        time.sleep(WINDOW)
+        ticks1, cpu1, t1 = evaluated_ticks(ids), cpu_by_tree(roots), time.time()
+        cpu1["beat (dispatcher, sweeper)"] = beat.cpu
+        elapsed = t1 - t0
+        done = ticks1 - ticks0
+        due = devices * elapsed  # interval 1 s
+        split = {name: cpu1[name] - cpu0.get(name, 0.0) for name in cpu1}
+        total = sum(split.values())
+        late_in_window = writer.late
+
+        fired: list[float] = []
+        resolved: list[float] = []
+        lost = 0
+        order = list(range(devices))
+        random.Random(18).shuffle(order)
+        for r in range(ROUNDS):
+            chosen = order[(r * K) % devices : (r * K) % devices + K]
+            monitors = {ids[d] for d in chosen}
+            time.sleep(random.uniform(0.0, 1.0))
+            flipped_at = time.time()
+            writer.flip(chosen, on=True)
+            wait_for(receiver, "fired", monitors, 20)
+            time.sleep(HOLD)
+            back_at = time.time()
+            writer.flip(chosen, on=False)
+            wait_for(receiver, "resolved", monitors, 20)
+            for kind, since, into in (
+                ("fired", flipped_at, fired),
+                ("resolved", back_at, resolved),
+            ):
+                arrived = receiver.arrivals(kind)
+                got = [arrived[m] - since for m in monitors if m in arrived]
+                lost += len(monitors) - len(got)
+                into.extend(got)
+        time.sleep(2)  # a late duplicate would show up by now
+    finally:
+        beat.stopping.set()
+        beat.join()
+        common.stop(processes.values())
+        writer.stopping.set()
+        writer.join()
+        Monitor.objects.filter(pk__in=ids).delete()
+        restore_floor(floor)
+        customer_influx.stop()
+    del device_of
+
+    print(
+        f"bench_flip path (a): N={devices:,} devices, 1 s data and interval, K={K}, "
+        f"{ROUNDS} rounds; evaluation worker prefork x{EVAL_PROCESSES}, delivery worker "
+        f"threads x{DELIVERY_THREADS}, dispatcher thread"
+    )
+    for label, values in (("fired", fired), ("resolved", resolved)):
+        print(
+            f"  {label:8} arrival after the flip: n={len(values)}, p50 {pct(values, 50):.2f} s, "
+            f"p99 {pct(values, 99):.2f} s, max {max(values, default=0):.2f} s"
+        )
+    print(f"  lost {lost}, duplicated {receiver.duplicates}")
+    print(
+        f"  steady window {elapsed:.0f} s: evaluations done {done:,.0f} of {due:,.0f} due "
+        f"({done / elapsed:,.0f}/s); writer late {late_in_window} times"
+    )
+    print(
+        f"  CPU per 1,000 due evaluations {total / due * 1e6:.0f} ms; per 1,000 done "
+        f"{total / max(done, 1) * 1e6:.0f} ms"
+    )
+    for name, seconds in sorted(split.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:18} {seconds / max(done, 1) * 1e6:6.1f} ms per 1,000 done")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,8 @@ lowers the dispatcher's floor in its own process to 1 s, and puts the constraint
 2. Rounds: BENCH_ROUNDS (10) times, K (100) fresh devices flip to 35 at a random instant (the
    writer sends it with its next batch), each device's ``fired`` arrival is recorded; hold 3 s,
    flip back, record ``resolved``. Latency = arrival - flip instant; p50/p99/max, lost and
-   duplicated (a key received twice).
+   duplicated (a key received twice); and the delivery part alone: each outbox row's
+   ``created_at`` (written in the evaluation's transaction) to its arrival.
 
 The receiver allows BENCH_RECEIVER_CONCURRENCY (64) sends at once (NOTIFY_RECEIVER_CONCURRENCY;
 the default 4 is meant for one customer's receiver, not a bench's single sink of every alert).
@@ -56,7 +57,7 @@ from django.db import close_old_connections, connection
 from monitors import tasks
 from monitors.evaluate import dispatch
 from monitors.influxdb import client as influx
-from monitors.models import Monitor
+from monitors.models import Monitor, Notification
 from monitors.notify import tasks as notify_tasks
 from tests import customer_influx
 
@@ -407,6 +408,17 @@ def main() -> None:
                 lost += len(monitors) - len(got)
                 into.extend(got)
         time.sleep(2)  # a late duplicate would show up by now
+        written = dict(
+            Notification.objects.filter(monitor_id__in=ids).values_list(
+                "idempotency_key", "created_at"
+            )
+        )
+        with receiver.lock:
+            handed = [
+                receiver.received[key] - at.timestamp()
+                for key, at in written.items()
+                if key in receiver.received
+            ]
     finally:
         beat.stopping.set()
         beat.join()
@@ -428,6 +440,10 @@ def main() -> None:
             f"  {label:8} arrival after the flip: n={len(values)}, p50 {pct(values, 50):.2f} s, "
             f"p99 {pct(values, 99):.2f} s, max {max(values, default=0):.2f} s"
         )
+    print(
+        f"  outbox row written -> arrival: n={len(handed)}, p50 {pct(handed, 50) * 1000:.0f} ms, "
+        f"p99 {pct(handed, 99) * 1000:.0f} ms, max {max(handed, default=0) * 1000:.0f} ms"
+    )
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {elapsed:.0f} s: evaluations done {done:,.0f} of {due:,.0f} due "

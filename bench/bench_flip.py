@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import common  # bench/common.py: this directory is first on sys.path
@@ -72,22 +71,11 @@ DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Receiver(common.LoopbackReceiver):
-    """Arrival time (time.time) of each idempotency key; a key seen twice is a duplicate."""
+class Receiver(common.ArrivalReceiver):
+    """Arrival time (time.time: compared with the flip times) of each idempotency key."""
 
     def __init__(self) -> None:
-        self.received: dict[str, float] = {}
-        self.duplicates = 0
-        super().__init__()
-
-    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
-        now = time.time()
-        with self.lock:
-            if key in self.received:
-                self.duplicates += 1
-            else:
-                self.received[key] = now
-        self.ok(request)
+        super().__init__(clock=time.time)
 
     def arrivals(self, kind: str) -> dict[int, float]:
         """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""

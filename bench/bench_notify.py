@@ -23,7 +23,6 @@ import functools
 import os
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import common  # bench/common.py: this directory is first on sys.path
@@ -53,22 +52,8 @@ PAYLOAD: dict[str, Any] = common.PAYLOAD | {
 }
 
 
-class Receiver(common.LoopbackReceiver):
+class Receiver(common.ArrivalReceiver):
     """Records when each idempotency key first arrives (time.monotonic, this process)."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, float] = {}
-        self.duplicates = 0
-        super().__init__()
-
-    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            if key in self.received:
-                self.duplicates += 1
-            else:
-                self.received[key] = now
-        self.ok(request)
 
     def wait_for(self, keys: list[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -221,6 +221,26 @@ class LoopbackReceiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
+class ArrivalReceiver(LoopbackReceiver):
+    """Records when each idempotency key first arrives (by ``clock``); a key seen again is
+    counted as a duplicate."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.received: dict[str, float] = {}
+        self.duplicates = 0
+        super().__init__()
+
+    def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
+        now = self.clock()
+        with self.lock:
+            if key in self.received:
+                self.duplicates += 1
+            else:
+                self.received[key] = now
+        self.ok(request)
+
+
 def webhook_channel(username: str, url: str) -> tuple[Any, Channel]:
     """The bench user (its channels deleted) with a signed webhook channel to ``url``."""
     from django.contrib.auth import get_user_model

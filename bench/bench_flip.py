@@ -130,7 +130,6 @@ class Writer(threading.Thread):
 
 
 def seed(devices: int, url: str) -> list[int]:
-    from monitors.models import Schedule
 
     owner, source = common.customer_source("bench-flip", DATABASE)
     _, channel = common.webhook_channel("bench-flip", url)
@@ -165,23 +164,7 @@ def seed(devices: int, url: str) -> list[int]:
     # the schedule rows (a signal may have made them): due now, all on the same second
     from django.utils import timezone
 
-    start = timezone.now() + timedelta(seconds=2)
-    Schedule.objects.bulk_create(
-        [
-            Schedule(
-                monitor=m,
-                owner_id=owner.pk,
-                source_id=source.pk,
-                interval=m.interval,
-                next_due_at=start,
-            )
-            for m in monitors
-        ],
-        batch_size=5000,
-        update_conflicts=True,
-        unique_fields=["monitor"],
-        update_fields=["next_due_at", "interval"],
-    )
+    common.spread_schedules(monitors, owner, source, timezone.now() + timedelta(seconds=2), 0)
     return [m.pk for m in monitors]
 
 

@@ -362,5 +362,5 @@ def spread_schedules(
         batch_size=5000,
         update_conflicts=True,
         unique_fields=["monitor"],
-        update_fields=["next_due_at"],
+        update_fields=["next_due_at", "interval"],
     )

@@ -28,6 +28,13 @@ def _local_services() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    """Django's default hasher takes ~0.3 s a password by design; the factories set one for
+    every user they make. The suite hashes with MD5 (only ever for test users)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_limits() -> Iterator[None]:
     """Login failures (django-axes) and API rate counters live in Redis and outlive a test
     (and a test run, whose user ids start again at 1): each test starts with none."""

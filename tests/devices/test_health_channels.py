@@ -63,7 +63,7 @@ def test_a_channel_added_after_the_devices_gets_their_health_alerts(grower):
 
 
 def health_monitor_source(device):
-    return Monitor.objects.filter(device=device).first().source
+    return Monitor.objects.filter(device=device)[0].source
 
 
 @pytest.mark.django_db

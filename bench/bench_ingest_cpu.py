@@ -50,7 +50,9 @@ def batch_body() -> bytes:
 
 
 def single_body() -> bytes:
-    return json.dumps({"event_type": "gro01", "data": {"temperature": 21.5, "humidity": 61.2}}).encode()
+    return json.dumps(
+        {"event_type": "gro01", "data": {"temperature": 21.5, "humidity": 61.2}}
+    ).encode()
 
 
 def environ(body: bytes, key: str, content_type: str) -> dict[str, Any]:

@@ -119,6 +119,13 @@ redis_up() {
         --pidfile "$pidfile" --logfile "$log" --save "" --appendonly yes --appendfsync everysec ||
         die "redis failed to start; see $log"
     wait_for_port redis "$REDIS_PORT" "$log"
+    # With AOF, Redis answers LOADING while it replays its log: wait until it serves.
+    if command -v redis-cli >/dev/null; then
+        for _ in $(seq 1 600); do
+            [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && break
+            sleep 0.1
+        done
+    fi
     say "redis up on 127.0.0.1:$REDIS_PORT"
 }
 

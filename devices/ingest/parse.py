@@ -49,6 +49,7 @@ _FAST = re.compile(
     rf"({_N})((?:,{_N}=[^\x00-\x20,=\\\"\x7f-\x9f]{{1,{MAX_TAG_VALUE}}})*)"
     rf" ({_N}={_V}(?:,{_N}={_V})*)(?: ([0-9]{{1,19}}))?"
 )
+_TEXT_FIELD = re.compile("|".join(f"{name}=" for name in sorted(STRING_FIELDS)))
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 
@@ -240,7 +241,7 @@ def _fast(raw: str, now_ns: int, scale: int, low: int, high: int) -> Point | Non
         or ",time=" in field_text
         or field_text.startswith("time=")
         or measurement == "time"
-        or any(f"{name}=" in field_text for name in STRING_FIELDS)  # a number for a text field
+        or _TEXT_FIELD.search(field_text)  # a number sent for a text field
     ):
         return None  # the general parser words the refusal
     time_ns = int(stamp) * scale if stamp else now_ns

@@ -17,7 +17,7 @@ import re
 from django.conf import settings
 
 from devices import hosted
-from devices.derived import HUMIDITY, TEMPERATURE, derived_fields
+from devices.derived import DERIVED_FIELDS, HUMIDITY, TEMPERATURE, derived_fields, derived_line
 from devices.series import SERVER_TAG
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
@@ -92,6 +92,16 @@ class Point:
         self.fields[name] = value
         if self.body:
             self.body += f",{name}={_field(value)}"
+
+    def add_derived(self, fields: dict[str, float]) -> None:
+        """Adds fields growalert computed itself (finite floats under names it chose, so
+        unchecked: this runs for every reading)."""
+        self.fields.update(fields)
+        if self.body:
+            self.body += "".join(f",{name}={value!r}" for name, value in fields.items())
+
+    def mentions_any(self, names: tuple[str, ...]) -> bool:
+        return any(self.mentions(name) for name in names)
 
     def __repr__(self) -> str:
         return f"Point({self.measurement!r}, {self.tags!r}, {self.fields!r}, {self.time_ns})"
@@ -189,9 +199,24 @@ def derive(points: list[Point]) -> None:
     """Adds fields computed from each reading, in place: ``vpd`` (kPa) and ``dew_point`` (°C)
     from ``temperature`` (°C) and ``humidity`` (%RH); see devices/derived.py."""
     for point in points:
-        if point.mentions(TEMPERATURE) and point.mentions(HUMIDITY):
-            for name, value in derived_fields(point.fields).items():
-                point.add_field(name, value)
+        if not (point.mentions(TEMPERATURE) and point.mentions(HUMIDITY)):
+            continue
+        if point._fields is None and not any(mark in point.body for mark in _SENT_DERIVED):
+            # a fast-path reading (canonical line protocol, fields not split out): read the
+            # two numbers and append the derived fields as text
+            temperature = _TEMPERATURE_VALUE.search(point.body)
+            humidity = _HUMIDITY_VALUE.search(point.body)
+            if temperature and humidity:
+                point.body += derived_line(float(temperature[1]), float(humidity[1]))
+            continue
+        added = derived_fields(point.fields)
+        if added:
+            point.add_derived(added)
+
+
+_TEMPERATURE_VALUE = re.compile(rf"(?:^|,){TEMPERATURE}=([^,]+)")
+_HUMIDITY_VALUE = re.compile(rf"(?:^|,){HUMIDITY}=([^,]+)")
+_SENT_DERIVED = tuple(f"{name}=" for name in DERIVED_FIELDS)  # a device's own: kept
 
 
 def _escape_tag(text: str) -> str:

@@ -5,20 +5,30 @@ Redis script) called directly with a WSGI environ, against the real Redis, with 
 It is what bench_ingest.py's "web" CPU column measures without gunicorn's own share and without
 needing wrk, and it counts CPU time of this process only (``time.process_time``), so it is far
 less sensitive to a busy machine than a throughput figure. The stream is trimmed as it goes
-(no flusher runs). ``--profile`` prints the top functions by cumulative time (cProfile).
+(no flusher runs). ``--profile`` prints the top functions by internal time (cProfile).
 
-    .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile]
+``--gunicorn`` serves the same requests through gunicorn (BENCH_WORKERS x BENCH_THREADS, 2 x 4
+by default, DEBUG off, as bench_ingest.py) and sends them from 8 keep-alive connections in this
+process (http.client threads; slower than wrk, so the rate it prints is the client's, not the
+server's ceiling); it prints the CPU the gunicorn processes used per request (/proc).
+
+    .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile|--gunicorn]
 """
 
 from __future__ import annotations
 
 import cProfile
+import http.client
 import io
 import json
+import os
 import pstats
+import socket
 import statistics
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import common  # bench/common.py: this directory is first on sys.path
@@ -86,6 +96,90 @@ def run(body: bytes, key: str, content_type: str, requests: int) -> float:
     return spent / requests * 1000
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children (gunicorn's master and workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0.0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+
+
+def run_http(
+    port: int, body: bytes, key: str, content_type: str, requests: int, pid: int
+) -> tuple[float, float]:
+    """(server CPU ms per request, client-side requests/s) over 8 keep-alive connections."""
+    headers = {"Content-Type": content_type, "X-API-Key": key}
+    per_thread = requests // 8
+    failures: list[int] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        for _ in range(per_thread):
+            conn.request("POST", "/ingest", body=body, headers=headers)
+            answer = conn.getresponse()
+            answer.read()
+            if answer.status != 202:
+                failures.append(answer.status)
+        conn.close()
+
+    trim = redis.Redis.from_url(settings.REDIS_URL)
+    cpu_before, started = _cpu_seconds(pid), time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed, cpu = time.monotonic() - started, _cpu_seconds(pid) - cpu_before
+    trim.xtrim(queue.STREAM, maxlen=0)
+    assert not failures, failures[:3]
+    return cpu / (per_thread * 8) * 1000, per_thread * 8 / elapsed
+
+
+def main_gunicorn(
+    key: str, cases: dict[str, tuple[bytes, str]], requests: int, rounds: int
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = common.start_gunicorn(
+        port, common.production_env(**LIMITS), workers=WORKERS, threads=THREADS
+    )
+    try:
+        common.wait_ready(f"http://127.0.0.1:{port}", tries=100)
+        for body, content_type in cases.values():
+            run_http(port, body, key, content_type, 400, server.pid)  # warm-up
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        for i in range(rounds):
+            for name in cases if i % 2 == 0 else list(cases)[::-1]:
+                body, content_type = cases[name]
+                figures[name].append(run_http(port, body, key, content_type, requests, server.pid))
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(
+        f"gunicorn {WORKERS}x{THREADS}: server CPU per request, "
+        f"{requests} requests x {rounds} rounds"
+    )
+    for name, values in figures.items():
+        cpu = statistics.median(v[0] for v in values)
+        rate = statistics.median(v[1] for v in values)
+        shown = " ".join(f"{v[0]:.3f}" for v in values)
+        print(f"  {name:<7} median {cpu:.3f} ms CPU (runs: {shown}); client {rate:,.0f} req/s")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     requests = int(args[0]) if args else 2000
@@ -99,6 +193,9 @@ def main() -> None:
     }
     for body, content_type in cases.values():
         run(body, key, content_type, 50)  # warm-up: key cache, script loaded, connections
+    if "--gunicorn" in sys.argv:
+        main_gunicorn(key, cases, requests, rounds)
+        return
     if "--profile" in sys.argv:
         for name, (body, content_type) in cases.items():
             profile = cProfile.Profile()

@@ -171,6 +171,7 @@ def enqueue(
 
 MAX_WRITE_BYTES = 4 * 1024 * 1024  # per /write request; InfluxDB's default limit is 25 MB
 _DROPPED = re.compile(r"dropped=([0-9]+)")
+_CONFLICT = re.compile(r'input field "([^"]+)" on measurement')
 _REASONS = (
     ("field type conflict", "field_type_conflict"),
     ("beyond retention", "beyond_retention"),
@@ -221,10 +222,13 @@ def _chunks(entries: list[Entry], limit: int) -> list[list[Entry]]:
 def refused(database: str, entries: list[Entry], message: str, *, points: int = 0) -> None:
     """InfluxDB refused points the devices were told it had accepted (202): say so loudly and
     count them. It should not happen (names, types, values and times are validated before the
-    202); when it does, the message names the field and the devices are listed."""
+    202); when it does, the message names the field, and the log the devices that sent it."""
     found = _DROPPED.search(message)
     count = points or max(int(found.group(1)) if found else 1, 1)  # unparsed lines: dropped=0
     reason = next((name for text, name in _REASONS if text in message), "other")
+    conflict = _CONFLICT.search(message)
+    if conflict:  # the devices that sent the field, not all of the request's
+        entries = [e for e in entries if f"{conflict[1]}=" in e.lines] or entries
     devices = sorted({entry.device_id for entry in entries})
     logger.error(
         "ingest: InfluxDB refused %d accepted point(s) in %s (%s) from device(s) %s: %s",

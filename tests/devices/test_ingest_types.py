@@ -186,18 +186,20 @@ def test_a_type_already_stored_is_logged_counted_and_the_rest_is_written(
 
     mine = "gro01,zone=a temperature=21.5\nclimate,zone=a soil_moisture=31"
     assert lines(client, key, mine).status_code == 202
+    _, second_key = services.device_add(owner=owner, name="Bench 2")
+    assert lines(client, second_key, "climate,zone=b soil_moisture=40").status_code == 202
     assert lines(client, other_key, "gro01 temperature=19").status_code == 202
     with caplog.at_level(logging.ERROR, logger="devices.ingest.queue"):
-        assert flush() == 2
+        assert flush() == 3
 
     assert pending_batches() == 0
     [record] = [r for r in caplog.records if "refused" in r.getMessage()]
     assert record.levelno == logging.ERROR
     assert '"temperature"' in record.getMessage()
-    assert f"device(s) {dev.pk}" in record.getMessage()
+    assert f"device(s) {dev.pk}:" in record.getMessage()  # not the device without the field
     assert refused_points(client, "field_type_conflict") == before + 1
-    assert [r["soil_moisture"] for r in rows(owner.pk, "climate")] == [31.0]
-    assert [r["seen"] for r in rows(owner.pk, "_device")] == [1.0]
+    assert sorted(r["soil_moisture"] for r in rows(owner.pk, "climate")) == [31.0, 40.0]
+    assert [r["seen"] for r in rows(owner.pk, "_device")] == [1.0, 1.0]
     assert [r["temperature"] for r in rows(owner.pk)] == ["broken"]
     assert [r["temperature"] for r in rows(other.pk)] == [19.0]
 

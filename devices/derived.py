@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 
 A, B, SVP0 = 17.27, 237.3, 0.6108  # Tetens (FAO-56): SVP0 in kPa, B in °C
-TEMPERATURE_RANGE = (-40.0, 70.0)  # °C
+TEMPERATURE_RANGE = (-40.0, 70.0)  # °C (also written out in derived_line)
 MAX_HUMIDITY = 105.0  # %RH read as 100 %; above it the sensor is broken
 
 
@@ -57,14 +57,34 @@ DERIVED_FIELDS = (VPD, DEW_POINT)
 
 def derived_fields(fields: Mapping[str, object]) -> dict[str, float]:
     """The fields to add to a reading: VPD and dew point when it has a usable temperature and
-    humidity (numbers, not booleans), except those the device sent itself (kept as sent)."""
+    humidity (numbers), except those the device sent itself (kept as sent).
+
+    The same arithmetic as ``vpd`` and ``dew_point`` (identical results), with the exponent
+    term computed once: this runs for every reading on the ingest path."""
     temperature, humidity = fields.get(TEMPERATURE), fields.get(HUMIDITY)
-    if not isinstance(temperature, float) or not isinstance(humidity, float):
+    if type(temperature) is not float or type(humidity) is not float:
         return {}
     if not usable(temperature, humidity):
         return {}
-    added = {
-        VPD: round(vpd(temperature, humidity), 4),
-        DEW_POINT: round(dew_point(temperature, humidity), 3),
-    }
-    return {name: value for name, value in added.items() if name not in fields}
+    fraction = min(humidity, 100.0) / 100
+    exponent = A * temperature / (temperature + B)
+    added = {}
+    if VPD not in fields:
+        added[VPD] = round(SVP0 * math.exp(exponent) * (1 - fraction), 4)
+    if DEW_POINT not in fields:
+        gamma = math.log(fraction) + exponent
+        added[DEW_POINT] = round(B * gamma / (A - gamma), 3)
+    return added
+
+
+def derived_line(temperature: float, humidity: float) -> str:
+    """``,vpd=<kPa>,dew_point=<°C>`` to append to a reading's line protocol fields, or '' when
+    they mean nothing for it: the values of ``derived_fields``, written with as many decimals
+    as it rounds to (so the stored floats are the same), without building a dict of fields."""
+    if not (-40.0 <= temperature <= 70.0 and 0 < humidity <= MAX_HUMIDITY):  # usable()
+        return ""
+    fraction = min(humidity, 100.0) / 100
+    exponent = A * temperature / (temperature + B)
+    gamma = math.log(fraction) + exponent
+    vapour_deficit = SVP0 * math.exp(exponent) * (1 - fraction)
+    return f",{VPD}={vapour_deficit:.4f},{DEW_POINT}={B * gamma / (A - gamma):.3f}"

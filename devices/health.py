@@ -21,9 +21,11 @@ Defaults:
 Battery and signal show "No data" when the device reports neither (a mains-powered DIY sensor)
 or is offline, and notify nobody for it: the offline monitor is the one that tells.
 
-Channels: each health monitor notifies all of the owner's enabled channels at the time it is
-made; an account with no channel at all gets an email channel to its own address
-(``ACCOUNT_EMAIL``), so a new grower hears of a dead sensor without setting anything up.
+Channels: each health monitor notifies the owner's channels that have "device health alerts"
+on (``Channel.device_health``, on by default; a channel added later is attached to every
+existing health monitor too, monitors/notify/channels.py); an account with no channel at all
+gets an email channel to its own address (``ACCOUNT_EMAIL``), so a new grower hears of a dead
+sensor without setting anything up. Renaming the device renames its health monitors.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from devices.series import HEARTBEAT as MEASUREMENT
 from devices.series import SEEN, SERVER_TAG
 from monitors import services as monitor_services
 from monitors.models import Channel, Monitor
+from monitors.notify import channels as channel_services
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +104,28 @@ def specs(device_id: int, device_name: str) -> dict[str, dict[str, Any]]:
 
 
 def owner_channels(owner: Any) -> list[Channel]:
-    """The owner's enabled channels; an account email channel when the owner has none at all."""
-    channels = list(Channel.objects.filter(owner=owner, enabled=True))
+    """The channels a new health monitor notifies: the owner's channels with device health
+    alerts on; an account email channel when the owner has no channel at all."""
+    channels = channel_services.device_health_channels(owner=owner)
     if channels or Channel.objects.filter(owner=owner).exists() or not owner.email:
         return channels
-    channel, _ = Channel.objects.get_or_create(
+    channel = channel_services.channel_create(
         owner=owner,
         name=ACCOUNT_EMAIL,
-        defaults={"kind": Channel.Kind.EMAIL, "config": {"addresses": [owner.email]}},
+        kind=Channel.Kind.EMAIL,
+        config={"addresses": [owner.email]},
     )
     return [channel]
+
+
+def rename_health_monitors(*, device: Device, old_name: str) -> None:
+    """Follows a device's new name in its health monitors' names, except names the owner
+    changed (a name that is no longer ``<old name> offline`` etc. is the owner's)."""
+    old, new = specs(device.pk, old_name), specs(device.pk, device.name)
+    for kind, fields in old.items():
+        Monitor.objects.filter(device=device, health_kind=kind, name=fields["name"]).update(
+            name=new[kind]["name"]
+        )
 
 
 @transaction.atomic

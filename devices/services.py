@@ -141,21 +141,29 @@ def device_register(
         device = Device.objects.select_for_update().filter(match).first()
         if device is None or device.owner_id not in (None, owner.pk):
             raise ValidationError({"code": [NOT_FOUND]})
+        old_name = device.name
         device.owner_id = owner.pk
         device.registered_at = device.registered_at or timezone.now()
         device.name = name or device.name or "GRO-01"
         device.greenhouse = greenhouse or device.greenhouse
         device.zone = zone or device.zone
         device.save()
+        if device.name != old_name:
+            health.rename_health_monitors(device=device, old_name=old_name)
         device_registered(device=device)
     return device
 
 
+@transaction.atomic
 def device_update(*, device: Device, name: str, greenhouse: str = "", zone: str = "") -> Device:
+    """Renames and places the device; its health monitors take the new name."""
+    old_name = device.name
     device.name = _text(name, field="name", limit=MAX_NAME, required=True)
     device.greenhouse = _text(greenhouse, field="greenhouse", limit=MAX_PLACE)
     device.zone = _text(zone, field="zone", limit=MAX_PLACE)
     device.save(update_fields=["name", "greenhouse", "zone"])
+    if device.name != old_name:
+        health.rename_health_monitors(device=device, old_name=old_name)
     return device
 
 

@@ -206,6 +206,11 @@ class Channel(models.Model):
     secret_ciphertext = models.TextField(blank=True, editable=False)
     verified = models.BooleanField(default=True)
     enabled = models.BooleanField(default=True)
+    device_health = models.BooleanField(
+        default=True,
+        help_text="Device health alerts (offline, battery low, signal weak) of every device of "
+        "the account, now and later, go to this channel (monitors/notify/channels.py).",
+    )
     disabled_reason = models.CharField(max_length=300, blank=True)
     consecutive_permanent_failures = models.PositiveIntegerField(default=0)
     # The current failing streak (any failed attempt starts it, a success ends it) and when

@@ -99,13 +99,33 @@ postgres_status() { pg_running && port_open "$PG_PORT"; }
 redis_up() {
     local log=$LOCAL/log/redis.log pidfile=$LOCAL/run/redis.pid
     command -v redis-server >/dev/null || die "redis: redis-server not found; run scripts/bootstrap.sh"
-    if pid_alive "$pidfile"; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
+    if pid_alive "$pidfile"; then
+        # Started by an older version of this script without AOF: switch it on in place.
+        if command -v redis-cli >/dev/null &&
+            [[ $(redis-cli -p "$REDIS_PORT" config get appendonly | tail -1) == no ]]; then
+            redis-cli -p "$REDIS_PORT" config set appendfsync everysec >/dev/null
+            redis-cli -p "$REDIS_PORT" config set appendonly yes >/dev/null
+            say "redis: AOF switched on"
+        fi
+        say "redis already running on 127.0.0.1:$REDIS_PORT"
+        return
+    fi
     port_open "$REDIS_PORT" && refuse_taken_port redis "$REDIS_PORT"
     mkdir -p "$LOCAL/redis" "$LOCAL/run"
+    # AOF, fsync'd every second: a reading POST /ingest acknowledged (202) waits in a Redis
+    # stream until the flusher writes it to InfluxDB, and survives a Redis restart or kill -9
+    # (at most the last second is lost if the machine itself fails). docs/devices.md.
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$LOCAL/redis" --daemonize yes \
-        --pidfile "$pidfile" --logfile "$log" --save "" --appendonly no ||
+        --pidfile "$pidfile" --logfile "$log" --save "" --appendonly yes --appendfsync everysec ||
         die "redis failed to start; see $log"
     wait_for_port redis "$REDIS_PORT" "$log"
+    # With AOF, Redis answers LOADING while it replays its log: wait until it serves.
+    if command -v redis-cli >/dev/null; then
+        for _ in $(seq 1 600); do
+            [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && break
+            sleep 0.1
+        done
+    fi
     say "redis up on 127.0.0.1:$REDIS_PORT"
 }
 

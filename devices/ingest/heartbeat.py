@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devices.ingest.points import STATUS_FIELDS, Point, to_line
+from devices.ingest.points import STATUS_FIELDS, FieldValue, Point, to_line
 from devices.series import HEARTBEAT, SEEN
 
 MEASUREMENT = HEARTBEAT
@@ -22,7 +22,7 @@ MEASUREMENT = HEARTBEAT
 def line(*, device_id: int, status: Mapping[str, object], time_ns: int) -> str:
     """The heartbeat for one batch, at the time it was received; ``status`` is what the batch
     said about the device (service.device_status)."""
-    fields: dict[str, float | bool | str] = {SEEN: 1.0}
+    fields: dict[str, FieldValue] = {SEEN: 1.0}
     for name in STATUS_FIELDS:
         value = status.get(name)
         if isinstance(value, float):

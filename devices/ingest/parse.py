@@ -22,6 +22,7 @@ from devices.ingest.points import (
     MAX_FIELDS,
     MAX_TAG_VALUE,
     MAX_TAGS,
+    STRING_FIELDS,
     Point,
     PointError,
     check_counts,
@@ -29,6 +30,7 @@ from devices.ingest.points import (
     check_name,
     check_tag_value,
     check_time,
+    max_past_seconds,
 )
 from devices.series import SERVER_TAG
 
@@ -40,13 +42,14 @@ _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 # A line already in canonical form: plain names, tag values needing no escape, plain decimal
 # numbers below 1e15 (finite by construction), an integer timestamp. Most devices send this;
 # it is read with one regex match. Anything else (escapes, strings, booleans, integers with
-# ``i``, exponents...) takes the general parser below, which also words every refusal.
+# ``i``, exponents, a text field...) takes the general parser below, which words every refusal.
 _N = r"[A-Za-z][A-Za-z0-9_.\-]{0,63}"
 _V = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
 _FAST = re.compile(
     rf"({_N})((?:,{_N}=[^\x00-\x20,=\\\"\x7f-\x9f]{{1,{MAX_TAG_VALUE}}})*)"
     rf" ({_N}={_V}(?:,{_N}={_V})*)(?: ([0-9]{{1,19}}))?"
 )
+_TEXT_FIELD = re.compile("|".join(f"{name}=" for name in sorted(STRING_FIELDS)))
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 
@@ -174,7 +177,7 @@ def parse_lines(body: bytes, *, now_ns: int, precision: str = "ns") -> Parsed:
         raise BatchError("no points in the body", code="empty")
     _too_many(len(lines))
     parsed = Parsed(count=len(lines))
-    low = now_ns - settings.INGEST_MAX_PAST_SECONDS * 1_000_000_000
+    low = now_ns - max_past_seconds() * 1_000_000_000
     high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
     for index, raw in enumerate(lines):
         try:
@@ -238,6 +241,7 @@ def _fast(raw: str, now_ns: int, scale: int, low: int, high: int) -> Point | Non
         or ",time=" in field_text
         or field_text.startswith("time=")
         or measurement == "time"
+        or _TEXT_FIELD.search(field_text)  # a number sent for a text field
     ):
         return None  # the general parser words the refusal
     time_ns = int(stamp) * scale if stamp else now_ns

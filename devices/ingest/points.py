@@ -1,18 +1,23 @@
 """A validated reading and its line protocol; the bounds every point is held to.
 
-Every number is stored as a float (``12``, ``12i`` and ``12.0`` are the same field type), so a
-device cannot plant an integer field that makes later float writes fail in InfluxDB.
+One type per field name, decided by the name alone, so that InfluxDB never meets a field written
+with two types (it would drop the later points after the device was told 202): every field is a
+float (``12``, ``12i``, ``12u``, ``12.0`` are the same; ``true``/``false`` are 1 and 0) except the
+text fields in ``STRING_FIELDS``, which hold strings only. A string sent for a numeric field, or
+a number for a text field, refuses the point with a sentence naming the field.
 ``derive`` is the one place where fields computed from a reading (VPD, dew point...) are added.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 from django.conf import settings
 
-from devices.derived import HUMIDITY, TEMPERATURE, derived_fields
+from devices import hosted
+from devices.derived import DERIVED_FIELDS, HUMIDITY, TEMPERATURE, derived_fields, derived_line
 from devices.series import SERVER_TAG
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
@@ -25,8 +30,11 @@ MAX_STRING_FIELD = 256
 MAX_MAGNITUDE = 1e15
 STATUS_FIELDS = ("battery", "rssi")  # also update the device row (devices.services)
 FIRMWARE = "firmware"  # a string field or a tag
+MESSAGE = "message"  # free text a device attaches to a reading (an error code, a note)
+STRING_FIELDS = frozenset({FIRMWARE, MESSAGE})  # every other field is a float
+TEXT_RULE = f"only {FIRMWARE!r} and {MESSAGE!r} hold text"
 
-FieldValue = float | bool | str
+FieldValue = float | str
 
 
 class PointError(ValueError):
@@ -85,6 +93,16 @@ class Point:
         if self.body:
             self.body += f",{name}={_field(value)}"
 
+    def add_derived(self, fields: dict[str, float]) -> None:
+        """Adds fields growalert computed itself (finite floats under names it chose, so
+        unchecked: this runs for every reading)."""
+        self.fields.update(fields)
+        if self.body:
+            self.body += "".join(f",{name}={value!r}" for name, value in fields.items())
+
+    def mentions_any(self, names: tuple[str, ...]) -> bool:
+        return any(self.mentions(name) for name in names)
+
     def __repr__(self) -> str:
         return f"Point({self.measurement!r}, {self.tags!r}, {self.fields!r}, {self.time_ns})"
 
@@ -108,8 +126,11 @@ def check_tag_value(key: str, value: object) -> str:
 
 
 def check_field_value(key: str, value: object) -> FieldValue:
+    """The value as stored: a float, or a string for the fields in STRING_FIELDS."""
+    if key in STRING_FIELDS:
+        return _check_text(key, value)
     if isinstance(value, bool):
-        return value
+        return 1.0 if value else 0.0
     if isinstance(value, int | float):
         try:
             number = float(value)
@@ -121,12 +142,20 @@ def check_field_value(key: str, value: object) -> FieldValue:
             raise PointError(f"field {key!r}: numbers are at most 1e15 in magnitude")
         return number
     if isinstance(value, str):
-        if len(value) > MAX_STRING_FIELD:
-            raise PointError(f"field {key!r}: strings are at most {MAX_STRING_FIELD} characters")
-        if "\x00" in value:
-            raise PointError(f"field {key!r}: NUL characters are not allowed")
-        return value
-    raise PointError(f"field {key!r}: values are numbers, booleans or strings")
+        raise PointError(
+            f"field {key!r}: {value[:40]!r} is text, {key!r} holds numbers ({TEXT_RULE})"
+        )
+    raise PointError(f"field {key!r}: values are numbers or booleans ({TEXT_RULE})")
+
+
+def _check_text(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise PointError(f'field {key!r} holds text: send it as a string ("...")')
+    if len(value) > MAX_STRING_FIELD:
+        raise PointError(f"field {key!r}: strings are at most {MAX_STRING_FIELD} characters")
+    if not value.isprintable():
+        raise PointError(f"field {key!r}: control characters (newlines too) are not allowed")
+    return value
 
 
 def check_time(time_ns: int, now_ns: int) -> int:
@@ -135,12 +164,26 @@ def check_time(time_ns: int, now_ns: int) -> int:
             f"timestamp is more than {settings.INGEST_MAX_FUTURE_SECONDS} s in the future "
             "(check the device's clock and the precision)"
         )
-    if time_ns < now_ns - settings.INGEST_MAX_PAST_SECONDS * 1_000_000_000:
+    past = max_past_seconds()
+    if time_ns < now_ns - past * 1_000_000_000:
         raise PointError(
-            f"timestamp is more than {settings.INGEST_MAX_PAST_SECONDS} s in the past "
+            f"timestamp is more than {past} s in the past "
             "(check the device's clock and the precision)"
         )
     return time_ns
+
+
+def max_past_seconds() -> int:
+    """INGEST_MAX_PAST_SECONDS, or less when the hosted retention is shorter: InfluxDB would drop
+    a point older than its retention policy after the device was told 202."""
+    return _max_past(settings.INGEST_MAX_PAST_SECONDS, hosted.retention())
+
+
+@functools.lru_cache(maxsize=8)
+def _max_past(limit: int, retention: str) -> int:
+    kept = int(retention[:-1]) * {"h": 3600, "d": 86400, "w": 7 * 86400}[retention[-1]]
+    margin = min(3600, kept // 10)  # the retention is enforced per shard, cut on the hour
+    return min(limit, kept - margin)
 
 
 def check_counts(tags: int, fields: int) -> None:
@@ -156,9 +199,24 @@ def derive(points: list[Point]) -> None:
     """Adds fields computed from each reading, in place: ``vpd`` (kPa) and ``dew_point`` (°C)
     from ``temperature`` (°C) and ``humidity`` (%RH); see devices/derived.py."""
     for point in points:
-        if point.mentions(TEMPERATURE) and point.mentions(HUMIDITY):
-            for name, value in derived_fields(point.fields).items():
-                point.add_field(name, value)
+        if not (point.mentions(TEMPERATURE) and point.mentions(HUMIDITY)):
+            continue
+        if point._fields is None and not any(mark in point.body for mark in _SENT_DERIVED):
+            # a fast-path reading (canonical line protocol, fields not split out): read the
+            # two numbers and append the derived fields as text
+            temperature = _TEMPERATURE_VALUE.search(point.body)
+            humidity = _HUMIDITY_VALUE.search(point.body)
+            if temperature and humidity:
+                point.body += derived_line(float(temperature[1]), float(humidity[1]))
+            continue
+        added = derived_fields(point.fields)
+        if added:
+            point.add_derived(added)
+
+
+_TEMPERATURE_VALUE = re.compile(rf"(?:^|,){TEMPERATURE}=([^,]+)")
+_HUMIDITY_VALUE = re.compile(rf"(?:^|,){HUMIDITY}=([^,]+)")
+_SENT_DERIVED = tuple(f"{name}=" for name in DERIVED_FIELDS)  # a device's own: kept
 
 
 def _escape_tag(text: str) -> str:
@@ -170,10 +228,6 @@ def _escape_tag(text: str) -> str:
 
 
 def _field(value: FieldValue) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
     if isinstance(value, float):
         return repr(value)
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

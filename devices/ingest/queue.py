@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -31,6 +32,7 @@ from django.db import DatabaseError, close_old_connections
 from redis.exceptions import NoScriptError
 
 from devices import hosted, services
+from devices.metrics import record_refused
 from monitors.influxdb import client as influx
 
 logger = logging.getLogger(__name__)
@@ -167,6 +169,16 @@ def enqueue(
 
 # ---------------------------------------------------------------- the flusher
 
+MAX_WRITE_BYTES = 4 * 1024 * 1024  # per /write request; InfluxDB's default limit is 25 MB
+_DROPPED = re.compile(r"dropped=([0-9]+)")
+_CONFLICT = re.compile(r'input field "([^"]+)" on measurement')
+_REASONS = (
+    ("field type conflict", "field_type_conflict"),
+    ("beyond retention", "beyond_retention"),
+    ("limit", "limit"),
+    ("unable to parse", "unreadable"),
+)
+
 
 @dataclass
 class Entry:
@@ -193,6 +205,41 @@ def _entries(raw: Any) -> list[Entry]:
             )
         )
     return out
+
+
+def _chunks(entries: list[Entry], limit: int) -> list[list[Entry]]:
+    chunks: list[list[Entry]] = [[]]
+    size = 0
+    for entry in entries:
+        if chunks[-1] and size + len(entry.lines) > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += len(entry.lines) + 1
+    return chunks
+
+
+def refused(database: str, entries: list[Entry], message: str, *, points: int = 0) -> None:
+    """InfluxDB refused points the devices were told it had accepted (202): say so loudly and
+    count them. It should not happen (names, types, values and times are validated before the
+    202); when it does, the message names the field, and the log the devices that sent it."""
+    found = _DROPPED.search(message)
+    count = points or max(int(found.group(1)) if found else 1, 1)  # unparsed lines: dropped=0
+    reason = next((name for text, name in _REASONS if text in message), "other")
+    conflict = _CONFLICT.search(message)
+    if conflict:  # the devices that sent the field, not all of the request's
+        entries = [e for e in entries if f"{conflict[1]}=" in e.lines] or entries
+    devices = sorted({entry.device_id for entry in entries})
+    logger.error(
+        "ingest: InfluxDB refused %d accepted point(s) in %s (%s) from device(s) %s: %s",
+        count,
+        database,
+        reason,
+        ", ".join(map(str, devices[:20])),
+        message[:300],
+        extra={"database": database, "reason": reason, "points": count},
+    )
+    record_refused(reason, count)
 
 
 class Flusher:
@@ -241,13 +288,13 @@ class Flusher:
         if not entries:
             self.flush_statuses()
             return 0
-        by_database: dict[str, list[str]] = {}
+        by_database: dict[str, list[Entry]] = {}
         for entry in entries:
             if entry.database:
-                by_database.setdefault(entry.database, []).append(entry.lines)
+                by_database.setdefault(entry.database, []).append(entry)
         try:
-            for database, chunks in by_database.items():
-                self._write(database, chunks)
+            for database, batch in by_database.items():
+                self._write(database, batch)
         except influx.InfluxError:
             self._retry_pending = True
             raise
@@ -262,42 +309,58 @@ class Flusher:
         self.flush_statuses()
         return len(entries)
 
-    def _write(self, database: str, chunks: list[str]) -> None:
+    def _write(self, database: str, entries: list[Entry]) -> None:
+        """One account's entries, in requests of at most MAX_WRITE_BYTES. What InfluxDB refuses
+        is logged and counted (``refused``) and the rest is written: a refusal is not retried
+        (it would be refused again) and never holds up other entries or accounts."""
         hosted.ensure_database(database)
-        body = "\n".join(chunks)
+        for chunk in _chunks(entries, MAX_WRITE_BYTES):
+            self._write_chunk(database, chunk)
+
+    def _write_chunk(self, database: str, chunk: list[Entry]) -> None:
+        try:
+            self._post(database, "\n".join(entry.lines for entry in chunk))
+        except influx.InfluxQueryError as exc:  # a 4xx: InfluxDB refused some or all points
+            message = str(exc)
+            if message.startswith("partial write"):  # it wrote every other point
+                refused(database, chunk, message)
+            elif len(chunk) > 1:  # nothing written: find the entry it cannot take
+                for entry in chunk:
+                    self._write_chunk(database, [entry])
+            else:
+                refused(database, chunk, message, points=chunk[0].lines.count("\n") + 1)
+
+    def _post(self, database: str, body: str) -> None:
         try:
             self.influx.write([body], database=database, precision="ns")
-        except influx.InfluxDatabaseMissing:
-            hosted.ensure_database(database, force=True)
-            self.influx.write([body], database=database, precision="ns")
         except influx.InfluxQueryError as exc:
-            if "database not found" in str(exc):
-                hosted.ensure_database(database, force=True)
-                self.influx.write([body], database=database, precision="ns")
-                return
-            # InfluxDB refused part of the data (a field written with another type, which the
-            # validation makes rare); it wrote the rest. Retrying would not help.
-            logger.error("ingest: InfluxDB refused points in %s: %s", database, str(exc)[:300])
+            if not isinstance(exc, influx.InfluxDatabaseMissing) and (
+                "database not found" not in str(exc)
+            ):
+                raise
+            hosted.ensure_database(database, force=True)  # a wiped or restored server
+            self.influx.write([body], database=database, precision="ns")
 
     def _report(self, entry: Entry) -> None:
+        """Merges a batch's status into the device's pending report: per value, the one from
+        the newest batch that carried it (an older batch fills in what newer ones lacked)."""
         status = entry.status
         seen_ms = status.get("seen_ms")
         if not isinstance(seen_ms, int):
             return
         seen_at = datetime.fromtimestamp(seen_ms / 1000, tz=UTC)
-        report = self._reports.get(entry.device_id)
-        if report is None or report.seen_at <= seen_at:
-            previous = report
-            report = services.Reported(seen_at=seen_at)
-            for name in ("battery", "rssi"):
-                value = status.get(name)
-                kept = getattr(previous, name) if previous else None
-                setattr(report, name, float(value) if isinstance(value, int | float) else kept)
-            firmware = status.get("firmware")
-            report.firmware = (
-                firmware if isinstance(firmware, str) else previous.firmware if previous else None
-            )
-            self._reports[entry.device_id] = report
+        pending = self._reports.get(entry.device_id)
+        newer = pending is None or pending.seen_at <= seen_at
+        report = services.Reported(seen_at=seen_at) if pending is None else pending
+        report.seen_at = max(report.seen_at, seen_at)
+        for name in ("battery", "rssi"):
+            value = status.get(name)
+            if isinstance(value, int | float) and (newer or getattr(report, name) is None):
+                setattr(report, name, float(value))
+        firmware = status.get("firmware")
+        if isinstance(firmware, str) and (newer or report.firmware is None):
+            report.firmware = firmware
+        self._reports[entry.device_id] = report
 
     def flush_statuses(self, *, force: bool = False) -> None:
         """Writes the device rows that are due (at most one write per STATUS_EVERY_S each)."""

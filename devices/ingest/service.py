@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 JSON_TYPES = ("application/json",)
 LINE_TYPES = ("text/plain", "application/x-influx-line-protocol")
 _STATUS_NAMES = (*STATUS_FIELDS, FIRMWARE)
+_STATUS_BYTES = tuple(name.encode() for name in _STATUS_NAMES)
 _LIMITED = {
     queue.DEVICE_REQUESTS: ("device_rate_limited", "too many requests from this device"),
     queue.DEVICE_POINTS: ("device_rate_limited", "too many points from this device"),
@@ -99,7 +100,12 @@ def ingest(
             errors=listed,
         )
     derive(parsed.points)
-    status = device_status(parsed.points, now_ns=now_ns)
+    status = device_status(
+        parsed.points,
+        now_ns=now_ns,
+        # a JSON \u escape can spell a name: then every point is read
+        scan=b"\\u" in body or any(name in body for name in _STATUS_BYTES),
+    )
     lines = "\n".join(to_line(p, sender.device_id) for p in parsed.points)
     lines += "\n" + heartbeat.line(device_id=sender.device_id, status=status, time_ns=now_ns)
     try:
@@ -130,12 +136,15 @@ def ingest(
     return Answer(202, {"accepted": len(parsed.points), "rejected": 0})
 
 
-def device_status(points: list[Point], *, now_ns: int) -> dict[str, object]:
+def device_status(points: list[Point], *, now_ns: int, scan: bool = True) -> dict[str, object]:
     """What the newest reading says about the device: its time (never later than now: a
-    device's clock may run ahead), battery, RSSI, firmware."""
-    newest = max(points, key=lambda p: p.time_ns)
-    status: dict[str, object] = {"seen_ms": min(newest.time_ns, now_ns) // 1_000_000}
-    reporting = [p for p in points if any(p.mentions(name) for name in _STATUS_NAMES)]
+    device's clock may run ahead), battery, RSSI, firmware. ``scan=False`` when the body does
+    not mention any of them (most batches): only the time is read."""
+    newest = max(point.time_ns for point in points)
+    status: dict[str, object] = {"seen_ms": min(newest, now_ns) // 1_000_000}
+    if not scan:
+        return status
+    reporting = [p for p in points if p.mentions_any(_STATUS_NAMES)]
     for point in sorted(reporting, key=lambda p: p.time_ns):
         for name in STATUS_FIELDS:
             value = point.fields.get(name)

@@ -64,6 +64,18 @@ def channel_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def channel_device_health(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
+    """Switches device health alerts on or off for the channel (all devices' health monitors)."""
+    channel = _owned_channel(request, channel_id)
+    on = request.POST.get("on") == "1"
+    channel_services.channel_update(channel=channel, device_health=on)
+    state = "now receives" if on else "no longer receives"
+    messages.success(request, f"“{channel.name}” {state} device health alerts.")
+    return redirect("pages:channels")
+
+
+@login_required
+@require_POST
 def channel_test(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
     channel = _owned_channel(request, channel_id)
     notification = services.send_test(channel)

@@ -218,6 +218,13 @@ class ChannelForm(forms.Form):
         label="Send to",
         help_text="Email addresses (comma-separated), a webhook or Slack URL, or a phone number",
     )
+    device_health = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Device health alerts",
+        help_text="Also send the offline, battery low and signal weak alerts of all your "
+        "devices, now and later, to this channel",
+    )
 
     def channel_fields(self) -> dict[str, Any]:
         """What channel_create takes: the "Send to" text as the kind's config."""
@@ -229,7 +236,12 @@ class ChannelForm(forms.Form):
             config = {"phone": target}
         else:
             config = {"url": target}
-        return {"name": self.cleaned_data["name"], "kind": kind, "config": config}
+        return {
+            "name": self.cleaned_data["name"],
+            "kind": kind,
+            "config": config,
+            "device_health": self.cleaned_data["device_health"],
+        }
 
 
 class VerifyForm(forms.Form):

@@ -26,6 +26,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/channels", channels.channel_list, name="channels"),
     path("app/channels/<int:channel_id>/test", channels.channel_test, name="channel-test"),
     path(
+        "app/channels/<int:channel_id>/device-health",
+        channels.channel_device_health,
+        name="channel-device-health",
+    ),
+    path(
         "app/channels/<int:channel_id>/send-verification",
         channels.channel_send_verification,
         name="channel-send-verification",

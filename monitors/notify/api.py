@@ -51,7 +51,7 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
         model = Channel
         fields = [
             "id", "name", "kind", "config", "secret", "has_secret", "verified", "enabled",
-            "disabled_reason", "opted_out_at", "created_at",
+            "device_health", "disabled_reason", "opted_out_at", "created_at",
         ]  # fmt: skip
         read_only_fields = ["verified", "disabled_reason", "opted_out_at", "created_at"]
 

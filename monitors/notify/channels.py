@@ -1,7 +1,13 @@
 """Writes on channels, with every rule a channel's write has: the config its kind's notifier
 accepts (addresses, an http(s) URL that is not a private address, a Slack hook, an
 international phone number), the signing secret stored encrypted, a kind that never changes,
-a new phone number verified again. The channels API and the channels page both call these."""
+a new phone number verified again. The channels API and the channels page both call these.
+
+Device health alerts: a channel with ``device_health`` (the default) is attached to every
+device health monitor of its owner (offline, battery low, signal weak) when it is created or
+the flag is switched on, and to those made later (devices/health.py asks
+``device_health_channels``); switching the flag off detaches it from all of them. A single
+health monitor's channels can still be edited like any monitor's."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from monitors.models import Channel
+from monitors.models import Channel, Monitor
 from monitors.notify.kinds import NOTIFIERS
 
 KIND_FIXED = "a channel's kind cannot change"
@@ -45,15 +51,20 @@ def channel_create(
     config: dict[str, Any] | None = None,
     secret: str = "",
     enabled: bool = True,
+    device_health: bool = True,
 ) -> Channel:
     """A new channel. An SMS channel starts unverified: a phone proves consent by a code."""
-    channel = Channel(owner=owner, name=name, kind=kind, enabled=enabled)
+    channel = Channel(
+        owner=owner, name=name, kind=kind, enabled=enabled, device_health=device_health
+    )
     channel.full_clean(exclude=["owner", "config"])  # the notifier cleans the config
     channel.config = clean_config(kind, config or {})
     channel.verified = kind != Channel.Kind.SMS
     if secret:
         channel.secret = secret
     channel.save()
+    if device_health:
+        attach_to_device_health(channel)
     return channel
 
 
@@ -61,6 +72,7 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
     """Applies an edit. ``secret=""`` removes the signing secret, ``None`` keeps it. A new phone
     number is unverified again; enabling a channel clears why it was disabled and its failing
     streak."""
+    health_was = channel.device_health
     if "kind" in fields and fields["kind"] != channel.kind:
         raise ValidationError({"kind": [KIND_FIXED]})
     if "config" in fields:
@@ -80,8 +92,32 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
         channel.failing_since = None
         channel.owner_told_at = None
     channel.save()
+    if channel.device_health and not health_was:
+        attach_to_device_health(channel)
+    elif health_was and not channel.device_health:
+        channel.monitors.remove(*Monitor.objects.filter(**_HEALTH, owner_id=channel.owner_id))
     return channel
 
 
 def channel_delete(*, channel: Channel) -> None:
     channel.delete()
+
+
+_HEALTH = {"health_kind__isnull": False}
+
+
+def attach_to_device_health(channel: Channel) -> None:
+    """Adds the channel to every device health monitor of its owner (idempotent)."""
+    Through = Monitor.channels.through
+    monitor_ids = Monitor.objects.filter(**_HEALTH, owner_id=channel.owner_id).values_list(
+        "pk", flat=True
+    )
+    Through.objects.bulk_create(
+        [Through(monitor_id=pk, channel_id=channel.pk) for pk in monitor_ids],
+        ignore_conflicts=True,
+    )
+
+
+def device_health_channels(*, owner: User) -> list[Channel]:
+    """The channels a new device health monitor notifies."""
+    return list(Channel.objects.filter(owner=owner, device_health=True))

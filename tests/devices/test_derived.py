@@ -38,6 +38,7 @@ import math
 import pytest
 
 from devices import derived
+from devices.ingest.parse import parse_lines
 from devices.ingest.points import Point, derive
 
 
@@ -107,3 +108,47 @@ def test_a_device_that_sends_its_own_vpd_keeps_it():
     derive([point])
     assert point.fields["vpd"] == 1.3
     assert "dew_point" in point.fields
+
+
+def _fast_point(field_text: str) -> Point:
+    """A reading as the line protocol parser's fast path makes it (fields kept as text)."""
+    [point] = parse_lines(f"gro01,device=bench-1 {field_text}".encode(), now_ns=10**18).points
+    assert point.body == field_text  # the fast path took it
+    return point
+
+
+def test_readings_in_canonical_line_protocol_get_the_same_values_written_as_text():
+    """The fast path appends the fields as text; stored, they are the floats derived_fields
+    gives, over the whole usable range and its edges."""
+    temperatures = [-40.0, -12.3, 0.0, 0.1, 18.0, 25.0, 31.7, 69.9, 70.0]
+    humidities = [0.1, 1.0, 37.5, 60.0, 99.9, 100.0, 101.5, 105.0]
+    for t in temperatures:
+        for rh in humidities:
+            point = _fast_point(f"temperature={t},humidity={rh}")
+            derive([point])
+            stored = dict(pair.split("=") for pair in point.body.split(","))
+            expected = derived.derived_fields({"temperature": t, "humidity": rh})
+            assert {k: float(stored[k]) for k in expected} == expected, (t, rh)
+
+
+@pytest.mark.parametrize(
+    "field_text",
+    [
+        "temperature=25,humidity=0",
+        "temperature=25,humidity=140",
+        "temperature=95,humidity=50",
+        "temperature=25",
+        "xtemperature=25,humidity=50",
+    ],
+)
+def test_canonical_readings_it_cannot_compute_from_are_left_as_they_are(field_text):
+    point = _fast_point(field_text)
+    derive([point])
+    assert point.body == field_text
+
+
+def test_a_canonical_reading_with_its_own_dew_point_keeps_it_and_gets_vpd():
+    point = _fast_point("temperature=25,humidity=60,dew_point=3.5")
+    derive([point])
+    assert point.fields["dew_point"] == 3.5
+    assert point.fields["vpd"] == pytest.approx(1.2671, abs=1e-4)

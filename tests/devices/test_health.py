@@ -105,15 +105,16 @@ def test_a_paid_order_gives_every_device_its_own_health_monitors(grower):
 
 
 @pytest.mark.django_db
-def test_they_notify_the_owners_enabled_channels(grower):
+def test_they_notify_the_owners_channels_with_device_health_alerts(grower):
     slack = ChannelFactory(owner=grower, name="ops hook")
-    ChannelFactory(owner=grower, name="old hook", enabled=False)
+    paused = ChannelFactory(owner=grower, name="old hook", enabled=False)  # sends once enabled
+    ChannelFactory(owner=grower, name="billing", device_health=False)
     ChannelFactory(name="someone else's")
 
     device, _ = services.device_add(owner=grower, name="nursery")
 
     for monitor in Monitor.objects.filter(device=device):
-        assert list(monitor.channels.all()) == [slack]
+        assert set(monitor.channels.all()) == {slack, paused}
 
 
 @pytest.mark.django_db

@@ -79,7 +79,7 @@ def test_line_protocol_with_escapes_strings_and_precision(client, owner, device)
         [
             "# a comment line",
             "gro01,room=north\\ bay,bench=a\\,b "
-            f'temperature=21.5,count=3i,ok=true,note="say \\"hi\\", ok" {now_s}',
+            f'temperature=21.5,count=3i,ok=true,message="say \\"hi\\", ok" {now_s}',
             f"gro01,room=north\\ bay humidity=55 {now_s - 10}",
         ]
     )
@@ -92,8 +92,8 @@ def test_line_protocol_with_escapes_strings_and_precision(client, owner, device)
     assert found[1]["room"] == "north bay"
     assert found[1]["bench"] == "a,b"
     assert found[1]["count"] == 3.0
-    assert found[1]["ok"] is True
-    assert found[1]["note"] == 'say "hi", ok'
+    assert found[1]["ok"] == 1.0
+    assert found[1]["message"] == 'say "hi", ok'
     assert found[1]["time"] == now_s * 1000
 
 

@@ -453,6 +453,31 @@ TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE: str = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
 
+# --- Retention (monitors/retention.py, docs/operations.md "Retention") -----------------------
+# Rows older than these ages are deleted by the prune-old-rows beat task (every 5 minutes) and
+# `manage.py prune`; 0 keeps them for ever. Notifications go with their delivery attempts, and
+# only once delivered or dead (never pending or retrying, never while their incident is open).
+RETENTION_NOTIFICATIONS_DAYS: float = max(
+    0.0, env.float("RETENTION_NOTIFICATIONS_DAYS", default=30.0)
+)
+# Resolved incidents (an incident a kept notification points at, and each monitor's latest, stay).
+RETENTION_INCIDENTS_DAYS: float = max(0.0, env.float("RETENTION_INCIDENTS_DAYS", default=90.0))
+# Processed and ignored Stripe webhook events (failed ones stay); at least 7 days, so that the
+# stored id still de-duplicates a delivery Stripe retries (for up to 3 days).
+RETENTION_STRIPE_EVENTS_DAYS: float = env.float("RETENTION_STRIPE_EVENTS_DAYS", default=90.0)
+if RETENTION_STRIPE_EVENTS_DAYS > 0:
+    RETENTION_STRIPE_EVENTS_DAYS = max(7.0, RETENTION_STRIPE_EVENTS_DAYS)
+RETENTION_ADMIN_LOG_DAYS: float = max(0.0, env.float("RETENTION_ADMIN_LOG_DAYS", default=365.0))
+# Rows per DELETE statement (at most 1000), seconds one run may spend (the rest waits for the
+# next run), and a pause between batches that leaves Postgres to the pipeline.
+RETENTION_BATCH_SIZE: int = max(1, min(env.int("RETENTION_BATCH_SIZE", default=1000), 1000))
+RETENTION_TIME_BUDGET_SECONDS: float = max(
+    1.0, min(env.float("RETENTION_TIME_BUDGET_SECONDS", default=20.0), 240.0)
+)
+RETENTION_PAUSE_SECONDS: float = max(
+    0.0, min(env.float("RETENTION_PAUSE_SECONDS", default=0.01), 1.0)
+)
+
 # --- Billing (Stripe) ---------------------------------------------------------------------
 # Empty keys mean Stripe is not configured: /config says so and the pages explain it.
 STRIPE_SECRET_KEY: str = env.str("STRIPE_SECRET_KEY", default="")

@@ -21,6 +21,12 @@ SCHEDULE_REPAIRS = Counter(
     "Enabled monitors found without a schedule row and put back on it.",
     registry=None,
 )
+RETENTION_DELETED = Counter(
+    "growalert_retention_deleted_rows",
+    "Rows deleted by retention (manage.py prune, the prune-old-rows task), by rule.",
+    ["rule"],
+    registry=None,
+)
 EVALUATION_LATENCY = Histogram(
     "growalert_evaluation_latency_seconds",
     "From a monitor's due time to its new state committed.",
@@ -51,3 +57,13 @@ def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> 
 def record_schedule_repairs(count: int) -> None:
     """Counts monitors the housekeeping task had to put back on the dispatcher's schedule."""
     record(lambda: SCHEDULE_REPAIRS.inc(count))
+
+
+def record_pruned(deleted: Mapping[str, int]) -> None:
+    """Counts the rows one retention run deleted, by rule."""
+
+    def write() -> None:
+        for rule, rows in deleted.items():
+            RETENTION_DELETED.labels(rule=rule).inc(rows)
+
+    record(write)

@@ -36,7 +36,12 @@ def evaluate_monitors(items: list[tuple[int, str]]) -> int:
     transaction. Safe to run twice: a tick already applied is skipped."""
     close_old_connections()
     result = pipeline.evaluate_batch([(pk, datetime.fromisoformat(due)) for pk, due in items])
-    metrics.record_batch(outcomes=result.outcomes, latencies=result.latencies)
+    metrics.record_batch(
+        outcomes=result.outcomes,
+        latencies=result.latencies,
+        source_kind=result.source_kind,
+        flavor=result.flavor,
+    )
     return result.applied
 
 

@@ -119,6 +119,24 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# psycopg's connection pool in each process (docs/scaling.md "Postgres connections"): a
+# connection is taken for a request or a task and given back, instead of one kept per thread.
+# Django's pool needs CONN_MAX_AGE 0 (the pool keeps them) and the psycopg-pool package.
+DATABASE_POOL: bool = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        # per process: gunicorn worker (threads), Celery pool process, delivery worker (threads)
+        "min_size": max(0, env.int("DATABASE_POOL_MIN_SIZE", default=2)),
+        "max_size": max(1, env.int("DATABASE_POOL_MAX_SIZE", default=40)),
+        "timeout": max(0.5, env.float("DATABASE_POOL_TIMEOUT", default=10.0)),  # wait for one
+        "max_idle": max(10.0, env.float("DATABASE_POOL_MAX_IDLE", default=600.0)),
+    }
+# Behind PgBouncer in transaction mode each transaction may get another server connection:
+# no server-side cursors (QuerySet.iterator() would lose its cursor) and no PREPAREd
+# statements (monitors/raw_rows.py prepares the GET /monitors page on each connection).
+DATABASE_TRANSACTION_POOLING: bool = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_TRANSACTION_POOLING
 # Lets two test runs share one server (e.g. two checkouts) without sharing a test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_growalert")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

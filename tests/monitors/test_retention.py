@@ -322,3 +322,14 @@ def test_the_pipeline_keeps_evaluating_and_notifying_while_a_prune_runs(
     )
     assert fresh.filter(event="fired").count() == 6 * 2  # 6 firings x 2 channels
     assert fresh.filter(event="resolved").count() == 6 * 2
+
+
+def test_beat_runs_the_prune_every_five_minutes_within_its_time_limit():
+    from growalert.celery import app
+    from monitors.tasks import prune_old_rows
+
+    entry = app.conf.beat_schedule["prune-old-rows"]
+
+    assert entry["task"] == "monitors.tasks.prune_old_rows"
+    assert entry["schedule"] == 300.0
+    assert prune_old_rows.soft_time_limit > 240  # the longest RETENTION_TIME_BUDGET_SECONDS

@@ -13,7 +13,8 @@ PORT ?= 8000
 
 run: bootstrap services-up migrate demo serve
 
-# The test target also installs Debian's chromium for the browser tests (tests/pages).
+# The test target also installs Debian's chromium for the browser tests (tests/pages) and
+# prometheus for promtool (tests/growalert/test_self_monitoring.py checks deploy/prometheus/).
 test: bootstrap-browser services-up lint typecheck migrations-check pytest
 
 bootstrap:

@@ -82,6 +82,11 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    "prune-old-rows": {
+        "task": "monitors.tasks.prune_old_rows",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     "simulate-demo-devices": {
         "task": "growalert.tasks.simulate_demo_devices",
         "schedule": 5.0,

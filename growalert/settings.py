@@ -119,6 +119,24 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# psycopg's connection pool in each process (docs/scaling.md "Postgres connections"): a
+# connection is taken for a request or a task and given back, instead of one kept per thread.
+# Django's pool needs CONN_MAX_AGE 0 (the pool keeps them) and the psycopg-pool package.
+DATABASE_POOL: bool = env.bool("DATABASE_POOL", default=False)
+if DATABASE_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        # per process: gunicorn worker (threads), Celery pool process, delivery worker (threads)
+        "min_size": max(0, env.int("DATABASE_POOL_MIN_SIZE", default=2)),
+        "max_size": max(1, env.int("DATABASE_POOL_MAX_SIZE", default=40)),
+        "timeout": max(0.5, env.float("DATABASE_POOL_TIMEOUT", default=10.0)),  # wait for one
+        "max_idle": max(10.0, env.float("DATABASE_POOL_MAX_IDLE", default=600.0)),
+    }
+# Behind PgBouncer in transaction mode each transaction may get another server connection:
+# no server-side cursors (QuerySet.iterator() would lose its cursor) and no PREPAREd
+# statements (monitors/raw_rows.py prepares the GET /monitors page on each connection).
+DATABASE_TRANSACTION_POOLING: bool = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_TRANSACTION_POOLING
 # Lets two test runs share one server (e.g. two checkouts) without sharing a test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_growalert")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -452,6 +470,31 @@ TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE: str = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+
+# --- Retention (monitors/retention.py, docs/operations.md "Retention") -----------------------
+# Rows older than these ages are deleted by the prune-old-rows beat task (every 5 minutes) and
+# `manage.py prune`; 0 keeps them for ever. Notifications go with their delivery attempts, and
+# only once delivered or dead (never pending or retrying, never while their incident is open).
+RETENTION_NOTIFICATIONS_DAYS: float = max(
+    0.0, env.float("RETENTION_NOTIFICATIONS_DAYS", default=30.0)
+)
+# Resolved incidents (an incident a kept notification points at, and each monitor's latest, stay).
+RETENTION_INCIDENTS_DAYS: float = max(0.0, env.float("RETENTION_INCIDENTS_DAYS", default=90.0))
+# Processed and ignored Stripe webhook events (failed ones stay); at least 7 days, so that the
+# stored id still de-duplicates a delivery Stripe retries (for up to 3 days).
+RETENTION_STRIPE_EVENTS_DAYS: float = env.float("RETENTION_STRIPE_EVENTS_DAYS", default=90.0)
+if RETENTION_STRIPE_EVENTS_DAYS > 0:
+    RETENTION_STRIPE_EVENTS_DAYS = max(7.0, RETENTION_STRIPE_EVENTS_DAYS)
+RETENTION_ADMIN_LOG_DAYS: float = max(0.0, env.float("RETENTION_ADMIN_LOG_DAYS", default=365.0))
+# Rows per DELETE statement (at most 1000), seconds one run may spend (the rest waits for the
+# next run), and a pause between batches that leaves Postgres to the pipeline.
+RETENTION_BATCH_SIZE: int = max(1, min(env.int("RETENTION_BATCH_SIZE", default=1000), 1000))
+RETENTION_TIME_BUDGET_SECONDS: float = max(
+    1.0, min(env.float("RETENTION_TIME_BUDGET_SECONDS", default=20.0), 240.0)
+)
+RETENTION_PAUSE_SECONDS: float = max(
+    0.0, min(env.float("RETENTION_PAUSE_SECONDS", default=0.01), 1.0)
+)
 
 # --- Billing (Stripe) ---------------------------------------------------------------------
 # Empty keys mean Stripe is not configured: /config says so and the pages explain it.

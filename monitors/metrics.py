@@ -21,6 +21,26 @@ SCHEDULE_REPAIRS = Counter(
     "Enabled monitors found without a schedule row and put back on it.",
     registry=None,
 )
+EVALUATION_ERRORS = Counter(
+    "growalert_evaluation_errors",
+    "Evaluations ending in status error, by kind of source (hosted: growalert's own InfluxDB; "
+    "customer) and query flavor. Bounded labels: a source's id would be one series per customer.",
+    ["source_kind", "flavor"],
+    registry=None,
+)
+DELIVERIES = Counter(
+    "growalert_deliveries",
+    "Delivery attempts by channel kind and outcome: sent, retry (failed, will retry), failed "
+    "(gave up: a dead letter), skipped (another worker's lease won).",
+    ["kind", "outcome"],
+    registry=None,
+)
+RETENTION_DELETED = Counter(
+    "growalert_retention_deleted_rows",
+    "Rows deleted by retention (manage.py prune, the prune-old-rows task), by rule.",
+    ["rule"],
+    registry=None,
+)
 EVALUATION_LATENCY = Histogram(
     "growalert_evaluation_latency_seconds",
     "From a monitor's due time to its new state committed.",
@@ -35,12 +55,21 @@ BATCH_SIZE = Histogram(
 )
 
 
-def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> None:
-    """Records one evaluated batch: counts by outcome, per-evaluation latency, batch size."""
+def record_batch(
+    *,
+    outcomes: Mapping[str, int],
+    latencies: Sequence[float],
+    source_kind: str = "",
+    flavor: str = "",
+) -> None:
+    """Records one evaluated batch (one source): counts by outcome, errors by kind of source,
+    per-evaluation latency, batch size."""
 
     def write() -> None:
         for outcome, count in outcomes.items():
             EVALUATIONS.labels(outcome=outcome).inc(count)
+        if outcomes.get("error") and source_kind:
+            EVALUATION_ERRORS.labels(source_kind=source_kind, flavor=flavor).inc(outcomes["error"])
         for latency in latencies:
             EVALUATION_LATENCY.observe(latency)
         BATCH_SIZE.observe(sum(outcomes.values()))
@@ -51,3 +80,18 @@ def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> 
 def record_schedule_repairs(count: int) -> None:
     """Counts monitors the housekeeping task had to put back on the dispatcher's schedule."""
     record(lambda: SCHEDULE_REPAIRS.inc(count))
+
+
+def record_pruned(deleted: Mapping[str, int]) -> None:
+    """Counts the rows one retention run deleted, by rule."""
+
+    def write() -> None:
+        for rule, rows in deleted.items():
+            RETENTION_DELETED.labels(rule=rule).inc(rows)
+
+    record(write)
+
+
+def record_delivery(*, kind: str, outcome: str) -> None:
+    """Counts one delivery attempt's outcome."""
+    record(lambda: DELIVERIES.labels(kind=kind, outcome=outcome).inc())

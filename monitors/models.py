@@ -575,6 +575,13 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-opened_at"]
+        indexes = [  # retention walks the resolved ones, oldest first (monitors/retention.py)
+            models.Index(
+                fields=["resolved_at"],
+                condition=Q(resolved_at__isnull=False),
+                name="incident_resolved_at_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["monitor"],
@@ -639,7 +646,9 @@ class Notification(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status__in=["pending", "sending"]),
                 name="notification_backlog_idx",
-            )
+            ),
+            # retention walks the outbox oldest first (monitors/retention.py)
+            models.Index(fields=["created_at"], name="notification_created_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
@@ -129,7 +130,12 @@ def execute_prepared(cursor: CursorWrapper, sql: str, params: Mapping[str, Any])
     """Runs ``sql`` (with ``%(name)s`` parameters) as a statement the connection prepared:
     Postgres parses and plans it once per connection, not on every call (PREPARE, then
     EXECUTE). For a hot read whose planning costs a third of its run. Prepared statements
-    outlive transactions, so one is never prepared twice on the same connection."""
+    outlive transactions, so one is never prepared twice on the same connection. Behind a
+    transaction pooler (DATABASE_TRANSACTION_POOLING) the next transaction may run on another
+    server connection, which never saw the PREPARE: the statement is then sent as it is."""
+    if settings.DATABASE_TRANSACTION_POOLING:
+        cursor.execute(sql, params)
+        return
     names = list(dict.fromkeys(_PARAMETER.findall(sql)))
     statement = "growalert_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:20]
     raw = cursor.db.connection

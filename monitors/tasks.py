@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from celery import shared_task
@@ -9,8 +10,10 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from monitors import metrics
+from monitors import metrics, retention
 from monitors.evaluate import dispatch, pipeline
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
@@ -33,7 +36,12 @@ def evaluate_monitors(items: list[tuple[int, str]]) -> int:
     transaction. Safe to run twice: a tick already applied is skipped."""
     close_old_connections()
     result = pipeline.evaluate_batch([(pk, datetime.fromisoformat(due)) for pk, due in items])
-    metrics.record_batch(outcomes=result.outcomes, latencies=result.latencies)
+    metrics.record_batch(
+        outcomes=result.outcomes,
+        latencies=result.latencies,
+        source_kind=result.source_kind,
+        flavor=result.flavor,
+    )
     return result.applied
 
 
@@ -46,3 +54,21 @@ def repair_schedules() -> int:
     if repaired:
         metrics.record_schedule_repairs(len(repaired))
     return len(repaired)
+
+
+@shared_task(ignore_result=True, soft_time_limit=300, time_limit=330)
+def prune_old_rows() -> int:
+    """Every 5 minutes (beat): deletes rows past their retention, in small batches within
+    RETENTION_TIME_BUDGET_SECONDS (monitors/retention.py)."""
+    close_old_connections()
+    report = retention.run()
+    metrics.record_pruned(report.deleted)
+    if report.total or not report.finished:
+        logger.info(
+            "pruned %d rows in %d batches%s: %s",
+            report.total,
+            report.batches,
+            "" if report.finished else " (time budget spent, more left)",
+            ", ".join(f"{name} {rows}" for name, rows in report.deleted.items() if rows),
+        )
+    return report.total

@@ -165,6 +165,8 @@ class BatchResult:
     skipped: int = 0  # another worker or an earlier run already applied that tick
     broken: int = 0  # could not be evaluated: written as status error with a reason
     outcomes: Counter[str] = field(default_factory=Counter)
+    source_kind: str = ""  # hosted | customer: the batch's one source (its error metric)
+    flavor: str = ""
     notifications: list[Any] = field(default_factory=list)  # ids of new outbox rows
     latencies: list[float] = field(default_factory=list)  # due -> committed, seconds
     # due -> committed for the evaluations that wrote outbox rows (the alert latency)
@@ -214,6 +216,9 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     except Exception:  # the points only illustrate notifications: send them without
         logger.exception("points for a batch of %d monitors failed", len(decisions))
     result = BatchResult()
+    if sources:
+        source = next(iter(sources.values()))
+        result.source_kind, result.flavor = _kind(source), source.flavor
     _isolate(
         decisions,
         lambda part: result.add(_commit(part, now)),
@@ -224,6 +229,10 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
     return result
+
+
+def _kind(source: Source) -> str:
+    return "hosted" if source.hosted else "customer"
 
 
 def _ids(monitor: Monitor) -> dict[str, int]:

@@ -35,6 +35,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import Model, Q
 from django.utils import timezone
 
+from monitors import metrics
 from monitors.models import Channel, DeliveryAttempt, Notification
 from monitors.notify import breaker, queue, streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
@@ -241,6 +242,7 @@ def _deliver(notification: Notification) -> str:
         return breaker.defer(notification, deferred)
     duration_ms = (time.perf_counter() - clock) * 1000
     outcome = _record(notification, sent, error, started=started, duration_ms=duration_ms)
+    metrics.record_delivery(kind=notification.channel.kind, outcome=outcome)
     logger.info(
         "notification %s (%s, %s channel %s): %s in %.0f ms",
         notification.pk,

@@ -34,6 +34,12 @@ BATCH_SIZE = Histogram(
     registry=None,
 )
 
+FLEET_SERIES_UNWATCHED = Counter(
+    "growalert_fleet_series_unwatched",
+    "Series a fleet monitor selected beyond FLEET_MAX_SERIES, left unwatched (per evaluation).",
+    registry=None,
+)
+
 
 def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> None:
     """Records one evaluated batch: counts by outcome, per-evaluation latency, batch size."""
@@ -51,3 +57,8 @@ def record_batch(*, outcomes: Mapping[str, int], latencies: Sequence[float]) -> 
 def record_schedule_repairs(count: int) -> None:
     """Counts monitors the housekeeping task had to put back on the dispatcher's schedule."""
     record(lambda: SCHEDULE_REPAIRS.inc(count))
+
+
+def record_unwatched_series(count: int) -> None:
+    """Counts series a fleet monitor selected past its limit in one evaluation."""
+    record(lambda: FLEET_SERIES_UNWATCHED.inc(count))

@@ -111,7 +111,7 @@
     rows.slice(0, 50).forEach(function (s) {
       var item = document.createElement("li");
       item.dataset.series = s.key;
-      item.textContent = (s.label || s.key) + ": " + (s.fired ? "fired " + s.fired + "×" : "never fired");
+      item.textContent = (s.label || s.key) + ": " + (s.fired === 1 ? "fired once" : s.fired ? "fired " + s.fired + " times" : "never fired");
       list.appendChild(item);
     });
     holder.appendChild(list);

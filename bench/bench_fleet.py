@@ -17,8 +17,8 @@ whole-system CPU per 1,000 series-evaluations: utime + stime of the process tree
 checkout's Postgres, Redis and both influxd, and of this bench process with its worker
 processes (the dispatcher and the workers), counted from /proc (``common.cpu_by_tree``).
 
-Storm: the fleet monitor (one webhook channel to a loopback receiver), then STORM (1,000) of
-the N devices jump to 41 in one tick: time from the tick's claim to every outbox row
+Storm: the fleet monitor (one webhook channel to a loopback receiver), settled as above, then
+STORM (1,000) of the N devices jump to 41 in one tick: time from the tick's claim to every outbox row
 committed (evaluate_batch returns after its commit), with the default storm grouping (one row
 per channel) and with grouping off (storm_threshold 1000: one row per series per channel),
 and the time until the receiver has them (delivered in this process, one send per row).
@@ -170,7 +170,8 @@ def storm(
         storm_threshold=threshold, **RULE,
     )  # fmt: skip
     fleet.channels.set([channel])
-    tick([fleet.pk], pool)  # the series join, all OK
+    for _ in range(1 + FLAP_WINDOW):  # the series join, all OK, and settle
+        tick([fleet.pk], pool)
     now_ms = int(time.time() * 1000)
     with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
         hot = [

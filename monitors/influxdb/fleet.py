@@ -15,7 +15,7 @@ from typing import Any
 
 from monitors import fleet
 from monitors.influxdb import client as influx
-from monitors.influxdb import observe, queries
+from monitors.influxdb import connect, observe, queries
 from monitors.models import Monitor
 
 
@@ -58,10 +58,15 @@ def observe_fleets(monitors: list[Monitor]) -> dict[int, FleetObservation]:
         query = fleet_query(monitor, prefix=f"f{index}_")
         params.update(query.params)
         built.append(query)
+    source = monitors[0].source
     try:
-        by_statement = observe._ask(monitors[0].source, [q.text for q in built], params)
+        with connect.client_for(source) as client:
+            body = client.query_body(
+                ";\n".join(q.text for q in built), database=source.database, params=params
+            )
     except influx.InfluxError as exc:
         return {m.pk: FleetObservation(q, error=exc) for m, q in zip(monitors, built, strict=True)}
+    by_statement = {r.get("statement_id", i): r for i, r in enumerate(body.get("results", []))}
     return {
         monitor.pk: _read(monitor, query, by_statement.get(index))
         for index, (monitor, query) in enumerate(zip(monitors, built, strict=True))
@@ -69,22 +74,37 @@ def observe_fleets(monitors: list[Monitor]) -> dict[int, FleetObservation]:
 
 
 def _read(
-    monitor: Monitor, query: queries.Query, result: influx.StatementResult | None
+    monitor: Monitor, query: queries.Query, result: dict[str, Any] | None
 ) -> FleetObservation:
-    if result is not None and result.error:
-        return FleetObservation(query, error=influx.InfluxQueryError(result.error))
+    """One statement's answer (InfluxDB's JSON) as the series it selects and their values."""
+    if result is not None and result.get("error"):
+        return FleetObservation(query, error=influx.InfluxQueryError(str(result["error"])))
     observation = FleetObservation(query)
     if result is None:
         return observation
     group_by = list(monitor.group_by)
     compiled = fleet.compile_filter(monitor.series_filter)
-    for series in result.series:
-        tags = {key: str(series.tags.get(key, "")) for key in group_by}
-        if not all(tags.values()) or not fleet.selected(tags, compiled):
+    key_of = fleet.series_key
+    found = observation.series
+    for series in result.get("series", ()):
+        given = series.get("tags") or {}
+        tags = {key: str(given.get(key, "")) for key in group_by}
+        if not all(tags.values()) or (compiled and not fleet.selected(tags, compiled)):
             continue  # points without every grouped tag belong to no series
-        key = fleet.series_key(tags, group_by)
-        observation.series[key] = SeriesValue(key, tags, observe._last_number((series,)))
+        key = key_of(tags, group_by)
+        found[key] = SeriesValue(key, tags, _last_value(series))
     return observation
+
+
+def _last_value(series: dict[str, Any]) -> float | None:
+    """The last row's first finite number (not the time), as ``observe.value_from`` reads a
+    single-series answer."""
+    columns = series.get("columns", ())
+    for row in reversed(series.get("values", ())):
+        for column, cell in zip(columns, row, strict=False):
+            if column != "time" and observe._is_number(cell):
+                return float(cell)
+    return None
 
 
 def points_by_series(

@@ -20,8 +20,9 @@ processes (the dispatcher and the workers), counted from /proc (``common.cpu_by_
 Storm: the fleet monitor (one webhook channel to a loopback receiver), settled as above, then
 STORM (1,000) of the N devices jump to 41 in one tick: time from the tick's claim to every
 outbox row committed (evaluate_batch returns after its commit), with the default storm
-grouping (one row per channel) and with grouping off (storm_threshold 1000: one row per series per channel),
-and the time until the receiver has them (delivered in this process, one send per row).
+grouping (one row per channel) and with grouping off (storm_threshold 1000: one row per
+series per channel), and the time until the receiver has them (delivered in this process, one
+send per row).
 
     .venv/bin/python bench/bench_fleet.py [N]          (default 10000)
 """

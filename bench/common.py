@@ -364,3 +364,63 @@ def spread_schedules(
         unique_fields=["monitor"],
         update_fields=["next_due_at", "interval"],
     )
+
+
+# ---------------------------------------------------------------- CPU of process trees
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a live process: utime + stime, and cutime + cstime (its
+    children that ended and were waited for: a postgres backend, a worker process)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), sum(int(f) for f in fields[11:15]) / TICKS
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def cpu_by_tree(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds of each named group of process trees (live processes only)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))):
+            parents[int(entry)], times[int(entry)] = stat
+    totals: dict[str, float] = {}
+    for name, pids in roots.items():
+        members = set(pids)
+        grew = True
+        while grew:
+            children = {p for p, parent in parents.items() if parent in members} - members
+            grew = bool(children)
+            members |= children
+        totals[name] = sum(times.get(p, 0.0) for p in members)
+    return totals
+
+
+def service_roots(started: dict[str, list[int]]) -> dict[str, list[int]]:
+    local = str(ROOT / ".local")
+    redis_port = os.environ.get("GROWALERT_REDIS_PORT", "6379")
+    roots: dict[str, list[int]] = {"postgres": [], "redis": [], "influxd": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        line = _cmdline(int(entry))
+        name = line.split(" ", 1)[0].rsplit("/", 1)[-1]
+        if name == "postgres" and local in line:
+            roots["postgres"].append(int(entry))
+        elif name == "redis-server" and f":{redis_port}" in line:
+            roots["redis"].append(int(entry))
+        elif name == "influxd" and local in line:
+            roots["influxd"].append(int(entry))
+    return roots | started

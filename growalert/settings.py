@@ -442,6 +442,16 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRES
 # Customer InfluxDB sources: the same guard (monitors/outbound.py). The deployment's own InfluxDB
 # (INFLUXDB_URL) is never a customer source, even with private addresses allowed.
 SOURCES_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("SOURCES_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Fleet monitors (one monitor, one state per series): at most FLEET_MAX_SERIES series per
+# monitor (more are left unwatched, said in its status and counted at /metrics); more than
+# FLEET_STORM_THRESHOLD series changing in one evaluation make one message per channel (a
+# monitor's storm_threshold overrides it); a steady series' last value is rewritten at most
+# every FLEET_VALUE_REFRESH_SECONDS (a changed state is written at once).
+FLEET_MAX_SERIES: int = max(1, min(env.int("FLEET_MAX_SERIES", default=10_000), 100_000))
+FLEET_STORM_THRESHOLD: int = max(1, min(env.int("FLEET_STORM_THRESHOLD", default=10), 1000))
+FLEET_VALUE_REFRESH_SECONDS: float = max(
+    0.0, min(env.float("FLEET_VALUE_REFRESH_SECONDS", default=60.0), 3600.0)
+)
 # Delivery retries: exponential backoff with jitter from BASE up to MAX seconds, for
 # RETRY_FOR_HOURS after a notification was written (Stripe retries webhooks for 3 days), at
 # most MAX_ATTEMPTS tries (a guard; the attempts column is a small integer); a channel is

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import ProtectedError, QuerySet
 from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -34,6 +35,7 @@ from monitors.serializers import (
     IncidentSerializer,
     MonitorSerializer,
     PreviewSerializer,
+    SeriesStateSerializer,
     SilenceSerializer,
     SourceSerializer,
     json_columns,
@@ -179,14 +181,41 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     @action(detail=False, methods=["post"])
     def preview(self, request: Request) -> Response:
         """Backtests an unsaved definition over the last N hours (default 24): the series, each
-        evaluation, and every moment it would have fired, resolved or flapped."""
+        evaluation, and every moment it would have fired, resolved or flapped. A fleet
+        definition (group_by) replays each series alone: ``per_series`` summaries, or one
+        series in full with ``series_key``."""
         serializer = PreviewSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         hours = data.pop("hours")
+        series_key = data.pop("series_key", "")
         data.pop("channels", None)
         monitor = Monitor(owner=owner_of(request), name=data.pop("name", "preview"), **data)
-        return Response(backtest.backtest(monitor, hours=hours).as_dict())
+        return Response(backtest.backtest(monitor, hours=hours, series_key=series_key).as_dict())
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status", description="Only series with this status (comma-separated list)."
+            )
+        ],
+        responses=SeriesStateSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def series(self, request: Request, pk: str | None = None) -> Response:
+        """A fleet monitor's series, worst first: each with its status, reason and last value
+        (empty for a single-series monitor)."""
+        # ?status filters the series here, not the monitors get_queryset would filter
+        monitor = get_object_or_404(selectors.monitor_list(owner=request.user), pk=pk)
+        rows = selectors.series_list(monitor=monitor, status=request.query_params.get("status"))
+        context = {"silenced_keys": selectors.silenced_series_keys(monitor=monitor)}
+        paginator = self.paginator
+        if paginator is None:
+            return Response(SeriesStateSerializer(rows, many=True, context=context).data)
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(
+            SeriesStateSerializer(page, many=True, context=context).data
+        )
 
     @extend_schema(responses=IncidentSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -54,6 +54,12 @@ BATCH_SIZE = Histogram(
     registry=None,
 )
 
+FLEET_SERIES_UNWATCHED = Counter(
+    "growalert_fleet_series_unwatched",
+    "Series a fleet monitor selected beyond FLEET_MAX_SERIES, left unwatched (per evaluation).",
+    registry=None,
+)
+
 
 def record_batch(
     *,
@@ -95,3 +101,8 @@ def record_pruned(deleted: Mapping[str, int]) -> None:
 def record_delivery(*, kind: str, outcome: str) -> None:
     """Counts one delivery attempt's outcome."""
     record(lambda: DELIVERIES.labels(kind=kind, outcome=outcome).inc())
+
+
+def record_unwatched_series(count: int) -> None:
+    """Counts series a fleet monitor selected past its limit in one evaluation."""
+    record(lambda: FLEET_SERIES_UNWATCHED.inc(count))

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
 import alerts_core as ac
-from monitors import crypto
+from monitors import crypto, fleet
 from monitors.definition import Definition, Thresholds
 from monitors.vocabulary import (
     AGGREGATION_CHOICES,
@@ -52,6 +52,7 @@ MAX_MAGNITUDE = 1e15  # thresholds: finite, |value| at most this
 MAX_SILENCE = timedelta(days=366)
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 60.0  # seconds, per InfluxDB request
 MAX_TAGS, MAX_TAG_LENGTH = 20, 200
+SERIES_KEY_LENGTH = 2000  # group_by keys and values, escaped (monitors.fleet.series_key)
 
 
 def duration_text(value: timedelta) -> str:
@@ -128,6 +129,29 @@ def validate_tags(value: Any) -> None:
             raise ValidationError("tag names and values cannot contain NUL characters")
         if len(key) > MAX_TAG_LENGTH or len(tag) > MAX_TAG_LENGTH:
             raise ValidationError(f"tag names and values are at most {MAX_TAG_LENGTH} characters")
+
+
+def validate_group_by(value: Any) -> None:
+    """A fleet monitor's group-by tag keys (monitors.fleet bounds them)."""
+    try:
+        fleet.check_group_by(value)
+    except fleet.SeriesBoundError as exc:
+        raise ValidationError(str(exc), code="invalid_group_by") from exc
+
+
+def validate_series_filter(value: Any) -> None:
+    """Its shape and bounds; that its keys are grouped is checked with group_by
+    (definition_errors)."""
+    keys = list(value) if isinstance(value, dict) else []
+    try:
+        fleet.check_series_filter(value, keys)
+    except fleet.SeriesBoundError as exc:
+        raise ValidationError(str(exc), code="invalid_series_filter") from exc
+
+
+STORM_BOUND = Between(
+    1, fleet.MAX_STORM_THRESHOLD, f"must be between 1 and {fleet.MAX_STORM_THRESHOLD}"
+)
 
 
 def _in_range(name: str, low: Any, high: Any, *, nullable: bool = False) -> Q:
@@ -280,6 +304,24 @@ class Monitor(models.Model):
     percentile = models.FloatField(null=True, blank=True, validators=[PERCENTILE_BOUND])
     window = models.DurationField(default=timedelta(minutes=5), validators=[WINDOW_BOUND])
     raw_query = models.TextField(blank=True)
+    # A fleet monitor: one state per series these tag keys tell apart (monitors/fleet.py).
+    group_by = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Tag keys, e.g. ["device"]: one state, incident and notification per series.',
+        validators=[validate_group_by],
+    )
+    series_filter = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Only these series, e.g. {"device": ["greenhouse-1", "greenhouse-*"]}.',
+        validators=[validate_series_filter],
+    )
+    # More series than this changing state in one evaluation: one message per channel listing
+    # them (null: FLEET_STORM_THRESHOLD).
+    storm_threshold = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[STORM_BOUND]
+    )
 
     # When it fails: critical (and optional warning) thresholds; the *_high values bound ranges.
     comparator = models.CharField(max_length=10, choices=COMPARATOR_CHOICES, default="above")
@@ -469,6 +511,10 @@ class Monitor(models.Model):
             raise ValueError("a threshold is not a finite number")
         return self._values(Thresholds)
 
+    @property
+    def is_fleet(self) -> bool:
+        return bool(self.group_by)
+
     def policy(self) -> ac.Policy:
         """How outcomes become statuses, for alerts_core's state machine."""
         return ac.Policy(
@@ -487,12 +533,14 @@ class Monitor(models.Model):
 
 
 _RULE_FIELDS = (
-    "raw_query", "measurement", "field", "aggregation", "percentile", "comparator", "critical",
-    "critical_high", "warning", "warning_high", "recovery",
+    "group_by", "series_filter", "tags", "raw_query", "measurement", "field", "aggregation",
+    "percentile", "comparator", "critical", "critical_high", "warning", "warning_high",
+    "recovery",
 )  # fmt: skip
 _BOUNDED_FIELDS = (
     "interval", "window", "repeat_every", "pending_for", "recover_after", "percentile",
     "critical", "critical_high", "warning", "warning_high", "recovery", "tags",
+    "group_by", "series_filter", "storm_threshold",
 )  # fmt: skip
 
 
@@ -505,6 +553,7 @@ def definition_errors(m: Mapping[str, Any]) -> dict[str, str]:
         for name in ("measurement", "field"):
             if not m.get(name):
                 errors[name] = "required unless raw_query is given"
+    errors.update(_fleet_errors(m))
     if m.get("aggregation") == ac.Aggregation.PERCENTILE and m.get("percentile") is None:
         errors["percentile"] = "required when aggregation is percentile"
     comparator, critical = m.get("comparator", ac.Comparator.ABOVE), m.get("critical")
@@ -532,6 +581,25 @@ def definition_errors(m: Mapping[str, Any]) -> dict[str, str]:
     return errors
 
 
+def _fleet_errors(m: Mapping[str, Any]) -> dict[str, str]:
+    group_by = m.get("group_by") or []
+    series_filter = m.get("series_filter") or {}
+    if not isinstance(group_by, list) or not isinstance(series_filter, dict):
+        return {}  # each field's own validator says so
+    if not group_by:
+        return {"series_filter": "needs group_by"} if series_filter else {}
+    if m.get("raw_query"):
+        return {"group_by": "needs a structured definition (measurement and field), not raw_query"}
+    fixed = set(m.get("tags") or {}).intersection(group_by)
+    if fixed:
+        return {"group_by": f"{sorted(fixed)[0]!r} is a fixed tag: group by it or filter on it"}
+    try:
+        fleet.check_series_filter(series_filter, group_by)
+    except fleet.SeriesBoundError as exc:
+        return {"series_filter": str(exc)}
+    return {}
+
+
 class Schedule(models.Model):
     """The dispatcher's table: one narrow row per enabled monitor, claimed and advanced every
     second. Kept apart from the wide Monitor row so that advancing 10,000 due times rewrites
@@ -557,6 +625,38 @@ class Schedule(models.Model):
         return f"monitor {self.monitor_id} due {self.next_due_at:%H:%M:%S}"
 
 
+class SeriesState(models.Model):
+    """One series of a fleet monitor: its own alerts_core state, written by the pipeline
+    (monitors/evaluate/fleet.py) with the same conditional update as a monitor's, and only
+    when it changes. A series that stops reporting keeps its row: the no-data policy applies
+    to it alone."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="series")
+    key = models.CharField(max_length=SERIES_KEY_LENGTH)
+    tags = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=Status.OK.value)
+    state = models.JSONField(default=dict)
+    state_version = models.PositiveBigIntegerField(default=0)
+    status_reason = models.CharField(max_length=500, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    evaluated_due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["monitor", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "key"], name="series_state_one_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id}: {self.key}"
+
+    def alert_state(self) -> ac.MonitorState:
+        return ac.MonitorState.from_dict(self.state) if self.state else ac.MonitorState()
+
+
 class Incident(models.Model):
     """One stretch of trouble: opened when a monitor fires, resolved when it recovers."""
 
@@ -572,6 +672,8 @@ class Incident(models.Model):
     peak_value = models.FloatField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     summary = models.CharField(max_length=500, blank=True)
+    # A fleet monitor's series ("" for a single-series monitor): one open incident per series.
+    series_key = models.CharField(max_length=SERIES_KEY_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-opened_at"]
@@ -584,9 +686,9 @@ class Incident(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["monitor"],
+                fields=["monitor", "series_key"],
                 condition=Q(resolved_at__isnull=True),
-                name="incident_one_open_per_monitor",
+                name="incident_one_open_per_series",
             )
         ]
 
@@ -626,6 +728,8 @@ class Notification(models.Model):
     # Stable across retries: receivers de-duplicate on it.
     idempotency_key = models.CharField(max_length=200, unique=True)
     payload = models.JSONField(default=dict)
+    # The fleet series it is about ("" for a single-series monitor, or a storm listing many).
+    series_key = models.CharField(max_length=SERIES_KEY_LENGTH, blank=True, default="")
     status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
@@ -695,6 +799,8 @@ class Silence(models.Model):
     monitor = models.ForeignKey(
         Monitor, on_delete=models.CASCADE, related_name="silences", null=True, blank=True
     )
+    # One series of a fleet monitor (its key, as GET /monitors/<id>/series lists it).
+    series_key = models.CharField(max_length=SERIES_KEY_LENGTH, blank=True, default="")
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=300, blank=True)
@@ -715,6 +821,8 @@ class Silence(models.Model):
 
     def clean(self) -> None:
         errors = silence_errors(self.starts_at, self.ends_at)
+        if self.series_key and self.monitor_id is None:
+            errors["series_key"] = "a series is silenced on its monitor: give monitor too"
         if errors:
             raise ValidationError(errors)
 

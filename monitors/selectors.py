@@ -20,22 +20,21 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 
 from monitors import raw_rows
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
+from monitors.models import (
+    Channel,
+    Incident,
+    Monitor,
+    Notification,
+    SeriesState,
+    Silence,
+    Source,
+)
+from monitors.vocabulary import STATUS_ORDER
 
 User = AbstractBaseUser | AnonymousUser
-
-# Most urgent first on dashboards and lists.
-STATUS_ORDER = [
-    Status.FIRING,
-    Status.ERROR,
-    Status.NO_DATA,
-    Status.WARNING,
-    Status.PENDING,
-    Status.OK,
-    Status.PAUSED,
-]
 
 
 def source_list(*, owner: User) -> QuerySet[Source]:
@@ -271,3 +270,26 @@ def notification_list(*, owner: User, monitor_id: int | None = None) -> QuerySet
 
 def silence_list(*, owner: User) -> QuerySet[Silence]:
     return Silence.objects.filter(owner_id=owner.pk).select_related("monitor")
+
+
+def series_list(*, monitor: Monitor, status: str | None = None) -> QuerySet[SeriesState]:
+    """A fleet monitor's series, worst first (then by key). ``status``: a comma-separated
+    list of statuses to keep."""
+    urgency = Case(
+        *[When(status=s, then=Value(i)) for i, s in enumerate(STATUS_ORDER)],
+        output_field=IntegerField(),
+    )
+    rows = SeriesState.objects.filter(monitor_id=monitor.pk)
+    if status:
+        rows = rows.filter(status__in=[s.strip() for s in status.split(",")])
+    return rows.annotate(urgency=urgency).order_by("urgency", "key")
+
+
+def silenced_series_keys(*, monitor: Monitor) -> set[str]:
+    """The monitor's series under an active silence of their own."""
+    now = timezone.now()
+    return set(
+        Silence.objects.filter(monitor_id=monitor.pk, starts_at__lte=now, ends_at__gt=now)
+        .exclude(series_key="")
+        .values_list("series_key", flat=True)
+    )

@@ -16,6 +16,7 @@ from monitors.models import (
     Incident,
     Monitor,
     Notification,
+    SeriesState,
     Silence,
     Source,
     silence_errors,
@@ -69,7 +70,8 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
         model = Monitor
         fields = [
             "id", "name", "description", "source",
-            "measurement", "field", "tags", "aggregation", "percentile", "window", "raw_query",
+            "measurement", "field", "tags", "group_by", "series_filter", "storm_threshold",
+            "aggregation", "percentile", "window", "raw_query",
             "comparator", "critical", "critical_high", "warning", "warning_high", "recovery",
             "interval", "pending_for", "recover_after", "repeat_every",
             "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
@@ -175,16 +177,33 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
     class Meta:
         model = Incident
         fields = [
-            "id", "monitor", "severity", "opened_at", "resolved_at", "opened_value",
-            "peak_value", "last_value", "summary",
+            "id", "monitor", "series_key", "severity", "opened_at", "resolved_at",
+            "opened_value", "peak_value", "last_value", "summary",
         ]  # fmt: skip
+
+
+class SeriesStateSerializer(serializers.ModelSerializer[SeriesState]):
+    """One series of a fleet monitor, as GET /monitors/<id>/series lists it."""
+
+    silenced = serializers.SerializerMethodField(help_text="Under a silence of its own.")
+
+    class Meta:
+        model = SeriesState
+        fields = [
+            "key", "tags", "status", "status_reason", "status_changed_at", "last_value",
+            "last_evaluated_at", "silenced",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_silenced(self, row: SeriesState) -> bool:
+        return row.key in self.context.get("silenced_keys", ())
 
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):
     class Meta:
         model = Notification
         fields = [
-            "id", "monitor", "incident", "channel", "event", "status", "attempts",
+            "id", "monitor", "series_key", "incident", "channel", "event", "status", "attempts",
             "sent_at", "last_error", "created_at",
         ]  # fmt: skip
 
@@ -194,7 +213,7 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
 
     class Meta:
         model = Silence
-        fields = ["id", "monitor", "starts_at", "ends_at", "reason", "created_at"]
+        fields = ["id", "monitor", "series_key", "starts_at", "ends_at", "reason", "created_at"]
         read_only_fields = ["created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -208,6 +227,12 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
             )
         if errors := silence_errors(starts, ends):
             raise serializers.ValidationError(errors)
+        if attrs.get("series_key"):
+            monitor = attrs.get("monitor")
+            if monitor is None or not monitor.is_fleet:
+                raise serializers.ValidationError(
+                    {"series_key": "a series is silenced on its fleet monitor: give monitor too"}
+                )
         return attrs
 
 
@@ -215,7 +240,15 @@ class PreviewSerializer(MonitorSerializer):
     """An unsaved monitor definition plus how far back to replay it."""
 
     hours = serializers.FloatField(default=24, min_value=0.1, max_value=24 * 7, write_only=True)
+    series_key = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        write_only=True,
+        help_text="A fleet monitor's series (GET /monitors/<id>/series keys): replay it alone, "
+        "with every evaluation. Without it, each series' summary.",
+    )
 
     class Meta(MonitorSerializer.Meta):
-        fields = [*MonitorSerializer.Meta.fields, "hours"]
+        fields = [*MonitorSerializer.Meta.fields, "hours", "series_key"]
         extra_kwargs = {"name": {"required": False}}

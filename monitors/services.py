@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -12,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors.evaluate import pipeline
+from monitors.evaluate import fleet, pipeline
+from monitors.evaluate.audience import silenced_monitor_ids, silenced_series
 from monitors.influxdb import client as influx
 from monitors.influxdb import connect
 from monitors.models import Channel, Monitor, Silence, Source, Status
@@ -36,6 +38,8 @@ DEFINITION_FIELDS = frozenset(
         "warning",
         "warning_high",
         "recovery",
+        "group_by",
+        "series_filter",
     }
 )
 
@@ -197,7 +201,7 @@ def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
     if monitor.enabled and not was_enabled:
         state = ac.resume(state, now)
     elif was_enabled:
-        silenced = bool(pipeline.silenced_monitor_ids([monitor], now))
+        silenced = bool(silenced_monitor_ids([monitor], now))
         stop = ac.redefine if monitor.enabled else ac.pause
         state, events = stop(state, now, silenced=silenced)
     else:
@@ -213,7 +217,16 @@ def _restart(monitor: Monitor, *, was_enabled: bool) -> tuple[str, ...]:
         # as the schedule trigger writes it (migration 0011), so mass resumes do not pile up
         monitor.next_due_at = now
     pipeline.record_stopped(monitor, state, events, now)
+    if was_enabled:
+        _stop_series(monitor, now)
     return STATE_FIELDS
+
+
+def _stop_series(monitor: Monitor, now: datetime) -> None:
+    """A fleet monitor's series stop as the monitor does (see ``fleet.stop_series``)."""
+    everything = bool(silenced_monitor_ids([monitor], now))
+    quiet = None if everything else silenced_series([monitor.pk], now).get(monitor.pk, set())
+    fleet.stop_series(monitor, paused=not monitor.enabled, silenced=quiet, now=now)
 
 
 def monitor_set_enabled(*, monitor: Monitor, enabled: bool) -> Monitor:

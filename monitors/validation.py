@@ -17,8 +17,9 @@ from monitors.models import Monitor, definition_errors
 
 # What definition_errors reads: an edit that leaves them out keeps the monitor's values.
 _READS = (
-    "raw_query", "measurement", "field", "aggregation", "percentile", "comparator",
-    "critical", "critical_high", "warning", "warning_high", "recovery",
+    "group_by", "series_filter", "tags", "source", "raw_query", "measurement", "field",
+    "aggregation", "percentile", "comparator", "critical", "critical_high", "warning",
+    "warning_high", "recovery",
 )  # fmt: skip
 
 
@@ -51,6 +52,7 @@ def clean_definition(
         raise ValidationError(errors)
     current = {name: getattr(instance, name) for name in _READS} if instance else {}
     joint = definition_errors({**current, **cleaned})
+    joint.update(_fleet_source_errors({**current, **cleaned}))
     if joint:
         raise ValidationError({name: [message] for name, message in joint.items()})
     return cleaned
@@ -66,3 +68,11 @@ def _clean_field(name: str, value: Any) -> Any:
     if isinstance(field, models.Field) and not field.is_relation:
         field.run_validators(value)
     return value
+
+
+def _fleet_source_errors(values: Mapping[str, Any]) -> dict[str, str]:
+    """Fleet monitors ask InfluxQL (GROUP BY): a Flux source cannot have one."""
+    source = values.get("source")
+    if values.get("group_by") and getattr(source, "flavor", None) == "flux":
+        return {"group_by": "fleet monitors need an InfluxQL source"}
+    return {}

@@ -33,7 +33,21 @@ class NotificationEvent(enum.StrEnum):
     REDEFINED = EventKind.REDEFINED.value
     TEST = "test"  #: a channel's test message
     CHANNEL_FAILING = "channel_failing"  #: another of the owner's channels keeps failing
+    #: many series of a fleet monitor changed in one evaluation: one message lists them
+    SERIES_CHANGED = "series_changed"
 
+
+#: most urgent first: dashboards, lists, a fleet monitor's grid, and its own status (its worst
+#: series')
+STATUS_ORDER = (
+    Status.FIRING,
+    Status.ERROR,
+    Status.NO_DATA,
+    Status.WARNING,
+    Status.PENDING,
+    Status.OK,
+    Status.PAUSED,
+)
 
 STATUS_LABELS: Mapping[Status, str] = {
     Status.OK: "OK",
@@ -82,6 +96,7 @@ EVENT_LABELS: Mapping[NotificationEvent, str] = {
     NotificationEvent.REDEFINED: "Stopped firing: definition changed",
     NotificationEvent.TEST: "Test notification",
     NotificationEvent.CHANNEL_FAILING: "Another channel keeps failing",
+    NotificationEvent.SERIES_CHANGED: "Many series changed",
 }
 
 

@@ -20,11 +20,12 @@ logger = logging.getLogger(__name__)
 def recent_points(monitors: list[Monitor], *, hours: float) -> dict[int, list[charts.Point]]:
     """The raw points of each monitor's series over the last ``hours``, with one InfluxDB
     request per source (``observe.history_batch``); [] where unavailable (a raw query, which
-    has no series to chart, or a source that did not answer)."""
+    has no series to chart, a fleet monitor, whose series its page shows as a grid, or a
+    source that did not answer)."""
     end = timezone.now()
     by_source: dict[int, list[Monitor]] = defaultdict(list)
     for monitor in monitors:
-        if not monitor.raw_query and monitor.measurement:
+        if not monitor.raw_query and monitor.measurement and not monitor.is_fleet:
             by_source[monitor.source_id].append(monitor)
     found: dict[int, list[charts.Point]] = {}
     for members in by_source.values():

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
@@ -103,6 +104,62 @@ class TagsField(forms.CharField):
             ) from exc
 
 
+def parse_group_by(text: str) -> list[str]:
+    """'device, zone' → ["device", "zone"]."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class GroupByField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "Tag keys, comma-separated, e.g. device: one alert per device (empty: one series)",
+        )
+        super().__init__(required=False, label="One alert per", **kwargs)
+        self.widget.attrs["maxlength"] = "700"
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        return parse_group_by(super().to_python(value) or "")
+
+
+def parse_series_filter(text: str) -> dict[str, list[str]]:
+    """'device=greenhouse-*|shed, zone=a' → {"device": ["greenhouse-*", "shed"], "zone": ["a"]}."""
+    chosen: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in re.split(r"[,\n]", text))):
+        key, sep, values = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(part)
+        chosen[key.strip()] = [v.strip() for v in values.split("|") if v.strip()]
+    return chosen
+
+
+class SeriesFilterField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "Only some series: tag=value, alternatives with |, * and ? as wildcards, "
+            "e.g. device=greenhouse-*|shed",
+        )
+        super().__init__(required=False, label="Only series", **kwargs)
+        self.widget.attrs["maxlength"] = "6000"
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={'|'.join(v)}" for k, v in value.items())
+        return value
+
+    def to_python(self, value: Any) -> dict[str, list[str]]:  # type: ignore[override]
+        try:
+            return parse_series_filter(super().to_python(value) or "")
+        except ValueError as exc:
+            raise forms.ValidationError(
+                "Write each filter as tag=value, alternatives separated by |."
+            ) from exc
+
+
 # Offered in the field input (a datalist: any other name can be typed). vpd and dew_point are
 # computed by growalert from each device reading's temperature and humidity (devices/derived.py).
 FIELD_SUGGESTIONS = (
@@ -116,7 +173,8 @@ FIELD_SUGGESTIONS = (
 )
 
 FORM_FIELDS = [
-    "name", "description", "source", "measurement", "field", "tags", "aggregation",
+    "name", "description", "source", "measurement", "field", "tags", "group_by",
+    "series_filter", "storm_threshold", "aggregation",
     "percentile", "window", "comparator", "critical", "critical_high", "warning",
     "warning_high", "recovery", "interval", "pending_for", "recover_after", "repeat_every",
     "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
@@ -125,6 +183,8 @@ FORM_FIELDS = [
 
 class MonitorForm(forms.ModelForm[Monitor]):
     tags = TagsField()
+    group_by = GroupByField()
+    series_filter = SeriesFilterField()
     # the bounds are the model's (monitors/models.py); clean() runs them, as the API does
     window = HumanDurationField(
         label="Window", help_text=f"Aggregate over, e.g. 5m (at most {format_duration(MAX_WINDOW)})"
@@ -157,6 +217,7 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "recover_after": "Resolve after (passing checks)",
             "no_data_policy": "When there is no data",
             "error_policy": "When the query fails",
+            "storm_threshold": "Group messages above (series)",
         }
         help_texts = {
             "no_data_policy": "Notify: no data for the whole window, for as many checks as "
@@ -179,7 +240,11 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "e.g. temperature, humidity, vpd (kPa) or dew_point (°C): growalert computes "
             "VPD and dew point from each device reading"
         )
-        for name in ("tags", "window", "interval", "repeat_every"):
+        self.fields["storm_threshold"].help_text = (
+            "More series than this changing at once: one message listing them "
+            f"(empty: {settings.FLEET_STORM_THRESHOLD})"
+        )
+        for name in ("tags", "group_by", "series_filter", "window", "interval", "repeat_every"):
             self.fields[name].initial = getattr(self.instance, name, None)
 
     def clean(self) -> dict[str, Any]:

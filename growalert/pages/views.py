@@ -4,6 +4,7 @@ services. Every lookup is scoped to the signed-in owner, so another customer's m
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.contrib import messages
@@ -20,10 +21,10 @@ from billing.models import Subscription
 from growalert.health import operator
 from growalert.pages import data
 from growalert.pages.forms import MonitorForm
-from monitors import selectors, services
+from monitors import fleet, selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
-from monitors.vocabulary import status_label
+from monitors.vocabulary import STATUS_ORDER, status_label
 
 DASHBOARD_CHART_HOURS = 1
 MONITOR_CHART_HOURS = 24
@@ -94,10 +95,15 @@ def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
     notifications = selectors.notification_list(
         owner=request.user, monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
+    fleet = _fleet_grid(monitor)
     context = {
         "monitor": monitor,
         "words": status_label(monitor.status),
-        "chart": data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
+        **fleet,
+        # a fleet monitor shows its series instead: one chart of every series says nothing
+        "chart": None
+        if monitor.is_fleet
+        else data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
         "chart_hours": MONITOR_CHART_HOURS,
         "incidents": incidents,
         "notifications": notifications,
@@ -105,6 +111,32 @@ def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
         **_billing_state(request),
     }
     return render(request, "pages/monitor_detail.html", context)
+
+
+FLEET_GRID_SIZE = 500  # series shown on a fleet monitor's page (the API lists them all)
+
+
+def _fleet_grid(monitor: Monitor) -> dict[str, Any]:
+    """A fleet monitor's series, worst first, as its page shows them."""
+    if not monitor.is_fleet:
+        return {}
+    rows = selectors.series_list(monitor=monitor)
+    silenced = selectors.silenced_series_keys(monitor=monitor)
+    shown = [
+        {
+            "key": row.key,
+            "label": fleet.series_label(row.tags, monitor.group_by) or row.key,
+            "status": row.status,
+            "words": status_label(row.status),
+            "value": row.last_value,
+            "reason": row.status_reason,
+            "silenced": row.key in silenced,
+        }
+        for row in rows[:FLEET_GRID_SIZE]
+    ]
+    counts = Counter(rows.values_list("status", flat=True))
+    summary = [(status_label(s), counts[s]) for s in STATUS_ORDER if counts[s]]
+    return {"series": shown, "series_total": sum(counts.values()), "series_counts": summary}
 
 
 @login_required

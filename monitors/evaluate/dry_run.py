@@ -11,9 +11,13 @@ from typing import Any
 from django.utils import timezone
 
 import alerts_core as ac
+from monitors.evaluate import fleet
 from monitors.evaluate.step import UNREADABLE_STATE, Unevaluable, reason_for, step
+from monitors.fleet import series_label
+from monitors.influxdb import fleet as influx_fleet
 from monitors.influxdb import observe
 from monitors.models import Monitor
+from monitors.vocabulary import STATUS_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +31,12 @@ class DryRun:
     reason: str
     events: list[str]
     duration_ms: float
+    #: a fleet monitor's series, worst first: key, status it would have, value, reason
+    series: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        extra = {} if self.series is None else {"series": self.series}
+        return extra | {
             "query": self.query,
             "value": self.value,
             "status": self.status,
@@ -62,6 +69,8 @@ def dry_run(monitor: Monitor) -> DryRun:
 
 
 def _dry_run(monitor: Monitor, started: float) -> DryRun:
+    if monitor.is_fleet:
+        return _dry_run_fleet(monitor, started)
     observation = observe.observe(monitor)
     try:
         state = monitor.alert_state()
@@ -82,4 +91,39 @@ def _dry_run(monitor: Monitor, started: float) -> DryRun:
         reason=outcome.message,
         events=[str(e.kind) for e in events if e.notifies],
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+
+
+def _dry_run_fleet(monitor: Monitor, started: float) -> DryRun:
+    """A fleet monitor's grouped query now: each series decided from its stored state."""
+    observation = influx_fleet.observe_fleets([monitor])[monitor.pk]
+    decisions, unwatched = fleet.decide_all(monitor, observation, timezone.now())
+    status, reason = fleet.summary(
+        monitor, [d.state.status for d in decisions], decisions, unwatched
+    )
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    decisions.sort(key=lambda d: (rank[d.state.status], d.key))
+    worst = decisions[0].value if decisions else None
+    return DryRun(
+        query=observation.query.display() if observation.query else "",
+        value=worst,
+        status=status,
+        previous_status=str(monitor.status),
+        reason=reason,
+        events=[
+            f"{e.kind} {series_label(d.tags, monitor.group_by)}"
+            for d in decisions
+            for e in d.events
+            if e.notifies
+        ],
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        series=[
+            {
+                "key": d.key,
+                "status": d.state.status.value,
+                "value": d.value,
+                "reason": d.outcome.message,
+            }
+            for d in decisions
+        ],
     )

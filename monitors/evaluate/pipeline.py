@@ -36,11 +36,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors.evaluate import step
+from monitors.evaluate import fleet, step
+from monitors.evaluate.audience import deliverable_channels as deliverable_channels
+from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
+from monitors.evaluate.audience import silenced_series
 from monitors.evaluate.step import Unevaluable, reason_for
 from monitors.influxdb import client as influx
+from monitors.influxdb import fleet as influx_fleet
 from monitors.influxdb import observe
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
+from monitors.influxdb.fleet import FleetObservation
+from monitors.models import Channel, Incident, Monitor, Notification, Source, Status
 from monitors.notify import queue
 from monitors.notify.payload import Payload
 from shared.links import absolute_url
@@ -171,9 +176,13 @@ class BatchResult:
     latencies: list[float] = field(default_factory=list)  # due -> committed, seconds
     # due -> committed for the evaluations that wrote outbox rows (the alert latency)
     alert_latencies: list[float] = field(default_factory=list)
+    series: int = 0  # series of fleet monitors evaluated (each fleet monitor applies once)
+    storms: int = 0  # fleet ticks whose changes went out as one message per channel
 
     def add(self, other: BatchResult) -> None:
         self.applied += other.applied
+        self.series += other.series
+        self.storms += other.storms
         self.skipped += other.skipped
         self.broken += other.broken
         self.outcomes.update(other.outcomes)
@@ -192,11 +201,13 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     sources = Source.objects.in_bulk({m.source_id for m in monitors})  # one per batch
     for monitor in monitors:
         monitor.source = sources[monitor.source_id]
-    observations = _observe(monitors, due, broken)
+    fleets = [m for m in monitors if m.is_fleet]
+    singles = [m for m in monitors if not m.is_fleet]
+    observations = _observe(singles, due, broken)
     now = timezone.now()
     silenced = silenced_monitor_ids(monitors, now)
     decisions = []
-    for monitor in monitors:
+    for monitor in singles:
         observation = observations.get(monitor.pk)
         if observation is None:
             continue  # could not be observed: already among the broken
@@ -224,6 +235,8 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         lambda part: result.add(_commit(part, now)),
         lambda d, exc: _unstorable(d, exc, broken),
     )
+    if fleets:
+        _evaluate_fleets(fleets, due, now, silenced, broken, result)
     if broken:
         result.broken = _write_broken(broken, now)
         result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
@@ -233,6 +246,57 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
 
 def _kind(source: Source) -> str:
     return "hosted" if source.hosted else "customer"
+
+
+def _evaluate_fleets(
+    fleets: list[Monitor],
+    due: dict[int, datetime],
+    now: datetime,
+    silenced: set[int],
+    broken: list[Broken],
+    result: BatchResult,
+) -> None:
+    """Fleet monitors (``evaluate.fleet``): their grouped statements in one request, then
+    each monitor's series in its own transaction; one that fails is broken, alone."""
+    observed: dict[int, FleetObservation] = {}
+
+    def failed(monitor: Monitor, exc: Exception) -> None:
+        logger.error("monitor %s could not be observed: %r", monitor.pk, exc, extra=_ids(monitor))
+        broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+
+    _isolate(fleets, lambda part: observed.update(influx_fleet.observe_fleets(part)), failed)
+    series_silenced = silenced_series(list(observed), now)
+    for monitor in fleets:
+        observation = observed.get(monitor.pk)
+        if observation is None:
+            continue
+        try:
+            done = fleet.evaluate(
+                monitor,
+                due[monitor.pk],
+                observation,
+                now,
+                silenced=monitor.pk in silenced,
+                silenced_keys=series_silenced.get(monitor.pk, set()),
+            )
+        except _NOT_ISOLATED:
+            raise
+        except Exception as exc:
+            logger.exception("monitor %s could not be evaluated", monitor.pk, extra=_ids(monitor))
+            broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+            continue
+        if not done.applied:
+            result.skipped += 1
+            continue
+        latency = max(0.0, (timezone.now() - due[monitor.pk]).total_seconds())
+        result.applied += 1
+        result.series += done.series
+        result.storms += done.storm
+        result.outcomes.update(done.outcomes)
+        result.notifications += done.notifications
+        result.latencies.append(latency)
+        if done.notifications:
+            result.alert_latencies.append(latency)
 
 
 def _ids(monitor: Monitor) -> dict[str, int]:
@@ -337,17 +401,6 @@ def _write_broken(broken: list[Broken], now: datetime) -> int:
             "monitors %s could not be marked as errors", [b.monitor_id for b in broken]
         )
         return 0
-
-
-def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
-    """Monitors under an active silence: their own, or one of their owner's that covers all."""
-    owners = {m.owner_id for m in monitors}  # a batch has few owners, and they few silences
-    silences = Silence.objects.filter(
-        owner_id__in=owners, starts_at__lte=now, ends_at__gt=now
-    ).values_list("owner_id", "monitor_id")
-    everything = {owner for owner, monitor in silences if monitor is None}
-    single = {monitor for _, monitor in silences if monitor is not None}
-    return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
 
 
 def _attach_points(decisions: list[Decision], now: datetime) -> None:
@@ -552,17 +605,6 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         },
         points=d.points,
     ).as_json()
-
-
-def deliverable_channels(monitor_ids: set[int]) -> dict[int, list[Channel]]:
-    """Each monitor's enabled, verified channels: the ones its notifications go to."""
-    channels: dict[int, list[Channel]] = {}
-    links = Monitor.channels.through.objects.filter(
-        monitor_id__in=monitor_ids, channel__enabled=True, channel__verified=True
-    ).select_related("channel")
-    for link in links:
-        channels.setdefault(link.monitor_id, []).append(link.channel)
-    return channels
 
 
 def record_stopped(

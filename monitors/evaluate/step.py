@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import alerts_core as ac
+from monitors.definition import Thresholds
 from monitors.evaluate.thresholds import Verdict, judge
 from monitors.influxdb.queries import influx_duration
 from monitors.models import Monitor
@@ -46,14 +47,20 @@ def reason_for(monitor: Monitor, exc: BaseException, *, default: str = UNEXPECTE
 
 
 def outcome_for(
-    monitor: Monitor, *, value: float | None, error: Exception | None, firing: bool
+    monitor: Monitor,
+    *,
+    value: float | None,
+    error: Exception | None,
+    firing: bool,
+    thresholds: Thresholds | None = None,
 ) -> ac.Outcome:
-    """What one observation means for the state machine."""
+    """What one observation means for the state machine (``thresholds``: the monitor's, when
+    the caller already has them: a fleet monitor judges thousands of series per tick)."""
     if error is not None:
         return ac.Outcome.error(error, message=f"InfluxDB: {error}")
     if value is None:
         return ac.Outcome.no_data(message=f"no data in the last {_window_text(monitor)}")
-    judgement = judge(value, monitor.thresholds(), firing=firing)
+    judgement = judge(value, thresholds or monitor.thresholds(), firing=firing)
     if judgement.verdict is Verdict.FAIL:
         return ac.Outcome.failed(value=value, message=judgement.reason)
     if judgement.verdict is Verdict.WARN:
@@ -73,10 +80,17 @@ def step(
     error: Exception | None,
     now: datetime,
     silenced: bool = False,
+    rules: tuple[ac.Policy, Thresholds] | None = None,
 ) -> tuple[ac.MonitorState, list[ac.Event], ac.Outcome]:
-    """One evaluation: observation -> outcome -> alerts_core transition."""
+    """One evaluation: observation -> outcome -> alerts_core transition. ``rules``: the
+    monitor's policy and thresholds, when the caller has built them once for many series."""
+    policy, thresholds = rules if rules is not None else (monitor.policy(), None)
     outcome = outcome_for(
-        monitor, value=value, error=error, firing=state.status == ac.Status.FIRING
+        monitor,
+        value=value,
+        error=error,
+        firing=state.status == ac.Status.FIRING,
+        thresholds=thresholds,
     )
-    new_state, events = ac.transition(state, outcome, monitor.policy(), now, silenced=silenced)
+    new_state, events = ac.transition(state, outcome, policy, now, silenced=silenced)
     return new_state, events, outcome

@@ -268,6 +268,24 @@ class InfluxClient:
             response = self._request("POST", "/query", data=data)
         return _parse_results(response)
 
+    def query_body(
+        self, statements: str, *, database: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``query`` (POST) answered as InfluxDB's decoded JSON, not built into Series: a fleet
+        monitor reads 10,000 series a tick and needs one number of each. Raises as ``query``
+        for a failed request or an error of the whole query."""
+        data = {"q": statements, "db": database, "epoch": "ms"}
+        if params:
+            data["params"] = json.dumps(params)
+        response = self._request("POST", "/query", data=data)
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise InfluxServerError("InfluxDB answered with something that is not JSON") from exc
+        if "error" in body:
+            raise InfluxQueryError(str(body["error"])[:300])
+        return body
+
     def create_database(self, name: str) -> None:
         # CREATE DATABASE cannot take a bound parameter: quote the identifier instead.
         self.query(f"CREATE DATABASE {quote_ident(name)}", database=name, method="POST")

@@ -109,6 +109,61 @@ def _latest(
     return Query(text + (f" GROUP BY {group_by}" if group_by else ""), params)
 
 
+def latest_by(
+    definition: Definition,
+    group_by: list[str],
+    chosen: Mapping[str, list[str]],
+    *,
+    prefix: str = "",
+) -> Query:
+    """A fleet monitor's one statement per tick: ``latest`` for every series of the
+    measurement (narrowed by the fixed tags and by ``chosen``, exact values per tag key),
+    grouped by ``group_by``: each series' aggregate comes back with its tags."""
+    clauses, params = _tag_filter(definition.tags, prefix)
+    choice, choice_params = _choice_filter(chosen, prefix)
+    params.update(choice_params)
+    return _latest(definition, clauses + choice, params, prefix, group_by=_group_by(group_by))
+
+
+def raw_points_by(
+    definition: Definition,
+    group_by: list[str],
+    chosen: Mapping[str, list[str]],
+    *,
+    start: datetime,
+    end: datetime,
+    prefix: str = "",
+) -> Query:
+    """Every point of a fleet monitor's series in (start, end], one series per group."""
+    clauses, params = _tag_filter(definition.tags, prefix)
+    choice, choice_params = _choice_filter(chosen, prefix)
+    params.update(choice_params)
+    return _raw_points(
+        definition, clauses + choice, params, start, end, prefix, group_by=_group_by(group_by)
+    )
+
+
+def _group_by(keys: list[str]) -> str:
+    if not keys:
+        raise InvalidQuery("a fleet query needs at least one tag key to group by")
+    return ", ".join(quote_ident(key) for key in keys)
+
+
+def _choice_filter(
+    chosen: Mapping[str, list[str]], prefix: str
+) -> tuple[list[str], dict[str, Any]]:
+    """One clause per tag key: ``("k" = $a OR "k" = $b)``, every value bound."""
+    clauses, params = [], {}
+    for index, (key, values) in enumerate(sorted(chosen.items())):
+        terms = []
+        for position, value in enumerate(values):
+            name = f"{prefix}c{index}_{position}"
+            terms.append(f"{quote_ident(key)} = ${name}")
+            params[name] = str(value)
+        clauses.append(f"({' OR '.join(terms)})")
+    return clauses, params
+
+
 def _series_filter(
     definition: Definition, tag_values: list[tuple[str, ...]], prefix: str
 ) -> tuple[str, str, dict[str, Any]]:

@@ -18,12 +18,16 @@ TITLES = {
     "redefined": "DEFINITION CHANGED",
     "test": "TEST",
     "channel_failing": "CHANNEL FAILING",
+    "series_changed": "MANY SERIES",
 }
+MAX_CHANGES_SHOWN = 50  # series listed in a storm's text (the webhook payload has them all)
 
 
 def subject(payload: dict[str, Any]) -> str:
     title = TITLES.get(payload.get("event", ""), str(payload.get("event", "")).upper())
-    return f"[{title}] {payload.get('monitor', {}).get('name', 'growalert')}"
+    name = payload.get("monitor", {}).get("name", "growalert")
+    series = (payload.get("series") or {}).get("label")
+    return f"[{title}] {name}" + (f" — {series}" if series else "")
 
 
 def duration_text(seconds: float | None) -> str:
@@ -35,6 +39,11 @@ def duration_text(seconds: float | None) -> str:
 def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs worth showing, in order."""
     rows: list[tuple[str, str]] = [("What", payload.get("reason") or "")]
+    if payload.get("series"):
+        tags = payload["series"].get("tags") or {}
+        rows.append(("Series", ", ".join(f"{k}={v}" for k, v in tags.items())))
+    if payload.get("changes"):
+        rows.append(("Series", changes_text(payload)))
     if payload.get("value") is not None:
         rows.append(("Value", f"{payload['value']:g}"))
     if payload.get("threshold") is not None:
@@ -52,6 +61,19 @@ def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
     if payload.get("query"):
         rows.append(("Query", payload["query"]))
     return [(label, value) for label, value in rows if value]
+
+
+def changes_text(payload: dict[str, Any]) -> str:
+    """A storm's series, one line each: ``greenhouse-3: FIRING (31.4 is above 30 (critical))``."""
+    changes = payload.get("changes") or []
+    lines = [
+        f"{c['series']['label']}: {TITLES.get(c['event'], c['event'].upper())} ({c['reason']})"
+        for c in changes[:MAX_CHANGES_SHOWN]
+    ]
+    more = (payload.get("changes_total") or len(changes)) - len(lines)
+    if more > 0:
+        lines.append(f"… and {more} more")
+    return "\n".join(lines)
 
 
 def points_text(payload: dict[str, Any], limit: int = 10) -> list[str]:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 VERSION = 1
+MAX_LISTED = 1000  # series listed in one storm notification
 
 
 class MonitorRef(TypedDict):
@@ -31,6 +32,26 @@ class IncidentRef(TypedDict):
     duration_seconds: float | None
 
 
+class SeriesRef(TypedDict):
+    """One series of a fleet monitor: its key, its tags and its name as people read it."""
+
+    key: str
+    label: str
+    tags: dict[str, str]
+
+
+class SeriesChange(TypedDict):
+    """One series' change in a storm (many series changing in one evaluation)."""
+
+    series: SeriesRef
+    event: str
+    status: str
+    previous_status: str
+    value: float | None
+    reason: str
+    incident_id: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     event: str  # a monitors.vocabulary.NotificationEvent value
@@ -48,6 +69,9 @@ class Payload:
     query: str | None = None
     incident: IncidentRef | None = None
     points: list[list[Any]] = field(default_factory=list)
+    series: SeriesRef | None = None  # a fleet monitor's series
+    changes: list[SeriesChange] | None = None  # a storm: every series that changed
+    changes_total: int | None = None  # how many changed (``changes`` lists at most MAX_LISTED)
 
     def as_json(self) -> dict[str, Any]:
         """The stored and sent form (``channel`` only when there is one, after ``monitor``)."""
@@ -59,6 +83,11 @@ class Payload:
         }
         if self.channel is not None:
             about["channel"] = dict(self.channel)
+        if self.series is not None:
+            about["series"] = dict(self.series)
+        if self.changes is not None:
+            about["changes"] = [dict(change) for change in self.changes]
+            about["changes_total"] = self.changes_total
         return about | {
             "status": self.status,
             "previous_status": self.previous_status,

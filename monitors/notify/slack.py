@@ -20,6 +20,7 @@ EMOJI = {
     "paused": ":double_vertical_bar:",
     "redefined": ":pencil2:",
     "channel_failing": ":rotating_light:",
+    "series_changed": ":bar_chart:",
     "test": ":wave:",
 }
 

@@ -33,6 +33,21 @@
     return out;
   }
 
+  function list(text) {
+    return (text || "").split(",").map(function (p) { return p.trim(); })
+      .filter(function (p) { return p; });
+  }
+
+  function choices(text) {
+    var out = {};
+    (text || "").split(/[,\n]/).forEach(function (part) {
+      var i = part.indexOf("=");
+      if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).split("|")
+        .map(function (v) { return v.trim(); }).filter(function (v) { return v; });
+    });
+    return out;
+  }
+
   function value(name) {
     var el = form.elements[name];
     return el ? el.value : "";
@@ -50,6 +65,8 @@
       measurement: value("measurement"),
       field: value("field"),
       tags: tags(value("tags")),
+      group_by: list(value("group_by")),
+      series_filter: choices(value("series_filter")),
       aggregation: value("aggregation"),
       percentile: number("percentile"),
       comparator: value("comparator"),
@@ -88,8 +105,21 @@
     return node;
   }
 
+  function drawSeries(rows) {
+    var list = document.createElement("ol");
+    list.className = "preview-series";
+    rows.slice(0, 50).forEach(function (s) {
+      var item = document.createElement("li");
+      item.dataset.series = s.key;
+      item.textContent = (s.label || s.key) + ": " + (s.fired === 1 ? "fired once" : s.fired ? "fired " + s.fired + " times" : "never fired");
+      list.appendChild(item);
+    });
+    holder.appendChild(list);
+  }
+
   function draw(result, body) {
     holder.textContent = "";
+    if (result.per_series) { drawSeries(result.per_series); return; }
     var points = result.series || [];
     if (!points.length) {
       holder.innerHTML = '<div class="chart chart-empty">No data in the last 24 hours</div>';

@@ -56,9 +56,13 @@ def test_model_choices_are_alerts_cores_values_with_the_vocabularys_labels(
     assert [label for _, label in choices] == [labels[member] for member in values]
 
 
-def test_notification_events_are_the_state_machines_and_two_about_no_monitor() -> None:
+def test_notification_events_are_the_state_machines_two_about_no_monitor_and_a_storm() -> None:
     events = {e.value for e in vocabulary.NotificationEvent}
-    assert events == {k.value for k in ac.EventKind} | {"test", "channel_failing"}
+    assert events == {k.value for k in ac.EventKind} | {
+        "test",
+        "channel_failing",
+        "series_changed",
+    }
     for event in vocabulary.NotificationEvent:
         assert event in messages.TITLES
         assert event in slack.EMOJI

@@ -1,0 +1,134 @@
+"""What InfluxDB says about a fleet monitor's series: one ``GROUP BY`` statement per monitor,
+the fleet monitors of one batch (one source) in one request, matched back to series by tags.
+
+Exact filter values are selected by InfluxDB (bound parameters); patterns are matched here
+against the tags that come back (``monitors.fleet.selected``), so a user's pattern never
+becomes InfluxQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitors import fleet
+from monitors.influxdb import client as influx
+from monitors.influxdb import connect, observe, queries
+from monitors.models import Monitor
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesValue:
+    key: str
+    tags: dict[str, str]
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoints:
+    key: str
+    tags: dict[str, str]
+    points: list[tuple[int, float]]
+
+
+@dataclass(slots=True)
+class FleetObservation:
+    query: queries.Query | None
+    #: every selected series that answered, by key
+    series: dict[str, SeriesValue] = field(default_factory=dict)
+    #: the statement (or the request) failed: every series of the monitor shares it
+    error: influx.InfluxError | None = None
+
+
+def fleet_query(monitor: Monitor, *, prefix: str = "") -> queries.Query:
+    chosen = fleet.exact_values(monitor.series_filter)
+    return queries.latest_by(monitor.definition(), list(monitor.group_by), chosen, prefix=prefix)
+
+
+def observe_fleets(monitors: list[Monitor]) -> dict[int, FleetObservation]:
+    """Fleet monitors of one InfluxQL source, one statement each, in one request. Raises
+    InvalidQuery (from building a statement) for a definition that cannot be asked."""
+    if not monitors:
+        return {}
+    params: dict[str, Any] = {}
+    built = []
+    for index, monitor in enumerate(monitors):
+        query = fleet_query(monitor, prefix=f"f{index}_")
+        params.update(query.params)
+        built.append(query)
+    source = monitors[0].source
+    try:
+        with connect.client_for(source) as client:
+            body = client.query_body(
+                ";\n".join(q.text for q in built), database=source.database, params=params
+            )
+    except influx.InfluxError as exc:
+        return {m.pk: FleetObservation(q, error=exc) for m, q in zip(monitors, built, strict=True)}
+    by_statement = {r.get("statement_id", i): r for i, r in enumerate(body.get("results", []))}
+    return {
+        monitor.pk: _read(monitor, query, by_statement.get(index))
+        for index, (monitor, query) in enumerate(zip(monitors, built, strict=True))
+    }
+
+
+def _read(
+    monitor: Monitor, query: queries.Query, result: dict[str, Any] | None
+) -> FleetObservation:
+    """One statement's answer (InfluxDB's JSON) as the series it selects and their values."""
+    if result is not None and result.get("error"):
+        return FleetObservation(query, error=influx.InfluxQueryError(str(result["error"])))
+    observation = FleetObservation(query)
+    if result is None:
+        return observation
+    group_by = list(monitor.group_by)
+    compiled = fleet.compile_filter(monitor.series_filter)
+    key_of = fleet.series_key
+    found = observation.series
+    for series in result.get("series", ()):
+        given = series.get("tags") or {}
+        tags = {key: str(given.get(key, "")) for key in group_by}
+        if not all(tags.values()) or (compiled and not fleet.selected(tags, compiled)):
+            continue  # points without every grouped tag belong to no series
+        key = key_of(tags, group_by)
+        found[key] = SeriesValue(key, tags, _last_value(series))
+    return observation
+
+
+def _last_value(series: dict[str, Any]) -> float | None:
+    """The last row's first finite number (not the time), as ``observe.value_from`` reads a
+    single-series answer."""
+    columns = series.get("columns", ())
+    for row in reversed(series.get("values", ())):
+        for column, cell in zip(columns, row, strict=False):
+            if column != "time" and observe._is_number(cell):
+                return float(cell)
+    return None
+
+
+def points_by_series(
+    monitor: Monitor, *, start: datetime, end: datetime, only: Mapping[str, list[str]] | None = None
+) -> dict[str, SeriesPoints]:
+    """Every raw point of the monitor's series in (start, end] by series key, in time order
+    (``only`` narrows to exact tag values as well). Raises InfluxError."""
+    chosen = dict(fleet.exact_values(monitor.series_filter))
+    chosen.update(only or {})
+    query = queries.raw_points_by(
+        monitor.definition(), list(monitor.group_by), chosen, start=start, end=end
+    )
+    by_statement = observe._ask(monitor.source, [query.text], dict(query.params))
+    result = by_statement.get(0)
+    if result is None:
+        return {}
+    if result.error:
+        raise influx.InfluxQueryError(result.error)
+    group_by = list(monitor.group_by)
+    compiled = fleet.compile_filter(monitor.series_filter)
+    found: dict[str, SeriesPoints] = {}
+    for series in result.series:
+        tags = {key: str(series.tags.get(key, "")) for key in group_by}
+        if all(tags.values()) and fleet.selected(tags, compiled):
+            key = fleet.series_key(tags, group_by)
+            found[key] = SeriesPoints(key, tags, observe._numbers((series,)))
+    return found

@@ -1,0 +1,387 @@
+"""Fleet monitors against real InfluxDB and Postgres: one monitor, one state per series
+(GROUP BY its tag keys), through the same dispatcher, pipeline, incidents and outbox."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitors import services
+from monitors.evaluate import pipeline
+from monitors.influxdb import client as influx
+from monitors.models import Incident, Monitor, Notification, SeriesState, Silence, Status
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
+from tests.monitors.test_pipeline import due_again, tick
+
+HOT, COOL = 41.0, 20.0
+
+
+def write(influx_db, values: dict[str, float], *, ago: float = 1, tag: str = "device") -> None:
+    """One point per series (``{device: value}``), ``ago`` seconds in the past, one request."""
+    now_ms = int(time.time() * 1000) - int(ago * 1000)
+    lines = [
+        influx.line("gro01", {"temperature": float(v)}, tags={tag: name}, timestamp_ms=now_ms)
+        for name, v in values.items()
+    ]
+    influx_db.client.write(lines, database=influx_db.database)
+
+
+@pytest.fixture
+def fleet_monitor(owner, influx_db):
+    """max(temperature) over a minute per device, above 35 fires, two channels, due now."""
+    source = SourceFactory(owner=owner, database=influx_db.database)
+    monitor = MonitorFactory(
+        owner=owner,
+        source=source,
+        tags={},
+        group_by=["device"],
+        aggregation="max",
+        window=timedelta(minutes=1),
+        interval=timedelta(seconds=10),
+        critical=35,
+        flap_detection=False,
+        next_due_at=timezone.now() - timedelta(seconds=1),
+    )
+    monitor.channels.set([ChannelFactory(owner=owner), ChannelFactory(owner=owner)])
+    return monitor
+
+
+def series(monitor) -> dict[str, SeriesState]:
+    return {s.tags["device"]: s for s in SeriesState.objects.filter(monitor=monitor)}
+
+
+def again(monitor):
+    due_again(monitor)
+    return tick()
+
+
+@pytest.mark.django_db
+def test_one_hot_series_fires_alone_with_its_own_incident_and_messages_naming_it(
+    fleet_monitor, influx_db
+):
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-2": COOL, "greenhouse-3": 31.4 + 10})
+    [result] = tick()
+
+    assert result.applied == 1
+    assert result.series == 3
+    rows = series(fleet_monitor)
+    assert {d: s.status for d, s in rows.items()} == {
+        "greenhouse-1": "ok",
+        "greenhouse-2": "ok",
+        "greenhouse-3": "firing",
+    }
+    assert rows["greenhouse-3"].last_value == 41.4
+    fleet_monitor.refresh_from_db()
+    assert fleet_monitor.status == Status.FIRING
+    assert fleet_monitor.status_reason == "1 of 3 series firing: greenhouse-3"
+    incident = Incident.objects.get(monitor=fleet_monitor)
+    assert incident.series_key == "device=greenhouse-3"
+    assert incident.is_open
+    fired = Notification.objects.filter(monitor=fleet_monitor, event="fired")
+    assert fired.count() == 2
+    payload = fired[0].payload
+    assert fired[0].series_key == "device=greenhouse-3"
+    assert payload["series"] == {
+        "key": "device=greenhouse-3",
+        "label": "greenhouse-3",
+        "tags": {"device": "greenhouse-3"},
+    }
+    assert payload["reason"] == "greenhouse-3: 41.4 is above 35 (critical)"
+    assert payload["value"] == 41.4
+    assert payload["incident"]["id"] == incident.pk
+    assert [p[1] for p in payload["points"]] == [41.4]
+
+
+@pytest.mark.django_db
+def test_steady_series_are_not_rewritten_and_a_replayed_tick_changes_nothing(
+    fleet_monitor, influx_db
+):
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-2": HOT})
+    tick()
+    before = {d: (s.state_version, s.last_evaluated_at) for d, s in series(fleet_monitor).items()}
+
+    due_again(fleet_monitor)
+    due = timezone.now()
+    [result] = tick(due)
+    after = {d: (s.state_version, s.last_evaluated_at) for d, s in series(fleet_monitor).items()}
+
+    assert result.applied == 1
+    assert after == before  # same state and same value: nothing written
+    assert Notification.objects.filter(monitor=fleet_monitor).count() == 2
+    fleet_monitor.refresh_from_db()
+    replay = pipeline.evaluate_batch([(fleet_monitor.pk, fleet_monitor.evaluated_due_at)])
+    assert replay.applied == 0
+    assert replay.skipped == 1
+    assert Notification.objects.filter(monitor=fleet_monitor).count() == 2
+
+
+@pytest.mark.django_db
+def test_series_join_leave_with_the_no_data_policy_alone_and_return(fleet_monitor, influx_db):
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(window=timedelta(seconds=3))
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-2": COOL}, ago=0.5)
+    tick()
+    assert set(series(fleet_monitor)) == {"greenhouse-1", "greenhouse-2"}
+
+    # greenhouse-3 joins; greenhouse-2 stops reporting (its point leaves the 3 s window)
+    time.sleep(3)
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-3": COOL}, ago=0.5)
+    again(fleet_monitor)
+    rows = series(fleet_monitor)
+    assert set(rows) == {"greenhouse-1", "greenhouse-2", "greenhouse-3"}
+    # no data notifies by default (alerting policy): it fires for that series alone
+    assert rows["greenhouse-2"].status == "firing"
+    assert rows["greenhouse-2"].status_reason == "no data in the last 3s"
+    assert rows["greenhouse-1"].status == rows["greenhouse-3"].status == "ok"
+    fired = Notification.objects.filter(monitor=fleet_monitor, event="fired")
+    assert {n.series_key for n in fired} == {"device=greenhouse-2"}
+
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-2": COOL, "greenhouse-3": COOL}, ago=0.5)
+    again(fleet_monitor)
+    rows = series(fleet_monitor)
+    assert rows["greenhouse-2"].status == "ok"
+    resolved = Notification.objects.filter(monitor=fleet_monitor, event="resolved")
+    assert {n.series_key for n in resolved} == {"device=greenhouse-2"}
+    assert not Incident.objects.filter(monitor=fleet_monitor, resolved_at=None).exists()
+
+
+@pytest.mark.django_db
+def test_pending_and_recovery_count_per_series(fleet_monitor, influx_db):
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(pending_for=2, recover_after=2)
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(window=timedelta(seconds=2))
+    write(influx_db, {"a": HOT, "b": COOL}, ago=0.2)
+    tick()
+    assert {d: s.status for d, s in series(fleet_monitor).items()} == {"a": "pending", "b": "ok"}
+
+    write(influx_db, {"a": HOT, "b": HOT}, ago=0.2)
+    again(fleet_monitor)
+    assert {d: s.status for d, s in series(fleet_monitor).items()} == {
+        "a": "firing",
+        "b": "pending",
+    }
+
+    time.sleep(2)
+    write(influx_db, {"a": COOL, "b": COOL}, ago=0.2)
+    again(fleet_monitor)
+    rows = series(fleet_monitor)
+    assert rows["a"].status == "firing"
+    assert rows["b"].status == "ok"
+    again(fleet_monitor)
+    assert series(fleet_monitor)["a"].status == "ok"
+    events = list(
+        Notification.objects.filter(monitor=fleet_monitor)
+        .order_by("created_at")
+        .values_list("event", "series_key")
+        .distinct()
+    )
+    assert sorted(set(events)) == [("fired", "device=a"), ("resolved", "device=a")]
+
+
+@pytest.mark.django_db
+def test_one_flapping_series_is_quieted_while_the_others_still_notify(fleet_monitor, influx_db):
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(
+        flap_detection=True, aggregation="last", window=timedelta(minutes=5)
+    )
+    for n in range(24):
+        write(influx_db, {"flappy": HOT if n % 2 else COOL, "steady": COOL}, ago=0)
+        again(fleet_monitor)
+    rows = series(fleet_monitor)
+    assert rows["flappy"].state["flapping"] is True
+    assert rows["steady"].state["flapping"] is False
+    flapping = Notification.objects.filter(monitor=fleet_monitor, event="flapping_started")
+    assert {n.series_key for n in flapping} == {"device=flappy"}
+    write(influx_db, {"flappy": COOL, "steady": HOT}, ago=0)
+    again(fleet_monitor)
+    fired = Notification.objects.filter(
+        monitor=fleet_monitor, event="fired", series_key="device=steady"
+    )
+    assert fired.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_storm_of_500_series_is_one_message_per_channel_listing_them(fleet_monitor, influx_db):
+    write(influx_db, {f"d{n:03}": COOL for n in range(500)})
+    tick()
+    assert Notification.objects.filter(monitor=fleet_monitor).count() == 0
+
+    write(influx_db, {f"d{n:03}": HOT for n in range(500)}, ago=0.5)
+    [result] = again(fleet_monitor)
+
+    assert result.storms == 1
+    assert Incident.objects.filter(monitor=fleet_monitor, resolved_at=None).count() == 500
+    storm = list(Notification.objects.filter(monitor=fleet_monitor))
+    assert len(storm) == 2  # one per channel
+    assert {n.event for n in storm} == {"series_changed"}
+    payload = storm[0].payload
+    assert payload["reason"] == "500 series changed state: 500 fired"
+    assert payload["changes_total"] == 500
+    assert sorted(c["series"]["label"] for c in payload["changes"]) == [
+        f"d{n:03}" for n in range(500)
+    ]
+    assert {c["event"] for c in payload["changes"]} == {"fired"}
+    assert all(c["incident_id"] for c in payload["changes"])
+    assert storm[0].idempotency_key != storm[1].idempotency_key
+
+
+@pytest.mark.django_db
+def test_a_storm_threshold_above_the_count_sends_one_message_per_series(fleet_monitor, influx_db):
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(storm_threshold=500)
+    fleet_monitor.channels.set([ChannelFactory(owner=fleet_monitor.owner)])
+    write(influx_db, {f"d{n:03}": HOT for n in range(500)})
+    [result] = tick()
+    assert result.storms == 0
+    fired = Notification.objects.filter(monitor=fleet_monitor, event="fired")
+    assert fired.count() == 500
+    assert len({n.series_key for n in fired}) == 500
+
+
+@pytest.mark.django_db
+def test_a_silenced_series_changes_state_quietly_and_the_others_notify(
+    fleet_monitor, influx_db, owner
+):
+    Silence.objects.create(
+        owner=owner,
+        monitor=fleet_monitor,
+        series_key="device=a",
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
+    write(influx_db, {"a": HOT, "b": HOT})
+    tick()
+    rows = series(fleet_monitor)
+    assert rows["a"].status == rows["b"].status == "firing"
+    told = Notification.objects.filter(monitor=fleet_monitor)
+    assert {n.series_key for n in told} == {"device=b"}
+
+
+@pytest.mark.django_db
+def test_pausing_ends_every_series_incident_and_tells_each_channel_once_per_series(
+    fleet_monitor, influx_db
+):
+    write(influx_db, {"a": HOT, "b": HOT, "c": COOL})
+    tick()
+    services.monitor_set_enabled(monitor=fleet_monitor, enabled=False)
+
+    assert not Incident.objects.filter(monitor=fleet_monitor, resolved_at=None).exists()
+    paused = Notification.objects.filter(monitor=fleet_monitor, event="paused")
+    assert sorted(n.series_key for n in paused) == ["device=a"] * 2 + ["device=b"] * 2
+    assert not SeriesState.objects.filter(monitor=fleet_monitor).exists()
+    fleet_monitor.refresh_from_db()
+    assert fleet_monitor.status == Status.PAUSED
+
+
+@pytest.mark.django_db
+def test_a_filter_of_values_and_patterns_selects_series(fleet_monitor, influx_db):
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(
+        series_filter={"device": ["greenhouse-*", "shed"]}
+    )
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-22": HOT, "shed": COOL, "barn": HOT})
+    tick()
+    assert set(series(fleet_monitor)) == {"greenhouse-1", "greenhouse-22", "shed"}
+
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(series_filter={"device": ["barn"]})
+    SeriesState.objects.filter(monitor=fleet_monitor).delete()
+    again(fleet_monitor)
+    assert set(series(fleet_monitor)) == {"barn"}
+
+
+@pytest.mark.django_db
+def test_series_past_the_limit_are_left_unwatched_and_the_status_says_so(
+    fleet_monitor, influx_db, settings
+):
+    settings.FLEET_MAX_SERIES = 2
+    write(influx_db, {"a": COOL, "b": COOL, "c": HOT})
+    tick()
+    assert set(series(fleet_monitor)) == {"a", "b"}
+    fleet_monitor.refresh_from_db()
+    assert fleet_monitor.status_reason == (
+        "all 2 series OK; 1 more series match, past the limit of 2: they are not watched"
+    )
+
+
+@pytest.mark.django_db
+def test_a_fleet_monitor_and_single_series_monitors_share_a_batch(fleet_monitor, influx_db):
+    single = MonitorFactory(
+        owner=fleet_monitor.owner,
+        source=fleet_monitor.source,
+        tags={"device": "a"},
+        aggregation="max",
+        window=timedelta(minutes=1),
+        critical=35,
+        next_due_at=timezone.now() - timedelta(seconds=1),
+    )
+    write(influx_db, {"a": HOT, "b": COOL})
+    [result] = tick()
+    assert result.applied == 2
+    assert result.series == 2
+    single.refresh_from_db()
+    assert single.status == Status.FIRING
+    assert single.last_value == HOT
+    assert single.incidents.get().series_key == ""
+    assert series(fleet_monitor)["a"].status == "firing"
+
+
+@pytest.mark.django_db
+def test_a_failing_query_errors_every_series_under_the_error_policy(fleet_monitor, influx_db):
+    write(influx_db, {"a": COOL, "b": COOL})
+    tick()
+    influx_db.client.query(
+        f"DROP DATABASE {influx.quote_ident(influx_db.database)}",
+        database=influx_db.database,
+        method="POST",
+    )
+    fleet_monitor.source.url = "http://127.0.0.1:9"
+    fleet_monitor.source.save()
+    again(fleet_monitor)
+    assert {s.status for s in series(fleet_monitor).values()} == {"error"}
+    fleet_monitor.refresh_from_db()
+    assert fleet_monitor.status == Status.ERROR
+
+
+def a_quarter_hour(influx_db) -> None:
+    """Every 30 s for 15 min: ``hot-once`` at 41 from 6 to 4 min ago, ``always-hot`` at 41,
+    ``cool`` at 20 (one request)."""
+    now_ms = int(time.time() * 1000)
+    lines = []
+    for ago in range(5, 900, 30):
+        values = {"hot-once": HOT if 240 <= ago < 360 else COOL, "always-hot": HOT, "cool": COOL}
+        lines += [
+            influx.line(
+                "gro01", {"temperature": v}, tags={"device": d}, timestamp_ms=now_ms - ago * 1000
+            )
+            for d, v in values.items()
+        ]
+    influx_db.client.write(lines, database=influx_db.database)
+
+
+@pytest.mark.django_db
+def test_the_backtest_replays_each_series_and_agrees_with_live_evaluation(fleet_monitor, influx_db):
+    from monitors.evaluate import backtest
+
+    a_quarter_hour(influx_db)
+    end = timezone.now()
+    result = backtest.backtest(fleet_monitor, hours=0.2, end=end).as_dict()
+
+    assert result["error"] is None
+    assert result["summary"]["text"] == "would have fired twice across 2 series (of 3 series)"
+    by_key = {s["key"]: s for s in result["per_series"]}
+    assert by_key["device=hot-once"]["fired"] == 1
+    assert by_key["device=hot-once"]["resolved"] == 1
+    assert by_key["device=always-hot"]["fired"] == 1
+    assert by_key["device=cool"]["fired"] == 0
+    assert result["per_series"][-1]["key"] == "device=cool"  # the quiet ones last
+
+    one = backtest.backtest(fleet_monitor, hours=0.2, end=end, series_key="device=hot-once")
+    assert [e["kind"] for e in one.as_dict()["events"]] == ["fired", "resolved"]
+
+    tick(end)
+    live = series(fleet_monitor)
+    for device in ("hot-once", "always-hot", "cool"):
+        replayed = backtest.backtest(
+            fleet_monitor, hours=0.2, end=end, series_key=f"device={device}"
+        ).as_dict()
+        last = replayed["evaluations"][-1]
+        assert live[device].last_value == last["value"]
+        assert live[device].status == ("firing" if device == "always-hot" else "ok")
+        assert last["status"] == live[device].status

@@ -1,0 +1,163 @@
+"""Fleet monitors through the API: group-by and filters with their bounds, the series list
+(worst first, alice only), silencing one series; the OpenAPI schema documents them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitors.models import SeriesState, Silence
+from tests.factories import MonitorFactory, SourceFactory
+from tests.monitors.test_api import monitor_body
+
+pytestmark = pytest.mark.django_db
+
+
+def fleet_body(source, **overrides):
+    return monitor_body(source, **{"tags": {}, "group_by": ["device"], **overrides})
+
+
+def test_a_fleet_monitor_is_created_read_and_listed_with_its_group_by(alice, api_client_for):
+    source = SourceFactory(owner=alice)
+    client = api_client_for(alice)
+    body = fleet_body(source, series_filter={"device": ["greenhouse-*"]}, storm_threshold=25)
+
+    created = client.post("/monitors", body, format="json")
+
+    assert created.status_code == 201, created.json()
+    data = created.json()
+    assert data["group_by"] == ["device"]
+    assert data["series_filter"] == {"device": ["greenhouse-*"]}
+    assert data["storm_threshold"] == 25
+    listed = client.get("/monitors").json()["results"]
+    assert listed[0]["group_by"] == ["device"]
+    single = client.post("/monitors", monitor_body(source, name="one"), format="json").json()
+    assert single["group_by"] == []
+    assert single["series_filter"] == {}
+    assert single["storm_threshold"] is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"group_by": "device"}, "group_by", 'must be a list of tag keys, e.g. ["device"]'),
+        ({"group_by": ["a", "b", "c", "d"]}, "group_by", "at most 3 tag keys"),
+        ({"group_by": ["a", "a"]}, "group_by", "each tag key at most once"),
+        ({"group_by": ["x" * 201]}, "group_by", "tag keys are at most 200 characters"),
+        (
+            {"series_filter": {"zone": ["a"]}},
+            "series_filter",
+            "'zone' is not one of the group_by tag keys",
+        ),
+        (
+            {"series_filter": {"device": ["g*" + "x" * 100]}},
+            "series_filter",
+            "patterns are at most 100 characters",
+        ),
+        (
+            {"series_filter": {"device": [str(n) for n in range(51)]}},
+            "series_filter",
+            "'device': at most 50 values or patterns",
+        ),
+        ({"series_filter": {"device": "a"}}, "series_filter", "must be an object of tag keys"),
+        ({"storm_threshold": 0}, "storm_threshold", "must be between 1 and 1000"),
+        ({"storm_threshold": 1001}, "storm_threshold", "must be between 1 and 1000"),
+        (
+            {"raw_query": "SELECT last(v) FROM m", "measurement": "", "field": ""},
+            "group_by",
+            "needs a structured definition (measurement and field), not raw_query",
+        ),
+        ({"tags": {"device": "a"}}, "group_by", "'device' is a fixed tag"),
+    ],
+)
+def test_group_by_and_filters_are_bounded_with_clear_errors(
+    alice, api_client_for, overrides, field, message
+):
+    source = SourceFactory(owner=alice)
+    response = api_client_for(alice).post(
+        "/monitors", fleet_body(source, **overrides), format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert any(message in text for text in response.json()[field]), response.json()
+
+
+def test_a_filter_needs_a_group_by(alice, api_client_for):
+    source = SourceFactory(owner=alice)
+    body = monitor_body(source, series_filter={"device": ["a"]})
+    response = api_client_for(alice).post("/monitors", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["series_filter"] == ["needs group_by"]
+
+
+def _series(monitor, key, status, value):
+    device = key.split("=")[1]
+    return SeriesState.objects.create(
+        monitor=monitor, key=key, tags={"device": device}, status=status, last_value=value
+    )
+
+
+def test_the_series_list_is_worst_first_filterable_and_the_owners_alone(alice, bob, api_client_for):
+    monitor = MonitorFactory(owner=alice, tags={}, group_by=["device"])
+    _series(monitor, "device=a", "ok", 20.0)
+    _series(monitor, "device=b", "firing", 41.0)
+    _series(monitor, "device=c", "pending", 36.0)
+    _series(monitor, "device=d", "no_data", None)
+    client = api_client_for(alice)
+
+    page = client.get(f"/monitors/{monitor.pk}/series")
+
+    assert page.status_code == 200
+    rows = page.json()["results"]
+    assert [r["key"] for r in rows] == ["device=b", "device=d", "device=c", "device=a"]
+    assert rows[0] == {
+        "key": "device=b",
+        "tags": {"device": "b"},
+        "status": "firing",
+        "status_reason": "",
+        "status_changed_at": None,
+        "last_value": 41.0,
+        "last_evaluated_at": None,
+        "silenced": False,
+    }
+    firing = client.get(f"/monitors/{monitor.pk}/series?status=firing,pending").json()
+    assert [r["key"] for r in firing["results"]] == ["device=b", "device=c"]
+    assert api_client_for(bob).get(f"/monitors/{monitor.pk}/series").status_code == 404
+
+
+def test_one_series_is_silenced_through_the_api(alice, bob, api_client_for):
+    monitor = MonitorFactory(owner=alice, tags={}, group_by=["device"])
+    _series(monitor, "device=a", "firing", 41.0)
+    _series(monitor, "device=b", "firing", 41.0)
+    client = api_client_for(alice)
+    ends = (timezone.now() + timedelta(hours=1)).isoformat()
+
+    created = client.post(
+        "/silences",
+        {"monitor": monitor.pk, "series_key": "device=a", "ends_at": ends},
+        format="json",
+    )
+
+    assert created.status_code == 201, created.json()
+    assert Silence.objects.get().series_key == "device=a"
+    rows = client.get(f"/monitors/{monitor.pk}/series").json()["results"]
+    assert {r["key"]: r["silenced"] for r in rows} == {"device=a": True, "device=b": False}
+    alone = client.post("/silences", {"series_key": "device=a", "ends_at": ends}, format="json")
+    assert alone.status_code == 400
+    assert "give monitor too" in alone.json()["series_key"][0]
+    theirs = api_client_for(bob).post(
+        "/silences",
+        {"monitor": monitor.pk, "series_key": "device=a", "ends_at": ends},
+        format="json",
+    )
+    assert theirs.status_code == 400
+    assert "monitor" in theirs.json()
+
+
+def test_the_schema_documents_the_series_and_the_fleet_fields(client):
+    schema = client.get("/api/schema").content
+    assert b"/monitors/{id}/series" in schema
+    assert b"group_by" in schema
+    assert b"series_filter" in schema
+    assert b"series_key" in schema

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
 import alerts_core as ac
-from monitors import crypto
+from monitors import crypto, display
 from monitors.definition import Definition, Thresholds
 from monitors.vocabulary import (
     AGGREGATION_CHOICES,
@@ -109,6 +109,9 @@ TIMEOUT_BOUND = Between(
     MIN_TIMEOUT, MAX_TIMEOUT, f"must be between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g} seconds"
 )
 SILENCE_TOO_LONG = f"a silence can last at most {duration_text(MAX_SILENCE)}"
+PRECISION_BOUND = Between(
+    0, display.MAX_PRECISION, f"must be between 0 and {display.MAX_PRECISION} decimals"
+)
 TAGS_MESSAGE = 'must be an object of tag names to values, e.g. {"device": "greenhouse-1"}'
 
 
@@ -128,6 +131,12 @@ def validate_tags(value: Any) -> None:
             raise ValidationError("tag names and values cannot contain NUL characters")
         if len(key) > MAX_TAG_LENGTH or len(tag) > MAX_TAG_LENGTH:
             raise ValidationError(f"tag names and values are at most {MAX_TAG_LENGTH} characters")
+
+
+def validate_unit(value: str) -> None:
+    """A unit is short printable text ("°C", "µmol/m²/s"): no control characters."""
+    if any(not ch.isprintable() for ch in value):
+        raise ValidationError("a unit is printable text such as °C, % or kPa", code="invalid_unit")
 
 
 def _in_range(name: str, low: Any, high: Any, *, nullable: bool = False) -> Q:
@@ -288,6 +297,20 @@ class Monitor(models.Model):
         help_text="Value the series must cross back over to resolve.",
         validators=[THRESHOLD_BOUND],
     )
+    # How values are shown (pages, notifications): "22.7 °C". Blank unit: a bare number; no
+    # precision: at most two decimals.
+    unit = models.CharField(
+        max_length=display.MAX_UNIT_LENGTH,
+        blank=True,
+        validators=[validate_unit],
+        help_text="Shown after every value, e.g. °C, %, kPa.",
+    )
+    precision = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[PRECISION_BOUND],
+        help_text=f"Decimals shown (0 to {display.MAX_PRECISION}); empty: at most two.",
+    )
 
     # Policy, mirrored into alerts_core's Policy.
     interval = models.DurationField(default=timedelta(minutes=1), validators=[INTERVAL_BOUND])
@@ -370,6 +393,10 @@ class Monitor(models.Model):
                 name="monitor_numbers_finite",
             ),
             models.CheckConstraint(
+                condition=_in_range("precision", 0, display.MAX_PRECISION, nullable=True),
+                name="monitor_precision_in_range",
+            ),
+            models.CheckConstraint(
                 condition=Q(device__isnull=True, health_kind__isnull=True)
                 | Q(
                     device__isnull=False, health_kind__in=("offline", "battery_low", "signal_weak")
@@ -446,6 +473,10 @@ class Monitor(models.Model):
             )
         self._due_at = None
 
+    def show(self, value: float | None) -> str:
+        """A value of this monitor's series with its unit and precision: "22.7 °C"."""
+        return display.quantity(value, self.unit, self.precision)
+
     # The monitor as values for querying and deciding: pure, no I/O.
 
     def _values(self, kind: type[V]) -> V:
@@ -487,7 +518,7 @@ _RULE_FIELDS = (
 )  # fmt: skip
 _BOUNDED_FIELDS = (
     "interval", "window", "repeat_every", "pending_for", "recover_after", "percentile",
-    "critical", "critical_high", "warning", "warning_high", "recovery", "tags",
+    "critical", "critical_high", "warning", "warning_high", "recovery", "tags", "precision",
 )  # fmt: skip
 
 
@@ -601,6 +632,8 @@ class Notification(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Held back by a silence: logged, never sent (what changed is told when it ends).
+        SUPPRESSED = "suppressed", "Not sent: silenced"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     monitor = models.ForeignKey(

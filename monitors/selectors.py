@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -271,3 +272,19 @@ def notification_list(*, owner: User, monitor_id: int | None = None) -> QuerySet
 
 def silence_list(*, owner: User) -> QuerySet[Silence]:
     return Silence.objects.filter(owner_id=owner.pk).select_related("monitor")
+
+
+def active_silences(*, owner: User, now: datetime) -> dict[int | None, Silence]:
+    """The silences covering the owner's monitors now, by monitor id (None: the one covering
+    all of them), the one that ends last for each."""
+    found: dict[int | None, Silence] = {}
+    current = silence_list(owner=owner).filter(starts_at__lte=now, ends_at__gt=now)
+    for silence in current.order_by("ends_at"):
+        found[silence.monitor_id] = silence
+    return found
+
+
+def silence_for(silences: dict[int | None, Silence], monitor_id: int) -> Silence | None:
+    """Of :func:`active_silences`, the one that keeps ``monitor_id`` quiet longest."""
+    candidates = [s for s in (silences.get(monitor_id), silences.get(None)) if s is not None]
+    return max(candidates, key=lambda s: s.ends_at, default=None)

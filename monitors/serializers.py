@@ -71,7 +71,7 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             "id", "name", "description", "source",
             "measurement", "field", "tags", "aggregation", "percentile", "window", "raw_query",
             "comparator", "critical", "critical_high", "warning", "warning_high", "recovery",
-            "interval", "pending_for", "recover_after", "repeat_every",
+            "unit", "precision", "interval", "pending_for", "recover_after", "repeat_every",
             "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
             "next_due_at", "device", "health_kind", "created_at", "updated_at",

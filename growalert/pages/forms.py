@@ -5,7 +5,7 @@ a rule is checked in one place and its errors land next to the field they are ab
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -13,13 +13,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
-from monitors import validation
+from monitors import display, validation
 from monitors.models import (
     MAX_INTERVAL,
     MAX_REPEAT,
+    MAX_SILENCE,
     MAX_WINDOW,
     MIN_INTERVAL,
     MIN_REPEAT,
+    SILENCE_TOO_LONG,
     Channel,
     Monitor,
     Source,
@@ -118,7 +120,8 @@ FIELD_SUGGESTIONS = (
 FORM_FIELDS = [
     "name", "description", "source", "measurement", "field", "tags", "aggregation",
     "percentile", "window", "comparator", "critical", "critical_high", "warning",
-    "warning_high", "recovery", "interval", "pending_for", "recover_after", "repeat_every",
+    "warning_high", "recovery", "unit", "precision", "interval", "pending_for", "recover_after",
+    "repeat_every",
     "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
 ]  # fmt: skip
 
@@ -153,6 +156,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "warning": "Warning threshold",
             "warning_high": "Warning upper bound",
             "recovery": "Recovery value",
+            "unit": "Unit",
+            "precision": "Decimals shown",
             "pending_for": "Fire after (failing checks)",
             "recover_after": "Resolve after (passing checks)",
             "no_data_policy": "When there is no data",
@@ -174,6 +179,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
         channels_field.queryset = Channel.objects.filter(owner_id=owner.pk)
         channels_field.required = False
         self.field_suggestions = FIELD_SUGGESTIONS
+        self.unit_suggestions = display.UNIT_SUGGESTIONS
+        self.fields["unit"].widget.attrs["list"] = "unit-suggestions"
         self.fields["field"].widget.attrs["list"] = "field-suggestions"
         self.fields["field"].help_text = (
             "e.g. temperature, humidity, vpd (kPa) or dew_point (°C): growalert computes "
@@ -230,6 +237,44 @@ class ChannelForm(forms.Form):
         else:
             config = {"url": target}
         return {"name": self.cleaned_data["name"], "kind": kind, "config": config}
+
+
+class SilenceForm(forms.Form):
+    """Silence one monitor for a duration ("2h") or until a moment, with a reason."""
+
+    duration = HumanDurationField(label="Silence for", required=False, help_text="e.g. 30m, 2h, 1d")
+    until = forms.DateTimeField(
+        label="Or until",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        help_text="A date and time in your time zone",
+        error_messages={"invalid": "Enter a date and time, e.g. 2026-12-24 14:30."},
+    )
+    reason = forms.CharField(
+        max_length=300, required=False, help_text="e.g. cleaning the sensors (shown to others)"
+    )
+
+    def __init__(self, *args: Any, now: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = now
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        duration, until = cleaned.get("duration"), cleaned.get("until")
+        if self.errors:
+            return cleaned
+        if (duration is None) == (until is None):
+            raise forms.ValidationError("Give either how long (e.g. 2h) or until when, not both.")
+        ends = self.now + duration if duration is not None else until
+        assert ends is not None
+        if ends <= self.now:
+            field = "duration" if duration is not None else "until"
+            self.add_error(field, "The silence must end in the future.")
+        elif ends - self.now > MAX_SILENCE:
+            self.add_error("duration" if duration else "until", SILENCE_TOO_LONG.capitalize() + ".")
+        cleaned["ends_at"] = ends
+        return cleaned
 
 
 class VerifyForm(forms.Form):

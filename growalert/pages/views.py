@@ -9,9 +9,11 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing import selectors as billing_selectors
@@ -19,11 +21,11 @@ from billing.gating import has_active_service
 from billing.models import Subscription
 from growalert.health import operator
 from growalert.pages import data
-from growalert.pages.forms import MonitorForm
+from growalert.pages.forms import MonitorForm, SilenceForm
 from monitors import selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
-from monitors.vocabulary import status_label
+from monitors.status_words import status_words
 
 DASHBOARD_CHART_HOURS = 1
 MONITOR_CHART_HOURS = 24
@@ -70,12 +72,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     charted = data.monitor_charts(
         monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
     )
+    now = timezone.now()
+    silences = selectors.active_silences(owner=request.user, now=now)
     rows = [
         {
             "monitor": m,
-            "words": status_label(m.status),
+            "words": status_words(m, now=now),
             "open": m.pk in troubled,
             "chart": charted.get(m.pk),
+            "silence": selectors.silence_for(silences, m.pk),
         }
         for m in monitors
     ]
@@ -88,15 +93,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
+def monitor_detail(
+    request: HttpRequest, monitor_id: int, silence_form: SilenceForm | None = None
+) -> HttpResponse:
     monitor = _owned_monitor(request, monitor_id)
     incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
     notifications = selectors.notification_list(
         owner=request.user, monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
+    now = timezone.now()
+    silences = selectors.silence_list(owner=request.user).filter(
+        Q(monitor_id=monitor.pk) | Q(monitor__isnull=True), ends_at__gt=now
+    )
     context = {
         "monitor": monitor,
-        "words": status_label(monitor.status),
+        "monitor_channels": list(monitor.channels.all()),
+        "silence": selectors.silence_for(
+            selectors.active_silences(owner=request.user, now=now), monitor.pk
+        ),
+        "silences": list(silences.order_by("starts_at")[:20]),
+        "silence_form": silence_form or SilenceForm(now=now),
+        "now": now,
         "chart": data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
         "chart_hours": MONITOR_CHART_HOURS,
         "incidents": incidents,
@@ -104,7 +121,44 @@ def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
         "dry_run": request.session.pop(f"dry-run-{monitor.pk}", None),
         **_billing_state(request),
     }
-    return render(request, "pages/monitor_detail.html", context)
+    status = 400 if silence_form is not None and silence_form.errors else 200
+    return render(request, "pages/monitor_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def monitor_silence(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    """Silences one monitor for a while (its checks go on; its notifications are held and
+    logged), from its page."""
+    monitor = _owned_monitor(request, monitor_id)
+    form = SilenceForm(request.POST, now=timezone.now())
+    if not form.is_valid():
+        return monitor_detail(request, monitor_id, silence_form=form)
+    silence = services.silence_create(
+        owner=_user(request),
+        monitor=monitor,
+        starts_at=form.now,
+        ends_at=form.cleaned_data["ends_at"],
+        reason=form.cleaned_data["reason"],
+    )
+    ends = timezone.localtime(silence.ends_at)
+    messages.success(request, f"“{monitor.name}” is silenced until {ends:%Y-%m-%d %H:%M}.")
+    return redirect(reverse("pages:monitor", args=[monitor.pk]) + "#silences")
+
+
+@login_required
+@require_POST
+def silence_end(request: HttpRequest, silence_id: int) -> HttpResponseRedirect:
+    silence = get_object_or_404(selectors.silence_list(owner=request.user), pk=silence_id)
+    services.silence_end(silence=silence)
+    messages.success(
+        request,
+        "Silence ended: notifications resume at the next check, starting with what changed "
+        "while it lasted.",
+    )
+    if silence.monitor_id is not None:
+        return redirect(reverse("pages:monitor", args=[silence.monitor_id]) + "#silences")
+    return redirect("pages:dashboard")
 
 
 @login_required

@@ -66,7 +66,9 @@ def build(
         {
             "payload": payload,
             "subject": messages.subject(payload),
+            "headline": messages.headline(payload),
             "facts": messages.facts(payload),
+            "details": messages.details(payload),
             "points": messages.points_text(payload),
             "channel_name": channel_name,
         }

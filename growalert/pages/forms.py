@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
+from growalert.pages.errors import sentence
 from monitors import display, validation
 from monitors.models import (
     MAX_INTERVAL,
@@ -202,7 +203,7 @@ class MonitorForm(forms.ModelForm[Monitor]):
             for name, messages in exc.message_dict.items():
                 target = name if name in self.fields else None
                 for message in messages:
-                    self.add_error(target, message.capitalize())
+                    self.add_error(target, sentence(message))
         return cleaned
 
     def _post_clean(self) -> None:
@@ -223,7 +224,7 @@ class ChannelForm(forms.Form):
     target = forms.CharField(
         max_length=500,
         label="Send to",
-        help_text="Email addresses (comma-separated), a webhook or Slack URL, or a phone number",
+        help_text="What it takes depends on the kind (below).",
     )
 
     def channel_fields(self) -> dict[str, Any]:

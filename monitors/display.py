@@ -6,6 +6,7 @@ reasons a monitor's status gives. Pure: no I/O; times are shown in the current t
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -72,6 +73,21 @@ def duration(value: timedelta | float | None) -> str:
         elif parts:
             parts.append("")  # a zero part still counts as one of the two shown
     return " ".join(p for p in parts[:2] if p)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '5m', '1h30m' or a number of seconds; raises ValueError (OverflowError for one
+    beyond any timedelta). The syntax of the editor and of the API's duration strings."""
+    text = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return timedelta(seconds=float(text))
+    if not text or _DURATION.sub("", text):
+        raise ValueError(text)
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
 
 
 def clock(moment: datetime | None, *, now: datetime | None = None) -> str:

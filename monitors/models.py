@@ -64,6 +64,44 @@ def duration_text(value: timedelta) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
+def checks_for(pending: timedelta, interval: timedelta) -> int:
+    """A pending period ("fire after failing for 10 min") as consecutive failing checks: the
+    first failing check and one more per interval after it (10 min at 1 min: 11 checks)."""
+    if pending <= timedelta(0):
+        return 1
+    return 1 + math.ceil(pending / interval)
+
+
+def pending_period(checks: int, interval: timedelta) -> timedelta:
+    """The inverse of :func:`checks_for`: how long N failing checks take to fire."""
+    return interval * max(0, checks - 1)
+
+
+PENDING_MESSAGE = "a number of checks (e.g. 3) or a duration such as 10m"
+
+
+def pending_checks(value: object, interval: timedelta | None) -> object:
+    """A pending_for as written (checks: 3 or "3"; a duration: "10m") as checks; other values
+    are returned as they are, for the field's own validation to refuse. Raises
+    ValidationError for a duration that cannot be read or is too long at ``interval``."""
+    if not isinstance(value, str) or value.strip().isdigit() or not value.strip():
+        return value
+    try:
+        pending = display.parse_duration(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(f"must be {PENDING_MESSAGE}") from exc
+    if interval is None or interval <= timedelta(0):
+        raise ValidationError("a pending duration needs a valid check interval")
+    checks = checks_for(pending, interval)
+    if checks > MAX_CHECKS:
+        longest = display.duration(pending_period(MAX_CHECKS, interval))
+        raise ValidationError(
+            f"at most {longest} when checking every {display.duration(interval)} "
+            f"({MAX_CHECKS} checks)"
+        )
+    return checks
+
+
 @deconstructible
 class Between:
     """``low <= value <= high`` (``low < value`` when ``low_inclusive`` is false); NaN is never

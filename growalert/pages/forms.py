@@ -26,20 +26,11 @@ from monitors.models import (
     Channel,
     Monitor,
     Source,
+    pending_checks,
+    pending_period,
 )
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90s', '5m', '1h30m' or a number of seconds."""
-    text = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return timedelta(seconds=float(text))
-    if not text or _DURATION.sub("", text):
-        raise ValueError(text)
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
+parse_duration = display.parse_duration
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -137,6 +128,12 @@ class MonitorForm(forms.ModelForm[Monitor]):
         label="Check every",
         help_text=f"e.g. 1m ({format_duration(MIN_INTERVAL)} to {format_duration(MAX_INTERVAL)})",
     )
+    pending_for = forms.CharField(
+        label="Fire after failing for",
+        max_length=20,
+        help_text="A duration, e.g. 10m (0s: at the first failing check); a bare number "
+        "counts failing checks",
+    )
     repeat_every = HumanDurationField(
         label="Repeat every",
         required=False,
@@ -159,7 +156,6 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "recovery": "Recovery value",
             "unit": "Unit",
             "precision": "Decimals shown",
-            "pending_for": "Fire after (failing checks)",
             "recover_after": "Resolve after (passing checks)",
             "no_data_policy": "When there is no data",
             "error_policy": "When the query fails",
@@ -189,11 +185,20 @@ class MonitorForm(forms.ModelForm[Monitor]):
         )
         for name in ("tags", "window", "interval", "repeat_every"):
             self.fields[name].initial = getattr(self.instance, name, None)
+        self.fields["pending_for"].initial = format_duration(
+            pending_period(self.instance.pending_for or 1, self.instance.interval)
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
+        try:
+            checks = pending_checks(cleaned.get("pending_for"), cleaned.get("interval"))
+        except ValidationError as exc:
+            self.add_error("pending_for", sentence(exc.messages[0]))
+            return cleaned
+        cleaned["pending_for"] = int(checks) if isinstance(checks, str) else checks
         values = {name: cleaned.get(name) for name in FORM_FIELDS}
         try:
             self.validated = validation.clean_definition(

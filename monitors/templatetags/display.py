@@ -12,6 +12,7 @@ from django.utils import timezone
 from monitors import display
 from monitors import status_words as words
 from monitors.models import Monitor
+from monitors.models import pending_period as period_of
 
 register = template.Library()
 
@@ -45,6 +46,12 @@ def remaining(moment: datetime | None) -> str:
 @register.filter
 def clock(moment: datetime | None) -> str:
     return display.clock(moment)
+
+
+@register.filter
+def pending_period(monitor: Monitor) -> timedelta:
+    """How long the monitor fails before it fires (its pending_for checks, as a duration)."""
+    return period_of(monitor.pending_for, monitor.interval)
 
 
 @register.filter

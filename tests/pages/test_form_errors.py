@@ -118,3 +118,59 @@ def test_a_bad_monitor_setting_is_a_sentence_next_to_its_field(
     error = field_error(html, field)
     assert says in error
     assert not RAW.search(error), error
+
+
+@pytest.mark.parametrize(
+    ("pending", "interval", "checks"),
+    [("10m", "1m", 11), ("0s", "1m", 1), ("3", "1m", 3), ("90s", "30s", 4)],
+)
+def test_the_editor_takes_the_pending_period_as_a_duration(
+    client_for, alice, pending, interval, checks
+):
+    from monitors.models import Monitor
+    from tests.factories import SourceFactory
+
+    source = SourceFactory(owner=alice)
+    form = {
+        "name": "bench",
+        "source": source.pk,
+        "measurement": "soil",
+        "field": "moisture",
+        "aggregation": "mean",
+        "window": "5m",
+        "comparator": "below",
+        "critical": "20",
+        "interval": interval,
+        "pending_for": pending,
+        "recover_after": "1",
+        "no_data_policy": "alerting",
+        "error_policy": "status",
+    }
+    response = client_for(alice).post("/app/monitors/new", form)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert Monitor.objects.get(owner=alice).pending_for == checks
+
+
+def test_a_pending_period_too_long_for_the_interval_says_the_longest(client_for, alice):
+    from tests.factories import SourceFactory
+
+    source = SourceFactory(owner=alice)
+    form = {
+        "name": "bench",
+        "source": source.pk,
+        "measurement": "soil",
+        "field": "moisture",
+        "aggregation": "mean",
+        "window": "5m",
+        "comparator": "below",
+        "critical": "20",
+        "interval": "1m",
+        "pending_for": "1d",
+        "recover_after": "1",
+        "no_data_policy": "alerting",
+        "error_policy": "status",
+    }
+    html = client_for(alice).post("/app/monitors/new", form).content.decode()
+    assert field_error(html, "pending_for") == (
+        "At most 1 h 39 min when checking every 1 min (100 checks)."
+    )

@@ -88,6 +88,7 @@ def test_values_carry_units_and_statuses_say_the_whole_truth(sized, alice, scree
     definition = sized.get_by_test_id("definition")
     expect(definition).to_contain_text("over 5 min, fires below 20 %")
     expect(definition).to_contain_text("checked every 1 min")
+    expect(definition).to_contain_text("after failing for 2 min (3 checks in a row)")
     expect(definition).not_to_contain_text("0:0")
     expect(sized.get_by_test_id("notifies")).to_contain_text("Notifies: nobody")
     screenshot(sized, f"{sized.width_name}-pending")

@@ -755,6 +755,9 @@ class Silence(models.Model):
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=300, blank=True)
+    # A maintenance window that comes back every day at the same local time (the site's time
+    # zone): from starts_at on, each day for as long as ends_at - starts_at (under a day).
+    daily = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -771,20 +774,50 @@ class Silence(models.Model):
         return f"Silence {target} until {self.ends_at:%Y-%m-%d %H:%M}"
 
     def clean(self) -> None:
-        errors = silence_errors(self.starts_at, self.ends_at)
+        errors = silence_errors(self.starts_at, self.ends_at, daily=self.daily)
         if errors:
             raise ValidationError(errors)
 
+    def window_at(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """The window (start, end) that covers ``at``, if any: the silence itself, or for a
+        daily one today's or yesterday's window (local time, so it keeps its hour across DST)."""
+        if at < self.starts_at:
+            return None
+        if not self.daily:
+            return (self.starts_at, self.ends_at) if at < self.ends_at else None
+        length = self.ends_at - self.starts_at
+        first = timezone.localtime(self.starts_at)
+        today = timezone.localtime(at).date()
+        for back in (0, 1):
+            day = today - timedelta(days=back)
+            start = timezone.make_aware(datetime.combine(day, first.time().replace(tzinfo=None)))
+            if self.starts_at <= start <= at < start + length:
+                return start, start + length
+        return None
+
     def is_active(self, at: datetime) -> bool:
-        return self.starts_at <= at < self.ends_at
+        return self.window_at(at) is not None
 
 
-def silence_errors(starts: datetime | None, ends: datetime | None) -> dict[str, str]:
-    """A silence ends after it starts and lasts at most MAX_SILENCE."""
+def silence_errors(
+    starts: datetime | None, ends: datetime | None, *, daily: bool = False
+) -> dict[str, str]:
+    """A silence ends after it starts and lasts at most MAX_SILENCE; a daily window lasts less
+    than a day."""
     if starts is None or ends is None:
         return {}
     if ends <= starts:
         return {"ends_at": "must be after starts_at"}
+    if daily and ends - starts >= timedelta(days=1):
+        return {"ends_at": "a daily window lasts less than a day"}
     if ends - starts > MAX_SILENCE:
         return {"ends_at": SILENCE_TOO_LONG}
     return {}
+
+
+def covering_silences(owner_ids: set[int], now: datetime) -> list[Silence]:
+    """The owners' silences in force at ``now`` (one-off and daily windows)."""
+    candidates = Silence.objects.filter(owner_id__in=owner_ids, starts_at__lte=now).filter(
+        Q(ends_at__gt=now) | Q(daily=True)
+    )
+    return [s for s in candidates if s.is_active(now)]

@@ -23,7 +23,16 @@ from django.db.models import (
 )
 
 from monitors import raw_rows
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
+from monitors.models import (
+    Channel,
+    Incident,
+    Monitor,
+    Notification,
+    Silence,
+    Source,
+    Status,
+    covering_silences,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -274,17 +283,32 @@ def silence_list(*, owner: User) -> QuerySet[Silence]:
     return Silence.objects.filter(owner_id=owner.pk).select_related("monitor")
 
 
-def active_silences(*, owner: User, now: datetime) -> dict[int | None, Silence]:
+@dataclass(frozen=True, slots=True)
+class ActiveSilence:
+    """A silence in force and the end of its current window (a daily one's today)."""
+
+    silence: Silence
+    ends_at: datetime
+
+    @property
+    def reason(self) -> str:
+        return self.silence.reason
+
+
+def active_silences(*, owner: User, now: datetime) -> dict[int | None, ActiveSilence]:
     """The silences covering the owner's monitors now, by monitor id (None: the one covering
-    all of them), the one that ends last for each."""
-    found: dict[int | None, Silence] = {}
-    current = silence_list(owner=owner).filter(starts_at__lte=now, ends_at__gt=now)
-    for silence in current.order_by("ends_at"):
-        found[silence.monitor_id] = silence
+    all of them), the one whose window ends last for each."""
+    found: dict[int | None, ActiveSilence] = {}
+    for silence in covering_silences({owner.pk}, now) if owner.pk else []:
+        window = silence.window_at(now)
+        assert window is not None
+        current = found.get(silence.monitor_id)
+        if current is None or window[1] > current.ends_at:
+            found[silence.monitor_id] = ActiveSilence(silence, window[1])
     return found
 
 
-def silence_for(silences: dict[int | None, Silence], monitor_id: int) -> Silence | None:
+def silence_for(silences: dict[int | None, ActiveSilence], monitor_id: int) -> ActiveSilence | None:
     """Of :func:`active_silences`, the one that keeps ``monitor_id`` quiet longest."""
     candidates = [s for s in (silences.get(monitor_id), silences.get(None)) if s is not None]
     return max(candidates, key=lambda s: s.ends_at, default=None)

@@ -219,7 +219,7 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
 
     class Meta:
         model = Silence
-        fields = ["id", "monitor", "starts_at", "ends_at", "reason", "created_at"]
+        fields = ["id", "monitor", "starts_at", "ends_at", "reason", "daily", "created_at"]
         read_only_fields = ["created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +231,8 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
             raise serializers.ValidationError(
                 {"ends_at": "must be in the future (the silence starts now)"}
             )
-        if errors := silence_errors(starts, ends):
+        daily = attrs.get("daily", getattr(self.instance, "daily", False))
+        if errors := silence_errors(starts, ends, daily=daily):
             raise serializers.ValidationError(errors)
         return attrs
 

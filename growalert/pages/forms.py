@@ -246,8 +246,17 @@ class ChannelForm(forms.Form):
 
 
 class SilenceForm(forms.Form):
-    """Silence one monitor for a duration ("2h") or until a moment, with a reason."""
+    """Silence one monitor for a duration ("2h") or until a moment, from now or from a given
+    start, once or every day at that time (a maintenance window), with a reason."""
 
+    starts = forms.DateTimeField(
+        label="Starting",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        help_text="Empty: now",
+        error_messages={"invalid": "Enter a date and time, e.g. 2026-12-24 02:00."},
+    )
     duration = HumanDurationField(label="Silence for", required=False, help_text="e.g. 30m, 2h, 1d")
     until = forms.DateTimeField(
         label="Or until",
@@ -256,6 +265,9 @@ class SilenceForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         help_text="A date and time in your time zone",
         error_messages={"invalid": "Enter a date and time, e.g. 2026-12-24 14:30."},
+    )
+    daily = forms.BooleanField(
+        label="Every day at this time (a maintenance window)", required=False
     )
     reason = forms.CharField(
         max_length=300, required=False, help_text="e.g. cleaning the sensors (shown to others)"
@@ -272,14 +284,18 @@ class SilenceForm(forms.Form):
             return cleaned
         if (duration is None) == (until is None):
             raise forms.ValidationError("Give either how long (e.g. 2h) or until when, not both.")
-        ends = self.now + duration if duration is not None else until
+        starts = cleaned.get("starts") or self.now
+        ends = starts + duration if duration is not None else until
         assert ends is not None
-        if ends <= self.now:
-            field = "duration" if duration is not None else "until"
-            self.add_error(field, "The silence must end in the future.")
-        elif ends - self.now > MAX_SILENCE:
-            self.add_error("duration" if duration else "until", SILENCE_TOO_LONG.capitalize() + ".")
-        cleaned["ends_at"] = ends
+        field = "duration" if duration is not None else "until"
+        daily = cleaned.get("daily")
+        if ends <= (starts if daily else max(starts, self.now)):
+            self.add_error(field, "The silence must end in the future, after it starts.")
+        elif daily and ends - starts >= timedelta(days=1):
+            self.add_error(field, "A daily window lasts less than a day.")
+        elif ends - starts > MAX_SILENCE:
+            self.add_error(field, SILENCE_TOO_LONG.capitalize() + ".")
+        cleaned["starts_at"], cleaned["ends_at"] = starts, ends
         return cleaned
 
 

@@ -102,8 +102,10 @@ def monitor_detail(
         owner=request.user, monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
     now = timezone.now()
-    silences = selectors.silence_list(owner=request.user).filter(
-        Q(monitor_id=monitor.pk) | Q(monitor__isnull=True), ends_at__gt=now
+    silences = (
+        selectors.silence_list(owner=request.user)
+        .filter(Q(monitor_id=monitor.pk) | Q(monitor__isnull=True))
+        .filter(Q(ends_at__gt=now) | Q(daily=True))
     )
     context = {
         "monitor": monitor,
@@ -137,12 +139,17 @@ def monitor_silence(request: HttpRequest, monitor_id: int) -> HttpResponse:
     silence = services.silence_create(
         owner=_user(request),
         monitor=monitor,
-        starts_at=form.now,
+        starts_at=form.cleaned_data["starts_at"],
         ends_at=form.cleaned_data["ends_at"],
         reason=form.cleaned_data["reason"],
+        daily=form.cleaned_data["daily"],
     )
-    ends = timezone.localtime(silence.ends_at)
-    messages.success(request, f"“{monitor.name}” is silenced until {ends:%Y-%m-%d %H:%M}.")
+    starts, ends = timezone.localtime(silence.starts_at), timezone.localtime(silence.ends_at)
+    if silence.daily:
+        note = f"is silenced every day from {starts:%H:%M} to {ends:%H:%M}"
+    else:
+        note = f"is silenced until {ends:%Y-%m-%d %H:%M}"
+    messages.success(request, f"“{monitor.name}” {note}.")
     return redirect(reverse("pages:monitor", args=[monitor.pk]) + "#silences")
 
 

@@ -40,7 +40,15 @@ from monitors.evaluate import step
 from monitors.evaluate.step import Unevaluable, reason_for
 from monitors.influxdb import client as influx
 from monitors.influxdb import observe
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source, Status
+from monitors.models import (
+    Channel,
+    Incident,
+    Monitor,
+    Notification,
+    Source,
+    Status,
+    covering_silences,
+)
 from monitors.notify import queue
 from monitors.notify.payload import Payload
 from shared.links import absolute_url
@@ -333,9 +341,7 @@ def _write_broken(broken: list[Broken], now: datetime) -> int:
 def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
     """Monitors under an active silence: their own, or one of their owner's that covers all."""
     owners = {m.owner_id for m in monitors}  # a batch has few owners, and they few silences
-    silences = Silence.objects.filter(
-        owner_id__in=owners, starts_at__lte=now, ends_at__gt=now
-    ).values_list("owner_id", "monitor_id")
+    silences = [(s.owner_id, s.monitor_id) for s in covering_silences(owners, now)]
     everything = {owner for owner, monitor in silences if monitor is None}
     single = {monitor for _, monitor in silences if monitor is not None}
     return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
@@ -510,9 +516,11 @@ def _silence_ends(monitor_ids: set[int], now: datetime) -> dict[int, datetime]:
     monitors = Monitor.objects.filter(pk__in=monitor_ids).values_list("pk", "owner_id")
     owners = dict(monitors)
     ends: dict[int, datetime] = {}
-    current = Silence.objects.filter(
-        owner_id__in=set(owners.values()), starts_at__lte=now, ends_at__gt=now
-    ).values_list("owner_id", "monitor_id", "ends_at")
+    current = [
+        (s.owner_id, s.monitor_id, window[1])
+        for s in covering_silences(set(owners.values()), now)
+        if (window := s.window_at(now))
+    ]
     for owner_id, monitor_id, end in current:
         covered = [monitor_id] if monitor_id else [m for m, o in owners.items() if o == owner_id]
         for pk in covered:

@@ -81,7 +81,7 @@ def test_a_bad_silence_is_a_sentence_next_to_its_field(client_for, alice):
     too_long = client.post(url, {"duration": "400d"}).content.decode()
     assert "at most 366 days" in field_error(too_long, "duration")
     past = client.post(url, {"until": "2020-01-01T10:00"}).content.decode()
-    assert field_error(past, "until") == "The silence must end in the future."
+    assert field_error(past, "until") == "The silence must end in the future, after it starts."
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,19 @@ def test_a_monitor_is_silenced_from_its_page_shown_everywhere_and_ended_early(
     silence.refresh_from_db()
     assert silence.ends_at <= timezone.now()
 
+    # a maintenance window every night from 02:00 to 03:00
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    sized.get_by_label("Starting").fill(f"{tomorrow}T02:00")
+    sized.get_by_label("Silence for").fill("1h")
+    sized.get_by_label("Every day at this time").check()
+    sized.get_by_label("Reason").fill("nightly irrigation flush")
+    sized.get_by_role("button", name="Silence", exact=True).click()
+    expect(sized.get_by_text("is silenced every day from 02:00 to 03:00")).to_be_visible()
+    window = sized.locator("#silences li", has_text="nightly irrigation flush")
+    expect(window).to_contain_text("every day from 02:00 to 03:00")
+    assert Silence.objects.get(daily=True).reason == "nightly irrigation flush"
+    screenshot(sized, f"{sized.width_name}-daily-window")
+
 
 def test_what_a_silence_held_back_is_in_the_monitors_log(sized, alice):
     monitor = soil_monitor(alice)

@@ -78,7 +78,7 @@ def _pending(monitor: Monitor, state: ac.MonitorState, now: datetime) -> str:
     assert monitor.last_evaluated_at is not None
     fires_at = monitor.last_evaluated_at + left * monitor.interval
     still = (
-        "no data comes"
+        "there is still no data"
         if monitor.last_value is None
         else f"still {threshold_words(monitor)} (now {monitor.show(monitor.last_value)})"
     )

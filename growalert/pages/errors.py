@@ -15,13 +15,14 @@ def sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    if not text.startswith("growalert"):  # the name is written in lower case
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def explained(text: str, *, setting: str) -> str:
     """``text`` as a sentence; a refused private address also says why and what allows it."""
     shown = sentence(text)
-    if "private address" in text or "own InfluxDB" in text:
+    if any(words in text for words in ("private address", "own InfluxDB", "cannot connect to")):
         return shown + PRIVATE_HINT.format(setting=setting)
     return shown

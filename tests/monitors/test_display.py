@@ -158,3 +158,13 @@ def test_timezone_is_used_for_clock_times(settings):
         assert display.clock(T0, now=T0) == "15:00"
     finally:
         timezone.deactivate()
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_values_with_their_unit_and_no_float_noise(admin_client):
+    from tests.factories import MonitorFactory
+
+    MonitorFactory(name="bench air", unit="°C", last_value=38.39000000000001)
+    html = admin_client.get("/admin/monitors/monitor/").content.decode()
+    assert "38.39 °C" in html
+    assert "38.39000000000001" not in html

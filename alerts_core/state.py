@@ -588,10 +588,18 @@ def pause(
 
 def resume(state: MonitorState, now: datetime) -> MonitorState:
     """Evaluations start again, afresh: no streaks, no history, no incident (the pause ended
-    it); ``ok`` until the first evaluation decides."""
+    it); ``ok`` until the first evaluation decides (which tells the user it stopped firing if a
+    silence kept the pause from them)."""
     if state.status is not Status.PAUSED:
         return state
-    return MonitorState(status=Status.OK, since=now, reason="resumed")
+    # what the user last heard carries over: a pause under a silence told them nothing
+    return MonitorState(
+        status=Status.OK,
+        since=now,
+        reason="resumed",
+        announced=state.announced,
+        silenced=state.silenced,
+    )
 
 
 def redefine(
@@ -612,11 +620,20 @@ def _stop(
     reason: str,
     silenced: bool,
 ) -> tuple[MonitorState, list[Event]]:
-    """A fresh state; an event when an incident was open or the user last heard "fired"."""
-    fresh = MonitorState(status=status, since=now, reason=reason)
+    """A fresh state; an event when an incident was open or the user last heard "fired".
+
+    Under a silence the event is quiet, and the fresh state remembers that the user last heard
+    "fired": the first check after the silence (or after the resume) tells them the truth."""
     if not (state.alerting or state.announced):
-        return fresh, []
+        return MonitorState(status=status, since=now, reason=reason), []
     told = state.announced and not silenced
+    fresh = MonitorState(
+        status=status,
+        since=now,
+        reason=reason,
+        announced=state.announced and not told,
+        silenced=silenced,
+    )
     event = Event(kind, now, status, state.status, state.value, _STOPPED[kind], notifies=told)
     return fresh, [event]
 

@@ -83,7 +83,7 @@ class IncidentInline(admin.TabularInline[Incident, Monitor]):
 @admin.register(Monitor)
 class MonitorAdmin(admin.ModelAdmin[Monitor]):
     list_display = [
-        "name", "owner", "status", "last_value", "last_evaluated_at", "status_changed_at",
+        "name", "owner", "status", "value_shown", "last_evaluated_at", "status_changed_at",
         "enabled", "source",
     ]  # fmt: skip
     list_filter = ["status", "enabled", "aggregation", "comparator", "source"]
@@ -96,6 +96,10 @@ class MonitorAdmin(admin.ModelAdmin[Monitor]):
     filter_horizontal = ["channels"]
     inlines = [IncidentInline]
     actions = ["pause", "resume", "test_now"]
+
+    @admin.display(description="last value", ordering="last_value")
+    def value_shown(self, obj: Monitor) -> str:
+        return obj.show(obj.last_value)
 
     def save_model(
         self, request: HttpRequest, obj: Monitor, form: forms.ModelForm[Monitor], change: bool

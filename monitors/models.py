@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
 import alerts_core as ac
-from monitors import crypto, fleet
+from monitors import crypto, display, fleet
 from monitors.definition import Definition, Thresholds
 from monitors.vocabulary import (
     AGGREGATION_CHOICES,
@@ -63,6 +63,44 @@ def duration_text(value: timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def checks_for(pending: timedelta, interval: timedelta) -> int:
+    """A pending period ("fire after failing for 10 min") as consecutive failing checks: the
+    first failing check and one more per interval after it (10 min at 1 min: 11 checks)."""
+    if pending <= timedelta(0):
+        return 1
+    return 1 + math.ceil(pending / interval)
+
+
+def pending_period(checks: int, interval: timedelta) -> timedelta:
+    """The inverse of :func:`checks_for`: how long N failing checks take to fire."""
+    return interval * max(0, checks - 1)
+
+
+PENDING_MESSAGE = "a number of checks (e.g. 3) or a duration such as 10m"
+
+
+def pending_checks(value: object, interval: timedelta | None) -> object:
+    """A pending_for as written (checks: 3 or "3"; a duration: "10m") as checks; other values
+    are returned as they are, for the field's own validation to refuse. Raises
+    ValidationError for a duration that cannot be read or is too long at ``interval``."""
+    if not isinstance(value, str) or value.strip().isdigit() or not value.strip():
+        return value
+    try:
+        pending = display.parse_duration(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(f"must be {PENDING_MESSAGE}") from exc
+    if interval is None or interval <= timedelta(0):
+        raise ValidationError("a pending duration needs a valid check interval")
+    checks = checks_for(pending, interval)
+    if checks > MAX_CHECKS:
+        longest = display.duration(pending_period(MAX_CHECKS, interval))
+        raise ValidationError(
+            f"at most {longest} when checking every {display.duration(interval)} "
+            f"({MAX_CHECKS} checks)"
+        )
+    return checks
 
 
 @deconstructible
@@ -110,6 +148,9 @@ TIMEOUT_BOUND = Between(
     MIN_TIMEOUT, MAX_TIMEOUT, f"must be between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g} seconds"
 )
 SILENCE_TOO_LONG = f"a silence can last at most {duration_text(MAX_SILENCE)}"
+PRECISION_BOUND = Between(
+    0, display.MAX_PRECISION, f"must be between 0 and {display.MAX_PRECISION} decimals"
+)
 TAGS_MESSAGE = 'must be an object of tag names to values, e.g. {"device": "greenhouse-1"}'
 
 
@@ -152,6 +193,12 @@ def validate_series_filter(value: Any) -> None:
 STORM_BOUND = Between(
     1, fleet.MAX_STORM_THRESHOLD, f"must be between 1 and {fleet.MAX_STORM_THRESHOLD}"
 )
+
+
+def validate_unit(value: str) -> None:
+    """A unit is short printable text ("°C", "µmol/m²/s"): no control characters."""
+    if any(not ch.isprintable() for ch in value):
+        raise ValidationError("a unit is printable text such as °C, % or kPa", code="invalid_unit")
 
 
 def _in_range(name: str, low: Any, high: Any, *, nullable: bool = False) -> Q:
@@ -335,6 +382,20 @@ class Monitor(models.Model):
         help_text="Value the series must cross back over to resolve.",
         validators=[THRESHOLD_BOUND],
     )
+    # How values are shown (pages, notifications): "22.7 °C". Blank unit: a bare number; no
+    # precision: at most two decimals.
+    unit = models.CharField(
+        max_length=display.MAX_UNIT_LENGTH,
+        blank=True,
+        validators=[validate_unit],
+        help_text="Shown after every value, e.g. °C, %, kPa.",
+    )
+    precision = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[PRECISION_BOUND],
+        help_text=f"Decimals shown (0 to {display.MAX_PRECISION}); empty: at most two.",
+    )
 
     # Policy, mirrored into alerts_core's Policy.
     interval = models.DurationField(default=timedelta(minutes=1), validators=[INTERVAL_BOUND])
@@ -417,6 +478,10 @@ class Monitor(models.Model):
                 name="monitor_numbers_finite",
             ),
             models.CheckConstraint(
+                condition=_in_range("precision", 0, display.MAX_PRECISION, nullable=True),
+                name="monitor_precision_in_range",
+            ),
+            models.CheckConstraint(
                 condition=Q(device__isnull=True, health_kind__isnull=True)
                 | Q(
                     device__isnull=False, health_kind__in=("offline", "battery_low", "signal_weak")
@@ -493,6 +558,10 @@ class Monitor(models.Model):
             )
         self._due_at = None
 
+    def show(self, value: float | None) -> str:
+        """A value of this monitor's series with its unit and precision: "22.7 °C"."""
+        return display.quantity(value, self.unit, self.precision)
+
     # The monitor as values for querying and deciding: pure, no I/O.
 
     def _values(self, kind: type[V]) -> V:
@@ -539,7 +608,7 @@ _RULE_FIELDS = (
 )  # fmt: skip
 _BOUNDED_FIELDS = (
     "interval", "window", "repeat_every", "pending_for", "recover_after", "percentile",
-    "critical", "critical_high", "warning", "warning_high", "recovery", "tags",
+    "critical", "critical_high", "warning", "warning_high", "recovery", "tags", "precision",
     "group_by", "series_filter", "storm_threshold",
 )  # fmt: skip
 
@@ -715,6 +784,8 @@ class Notification(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Held back by a silence: logged, never sent (what changed is told when it ends).
+        SUPPRESSED = "suppressed", "Not sent: silenced"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     monitor = models.ForeignKey(
@@ -804,6 +875,9 @@ class Silence(models.Model):
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=300, blank=True)
+    # A maintenance window that comes back every day at the same local time (the site's time
+    # zone): from starts_at on, each day for as long as ends_at - starts_at (under a day).
+    daily = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -820,22 +894,63 @@ class Silence(models.Model):
         return f"Silence {target} until {self.ends_at:%Y-%m-%d %H:%M}"
 
     def clean(self) -> None:
-        errors = silence_errors(self.starts_at, self.ends_at)
+        errors = silence_errors(self.starts_at, self.ends_at, daily=self.daily)
         if self.series_key and self.monitor_id is None:
             errors["series_key"] = "a series is silenced on its monitor: give monitor too"
         if errors:
             raise ValidationError(errors)
 
+    def window_at(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """The window (start, end) that covers ``at``, if any: the silence itself, or for a
+        daily one today's or yesterday's window (local time, so it keeps its hour across DST)."""
+        if at < self.starts_at:
+            return None
+        if not self.daily:
+            return (self.starts_at, self.ends_at) if at < self.ends_at else None
+        length = self.ends_at - self.starts_at
+        first = timezone.localtime(self.starts_at)
+        today = timezone.localtime(at).date()
+        for back in (0, 1):
+            day = today - timedelta(days=back)
+            start = timezone.make_aware(datetime.combine(day, first.time().replace(tzinfo=None)))
+            if self.starts_at <= start <= at < start + length:
+                return start, start + length
+        return None
+
     def is_active(self, at: datetime) -> bool:
-        return self.starts_at <= at < self.ends_at
+        return self.window_at(at) is not None
 
 
-def silence_errors(starts: datetime | None, ends: datetime | None) -> dict[str, str]:
-    """A silence ends after it starts and lasts at most MAX_SILENCE."""
+def silence_errors(
+    starts: datetime | None, ends: datetime | None, *, daily: bool = False
+) -> dict[str, str]:
+    """A silence ends after it starts and lasts at most MAX_SILENCE; a daily window lasts less
+    than a day."""
     if starts is None or ends is None:
         return {}
     if ends <= starts:
         return {"ends_at": "must be after starts_at"}
+    if daily and ends - starts >= timedelta(days=1):
+        return {"ends_at": "a daily window lasts less than a day"}
     if ends - starts > MAX_SILENCE:
         return {"ends_at": SILENCE_TOO_LONG}
     return {}
+
+
+def covering_silences(owner_ids: set[int], now: datetime) -> list[Silence]:
+    """The owners' silences of whole monitors in force at ``now`` (one-off and daily windows);
+    a silence of one fleet series is :func:`covering_series_silences`'."""
+    candidates = Silence.objects.filter(
+        owner_id__in=owner_ids, starts_at__lte=now, series_key=""
+    ).filter(Q(ends_at__gt=now) | Q(daily=True))
+    return [s for s in candidates if s.is_active(now)]
+
+
+def covering_series_silences(monitor_ids: list[int], now: datetime) -> list[Silence]:
+    """The silences of single fleet series of these monitors in force at ``now``."""
+    candidates = (
+        Silence.objects.filter(monitor_id__in=monitor_ids, starts_at__lte=now)
+        .exclude(series_key="")
+        .filter(Q(ends_at__gt=now) | Q(daily=True))
+    )
+    return [s for s in candidates if s.is_active(now)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,6 +32,7 @@ from monitors.models import (
     SeriesState,
     Silence,
     Source,
+    covering_silences,
 )
 from monitors.vocabulary import STATUS_ORDER
 
@@ -293,3 +295,34 @@ def silenced_series_keys(*, monitor: Monitor) -> set[str]:
         .exclude(series_key="")
         .values_list("series_key", flat=True)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSilence:
+    """A silence in force and the end of its current window (a daily one's today)."""
+
+    silence: Silence
+    ends_at: datetime
+
+    @property
+    def reason(self) -> str:
+        return self.silence.reason
+
+
+def active_silences(*, owner: User, now: datetime) -> dict[int | None, ActiveSilence]:
+    """The silences covering the owner's monitors now, by monitor id (None: the one covering
+    all of them), the one whose window ends last for each."""
+    found: dict[int | None, ActiveSilence] = {}
+    for silence in covering_silences({owner.pk}, now) if owner.pk else []:
+        window = silence.window_at(now)
+        assert window is not None
+        current = found.get(silence.monitor_id)
+        if current is None or window[1] > current.ends_at:
+            found[silence.monitor_id] = ActiveSilence(silence, window[1])
+    return found
+
+
+def silence_for(silences: dict[int | None, ActiveSilence], monitor_id: int) -> ActiveSilence | None:
+    """Of :func:`active_silences`, the one that keeps ``monitor_id`` quiet longest."""
+    candidates = [s for s in (silences.get(monitor_id), silences.get(None)) if s is not None]
+    return max(candidates, key=lambda s: s.ends_at, default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
@@ -19,6 +20,7 @@ from monitors.models import (
     SeriesState,
     Silence,
     Source,
+    pending_checks,
     silence_errors,
 )
 from monitors.raw_rows import JsonColumn, NoSqlColumn
@@ -73,7 +75,7 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             "measurement", "field", "tags", "group_by", "series_filter", "storm_threshold",
             "aggregation", "percentile", "window", "raw_query",
             "comparator", "critical", "critical_high", "warning", "warning_high", "recovery",
-            "interval", "pending_for", "recover_after", "repeat_every",
+            "unit", "precision", "interval", "pending_for", "recover_after", "repeat_every",
             "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
             "next_due_at", "device", "health_kind", "created_at", "updated_at",
@@ -121,6 +123,29 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
 
     def validate_raw_query(self, value: str) -> str:
         return validation.clean_raw_query(value)
+
+    def to_internal_value(self, data: Any) -> Any:
+        """``pending_for`` may be a duration ("10m", the editor's syntax) as well as a number
+        of checks: converted with the interval given, or the monitor's."""
+        pending = data.get("pending_for") if hasattr(data, "get") else None
+        if isinstance(pending, str) and pending.strip() and not pending.strip().isdigit():
+            data = {key: data[key] for key in data} | {
+                "pending_for": self._pending_checks(pending, data.get("interval"))
+            }
+        return super().to_internal_value(data)
+
+    def _pending_checks(self, pending: str, interval: Any) -> Any:
+        current = self.instance.interval if isinstance(self.instance, Monitor) else None
+        every = current or Monitor._meta.get_field("interval").get_default()
+        if interval not in (None, ""):
+            try:
+                every = serializers.DurationField().to_internal_value(interval)
+            except serializers.ValidationError:
+                return pending  # the interval's own error is the one to show
+        try:
+            return pending_checks(pending, every)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"pending_for": exc.messages}) from exc
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The definition's one validation (monitors/validation.py), as field errors."""
@@ -213,7 +238,16 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
 
     class Meta:
         model = Silence
-        fields = ["id", "monitor", "series_key", "starts_at", "ends_at", "reason", "created_at"]
+        fields = [
+            "id",
+            "monitor",
+            "series_key",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "daily",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +259,8 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
             raise serializers.ValidationError(
                 {"ends_at": "must be in the future (the silence starts now)"}
             )
-        if errors := silence_errors(starts, ends):
+        daily = attrs.get("daily", getattr(self.instance, "daily", False))
+        if errors := silence_errors(starts, ends, daily=daily):
             raise serializers.ValidationError(errors)
         if attrs.get("series_key"):
             monitor = attrs.get("monitor")

@@ -251,3 +251,18 @@ def silence_create(*, owner: User, monitor: Monitor | None = None, **fields: Any
     silence.full_clean()
     silence.save()
     return silence
+
+
+def silence_end(*, silence: Silence, now: datetime | None = None) -> Silence | None:
+    """Ends a silence now. One that has not started yet, or a daily window, is deleted (None
+    is returned). The
+    monitors it covered notify again from their next check, which tells what changed while
+    it lasted (alerts_core's catch-up)."""
+    now = now or timezone.now()
+    if silence.starts_at >= now or silence.daily:  # a daily window: no more of them
+        silence.delete()
+        return None
+    if silence.ends_at > now:
+        silence.ends_at = now
+        silence.save(update_fields=["ends_at"])
+    return silence

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from growalert.pages.errors import explained
 from growalert.pages.forms import ChannelForm, VerifyForm
 from growalert.pages.views import _user
 from monitors.models import Channel, Notification
@@ -19,6 +20,26 @@ from monitors.notify import selectors as notify_selectors
 from monitors.notify import services
 
 DEAD_LETTERS_SHOWN = 20
+# What "Send to" takes, for each kind (static/js/channel-form.js shows the chosen kind's).
+KIND_HELP = [
+    ("email", "Email", "One or more email addresses, separated by commas (at most 10)."),
+    (
+        "webhook",
+        "Webhook",
+        "An http(s) URL on a public address; growalert POSTs the alert as signed JSON.",
+    ),
+    (
+        "slack",
+        "Slack",
+        "A Slack incoming-webhook URL, https://hooks.slack.com/services/… (Slack: Apps → "
+        "Incoming Webhooks).",
+    ),
+    (
+        "sms",
+        "SMS",
+        "A phone number in international form, e.g. +15551234567; it is sent a code to confirm.",
+    ),
+]
 
 
 def _owned_channel(request: HttpRequest, channel_id: int) -> Channel:
@@ -35,7 +56,9 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             for name, errors in exc.message_dict.items():
                 target = "target" if name == "config" else name if name in form.fields else None
                 for error in errors:
-                    form.add_error(target, error[:1].upper() + error[1:])
+                    form.add_error(
+                        target, explained(error, setting="WEBHOOKS_ALLOW_PRIVATE_ADDRESSES")
+                    )
         else:
             note = (
                 " Send it a verification code before it receives alerts."
@@ -58,6 +81,7 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             if channel.dead_letter_count  # type: ignore[attr-defined]
         ],
         "verify_form": VerifyForm(),
+        "kind_help": KIND_HELP,
     }
     return render(request, "pages/channels.html", context, status=400 if form.errors else 200)
 

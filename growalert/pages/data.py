@@ -39,12 +39,14 @@ def recent_points(monitors: list[Monitor], *, hours: float) -> dict[int, list[ch
 
 
 def threshold_lines(monitor: Monitor) -> list[charts.Line]:
-    lines = [charts.Line(monitor.critical, f"critical {monitor.critical:g}")]
+    lines = [charts.Line(monitor.critical, f"critical {monitor.show(monitor.critical)}")]
     if monitor.critical_high is not None:
-        lines.append(charts.Line(monitor.critical_high, f"critical {monitor.critical_high:g}"))
+        lines.append(
+            charts.Line(monitor.critical_high, f"critical {monitor.show(monitor.critical_high)}")
+        )
     for value in (monitor.warning, monitor.warning_high):
         if value is not None:
-            lines.append(charts.Line(value, f"warning {value:g}", kind="warning"))
+            lines.append(charts.Line(value, f"warning {monitor.show(value)}", kind="warning"))
     return lines
 
 

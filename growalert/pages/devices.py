@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from devices import readings, selectors, services
 from devices.models import MAX_NAME, MAX_PLACE, Device
 from growalert.pages import charts
+from growalert.pages.errors import sentence
 from growalert.pages.views import _user
 
 NEW_KEY = "new-device-key"
@@ -44,7 +45,7 @@ def _owned(request: HttpRequest, device_id: int) -> Device:
 def _apply_errors(form: forms.Form, exc: ValidationError) -> None:
     for name, errors in exc.message_dict.items():
         for error in errors:
-            form.add_error(name if name in form.fields else None, error)
+            form.add_error(name if name in form.fields else None, sentence(error))
 
 
 @login_required

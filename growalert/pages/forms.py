@@ -5,7 +5,7 @@ a rule is checked in one place and its errors land next to the field they are ab
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -14,30 +14,24 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
-from monitors import validation
+from growalert.pages.errors import sentence
+from monitors import display, validation
 from monitors.models import (
     MAX_INTERVAL,
     MAX_REPEAT,
+    MAX_SILENCE,
     MAX_WINDOW,
     MIN_INTERVAL,
     MIN_REPEAT,
+    SILENCE_TOO_LONG,
     Channel,
     Monitor,
     Source,
+    pending_checks,
+    pending_period,
 )
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90s', '5m', '1h30m' or a number of seconds."""
-    text = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return timedelta(seconds=float(text))
-    if not text or _DURATION.sub("", text):
-        raise ValueError(text)
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text)))
+parse_duration = display.parse_duration
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -176,7 +170,8 @@ FORM_FIELDS = [
     "name", "description", "source", "measurement", "field", "tags", "group_by",
     "series_filter", "storm_threshold", "aggregation",
     "percentile", "window", "comparator", "critical", "critical_high", "warning",
-    "warning_high", "recovery", "interval", "pending_for", "recover_after", "repeat_every",
+    "warning_high", "recovery", "unit", "precision", "interval", "pending_for", "recover_after",
+    "repeat_every",
     "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
 ]  # fmt: skip
 
@@ -192,6 +187,12 @@ class MonitorForm(forms.ModelForm[Monitor]):
     interval = HumanDurationField(
         label="Check every",
         help_text=f"e.g. 1m ({format_duration(MIN_INTERVAL)} to {format_duration(MAX_INTERVAL)})",
+    )
+    pending_for = forms.CharField(
+        label="Fire after failing for",
+        max_length=20,
+        help_text="A duration, e.g. 10m (0s: at the first failing check); a bare number "
+        "counts failing checks",
     )
     repeat_every = HumanDurationField(
         label="Repeat every",
@@ -213,7 +214,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "warning": "Warning threshold",
             "warning_high": "Warning upper bound",
             "recovery": "Recovery value",
-            "pending_for": "Fire after (failing checks)",
+            "unit": "Unit",
+            "precision": "Decimals shown",
             "recover_after": "Resolve after (passing checks)",
             "no_data_policy": "When there is no data",
             "error_policy": "When the query fails",
@@ -235,6 +237,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
         channels_field.queryset = Channel.objects.filter(owner_id=owner.pk)
         channels_field.required = False
         self.field_suggestions = FIELD_SUGGESTIONS
+        self.unit_suggestions = display.UNIT_SUGGESTIONS
+        self.fields["unit"].widget.attrs["list"] = "unit-suggestions"
         self.fields["field"].widget.attrs["list"] = "field-suggestions"
         self.fields["field"].help_text = (
             "e.g. temperature, humidity, vpd (kPa) or dew_point (°C): growalert computes "
@@ -246,11 +250,20 @@ class MonitorForm(forms.ModelForm[Monitor]):
         )
         for name in ("tags", "group_by", "series_filter", "window", "interval", "repeat_every"):
             self.fields[name].initial = getattr(self.instance, name, None)
+        self.fields["pending_for"].initial = format_duration(
+            pending_period(self.instance.pending_for or 1, self.instance.interval)
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
+        try:
+            checks = pending_checks(cleaned.get("pending_for"), cleaned.get("interval"))
+        except ValidationError as exc:
+            self.add_error("pending_for", sentence(exc.messages[0]))
+            return cleaned
+        cleaned["pending_for"] = int(checks) if isinstance(checks, str) else checks
         values = {name: cleaned.get(name) for name in FORM_FIELDS}
         try:
             self.validated = validation.clean_definition(
@@ -260,7 +273,7 @@ class MonitorForm(forms.ModelForm[Monitor]):
             for name, messages in exc.message_dict.items():
                 target = name if name in self.fields else None
                 for message in messages:
-                    self.add_error(target, message.capitalize())
+                    self.add_error(target, sentence(message))
         return cleaned
 
     def _post_clean(self) -> None:
@@ -281,7 +294,7 @@ class ChannelForm(forms.Form):
     target = forms.CharField(
         max_length=500,
         label="Send to",
-        help_text="Email addresses (comma-separated), a webhook or Slack URL, or a phone number",
+        help_text="What it takes depends on the kind (below).",
     )
     device_health = forms.BooleanField(
         required=False,
@@ -307,6 +320,60 @@ class ChannelForm(forms.Form):
             "config": config,
             "device_health": self.cleaned_data["device_health"],
         }
+
+
+class SilenceForm(forms.Form):
+    """Silence one monitor for a duration ("2h") or until a moment, from now or from a given
+    start, once or every day at that time (a maintenance window), with a reason."""
+
+    starts = forms.DateTimeField(
+        label="Starting",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        help_text="Empty: now",
+        error_messages={"invalid": "Enter a date and time, e.g. 2026-12-24 02:00."},
+    )
+    duration = HumanDurationField(label="Silence for", required=False, help_text="e.g. 30m, 2h, 1d")
+    until = forms.DateTimeField(
+        label="Or until",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        help_text="A date and time in your time zone",
+        error_messages={"invalid": "Enter a date and time, e.g. 2026-12-24 14:30."},
+    )
+    daily = forms.BooleanField(
+        label="Every day at this time (a maintenance window)", required=False
+    )
+    reason = forms.CharField(
+        max_length=300, required=False, help_text="e.g. cleaning the sensors (shown to others)"
+    )
+
+    def __init__(self, *args: Any, now: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = now
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        duration, until = cleaned.get("duration"), cleaned.get("until")
+        if self.errors:
+            return cleaned
+        if (duration is None) == (until is None):
+            raise forms.ValidationError("Give either how long (e.g. 2h) or until when, not both.")
+        starts = cleaned.get("starts") or self.now
+        ends = starts + duration if duration is not None else until
+        assert ends is not None
+        field = "duration" if duration is not None else "until"
+        daily = cleaned.get("daily")
+        if ends <= (starts if daily else max(starts, self.now)):
+            self.add_error(field, "The silence must end in the future, after it starts.")
+        elif daily and ends - starts >= timedelta(days=1):
+            self.add_error(field, "A daily window lasts less than a day.")
+        elif ends - starts > MAX_SILENCE:
+            self.add_error(field, SILENCE_TOO_LONG.capitalize() + ".")
+        cleaned["starts_at"], cleaned["ends_at"] = starts, ends
+        return cleaned
 
 
 class VerifyForm(forms.Form):

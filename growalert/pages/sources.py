@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from growalert.pages.errors import explained
 from growalert.pages.forms import SourceForm
 from growalert.pages.views import _user
 from monitors import selectors, services
@@ -33,7 +34,9 @@ def source_list(request: HttpRequest) -> HttpResponse:
             for name, errors in exc.message_dict.items():
                 target = name if name in form.fields else None
                 for error in errors:
-                    form.add_error(target, error)
+                    form.add_error(
+                        target, explained(error, setting="SOURCES_ALLOW_PRIVATE_ADDRESSES")
+                    )
         else:
             services.source_check(source=source)
             if source.last_check_ok:

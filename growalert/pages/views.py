@@ -10,9 +10,11 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing import selectors as billing_selectors
@@ -20,10 +22,11 @@ from billing.gating import has_active_service
 from billing.models import Subscription
 from growalert.health import operator
 from growalert.pages import data
-from growalert.pages.forms import MonitorForm
+from growalert.pages.forms import MonitorForm, SilenceForm
 from monitors import fleet, selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
+from monitors.status_words import status_words
 from monitors.vocabulary import STATUS_ORDER, status_label
 
 DASHBOARD_CHART_HOURS = 1
@@ -71,12 +74,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     charted = data.monitor_charts(
         monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
     )
+    now = timezone.now()
+    silences = selectors.active_silences(owner=request.user, now=now)
     rows = [
         {
             "monitor": m,
-            "words": status_label(m.status),
+            "words": status_words(m, now=now),
             "open": m.pk in troubled,
             "chart": charted.get(m.pk),
+            "silence": selectors.silence_for(silences, m.pk),
         }
         for m in monitors
     ]
@@ -89,17 +95,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
+def monitor_detail(
+    request: HttpRequest, monitor_id: int, silence_form: SilenceForm | None = None
+) -> HttpResponse:
     monitor = _owned_monitor(request, monitor_id)
     incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
     notifications = selectors.notification_list(
         owner=request.user, monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
+    now = timezone.now()
+    silences = (
+        selectors.silence_list(owner=request.user)
+        .filter(Q(monitor_id=monitor.pk) | Q(monitor__isnull=True))
+        .filter(Q(ends_at__gt=now) | Q(daily=True))
+    )
     fleet = _fleet_grid(monitor)
     context = {
         "monitor": monitor,
-        "words": status_label(monitor.status),
         **fleet,
+        "monitor_channels": list(monitor.channels.all()),
+        "silence": selectors.silence_for(
+            selectors.active_silences(owner=request.user, now=now), monitor.pk
+        ),
+        "silences": list(silences.order_by("starts_at")[:20]),
+        "silence_form": silence_form or SilenceForm(now=now),
+        "now": now,
         # a fleet monitor shows its series instead: one chart of every series says nothing
         "chart": None
         if monitor.is_fleet
@@ -110,7 +130,49 @@ def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
         "dry_run": request.session.pop(f"dry-run-{monitor.pk}", None),
         **_billing_state(request),
     }
-    return render(request, "pages/monitor_detail.html", context)
+    status = 400 if silence_form is not None and silence_form.errors else 200
+    return render(request, "pages/monitor_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def monitor_silence(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    """Silences one monitor for a while (its checks go on; its notifications are held and
+    logged), from its page."""
+    monitor = _owned_monitor(request, monitor_id)
+    form = SilenceForm(request.POST, now=timezone.now())
+    if not form.is_valid():
+        return monitor_detail(request, monitor_id, silence_form=form)
+    silence = services.silence_create(
+        owner=_user(request),
+        monitor=monitor,
+        starts_at=form.cleaned_data["starts_at"],
+        ends_at=form.cleaned_data["ends_at"],
+        reason=form.cleaned_data["reason"],
+        daily=form.cleaned_data["daily"],
+    )
+    starts, ends = timezone.localtime(silence.starts_at), timezone.localtime(silence.ends_at)
+    if silence.daily:
+        note = f"is silenced every day from {starts:%H:%M} to {ends:%H:%M}"
+    else:
+        note = f"is silenced until {ends:%Y-%m-%d %H:%M}"
+    messages.success(request, f"“{monitor.name}” {note}.")
+    return redirect(reverse("pages:monitor", args=[monitor.pk]) + "#silences")
+
+
+@login_required
+@require_POST
+def silence_end(request: HttpRequest, silence_id: int) -> HttpResponseRedirect:
+    silence = get_object_or_404(selectors.silence_list(owner=request.user), pk=silence_id)
+    services.silence_end(silence=silence)
+    messages.success(
+        request,
+        "Silence ended: notifications resume at the next check, starting with what changed "
+        "while it lasted.",
+    )
+    if silence.monitor_id is not None:
+        return redirect(reverse("pages:monitor", args=[silence.monitor_id]) + "#silences")
+    return redirect("pages:dashboard")
 
 
 FLEET_GRID_SIZE = 500  # series shown on a fleet monitor's page (the API lists them all)

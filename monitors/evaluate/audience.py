@@ -6,16 +6,19 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from monitors.models import Channel, Monitor, Silence
+from monitors.models import (
+    Channel,
+    Monitor,
+    covering_series_silences,
+    covering_silences,
+)
 
 
 def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
     """Monitors under an active silence: their own, or one of their owner's that covers all.
     A silence of one series (``series_key``) silences that series only."""
     owners = {m.owner_id for m in monitors}  # a batch has few owners, and they few silences
-    silences = Silence.objects.filter(
-        owner_id__in=owners, starts_at__lte=now, ends_at__gt=now, series_key=""
-    ).values_list("owner_id", "monitor_id")
+    silences = [(s.owner_id, s.monitor_id) for s in covering_silences(owners, now)]
     everything = {owner for owner, monitor in silences if monitor is None}
     single = {monitor for _, monitor in silences if monitor is not None}
     return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
@@ -24,13 +27,9 @@ def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
 def silenced_series(monitor_ids: list[int], now: datetime) -> dict[int, set[str]]:
     """The series keys under an active silence of their own, by monitor."""
     found: dict[int, set[str]] = defaultdict(set)
-    rows = (
-        Silence.objects.filter(monitor_id__in=monitor_ids, starts_at__lte=now, ends_at__gt=now)
-        .exclude(series_key="")
-        .values_list("monitor_id", "series_key")
-    )
-    for monitor_id, key in rows:
-        found[monitor_id].add(key)
+    for silence in covering_series_silences(monitor_ids, now):
+        assert silence.monitor_id is not None  # a series silence names its monitor
+        found[silence.monitor_id].add(silence.series_key)
     return found
 
 

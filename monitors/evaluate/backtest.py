@@ -14,7 +14,7 @@ import alerts_core as ac
 from monitors.evaluate import aggregate
 from monitors.evaluate.step import step
 from monitors.influxdb import client as influx
-from monitors.influxdb import observe
+from monitors.influxdb import explain, observe
 from monitors.influxdb.fleet import points_by_series
 from monitors.models import Monitor
 
@@ -162,6 +162,10 @@ def backtest(
         result.error = f"InfluxDB: {exc}"
         return result
     result.series = [(t, v) for t, v in zip(times, values, strict=True) if t > _ms(start)]
+    if not times:
+        result.error = _why_empty(monitor)
+        if result.error:
+            return result
     try:
         _replay(monitor, result, times, values)
     except (ValueError, ArithmeticError) as exc:  # settings past validation (stored rows)
@@ -169,6 +173,15 @@ def backtest(
         result.evaluations, result.events = [], []
         result.error = f"this definition cannot be evaluated: {exc}"
     return result
+
+
+def _why_empty(monitor: Monitor) -> str | None:
+    """What the definition names that the source lacks (None: it all exists)."""
+    try:
+        return explain.why_empty(monitor)
+    except influx.InfluxError as exc:
+        logger.info("could not explain an empty preview of %s: %s", monitor.pk, exc)
+        return None
 
 
 def _ms(moment: datetime) -> int:

@@ -45,7 +45,15 @@ from monitors.influxdb import client as influx
 from monitors.influxdb import fleet as influx_fleet
 from monitors.influxdb import observe
 from monitors.influxdb.fleet import FleetObservation
-from monitors.models import Channel, Incident, Monitor, Notification, Source, Status
+from monitors.models import (
+    Channel,
+    Incident,
+    Monitor,
+    Notification,
+    Source,
+    Status,
+    covering_silences,
+)
 from monitors.notify import queue
 from monitors.notify.payload import Payload
 from shared.links import absolute_url
@@ -495,6 +503,7 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     opened: list[Incident] = []
     resolved: list[Incident] = []
     told: list[tuple[Decision, ac.Event, Incident | None]] = []
+    held: list[tuple[Decision, ac.Event, Incident | None]] = []
     for d in decisions:
         incident = open_incidents.get(d.monitor.pk)
         for event in d.events:
@@ -514,17 +523,74 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
                 resolved.append(incident)
             if event.notifies:
                 told.append((d, event, incident))
+            elif d.state.silenced and event.kind in HELD_KINDS:
+                held.append((d, event, incident))
     Incident.objects.bulk_create(opened)
     Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
-    if not told:
+    if not told and not held:
         return []
-    channels = deliverable_channels({d.monitor.pk for d, _, _ in told})
+    channels = deliverable_channels({d.monitor.pk for d, _, _ in told + held})
     rows = [
         _notification(d, event, incident, channel)
         for d, event, incident in told
         for channel in channels.get(d.monitor.pk, [])
     ]
+    _log_held(held, channels, now)
     return Notification.objects.bulk_create(rows, ignore_conflicts=True) if rows else []
+
+
+# What a silence holds back and its owner reads in the monitor's log (catch-ups, flapping and
+# stops are told or explained elsewhere).
+HELD_KINDS = frozenset(
+    {
+        ac.EventKind.FIRED,
+        ac.EventKind.RESOLVED,
+        ac.EventKind.WARNING_RAISED,
+        ac.EventKind.WARNING_CLEARED,
+    }
+)
+
+
+def _log_held(
+    held: list[tuple[Decision, ac.Event, Incident | None]],
+    channels: dict[int, list[Channel]],
+    now: datetime,
+) -> None:
+    """One outbox row per channel that a silence kept from being told, written as
+    ``suppressed``: never delivered, shown in the monitor's notification log."""
+    if not held:
+        return
+    until = _silence_ends({d.monitor.pk for d, _, _ in held}, now)
+    rows = []
+    for d, event, incident in held:
+        for channel in channels.get(d.monitor.pk, []):
+            row = _notification(d, event, incident, channel)
+            row.idempotency_key += ":held"
+            row.status = Notification.DeliveryStatus.SUPPRESSED
+            ends = until.get(d.monitor.pk)
+            row.last_error = "silenced" + (
+                f" until {timezone.localtime(ends):%Y-%m-%d %H:%M}" if ends else ""
+            )
+            rows.append(row)
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _silence_ends(monitor_ids: set[int], now: datetime) -> dict[int, datetime]:
+    """When the silence that holds each monitor ends (the last-ending one covering it)."""
+    monitors = Monitor.objects.filter(pk__in=monitor_ids).values_list("pk", "owner_id")
+    owners = dict(monitors)
+    ends: dict[int, datetime] = {}
+    current = [
+        (s.owner_id, s.monitor_id, window[1])
+        for s in covering_silences(set(owners.values()), now)
+        if (window := s.window_at(now))
+    ]
+    for owner_id, monitor_id, end in current:
+        covered = [monitor_id] if monitor_id else [m for m, o in owners.items() if o == owner_id]
+        for pk in covered:
+            if pk in owners and (pk not in ends or end > ends[pk]):
+                ends[pk] = end
+    return ends
 
 
 _PEAKS = """
@@ -574,6 +640,7 @@ def _notification(
 def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str, Any]:
     """The notification payload (documented in docs/notifications.md)."""
     monitor = d.monitor
+    warned = event.kind in (ac.EventKind.WARNING_RAISED, ac.EventKind.WARNING_CLEARED)
     resolved_at = incident.resolved_at if incident else None
     duration: timedelta | None = (
         (resolved_at - incident.opened_at) if incident and resolved_at else None
@@ -590,7 +657,8 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         previous_status=event.previous_status.value,
         reason=event.message,
         value=event.value,
-        threshold=monitor.critical,
+        threshold=monitor.warning if warned else monitor.critical,
+        threshold_kind="warning" if warned else "critical",
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
         window_seconds=monitor.window.total_seconds(),
@@ -604,7 +672,19 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
             "duration_seconds": duration.total_seconds() if duration else None,
         },
         points=d.points,
+        unit=monitor.unit,
+        precision=monitor.precision,
+        tags=dict(monitor.tags or {}),
+        failing_since=_failing_since(d, event, incident),
     ).as_json()
+
+
+def _failing_since(d: Decision, event: ac.Event, incident: Incident | None) -> datetime | None:
+    """When the failing began: the first of the failing checks that fired it, or the incident's
+    opening for a later event."""
+    if event.kind is ac.EventKind.FIRED and not event.catch_up:
+        return event.at - d.monitor.interval * max(0, d.state.failures - 1)
+    return incident.opened_at if incident is not None else None
 
 
 def record_stopped(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import alerts_core as ac
+from monitors import display
 from monitors.definition import Thresholds
 from monitors.evaluate.thresholds import Verdict, judge
-from monitors.influxdb.queries import influx_duration
 from monitors.models import Monitor
 
 # Reasons a monitor's owner reads (status_reason) when it could not be evaluated.
@@ -60,7 +60,7 @@ def outcome_for(
         return ac.Outcome.error(error, message=f"InfluxDB: {error}")
     if value is None:
         return ac.Outcome.no_data(message=f"no data in the last {_window_text(monitor)}")
-    judgement = judge(value, thresholds or monitor.thresholds(), firing=firing)
+    judgement = judge(value, thresholds or monitor.thresholds(), firing=firing, show=monitor.show)
     if judgement.verdict is Verdict.FAIL:
         return ac.Outcome.failed(value=value, message=judgement.reason)
     if judgement.verdict is Verdict.WARN:
@@ -69,7 +69,7 @@ def outcome_for(
 
 
 def _window_text(monitor: Monitor) -> str:
-    return influx_duration(monitor.window)
+    return display.duration(monitor.window)
 
 
 def step(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,29 +33,39 @@ def _breaches(comparator: str, value: float, low: float, high: float | None) -> 
     return low <= value <= high  # inside
 
 
-def _describe(comparator: str, low: float, high: float | None) -> str:
+Show = Callable[[float], str]
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}"
+
+
+def describe(comparator: str, low: float, high: float | None, show: Show = _plain) -> str:
+    """A threshold in words: "above 30 °C", "outside 18 °C..24 °C"."""
     if not Comparator(comparator).is_range:
-        return f"{comparator} {low:g}"
-    return f"{comparator} {low:g}..{high:g}"
+        return f"{comparator} {show(low)}"
+    assert high is not None, "range comparators need an upper bound"
+    return f"{comparator} {show(low)}..{show(high)}"
 
 
-def judge(value: float, t: Thresholds, *, firing: bool = False) -> Judgement:
-    """Fail when the critical threshold is breached; warn on the warning threshold.
+def judge(value: float, t: Thresholds, *, firing: bool = False, show: Show = _plain) -> Judgement:
+    """Fail when the critical threshold is breached; warn on the warning threshold. ``show``
+    writes a value (with the monitor's unit and precision) in the reason.
 
     While firing, a recovery threshold (hysteresis) replaces the critical one for deciding
     whether the value has come back: "fire above 30, resolve only below 28"."""
-    shown = f"{value:g}"
+    shown = show(value)
+    critical = describe(t.comparator, t.critical, t.critical_high, show)
     if firing and t.recovery is not None and not Comparator(t.comparator).is_range:
         still_bad = value > t.recovery if t.comparator == Comparator.ABOVE else value < t.recovery
         if still_bad:
             return Judgement(
                 Verdict.FAIL,
-                f"{shown} has not recovered past {t.recovery:g} (critical {t.critical:g})",
+                f"{shown} has not recovered past {show(t.recovery)} (critical {show(t.critical)})",
             )
     elif _breaches(t.comparator, value, t.critical, t.critical_high):
-        crossed = _describe(t.comparator, t.critical, t.critical_high)
-        return Judgement(Verdict.FAIL, f"{shown} is {crossed} (critical)")
+        return Judgement(Verdict.FAIL, f"{shown} is {critical} (critical)")
     if t.warning is not None and _breaches(t.comparator, value, t.warning, t.warning_high):
-        crossed = _describe(t.comparator, t.warning, t.warning_high)
+        crossed = describe(t.comparator, t.warning, t.warning_high, show)
         return Judgement(Verdict.WARN, f"{shown} is {crossed} (warning)")
-    return Judgement(Verdict.PASS, f"{shown} is within limits")
+    return Judgement(Verdict.PASS, f"{shown} is within limits (critical {critical})")

@@ -35,7 +35,9 @@ class EmailNotifier:
             try:
                 validate_email(address)
             except ValidationError as exc:
-                raise ValueError(f"addresses: {address!r} is not a valid email address") from exc
+                raise ValueError(
+                    f"addresses: the address “{address}” is not a valid email address"
+                ) from exc
         return {"addresses": addresses}
 
     def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
@@ -66,7 +68,9 @@ def build(
         {
             "payload": payload,
             "subject": messages.subject(payload),
+            "headline": messages.headline(payload),
             "facts": messages.facts(payload),
+            "details": messages.details(payload),
             "points": messages.points_text(payload),
             "channel_name": channel_name,
         }

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitors import display
+
 TITLES = {
     "fired": "FIRING",
     "resolved": "RESOLVED",
@@ -31,13 +33,59 @@ def subject(payload: dict[str, Any]) -> str:
 
 
 def duration_text(seconds: float | None) -> str:
-    if seconds is None:
+    return "" if seconds is None else display.duration(seconds)
+
+
+def shown(payload: dict[str, Any], value: float | None) -> str:
+    """A value as the monitor shows it: its unit and precision ("14 %")."""
+    return display.quantity(value, payload.get("unit") or "", payload.get("precision"))
+
+
+def _threshold(payload: dict[str, Any]) -> str:
+    """ "below 20 %" (the threshold that was crossed)."""
+    if payload.get("threshold") is None:
         return ""
-    return str(timedelta(seconds=round(seconds)))
+    return f"{payload.get('comparator') or ''} {shown(payload, payload['threshold'])}".strip()
+
+
+def _failing_for(payload: dict[str, Any]) -> str:
+    since = _moment(payload.get("failing_since"))
+    occurred = _moment(payload.get("occurred_at"))
+    if since is None or occurred is None or occurred - since < timedelta(seconds=1):
+        return ""
+    return f" for {display.duration(occurred - since)}"
+
+
+def headline(payload: dict[str, Any]) -> str:
+    """The alert in plain words, first thing in every message: "Bench 3 soil is 14 %, below
+    20 % for 12 min"; the reason for events about no value or no monitor."""
+    event = payload.get("event", "")
+    name = payload.get("monitor", {}).get("name") or "growalert"
+    value = payload.get("value")
+    if event == "test" or payload.get("monitor", {}).get("id") is None:
+        return payload.get("reason") or ""
+    if value is None and event in ("fired", "repeated"):
+        return f"{name} has no data{_failing_for(payload)}: {payload.get('reason') or ''}".strip()
+    if value is None:
+        return f"{name}: {payload.get('reason') or ''}"
+    now = shown(payload, value)
+    kind = payload.get("threshold_kind") or "critical"
+    if event in ("fired", "repeated"):
+        return f"{name} is {now}, {_threshold(payload)}{_failing_for(payload)}"
+    if event == "warning_raised":
+        return f"{name} is {now}, {_threshold(payload)} (the warning threshold)"
+    if event == "resolved":
+        lasted = (payload.get("incident") or {}).get("duration_seconds")
+        after = f" after {duration_text(lasted)}" if lasted else ""
+        return f"{name} is back to {now}: resolved{after}"
+    if event == "warning_cleared":
+        return f"{name} is back to {now}, inside the {kind} threshold"
+    return f"{payload.get('reason') or name} (last value {now})"
 
 
 def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) pairs worth showing, in order."""
+    """(label, value) pairs worth showing, in order; the query is among the details
+    (:func:`details`)."""
     rows: list[tuple[str, str]] = [("What", payload.get("reason") or "")]
     if payload.get("series"):
         tags = payload["series"].get("tags") or {}
@@ -45,9 +93,10 @@ def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
     if payload.get("changes"):
         rows.append(("Series", changes_text(payload)))
     if payload.get("value") is not None:
-        rows.append(("Value", f"{payload['value']:g}"))
+        rows.append(("Value", shown(payload, payload["value"])))
     if payload.get("threshold") is not None:
-        rows.append(("Threshold", f"{payload.get('comparator', '')} {payload['threshold']:g}"))
+        kind = payload.get("threshold_kind") or "critical"
+        rows.append(("Threshold", f"{_threshold(payload)} ({kind})"))
     if payload.get("window_seconds"):
         window = duration_text(payload["window_seconds"])
         rows.append(("Window", f"{payload.get('aggregation', '')} over {window}"))
@@ -56,10 +105,10 @@ def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Started", _when(incident["opened_at"])))
     if incident.get("duration_seconds") is not None:
         rows.append(("Lasted", duration_text(incident["duration_seconds"])))
-    if payload.get("status"):
+    if payload.get("status") and payload.get("event") != "test":
         rows.append(("Status", f"{payload.get('previous_status', '?')} → {payload['status']}"))
-    if payload.get("query"):
-        rows.append(("Query", payload["query"]))
+    for key, value in (payload.get("tags") or {}).items():
+        rows.append((key, str(value)))
     return [(label, value) for label, value in rows if value]
 
 
@@ -76,9 +125,23 @@ def changes_text(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def details(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a reader opens when they want to know how: the query."""
+    return [("Query", payload["query"])] if payload.get("query") else []
+
+
 def points_text(payload: dict[str, Any], limit: int = 10) -> list[str]:
     points = payload.get("points") or []
-    return [f"{_when(t)}  {'no value' if v is None else f'{v:g}'}" for t, v in points[-limit:]]
+    return [
+        f"{_when(t)}  {'no value' if v is None else shown(payload, v)}" for t, v in points[-limit:]
+    ]
+
+
+def _moment(iso: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(iso)) if iso else None
+    except ValueError:
+        return None
 
 
 def _when(iso: str) -> str:

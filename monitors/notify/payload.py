@@ -72,6 +72,13 @@ class Payload:
     series: SeriesRef | None = None  # a fleet monitor's series
     changes: list[SeriesChange] | None = None  # a storm: every series that changed
     changes_total: int | None = None  # how many changed (``changes`` lists at most MAX_LISTED)
+    # Added to version 1 (optional; absent in older rows): how values are shown, which
+    # threshold was crossed, the series' tags, and when the failing began.
+    unit: str = ""
+    precision: int | None = None
+    threshold_kind: str | None = None  # "critical" or "warning": which one ``threshold`` is
+    tags: dict[str, str] = field(default_factory=dict)
+    failing_since: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The stored and sent form (``channel`` only when there is one, after ``monitor``)."""
@@ -100,4 +107,9 @@ class Payload:
             "query": self.query,
             "incident": None if self.incident is None else dict(self.incident),
             "points": self.points,
+            "unit": self.unit,
+            "precision": self.precision,
+            "threshold_kind": self.threshold_kind,
+            "tags": dict(self.tags),
+            "failing_since": None if self.failing_since is None else self.failing_since.isoformat(),
         }

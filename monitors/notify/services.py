@@ -14,11 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from monitors.models import Channel, Notification, Status
+from monitors.models import Channel, Notification
 from monitors.notify import delivery, queue, selectors, twilio
 from monitors.notify.base import DeliveryError
 from monitors.notify.payload import Payload
-from shared.links import absolute_url
 
 CODE_TTL = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
@@ -72,10 +71,9 @@ def test_payload(channel: Channel) -> dict[str, Any]:
     return Payload(
         event=Notification.Event.TEST.value,
         occurred_at=timezone.now(),
-        monitor={"id": None, "name": f"Test of “{channel.name}”", "url": absolute_url("/")},
-        status=Status.OK.value,
-        previous_status=Status.OK.value,
-        reason="This is a test notification from growalert: this channel works.",
+        monitor={"id": None, "name": f"Test of “{channel.name}”", "url": ""},
+        reason=f"This is a test from growalert: the channel “{channel.name}” works. Alerts "
+        "for the monitors it is attached to arrive like this one.",
     ).as_json()
 
 

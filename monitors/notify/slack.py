@@ -35,7 +35,10 @@ def message(payload: dict[str, Any]) -> dict[str, Any]:
     ][:10]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": payload.get("reason") or " "}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": messages.headline(payload) or " "},
+        },
     ]
     if fields:
         blocks.append({"type": "section", "fields": fields})
@@ -49,7 +52,7 @@ def message(payload: dict[str, Any]) -> dict[str, Any]:
                 ],
             }
         )
-    return {"text": f"{title}: {payload.get('reason', '')}", "blocks": blocks}
+    return {"text": f"{title}: {messages.headline(payload)}", "blocks": blocks}
 
 
 class SlackNotifier:

@@ -15,7 +15,7 @@ MAX_LENGTH = 320  # two SMS segments
 
 
 def body(payload: dict[str, Any]) -> str:
-    parts = [messages.subject(payload), payload.get("reason") or ""]
+    parts = [messages.subject(payload), messages.headline(payload)]
     url = payload.get("monitor", {}).get("url")
     text = " — ".join(p for p in parts if p)
     suffix = f" {url}" if url else ""

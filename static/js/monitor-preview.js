@@ -75,7 +75,7 @@
       warning: number("warning"),
       warning_high: number("warning_high"),
       recovery: number("recovery"),
-      pending_for: number("pending_for") || 1,
+      pending_for: value("pending_for").trim() || "1",  // checks, or a duration like 10m
       recover_after: number("recover_after") || 1,
       no_data_policy: value("no_data_policy"),
       error_policy: value("error_policy"),

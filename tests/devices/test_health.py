@@ -176,11 +176,11 @@ def test_a_device_going_silent_fires_offline_and_coming_back_resolves_it(grower)
     tick()
     offline.refresh_from_db()
     assert offline.status == Status.FIRING
-    assert offline.status_reason == "no data in the last 2s"
+    assert offline.status_reason == "no data in the last 2 s"
     incident = Incident.objects.get(monitor=offline)
     [fired] = Notification.objects.filter(monitor=offline, event="fired")
     assert fired.channel.name == health.ACCOUNT_EMAIL
-    assert fired.payload["reason"] == "no data in the last 2s"
+    assert fired.payload["reason"] == "no data in the last 2 s"
     assert fired.payload["monitor"]["name"] == "greenhouse-3 sensor offline"
     # battery and signal say "No data" and tell nobody: offline is the one that tells
     for kind in (Kind.BATTERY_LOW, Kind.SIGNAL_WEAK):

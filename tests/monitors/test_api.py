@@ -389,3 +389,43 @@ def test_pages_count_links_and_filters_like_drfs_limit_offset(alice, bob, api_cl
     bad = client.get("/monitors?limit=abc&offset=-3")
     assert bad.status_code == 400
     assert set(bad.json()) == {"limit"}
+
+
+@pytest.mark.parametrize(
+    ("pending_for", "interval", "checks"),
+    [("10m", "00:01:00", 11), ("90s", "30", 4), (3, "00:01:00", 3), ("2", None, 2)],
+)
+def test_pending_for_takes_a_duration_like_the_editor_or_a_number_of_checks(
+    alice, api_client_for, pending_for, interval, checks
+) -> None:
+    source = SourceFactory(owner=alice)
+    body = monitor_body(source, pending_for=pending_for)
+    if interval is not None:
+        body["interval"] = interval
+    else:
+        body.pop("interval", None)
+
+    response = api_client_for(alice).post("/monitors", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["pending_for"] == checks
+
+
+def test_a_pending_duration_that_cannot_be_read_or_is_too_long_is_a_field_error(
+    alice, api_client_for
+) -> None:
+    source = SourceFactory(owner=alice)
+    client = api_client_for(alice)
+
+    unreadable = client.post("/monitors", monitor_body(source, pending_for="soon"), format="json")
+    too_long = client.post(
+        "/monitors", monitor_body(source, pending_for="1d", interval="00:01:00"), format="json"
+    )
+
+    assert unreadable.status_code == too_long.status_code == 400
+    assert unreadable.json()["pending_for"] == [
+        "must be a number of checks (e.g. 3) or a duration such as 10m"
+    ]
+    assert too_long.json()["pending_for"] == [
+        "at most 1 h 39 min when checking every 1 min (100 checks)"
+    ]

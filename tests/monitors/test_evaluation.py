@@ -144,3 +144,42 @@ def test_preview_validates_like_create(alice, api_client_for):
 def test_summary_text(fired, flapped, text):
     counts = {"fired": fired, "flapping_started": flapped, "resolved": 0, "warning_raised": 0}
     assert backtest._summary_text(counts) == text
+
+
+@pytest.mark.parametrize(
+    ("measurement", "field", "tags", "error"),
+    [
+        ("soil", "moisure", {}, "no field `moisure` in `soil`; fields: moisture, temp"),
+        ("soyl", "moisture", {}, "no measurement `soyl` in database `"),
+        (
+            "soil",
+            "moisture",
+            {"device": "bench-9"},
+            "no series of `soil` with device=bench-9; device: bench-1, bench-3",
+        ),
+        ("soil", "moisture", {"zone": "north"}, "no tag `zone` on `soil`"),
+    ],
+)
+def test_an_empty_preview_says_what_the_source_does_not_have(
+    alice, influx_db, api_client_for, measurement, field, tags, error
+):
+    for device in ("bench-1", "bench-3"):
+        influx_db.write("soil", "moisture", [(60, 30.0)], {"device": device})
+        influx_db.write("soil", "temp", [(60, 21.0)], {"device": device})
+    source = SourceFactory(owner=alice, database=influx_db.database)
+    body = {
+        "source": source.pk,
+        "measurement": measurement,
+        "field": field,
+        "tags": tags,
+        "window": "00:05:00",
+        "interval": "00:01:00",
+        "comparator": "below",
+        "critical": 20,
+        "hours": 1,
+    }
+
+    response = api_client_for(alice).post("/monitors/preview", body, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["error"].startswith(error)

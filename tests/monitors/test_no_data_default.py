@@ -61,14 +61,14 @@ def test_a_new_monitor_notifies_when_its_series_goes_silent_and_resolves_when_it
     tick()  # nothing in the last minute
     monitor.refresh_from_db()
     assert monitor.status == Status.FIRING
-    assert monitor.status_reason == "no data in the last 1m"
+    assert monitor.status_reason == "no data in the last 1 min"
     deliver("fired")
     [message] = smtp_inbox.messages
     assert message["Subject"] == "[FIRING] Nursery too warm"
     plain = next(p for p in message.walk() if p.get_content_type() == "text/plain")
     body = plain.get_payload(decode=True)
     assert isinstance(body, bytes)
-    assert "no data in the last 1m" in body.decode()
+    assert "no data in the last 1 min" in body.decode()
 
     influx_db.write("gro01", "temperature", [(2, 22.0)], {"device": "nursery"})
     tick()

@@ -38,6 +38,11 @@ PAYLOAD = {
         "duration_seconds": None,
     },
     "points": [["2026-11-24T08:59:00+00:00", 33.0], ["2026-11-24T09:00:00+00:00", 41.2]],
+    "unit": "°C",
+    "precision": 1,
+    "threshold_kind": "critical",
+    "tags": {"device": "greenhouse-1"},
+    "failing_since": "2026-11-24T08:58:00+00:00",
 }
 
 

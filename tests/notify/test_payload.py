@@ -52,5 +52,7 @@ def test_a_monitors_event_a_test_message_and_a_failing_channel_share_one_shape()
     assert set(failing) == KEYS | {"channel"}
     assert (alert["version"], alert["event"], alert["value"]) == (1, "fired", 31.0)
     assert alert["monitor"]["id"] == monitor.pk
-    assert (test["event"], test["monitor"]["id"], test["status"]) == ("test", None, "ok")
+    # a test claims no status change and links to no monitor
+    assert (test["event"], test["monitor"]["id"], test["status"]) == ("test", None, None)
+    assert test["monitor"]["url"] == ""
     assert failing["channel"] == {"id": channel.pk, "name": channel.name, "kind": channel.kind}

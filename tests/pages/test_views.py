@@ -76,12 +76,17 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client, alice):
 
 
 def test_dashboard_lists_open_incidents_first_with_status_words_and_values(client_for, alice):
-    calm = MonitorFactory(owner=alice, name="a calm one", status=Status.OK, last_value=21.5)
+    checked = timezone.now()
+    calm = MonitorFactory(
+        owner=alice, name="a calm one", status=Status.OK, last_value=21.5, last_evaluated_at=checked
+    )
+    never = MonitorFactory(owner=alice, name="b new one", status=Status.OK)
     hot = MonitorFactory(
         owner=alice,
         name="z hot one",
         status=Status.FIRING,
         last_value=41.0,
+        last_evaluated_at=checked,
         status_reason="41 is above 30",
         status_changed_at=timezone.now() - timedelta(minutes=3),
     )
@@ -91,9 +96,11 @@ def test_dashboard_lists_open_incidents_first_with_status_words_and_values(clien
     assert page.status_code == 200
     assert html.index("z hot one") < html.index("a calm one")
     assert 'class="status status-firing">Firing<' in html
-    assert "41 is above 30" in html
-    assert "3\xa0minutes ago" in html
+    assert "Firing for 3 min: 41 is above 30." in html
+    assert "3 min ago</time>" in html
     assert f'data-monitor="{calm.pk}"' in html
+    never_card = html[html.index(f'data-monitor="{never.pk}"') :]
+    assert ">Not evaluated yet<" in never_card[: never_card.index("</li>")]
     assert "Open incidents (1)" in html
 
 
@@ -121,7 +128,12 @@ def test_another_customers_channel_cannot_be_tested_or_removed(client_for, alice
 
 
 def test_monitor_page_shows_state_why_incidents_and_notifications(client_for, alice):
-    monitor = MonitorFactory(owner=alice, status=Status.FIRING, status_reason="41 is above 30")
+    monitor = MonitorFactory(
+        owner=alice,
+        status=Status.FIRING,
+        status_reason="41 is above 30",
+        last_evaluated_at=timezone.now(),
+    )
     Incident.objects.create(
         monitor=monitor, opened_at=timezone.now(), opened_value=41.0, summary="too hot"
     )
@@ -199,7 +211,7 @@ def test_the_api_rules_apply_to_the_form(client_for, alice):
     }
     response = client_for(alice).post("/app/monitors/new", data)
     assert response.status_code == 400
-    assert response.context["form"].errors["warning"] == ["Must be below critical (30.0)"]
+    assert response.context["form"].errors["warning"] == ["Must be below critical (30.0)."]
 
 
 def test_creating_and_editing_a_monitor(client_for, alice, bob):

@@ -19,6 +19,7 @@ from billing.gating import has_active_service
 from billing.models import Subscription
 from growalert.health import operator
 from growalert.pages import data
+from growalert.pages import live as live_pages
 from growalert.pages.forms import MonitorForm
 from monitors import selectors, services
 from monitors.evaluate import dry_run
@@ -58,8 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(target)
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, Any]:
     monitors = list(selectors.monitor_list_by_urgency(owner=request.user))
     open_incidents = list(
         selectors.incident_list(owner=request.user).filter(resolved_at__isnull=True)
@@ -67,8 +67,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     troubled = {i.monitor_id for i in open_incidents}
     # Monitors with an open incident first, then by urgency (the selector's order).
     monitors.sort(key=lambda m: m.pk not in troubled)
-    charted = data.monitor_charts(
-        monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
+    charted = (
+        data.monitor_charts(
+            monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
+        )
+        if with_charts
+        else {}
     )
     rows = [
         {
@@ -79,32 +83,81 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         for m in monitors
     ]
-    context = {"rows": rows, "open_incidents": open_incidents, **_billing_state(request)}
+    context = {
+        "rows": rows,
+        "open_incidents": open_incidents,
+        "live": live_pages.page_attributes(_user(request).pk, reverse("pages:live-dashboard")),
+        **_billing_state(request),
+    }
     if (
         request.user.is_staff
     ):  # the operator sees when monitoring is blind (growalert.health.operator)
         context["monitoring_episode"] = operator.episode_json()
-    return render(request, "pages/dashboard.html", context)
+    return context
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/dashboard.html", _dashboard_context(request, with_charts=True))
+
+
+@login_required
+def dashboard_live(request: HttpRequest) -> HttpResponse:
+    """The dashboard's live answer (growalert/pages/live.py)."""
+    return live_pages.answer(
+        request,
+        "dashboard",
+        lambda: live_pages.render_without_charts(
+            request, "pages/dashboard.html", _dashboard_context(request, with_charts=False)
+        ),
+    )
+
+
+def _monitor_context(request: HttpRequest, monitor: Monitor, *, with_chart: bool) -> dict[str, Any]:
+    incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
+    notifications = selectors.notification_list(
+        owner=request.user, monitor_id=monitor.pk
+    ).prefetch_related("delivery_attempts")[:50]
+    chart = (
+        data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents)
+        if with_chart
+        else ""
+    )
+    return {
+        "monitor": monitor,
+        "words": status_label(monitor.status),
+        "chart": chart,
+        "chart_hours": MONITOR_CHART_HOURS,
+        "incidents": incidents,
+        "notifications": notifications,
+        "live": live_pages.page_attributes(
+            _user(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
+        ),
+        **_billing_state(request),
+    }
 
 
 @login_required
 def monitor_detail(request: HttpRequest, monitor_id: int) -> HttpResponse:
     monitor = _owned_monitor(request, monitor_id)
-    incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
-    notifications = selectors.notification_list(
-        owner=request.user, monitor_id=monitor.pk
-    ).prefetch_related("delivery_attempts")[:50]
-    context = {
-        "monitor": monitor,
-        "words": status_label(monitor.status),
-        "chart": data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
-        "chart_hours": MONITOR_CHART_HOURS,
-        "incidents": incidents,
-        "notifications": notifications,
-        "dry_run": request.session.pop(f"dry-run-{monitor.pk}", None),
-        **_billing_state(request),
-    }
+    context = _monitor_context(request, monitor, with_chart=True)
+    context["dry_run"] = request.session.pop(f"dry-run-{monitor.pk}", None)
     return render(request, "pages/monitor_detail.html", context)
+
+
+@login_required
+def monitor_live(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    """A monitor page's live answer (growalert/pages/live.py)."""
+    monitor = _owned_monitor(request, monitor_id)
+    return live_pages.answer(
+        request,
+        f"monitor-{monitor.pk}",
+        lambda: live_pages.render_without_charts(
+            request,
+            "pages/monitor_detail.html",
+            _monitor_context(request, monitor, with_chart=False),
+        ),
+    )
 
 
 @login_required

@@ -256,7 +256,12 @@ def main() -> None:
     parser.add_argument("--tabs", type=int, default=100)
     parser.add_argument("--monitors", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--every", type=float, default=5, help="seconds between state changes (0: none, polling only)")
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=5,
+        help="seconds between state changes (0: none, polling only)",
+    )
     parser.add_argument("--period", type=float, default=1.5, help="poll period of a tab (s)")
     args = parser.parse_args()
 

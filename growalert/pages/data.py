@@ -37,13 +37,28 @@ def recent_points(monitors: list[Monitor], *, hours: float) -> dict[int, list[ch
     return {monitor.pk: found.get(monitor.pk, []) for monitor in monitors}
 
 
+def unit_of(monitor: Monitor) -> str:
+    """The monitor's unit (°C, %, kPa…) where monitors have one, else none."""
+    return str(getattr(monitor, "unit", "") or "")
+
+
+def decimals_of(monitor: Monitor) -> int | None:
+    value = getattr(monitor, "precision", None)
+    return value if isinstance(value, int) else None
+
+
 def threshold_lines(monitor: Monitor) -> list[charts.Line]:
-    lines = [charts.Line(monitor.critical, f"critical {monitor.critical:g}")]
+    unit = unit_of(monitor)
+
+    def label(kind: str, value: float) -> str:
+        return f"{kind} {value:g}" + (f"\u202f{unit}" if unit else "")
+
+    lines = [charts.Line(monitor.critical, label("critical", monitor.critical))]
     if monitor.critical_high is not None:
-        lines.append(charts.Line(monitor.critical_high, f"critical {monitor.critical_high:g}"))
+        lines.append(charts.Line(monitor.critical_high, label("critical", monitor.critical_high)))
     for value in (monitor.warning, monitor.warning_high):
         if value is not None:
-            lines.append(charts.Line(value, f"warning {value:g}", kind="warning"))
+            lines.append(charts.Line(value, label("warning", value), kind="warning"))
     return lines
 
 
@@ -57,7 +72,7 @@ def monitor_chart(
     hours: float,
     incidents: list[Incident] | None = None,
     width: int = 600,
-    height: int = 160,
+    height: int = 180,
 ) -> SafeString:
     return monitor_charts([monitor], hours=hours, incidents=incidents, width=width, height=height)[
         monitor.pk
@@ -70,11 +85,12 @@ def monitor_charts(
     hours: float,
     incidents: list[Incident] | None = None,
     width: int = 600,
-    height: int = 160,
+    height: int = 180,
 ) -> dict[int, SafeString]:
     """Each monitor's chart over the last ``hours``, its series read with one InfluxDB request
     per source; ``incidents`` shade the charts of their monitors."""
     points = recent_points(monitors, hours=hours)
+    start, end = charts.window(hours)
     bands: dict[int, list[charts.Band]] = defaultdict(list)
     for i in incidents or []:
         band = charts.Band(int(i.opened_at.timestamp() * 1000), _ms(i.resolved_at), i.severity)
@@ -88,6 +104,10 @@ def monitor_charts(
                 title=f"{monitor.name}, last {hours:g} h",
                 width=width,
                 height=height,
+                unit=unit_of(monitor),
+                decimals=decimals_of(monitor),
+                start=start,
+                end=end,
             )
         )
         for monitor in monitors

@@ -69,7 +69,7 @@ def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, 
     monitors.sort(key=lambda m: m.pk not in troubled)
     charted = (
         data.monitor_charts(
-            monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
+            monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=90
         )
         if with_charts
         else {}

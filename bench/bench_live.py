@@ -216,14 +216,16 @@ async def first_answer(session: str) -> tuple[str, int]:
         return body["token"], body["version"]
 
 
-async def changes(owner_id: int, monitors: list[Monitor], every: float, until: float) -> dict:
+async def changes(
+    owner_id: int, monitors: list[Monitor], every: float, until: float
+) -> dict[int, float]:
     made: dict[int, float] = {}  # version -> when the change started
     while every > 0 and time.monotonic() + every < until - 3:
         await asyncio.sleep(every)
         monitor = random.choice(monitors)
         started = time.monotonic()
         await asyncio.to_thread(_toggle, monitor)
-        made[await asyncio.to_thread(live.version, owner_id) or 0] = started
+        made[live.version(owner_id) or 0] = started
     return made
 
 
@@ -237,13 +239,12 @@ def _toggle(monitor: Monitor) -> None:
 
 async def run_tabs(
     tabs: list[Tab], seconds: float, period: float, change: tuple[int, list[Monitor], float]
-) -> dict:
+) -> dict[int, float]:
     until = time.monotonic() + seconds
     owner_id, monitors, every = change
-    results = await asyncio.gather(
-        changes(owner_id, monitors, every, until), *(t.run(period, until) for t in tabs)
-    )
-    return results[0]
+    made = asyncio.ensure_future(changes(owner_id, monitors, every, until))
+    await asyncio.gather(made, *(t.run(period, until) for t in tabs))
+    return made.result()
 
 
 def pct(values: list[float], p: float) -> float:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,6 +25,7 @@ from billing.models import Customer, Subscription
 from billing.stripe_gateway import StripeGatewayError, is_configured
 from devices import selectors as device_selectors
 from growalert.csp import stripe_page
+from growalert.pages.forms import FreeAccountForm
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +130,36 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseRedirect:
     return redirect("pages:account")
 
 
-@stripe_page
 def register(request: HttpRequest) -> HttpResponse:
+    """Signup: the four steps with Stripe, or, on a deployment without Stripe, a free account
+    (comped) from one form."""
+    if not is_configured():
+        return _register_free(request)
+    response: HttpResponse = _register_paid(request)
+    return response
+
+
+def _register_free(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("pages:dashboard")
+    form = FreeAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.free_account_register(**form.cleaned_data)
+        except BillingError as exc:
+            field = "email" if exc.code == "email_taken" else "password"
+            form.add_error(field, exc.message)
+        else:
+            assert isinstance(user, User)
+            login(request, user, backend="accounts.backends.UsernameOrEmailBackend")
+            messages.success(request, "Welcome to growalert. Start with a source or a device.")
+            return redirect("pages:dashboard")
+    status = 400 if form.errors else 200
+    return render(request, "pages/register_free.html", {"form": form}, status=status)
+
+
+@stripe_page
+def _register_paid(request: HttpRequest) -> HttpResponse:
     customer = selectors.customer_for(request.user)
     if customer and customer.subscriptions.filter(status__in=services.LIVE_STATUSES).exists():
         messages.info(request, "You already have a subscription.")

@@ -4,6 +4,7 @@ services. Every lookup is scoped to the signed-in owner, so another customer's m
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 from billing import selectors as billing_selectors
 from billing.gating import has_active_service
 from billing.models import Subscription
+from billing.stripe_gateway import StripeGatewayError, is_configured
 from growalert.health import operator
 from growalert.pages import data
 from growalert.pages import live as live_pages
@@ -25,6 +27,8 @@ from monitors import selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
 from monitors.vocabulary import status_label
+
+logger = logging.getLogger(__name__)
 
 DASHBOARD_CHART_HOURS = 1
 MONITOR_CHART_HOURS = 24
@@ -55,8 +59,31 @@ def _billing_state(request: HttpRequest) -> dict[str, Any]:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    target = "pages:dashboard" if request.user.is_authenticated else "login"
-    return redirect(target)
+    """The dashboard for a signed-in user; for a visitor, what growalert does, what it costs
+    (the prices /config serves) and the ways in."""
+    if request.user.is_authenticated:
+        return redirect("pages:dashboard")
+    return render(request, "pages/home.html", {"plans": _plans(), "paid": is_configured()})
+
+
+def _plans() -> list[dict[str, str]]:
+    if not is_configured():
+        return []
+    try:
+        catalog = billing_selectors.price_catalog()
+    except StripeGatewayError as exc:
+        logger.info("No prices for the home page: %s", exc)
+        return []
+    return [_plan(price) for price in catalog.as_list()]
+
+
+def _plan(price: dict[str, Any]) -> dict[str, str]:
+    product = price.get("product")
+    name = price.get("nickname") or (product.get("name") if isinstance(product, dict) else "")
+    recurring = price.get("recurring") or {}
+    amount = f"{(price.get('unit_amount') or 0) / 100:.2f} {str(price.get('currency', '')).upper()}"
+    every = f" a {recurring['interval']}" if recurring.get("interval") else " once"
+    return {"name": str(name or "growalert"), "price": amount + every}
 
 
 def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, Any]:

@@ -1,38 +1,37 @@
-"""Sign-in with the username or the email address.
+"""Sign-in with the email address as well as the username.
 
 People registered through /register have their email as username; the demo's and staff's
-accounts have a plain username (``admin``). The login form takes either: a username first, as
-Django does, then an email address matched case-insensitively — only when exactly one account
-has it, so an ambiguous address signs nobody in.
+accounts have a plain username (``admin``). Django's ModelBackend tries the username first;
+this backend, after it, matches an address case-insensitively — only when exactly one account
+has it, so an ambiguous address signs nobody in. A wrong password typed with a username costs
+no second hash here (the name has no ``@``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 
-class UsernameOrEmailBackend(ModelBackend):
+class EmailBackend(ModelBackend):
     def authenticate(
         self,
         request: HttpRequest | None,
         username: str | None = None,
         password: str | None = None,
         **kwargs: Any,
-    ) -> AbstractBaseUser | None:
-        user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is not None or not username or "@" not in username or password is None:
-            return user
-        model = get_user_model()
-        found = list(model._default_manager.filter(email__iexact=username.strip())[:2])
-        if len(found) != 1:
-            model().set_password(password)  # same time as a wrong password: no account oracle
+    ) -> User | None:
+        address = username
+        if not address or "@" not in address or password is None:
             return None
-        candidate = found[0]
-        if candidate.check_password(password) and self.user_can_authenticate(candidate):
-            return candidate
+        found = list(User._default_manager.filter(email__iexact=address.strip())[:2])
+        if len(found) != 1:
+            User().set_password(password)  # as long as a wrong password: no account oracle
+            return None
+        user = found[0]
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
         return None

@@ -81,7 +81,7 @@ def sessions(owner: object, count: int) -> list[str]:
     for _ in range(count):
         store = SessionStore()
         store[SESSION_KEY] = str(owner.pk)  # type: ignore[attr-defined]
-        store[BACKEND_SESSION_KEY] = "accounts.backends.UsernameOrEmailBackend"
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         store[HASH_SESSION_KEY] = owner.get_session_auth_hash()  # type: ignore[attr-defined]
         store.create()
         keys.append(store.session_key or "")

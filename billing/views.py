@@ -60,7 +60,7 @@ from shared.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
-MODEL_BACKEND = "accounts.backends.UsernameOrEmailBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 CUSTOMER_COOKIE = "customer"
 CUSTOMER_COOKIE_SALT = "billing.customer"
 CUSTOMER_COOKIE_MAX_AGE = 60 * 60 * 24 * 365

@@ -11,13 +11,15 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.models import ApiToken
+from accounts import timezones
+from accounts.models import ApiToken, available_time_zones
 from billing import selectors, services
 from billing.errors import BillingError
 from billing.gating import has_active_service
@@ -83,8 +85,26 @@ def account(request: HttpRequest) -> HttpResponse:
         "token_name_max": ApiToken.NAME_MAX_LENGTH,
         "stripe_configured": is_configured(),
         "max_devices": settings.BILLING_MAX_DEVICES_PER_ORDER,
+        "time_zones": sorted(available_time_zones()),
+        "time_zone": timezones.zone_for(_user(request).pk),
     }
     return render(request, "pages/account.html", context)
+
+
+@login_required
+@require_POST
+def profile(request: HttpRequest) -> HttpResponseRedirect:
+    """The time zone every time on the pages is shown in."""
+    try:
+        saved = account_services.profile_update(
+            user=_user(request), time_zone=request.POST.get("time_zone", "")[:64]
+        )
+    except ValidationError:
+        messages.error(request, "Choose a time zone from the list (for example Europe/Amsterdam).")
+    else:
+        request.session[timezones.SESSION_KEY] = saved.time_zone
+        messages.success(request, f"Times are now shown in {saved.time_zone}.")
+    return redirect("pages:account")
 
 
 @login_required
@@ -151,7 +171,7 @@ def _register_free(request: HttpRequest) -> HttpResponse:
             form.add_error(field, exc.message)
         else:
             assert isinstance(user, User)
-            login(request, user, backend="accounts.backends.UsernameOrEmailBackend")
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome to growalert. Start with a source or a device.")
             return redirect("pages:dashboard")
     status = 400 if form.errors else 200

@@ -36,6 +36,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/channels/<int:channel_id>/retry", channels.channel_retry, name="channel-retry"),
     path("app/channels/<int:channel_id>/delete", channels.channel_delete, name="channel-delete"),
     path("app/account", account.account, name="account"),
+    path("app/account/profile", account.profile, name="profile"),
     path("app/account/cancel", account.subscription_cancel, name="subscription-cancel"),
     path("app/account/token", account.token_create, name="token-create"),
     path("app/account/token/<int:token_id>/revoke", account.token_revoke, name="token-revoke"),

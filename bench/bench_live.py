@@ -32,9 +32,15 @@ from pathlib import Path
 
 import common
 
-# The tabs' sessions are signed with the server's key: this process uses the same one.
+# The tabs' sessions are signed with the server's key: this process uses the same one. The
+# counters and cached answers go to Redis database 7 (REDIS_LIVE_DB), away from what tests and
+# other benches clear in database 0; the server started below inherits both.
+REDIS_PORT = os.environ.get("GROWALERT_REDIS_PORT", "16379")
 common.setup_django(
-    env={"DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", common.BENCH_SECRET_KEY)}
+    env={
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", common.BENCH_SECRET_KEY),
+        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/{os.environ.get('REDIS_LIVE_DB', '7')}",
+    }
 )
 
 import httpx

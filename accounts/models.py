@@ -1,10 +1,13 @@
-"""Accounts: API tokens (later teams). Tokens are stored as a SHA-256 hash, never in clear."""
+"""Accounts: API tokens (later teams) and profiles. Tokens are stored as a SHA-256 hash, never in
+clear."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -36,3 +39,27 @@ class ApiToken(models.Model):
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_time_zones():
+        raise ValidationError(f"{value!r} is not a time zone (e.g. Europe/Amsterdam).")
+
+
+def available_time_zones() -> frozenset[str]:
+    return _ZONES
+
+
+_ZONES = frozenset(zoneinfo.available_timezones() | {"UTC"})
+
+
+class Profile(models.Model):
+    """What a person sets for themselves: the time zone every time on the pages is shown in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+
+    def __str__(self) -> str:
+        return f"profile of user {self.user_id}"

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Profile
 
 MAX_TOKENS_PER_USER = 20
 # last_used_at is written at most this often per token: not a write on every request.
@@ -62,3 +62,12 @@ def api_token_touch(*, token_id: int) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION),
         pk=token_id,
     ).update(last_used_at=now)
+
+
+def profile_update(*, user: AbstractBaseUser, time_zone: str) -> Profile:
+    """Sets the user's time zone (validated against the IANA database)."""
+    profile, _ = Profile.objects.get_or_create(user_id=user.pk)
+    profile.time_zone = time_zone
+    profile.full_clean()
+    profile.save(update_fields=["time_zone"])
+    return profile

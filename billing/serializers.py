@@ -7,7 +7,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from billing.models import DeviceOrder, Subscription
+from billing.gating import has_active_service
+from billing.models import Customer, DeviceOrder, Subscription
 
 
 def _max_devices() -> int:
@@ -67,6 +68,30 @@ class SubscriptionOutput(serializers.ModelSerializer[Subscription]):
             "id", "status", "price_id", "quantity", "current_period_end",
             "cancel_at_period_end", "canceled_at", "past_due_since", "created_at",
         ]  # fmt: skip
+
+
+class CustomerOutput(serializers.ModelSerializer[Customer]):
+    """The caller's own customer record (no Stripe call: what growalert keeps)."""
+
+    id = serializers.CharField(source="stripe_customer_id", allow_null=True)
+    email = serializers.EmailField(source="user.email")
+    username = serializers.CharField(source="user.username")
+    served = serializers.SerializerMethodField()
+    subscriptions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = ["id", "email", "username", "comped", "served", "created_at", "subscriptions"]
+
+    def get_served(self, customer: Customer) -> bool:
+        return has_active_service(customer.user)
+
+    def get_subscriptions(self, customer: Customer) -> list[dict[str, Any]]:
+        return list(SubscriptionOutput(customer.subscriptions.all(), many=True).data)
+
+
+class CustomerEnvelopeOutput(serializers.Serializer[Any]):
+    customer = CustomerOutput()
 
 
 class DeviceOrderOutput(serializers.ModelSerializer[DeviceOrder]):

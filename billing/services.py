@@ -52,19 +52,41 @@ def _email_taken(email: str) -> bool:
     ).exists()
 
 
+def _check_new_account(email: str, password: str, name: str) -> None:
+    """An email already in use (as an email or a username) or a weak password is refused."""
+    if _email_taken(email):
+        raise BillingError(TAKEN, code="email_taken")
+    candidate = get_user_model()(username=email, email=email, first_name=name[:150])
+    try:
+        validate_password(password, candidate)
+    except ValidationError as exc:
+        raise BillingError(" ".join(exc.messages), code="weak_password") from exc
+
+
+def free_account_register(*, email: str, password: str, name: str = "") -> AbstractBaseUser:
+    """A new account on a deployment without Stripe (self-hosted): served free (comped), with
+    no Stripe customer. The same checks as a paying signup."""
+    email = email.strip().lower()
+    _check_new_account(email, password, name)
+    user_model = get_user_model()
+    try:
+        with transaction.atomic():
+            user = user_model._default_manager.create_user(
+                username=email, email=email, password=password, first_name=name[:150]
+            )
+            Customer.objects.create(user_id=user.pk, comped=True)
+    except IntegrityError as exc:
+        raise BillingError(TAKEN, code="email_taken") from exc
+    return user
+
+
 def customer_register(
     *, email: str, password: str, name: str = ""
 ) -> tuple[AbstractBaseUser, Customer, StripeDict]:
     """A new growalert account with its Stripe customer; an email already in use is refused."""
     email = email.strip().lower()
-    if _email_taken(email):
-        raise BillingError(TAKEN, code="email_taken")
+    _check_new_account(email, password, name)
     user_model = get_user_model()
-    candidate = user_model(username=email, email=email, first_name=name[:150])
-    try:
-        validate_password(password, candidate)
-    except ValidationError as exc:
-        raise BillingError(" ".join(exc.messages), code="weak_password") from exc
     try:
         # The user row is inserted before Stripe is called, so a concurrent signup with the same
         # email waits on the unique username and then fails here without reaching Stripe.

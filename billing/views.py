@@ -34,6 +34,8 @@ from billing.serializers import (
     ChargeInput,
     CreateCustomerInput,
     CreateSubscriptionInput,
+    CustomerEnvelopeOutput,
+    CustomerOutput,
     DeviceOrderListOutput,
     DeviceOrderOutput,
     InvoicePreviewQuery,
@@ -219,6 +221,21 @@ class ChargeView(BillingView):
         return Response(
             {"order": DeviceOrderOutput(result.order).data}, status=status.HTTP_202_ACCEPTED
         )
+
+
+class CustomerView(BillingView):
+    """GET /customer: the caller's own customer record (the payments seed's
+    ``GET /v1/customer/{id}``, scoped to the caller). GET /customer/<id> answers the same when
+    ``id`` is the caller's Stripe customer id, else 404: another customer's id reads nothing."""
+
+    needs_stripe = False
+
+    @extend_schema(responses=CustomerEnvelopeOutput, tags=["billing"])
+    def get(self, request: Request, customer_id: str | None = None) -> Response:
+        customer = self.customer(request)
+        if customer_id is not None and customer_id != customer.stripe_customer_id:
+            raise BillingError("No such customer.", code="not_found", status_code=404)
+        return Response({"customer": CustomerOutput(customer).data})
 
 
 class SubscriptionListView(BillingView):

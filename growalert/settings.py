@@ -44,7 +44,10 @@ ALLOWED_HOSTS: list[str] = env.list(
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # Public base URL: every absolute link in emails and notifications is built from it
 # (shared.links.absolute_url), never from the request. https in production (a deploy check).
-SITE_URL: str = env.str("GROWALERT_SITE_URL", default="http://127.0.0.1:8000")
+# Unset, it is where `make run` serves: http://127.0.0.1:$PORT (8000 unless PORT is set).
+SITE_URL: str = env.str(
+    "GROWALERT_SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.timezones.TimeZoneMiddleware",  # pages in the person's own time zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a login lock-out (axes) into the login page with its message.
@@ -270,7 +274,8 @@ TRUSTED_PROXY_HOPS: int = env.int("TRUSTED_PROXY_HOPS", default=0)
 # themselves (no database table, no unlock command needed).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "django.contrib.auth.backends.ModelBackend",  # the username
+    "accounts.backends.EmailBackend",  # or the email address
 ]
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=5)

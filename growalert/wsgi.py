@@ -1,7 +1,8 @@
 """WSGI entry point (gunicorn growalert.wsgi). gunicorn imports it in each worker after the
 fork (no preload_app), which is where tracing is set up: before the application is built, so
 the Django instrumentation's middleware is in it. ``POST /ingest`` is answered in front of
-Django's middleware (devices/ingest/wsgi.py); every other request goes to Django."""
+Django's middleware (devices/ingest/wsgi.py), and so is a live page's poll while nothing changed
+(growalert/pages/live_wsgi.py); every other request goes to Django."""
 
 import os
 
@@ -22,5 +23,6 @@ if tracing.enabled():  # OTEL_EXPORTER_OTLP_ENDPOINT set
 django_application = get_wsgi_application()
 
 from devices.ingest.wsgi import with_ingest  # noqa: E402  (needs Django set up)
+from growalert.pages.live_wsgi import with_live  # noqa: E402
 
-application = with_ingest(django_application)
+application = with_live(with_ingest(django_application))

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import alerts_core as ac
+from monitors import live
 from monitors.evaluate import fleet, pipeline
 from monitors.evaluate.audience import silenced_monitor_ids, silenced_series
 from monitors.influxdb import client as influx
@@ -159,6 +160,7 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
     monitor.save()
     monitor.channels.set(list(channels))
+    live.changed_on_commit([owner.pk])
     return monitor
 
 
@@ -187,6 +189,7 @@ def monitor_update(
     monitor.save(update_fields=written)
     if channels is not None:
         monitor.channels.set(list(channels))
+    live.changed_on_commit([monitor.owner_id])
     return monitor
 
 
@@ -244,6 +247,7 @@ def monitor_delete(*, monitor: Monitor) -> None:
     if monitor.device_id is not None:
         raise ValidationError({"detail": [HEALTH_MONITOR_KEPT]})
     monitor.delete()
+    live.changed_on_commit([monitor.owner_id])
 
 
 def silence_create(*, owner: User, monitor: Monitor | None = None, **fields: Any) -> Silence:

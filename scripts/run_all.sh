@@ -15,13 +15,44 @@ EVALUATION_PROCESSES=${EVALUATION_PROCESSES:-$(nproc 2>/dev/null || echo 2)}
 DELIVERY_THREADS=${DELIVERY_THREADS:-32}
 mkdir -p .local/log .local/run
 
+STOP_GRACE_S=${STOP_GRACE_S:-15}
+BEAT_PIDFILE=${BEAT_PIDFILE:-.local/run/celerybeat.pid}
+# Links in alerts point at this server unless GROWALERT_SITE_URL says otherwise.
+export GROWALERT_SITE_URL=${GROWALERT_SITE_URL:-http://$HOST:$PORT}
+
 pids=()
+alive() {
+    local pid
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+    done
+}
+# Ctrl-C: TERM to each process started here, up to STOP_GRACE_S seconds for them to finish
+# (Celery finishes its current tasks), then KILL for any left (a beat stuck in a sleep once
+# needed it) and for their own children; beat's pid file goes with it. The servers of
+# scripts/services.sh (Postgres, Redis, InfluxDB) keep running: `scripts/services.sh down`.
 stop_all() {
     trap - INT TERM EXIT
     echo
-    echo "run: stopping web, workers and beat"
+    echo "run: stopping web, flusher, workers and beat (up to ${STOP_GRACE_S}s)"
     kill -TERM "${pids[@]}" 2>/dev/null || true
+    local waited=0 left
+    left=$(alive)
+    while [ -n "$left" ] && [ "$waited" -lt "$((STOP_GRACE_S * 10))" ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+        left=$(alive)
+    done
+    if [ -n "$left" ]; then
+        echo "run: still running after ${STOP_GRACE_S}s, killed:" $left
+        for pid in $left; do
+            pkill -KILL -P "$pid" 2>/dev/null || true
+            kill -KILL "$pid" 2>/dev/null || true
+        done
+    fi
     wait "${pids[@]}" 2>/dev/null || true
+    rm -f "$BEAT_PIDFILE"
+    echo "run: stopped. Postgres, Redis and InfluxDB are still running (scripts/services.sh down stops them)."
 }
 trap stop_all INT TERM EXIT
 
@@ -44,11 +75,12 @@ pids+=($!)
 "$BIN/celery" -A growalert worker --loglevel INFO --queues "$DELIVERY_QUEUE" \
     --pool threads --concurrency "$DELIVERY_THREADS" --hostname "delivery@%h" &
 pids+=($!)
-"$BIN/celery" -A growalert beat --loglevel INFO --pidfile .local/run/celerybeat.pid &
+"$BIN/celery" -A growalert beat --loglevel INFO --pidfile "$BEAT_PIDFILE" &
 pids+=($!)
-# A local mail sink so the demo's email notifications show up in this console.
+# A local mail sink for the demo's emails: one line each in this console, the whole messages
+# in .local/log/demo-mail.log (growalert/demo/mailsink.py).
 if ! (exec 3<>/dev/tcp/127.0.0.1/1025) 2>/dev/null; then
-    "$BIN/python" -m aiosmtpd -n -l 127.0.0.1:1025 -c aiosmtpd.handlers.Debugging stdout &
+    "$BIN/python" -m aiosmtpd -n -l 127.0.0.1:1025 -c growalert.demo.mailsink.Summary &
     pids+=($!)
 fi
 
@@ -59,8 +91,9 @@ cat <<MSG
     admin:        http://$HOST:$PORT/admin/   (same login)
     API docs:     http://$HOST:$PORT/api/docs
     health:       http://$HOST:$PORT/readyz
-    demo emails:  printed below by the local mail sink on 127.0.0.1:1025
-  Press Ctrl-C to stop the web server, the workers and beat.
+    demo emails:  one line each below; whole messages in .local/log/demo-mail.log
+  Press Ctrl-C to stop the web server, the workers and beat (Postgres, Redis and
+  InfluxDB keep running: scripts/services.sh down stops them).
 
 MSG
 

@@ -43,7 +43,7 @@ def _fresh_limits() -> Iterator[None]:
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in ("*axes*", "growalert:throttle:*"):
+    for pattern in ("*axes*", "growalert:throttle:*", "*live:*"):
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)

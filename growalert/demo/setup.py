@@ -48,7 +48,7 @@ def _specs() -> list[dict[str, object]]:
         {
             **common,
             "name": "Greenhouse 2 too hot",
-            "description": "Its vent sticks for a minute every three minutes: watch it fire.",
+            "description": "Its vent sticks for a minute every ten minutes: watch it fire.",
             "field": "temperature",
             "tags": {"device": "greenhouse-2"},
             "aggregation": "mean",

@@ -8,15 +8,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.models import ApiToken
+from accounts import timezones
+from accounts.models import ApiToken, available_time_zones
 from billing import selectors, services
 from billing.errors import BillingError
 from billing.gating import has_active_service
@@ -24,6 +27,7 @@ from billing.models import Customer, Subscription
 from billing.stripe_gateway import StripeGatewayError, is_configured
 from devices import selectors as device_selectors
 from growalert.csp import stripe_page
+from growalert.pages.forms import FreeAccountForm
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +85,26 @@ def account(request: HttpRequest) -> HttpResponse:
         "token_name_max": ApiToken.NAME_MAX_LENGTH,
         "stripe_configured": is_configured(),
         "max_devices": settings.BILLING_MAX_DEVICES_PER_ORDER,
+        "time_zones": sorted(available_time_zones()),
+        "time_zone": timezones.zone_for(_user(request).pk),
     }
     return render(request, "pages/account.html", context)
+
+
+@login_required
+@require_POST
+def profile(request: HttpRequest) -> HttpResponseRedirect:
+    """The time zone every time on the pages is shown in."""
+    try:
+        saved = account_services.profile_update(
+            user=_user(request), time_zone=request.POST.get("time_zone", "")[:64]
+        )
+    except ValidationError:
+        messages.error(request, "Choose a time zone from the list (for example Europe/Amsterdam).")
+    else:
+        request.session[timezones.SESSION_KEY] = saved.time_zone
+        messages.success(request, f"Times are now shown in {saved.time_zone}.")
+    return redirect("pages:account")
 
 
 @login_required
@@ -128,8 +150,36 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseRedirect:
     return redirect("pages:account")
 
 
-@stripe_page
 def register(request: HttpRequest) -> HttpResponse:
+    """Signup: the four steps with Stripe, or, on a deployment without Stripe, a free account
+    (comped) from one form."""
+    if not is_configured():
+        return _register_free(request)
+    response: HttpResponse = _register_paid(request)
+    return response
+
+
+def _register_free(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("pages:dashboard")
+    form = FreeAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.free_account_register(**form.cleaned_data)
+        except BillingError as exc:
+            field = "email" if exc.code == "email_taken" else "password"
+            form.add_error(field, exc.message)
+        else:
+            assert isinstance(user, User)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome to growalert. Start with a source or a device.")
+            return redirect("pages:dashboard")
+    status = 400 if form.errors else 200
+    return render(request, "pages/register_free.html", {"form": form}, status=status)
+
+
+@stripe_page
+def _register_paid(request: HttpRequest) -> HttpResponse:
     customer = selectors.customer_for(request.user)
     if customer and customer.subscriptions.filter(status__in=services.LIVE_STATUSES).exists():
         messages.info(request, "You already have a subscription.")

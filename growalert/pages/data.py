@@ -60,7 +60,7 @@ def monitor_chart(
     hours: float,
     incidents: list[Incident] | None = None,
     width: int = 600,
-    height: int = 160,
+    height: int = 180,
 ) -> SafeString:
     return monitor_charts([monitor], hours=hours, incidents=incidents, width=width, height=height)[
         monitor.pk
@@ -73,11 +73,12 @@ def monitor_charts(
     hours: float,
     incidents: list[Incident] | None = None,
     width: int = 600,
-    height: int = 160,
+    height: int = 180,
 ) -> dict[int, SafeString]:
     """Each monitor's chart over the last ``hours``, its series read with one InfluxDB request
     per source; ``incidents`` shade the charts of their monitors."""
     points = recent_points(monitors, hours=hours)
+    start, end = charts.window(hours)
     bands: dict[int, list[charts.Band]] = defaultdict(list)
     for i in incidents or []:
         band = charts.Band(int(i.opened_at.timestamp() * 1000), _ms(i.resolved_at), i.severity)
@@ -91,6 +92,10 @@ def monitor_charts(
                 title=f"{monitor.name}, last {hours:g} h",
                 width=width,
                 height=height,
+                unit=monitor.unit,
+                decimals=monitor.precision,
+                start=start,
+                end=end,
             )
         )
         for monitor in monitors

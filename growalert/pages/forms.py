@@ -412,3 +412,20 @@ class SourceForm(forms.Form):
     def source_fields(self) -> dict[str, Any]:
         """What source_create takes: the fields filled in (an empty one keeps the default)."""
         return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
+
+
+class FreeAccountForm(forms.Form):
+    """Sign-up on a deployment without Stripe (billing.services.free_account_register)."""
+
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        min_length=8,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common password.",
+    )
+    name = forms.CharField(
+        max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )

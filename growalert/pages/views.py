@@ -4,6 +4,7 @@ services. Every lookup is scoped to the signed-in owner, so another customer's m
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -20,14 +21,18 @@ from django.views.decorators.http import require_POST
 from billing import selectors as billing_selectors
 from billing.gating import has_active_service
 from billing.models import Subscription
+from billing.stripe_gateway import StripeGatewayError, is_configured
 from growalert.health import operator
 from growalert.pages import data
+from growalert.pages import live as live_pages
 from growalert.pages.forms import MonitorForm, SilenceForm
 from monitors import fleet, selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
 from monitors.status_words import status_words
 from monitors.vocabulary import STATUS_ORDER, status_label
+
+logger = logging.getLogger(__name__)
 
 DASHBOARD_CHART_HOURS = 1
 MONITOR_CHART_HOURS = 24
@@ -58,12 +63,34 @@ def _billing_state(request: HttpRequest) -> dict[str, Any]:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    target = "pages:dashboard" if request.user.is_authenticated else "login"
-    return redirect(target)
+    """The dashboard for a signed-in user; for a visitor, what growalert does, what it costs
+    (the prices /config serves) and the ways in."""
+    if request.user.is_authenticated:
+        return redirect("pages:dashboard")
+    return render(request, "pages/home.html", {"plans": _plans(), "paid": is_configured()})
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def _plans() -> list[dict[str, str]]:
+    if not is_configured():
+        return []
+    try:
+        catalog = billing_selectors.price_catalog()
+    except StripeGatewayError as exc:
+        logger.info("No prices for the home page: %s", exc)
+        return []
+    return [_plan(price) for price in catalog.as_list()]
+
+
+def _plan(price: dict[str, Any]) -> dict[str, str]:
+    product = price.get("product")
+    name = price.get("nickname") or (product.get("name") if isinstance(product, dict) else "")
+    recurring = price.get("recurring") or {}
+    amount = f"{(price.get('unit_amount') or 0) / 100:.2f} {str(price.get('currency', '')).upper()}"
+    every = f" a {recurring['interval']}" if recurring.get("interval") else " once"
+    return {"name": str(name or "growalert"), "price": amount + every}
+
+
+def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, Any]:
     monitors = list(selectors.monitor_list_by_urgency(owner=request.user))
     open_incidents = list(
         selectors.incident_list(owner=request.user).filter(resolved_at__isnull=True)
@@ -71,8 +98,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     troubled = {i.monitor_id for i in open_incidents}
     # Monitors with an open incident first, then by urgency (the selector's order).
     monitors.sort(key=lambda m: m.pk not in troubled)
-    charted = data.monitor_charts(
-        monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=60
+    charted = (
+        data.monitor_charts(
+            monitors[:DASHBOARD_CHARTS], hours=DASHBOARD_CHART_HOURS, width=300, height=90
+        )
+        if with_charts
+        else {}
     )
     now = timezone.now()
     silences = selectors.active_silences(owner=request.user, now=now)
@@ -86,33 +117,62 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         for m in monitors
     ]
-    context = {"rows": rows, "open_incidents": open_incidents, **_billing_state(request)}
+    context = {
+        "rows": rows,
+        "open_incidents": open_incidents,
+        "live": live_pages.page_attributes(_user(request).pk, reverse("pages:live-dashboard")),
+        **_billing_state(request),
+    }
     if (
         request.user.is_staff
     ):  # the operator sees when monitoring is blind (growalert.health.operator)
         context["monitoring_episode"] = operator.episode_json()
-    return render(request, "pages/dashboard.html", context)
+    return context
 
 
 @login_required
-def monitor_detail(
-    request: HttpRequest, monitor_id: int, silence_form: SilenceForm | None = None
-) -> HttpResponse:
-    monitor = _owned_monitor(request, monitor_id)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/dashboard.html", _dashboard_context(request, with_charts=True))
+
+
+@login_required
+def dashboard_live(request: HttpRequest) -> HttpResponse:
+    """The dashboard's live answer (growalert/pages/live.py)."""
+    return live_pages.answer(
+        request,
+        "dashboard",
+        lambda: live_pages.render_without_charts(
+            request, "pages/dashboard.html", _dashboard_context(request, with_charts=False)
+        ),
+    )
+
+
+def _monitor_context(
+    request: HttpRequest,
+    monitor: Monitor,
+    *,
+    with_chart: bool,
+    silence_form: SilenceForm | None = None,
+) -> dict[str, Any]:
     incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
     notifications = selectors.notification_list(
         owner=request.user, monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
+    # a fleet monitor shows its series instead: one chart of every series says nothing
+    chart = (
+        data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents)
+        if with_chart and not monitor.is_fleet
+        else ""
+    )
     now = timezone.now()
     silences = (
         selectors.silence_list(owner=request.user)
         .filter(Q(monitor_id=monitor.pk) | Q(monitor__isnull=True))
         .filter(Q(ends_at__gt=now) | Q(daily=True))
     )
-    fleet = _fleet_grid(monitor)
-    context = {
+    return {
         "monitor": monitor,
-        **fleet,
+        **_fleet_grid(monitor),
         "monitor_channels": list(monitor.channels.all()),
         "silence": selectors.silence_for(
             selectors.active_silences(owner=request.user, now=now), monitor.pk
@@ -120,16 +180,24 @@ def monitor_detail(
         "silences": list(silences.order_by("starts_at")[:20]),
         "silence_form": silence_form or SilenceForm(now=now),
         "now": now,
-        # a fleet monitor shows its series instead: one chart of every series says nothing
-        "chart": None
-        if monitor.is_fleet
-        else data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents),
+        "chart": chart,
         "chart_hours": MONITOR_CHART_HOURS,
         "incidents": incidents,
         "notifications": notifications,
-        "dry_run": request.session.pop(f"dry-run-{monitor.pk}", None),
+        "live": live_pages.page_attributes(
+            _user(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
+        ),
         **_billing_state(request),
     }
+
+
+@login_required
+def monitor_detail(
+    request: HttpRequest, monitor_id: int, silence_form: SilenceForm | None = None
+) -> HttpResponse:
+    monitor = _owned_monitor(request, monitor_id)
+    context = _monitor_context(request, monitor, with_chart=True, silence_form=silence_form)
+    context["dry_run"] = request.session.pop(f"dry-run-{monitor.pk}", None)
     status = 400 if silence_form is not None and silence_form.errors else 200
     return render(request, "pages/monitor_detail.html", context, status=status)
 
@@ -199,6 +267,21 @@ def _fleet_grid(monitor: Monitor) -> dict[str, Any]:
     counts = Counter(rows.values_list("status", flat=True))
     summary = [(status_label(s), counts[s]) for s in STATUS_ORDER if counts[s]]
     return {"series": shown, "series_total": sum(counts.values()), "series_counts": summary}
+
+
+@login_required
+def monitor_live(request: HttpRequest, monitor_id: int) -> HttpResponse:
+    """A monitor page's live answer (growalert/pages/live.py)."""
+    monitor = _owned_monitor(request, monitor_id)
+    return live_pages.answer(
+        request,
+        f"monitor-{monitor.pk}",
+        lambda: live_pages.render_without_charts(
+            request,
+            "pages/monitor_detail.html",
+            _monitor_context(request, monitor, with_chart=False),
+        ),
+    )
 
 
 @login_required

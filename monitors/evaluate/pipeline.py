@@ -36,6 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import alerts_core as ac
+from monitors import live
 from monitors.evaluate import fleet, step
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
@@ -115,6 +116,7 @@ WHERE m.id = v.id
   AND m.enabled
   AND (v.version IS NULL OR m.state_version = v.version)
   AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
+RETURNING m.owner_id
 """
 
 
@@ -401,7 +403,9 @@ def _write_broken(broken: list[Broken], now: datetime) -> int:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_BROKEN, params)
-            return int(cursor.rowcount)
+            owners = [row[0] for row in cursor.fetchall()]
+            live.changed_on_commit(owners)
+            return len(owners)
     except _NOT_ISOLATED:
         raise
     except Exception:
@@ -465,6 +469,11 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
             for d in committed:
                 d.monitor.state_version = won[d.monitor.pk]
             notifications = _record_events(committed, now)
+            live.changed_on_commit(
+                d.monitor.owner_id
+                for d in committed
+                if d.events or d.monitor.status != d.state.status.value
+            )
             result.notifications = [n.pk for n in notifications]
             if result.notifications:
                 queue.enqueue_on_commit(result.notifications)

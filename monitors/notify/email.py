@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.template import Context, Engine
 
 from monitors.models import Channel
-from monitors.notify import messages
+from monitors.notify import chart_png, messages
 from monitors.notify.base import PermanentError, Sent, TransientError
 
 MAX_ADDRESSES = 10
@@ -88,4 +88,7 @@ def build(
     )
     html = TEMPLATES.get_template("notify/email.html").render(context)
     message.attach_alternative(html, "text/html")
+    chart = chart_png.from_payload(payload)
+    if chart is not None:
+        message.attach("chart.png", chart, "image/png")
     return message

@@ -71,7 +71,7 @@ def test_a_form_post_to_the_portal_gets_503_too(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/subscriptions", "/device-orders", "/devices"])
+@pytest.mark.parametrize("path", ["/subscriptions", "/device-orders", "/devices", "/customer"])
 def test_local_reads_keep_answering(api, path):
     """They read growalert's own rows: no customer is still 401, not 503."""
     api.force_authenticate(UserFactory())

@@ -235,7 +235,7 @@ def test_email_has_a_text_and_an_html_part_that_explain_the_alert(smtp_inbox):
     parts = {
         part.get_content_type(): part.get_payload(decode=True).decode()
         for part in message.walk()
-        if not part.is_multipart()
+        if part.get_content_maintype() == "text"
     }
     assert "above the critical threshold 35" in parts["text/plain"]
     assert "Threshold: above 35" in parts["text/plain"]

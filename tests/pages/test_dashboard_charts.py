@@ -111,6 +111,7 @@ def test_the_dashboard_asks_influxdb_once_per_source(
         influx_requests.clear()
 
         response = client_for(alice).get("/app/")
+        start, end_ms = charts.window(DASHBOARD_CHART_HOURS)
 
     assert response.status_code == 200
     assert asked_alone == 39  # the old way: one request per chart (a raw query has none)
@@ -125,7 +126,11 @@ def test_the_dashboard_asks_influxdb_once_per_source(
                 lines=data.threshold_lines(monitor),
                 title=f"{monitor.name}, last {DASHBOARD_CHART_HOURS:g} h",
                 width=300,
-                height=60,
+                height=90,
+                unit=monitor.unit,
+                decimals=monitor.precision,
+                start=start,
+                end=end_ms,
             )
         )
         assert rows[pk]["chart"] == expected, monitor.tags

@@ -27,10 +27,14 @@ def test_pages_redirect_anonymous_visitors_to_sign_in(client, path):
     assert response["Location"] == f"/accounts/login/?next={path}"
 
 
-def test_the_site_root_sends_visitors_to_sign_in_and_members_to_the_dashboard(
+def test_the_site_root_explains_growalert_to_visitors_and_sends_members_to_the_dashboard(
     client, client_for, alice
 ):
-    assert client.get("/")["Location"] == "/accounts/login/"
+    page = client.get("/").content.decode()
+    assert "Know when your greenhouse needs you" in page
+    assert 'href="/register"' in page
+    assert 'href="/accounts/login/"' in page
+    assert "accounts are free" in page  # no Stripe configured here
     assert client_for(alice).get("/")["Location"] == "/app/"
 
 

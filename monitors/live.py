@@ -1,0 +1,78 @@
+"""A change counter per owner, in Redis, that open pages poll (growalert/pages/live.py).
+
+Whatever changes what an owner's pages show — a status change or an incident committed by the
+evaluation pipeline, a monitor created, edited, paused or deleted — increments the owner's
+counter after its transaction commits. A page polls with the counter it last saw as its
+``ETag``; while the counter has not moved the answer is a 304 read from Redis alone, so an
+unchanged poll costs one ``GET`` (bench/bench_live.py).
+
+Redis being away never fails the writer: the increment is logged and skipped, and pages fall
+back to their periodic full refresh (at most a minute late, static/js/live.js).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "growalert:live:"
+# A counter nobody bumped for a month is dropped; a page that polls it then sees it move.
+TTL_SECONDS = 30 * 86400
+
+_client: redis.Redis | None = None
+_client_lock = threading.Lock()
+
+
+def _redis() -> redis.Redis:
+    """One client per process (redis-py's pool is thread-safe), with short timeouts: a poll
+    or a pipeline commit never waits long on a Redis that is away."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+        return _client
+
+
+def key(owner_id: int) -> str:
+    return f"{KEY_PREFIX}{owner_id}"
+
+
+def changed(owner_ids: Iterable[int]) -> None:
+    """Moves the counters of ``owner_ids`` on (one round trip for all of them)."""
+    owners = sorted(set(owner_ids))
+    if not owners:
+        return
+    try:
+        with _redis().pipeline(transaction=False) as pipe:
+            for owner_id in owners:
+                pipe.incr(key(owner_id))
+                pipe.expire(key(owner_id), TTL_SECONDS)
+            pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("live pages of owners %s not told of a change: %s", owners, exc)
+
+
+def changed_on_commit(owner_ids: Iterable[int]) -> None:
+    """:func:`changed` once the current transaction commits (at once outside one)."""
+    owners = set(owner_ids)
+    if owners:
+        transaction.on_commit(lambda: changed(owners))
+
+
+def version(owner_id: int) -> int | None:
+    """The owner's counter (0 before any change), or None when Redis cannot be read."""
+    try:
+        value = _redis().get(key(owner_id))
+    except redis.RedisError as exc:
+        logger.info("live version of owner %s unreadable: %s", owner_id, exc)
+        return None
+    return int(value) if value is not None else 0

@@ -1,0 +1,85 @@
+"""The alert email carries a PNG chart of its recent points and threshold, drawn with zlib
+alone; a gap in the data stays open. Checked by decoding the PNG, and on the real SMTP sink."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitors.models import Channel, Notification
+from monitors.notify import chart_png, delivery
+from tests.factories import ChannelFactory, MonitorFactory
+from tests.notify.test_delivery import PAYLOAD
+
+BLUE = bytes(chart_png.BLUE)
+RED = bytes(chart_png.RED)
+
+
+def decode(png: bytes) -> list[bytes]:
+    """The rows of an 8-bit RGB PNG with filter 0 (what chart_png writes)."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    idat = png.index(b"IDAT")
+    (length,) = struct.unpack(">I", png[idat - 4 : idat])
+    raw = zlib.decompress(png[idat + 4 : idat + 4 + length])
+    stride = 1 + 3 * width
+    rows = [raw[i * stride + 1 : (i + 1) * stride] for i in range(height)]
+    assert all(raw[i * stride] == 0 for i in range(height))
+    return rows
+
+
+def column_has(rows: list[bytes], x: int, colour: bytes) -> bool:
+    return any(row[3 * x : 3 * x + 3] == colour for row in rows)
+
+
+def minutes(values: dict[int, float]) -> list[tuple[float, float]]:
+    start = datetime(2026, 12, 2, 1, 0, tzinfo=UTC).timestamp()
+    return [(start + 60 * m, v) for m, v in values.items()]
+
+
+def test_the_chart_shows_the_series_the_threshold_and_leaves_a_gap_open():
+    # a reading a minute for 60 minutes, none from minute 20 to 40
+    points = minutes({m: 20 + (m % 5) for m in range(60) if not 20 <= m < 40})
+
+    png = chart_png.render(points, [30.0])
+
+    assert png is not None
+    assert len(png) < 20_000
+    rows = decode(png)
+    assert len(rows) == chart_png.HEIGHT
+    mid_gap = round(chart_png.MARGIN + 30 / 59 * (chart_png.WIDTH - 2 * chart_png.MARGIN))
+    assert not column_has(rows, mid_gap, BLUE)  # the gap is not bridged
+    assert column_has(rows, chart_png.MARGIN + 20, BLUE)
+    assert any(RED in row for row in rows)  # the threshold line
+
+
+def test_fewer_than_two_points_draw_nothing():
+    assert chart_png.render([(0.0, 1.0)], [2.0]) is None
+    assert chart_png.from_payload({"points": [], "threshold": 35}) is None
+
+
+@pytest.mark.django_db
+def test_the_alert_email_received_by_the_smtp_sink_has_the_chart_attached(smtp_inbox):
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    points = [[(now - timedelta(minutes=m)).isoformat(), 30 + m % 7] for m in range(30, 0, -1)]
+    channel = ChannelFactory(kind=Channel.Kind.EMAIL, config={"addresses": ["a@example.com"]})
+    notification = Notification.objects.create(
+        channel=channel,
+        monitor=MonitorFactory(owner=channel.owner),
+        event="fired",
+        idempotency_key=f"m7:v{uuid.uuid4().hex[:6]}:fired:c{channel.pk}",
+        payload={**PAYLOAD, "points": points},
+    )
+
+    assert delivery.deliver(notification.pk) == "sent"
+
+    [message] = smtp_inbox.messages
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1
+    assert images[0].get_filename() == "chart.png"
+    rows = decode(images[0].get_payload(decode=True))
+    assert any(BLUE in row for row in rows)

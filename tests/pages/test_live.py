@@ -1,0 +1,212 @@
+"""Live pages: the dashboard and a monitor's page redraw a state change committed in the
+database without a reload (Debian's chromium against the real server, Postgres, Redis and
+InfluxDB); the live view answers 304 while nothing changed, in front of Django too."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from growalert.pages import live as live_pages
+from growalert.pages.live_wsgi import with_live
+from monitors import live, services
+from monitors.evaluate import dispatch, pipeline
+from monitors.models import Monitor, Schedule, Status
+from tests.factories import MonitorFactory, SourceFactory
+from tests.pages.conftest import sign_in, watch_csp
+
+DEVICE = {"device": "greenhouse-1"}
+
+
+def evaluate_due() -> None:
+    for batch in dispatch.claim_batches(now=timezone.now(), size=500):
+        pipeline.evaluate_batch([(c.monitor_id, c.due_at) for c in batch])
+
+
+def a_hot_monitor(owner: Any, influx_db: Any) -> Monitor:
+    source = SourceFactory(owner=owner, database=influx_db.database)
+    influx_db.write("gro01", "temperature", [(300, 22.0), (120, 24.0)], DEVICE)
+    return MonitorFactory(
+        owner=owner,
+        source=source,
+        name="greenhouse-1 too warm",
+        aggregation="max",
+        window=timedelta(minutes=10),
+        critical=35,
+        flap_detection=False,
+        next_due_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
+def heat_up(monitor: Monitor, influx_db: Any) -> None:
+    """41 °C arrives and the real pipeline evaluates it: the monitor fires (committed)."""
+    influx_db.write("gro01", "temperature", [(2, 41.0)], DEVICE)
+    Schedule.objects.filter(monitor=monitor).update(
+        next_due_at=timezone.now() - timedelta(seconds=1)
+    )
+    evaluate_due()
+    monitor.refresh_from_db()
+    assert monitor.status == Status.FIRING
+
+
+def mark_page(page: Page) -> None:
+    page.evaluate("window.__notReloaded = true")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+
+
+# --- the view --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_live_view_answers_304_until_the_owner_changes_something(
+    alice, client_for, django_capture_on_commit_callbacks
+):
+    monitor = MonitorFactory(owner=alice, name="bench 3 soil")
+    client: Client = client_for(alice)
+    first = client.get("/app/live/dashboard")
+    assert first.status_code == 200
+    assert "bench 3 soil" in first.json()["html"]
+    assert 'data-live-region="card-' in first.json()["html"]
+    etag = first["ETag"]
+    assert client.get("/app/live/dashboard", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.monitor_set_enabled(monitor=monitor, enabled=False)
+    changed = client.get("/app/live/dashboard", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    assert "Paused" in changed.json()["html"]
+
+
+@pytest.mark.django_db
+def test_a_monitor_page_answers_only_its_owner(alice, bob, client_for):
+    monitor = MonitorFactory(owner=alice)
+    assert client_for(alice).get(f"/app/live/monitors/{monitor.pk}").status_code == 200
+    assert client_for(bob).get(f"/app/live/monitors/{monitor.pk}").status_code == 404
+    anonymous = Client().get("/app/live/dashboard")
+    assert anonymous.status_code in (302, 403)
+
+
+@pytest.mark.django_db
+def test_the_pipeline_moves_the_owner_version_when_a_status_changes(
+    alice, bob, influx_db, django_capture_on_commit_callbacks
+):
+    monitor = a_hot_monitor(alice, influx_db)
+    evaluate_due()  # first evaluation: ok → ok, nothing to tell the pages
+    before, bobs = live.version(alice.pk), live.version(bob.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        heat_up(monitor, influx_db)
+    assert live.version(alice.pk) == (before or 0) + 1
+    assert live.version(bob.pk) == bobs
+
+
+# --- the WSGI fast path ----------------------------------------------------------------------
+
+
+def _environ(token: str, seen: str | None) -> dict[str, Any]:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/app/live/dashboard",
+        "QUERY_STRING": f"t={token}",
+    }
+    if seen is not None:
+        environ["HTTP_IF_NONE_MATCH"] = seen
+    return environ
+
+
+class Inner:
+    """Stands for Django: records that the request reached it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.calls += 1
+        start_response("200 OK", [])
+        return [b"django"]
+
+
+@pytest.mark.django_db
+def test_an_unchanged_poll_is_answered_without_django(alice, bob):
+    live.changed([alice.pk])
+    current = live_pages.etag(live.version(alice.pk) or 0)
+    inner = Inner()
+    app = with_live(inner)
+    statuses: list[str] = []
+
+    def start(status: str, headers: list[tuple[str, str]]) -> None:
+        statuses.append(status)
+
+    token = live_pages.token(alice.pk)
+    assert app(_environ(token, current), start) == [b""]
+    assert statuses == ["304 Not Modified"]
+    assert inner.calls == 0
+
+    live.changed([alice.pk])  # moved on: Django answers in full
+    app(_environ(token, current), start)
+    assert inner.calls == 1
+    app(_environ(token + "x", current), start)  # a forged token names nobody
+    app(_environ(live_pages.token(bob.pk)[:-2] + "AA", current), start)
+    app(_environ(token, None), start)  # no version: a full answer
+    assert inner.calls == 4
+
+
+# --- in the browser --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", [1100, 390])
+def test_the_dashboard_shows_a_monitor_firing_without_a_reload(
+    browser, live_server, alice, influx_db, screenshot, csp_violations, width
+):
+    MonitorFactory(owner=alice, source=SourceFactory(owner=alice, name="other"), name="a quiet one")
+    monitor = a_hot_monitor(alice, influx_db)
+    evaluate_due()
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": width, "height": 900}, is_mobile=width < 500
+    )
+    page = watch_csp(context, csp_violations)
+    sign_in(page, "alice")
+    card = page.locator(f'[data-monitor="{monitor.pk}"]')
+    expect(card).to_have_attribute("data-status", Status.OK)
+    expect(page.get_by_role("heading", name="Open incidents (1)")).to_have_count(0)
+    mark_page(page)
+
+    heat_up(monitor, influx_db)
+    expect(card).to_have_attribute("data-status", Status.FIRING, timeout=5000)
+    expect(card.locator(".status")).to_have_text("Firing")
+    expect(page.get_by_role("heading", name="Open incidents (1)")).to_be_visible()
+    expect(page.locator(".monitor-card").first).to_have_attribute("data-monitor", str(monitor.pk))
+    expect(page.locator("[data-live-announce]")).to_contain_text("greenhouse-1 too warm: Firing")
+    assert_not_reloaded(page)
+    screenshot(page, f"fired-{width}")
+    context.close()
+    assert csp_violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_monitor_page_shows_its_incident_resolved_by_a_pause_without_a_reload(
+    page, alice, influx_db, screenshot
+):
+    monitor = a_hot_monitor(alice, influx_db)
+    evaluate_due()
+    heat_up(monitor, influx_db)
+    sign_in(page, "alice")
+    page.goto(f"/app/monitors/{monitor.pk}")
+    expect(page.get_by_test_id("status")).to_have_text("Firing")
+    expect(page.get_by_text("still open")).to_be_visible()
+    mark_page(page)
+
+    services.monitor_set_enabled(monitor=Monitor.objects.get(pk=monitor.pk), enabled=False)
+    expect(page.get_by_test_id("status")).to_have_text("Paused", timeout=5000)
+    expect(page.get_by_text("still open")).to_have_count(0)
+    assert_not_reloaded(page)
+    screenshot(page, "paused")

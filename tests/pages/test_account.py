@@ -50,9 +50,7 @@ def test_without_stripe_and_a_plan_the_account_page_says_who_can_help(client_for
     assert 'href="/register"' not in html
 
 
-def test_without_a_customer_the_account_page_offers_to_subscribe(
-    client_for, charlie, fake_stripe
-):
+def test_without_a_customer_the_account_page_offers_to_subscribe(client_for, charlie, fake_stripe):
     html = client_for(charlie).get("/app/account").content.decode()
     assert "No subscription yet" in html
     assert 'href="/register"' in html

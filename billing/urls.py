@@ -14,7 +14,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("charge", views.ChargeView.as_view(), name="billing-charge"),
     path("customer", views.CustomerView.as_view(), name="billing-customer"),
-    path("customer/<str:customer_id>", views.CustomerView.as_view(), name="billing-customer-id"),
+    path(
+        "customer/<str:customer_id>", views.CustomerByIdView.as_view(), name="billing-customer-id"
+    ),
     path("webhook", views.webhook, name="billing-webhook"),
     path("subscriptions", views.SubscriptionListView.as_view(), name="billing-subscriptions"),
     path(

@@ -225,15 +225,27 @@ class ChargeView(BillingView):
 
 class CustomerView(BillingView):
     """GET /customer: the caller's own customer record (the payments seed's
-    ``GET /v1/customer/{id}``, scoped to the caller). GET /customer/<id> answers the same when
-    ``id`` is the caller's Stripe customer id, else 404: another customer's id reads nothing."""
+    ``GET /v1/customer/{id}``, scoped to the caller)."""
 
     needs_stripe = False
 
-    @extend_schema(responses=CustomerEnvelopeOutput, tags=["billing"])
-    def get(self, request: Request, customer_id: str | None = None) -> Response:
+    @extend_schema(responses=CustomerEnvelopeOutput, tags=["billing"], operation_id="customer_own")
+    def get(self, request: Request) -> Response:
+        return Response({"customer": CustomerOutput(self.customer(request)).data})
+
+
+class CustomerByIdView(BillingView):
+    """GET /customer/<id>: the same record when ``id`` is the caller's Stripe customer id,
+    else 404: another customer's id reads nothing."""
+
+    needs_stripe = False
+
+    @extend_schema(
+        responses=CustomerEnvelopeOutput, tags=["billing"], operation_id="customer_by_id"
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
         customer = self.customer(request)
-        if customer_id is not None and customer_id != customer.stripe_customer_id:
+        if customer_id != customer.stripe_customer_id:
             raise BillingError("No such customer.", code="not_found", status_code=404)
         return Response({"customer": CustomerOutput(customer).data})
 

@@ -50,6 +50,7 @@ API_PREFIXES = (
     "create-customer",
     "create-subscription",
     "charge",
+    "customer",
     "webhook",
     "webhooks",
     "subscriptions",

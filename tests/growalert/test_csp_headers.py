@@ -32,7 +32,8 @@ def test_every_page_gets_the_strict_policy(client):
 
 
 @pytest.mark.django_db
-def test_only_the_stripe_pages_allow_stripe(client, django_user_model):
+def test_only_the_stripe_pages_allow_stripe(client, django_user_model, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_csp"  # without Stripe, /register loads no Stripe.js
     register = policy(client.get("/register"))
     client.force_login(django_user_model.objects.create_user("dora", "dora@example.com", "x"))
     account = policy(client.get("/app/account"))

@@ -43,7 +43,14 @@ def test_the_portal_button_redirects_to_stripe(client_for, subscriber):
     assert response["Location"].startswith("https://billing.stripe.com/")
 
 
-def test_without_a_customer_the_account_page_offers_to_subscribe(client_for, charlie):
+def test_without_stripe_and_a_plan_the_account_page_says_who_can_help(client_for, charlie):
+    html = client_for(charlie).get("/app/account").content.decode()
+    assert "No subscription yet" in html
+    assert "its operator can make your account free" in html
+    assert 'href="/register"' not in html
+
+
+def test_without_a_customer_the_account_page_offers_to_subscribe(client_for, charlie, fake_stripe):
     html = client_for(charlie).get("/app/account").content.decode()
     assert "No subscription yet" in html
     assert 'href="/register"' in html

@@ -116,12 +116,19 @@ def test_when_stripe_js_cannot_load_the_page_says_so(page, fake_stripe, screensh
     screenshot(page, "stripe-unreachable")
 
 
-def test_when_stripe_is_not_configured_the_page_says_so(page, settings):
+def test_when_stripe_is_not_configured_registration_makes_a_free_account(
+    page, settings, screenshot
+):
     settings.STRIPE_SECRET_KEY = ""
     page.route("https://js.stripe.com/**", lambda route: route.abort())
     page.goto("/register")
-    expect(page.locator("#register-status")).to_contain_text("Stripe is not configured")
-    expect(page.get_by_role("button", name="Continue").first).to_be_disabled()
+    expect(page.get_by_text("accounts are free")).to_be_visible()
+    page.get_by_label("Email").fill("self-hosted@example.com")
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/app/")
+    expect(page.get_by_text("Welcome to growalert")).to_be_visible()
+    screenshot(page, "free-account")
 
 
 def test_buying_more_devices_on_the_account_page(page, stripe_standin, fake_stripe, screenshot):

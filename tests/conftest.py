@@ -28,26 +28,29 @@ def _local_services() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    """Django's default hasher takes ~0.3 s a password by design; the factories set one for
-    every user they make. The suite hashes with MD5 (only ever for test users)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_limits() -> Iterator[None]:
     """Login failures (django-axes) and API rate counters live in Redis and outlive a test
-    (and a test run, whose user ids start again at 1): each test starts with none."""
-    yield
-    import redis
+    (and a test run, whose user ids start again at 1): each test starts with none. The URL is
+    read before the test, which may point REDIS_URL at a dead port."""
     from django.conf import settings
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    url = settings.REDIS_URL
+    yield
+    import redis
+
+    client = redis.Redis.from_url(url)
     for pattern in ("*axes*", "growalert:throttle:*", "*live:*"):
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    """Django's default hasher takes ~0.3 s a password by design; the factories set one for
+    every user they make. The suite hashes with MD5 (only ever for test users)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -133,7 +133,7 @@ def test_series_join_leave_with_the_no_data_policy_alone_and_return(fleet_monito
     assert set(rows) == {"greenhouse-1", "greenhouse-2", "greenhouse-3"}
     # no data notifies by default (alerting policy): it fires for that series alone
     assert rows["greenhouse-2"].status == "firing"
-    assert rows["greenhouse-2"].status_reason == "no data in the last 3s"
+    assert rows["greenhouse-2"].status_reason == "no data in the last 3 s"
     assert rows["greenhouse-1"].status == rows["greenhouse-3"].status == "ok"
     fired = Notification.objects.filter(monitor=fleet_monitor, event="fired")
     assert {n.series_key for n in fired} == {"device=greenhouse-2"}

@@ -504,9 +504,47 @@ def _incidents(
                 incident.resolved_at = now
                 incident.last_value = event.value
                 resolved.append(incident)
-    Incident.objects.bulk_create(opened)
-    Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
+    _open(monitor, opened, now)
+    _resolve(resolved, now)
     return current
+
+
+# A storm opens or resolves a thousand incidents: one statement each way (Django's
+# bulk_create and bulk_update compile SQL per object, half a second of CPU for a thousand).
+_OPEN = """
+INSERT INTO monitors_incident (
+    monitor_id, series_key, severity, opened_at, opened_value, peak_value, last_value, summary
+)
+SELECT %(monitor)s, v.key, 'critical', %(now)s, v.value, v.value, v.value, v.summary
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(key text, value float8, summary text)
+RETURNING series_key, id
+"""
+_RESOLVE = """
+UPDATE monitors_incident AS i SET resolved_at = %(now)s, last_value = v.value
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id bigint, value float8)
+WHERE i.id = v.id
+"""
+
+
+def _open(monitor: Monitor, opened: list[Incident], now: datetime) -> None:
+    if not opened:
+        return
+    rows = [{"key": i.series_key, "value": i.opened_value, "summary": i.summary} for i in opened]
+    params: dict[str, Any] = {"monitor": monitor.pk, "now": now, "rows": json.dumps(rows)}
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN, params)
+        ids = dict(cursor.fetchall())
+    for incident in opened:
+        incident.pk = ids[incident.series_key]
+        incident._state.adding = False
+
+
+def _resolve(resolved: list[Incident], now: datetime) -> None:
+    if not resolved:
+        return
+    rows = [{"id": i.pk, "value": i.last_value} for i in resolved]
+    with connection.cursor() as cursor:
+        cursor.execute(_RESOLVE, {"now": now, "rows": json.dumps(rows)})
 
 
 def _track_peaks(monitor: Monitor, decisions: list[SeriesDecision]) -> None:

@@ -394,7 +394,9 @@ def test_a_storm_reads_as_one_list_in_email_slack_and_sms_words(fleet_monitor, i
     Monitor.objects.filter(pk=fleet_monitor.pk).update(storm_threshold=2)
     write(influx_db, {"a": HOT, "b": HOT, "c": HOT, "d": COOL})
     tick()
-    payload = Notification.objects.filter(monitor=fleet_monitor).first().payload
+    payload = Notification.objects.get(
+        monitor=fleet_monitor, channel=fleet_monitor.channels.first()
+    ).payload
 
     assert messages.subject(payload) == f"[MANY SERIES] {fleet_monitor.name}"
     facts = dict(messages.facts(payload))
@@ -412,7 +414,9 @@ def test_a_series_message_names_it_in_the_subject(fleet_monitor, influx_db):
 
     write(influx_db, {"greenhouse-3": HOT})
     tick()
-    payload = Notification.objects.filter(monitor=fleet_monitor).first().payload
+    payload = Notification.objects.get(
+        monitor=fleet_monitor, channel=fleet_monitor.channels.first()
+    ).payload
     assert messages.subject(payload) == f"[FIRING] {fleet_monitor.name} — greenhouse-3"
     assert ("Series", "device=greenhouse-3") in messages.facts(payload)
 

@@ -122,6 +122,14 @@ WHERE monitor_id = %s
 """
 
 
+# Decoded series states by (row id, state_version): a steady series is not rewritten, so the
+# next tick reads the same version and skips decoding it. A row's version moves on with every
+# write and a new row has a new id, so an entry can never stand for another state; states are
+# immutable. Bounded: cleared when full.
+MAX_DECODED = 200_000
+_DECODED: dict[tuple[int, int], ac.MonitorState] = {}
+
+
 @dataclass(slots=True)
 class SeriesRow:
     """A stored series as evaluation reads it: the columns it needs, read in one raw query
@@ -131,13 +139,22 @@ class SeriesRow:
     key: str
     tags_json: str  # decoded only for a series that did not answer (its tags come back)
     status: str
-    state: dict[str, Any]
+    state_json: str
     state_version: int
     last_value: float | None
     last_evaluated_at: float | None  # epoch seconds
 
     def alert_state(self) -> ac.MonitorState:
-        return ac.MonitorState.from_dict(self.state) if self.state else ac.MonitorState()
+        """The stored state, decoded once per row version in this process (see _DECODED)."""
+        version = (self.pk, self.state_version)
+        state = _DECODED.get(version)
+        if state is None:
+            data = json.loads(self.state_json)
+            state = ac.MonitorState.from_dict(data) if data else ac.MonitorState()
+            if len(_DECODED) >= MAX_DECODED:
+                _DECODED.clear()
+            _DECODED[version] = state
+        return state
 
     @property
     def tags(self) -> dict[str, str]:
@@ -148,11 +165,10 @@ class SeriesRow:
 def known_series(monitor: Monitor) -> dict[str, SeriesRow]:
     """The monitor's stored series by key (JSON columns come back as text: Django leaves
     their decoding to the model field, which a raw query skips)."""
-    loads = json.loads
     with connection.cursor() as cursor:
         cursor.execute(_KNOWN, [monitor.pk])
         return {
-            key: SeriesRow(pk, key, tags, status, loads(state), version, value, at)
+            key: SeriesRow(pk, key, tags, status, state, version, value, at)
             for pk, key, tags, status, state, version, value, at in cursor.fetchall()
         }
 

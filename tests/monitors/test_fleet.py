@@ -385,3 +385,53 @@ def test_the_backtest_replays_each_series_and_agrees_with_live_evaluation(fleet_
         assert live[device].last_value == last["value"]
         assert live[device].status == ("firing" if device == "always-hot" else "ok")
         assert last["status"] == live[device].status
+
+
+@pytest.mark.django_db
+def test_a_storm_reads_as_one_list_in_email_slack_and_sms_words(fleet_monitor, influx_db):
+    from monitors.notify import messages
+
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(storm_threshold=2)
+    write(influx_db, {"a": HOT, "b": HOT, "c": HOT, "d": COOL})
+    tick()
+    payload = Notification.objects.get(
+        monitor=fleet_monitor, channel=fleet_monitor.channels.first()
+    ).payload
+
+    assert messages.subject(payload) == f"[MANY SERIES] {fleet_monitor.name}"
+    facts = dict(messages.facts(payload))
+    assert facts["What"] == "3 series changed state: 3 fired"
+    assert facts["Series"].splitlines() == [
+        "a: FIRING (41 is above 35 (critical))",
+        "b: FIRING (41 is above 35 (critical))",
+        "c: FIRING (41 is above 35 (critical))",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_series_message_names_it_in_the_subject(fleet_monitor, influx_db):
+    from monitors.notify import messages
+
+    write(influx_db, {"greenhouse-3": HOT})
+    tick()
+    payload = Notification.objects.get(
+        monitor=fleet_monitor, channel=fleet_monitor.channels.first()
+    ).payload
+    assert messages.subject(payload) == f"[FIRING] {fleet_monitor.name} — greenhouse-3"
+    assert ("Series", "device=greenhouse-3") in messages.facts(payload)
+
+
+@pytest.mark.django_db
+def test_testing_a_fleet_monitor_answers_per_series_and_writes_nothing(
+    fleet_monitor, influx_db, api_client_for, owner
+):
+    write(influx_db, {"a": HOT, "b": COOL})
+    response = api_client_for(owner).post(f"/monitors/{fleet_monitor.pk}/test")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "firing"
+    assert body["reason"] == "1 of 2 series firing: a"
+    assert [s["key"] for s in body["series"]] == ["device=a", "device=b"]
+    assert body["would_notify"] == ["fired a"]
+    assert "GROUP BY" in body["query"]
+    assert not SeriesState.objects.filter(monitor=fleet_monitor).exists()

@@ -625,6 +625,7 @@ def series_payload(
 ) -> dict[str, Any]:
     """A series' notification: the monitor's payload naming the series (docs/notifications.md)."""
     series = series_ref(monitor, key, tags)
+    warned = event.kind in (ac.EventKind.WARNING_RAISED, ac.EventKind.WARNING_CLEARED)
     resolved_at = incident.resolved_at if incident else None
     duration = (resolved_at - incident.opened_at) if incident and resolved_at else None
     return Payload(
@@ -635,7 +636,8 @@ def series_payload(
         previous_status=event.previous_status.value,
         reason=f"{series['label']}: {event.message}",
         value=event.value,
-        threshold=monitor.critical,
+        threshold=monitor.warning if warned else monitor.critical,
+        threshold_kind="warning" if warned else "critical",
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
         window_seconds=monitor.window.total_seconds(),
@@ -649,6 +651,9 @@ def series_payload(
         },
         points=points,
         series=series,
+        unit=monitor.unit,
+        precision=monitor.precision,
+        tags={**(monitor.tags or {}), **tags},
     ).as_json()
 
 
@@ -686,6 +691,8 @@ def _storm_notification(
         window_seconds=monitor.window.total_seconds(),
         changes=changes[:MAX_LISTED],
         changes_total=len(changes),
+        unit=monitor.unit,
+        precision=monitor.precision,
     ).as_json()
     return Notification(
         monitor=monitor,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,12 +65,6 @@ def seed() -> str:
     return token
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wrk(url: str, seconds: int, headers: list[str]) -> tuple[float, float, float]:
     args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for header in headers:
@@ -89,7 +82,7 @@ def main() -> None:
     rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 1)
     seconds = int(args[0]) if args else 10
     token = seed()
-    port = free_port()
+    port = common.free_port()
     # The rate limit is on, as in production: each request pays its Redis round trip, with a
     # limit no run can reach.
     env = common.production_env(API_RATE_LIMIT="100000000/min")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,12 +56,6 @@ THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 BATCH = 100
 DIRECT_DB = "bench_ingest_direct"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def batch_body() -> str:
@@ -183,7 +176,7 @@ def main() -> None:
     chosen = [name for name in ("direct", "batch", "single") if not only or name in only]
     seconds = int(args[0]) if args else 10
     key, database = seed()
-    port = free_port()
+    port = common.free_port()
     env = common.production_env(**LIMITS)
     common.LOG_DIR.mkdir(parents=True, exist_ok=True)
     server = common.start_gunicorn(port, env, workers=WORKERS, threads=THREADS)

@@ -23,7 +23,6 @@ import io
 import json
 import os
 import pstats
-import socket
 import statistics
 import sys
 import threading
@@ -151,9 +150,7 @@ def run_http(
 def main_gunicorn(
     key: str, cases: dict[str, tuple[bytes, str]], requests: int, rounds: int
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = common.free_port()
     server = common.start_gunicorn(
         port, common.production_env(**LIMITS), workers=WORKERS, threads=THREADS
     )

@@ -53,6 +53,14 @@ BENCH_SECRET_KEY = "bench-only-secret-key-" + "x" * 30
 BENCH_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZS0wMDA="
 
 
+def free_port() -> int:
+    """A free loopback port below the Linux ephemeral range (32768-60999), where outgoing
+    connections of a busy machine cannot take it between the probe and the server's bind."""
+    from tests.observability.receivers import free_port as below_ephemeral
+
+    return below_ephemeral(29000)
+
+
 def production_env(base: Mapping[str, str] | None = None, /, **extra: str) -> dict[str, str]:
     """The environment of a web server run as in production (DEBUG off, so secrets are given;
     plain http on loopback, no TLS proxy in front), on top of ``base`` (default: ours)."""

@@ -114,7 +114,9 @@ def test_pausing_a_firing_monitor_through_the_api_resolves_and_tells_each_channe
     assert sorted(n.channel_id for n in paused) == sorted(
         hot_monitor.channels.values_list("pk", flat=True)
     )
-    assert len(delivery) == 2  # delivery enqueued after commit, like the pipeline's; live pages told
+    assert (
+        len(delivery) == 2
+    )  # delivery enqueued after commit, like the pipeline's; live pages told
     payload = paused[0].payload
     assert (payload["event"], payload["status"], payload["previous_status"]) == (
         "paused",

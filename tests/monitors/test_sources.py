@@ -19,14 +19,9 @@ from monitors import services
 from monitors.influxdb import client as influx
 from monitors.influxdb import observe
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
+from tests.observability.receivers import free_port
 
 pytestmark = pytest.mark.django_db
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

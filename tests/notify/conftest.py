@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from monitors.notify import breaker
 from tests.fakes.twilio import FakeTwilio
 from tests.monitors.conftest import influx_db  # noqa: F401 (shared fixture)
+from tests.observability.receivers import free_port
 
 
 @dataclass
@@ -120,9 +121,7 @@ class Inbox:
 @pytest.fixture
 def smtp_inbox(settings) -> Iterator[Inbox]:
     inbox = Inbox()
-    with socket.socket() as probe:  # a free port (aiosmtpd checks it can connect to its own)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # below the ephemeral range (aiosmtpd checks it can connect to its own)
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -257,9 +257,9 @@ def test_the_migration_clamps_stored_rows_into_the_bounds_its_constraints_then_h
 @pytest.mark.parametrize(
     ("interval", "message"),
     [
-        ("999999999d", "Must be between 10 seconds and 1 day"),
+        ("999999999d", "Must be between 10 seconds and 1 day."),
         ("99999999999999d", "That duration is far too long."),
-        ("5s", "Must be between 10 seconds and 1 day"),
+        ("5s", "Must be between 10 seconds and 1 day."),
     ],
 )
 def test_the_monitor_page_shows_the_bound_once_next_to_the_field(

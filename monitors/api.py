@@ -29,6 +29,8 @@ from rest_framework.serializers import BaseSerializer
 from billing.gating import HasActiveSubscription
 from monitors import selectors, services
 from monitors.evaluate import backtest, dry_run
+from monitors.influxdb import client as influx
+from monitors.influxdb import explain
 from monitors.models import Incident, Monitor, Silence, Source
 from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
@@ -88,6 +90,21 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
         """Pings the source now and records whether it is reachable."""
         source = services.source_check(source=self.get_object())
         return Response(SourceSerializer(source).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("measurement", description="Also its fields and tags.")],
+        responses=dict[str, Any],
+    )
+    @action(detail=True, methods=["get"], url_path="schema")
+    def contents(self, request: Request, pk: str | None = None) -> Response:
+        """What the source holds (InfluxQL): measurements, and for ``?measurement=`` its fields
+        and tag values. The editor offers them as suggestions."""
+        source = self.get_object()
+        measurement = request.query_params.get("measurement", "")[:200]
+        try:
+            return Response(explain.schema(source, measurement=measurement))
+        except influx.InfluxError as exc:
+            return Response({"detail": f"InfluxDB: {exc}"}, status=502)
 
 
 @extend_schema(

@@ -240,6 +240,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
         self.unit_suggestions = display.UNIT_SUGGESTIONS
         self.fields["unit"].widget.attrs["list"] = "unit-suggestions"
         self.fields["field"].widget.attrs["list"] = "field-suggestions"
+        self.fields["measurement"].widget.attrs["list"] = "measurement-suggestions"
+        self.fields["tags"].widget.attrs["list"] = "tag-suggestions"
         self.fields["field"].help_text = (
             "e.g. temperature, humidity, vpd (kPa) or dew_point (°C): growalert computes "
             "VPD and dew point from each device reading"

@@ -668,6 +668,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         value=event.value,
         threshold=monitor.warning if warned else monitor.critical,
         threshold_kind="warning" if warned else "critical",
+        threshold_high=monitor.warning_high if warned else monitor.critical_high,
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
         window_seconds=monitor.window.total_seconds(),

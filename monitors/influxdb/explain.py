@@ -24,6 +24,38 @@ def _listed(names: list[str]) -> str:
     return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
 
 
+MAX_NAMES = 200  # per list in a schema answer
+
+
+def schema(source: Source, *, measurement: str = "") -> dict[str, object]:
+    """What an InfluxQL source holds, for the editor's suggestions: its measurements and, for
+    ``measurement``, its fields and its tags' values (at most MAX_NAMES each)."""
+    found: dict[str, object] = {"measurements": [], "fields": [], "tags": {}}
+    if source.flavor != Source.Flavor.INFLUXQL:
+        return found
+    database = source.database
+    with connect.client_for(source) as client:
+        found["measurements"] = _names(
+            client.query("SHOW MEASUREMENTS LIMIT 1000", database=database)
+        )[:MAX_NAMES]
+        if measurement and measurement in found["measurements"]:  # type: ignore[operator]
+            name = influx.quote_ident(measurement)
+            fields = client.query(f"SHOW FIELD KEYS FROM {name}", database=database)
+            found["fields"] = _names(fields)[:MAX_NAMES]
+            keys = _names(client.query(f"SHOW TAG KEYS FROM {name}", database=database))
+            found["tags"] = {
+                key: _names(
+                    client.query(
+                        f"SHOW TAG VALUES FROM {name} WITH KEY = {influx.quote_ident(key)}",
+                        database=database,
+                    ),
+                    column=1,
+                )[:MAX_NAMES]
+                for key in keys[:20]
+            }
+    return found
+
+
 def why_empty(monitor: Monitor) -> str | None:
     """The first thing of the definition the source does not have, with what it has instead;
     None when all of it exists (the series is just empty in that time) or for Flux sources."""

@@ -45,7 +45,10 @@ def _threshold(payload: dict[str, Any]) -> str:
     """ "below 20 %" (the threshold that was crossed)."""
     if payload.get("threshold") is None:
         return ""
-    return f"{payload.get('comparator') or ''} {shown(payload, payload['threshold'])}".strip()
+    limit = shown(payload, payload["threshold"])
+    if payload.get("threshold_high") is not None:
+        limit += f"..{shown(payload, payload['threshold_high'])}"
+    return f"{payload.get('comparator') or ''} {limit}".strip()
 
 
 def _failing_for(payload: dict[str, Any]) -> str:

@@ -77,6 +77,7 @@ class Payload:
     unit: str = ""
     precision: int | None = None
     threshold_kind: str | None = None  # "critical" or "warning": which one ``threshold`` is
+    threshold_high: float | None = None  # the upper bound of a range (outside / inside)
     tags: dict[str, str] = field(default_factory=dict)
     failing_since: datetime | None = None
 
@@ -110,6 +111,7 @@ class Payload:
             "unit": self.unit,
             "precision": self.precision,
             "threshold_kind": self.threshold_kind,
+            "threshold_high": self.threshold_high,
             "tags": dict(self.tags),
             "failing_since": None if self.failing_since is None else self.failing_since.isoformat(),
         }

@@ -137,6 +137,12 @@ def test_the_alert_leads_with_plain_words_and_the_threshold_it_crossed():
     assert messages.details(payload) == [("Query", "SELECT ...")]
 
 
+def test_a_range_threshold_shows_both_bounds():
+    payload = {"threshold": 18.0, "threshold_high": 24.0, "comparator": "outside", "unit": "°C"}
+    payload |= {"value": 26.0, "event": "fired", "monitor": {"id": 2, "name": "Tent"}}
+    assert messages.headline(payload) == "Tent is 26 °C, outside 18 °C..24 °C"
+
+
 def test_a_warning_email_shows_the_warning_threshold():
     payload = {
         "event": "warning_raised",

@@ -41,6 +41,7 @@ PAYLOAD = {
     "unit": "°C",
     "precision": 1,
     "threshold_kind": "critical",
+    "threshold_high": None,
     "tags": {"device": "greenhouse-1"},
     "failing_since": "2026-11-24T08:58:00+00:00",
 }

@@ -104,6 +104,7 @@ def test_a_monitor_is_silenced_from_its_page_shown_everywhere_and_ended_early(
     sized.goto(f"/app/monitors/{monitor.pk}")
     expect(sized.get_by_test_id("notifies")).to_contain_text("bench phone (Webhook)")
 
+    sized.get_by_text("Silence this monitor…").click()
     sized.get_by_label("Silence for").fill("5m")
     sized.get_by_label("Until").fill("2030-01-01T10:00")
     sized.get_by_role("button", name="Silence", exact=True).click()
@@ -134,6 +135,7 @@ def test_a_monitor_is_silenced_from_its_page_shown_everywhere_and_ended_early(
 
     # a maintenance window every night from 02:00 to 03:00
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    sized.get_by_text("Silence this monitor…").click()
     sized.get_by_label("Starting").fill(f"{tomorrow}T02:00")
     sized.get_by_label("Silence for").fill("1h")
     sized.get_by_label("Every day at this time").check()

@@ -128,7 +128,11 @@ def drain_seconds(expected_points: int, database: str, before: int) -> float:
         if client.xlen(queue.STREAM) == 0 and count_points(database) - before >= expected_points:
             return time.monotonic() - started
         time.sleep(0.05)
-    raise SystemExit("the flusher did not write every accepted point within 120 s")
+    raise SystemExit(
+        f"the flusher did not write every accepted point within 120 s: "
+        f"{count_points(database) - before} of {expected_points} in InfluxDB, "
+        f"{client.xlen(queue.STREAM)} entries left in the stream"
+    )
 
 
 def visible_after(base: str, key: str, database: str, probes: int = 20) -> list[float]:

@@ -62,7 +62,10 @@ def ingest(
     sender = auth.sender_for(header("X-API-Key"))
     if sender is None:
         return _error(401, "bad_key", "missing or unknown X-API-Key (the device's ingest key)")
-    now = time.time()
+    # Nanoseconds from the clock itself: a float of seconds keeps only ~0.24 µs, and two
+    # readings of one device stamped alike would be one point in InfluxDB.
+    now_ns = time.time_ns()
+    now = now_ns / 1e9
     replay_key = None
     signature = header("X-Signature")
     if signature:
@@ -77,7 +80,6 @@ def ingest(
         except SignatureError as exc:
             return _error(403, exc.code, str(exc))
     content_type = header("Content-Type").split(";", 1)[0].strip().lower()
-    now_ns = int(now * 1e9)
     try:
         if content_type in JSON_TYPES or (not content_type and body[:1] in (b"{", b"[")):
             parsed = parse.parse_json(body, now_ns=now_ns)

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import common
 
@@ -59,7 +58,6 @@ from monitors.models import Monitor, Source
 
 PORT = int(os.environ.get("BENCH_LIVE_PORT", "26801"))
 BASE = f"http://127.0.0.1:{PORT}"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- set-up
@@ -111,50 +109,14 @@ def start_server(static_root: str) -> subprocess.Popen[bytes]:
 # ---------------------------------------------------------------- CPU of process trees
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), sum(int(f) for f in fields[11:15]) / TICKS
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 def roots(server: subprocess.Popen[bytes]) -> dict[str, list[int]]:
-    local = str(common.ROOT / ".local")
-    redis_port = str(settings.REDIS_URL).rsplit(":", 1)[-1].split("/")[0]
-    found: dict[str, list[int]] = {"gunicorn": [server.pid], "postgres": [], "redis": []}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            line = _cmdline(int(entry))
-            name = line.split(" ", 1)[0].rsplit("/", 1)[-1]
-            if name == "postgres" and local in line:
-                found["postgres"].append(int(entry))
-            elif name == "redis-server" and f":{redis_port}" in line:
-                found["redis"].append(int(entry))
-    return found
+    """gunicorn, Postgres and Redis: what a poll can cost (no InfluxDB: live answers have no
+    charts)."""
+    found = common.service_roots({"gunicorn": [server.pid]})
+    return {name: pids for name, pids in found.items() if name != "influxd"}
 
 
-def cpu(groups: dict[str, list[int]]) -> dict[str, float]:
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))):
-            parents[int(entry)], times[int(entry)] = stat
-    totals = {}
-    for name, pids in groups.items():
-        members = set(pids)
-        while children := {p for p, parent in parents.items() if parent in members} - members:
-            members |= children
-        totals[name] = sum(times.get(p, 0.0) for p in members)
-    return totals
+cpu = common.cpu_by_tree
 
 
 # ---------------------------------------------------------------- the tabs

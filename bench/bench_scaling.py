@@ -22,7 +22,6 @@ import os
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import bench_pipeline as bp  # sets Django up (bench/common.py)
 import common
@@ -34,50 +33,14 @@ from monitors.evaluate import dispatch
 from monitors.models import Monitor
 from tests import customer_influx
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> tuple[int, float] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), sum(int(f) for f in fields[11:15]) / TICKS
-
-
-def cpu(roots: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds of each named group of process trees."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))):
-            parents[int(entry)], times[int(entry)] = stat
-    totals = {}
-    for name, pids in roots.items():
-        members = set(pids)
-        while children := {p for p, parent in parents.items() if parent in members} - members:
-            members |= children
-        totals[name] = sum(times.get(p, 0.0) for p in members)
-    return totals
-
 
 def service_roots() -> dict[str, list[int]]:
-    local = str(common.ROOT / ".local")
-    roots: dict[str, list[int]] = {"postgres": [], "influxd": []}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            line = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        name = line.split(" ", 1)[0].rsplit("/", 1)[-1]
-        if name == "postgres" and local in line:
-            roots["postgres"].append(int(entry))
-        elif name == "influxd" and local in line:
-            roots["influxd"].append(int(entry))
-    return roots
+    """Postgres and InfluxDB (this bench evaluates without Celery, so Redis does no work)."""
+    found = common.service_roots({})
+    return {"postgres": found["postgres"], "influxd": found["influxd"]}
+
+
+cpu = common.cpu_by_tree
 
 
 def one_pass(ids: list[int], pool: ProcessPoolExecutor) -> tuple[float, int, float]:

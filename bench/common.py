@@ -417,8 +417,10 @@ def cpu_by_tree(roots: dict[str, list[int]]) -> dict[str, float]:
 
 
 def service_roots(started: dict[str, list[int]]) -> dict[str, list[int]]:
+    from django.conf import settings  # after setup_django
+
     local = str(ROOT / ".local")
-    redis_port = os.environ.get("GROWALERT_REDIS_PORT", "6379")
+    redis_port = str(settings.REDIS_URL).rsplit(":", 1)[-1].split("/")[0]
     roots: dict[str, list[int]] = {"postgres": [], "redis": [], "influxd": []}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -19,7 +19,7 @@ from monitors import services
 from monitors.influxdb import client as influx
 from monitors.influxdb import observe
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
-from tests.observability.receivers import free_port
+from tests.observability.receivers import free_port, free_ports
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def secured_influx(tmp_path_factory) -> Iterator[str]:
     if influxd is None:
         pytest.fail("influxd is not installed: make test installs Debian's influxdb")
     root: Path = tmp_path_factory.mktemp("influx-auth")
-    http_port, rpc_port = free_port(), free_port()
+    http_port, rpc_port = free_ports(2)
     config = root / "influxdb.conf"
     config.write_text(
         f'reporting-enabled = false\nbind-address = "127.0.0.1:{rpc_port}"\n'

@@ -24,15 +24,29 @@ EPHEMERAL_START = 32768
 
 def free_port(base: int = 26000) -> int:
     """A free loopback port below the ephemeral range (spread by pid between test runs)."""
+    return free_ports(1, base)[0]
+
+
+def free_ports(count: int, base: int = 26000) -> list[int]:
+    """``count`` different free loopback ports below the ephemeral range: each is held bound
+    until all are found, so two calls in a row cannot hand out the same port."""
     start = base + (os.getpid() % 200) * 20
-    for port in [*range(start, EPHEMERAL_START - 1), *range(base, start)]:
-        with socket.socket() as probe:
+    held: list[socket.socket] = []
+    try:
+        for port in [*range(start, EPHEMERAL_START - 1), *range(base, start)]:
+            probe = socket.socket()
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
+                probe.close()
                 continue
-            return int(port)
-    raise RuntimeError("no free port below the ephemeral range")
+            held.append(probe)
+            if len(held) == count:
+                return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for probe in held:
+            probe.close()
+    raise RuntimeError("not enough free ports below the ephemeral range")
 
 
 def _body(handler: BaseHTTPRequestHandler) -> bytes:

@@ -167,7 +167,13 @@ def test_an_unchanged_poll_is_answered_without_django(alice, bob):
 def test_the_dashboard_shows_a_monitor_firing_without_a_reload(
     browser, live_server, alice, influx_db, screenshot, csp_violations, width
 ):
-    MonitorFactory(owner=alice, source=SourceFactory(owner=alice, name="other"), name="a quiet one")
+    MonitorFactory(
+        owner=alice,
+        source=SourceFactory(owner=alice, name="other"),
+        name="a quiet one",
+        no_data_policy="status",  # no data here: a status, never an incident (not the default)
+        error_policy="status",
+    )
     monitor = a_hot_monitor(alice, influx_db)
     evaluate_due()
     context = browser.new_context(

@@ -15,6 +15,8 @@ every monitor has applied the tick. API: ``GET /monitors?limit=50`` with token a
 bench_api.py.
 
     .venv/bin/python bench/bench_observability.py [--monitors=10000] [--rounds=3] [--seconds=10]
+
+``BENCH_ON=logs`` or ``BENCH_ON=traces`` makes "on" only the JSON logs or only the traces.
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ def option(name: str, default: int) -> int:
 def mode_env(on: bool, otlp: OtlpReceiver) -> dict[str, str]:
     drop = ("LOG_FORMAT", "SENTRY_DSN", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER_ARG")
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    if on:
-        env |= {
-            "LOG_FORMAT": "json",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
-            "OTEL_TRACES_SAMPLER_ARG": "0.1",
-        }
+    if on:  # BENCH_ON=logs or =traces switches on one of the two, to see which costs what
+        part = os.environ.get("BENCH_ON", "both")
+        if part in ("both", "logs"):
+            env |= {"LOG_FORMAT": "json"}
+        if part in ("both", "traces"):
+            env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_TRACES_SAMPLER_ARG": "0.1"}
     return env
 
 

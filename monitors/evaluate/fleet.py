@@ -37,7 +37,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors import fleet, metrics
+from monitors import fleet, live, metrics
 from monitors.definition import Thresholds
 from monitors.evaluate import step
 from monitors.evaluate.audience import deliverable_channels
@@ -233,6 +233,8 @@ def evaluate(
         result.notifications = [n.pk for n in notifications]
         if result.notifications:
             queue.enqueue_on_commit(result.notifications)
+        if monitor.status != status or any(d.events for d in committed):
+            live.changed_on_commit([monitor.owner_id])  # its pages show the change (the grid)
     result.applied = True
     result.written = len(written)
     result.outcomes = Counter(d.state.status.value for d in committed)

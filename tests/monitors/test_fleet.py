@@ -435,3 +435,27 @@ def test_testing_a_fleet_monitor_answers_per_series_and_writes_nothing(
     assert body["would_notify"] == ["fired a"]
     assert "GROUP BY" in body["query"]
     assert not SeriesState.objects.filter(monitor=fleet_monitor).exists()
+
+
+@pytest.mark.django_db
+def test_a_series_changing_state_moves_the_owners_live_pages_and_a_steady_tick_does_not(
+    fleet_monitor, influx_db, django_capture_on_commit_callbacks
+):
+    from monitors import live
+
+    write(influx_db, {"greenhouse-1": COOL, "greenhouse-2": COOL})
+    with django_capture_on_commit_callbacks(execute=True):
+        tick()
+    first = live.version(fleet_monitor.owner_id)
+
+    write(influx_db, {"greenhouse-2": HOT}, ago=0.5)
+    with django_capture_on_commit_callbacks(execute=True):
+        again(fleet_monitor)
+    fired = live.version(fleet_monitor.owner_id)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again(fleet_monitor)  # greenhouse-2 still firing, greenhouse-1 still ok: nothing new
+
+    assert first is not None
+    assert fired == first + 1  # the grid and the dashboard card show greenhouse-2 firing
+    assert live.version(fleet_monitor.owner_id) == fired

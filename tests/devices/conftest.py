@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from devices import hosted
+from devices import hosted, services
 from devices.ingest import auth, queue
 
 
@@ -36,3 +36,20 @@ def _empty_ingest_state() -> Iterator[None]:
     auth.reset()
     yield
     client.close()
+
+
+@pytest.fixture
+def owner(django_user_model: Any) -> Any:
+    """A grower (the ingest tests' account; other test modules define their own)."""
+    return django_user_model.objects.create_user("grower", "g@example.com", "pw-long-enough")
+
+
+@pytest.fixture
+def other(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("other", "o@example.com", "pw-long-enough")
+
+
+@pytest.fixture
+def device(owner: Any) -> Any:
+    """(device, ingest key) of the grower's device "Bench 1"."""
+    return services.device_add(owner=owner, name="Bench 1")

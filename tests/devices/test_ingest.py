@@ -17,21 +17,6 @@ from tests.devices.ingest_helpers import flush, pending_batches, post, rows, sig
 NOW_MS = lambda: int(time.time() * 1000)  # noqa: E731
 
 
-@pytest.fixture
-def owner(django_user_model):
-    return django_user_model.objects.create_user("grower", "g@example.com", "pw-long-enough")
-
-
-@pytest.fixture
-def other(django_user_model):
-    return django_user_model.objects.create_user("other", "o@example.com", "pw-long-enough")
-
-
-@pytest.fixture
-def device(owner):
-    return services.device_add(owner=owner, name="Bench 1")
-
-
 def _event(temperature: float = 21.5, **extra):
     return {"event_type": "gro01", "data": {"temperature": temperature, **extra}}
 

@@ -18,21 +18,6 @@ from devices.ingest import queue
 from tests.devices.ingest_helpers import flush, pending_batches, post, rows
 
 
-@pytest.fixture
-def owner(django_user_model):
-    return django_user_model.objects.create_user("grower", "g@example.com", "pw-long-enough")
-
-
-@pytest.fixture
-def other(django_user_model):
-    return django_user_model.objects.create_user("other", "o@example.com", "pw-long-enough")
-
-
-@pytest.fixture
-def device(owner):
-    return services.device_add(owner=owner, name="Bench 1")
-
-
 def refused_points(client, reason: str) -> float:
     """growalert_ingest_points_refused_total{reason=...} as /metrics shows it (0 if absent)."""
     scrape = client.get("/metrics").content.decode()

@@ -482,6 +482,10 @@ class Monitor(models.Model):
                 name="monitor_precision_in_range",
             ),
             models.CheckConstraint(
+                condition=_in_range("storm_threshold", 1, fleet.MAX_STORM_THRESHOLD, nullable=True),
+                name="monitor_storm_threshold_in_range",
+            ),
+            models.CheckConstraint(
                 condition=Q(device__isnull=True, health_kind__isnull=True)
                 | Q(
                     device__isnull=False, health_kind__in=("offline", "battery_low", "signal_weak")

@@ -327,3 +327,19 @@ def test_the_admin_form_refuses_out_of_range_values_with_the_same_messages(alice
     assert form.errors["repeat_every"] == ["must be between 1 minute and 7 days"]
     assert not silence.is_valid()
     assert silence.errors["ends_at"] == ["a silence can last at most 366 days"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("threshold", [0, 1001])
+def test_the_database_refuses_a_storm_threshold_outside_its_bound(threshold) -> None:
+    """Bounded where it is stored, not only by the validators (an update skips them)."""
+    from django.db import IntegrityError, transaction
+
+    monitor = MonitorFactory()
+
+    with (
+        pytest.raises(IntegrityError, match="monitor_storm_threshold_in_range"),
+        transaction.atomic(),
+    ):
+        Monitor.objects.filter(pk=monitor.pk).update(storm_threshold=threshold)
+    Monitor.objects.filter(pk=monitor.pk).update(storm_threshold=1000)  # the bound itself is fine

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
@@ -25,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from devices.ingest import backlog, queue
 from growalert.health import monitoring
 
 
@@ -86,6 +88,35 @@ class GrowalertCollector(Collector):
         for reason in monitoring.REASONS:
             reasons.add_metric([reason], float(reason in state.reasons))
         yield reasons
+        yield from _ingest_gauges()
+
+
+def _ingest_gauges() -> Iterator[GaugeMetricFamily]:
+    """How late device readings are in the ingest stream, per reader (devices/ingest/backlog.py)."""
+    try:
+        known: backlog.Backlog | None = backlog.read(queue.client())
+    except redis.RedisError:
+        known = None
+    yield _gauge(
+        "growalert_ingest_stream_entries",
+        "Accepted ingest batches in the Redis stream, waiting for at least one reader "
+        "(NaN when Redis cannot be read).",
+        None if known is None else known.entries,
+    )
+    yield _gauge(
+        "growalert_ingest_backlog_known",
+        "1 when the ingest stream could be read, 0 when its backlog is unknown.",
+        float(known is not None),
+    )
+    oldest = GaugeMetricFamily(
+        "growalert_ingest_oldest_unacknowledged_seconds",
+        "Age of the oldest accepted ingest batch a reader (consumer group: flushers write to "
+        "InfluxDB) has not acknowledged yet; 0 when it is caught up.",
+        labels=["group"],
+    )
+    for lag in known.groups if known else ():
+        oldest.add_metric([lag.group], lag.oldest_age_seconds)
+    yield oldest
 
 
 def _registry() -> CollectorRegistry:

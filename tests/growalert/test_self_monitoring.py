@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,14 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from devices import hosted
+from devices import services as device_services
+from devices.ingest import queue as ingest_queue
 from monitors import tasks
 from monitors.evaluate import dispatch
 from monitors.models import Notification, Source
 from monitors.notify import delivery
-from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 from tests.notify.conftest import Receiver, receiver  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +74,37 @@ def scraped(client: Client) -> dict[str, list[dict[str, str]]]:
 
 
 @pytest.fixture
-def exercised(receiver: Receiver, settings) -> None:  # noqa: F811
+def refused_reading(settings) -> Iterator[None]:
+    """A batch InfluxDB cannot read, planted in the ingest stream (no validated batch looks like
+    it) and flushed: the flusher counts the refusal."""
+    settings.HOSTED_DATABASE_PREFIX = f"t{uuid.uuid4().hex[:10]}_acct_"
+    owner = UserFactory()
+    device, _ = device_services.device_add(owner=owner, name="Bench 1")
+    ingest_queue.enqueue(
+        device_id=device.pk,
+        owner_id=owner.pk,
+        lines="not line protocol at all",
+        points=1,
+        status={},
+        replay_key=None,
+    )
+    flusher = ingest_queue.Flusher(consumer="self-monitoring")
+    try:
+        while flusher.flush_once():
+            pass
+    finally:
+        flusher.close()
+    yield
+    with hosted.client() as conn:
+        database = hosted.database_name(owner.pk)
+        conn.query(f'DROP DATABASE "{database}"', database=database, method="POST")
+
+
+@pytest.fixture
+def exercised(receiver: Receiver, settings, refused_reading: None) -> None:  # noqa: F811
     """Evaluations that error on a customer's and on a hosted source, deliveries that are sent,
-    retried and given up, and a prune: every labelled series the rules name then exists."""
+    retried and given up, a prune and a device reading InfluxDB refused: every labelled series
+    the rules name then exists."""
     settings.NOTIFY_RETRY_BASE_SECONDS = 0.01
     customer = SourceFactory(url="http://127.0.0.1:9", timeout_seconds=0.5)
     hosted = SourceFactory(url="http://127.0.0.1:9", timeout_seconds=0.5)
@@ -143,6 +175,10 @@ def test_the_scrape_has_the_series_the_exercise_made(client: Client, exercised) 
     assert {s["rule"] for s in series["growalert_retention_deleted_rows_total"]} >= {
         "notifications",
         "incidents",
+    }
+    assert {s["reason"] for s in series["growalert_ingest_points_refused_total"]} >= {"unreadable"}
+    assert {s["group"] for s in series["growalert_ingest_oldest_unacknowledged_seconds"]} >= {
+        "flushers"
     }
 
 

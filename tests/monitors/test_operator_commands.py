@@ -4,6 +4,7 @@ receiver and a real Celery worker."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import time
 import uuid
@@ -15,6 +16,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from billing.gating import comp
+from devices.ingest import queue as ingest_queue
 from growalert.health import heartbeat
 from monitors.models import Monitor, Notification, Schedule
 from tests.factories import ChannelFactory, MonitorFactory, UserFactory
@@ -180,6 +182,7 @@ def test_check_deployment_sees_services_beat_workers_and_queues(
 ):
     _worker_started(celery_worker_process)
     heartbeat.record()
+    ingest_queue.client().delete(ingest_queue.STREAM)  # what other tests left unflushed
     out, err = io.StringIO(), io.StringIO()
 
     try:
@@ -194,6 +197,8 @@ def test_check_deployment_sees_services_beat_workers_and_queues(
     assert "workers   1 answered" in text or "workers   2 answered" in text
     assert "queue     evaluation:" in text
     assert "queue     delivery:" in text
+    assert "ingest    0 batches in the stream" in text
+    assert "ingest    flushers: oldest unacknowledged 0.0 s ago, 0 read and pending" in text
     assert text.strip().endswith("deployment ok")
     assert err.getvalue() == ""
 
@@ -209,3 +214,25 @@ def test_check_deployment_fails_without_a_heartbeat(celery_worker_process):
     assert exited.value.code == 1
     assert "beat      stale" in out.getvalue()
     assert "PROBLEM: no recent heartbeat" in err.getvalue()
+
+
+def test_check_deployment_fails_when_device_readings_wait_for_the_flusher(
+    celery_worker_process, monkeypatch
+):
+    """A batch accepted 31 s ago and never written (no flusher running): a problem, named."""
+    _worker_started(celery_worker_process)
+    heartbeat.record()
+    client = ingest_queue.client()
+    client.delete(ingest_queue.STREAM)
+    client.xadd(ingest_queue.STREAM, {"db": "x"}, id=f"{int(time.time() * 1000) - 31_000}-0")
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            call_command("check_deployment", "--timeout", "3", stdout=out, stderr=err)
+    finally:
+        client.delete(ingest_queue.STREAM)
+
+    assert exited.value.code == 1
+    assert "ingest    1 batches in the stream" in out.getvalue()
+    behind = r"PROBLEM: ingest flushers (3\d|4\d) s behind \(is manage.py ingest_flusher"
+    assert re.search(behind, err.getvalue())

@@ -1,6 +1,7 @@
 """``manage.py check_deployment``: is everything growalert needs up? Postgres, Redis and InfluxDB
-reachable, beat alive (the heartbeat a worker records for it), workers answering a ping and
-the queues' depth. Exit status 1 when something is wrong (usable from a deploy script)."""
+reachable, beat alive (the heartbeat a worker records for it), workers answering a ping, the
+queues' depth and how late device readings are in the ingest stream for each of its readers
+(the flusher). Exit status 1 when something is wrong (usable from a deploy script)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from devices.ingest import backlog, queue
 from growalert.celery import app, declared_queues
 from growalert.health import heartbeat, probes
 
@@ -31,6 +33,10 @@ def queue_depths() -> dict[str, int | None]:
     finally:
         client.close()
     return depths
+
+
+# A reader of the ingest stream this far behind is a problem (the flusher writes within a second).
+INGEST_BEHIND_SECONDS = 30.0
 
 
 def ping_workers(timeout: float) -> dict[str, Any]:
@@ -69,8 +75,29 @@ class Command(BaseCommand):
             problems.append("no Celery worker answered the ping")
         for name, depth in queue_depths().items():
             write(f"queue     {name}: {'unknown' if depth is None else depth} waiting")
+        problems += self.ingest_backlog()
         if problems:
             for problem in problems:
                 self.stderr.write(f"PROBLEM: {problem}")
             raise SystemExit(1)
         write("deployment ok")
+
+    def ingest_backlog(self) -> list[str]:
+        try:
+            state = backlog.read(queue.client())
+        except redis.RedisError as exc:
+            self.stdout.write(f"ingest    unknown: {exc.__class__.__name__}")
+            return []  # Redis' own probe above reports it
+        self.stdout.write(f"ingest    {state.entries} batches in the stream")
+        problems = []
+        for lag in state.groups:
+            self.stdout.write(
+                f"ingest    {lag.group}: oldest unacknowledged {lag.oldest_age_seconds:.1f} s ago, "
+                f"{lag.pending} read and pending"
+            )
+            if lag.oldest_age_seconds > INGEST_BEHIND_SECONDS:
+                problems.append(
+                    f"ingest {lag.group} {lag.oldest_age_seconds:.0f} s behind "
+                    "(is manage.py ingest_flusher running? is InfluxDB accepting writes?)"
+                )
+        return problems

@@ -17,6 +17,11 @@ bench_api.py.
     .venv/bin/python bench/bench_observability.py [--monitors=10000] [--rounds=3] [--seconds=10]
 
 ``BENCH_ON=logs`` or ``BENCH_ON=traces`` makes "on" only the JSON logs or only the traces.
+
+Each round also counts the CPU (utime + stime) the work took: the worker's process tree per
+1,000 evaluations and gunicorn's per 1,000 requests. On a shared machine the rates swing with
+what else runs; the CPU per unit of work barely does, and off/on of it is the throughput ratio
+of a deployment whose workers are CPU-bound.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def mode_env(on: bool, otlp: OtlpReceiver) -> dict[str, str]:
 
 
 @contextmanager
-def worker(on: bool, otlp: OtlpReceiver, queue: str) -> Iterator[None]:
+def worker(on: bool, otlp: OtlpReceiver, queue: str) -> Iterator[int]:
     env = mode_env(on, otlp) | {
         "CELERY_QUEUE": queue,
         "SOURCES_ALLOW_PRIVATE_ADDRESSES": "true",
@@ -103,13 +108,19 @@ def worker(on: bool, otlp: OtlpReceiver, queue: str) -> Iterator[None]:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise SystemExit(f"the worker did not start: see {log_path}")
             time.sleep(0.2)
-        yield
+        yield process.pid
     finally:
         common.stop([(process, out)])
 
 
-def evaluations_per_second(ids: list[int], queue: str) -> float:
+def tree_cpu(pid: int) -> float:
+    return common.cpu_by_tree({"tree": [pid]})["tree"]
+
+
+def evaluations_per_second(ids: list[int], queue: str, pid: int) -> tuple[float, float]:
+    """(evaluations/s, CPU ms of the worker's processes per 1,000 evaluations)."""
     bench_pipeline.make_due(ids)
+    cpu_before = tree_cpu(pid)
     started = time.perf_counter()
     now = timezone.now()
     claimed = dispatch.claim_due(now=now, excluded_owner_ids=bench_pipeline.others())
@@ -129,10 +140,14 @@ def evaluations_per_second(ids: list[int], queue: str) -> float:
         if time.monotonic() > deadline:
             raise SystemExit(f"{pending.count()} monitors never evaluated")
         time.sleep(0.02)
-    return len(ids) / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return len(ids) / elapsed, (tree_cpu(pid) - cpu_before) * 1e6 / len(ids)
 
 
-def api_requests_per_second(on: bool, otlp: OtlpReceiver, token: str, seconds: int) -> float:
+def api_requests_per_second(
+    on: bool, otlp: OtlpReceiver, token: str, seconds: int
+) -> tuple[float, float]:
+    """(requests/s, CPU ms of the gunicorn processes per 1,000 requests)."""
     port = free_port(28000)
     env = common.production_env(mode_env(on, otlp), API_RATE_LIMIT="100000000/min")
     log_path = LOG / f"bench-observability-web-{'on' if on else 'off'}.log"
@@ -143,8 +158,9 @@ def api_requests_per_second(on: bool, otlp: OtlpReceiver, token: str, seconds: i
         common.wait_ready(base)
         auth = f"Authorization: Token {token}"
         bench_api.wrk(f"{base}/monitors?limit=50", 2, [auth])  # warm-up
+        cpu_before = tree_cpu(server.pid)
         rps, _, _ = bench_api.wrk(f"{base}/monitors?limit=50", seconds, [auth])
-        return rps
+        return rps, (tree_cpu(server.pid) - cpu_before) * 1e6 / (rps * seconds)
     finally:
         server.terminate()
         server.wait(10)
@@ -163,19 +179,26 @@ def main() -> None:
     connection.close()
     evals: dict[bool, list[float]] = {False: [], True: []}
     api: dict[bool, list[float]] = {False: [], True: []}
+    eval_cpu: dict[bool, list[float]] = {False: [], True: []}
+    api_cpu: dict[bool, list[float]] = {False: [], True: []}
     print(
         f"{monitors:,} monitors, batch size {settings.EVALUATION_BATCH_SIZE}, {WORKERS} worker "
         f"processes / gunicorn workers, {rounds} rounds, wrk {seconds} s"
     )
     for i in range(rounds):
         for on in (False, True) if i % 2 == 0 else (True, False):
-            with worker(on, otlp, queue):
-                evaluations_per_second(ids, queue)  # warm-up: pool processes connect
-                evals[on].append(evaluations_per_second(ids, queue))
-            api[on].append(api_requests_per_second(on, otlp, token, seconds))
+            with worker(on, otlp, queue) as pid:
+                evaluations_per_second(ids, queue, pid)  # warm-up: pool processes connect
+                rate, cpu = evaluations_per_second(ids, queue, pid)
+                evals[on].append(rate)
+                eval_cpu[on].append(cpu)
+            rate, cpu = api_requests_per_second(on, otlp, token, seconds)
+            api[on].append(rate)
+            api_cpu[on].append(cpu)
             print(
-                f"  round {i + 1} {'on ' if on else 'off'}: {evals[on][-1]:,.0f} evaluations/s,"
-                f" {api[on][-1]:,.0f} API req/s",
+                f"  round {i + 1} {'on ' if on else 'off'}: {evals[on][-1]:,.0f} evaluations/s"
+                f" ({eval_cpu[on][-1]:.0f} ms CPU per 1,000), {api[on][-1]:,.0f} API req/s"
+                f" ({api_cpu[on][-1]:.0f} ms CPU per 1,000), load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     spans = len(otlp.spans)
@@ -185,6 +208,12 @@ def main() -> None:
     for label, samples in (("evaluations/s (median)", evals), ("API req/s (median)", api)):
         off, on_ = statistics.median(samples[False]), statistics.median(samples[True])
         print(f"{label:<28}{off:>10,.0f}{on_:>10,.0f}{on_ / off:>9.2f}")
+    # Less sensitive to what else runs on the machine than the rates: the CPU the work itself
+    # took (worker processes for evaluations, gunicorn workers for the API). off/on is the
+    # throughput ratio of a CPU-bound deployment.
+    for label, samples in (("eval CPU ms/1,000 (median)", eval_cpu), ("API CPU ms/1,000", api_cpu)):
+        off, on_ = statistics.median(samples[False]), statistics.median(samples[True])
+        print(f"{label:<28}{off:>10,.0f}{on_:>10,.0f}{on_ / off:>9.2f}  (off/on {off / on_:.2f})")
     print(f"spans received by the OTLP endpoint (10 % sampled): {spans:,}")
 
 

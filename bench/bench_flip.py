@@ -7,9 +7,8 @@ Celery processes do the work, as ``scripts/run_all.sh`` starts them: an evaluati
 (prefork, BENCH_EVAL_PROCESSES) and a delivery worker (threads, BENCH_DELIVERY_THREADS) on
 private queues. Beat's part runs in a thread of this process: the dispatcher task's body every
 second (enqueueing evaluations through the broker) and the sweeper every 5 s; its CPU is that
-thread's own. The interval floor is 10 s today (``MIN_INTERVAL``, a CHECK constraint on monitors
-and schedules): for the run, the bench drops both constraints in the development database and
-lowers the dispatcher's floor in its own process to 1 s, and puts the constraints back after.
+thread's own. The monitors are written directly (bulk), as a plan whose floor is 1 s would
+allow them (billing/plans.py); the database's CHECK constraint is the absolute floor, 1 s.
 
 1. Steady state: after a warm-up, CPU (utime + stime) of every process tree of this checkout's
    services (postgres, redis, both influxd) and of the Celery processes started here, over
@@ -53,7 +52,6 @@ common.setup_django(
 from django.db import close_old_connections, connection
 
 from monitors import tasks
-from monitors.evaluate import dispatch
 from monitors.influxdb import client as influx
 from monitors.models import Monitor, Notification
 from monitors.notify import tasks as notify_tasks
@@ -166,34 +164,7 @@ def seed(devices: int, url: str) -> list[int]:
     return [m.pk for m in monitors]
 
 
-# ---------------------------------------------------------------- the floor, the dispatcher
-
-FLOORS = {
-    "monitors_monitor": "monitor_interval_in_range",
-    "monitors_schedule": "schedule_interval_in_range",
-}
-
-
-def drop_floor() -> dict[str, str]:
-    """Drops the interval CHECK constraints; returns their definitions for restore_floor."""
-    kept: dict[str, str] = {}
-    with connection.cursor() as cursor:
-        for table, name in FLOORS.items():
-            cursor.execute(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [name]
-            )
-            row = cursor.fetchone()
-            if row:
-                kept[table] = row[0]
-                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    setattr(dispatch, "MIN_INTERVAL", timedelta(seconds=1))  # noqa: B010 (this process only)
-    return kept
-
-
-def restore_floor(kept: dict[str, str]) -> None:
-    with connection.cursor() as cursor:
-        for table, definition in kept.items():
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{FLOORS[table]}" {definition}')
+# ---------------------------------------------------------------- the dispatcher
 
 
 class Beat(threading.Thread):
@@ -262,7 +233,6 @@ def main() -> None:
     writer = Writer(devices)
     writer.start()
     time.sleep(2.5)  # every series has data before the first evaluation
-    floor = drop_floor()
     ids = seed(devices, receiver.url)
     device_of = {pk: d for d, pk in enumerate(ids)}
     from django.conf import settings
@@ -345,7 +315,6 @@ def main() -> None:
         writer.stopping.set()
         writer.join()
         Monitor.objects.filter(pk__in=ids).delete()
-        restore_floor(floor)
         customer_influx.stop()
     del device_of
 

@@ -447,6 +447,17 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRES
 # Customer InfluxDB sources: the same guard (monitors/outbound.py). The deployment's own InfluxDB
 # (INFLUXDB_URL) is never a customer source, even with private addresses allowed.
 SOURCES_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("SOURCES_ALLOW_PRIVATE_ADDRESSES", default=False)
+# The shortest check interval a customer may set (monitors/plans.py): MONITOR_MIN_INTERVAL_SECONDS
+# by default; MONITOR_MIN_INTERVAL_BY_PRICE gives a plan (a subscription's Stripe price id or
+# lookup key) its own floor, e.g. "price_pro=1,price_basic=30". Every floor lies within the
+# absolute bounds (1 s .. 1 day, monitors.models.MIN_INTERVAL/MAX_INTERVAL).
+MONITOR_MIN_INTERVAL_SECONDS: float = max(
+    1.0, min(env.float("MONITOR_MIN_INTERVAL_SECONDS", default=10.0), 86400.0)
+)
+MONITOR_MIN_INTERVAL_BY_PRICE: dict[str, float] = {
+    price: max(1.0, min(float(seconds), 86400.0))
+    for price, seconds in env.dict("MONITOR_MIN_INTERVAL_BY_PRICE", default={}).items()
+}
 # Fleet monitors (one monitor, one state per series): at most FLEET_MAX_SERIES series per
 # monitor (more are left unwatched, said in its status and counted at /metrics); more than
 # FLEET_STORM_THRESHOLD series changing in one evaluation make one message per channel (a

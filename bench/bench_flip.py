@@ -18,7 +18,8 @@ allow them (billing/plans.py); the database's CHECK constraint is the absolute f
    writer sends it with its next batch), each device's ``fired`` arrival is recorded; hold 3 s,
    flip back, record ``resolved``. Latency = arrival - flip instant; p50/p99/max, lost and
    duplicated (a key received twice); and the delivery part alone: each outbox row's
-   ``created_at`` (written in the evaluation's transaction) to its arrival.
+   ``created_at`` (written in the evaluation's transaction) to its arrival; and the spread of
+   one round's arrivals (first to last: how together a burst leaves).
 
 The receiver allows BENCH_RECEIVER_CONCURRENCY (64) sends at once (NOTIFY_RECEIVER_CONCURRENCY;
 the default 4 is meant for one customer's receiver, not a bench's single sink of every alert).
@@ -274,6 +275,7 @@ def main() -> None:
 
         fired: list[float] = []
         resolved: list[float] = []
+        spreads: dict[str, list[float]] = {"fired": [], "resolved": []}
         lost = 0
         order = list(range(devices))
         random.Random(18).shuffle(order)
@@ -296,6 +298,8 @@ def main() -> None:
                 got = [arrived[m] - since for m in monitors if m in arrived]
                 lost += len(monitors) - len(got)
                 into.extend(got)
+                if got:
+                    spreads[kind].append(max(got) - min(got))
         time.sleep(2)  # a late duplicate would show up by now
         written = dict(
             Notification.objects.filter(monitor_id__in=ids).values_list(
@@ -332,6 +336,11 @@ def main() -> None:
         f"  outbox row written -> arrival: n={len(handed)}, p50 {pct(handed, 50) * 1000:.0f} ms, "
         f"p99 {pct(handed, 99) * 1000:.0f} ms, max {max(handed, default=0) * 1000:.0f} ms"
     )
+    for label, values in spreads.items():
+        print(
+            f"  one round's {label} arrivals, first -> last: p50 {pct(values, 50) * 1000:.0f} ms, "
+            f"max {max(values, default=0) * 1000:.0f} ms"
+        )
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {elapsed:.0f} s: evaluations done {done:,.0f} of {due:,.0f} due "

@@ -352,6 +352,10 @@ HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", 
 EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=1000)
 # A busy source is cut into at least this many batches (the worker processes to keep busy).
 EVALUATION_SPREAD: int = env.int("EVALUATION_SPREAD", default=2)
+# A source's batches run DISPATCH_DATA_MARGIN_MS after the instant its data lands each second,
+# learned from the points read (monitors/evaluate/phase.py), rather than at the dispatcher's own.
+DISPATCH_ALIGN_TO_DATA: bool = env.bool("DISPATCH_ALIGN_TO_DATA", default=True)
+DISPATCH_DATA_MARGIN_MS: int = max(0, min(env.int("DISPATCH_DATA_MARGIN_MS", default=100), 900))
 # Monitoring is "blind or late" (growalert_monitoring_blind, /health/deps) when the oldest
 # overdue monitor has waited longer than this.
 SCHEDULER_LAG_THRESHOLD_SECONDS: float = env.float("SCHEDULER_LAG_THRESHOLD_SECONDS", default=30.0)

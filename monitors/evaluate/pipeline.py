@@ -40,7 +40,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import live
-from monitors.evaluate import fleet, resident, step
+from monitors.evaluate import fleet, phase, resident, step
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
@@ -245,6 +245,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     fleets = [m for m in monitors if m.is_fleet]
     singles = [m for m in monitors if not m.is_fleet]
     observations = _observe(singles, due, broken)
+    _record_phase(singles, observations)
     now = timezone.now()
     silenced = silenced_monitor_ids(monitors, now)
     decisions = []
@@ -283,6 +284,21 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
     return result
+
+
+def _record_phase(monitors: list[Monitor], observations: dict[int, observe.Observation]) -> None:
+    """The instant the batch's data lands (``evaluate.phase``): the times of the newest points,
+    which only a structured ``last`` answers with (other aggregates answer with the window's
+    start)."""
+    times = [
+        at
+        for m in monitors
+        if m.aggregation == "last"
+        and not m.raw_query
+        and (at := getattr(observations.get(m.pk), "at_ms", None)) is not None
+    ]
+    if times:
+        phase.record(monitors[0].source_id, times)
 
 
 def _kind(source: Source) -> str:

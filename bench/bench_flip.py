@@ -7,9 +7,8 @@ Celery processes do the work, as ``scripts/run_all.sh`` starts them: an evaluati
 (prefork, BENCH_EVAL_PROCESSES) and a delivery worker (threads, BENCH_DELIVERY_THREADS) on
 private queues. Beat's part runs in a thread of this process: the dispatcher task's body every
 second (enqueueing evaluations through the broker) and the sweeper every 5 s; its CPU is that
-thread's own. The interval floor is 10 s today (``MIN_INTERVAL``, a CHECK constraint on monitors
-and schedules): for the run, the bench drops both constraints in the development database and
-lowers the dispatcher's floor in its own process to 1 s, and puts the constraints back after.
+thread's own. The monitors are written directly (bulk), as a plan whose floor is 1 s would
+allow them (billing/plans.py); the database's CHECK constraint is the absolute floor, 1 s.
 
 1. Steady state: after a warm-up, CPU (utime + stime) of every process tree of this checkout's
    services (postgres, redis, both influxd) and of the Celery processes started here, over
@@ -19,7 +18,8 @@ lowers the dispatcher's floor in its own process to 1 s, and puts the constraint
    writer sends it with its next batch), each device's ``fired`` arrival is recorded; hold 3 s,
    flip back, record ``resolved``. Latency = arrival - flip instant; p50/p99/max, lost and
    duplicated (a key received twice); and the delivery part alone: each outbox row's
-   ``created_at`` (written in the evaluation's transaction) to its arrival.
+   ``created_at`` (written in the evaluation's transaction) to its arrival; and the spread of
+   one round's arrivals (first to last: how together a burst leaves).
 
 The receiver allows BENCH_RECEIVER_CONCURRENCY (64) sends at once (NOTIFY_RECEIVER_CONCURRENCY;
 the default 4 is meant for one customer's receiver, not a bench's single sink of every alert).
@@ -53,7 +53,6 @@ common.setup_django(
 from django.db import close_old_connections, connection
 
 from monitors import tasks
-from monitors.evaluate import dispatch
 from monitors.influxdb import client as influx
 from monitors.models import Monitor, Notification
 from monitors.notify import tasks as notify_tasks
@@ -166,34 +165,7 @@ def seed(devices: int, url: str) -> list[int]:
     return [m.pk for m in monitors]
 
 
-# ---------------------------------------------------------------- the floor, the dispatcher
-
-FLOORS = {
-    "monitors_monitor": "monitor_interval_in_range",
-    "monitors_schedule": "schedule_interval_in_range",
-}
-
-
-def drop_floor() -> dict[str, str]:
-    """Drops the interval CHECK constraints; returns their definitions for restore_floor."""
-    kept: dict[str, str] = {}
-    with connection.cursor() as cursor:
-        for table, name in FLOORS.items():
-            cursor.execute(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [name]
-            )
-            row = cursor.fetchone()
-            if row:
-                kept[table] = row[0]
-                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    setattr(dispatch, "MIN_INTERVAL", timedelta(seconds=1))  # noqa: B010 (this process only)
-    return kept
-
-
-def restore_floor(kept: dict[str, str]) -> None:
-    with connection.cursor() as cursor:
-        for table, definition in kept.items():
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{FLOORS[table]}" {definition}')
+# ---------------------------------------------------------------- the dispatcher
 
 
 class Beat(threading.Thread):
@@ -227,15 +199,21 @@ cpu_by_tree = common.cpu_by_tree
 service_roots = common.service_roots
 
 
-def evaluated_ticks(ids: list[int]) -> float:
-    """Sum over the monitors of their last applied due time (s): differences count ticks."""
+def evaluated_ticks(ids: list[int]) -> dict[int, float]:
+    """Each monitor's last applied due time (epoch s); never-evaluated monitors are left out."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(sum(extract(epoch FROM evaluated_due_at)), 0) FROM monitors_monitor"
-            " WHERE id = ANY(%s)",
+            "SELECT id, extract(epoch FROM evaluated_due_at) FROM monitors_monitor"
+            " WHERE id = ANY(%s) AND evaluated_due_at IS NOT NULL",
             [ids],
         )
-        return float(cursor.fetchone()[0])
+        return {pk: float(at) for pk, at in cursor.fetchall()}
+
+
+def ticks_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """Evaluations applied between two readings (interval 1 s): the due times' advance, and
+    one for a monitor first evaluated in between."""
+    return sum(at - before[pk] if pk in before else 1.0 for pk, at in after.items())
 
 
 # ---------------------------------------------------------------- the run
@@ -262,7 +240,6 @@ def main() -> None:
     writer = Writer(devices)
     writer.start()
     time.sleep(2.5)  # every series has data before the first evaluation
-    floor = drop_floor()
     ids = seed(devices, receiver.url)
     device_of = {pk: d for d, pk in enumerate(ids)}
     from django.conf import settings
@@ -296,7 +273,7 @@ def main() -> None:
         ticks1, cpu1, t1 = evaluated_ticks(ids), cpu_by_tree(roots), time.time()
         cpu1["beat (dispatcher, sweeper)"] = beat.cpu
         elapsed = t1 - t0
-        done = ticks1 - ticks0
+        done = ticks_between(ticks0, ticks1)
         due = devices * elapsed  # interval 1 s
         split = {name: cpu1[name] - cpu0.get(name, 0.0) for name in cpu1}
         total = sum(split.values())
@@ -304,6 +281,7 @@ def main() -> None:
 
         fired: list[float] = []
         resolved: list[float] = []
+        spreads: dict[str, list[float]] = {"fired": [], "resolved": []}
         lost = 0
         order = list(range(devices))
         random.Random(18).shuffle(order)
@@ -326,6 +304,8 @@ def main() -> None:
                 got = [arrived[m] - since for m in monitors if m in arrived]
                 lost += len(monitors) - len(got)
                 into.extend(got)
+                if got:
+                    spreads[kind].append(max(got) - min(got))
         time.sleep(2)  # a late duplicate would show up by now
         written = dict(
             Notification.objects.filter(monitor_id__in=ids).values_list(
@@ -345,7 +325,6 @@ def main() -> None:
         writer.stopping.set()
         writer.join()
         Monitor.objects.filter(pk__in=ids).delete()
-        restore_floor(floor)
         customer_influx.stop()
     del device_of
 
@@ -363,10 +342,16 @@ def main() -> None:
         f"  outbox row written -> arrival: n={len(handed)}, p50 {pct(handed, 50) * 1000:.0f} ms, "
         f"p99 {pct(handed, 99) * 1000:.0f} ms, max {max(handed, default=0) * 1000:.0f} ms"
     )
+    for label, values in spreads.items():
+        print(
+            f"  one round's {label} arrivals, first -> last: p50 {pct(values, 50) * 1000:.0f} ms, "
+            f"max {max(values, default=0) * 1000:.0f} ms"
+        )
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {elapsed:.0f} s: evaluations done {done:,.0f} of {due:,.0f} due "
-        f"({done / elapsed:,.0f}/s); writer late {late_in_window} times"
+        f"({done / elapsed:,.0f}/s); never evaluated before the window {devices - len(ticks0):,}; "
+        f"writer late {late_in_window} times"
     )
     print(
         f"  CPU per 1,000 due evaluations {total / due * 1e6:.0f} ms; per 1,000 done "

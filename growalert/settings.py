@@ -352,6 +352,10 @@ HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", 
 EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=1000)
 # A busy source is cut into at least this many batches (the worker processes to keep busy).
 EVALUATION_SPREAD: int = env.int("EVALUATION_SPREAD", default=2)
+# A source's batches run DISPATCH_DATA_MARGIN_MS after the instant its data lands each second,
+# learned from the points read (monitors/evaluate/phase.py), rather than at the dispatcher's own.
+DISPATCH_ALIGN_TO_DATA: bool = env.bool("DISPATCH_ALIGN_TO_DATA", default=True)
+DISPATCH_DATA_MARGIN_MS: int = max(0, min(env.int("DISPATCH_DATA_MARGIN_MS", default=100), 900))
 # Monitoring is "blind or late" (growalert_monitoring_blind, /health/deps) when the oldest
 # overdue monitor has waited longer than this.
 SCHEDULER_LAG_THRESHOLD_SECONDS: float = env.float("SCHEDULER_LAG_THRESHOLD_SECONDS", default=30.0)
@@ -447,6 +451,17 @@ WEBHOOKS_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRES
 # Customer InfluxDB sources: the same guard (monitors/outbound.py). The deployment's own InfluxDB
 # (INFLUXDB_URL) is never a customer source, even with private addresses allowed.
 SOURCES_ALLOW_PRIVATE_ADDRESSES: bool = env.bool("SOURCES_ALLOW_PRIVATE_ADDRESSES", default=False)
+# The shortest check interval a customer may set (monitors/plans.py): MONITOR_MIN_INTERVAL_SECONDS
+# by default; MONITOR_MIN_INTERVAL_BY_PRICE gives a plan (a subscription's Stripe price id or
+# lookup key) its own floor, e.g. "price_pro=1,price_basic=30". Every floor lies within the
+# absolute bounds (1 s .. 1 day, monitors.models.MIN_INTERVAL/MAX_INTERVAL).
+MONITOR_MIN_INTERVAL_SECONDS: float = max(
+    1.0, min(env.float("MONITOR_MIN_INTERVAL_SECONDS", default=10.0), 86400.0)
+)
+MONITOR_MIN_INTERVAL_BY_PRICE: dict[str, float] = {
+    price: max(1.0, min(float(seconds), 86400.0))
+    for price, seconds in env.dict("MONITOR_MIN_INTERVAL_BY_PRICE", default={}).items()
+}
 # Fleet monitors (one monitor, one state per series): at most FLEET_MAX_SERIES series per
 # monitor (more are left unwatched, said in its status and counted at /metrics); more than
 # FLEET_STORM_THRESHOLD series changing in one evaluation make one message per channel (a
@@ -479,6 +494,9 @@ NOTIFY_LEASE_SECONDS: float = max(4.0, env.float("NOTIFY_LEASE_SECONDS", default
 # delivery workers; after BREAKER_FAILURES transient failures in a row its circuit opens and
 # its notifications wait BREAKER_COOLDOWN_SECONDS (not counted as attempts), then one trial.
 NOTIFY_RECEIVER_CONCURRENCY: int = env.int("NOTIFY_RECEIVER_CONCURRENCY", default=4)
+# Outbox rows written together (a round of alerts) are sent side by side by one delivery
+# process, at most BURST_CONCURRENCY at once (monitors/notify/burst.py).
+NOTIFY_BURST_CONCURRENCY: int = max(1, min(env.int("NOTIFY_BURST_CONCURRENCY", default=16), 128))
 NOTIFY_BREAKER_FAILURES: int = env.int("NOTIFY_BREAKER_FAILURES", default=5)
 NOTIFY_BREAKER_COOLDOWN_SECONDS: float = env.float("NOTIFY_BREAKER_COOLDOWN_SECONDS", default=30.0)
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")

@@ -149,7 +149,13 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The definition's one validation (monitors/validation.py), as field errors."""
-        return validation.clean_definition(attrs, instance=self.instance)
+        request = self.context.get("request")
+        owner = getattr(request, "user", None) if request is not None else None
+        return validation.clean_definition(
+            attrs,
+            instance=self.instance,
+            owner=owner if owner is not None and owner.is_authenticated else None,
+        )
 
 
 # DRF field classes (exactly these: a subclass may render differently) and the JSON kind of

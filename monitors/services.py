@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -19,6 +19,7 @@ from monitors.evaluate.audience import silenced_monitor_ids, silenced_series
 from monitors.influxdb import client as influx
 from monitors.influxdb import connect
 from monitors.models import Channel, Monitor, Silence, Source, Status
+from monitors.validation import interval_floor_error
 
 logger = logging.getLogger(__name__)
 
@@ -158,10 +159,18 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     monitor.status = Status.OK if monitor.enabled else Status.PAUSED
     # first due within min(interval, a minute), set by the schedule trigger (migration 0011)
     monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
+    _check_plan_floor(monitor, previous=None)
     monitor.save()
     monitor.channels.set(list(channels))
     live.changed_on_commit([owner.pk])
     return monitor
+
+
+def _check_plan_floor(monitor: Monitor, *, previous: timedelta | None) -> None:
+    """The interval the owner's plan allows (the CHECK constraint holds only the absolute
+    floor, 1 s): the API and the pages refuse it first, this catches every other caller."""
+    if message := interval_floor_error(monitor.owner, monitor.interval, previous=previous):
+        raise ValidationError({"interval": [message]})
 
 
 # What a pause, a resume or a new definition rewrites besides the edit itself.
@@ -186,6 +195,8 @@ def monitor_update(
     if monitor.enabled != was_enabled or DEFINITION_FIELDS.intersection(changed):
         written += _restart(monitor, was_enabled=was_enabled)
     monitor.full_clean(validate_constraints=False)  # the field validators carry the CHECKs
+    if "interval" in changed:
+        _check_plan_floor(monitor, previous=None)
     monitor.save(update_fields=written)
     if channels is not None:
         monitor.channels.set(list(channels))

@@ -11,7 +11,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from monitors import metrics, retention
-from monitors.evaluate import dispatch, pipeline
+from monitors.evaluate import dispatch, phase, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +25,21 @@ def dispatch_due_monitors() -> int:
         size=settings.EVALUATION_BATCH_SIZE,
         spread=settings.EVALUATION_SPREAD,
     )
-    for batch in claimed:
-        evaluate_monitors.delay([(c.monitor_id, c.due_at.isoformat()) for c in batch])
+    enqueue_batches(claimed)
     return sum(len(batch) for batch in claimed)
+
+
+def enqueue_batches(claimed: list[list[dispatch.Claimed]]) -> None:
+    """One evaluation task per batch, each run just after its source's data lands
+    (``evaluate.phase``; at once when that instant is unknown)."""
+    waits = phase.countdowns({batch[0].source_id for batch in claimed if batch})
+    for batch in claimed:
+        items = [(c.monitor_id, c.due_at.isoformat()) for c in batch]
+        wait = waits.get(batch[0].source_id, 0.0)
+        if wait > 0:
+            evaluate_monitors.apply_async(args=(items,), countdown=wait)
+        else:
+            evaluate_monitors.delay(items)
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)

@@ -7,13 +7,16 @@ field: the API answers it as JSON 400, the form shows it next to the field."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
+from billing.plans import min_interval_for
 from monitors.influxdb import queries
-from monitors.models import Monitor, definition_errors
+from monitors.models import Monitor, definition_errors, duration_text
 
 # What definition_errors reads: an edit that leaves them out keeps the monitor's values.
 _READS = (
@@ -35,12 +38,15 @@ def clean_raw_query(value: str) -> str:
 
 
 def clean_definition(
-    values: Mapping[str, Any], *, instance: Monitor | None = None
+    values: Mapping[str, Any],
+    *,
+    instance: Monitor | None = None,
+    owner: AbstractBaseUser | None = None,
 ) -> dict[str, Any]:
     """``values`` (field name → parsed value, as a form or a serializer has them) checked as a
     whole; returns them cleaned. An edit (``instance``) is checked as the monitor will be after
     it. Raises ValidationError({field: [message, ...]}): each field's own bounds first, and
-    only when those hold, the rules between fields."""
+    only when those hold, the rules between fields and the interval ``owner``'s plan allows."""
     cleaned = dict(values)
     errors: dict[str, list[str]] = {}
     for name, value in values.items():
@@ -53,6 +59,10 @@ def clean_definition(
     current = {name: getattr(instance, name) for name in _READS} if instance else {}
     joint = definition_errors({**current, **cleaned})
     joint.update(_fleet_source_errors({**current, **cleaned}))
+    if owner is not None and "interval" in cleaned:
+        previous = instance.interval if instance is not None else None
+        if message := interval_floor_error(owner, cleaned["interval"], previous=previous):
+            joint["interval"] = message
     if joint:
         raise ValidationError({name: [message] for name, message in joint.items()})
     return cleaned
@@ -76,3 +86,17 @@ def _fleet_source_errors(values: Mapping[str, Any]) -> dict[str, str]:
     if values.get("group_by") and getattr(source, "flavor", None) == "flux":
         return {"group_by": "fleet monitors need an InfluxQL source"}
     return {}
+
+
+def interval_floor_error(
+    owner: AbstractBaseUser, interval: timedelta | None, *, previous: timedelta | None = None
+) -> str | None:
+    """Why ``interval`` is shorter than ``owner``'s plan allows (billing/plans.py), or None.
+    An edit that keeps the interval it had (``previous``) is not refused: a monitor set up under
+    a plan that allowed it keeps running when the plan changes."""
+    if interval is None or interval == previous:
+        return None
+    floor = min_interval_for(owner)
+    if interval >= floor:
+        return None
+    return f"must be at least {duration_text(floor)} on your plan"

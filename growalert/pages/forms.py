@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 
+from billing.plans import min_interval_for
 from growalert.pages.errors import sentence
 from monitors import display, validation
 from monitors.models import (
@@ -21,7 +22,6 @@ from monitors.models import (
     MAX_REPEAT,
     MAX_SILENCE,
     MAX_WINDOW,
-    MIN_INTERVAL,
     MIN_REPEAT,
     SILENCE_TOO_LONG,
     Channel,
@@ -186,7 +186,7 @@ class MonitorForm(forms.ModelForm[Monitor]):
     )
     interval = HumanDurationField(
         label="Check every",
-        help_text=f"e.g. 1m ({format_duration(MIN_INTERVAL)} to {format_duration(MAX_INTERVAL)})",
+        help_text=f"e.g. 1m (at most {format_duration(MAX_INTERVAL)})",
     )
     pending_for = forms.CharField(
         label="Fire after failing for",
@@ -250,6 +250,10 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "More series than this changing at once: one message listing them "
             f"(empty: {settings.FLEET_STORM_THRESHOLD})"
         )
+        self.fields["interval"].help_text = (
+            f"e.g. 1m ({format_duration(min_interval_for(owner))} to "
+            f"{format_duration(MAX_INTERVAL)} on your plan)"
+        )
         for name in ("tags", "group_by", "series_filter", "window", "interval", "repeat_every"):
             self.fields[name].initial = getattr(self.instance, name, None)
         self.fields["pending_for"].initial = format_duration(
@@ -269,7 +273,7 @@ class MonitorForm(forms.ModelForm[Monitor]):
         values = {name: cleaned.get(name) for name in FORM_FIELDS}
         try:
             self.validated = validation.clean_definition(
-                values, instance=self.instance if self.instance.pk else None
+                values, instance=self.instance if self.instance.pk else None, owner=self.owner
             )
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():

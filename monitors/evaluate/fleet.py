@@ -12,7 +12,7 @@ For each claimed fleet monitor (``evaluate``):
    replay finds it applied and writes nothing. Then new series are inserted and changed
    series updated with the same conditional update as monitors (``state_version`` and
    ``evaluated_due_at``); a series is written only when its state changes in a way the state
-   machine can tell apart (``_significant``), or when its last value should be shown (at once
+   machine can tell apart (``step.significant``), or when its last value should be shown (at once
    while it is not OK, otherwise at most every FLEET_VALUE_REFRESH_SECONDS). Incidents open
    and resolve per series; each notifying event gets one outbox row per channel, naming the
    series, unless more than the storm threshold of series notify in this tick: then one row
@@ -313,35 +313,13 @@ def _must_write(
     if row.status != new.status.value:
         return True
     policy = (monitor.pending_for, monitor.recover_after)
-    if _significant(old, *policy) != _significant(new, *policy):
+    if step.significant(old, *policy) != step.significant(new, *policy):
         return True
     if value == row.last_value:
         return False
     if new.status is not ac.Status.OK or row.last_evaluated_at is None:
         return True  # a series in trouble shows its value as it moves
     return now.timestamp() - row.last_evaluated_at >= settings.FLEET_VALUE_REFRESH_SECONDS
-
-
-def _significant(state: ac.MonitorState, pending_for: int, recover_after: int) -> tuple[Any, ...]:
-    """What of a state the next transition can tell apart. The value and reason only
-    describe; ``failures`` is read only below ``pending_for`` (reaching it fires) and
-    ``passes`` only below ``recover_after`` (reaching it resolves), so their counts past those
-    are the same state: a steady series is not rewritten every tick."""
-    return (
-        state.status,
-        state.alerting,
-        state.warning,
-        min(state.failures, pending_for),
-        min(state.passes, recover_after),
-        state.since,
-        state.fired_at,
-        state.last_notified_at,
-        state.announced,
-        state.silenced,
-        state.flapping,
-        state.history,
-        state.history_len,
-    )
 
 
 def summary(

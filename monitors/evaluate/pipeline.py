@@ -1,14 +1,17 @@
 """The evaluation pipeline: one batch of claimed monitors, one InfluxDB request, one transaction.
 
-1. Load the batch (one query), observe it (one InfluxDB request per source: see
-   ``observe.observe_batch``), and run every monitor's observation through alerts_core's
-   transition function (``step.step``). Nothing is written yet.
-2. In one transaction: a single conditional ``UPDATE … FROM (VALUES …)`` writes every new state,
-   but only where the row still has the ``state_version`` we read and has not already applied this
-   tick (``evaluated_due_at < due_at``). The ids it returns are the transitions that won; only
-   those open or resolve incidents and write Notification rows (the outbox), in the same
-   transaction. Two workers can therefore never both act on one transition, and a batch replayed
-   after a crash changes nothing.
+1. Load the batch (one query; monitors whose rows have not changed since the last tick are
+   reused from this process, see ``evaluate.resident``), observe it (one InfluxDB request per
+   source: see ``observe.observe_batch``), and run every monitor's observation through
+   alerts_core's transition function (``step.step``). Nothing is written yet.
+2. In one transaction: a conditional ``UPDATE … FROM (VALUES …)`` writes every new state, but
+   only where the row still has the ``state_version`` we read and has not already applied this
+   tick (``evaluated_due_at < due_at``). Most evaluations change nothing the next transition can
+   tell apart and tell nobody: those write only their value, reason and tick (``_QUIET``, the
+   same guards, the version left as it is); the others are written whole (``_APPLY``). The ids
+   returned are the transitions that won; only those open or resolve incidents and write
+   Notification rows (the outbox), in the same transaction. Two workers can therefore never
+   both act on one transition, and a batch replayed after a crash changes nothing.
 3. After commit, delivery is enqueued for the new outbox rows.
 
 No monitor can stop the others from being evaluated. The fast path above is unchanged; only
@@ -37,7 +40,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import live
-from monitors.evaluate import fleet, step
+from monitors.evaluate import fleet, phase, resident, step
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
@@ -80,6 +83,24 @@ SET status = v.status,
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
     id bigint, version bigint, due_at timestamptz, status text, state jsonb, reason text,
     value float8
+)
+WHERE m.id = v.id
+  AND m.state_version = v.version
+  AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
+RETURNING m.id, m.state_version
+"""
+
+# An evaluation that changes nothing the next transition can tell apart (``step.significant``)
+# and tells nobody: its value, reason and tick only (``resident.QUIET_FIELDS``). The state and
+# its version stay as they are, so the tick guard and the version check are the same as above.
+_QUIET = """
+UPDATE monitors_monitor AS m
+SET status_reason = v.reason,
+    last_value = v.value,
+    last_evaluated_at = %(now)s,
+    evaluated_due_at = v.due_at
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
+    id bigint, version bigint, due_at timestamptz, reason text, value float8
 )
 WHERE m.id = v.id
   AND m.state_version = v.version
@@ -168,10 +189,20 @@ class Decision:
     state: ac.MonitorState
     events: list[ac.Event]
     points: list[list[Any]] = field(default_factory=list)
+    previous: ac.MonitorState | None = None  # the state read; None: always written whole
 
     @property
     def notifying(self) -> list[ac.Event]:
         return [e for e in self.events if e.notifies]
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to tell and nothing the next transition could tell apart: only the value,
+        the reason and the tick are written (``_QUIET``)."""
+        if self.events or self.previous is None:
+            return False
+        rules = (self.monitor.pending_for, self.monitor.recover_after)
+        return step.significant(self.previous, *rules) == step.significant(self.state, *rules)
 
 
 @dataclass
@@ -214,6 +245,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     fleets = [m for m in monitors if m.is_fleet]
     singles = [m for m in monitors if not m.is_fleet]
     observations = _observe(singles, due, broken)
+    _record_phase(singles, observations)
     now = timezone.now()
     silenced = silenced_monitor_ids(monitors, now)
     decisions = []
@@ -252,6 +284,21 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
     return result
+
+
+def _record_phase(monitors: list[Monitor], observations: dict[int, observe.Observation]) -> None:
+    """The instant the batch's data lands (``evaluate.phase``): the times of the newest points,
+    which only a structured ``last`` answers with (other aggregates answer with the window's
+    start)."""
+    times = [
+        at
+        for m in monitors
+        if m.aggregation == "last"
+        and not m.raw_query
+        and (at := getattr(observations.get(m.pk), "at_ms", None)) is not None
+    ]
+    if times:
+        phase.record(monitors[0].source_id, times)
 
 
 def _kind(source: Source) -> str:
@@ -321,10 +368,8 @@ def _load(ids: list[int], due: dict[int, datetime], broken: list[Broken]) -> lis
     def load(part: list[int]) -> None:
         # The ids as one array parameter: an IN list of 1,000 placeholders costs more to build
         # and bind than the query takes to run.
-        ids = RawSQL("SELECT unnest(%s::bigint[])", (part,))
         with transaction.atomic():
-            found = list(Monitor.objects.filter(pk__in=ids, enabled=True).defer(*_NOT_NEEDED))
-        monitors.extend(found)
+            monitors.extend(resident.load(part, _load_rows))
 
     def unreadable(pk: int, exc: Exception) -> None:
         logger.error("monitor %s could not be loaded: %r", pk, exc, extra={"monitor_id": pk})
@@ -332,6 +377,13 @@ def _load(ids: list[int], due: dict[int, datetime], broken: list[Broken]) -> lis
 
     _isolate(ids, load, unreadable)
     return monitors
+
+
+def _load_rows(ids: list[int]) -> list[Monitor]:
+    """Whole rows, as evaluation reads them (one query; the ids as one array parameter: an IN
+    list of 1,000 placeholders costs more to build and bind than the query takes to run)."""
+    in_ids = RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return list(Monitor.objects.filter(pk__in=in_ids, enabled=True).defer(*_NOT_NEEDED))
 
 
 def _observe(
@@ -357,7 +409,7 @@ def _decide(
     silenced: bool,
 ) -> Decision:
     try:
-        state = monitor.alert_state()
+        state = resident.alert_state(monitor)
     except Exception as exc:
         raise Unevaluable(step.UNREADABLE_STATE, reset=True) from exc
     new_state, events, outcome = step.step(
@@ -367,8 +419,9 @@ def _decide(
         error=observation.error,
         now=now,
         silenced=silenced,
+        rules=resident.rules(monitor),
     )
-    return Decision(monitor, due_at, observation, outcome, new_state, events)
+    return Decision(monitor, due_at, observation, outcome, new_state, events, previous=state)
 
 
 def _broken(monitor: Monitor, due_at: datetime, reason: str, exc: Exception) -> Broken:
@@ -444,27 +497,46 @@ def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.get_current_timezone()).isoformat()
 
 
-def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
-    result = BatchResult()
-    rows = [
-        {
+def _rows(decisions: list[Decision], *, whole: bool) -> str:
+    """The decisions as one JSON parameter; ``whole``: with their status and state."""
+    rows = []
+    for d in decisions:
+        row = {
             "id": d.monitor.pk,
             "version": d.monitor.state_version,
             "due_at": d.due_at.isoformat(),
-            "status": d.state.status.value,
-            "state": d.state.to_dict(),
             "reason": d.outcome.message[:500],
             "value": d.observation.value,
         }
-        for d in decisions
-    ]
-    params: dict[str, Any] = {"now": now, "rows": json.dumps(rows)}
+        if whole:
+            row["status"] = d.state.status.value
+            row["state"] = d.state.to_dict()
+        rows.append(row)
+    return json.dumps(rows)
+
+
+def _apply(decisions: list[Decision], now: datetime) -> dict[int, int]:
+    """Writes the decisions (changed ones whole, quiet ones narrow); returns the state_version
+    of each row written (the others were taken by another run, or moved on)."""
+    quiet: list[Decision] = []
+    changed: list[Decision] = []
+    for d in decisions:
+        (quiet if d.quiet else changed).append(d)
+    won: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for statement, part, whole in ((_APPLY, changed, True), (_QUIET, quiet, False)):
+            if part:
+                cursor.execute(statement, {"now": now, "rows": _rows(part, whole=whole)})
+                won.update(cursor.fetchall())
+    return won
+
+
+def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
+    result = BatchResult()
     read = [(d.monitor, d.monitor.state_version) for d in decisions]
     try:
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(_APPLY, params)
-                won = dict(cursor.fetchall())
+            won = _apply(decisions, now)
             committed = [d for d in decisions if d.monitor.pk in won]
             for d in committed:
                 d.monitor.state_version = won[d.monitor.pk]

@@ -9,6 +9,7 @@ POST /monitors/preview), so the three can never decide differently.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import alerts_core as ac
 from monitors import display
@@ -94,3 +95,25 @@ def step(
     )
     new_state, events = ac.transition(state, outcome, policy, now, silenced=silenced)
     return new_state, events, outcome
+
+
+def significant(state: ac.MonitorState, pending_for: int, recover_after: int) -> tuple[Any, ...]:
+    """What of a state the next transition can tell apart. The value and reason only
+    describe; ``failures`` is read only below ``pending_for`` (reaching it fires) and
+    ``passes`` only below ``recover_after`` (reaching it resolves), so their counts past those
+    are the same state: a steady series is not rewritten every tick."""
+    return (
+        state.status,
+        state.alerting,
+        state.warning,
+        min(state.failures, pending_for),
+        min(state.passes, recover_after),
+        state.since,
+        state.fired_at,
+        state.last_notified_at,
+        state.announced,
+        state.silenced,
+        state.flapping,
+        state.history,
+        state.history_len,
+    )

@@ -25,6 +25,8 @@ class Observation:
     query: queries.Query | None
     value: float | None = None
     error: influx.InfluxError | None = None
+    #: when the value's point was written (epoch ms), when the answer said so
+    at_ms: int | None = None
 
     @property
     def no_data(self) -> bool:
@@ -47,11 +49,22 @@ def value_from(result: influx.StatementResult) -> float | None:
 
 
 def _last_number(all_series: tuple[influx.Series, ...]) -> float | None:
+    return _last_point(all_series)[1]
+
+
+def _last_point(all_series: tuple[influx.Series, ...]) -> tuple[int | None, float | None]:
+    """The last row's first numeric column, and that row's time (epoch ms) if it has one."""
     for series in reversed(all_series):
         for row in reversed(series.values):
             for column, cell in zip(series.columns, row, strict=True):
                 if column != "time" and _is_number(cell):
-                    return float(cell)
+                    return _time_of(series.columns, row), float(cell)
+    return None, None
+
+
+def _time_of(columns: Sequence[str], row: Sequence[Any]) -> int | None:
+    if columns and columns[0] == "time" and isinstance(row[0], int):
+        return row[0]
     return None
 
 
@@ -208,13 +221,13 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
             for monitor in statement.monitors:
                 observed[monitor.pk] = _observation_from(query, result)
             continue
-        values = {
-            tuple(str(series.tags.get(key, "")) for key in statement.keys): _last_number((series,))
+        points = {
+            tuple(str(series.tags.get(key, "")) for key in statement.keys): _last_point((series,))
             for series in result.series
         }
         for monitor in statement.monitors:
-            value = values.get(_tag_row(monitor, statement.keys))
-            observed[monitor.pk] = Observation(None, value=value)
+            at_ms, value = points.get(_tag_row(monitor, statement.keys), (None, None))
+            observed[monitor.pk] = Observation(None, value=value, at_ms=at_ms)
     return observed
 
 
@@ -291,7 +304,7 @@ def _observation_from(
 ) -> Observation:
     if result is None:
         return Observation(query)
-    try:
-        return Observation(query, value=value_from(result))
-    except influx.InfluxQueryError as exc:
-        return Observation(query, error=exc)
+    if result.error:
+        return Observation(query, error=influx.InfluxQueryError(result.error))
+    at_ms, value = _last_point(result.series)
+    return Observation(query, value=value, at_ms=at_ms)

@@ -19,20 +19,35 @@ from django.conf import settings
 from django.db import transaction
 
 DELIVER_TASK = "monitors.notify.tasks.deliver_notification"
+BURST_TASK = "monitors.notify.tasks.deliver_notifications"
+BURST_SIZE = 100  # rows per burst task (its sends run side by side: monitors/notify/burst.py)
 
 
 def deliver_task() -> Task:  # type: ignore[type-arg]
     return current_app.tasks[DELIVER_TASK]
 
 
+def burst_task() -> Task:  # type: ignore[type-arg]
+    return current_app.tasks[BURST_TASK]
+
+
 def enqueue(notification_ids: Sequence[uuid.UUID | str], *, countdown: float | None = None) -> None:
-    """Queues one delivery task per outbox row, now (or after ``countdown`` seconds)."""
-    task = deliver_task()
-    for notification_id in notification_ids:
-        if countdown is None:
-            task.apply_async(args=(str(notification_id),))
-        else:
-            task.apply_async(args=(str(notification_id),), countdown=countdown)
+    """Queues the outbox rows for delivery, now (or after ``countdown`` seconds): one task for
+    a single row, one burst task per ``BURST_SIZE`` rows written together (they leave
+    together)."""
+    ids = [str(i) for i in notification_ids]
+    if len(ids) == 1:
+        _send(deliver_task(), ids[0], countdown)
+        return
+    for start in range(0, len(ids), BURST_SIZE):
+        _send(burst_task(), ids[start : start + BURST_SIZE], countdown)
+
+
+def _send(task: Task, arg: str | list[str], countdown: float | None) -> None:  # type: ignore[type-arg]
+    if countdown is None:
+        task.apply_async(args=(arg,))
+    else:
+        task.apply_async(args=(arg,), countdown=countdown)
 
 
 def enqueue_on_commit(

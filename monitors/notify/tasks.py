@@ -9,7 +9,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from monitors.models import Notification
-from monitors.notify import delivery, queue
+from monitors.notify import burst, delivery, queue
 
 LOST_AFTER = timedelta(seconds=15)  # a pending row this old was never picked up
 
@@ -31,6 +31,16 @@ def deliver_notification(notification_id: str) -> str:
     """Delivers one outbox row; running twice is harmless (the claim lets one through)."""
     _fresh_connection()
     return delivery.deliver(notification_id)
+
+
+# A burst's sends run side by side, NOTIFY_BURST_CONCURRENCY at a time: BURST_SIZE rows take
+# a few send times, well within the limits (a row whose task is killed is sent again once its
+# lease ends, like a single delivery's).
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+def deliver_notifications(notification_ids: list[str]) -> dict[str, int]:
+    """Delivers a burst of outbox rows concurrently (``burst.deliver_burst``)."""
+    _fresh_connection()
+    return dict(burst.deliver_burst(notification_ids))
 
 
 @shared_task(ignore_result=True, soft_time_limit=20, time_limit=30)

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SECONDS = float(os.environ.get("TWO_BEATS_SECONDS", "60"))
 MONITORS = 12
-INTERVAL = timedelta(seconds=10)  # the shortest a monitor may have (MIN_INTERVAL)
+INTERVAL = timedelta(seconds=10)  # the shortest by default (MONITOR_MIN_INTERVAL_SECONDS)
 
 LOG_TABLE = """
 CREATE TABLE test_tick_log (

@@ -175,7 +175,7 @@ def test_validation_errors_name_each_bad_field(alice, api_client_for) -> None:
         comparator="above",
         critical=30,
         warning=31,
-        interval="00:00:01",
+        interval="00:00:00.500000",
         tags={"device": 5},
         pending_for=0,
     )

@@ -29,7 +29,7 @@ def test_the_reported_interval_is_refused_naming_interval(alice, api_client_for)
     )
 
     assert response.status_code == 400
-    assert response.json() == {"interval": ["must be between 10 seconds and 1 day"]}
+    assert response.json() == {"interval": ["must be between 1 second and 1 day"]}
     assert not Monitor.objects.exists()
 
 
@@ -38,8 +38,8 @@ def test_the_reported_interval_is_refused_naming_interval(alice, api_client_for)
     [
         ("repeat_every", "-00:05:00", "must be between 1 minute and 7 days"),
         ("repeat_every", "00:00:30", "must be between 1 minute and 7 days"),
-        ("interval", "00:00:05", "must be between 10 seconds and 1 day"),
-        ("interval", "-1 00:00:00", "must be between 10 seconds and 1 day"),
+        ("interval", "00:00:00.500000", "must be between 1 second and 1 day"),
+        ("interval", "-1 00:00:00", "must be between 1 second and 1 day"),
         ("window", "8 00:00:00", "must be between 1 second and 7 days"),
         ("window", "00:00:00", "must be between 1 second and 7 days"),
         ("pending_for", 101, "must be between 1 and 100"),
@@ -257,9 +257,9 @@ def test_the_migration_clamps_stored_rows_into_the_bounds_its_constraints_then_h
 @pytest.mark.parametrize(
     ("interval", "message"),
     [
-        ("999999999d", "Must be between 10 seconds and 1 day."),
+        ("999999999d", "Must be between 1 second and 1 day."),
         ("99999999999999d", "That duration is far too long."),
-        ("5s", "Must be between 10 seconds and 1 day."),
+        ("5s", "Must be at least 10 seconds on your plan."),
     ],
 )
 def test_the_monitor_page_shows_the_bound_once_next_to_the_field(
@@ -289,12 +289,12 @@ def test_a_model_validation_error_behind_the_serializer_is_a_400_naming_the_fiel
     from shared.errors import api_exception_handler
 
     refused = api_exception_handler(
-        ModelValidationError({"interval": ["must be between 10 seconds and 1 day"]}), {}
+        ModelValidationError({"interval": ["must be between 1 second and 1 day"]}), {}
     )
 
     assert refused is not None
     assert refused.status_code == 400
-    assert refused.data == {"interval": ["must be between 10 seconds and 1 day"]}
+    assert refused.data == {"interval": ["must be between 1 second and 1 day"]}
 
 
 def test_the_admin_form_refuses_out_of_range_values_with_the_same_messages(alice, rf) -> None:
@@ -323,7 +323,7 @@ def test_the_admin_form_refuses_out_of_range_values_with_the_same_messages(alice
     )  # fmt: skip
 
     assert not form.is_valid()
-    assert form.errors["interval"] == ["must be between 10 seconds and 1 day"]
+    assert form.errors["interval"] == ["must be between 1 second and 1 day"]
     assert form.errors["repeat_every"] == ["must be between 1 minute and 7 days"]
     assert not silence.is_valid()
     assert silence.errors["ends_at"] == ["a silence can last at most 366 days"]

@@ -13,12 +13,12 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.gating import comp
-from monitors.models import MIN_INTERVAL, Notification
+from monitors.models import Notification
 from monitors.notify import webhook
 from tests.conftest import start_celery_worker, stop_celery_worker
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 
-INTERVAL = int(MIN_INTERVAL.total_seconds())  # the shortest a user can set (10 s)
+INTERVAL = 10  # the shortest a user can set by default (MONITOR_MIN_INTERVAL_SECONDS)
 
 
 def _database_url() -> str:

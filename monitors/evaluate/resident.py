@@ -1,0 +1,108 @@
+"""Monitors kept in an evaluation worker between ticks, so a steady monitor costs one short row
+of the database per tick instead of a whole model instance built again.
+
+A monitor evaluated every second is the same row tick after tick: only what a quiet evaluation
+writes (``QUIET_FIELDS``: its value, reason and when it was evaluated) moves. Each tick the
+batch's ids are asked for a fingerprint of everything else (``md5`` of those columns, computed
+by Postgres in one statement); a monitor whose fingerprint is the one it was loaded with is
+reused as it is, with its alert state and rules already parsed; the others are loaded through
+the ORM as before and kept. Any write that is not quiet (an edit, a transition, a pause, a row
+changed by hand) changes the fingerprint, so a kept monitor is never stale in what evaluation
+reads. A fingerprint read before a concurrent write and a row loaded after it only cost a
+reload at the next tick.
+
+Per process (a prefork worker's child), at most ``MAX_RESIDENT`` monitors; past that the set is
+emptied and refilled by the next ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection
+
+import alerts_core as ac
+from monitors.definition import Thresholds
+from monitors.models import Monitor
+
+MAX_RESIDENT = 50_000
+#: what an evaluation that changes no state writes (pipeline's quiet update)
+QUIET_FIELDS = frozenset({"status_reason", "last_value", "last_evaluated_at", "evaluated_due_at"})
+
+_COLUMNS = ", ".join(
+    connection.ops.quote_name(f.column)
+    for f in Monitor._meta.concrete_fields
+    if f.attname not in QUIET_FIELDS
+)
+# Only the model's own column names are formatted in; the ids are one bound array.
+_FINGERPRINTS = f"""
+SELECT m.id, md5(row({_COLUMNS})::text)
+FROM monitors_monitor AS m
+WHERE m.id = ANY(%s::bigint[]) AND m.enabled
+"""  # noqa: S608
+
+
+@dataclass(slots=True)
+class _Resident:
+    fingerprint: str
+    monitor: Monitor
+    state: ac.MonitorState | None = None
+    rules: tuple[ac.Policy, Thresholds] | None = None
+
+
+_resident: dict[int, _Resident] = {}
+
+
+def load(ids: list[int], load_rows: Callable[[list[int]], list[Monitor]]) -> list[Monitor]:
+    """The enabled monitors among ``ids``: kept ones whose row has not changed, the others
+    through ``load_rows`` (and kept from now on)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINTS, [ids])
+        fingerprints: dict[int, str] = dict(cursor.fetchall())
+    kept: list[Monitor] = []
+    missing: list[int] = []
+    for pk, fingerprint in fingerprints.items():
+        entry = _resident.get(pk)
+        if entry is not None and entry.fingerprint == fingerprint:
+            kept.append(entry.monitor)
+        else:
+            missing.append(pk)
+    loaded = load_rows(missing) if missing else []
+    if len(_resident) + len(loaded) > MAX_RESIDENT:
+        _resident.clear()
+    for monitor in loaded:
+        if monitor.pk in fingerprints:
+            _resident[monitor.pk] = _Resident(fingerprints[monitor.pk], monitor)
+    return kept + loaded
+
+
+def _entry(monitor: Monitor) -> _Resident | None:
+    entry = _resident.get(monitor.pk)
+    return entry if entry is not None and entry.monitor is monitor else None
+
+
+def alert_state(monitor: Monitor) -> ac.MonitorState:
+    """``monitor.alert_state()``, parsed once per loaded row."""
+    entry = _entry(monitor)
+    if entry is None:
+        return monitor.alert_state()
+    if entry.state is None:
+        entry.state = monitor.alert_state()
+    return entry.state
+
+
+def rules(monitor: Monitor) -> tuple[ac.Policy, Thresholds]:
+    """The monitor's policy and thresholds, built once per loaded row (raises as
+    ``Monitor.policy`` and ``Monitor.thresholds`` do for a row planted past validation)."""
+    entry = _entry(monitor)
+    if entry is None:
+        return monitor.policy(), monitor.thresholds()
+    if entry.rules is None:
+        entry.rules = (monitor.policy(), monitor.thresholds())
+    return entry.rules
+
+
+def forget() -> None:
+    """Empties this process's set (tests that rewrite rows behind evaluation's back)."""
+    _resident.clear()

@@ -1,0 +1,140 @@
+"""Write only what changed: an evaluation that changes nothing the next transition can tell
+apart writes its value, reason and tick only (the state and its version stay), and a worker
+reuses the monitors whose rows have not changed (monitors/evaluate/resident.py). Real Postgres
+and InfluxDB."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from monitors.evaluate import pipeline
+from monitors.models import Monitor, Notification, Status
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
+from tests.monitors.test_pipeline import due_again, tick
+
+pytestmark = pytest.mark.django_db
+
+
+def write(influx_db, value: float) -> None:
+    influx_db.write("gro01", "temperature", [(1, value)], {"device": "greenhouse-1"})
+    time.sleep(0.01)  # the next tick's due time is later than this one's
+
+
+@pytest.fixture
+def last_value_monitor(owner, influx_db):
+    source = SourceFactory(owner=owner, database=influx_db.database)
+    monitor = MonitorFactory(
+        owner=owner,
+        source=source,
+        aggregation="last",
+        window=timedelta(minutes=1),
+        interval=timedelta(seconds=10),
+        critical=35,
+        pending_for=3,
+        recover_after=2,
+        flap_detection=False,
+        next_due_at=timezone.now() - timedelta(seconds=1),
+    )
+    monitor.channels.set([ChannelFactory(owner=owner)])
+    return monitor
+
+
+def evaluate(monitor: Monitor, influx_db, value: float) -> Monitor:
+    write(influx_db, value)
+    due_again(monitor)
+    tick()
+    monitor.refresh_from_db()
+    return monitor
+
+
+def test_a_steady_evaluation_writes_its_value_and_tick_but_not_its_state(
+    last_value_monitor, influx_db
+) -> None:
+    evaluate(last_value_monitor, influx_db, 20.0)
+    # passes counts up to recover_after (2): past it, passing checks are the same state
+    first = evaluate(last_value_monitor, influx_db, 20.0)
+    version, state, ticked = first.state_version, first.state, first.evaluated_due_at
+    evaluated_at = first.last_evaluated_at
+    assert ticked is not None
+    assert evaluated_at is not None
+
+    second = evaluate(last_value_monitor, influx_db, 22.5)
+
+    assert second.status == Status.OK
+    assert second.state_version == version  # nothing the next transition reads changed
+    assert second.state == state
+    assert second.last_value == 22.5
+    assert "22.5" in second.status_reason
+    assert second.evaluated_due_at is not None
+    assert second.evaluated_due_at > ticked
+    assert second.last_evaluated_at is not None
+    assert second.last_evaluated_at > evaluated_at
+
+
+def test_the_same_tick_applied_twice_is_skipped_on_the_quiet_path_too(
+    last_value_monitor, influx_db
+) -> None:
+    evaluate(last_value_monitor, influx_db, 20.0)
+    evaluate(last_value_monitor, influx_db, 20.0)
+    write(influx_db, 21.0)
+    due_again(last_value_monitor)
+
+    [first] = tick()
+    monitor = Monitor.objects.get(pk=last_value_monitor.pk)
+    assert monitor.evaluated_due_at is not None
+    again = pipeline.evaluate_batch([(monitor.pk, monitor.evaluated_due_at)])
+
+    assert first.applied == 1
+    assert (again.applied, again.skipped) == (0, 1)
+
+
+def test_pending_firing_and_resolving_count_right_across_quiet_ticks(
+    last_value_monitor, influx_db
+) -> None:
+    statuses = []
+    versions = []
+    for value in (40.0, 41.0, 42.0, 43.0, 44.0, 20.0, 21.0, 22.0, 23.0):
+        monitor = evaluate(last_value_monitor, influx_db, value)
+        statuses.append(monitor.status)
+        versions.append(monitor.state_version)
+
+    assert statuses == [
+        Status.PENDING,
+        Status.PENDING,
+        Status.FIRING,  # the third failing check, pending_for=3
+        Status.FIRING,
+        Status.FIRING,
+        Status.FIRING,  # one pass of recover_after=2
+        Status.OK,
+        Status.OK,
+        Status.OK,
+    ]
+    # firing and steady (checks 4 and 5) and OK with recover_after passes (check 9): narrow
+    assert versions[3] == versions[2]
+    assert versions[4] == versions[2]
+    assert versions[8] == versions[7]
+    events = list(
+        Notification.objects.filter(monitor=last_value_monitor).values_list("event", flat=True)
+    )
+    assert sorted(events) == ["fired", "resolved"]
+    assert monitor.last_value == 23.0
+
+
+def test_a_row_changed_behind_the_workers_back_is_read_again(last_value_monitor, influx_db) -> None:
+    evaluate(last_value_monitor, influx_db, 20.0)
+    evaluate(last_value_monitor, influx_db, 20.0)  # kept by this process from now on
+    with connection.cursor() as cursor:  # no version, no updated_at: only the row changes
+        cursor.execute(
+            "UPDATE monitors_monitor SET critical = 10, pending_for = 1 WHERE id = %s",
+            [last_value_monitor.pk],
+        )
+
+    monitor = evaluate(last_value_monitor, influx_db, 20.0)
+
+    assert monitor.status == Status.FIRING
+    assert Notification.objects.filter(monitor=monitor, event="fired").exists()

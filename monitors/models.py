@@ -15,8 +15,11 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
@@ -52,6 +55,8 @@ MAX_MAGNITUDE = 1e15  # thresholds: finite, |value| at most this
 MAX_SILENCE = timedelta(days=366)
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 60.0  # seconds, per InfluxDB request
 MAX_TAGS, MAX_TAG_LENGTH = 20, 200
+SUBJECT_TEMPLATE_LENGTH = 200  # a channel's message templates (monitors/notify/templating.py)
+BODY_TEMPLATE_LENGTH = 2000
 SERIES_KEY_LENGTH = 2000  # group_by keys and values, escaped (monitors.fleet.series_key)
 
 
@@ -282,6 +287,15 @@ class Channel(models.Model):
         help_text="Device health alerts (offline, battery low, signal weak) of every device of "
         "the account, now and later, go to this channel (monitors/notify/channels.py).",
     )
+    # New monitors notify the account's default channels unless told otherwise (the editor
+    # ticks them; POST /monitors without "channels" uses them).
+    default_for_new_monitors = models.BooleanField(default=False)
+    # The channel's own words (monitors/notify/templating.py): "{monitor} is {value}"; empty
+    # means the default message. Bounded here and by a CHECK constraint.
+    subject_template = models.CharField(max_length=SUBJECT_TEMPLATE_LENGTH, blank=True)
+    body_template = models.TextField(
+        blank=True, validators=[MaxLengthValidator(BODY_TEMPLATE_LENGTH)]
+    )
     disabled_reason = models.CharField(max_length=300, blank=True)
     consecutive_permanent_failures = models.PositiveIntegerField(default=0)
     # The current failing streak (any failed attempt starts it, a success ends it) and when
@@ -297,6 +311,12 @@ class Channel(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("body_template"), BODY_TEMPLATE_LENGTH),
+                name="channel_body_template_bounded",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"

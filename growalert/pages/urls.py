@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from growalert.pages import account, channels, devices, sources, views
+from growalert.pages import account, channel_page, channels, devices, sources, views
 
 app_name = "pages"
 
@@ -28,6 +28,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/devices/<int:device_id>", devices.device_detail, name="device"),
     path("app/devices/<int:device_id>/key", devices.device_rotate_key, name="device-key"),
     path("app/channels", channels.channel_list, name="channels"),
+    path("app/channels/<int:channel_id>", channel_page.channel_detail, name="channel"),
+    path(
+        "app/channels/<int:channel_id>/default",
+        channel_page.channel_default,
+        name="channel-default",
+    ),
     path("app/channels/<int:channel_id>/test", channels.channel_test, name="channel-test"),
     path(
         "app/channels/<int:channel_id>/device-health",

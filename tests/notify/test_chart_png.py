@@ -51,9 +51,9 @@ def test_the_chart_shows_the_series_the_threshold_and_leaves_a_gap_open():
     assert len(png) < 20_000
     rows = decode(png)
     assert len(rows) == chart_png.HEIGHT
-    mid_gap = round(chart_png.MARGIN + 30 / 59 * (chart_png.WIDTH - 2 * chart_png.MARGIN))
+    mid_gap = round(chart_png.LEFT + 30 / 59 * (chart_png.RIGHT - chart_png.LEFT))
     assert not column_has(rows, mid_gap, BLUE)  # the gap is not bridged
-    assert column_has(rows, chart_png.MARGIN + 20, BLUE)
+    assert column_has(rows, chart_png.LEFT + 20, BLUE)
     assert any(RED in row for row in rows)  # the threshold line
 
 

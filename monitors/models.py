@@ -944,6 +944,27 @@ class Silence(models.Model):
     def is_active(self, at: datetime) -> bool:
         return self.window_at(at) is not None
 
+    def windows_between(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The windows (start, end) that overlap ``start``..``end``: the silence itself, or
+        for a daily one each day's window (local time, as :meth:`window_at`)."""
+        if not self.daily:
+            return (
+                [(self.starts_at, self.ends_at)]
+                if self.starts_at < end and self.ends_at > start
+                else []
+            )
+        length = self.ends_at - self.starts_at
+        first = timezone.localtime(self.starts_at).time().replace(tzinfo=None)
+        day = timezone.localtime(max(start, self.starts_at)).date() - timedelta(days=1)
+        last = timezone.localtime(end).date()
+        found = []
+        while day <= last:
+            opens = timezone.make_aware(datetime.combine(day, first))
+            if opens >= self.starts_at and opens < end and opens + length > start:
+                found.append((opens, opens + length))
+            day += timedelta(days=1)
+        return found
+
 
 def silence_errors(
     starts: datetime | None, ends: datetime | None, *, daily: bool = False

@@ -49,6 +49,7 @@ def test_the_chart_shows_the_series_the_threshold_and_leaves_a_gap_open():
 
     assert png is not None
     assert len(png) < 20_000
+    assert png is not None
     rows = decode(png)
     assert len(rows) == chart_png.HEIGHT
     mid_gap = round(chart_png.LEFT + 30 / 59 * (chart_png.RIGHT - chart_png.LEFT))
@@ -101,10 +102,12 @@ def test_the_axes_are_labelled_with_the_unit_and_the_times(monkeypatch):
     labels = [words for _, _, words in written]
     values = [w for w in labels if w.endswith(" °C")]
     assert len(values) == chart_png.GRID_LINES + 1
-    assert values[0] == "19.4 °C" and values[-1] == "26.6 °C"  # the padded range, low to high
+    assert values[0] == "19.4 °C"
+    assert values[-1] == "26.6 °C"
     assert labels[-chart_png.TIME_LABELS :] == ["01:00", "01:20", "01:40", "02:00 UTC"]
     assert all(x < chart_png.LEFT for x, _, w in written if w in values)  # left of the plot
     assert all(y > chart_png.BOTTOM for _, y, w in written if "UTC" in w or ":" in w)  # below
+    assert png is not None
     rows = decode(png)
     text = bytes(chart_png.TEXT)
     assert any(text in row[: 3 * chart_png.LEFT] for row in rows)  # the labels are drawn

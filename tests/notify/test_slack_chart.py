@@ -50,7 +50,8 @@ def test_the_slack_message_carries_a_chart_url_that_serves_the_png(receiver, liv
     assert fetched.headers["content-type"] == "image/png"
     assert "public" in fetched.headers["cache-control"]
     rows = decode(fetched.content)
-    assert len(rows) == 160 and len(rows[0]) == 3 * 480
+    assert len(rows) == 160
+    assert len(rows[0]) == 3 * 480
     assert any(BLUE in row for row in rows)
 
 

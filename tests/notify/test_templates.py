@@ -127,7 +127,8 @@ def test_the_webhook_keeps_its_json_and_adds_the_message(receiver):
 
     sent = receiver.accepted[0].json()
     assert sent["message"] == {"subject": None, "body": "greenhouse too hot is 41.2 °C"}
-    assert sent["value"] == 41.2 and sent["monitor"]["id"] == 7  # the payload as before
+    assert sent["value"] == 41.2
+    assert sent["monitor"]["id"] == 7
 
 
 def test_a_webhook_without_templates_has_no_message_field(receiver):

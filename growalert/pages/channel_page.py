@@ -38,7 +38,7 @@ class MessageForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "{event}: {monitor} is {value}"}),
     )
     body_template = forms.CharField(
-        label="Message",
+        label="Body",
         required=False,
         max_length=BODY_TEMPLATE_LENGTH,
         help_text="Empty: the default message. Takes the place of the headline and the facts; "

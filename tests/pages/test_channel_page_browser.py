@@ -26,7 +26,10 @@ def a_past_alert(channel: Channel) -> Notification:
         monitor=monitor,
         event="fired",
         idempotency_key=f"m{monitor.pk}:v{uuid.uuid4().hex[:6]}:fired:c{channel.pk}",
-        payload={**PAYLOAD, "monitor": {**PAYLOAD["monitor"], "id": monitor.pk}},
+        payload={
+            **PAYLOAD,
+            "monitor": {"id": monitor.pk, "name": monitor.name, "url": "http://testserver/"},
+        },
         status=Notification.DeliveryStatus.SENT,
     )
 

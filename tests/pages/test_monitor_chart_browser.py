@@ -51,6 +51,7 @@ def test_a_daily_window_is_shaded_on_each_day_and_a_one_off_silence_once(alice):
     daily_bands = sorted(b.start for b in bands[:-1])
     assert len(daily_bands) in (1, 2)  # today's window, and yesterday's if it reaches in
     assert abs(max(daily_bands) - (end - 2 * HOUR_MS)) < 60_000  # 2 h ago today, an hour long
+    assert bands[-1].end is not None
     assert bands[-1].end - bands[-1].start == HOUR_MS
     svg = charts.render(
         charts.Chart(points=[(start, 1.0), (end, 2.0)], bands=bands, start=start, end=end)

@@ -67,8 +67,10 @@ def preview(channel: Channel, payload: dict[str, Any], subject: str, body: str) 
     """What the channel would send for ``payload`` with these templates, as its kind shows
     it: the subject (header) and the text; the webhook's JSON ``message``."""
     draft = Channel(kind=channel.kind, subject_template=subject, body_template=body)
-    escape = slack.escape if channel.kind == Channel.Kind.SLACK else str
-    own = templating.render_for(draft, payload, escape)
+    if channel.kind == Channel.Kind.SLACK:
+        own = slack.own_words(draft, payload)
+    else:
+        own = templating.render_for(draft, payload)
     shown = {
         "subject": own.subject or words.subject(payload),
         "body": own.body or words.headline(payload),

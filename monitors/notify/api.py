@@ -55,6 +55,21 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
             "disabled_reason", "opted_out_at", "created_at",
         ]  # fmt: skip
         read_only_fields = ["verified", "disabled_reason", "opted_out_at", "created_at"]
+        extra_kwargs = {
+            "default_for_new_monitors": {
+                "help_text": "POST /monitors without `channels` attaches the account's "
+                "default channels; the editor ticks them for a new monitor."
+            },
+            "subject_template": {
+                "help_text": "The channel's own subject, e.g. `{event}: {monitor} is {value}` "
+                "(at most 200 characters; empty: the default). Variables: docs/notifications.md."
+            },
+            "body_template": {
+                "help_text": "The channel's own message with the alert's variables in braces "
+                "(at most 2000 characters; empty: the default). A webhook gets it as "
+                "`message.body` beside the payload."
+            },
+        }
 
     def get_has_secret(self, channel: Channel) -> bool:
         return bool(channel.secret_ciphertext)

@@ -30,6 +30,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def own_words(channel: Channel, payload: dict[str, Any]) -> templating.Rendered:
+    """The channel's templates filled for Slack: the header is plain text (values as they
+    are), the text is mrkdwn (values escaped, the template's own formatting kept)."""
+    plain = templating.render_for(channel, payload)
+    marked = templating.render_for(channel, payload, escape)
+    return templating.Rendered(plain.subject, marked.body)
+
+
 def message(
     payload: dict[str, Any],
     *,
@@ -90,7 +98,7 @@ class SlackNotifier:
         body = json.dumps(
             message(
                 payload,
-                own=templating.render_for(channel, payload, escape),
+                own=own_words(channel, payload),
                 image_url=chart_links.url_for(idempotency_key, payload),
             )
         ).encode()

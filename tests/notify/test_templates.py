@@ -143,13 +143,17 @@ def test_slack_escapes_the_values_but_keeps_the_templates_own_formatting():
         subject_template="{monitor} <!channel>",
         body_template="*{monitor}* is {value} — {reason}",
     )
-    payload = {**PAYLOAD, "reason": "a <b>&</b> reason"}
-    own = templating.render_for(channel, payload, slack.escape)
-    message = slack.message(payload, own=own)
+    payload = {
+        **PAYLOAD,
+        "reason": "a <b>&</b> reason",
+        "monitor": {"id": 7, "name": "bench <3> & co", "url": "http://testserver/app/monitors/7"},
+    }
+    message = slack.message(payload, own=slack.own_words(channel, payload))
 
-    assert message["blocks"][0]["text"]["text"] == ":red_circle: greenhouse too hot <!channel>"
+    # the header is plain text: the value as it is
+    assert message["blocks"][0]["text"]["text"] == ":red_circle: bench <3> & co <!channel>"
     assert message["blocks"][1]["text"]["text"] == (
-        "*greenhouse too hot* is 41.2 °C — a &lt;b&gt;&amp;&lt;/b&gt; reason"
+        "*bench &lt;3&gt; &amp; co* is 41.2 °C — a &lt;b&gt;&amp;&lt;/b&gt; reason"
     )
     assert all(
         block.get("type") != "section" or "fields" not in block for block in message["blocks"]

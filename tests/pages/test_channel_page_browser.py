@@ -155,3 +155,26 @@ def test_another_customers_channel_page_is_a_404(client_for, alice, bob):
         client_for(bob).post(f"/app/channels/{channel.pk}/default", {"on": "1"}).status_code == 404
     )
     assert client_for(alice).get(f"/app/channels/{channel.pk}").status_code == 200
+
+
+def test_the_preview_follows_the_typing_without_a_reload(page, alice, screenshot):
+    channel = ChannelFactory(
+        owner=alice, name="farm mail", kind="email", config={"addresses": ["f@example.com"]}
+    )
+    a_past_alert(channel)
+    sign_in(page, "alice")
+    page.goto(f"/app/channels/{channel.pk}")
+    page.evaluate("window.__notReloaded = true")
+
+    page.get_by_label("Body").press_sequentially("{monitor}: {value} ({state})", delay=10)
+    expect(page.get_by_test_id("preview-body")).to_have_text("greenhouse too hot: 41.2 °C (Firing)")
+    page.get_by_label("Body").press_sequentially(" {nope}", delay=10)
+    expect(page.locator("#message-form .errorlist")).to_contain_text("{nope} is not a variable.")
+    expect(page.get_by_label("Body")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Body").fill("{monitor} fixed")
+    expect(page.locator("#message-form .errorlist")).to_have_count(0)
+    expect(page.get_by_test_id("preview-body")).to_have_text("greenhouse too hot fixed")
+    assert page.evaluate("window.__notReloaded === true")
+    channel.refresh_from_db()
+    assert channel.body_template == ""  # typing saves nothing
+    screenshot(page, "typed")

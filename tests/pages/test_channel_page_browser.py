@@ -12,11 +12,13 @@ from playwright.sync_api import expect
 
 from monitors.models import Channel, Notification
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
+from tests.notify import conftest as notify_fixtures
 from tests.notify.test_delivery import PAYLOAD
 from tests.pages.conftest import sign_in, watch_csp
 from tests.pages.test_accessibility import audit, axe_violations
 
 pytestmark = pytest.mark.django_db(transaction=True)
+smtp_inbox = notify_fixtures.smtp_inbox  # the real SMTP sink (aiosmtpd on loopback)
 
 
 def a_past_alert(channel: Channel) -> Notification:
@@ -178,3 +180,20 @@ def test_the_preview_follows_the_typing_without_a_reload(page, alice, screenshot
     channel.refresh_from_db()
     assert channel.body_template == ""  # typing saves nothing
     screenshot(page, "typed")
+
+
+def test_a_test_message_from_the_channel_page_uses_its_saved_subject(page, alice, smtp_inbox):
+    channel = ChannelFactory(
+        owner=alice,
+        name="farm mail",
+        kind="email",
+        config={"addresses": ["f@example.com"]},
+        subject_template="[{event}] from {monitor}",
+    )
+    sign_in(page, "alice")
+    page.goto(f"/app/channels/{channel.pk}")
+    page.get_by_role("button", name="Send a test message").click()
+    expect(page.locator(".messages")).to_contain_text("Test notification sent to “farm mail”.")
+    expect(page.get_by_role("heading", name="farm mail")).to_be_visible()  # back on its page
+    [message] = smtp_inbox.messages
+    assert message["Subject"] == "[TEST] from Test of “farm mail”"

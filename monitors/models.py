@@ -946,20 +946,22 @@ class Silence(models.Model):
 
     def windows_between(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The windows (start, end) that overlap ``start``..``end``: the silence itself, or
-        for a daily one each day's window (local time, as :meth:`window_at`)."""
+        for a daily one each day's window (the site's time zone, as the evaluation's
+        :meth:`window_at` sees it, whichever zone a page has activated)."""
         if not self.daily:
             return (
                 [(self.starts_at, self.ends_at)]
                 if self.starts_at < end and self.ends_at > start
                 else []
             )
+        zone = timezone.get_default_timezone()
         length = self.ends_at - self.starts_at
-        first = timezone.localtime(self.starts_at).time().replace(tzinfo=None)
-        day = timezone.localtime(max(start, self.starts_at)).date() - timedelta(days=1)
-        last = timezone.localtime(end).date()
+        first = timezone.localtime(self.starts_at, zone).time().replace(tzinfo=None)
+        day = timezone.localtime(max(start, self.starts_at), zone).date() - timedelta(days=1)
+        last = timezone.localtime(end, zone).date()
         found = []
         while day <= last:
-            opens = timezone.make_aware(datetime.combine(day, first))
+            opens = timezone.make_aware(datetime.combine(day, first), zone)
             if opens >= self.starts_at and opens < end and opens + length > start:
                 found.append((opens, opens + length))
             day += timedelta(days=1)

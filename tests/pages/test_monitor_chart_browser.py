@@ -60,6 +60,21 @@ def test_a_daily_window_is_shaded_on_each_day_and_a_one_off_silence_once(alice):
     assert '<span class="legend-item legend-band-silence">silenced</span>' in svg
 
 
+def test_a_daily_windows_shading_does_not_move_with_the_pages_time_zone(settings):
+    settings.TIME_ZONE = "Europe/Berlin"  # the site's zone: where the evaluation reads "daily"
+    now = timezone.now()
+    daily = Silence(
+        starts_at=now - timedelta(days=30, hours=3),
+        ends_at=now - timedelta(days=30, hours=2),
+        daily=True,
+    )
+    start, end = now - timedelta(hours=24), now
+    site = daily.windows_between(start, end)
+    with timezone.override("Pacific/Auckland"):  # an account's zone, activated by a page
+        assert daily.windows_between(start, end) == site
+    assert [daily.window_at(opens) for opens, _ in site] == site  # what the evaluation sees
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("width", [1100, 390])
 def test_the_monitor_chart_shades_silences_and_incidents_with_a_legend(

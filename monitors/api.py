@@ -32,6 +32,7 @@ from monitors.evaluate import backtest, dry_run
 from monitors.influxdb import client as influx
 from monitors.influxdb import explain
 from monitors.models import Incident, Monitor, Silence, Source
+from monitors.notify import channels as notify_channels
 from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
     IncidentSerializer,
@@ -171,10 +172,12 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
 
     def perform_create(self, serializer: BaseSerializer[Monitor]) -> None:
         data = dict(serializer.validated_data)
-        channels = data.pop("channels", [])
-        serializer.instance = services.monitor_create(
-            owner=owner_of(self.request), channels=channels, **data
-        )
+        owner = owner_of(self.request)
+        # no "channels" at all: the account's default channels; "channels": [] means none
+        channels = data.pop("channels", None)
+        if channels is None:
+            channels = notify_channels.default_channels(owner=owner)
+        serializer.instance = services.monitor_create(owner=owner, channels=channels, **data)
 
     def perform_update(self, serializer: BaseSerializer[Monitor]) -> None:
         assert serializer.instance is not None

@@ -15,8 +15,11 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
@@ -54,6 +57,8 @@ MAX_MAGNITUDE = 1e15  # thresholds: finite, |value| at most this
 MAX_SILENCE = timedelta(days=366)
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 60.0  # seconds, per InfluxDB request
 MAX_TAGS, MAX_TAG_LENGTH = 20, 200
+SUBJECT_TEMPLATE_LENGTH = 200  # a channel's message templates (monitors/notify/templating.py)
+BODY_TEMPLATE_LENGTH = 2000
 SERIES_KEY_LENGTH = 2000  # group_by keys and values, escaped (monitors.fleet.series_key)
 
 
@@ -284,6 +289,15 @@ class Channel(models.Model):
         help_text="Device health alerts (offline, battery low, signal weak) of every device of "
         "the account, now and later, go to this channel (monitors/notify/channels.py).",
     )
+    # New monitors notify the account's default channels unless told otherwise (the editor
+    # ticks them; POST /monitors without "channels" uses them).
+    default_for_new_monitors = models.BooleanField(default=False)
+    # The channel's own words (monitors/notify/templating.py): "{monitor} is {value}"; empty
+    # means the default message. Bounded here and by a CHECK constraint.
+    subject_template = models.CharField(max_length=SUBJECT_TEMPLATE_LENGTH, blank=True)
+    body_template = models.TextField(
+        blank=True, validators=[MaxLengthValidator(BODY_TEMPLATE_LENGTH)]
+    )
     disabled_reason = models.CharField(max_length=300, blank=True)
     consecutive_permanent_failures = models.PositiveIntegerField(default=0)
     # The current failing streak (any failed attempt starts it, a success ends it) and when
@@ -299,6 +313,12 @@ class Channel(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("body_template"), BODY_TEMPLATE_LENGTH),
+                name="channel_body_template_bounded",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
@@ -925,6 +945,29 @@ class Silence(models.Model):
 
     def is_active(self, at: datetime) -> bool:
         return self.window_at(at) is not None
+
+    def windows_between(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The windows (start, end) that overlap ``start``..``end``: the silence itself, or
+        for a daily one each day's window (the site's time zone, as the evaluation's
+        :meth:`window_at` sees it, whichever zone a page has activated)."""
+        if not self.daily:
+            return (
+                [(self.starts_at, self.ends_at)]
+                if self.starts_at < end and self.ends_at > start
+                else []
+            )
+        zone = timezone.get_default_timezone()
+        length = self.ends_at - self.starts_at
+        first = timezone.localtime(self.starts_at, zone).time().replace(tzinfo=None)
+        day = timezone.localtime(max(start, self.starts_at), zone).date() - timedelta(days=1)
+        last = timezone.localtime(end, zone).date()
+        found = []
+        while day <= last:
+            opens = timezone.make_aware(datetime.combine(day, first), zone)
+            if opens >= self.starts_at and opens < end and opens + length > start:
+                found.append((opens, opens + length))
+            day += timedelta(days=1)
+        return found
 
 
 def silence_errors(

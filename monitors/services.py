@@ -265,6 +265,7 @@ def silence_create(*, owner: User, monitor: Monitor | None = None, **fields: Any
     silence = Silence(owner=owner, monitor=monitor, **fields)
     silence.full_clean()
     silence.save()
+    live.changed_on_commit([owner.pk])  # the pages show it (and the chart shades it)
     return silence
 
 
@@ -274,6 +275,7 @@ def silence_end(*, silence: Silence, now: datetime | None = None) -> Silence | N
     monitors it covered notify again from their next check, which tells what changed while
     it lasted (alerts_core's catch-up)."""
     now = now or timezone.now()
+    live.changed_on_commit([silence.owner_id])
     if silence.starts_at >= now or silence.daily:  # a daily window: no more of them
         silence.delete()
         return None

@@ -15,5 +15,6 @@ router.register("silences", api.SilenceViewSet, basename="silence")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *router.urls,
+    path("charts/<str:token>.png", channels_api.notification_chart, name="notification-chart"),
     path("webhooks/twilio/sms", channels_api.twilio_inbound, name="twilio-inbound-sms"),
 ]

@@ -60,6 +60,7 @@ API_PREFIXES = (
     "devices",
     "tokens",
     "ingest",
+    "charts",  # a notification's chart image behind a signed link (monitors/notify/chart_links.py)
 )
 _API_PATH = re.compile(r"^/(?:" + "|".join(re.escape(p) for p in API_PREFIXES) + r")(?:/|$)")
 

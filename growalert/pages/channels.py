@@ -108,6 +108,8 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
     else:
         error = notification.last_error or notification.get_status_display()
         messages.error(request, f"The test to “{channel.name}” failed: {error}")
+    if request.POST.get("next") == "channel":  # sent from the channel's own page
+        return redirect("pages:channel", channel.pk)
     return redirect("pages:channels")
 
 

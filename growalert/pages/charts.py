@@ -8,7 +8,7 @@ What a grower reads at 3 am on a phone (issue 20, point 4):
 - a long, spiky series is not drawn as a solid band: past about one point per pixel column it
   is reduced to each column's min/max envelope (a light area) and mean (the line), and the
   threshold lines are drawn above both, so they stay visible;
-- incidents shaded (``rect.band``) over the plot;
+- incidents and silences shaded (``rect.band-critical``, ``rect.band-silence``), with a legend;
 - the points themselves in ``data-points``, for the hover/tap readout (static/js/chart.js).
 
 No build step: the SVG is part of the HTML and scales with its container (``viewBox``; text is
@@ -291,7 +291,7 @@ def render(chart: Chart) -> SafeString:
                 frame.top,
                 max(frame.x(min(b.end or frame.t1, frame.t1)) - frame.x(max(b.start, frame.t0)), 2),
                 frame.bottom - frame.top,
-                f"{b.kind} {time_label(b.start, False)} to "
+                f"{BAND_LEGEND.get(b.kind, b.kind)} {time_label(b.start, False)} to "
                 + (time_label(b.end, False) if b.end else "now"),
             )
             for b in chart.bands
@@ -382,12 +382,17 @@ def _dot(point: Point, frame: Frame) -> str:
     return f"M{x - 1.5},{y} L{x + 1.5},{y}"
 
 
+BAND_LEGEND = {"critical": "incident", "warning": "warning", "silence": "silenced"}
+
+
 def _legend(chart: Chart, decimals: int) -> SafeString:
     values = [v for _, v in chart.points]
+    shaded = [kind for kind in BAND_LEGEND if any(b.kind == kind for b in chart.bands)]
     items = format_html_join(
         "",
         '<span class="legend-item legend-{}">{}</span>',
-        ((line.kind, line.label) for line in chart.lines),
+        [(line.kind, line.label) for line in chart.lines]
+        + [(f"band-{kind}", BAND_LEGEND[kind]) for kind in shaded],
     )
     return format_html(
         '<figcaption class="chart-legend"><span>min {}, max {}</span>{}</figcaption>',

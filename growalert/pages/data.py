@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString
 from growalert.pages import charts
 from monitors.influxdb import client as influx
 from monitors.influxdb import observe
-from monitors.models import Incident, Monitor
+from monitors.models import Incident, Monitor, Silence
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,29 @@ def monitor_chart(
     *,
     hours: float,
     incidents: list[Incident] | None = None,
+    silences: list[Silence] | None = None,
     width: int = 600,
     height: int = 180,
 ) -> SafeString:
-    return monitor_charts([monitor], hours=hours, incidents=incidents, width=width, height=height)[
-        monitor.pk
+    return monitor_charts(
+        [monitor],
+        hours=hours,
+        incidents=incidents,
+        silences=silences,
+        width=width,
+        height=height,
+    )[monitor.pk]
+
+
+def silence_bands(silences: list[Silence], start: int, end: int) -> list[charts.Band]:
+    """The silences' windows between ``start`` and ``end`` (epoch ms) as bands to shade: a
+    one-off silence once, a daily window on each day it opened."""
+    begin = datetime.fromtimestamp(start / 1000, UTC)
+    finish = datetime.fromtimestamp(end / 1000, UTC)
+    return [
+        charts.Band(int(opens.timestamp() * 1000), int(closes.timestamp() * 1000), "silence")
+        for silence in silences
+        for opens, closes in silence.windows_between(begin, finish)
     ]
 
 
@@ -72,14 +90,21 @@ def monitor_charts(
     *,
     hours: float,
     incidents: list[Incident] | None = None,
+    silences: list[Silence] | None = None,
     width: int = 600,
     height: int = 180,
 ) -> dict[int, SafeString]:
     """Each monitor's chart over the last ``hours``, its series read with one InfluxDB request
-    per source; ``incidents`` shade the charts of their monitors."""
+    per source; ``incidents`` shade the charts of their monitors, ``silences`` (of a monitor,
+    or of all the owner's monitors) theirs, in a shade of their own."""
     points = recent_points(monitors, hours=hours)
     start, end = charts.window(hours)
     bands: dict[int, list[charts.Band]] = defaultdict(list)
+    for monitor in monitors:
+        mine = [
+            s for s in silences or [] if not s.series_key and s.monitor_id in (None, monitor.pk)
+        ]
+        bands[monitor.pk].extend(silence_bands(mine, start, end))
     for i in incidents or []:
         band = charts.Band(int(i.opened_at.timestamp() * 1000), _ms(i.resolved_at), i.severity)
         bands[i.monitor_id].append(band)

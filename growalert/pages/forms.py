@@ -236,6 +236,14 @@ class MonitorForm(forms.ModelForm[Monitor]):
         assert isinstance(channels_field, forms.ModelMultipleChoiceField)
         channels_field.queryset = Channel.objects.filter(owner_id=owner.pk)
         channels_field.required = False
+        if self.instance.pk is None and not self.is_bound:
+            # a new monitor starts with the account's default channels ticked
+            channels_field.initial = [
+                c.pk for c in channels_field.queryset if c.default_for_new_monitors
+            ]
+            channels_field.help_text = (
+                "Your channels marked “default for new monitors” are ticked (Channels page)"
+            )
         self.field_suggestions = FIELD_SUGGESTIONS
         self.unit_suggestions = display.UNIT_SUGGESTIONS
         self.fields["unit"].widget.attrs["list"] = "unit-suggestions"
@@ -309,6 +317,12 @@ class ChannelForm(forms.Form):
         help_text="Also send the offline, battery low and signal weak alerts of all your "
         "devices, now and later, to this channel",
     )
+    default_for_new_monitors = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Default for new monitors",
+        help_text="New monitors start with this channel ticked",
+    )
 
     def channel_fields(self) -> dict[str, Any]:
         """What channel_create takes: the "Send to" text as the kind's config."""
@@ -325,6 +339,7 @@ class ChannelForm(forms.Form):
             "kind": kind,
             "config": config,
             "device_health": self.cleaned_data["device_health"],
+            "default_for_new_monitors": self.cleaned_data["default_for_new_monitors"],
         }
 
 

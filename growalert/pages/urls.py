@@ -3,7 +3,15 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from growalert.pages import account, channels, devices, sources, views
+from growalert.pages import (
+    account,
+    channel_page,
+    channels,
+    devices,
+    monitor_chart,
+    sources,
+    views,
+)
 
 app_name = "pages"
 
@@ -15,6 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/live/monitors/<int:monitor_id>", views.monitor_live, name="live-monitor"),
     path("app/monitors/new", views.monitor_edit, name="monitor-new"),
     path("app/monitors/<int:monitor_id>", views.monitor_detail, name="monitor"),
+    path("app/monitors/<int:monitor_id>/chart", monitor_chart.monitor_chart, name="monitor-chart"),
     path("app/monitors/<int:monitor_id>/edit", views.monitor_edit, name="monitor-edit"),
     path("app/monitors/<int:monitor_id>/toggle", views.monitor_toggle, name="monitor-toggle"),
     path("app/monitors/<int:monitor_id>/test", views.monitor_test, name="monitor-test"),
@@ -28,6 +37,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/devices/<int:device_id>", devices.device_detail, name="device"),
     path("app/devices/<int:device_id>/key", devices.device_rotate_key, name="device-key"),
     path("app/channels", channels.channel_list, name="channels"),
+    path("app/channels/<int:channel_id>", channel_page.channel_detail, name="channel"),
+    path(
+        "app/channels/<int:channel_id>/default",
+        channel_page.channel_default,
+        name="channel-default",
+    ),
     path("app/channels/<int:channel_id>/test", channels.channel_test, name="channel-test"),
     path(
         "app/channels/<int:channel_id>/device-health",

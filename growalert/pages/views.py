@@ -23,7 +23,7 @@ from billing.gating import has_active_service
 from billing.models import Subscription
 from billing.stripe_gateway import StripeGatewayError, is_configured
 from growalert.health import operator
-from growalert.pages import data
+from growalert.pages import data, monitor_chart
 from growalert.pages import live as live_pages
 from growalert.pages.forms import MonitorForm, SilenceForm
 from monitors import fleet, selectors, services
@@ -159,11 +159,7 @@ def _monitor_context(
         owner=request.user, monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
     # a fleet monitor shows its series instead: one chart of every series says nothing
-    chart = (
-        data.monitor_chart(monitor, hours=MONITOR_CHART_HOURS, incidents=incidents)
-        if with_chart and not monitor.is_fleet
-        else ""
-    )
+    chart = monitor_chart.chart_for(request, monitor, incidents) if with_chart else ""
     now = timezone.now()
     silences = (
         selectors.silence_list(owner=request.user)

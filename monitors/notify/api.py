@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from monitors.models import Channel, DeliveryAttempt, Notification
-from monitors.notify import channels, services, twilio
+from monitors.notify import channels, chart_links, services, twilio
 from monitors.notify import selectors as notify_selectors
 from shared.auth import owner_of
 
@@ -51,9 +51,25 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
         model = Channel
         fields = [
             "id", "name", "kind", "config", "secret", "has_secret", "verified", "enabled",
-            "device_health", "disabled_reason", "opted_out_at", "created_at",
+            "device_health", "default_for_new_monitors", "subject_template", "body_template",
+            "disabled_reason", "opted_out_at", "created_at",
         ]  # fmt: skip
         read_only_fields = ["verified", "disabled_reason", "opted_out_at", "created_at"]
+        extra_kwargs = {
+            "default_for_new_monitors": {
+                "help_text": "POST /monitors without `channels` attaches the account's "
+                "default channels; the editor ticks them for a new monitor."
+            },
+            "subject_template": {
+                "help_text": "The channel's own subject, e.g. `{event}: {monitor} is {value}` "
+                "(at most 200 characters; empty: the default). Variables: docs/notifications.md."
+            },
+            "body_template": {
+                "help_text": "The channel's own message with the alert's variables in braces "
+                "(at most 2000 characters; empty: the default). A webhook gets it as "
+                "`message.body` beside the payload."
+            },
+        }
 
     def get_has_secret(self, channel: Channel) -> bool:
         return bool(channel.secret_ciphertext)
@@ -224,4 +240,19 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
         '<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
         content_type="text/xml",
+    )
+
+
+@require_GET
+def notification_chart(request: HttpRequest, token: str) -> HttpResponse:
+    """A notification's chart image behind a signed, expiring link (Slack's image block
+    fetches it without signing in; monitors/notify/chart_links.py)."""
+    try:
+        png = chart_links.image(token)
+    except chart_links.LinkError as exc:
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+    return HttpResponse(
+        png,
+        content_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400, immutable", "X-Robots-Tag": "noindex"},
     )

@@ -1,7 +1,8 @@
 """Writes on channels, with every rule a channel's write has: the config its kind's notifier
 accepts (addresses, an http(s) URL that is not a private address, a Slack hook, an
 international phone number), the signing secret stored encrypted, a kind that never changes,
-a new phone number verified again. The channels API and the channels page both call these.
+a new phone number verified again, message templates that fill (templating.py). The channels
+API and the channels pages both call these.
 
 Device health alerts: a channel with ``device_health`` (the default) is attached to every
 device health monitor of its owner (offline, battery low, signal weak) when it is created or
@@ -16,7 +17,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from monitors.models import Channel, Monitor
+from monitors.models import BODY_TEMPLATE_LENGTH, SUBJECT_TEMPLATE_LENGTH, Channel, Monitor
+from monitors.notify import templating
 from monitors.notify.kinds import NOTIFIERS
 
 KIND_FIXED = "a channel's kind cannot change"
@@ -43,6 +45,20 @@ def clean_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("", str(exc)) from exc
 
 
+def check_templates(fields: dict[str, Any]) -> None:
+    """The message templates among ``fields``, checked (monitors/notify/templating.py); a
+    ValidationError naming the template at fault in plain words."""
+    limits = {"subject_template": SUBJECT_TEMPLATE_LENGTH, "body_template": BODY_TEMPLATE_LENGTH}
+    errors: dict[str, list[str]] = {}
+    for name, limit in limits.items():
+        try:
+            templating.check(fields.get(name) or "", limit=limit)
+        except templating.TemplateError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise ValidationError(errors)
+
+
 def channel_create(
     *,
     owner: User,
@@ -52,10 +68,21 @@ def channel_create(
     secret: str = "",
     enabled: bool = True,
     device_health: bool = True,
+    default_for_new_monitors: bool = False,
+    subject_template: str = "",
+    body_template: str = "",
 ) -> Channel:
     """A new channel. An SMS channel starts unverified: a phone proves consent by a code."""
+    check_templates({"subject_template": subject_template, "body_template": body_template})
     channel = Channel(
-        owner=owner, name=name, kind=kind, enabled=enabled, device_health=device_health
+        owner=owner,
+        name=name,
+        kind=kind,
+        enabled=enabled,
+        device_health=device_health,
+        default_for_new_monitors=default_for_new_monitors,
+        subject_template=subject_template,
+        body_template=body_template,
     )
     channel.full_clean(exclude=["owner", "config"])  # the notifier cleans the config
     channel.config = clean_config(kind, config or {})
@@ -73,6 +100,7 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
     number is unverified again; enabling a channel clears why it was disabled and its failing
     streak."""
     health_was = channel.device_health
+    check_templates(fields)
     if "kind" in fields and fields["kind"] != channel.kind:
         raise ValidationError({"kind": [KIND_FIXED]})
     if "config" in fields:
@@ -116,6 +144,12 @@ def attach_to_device_health(channel: Channel) -> None:
         [Through(monitor_id=pk, channel_id=channel.pk) for pk in monitor_ids],
         ignore_conflicts=True,
     )
+
+
+def default_channels(*, owner: User) -> list[Channel]:
+    """The channels a new monitor notifies unless it is told which: those marked "default for
+    new monitors" (the editor ticks them; ``POST /monitors`` without ``channels`` uses them)."""
+    return list(Channel.objects.filter(owner=owner, default_for_new_monitors=True))
 
 
 def device_health_channels(*, owner: User) -> list[Channel]:

@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.template import Context, Engine
 
 from monitors.models import Channel
-from monitors.notify import chart_png, messages
+from monitors.notify import chart_png, messages, templating
 from monitors.notify.base import PermanentError, Sent, TransientError
 
 MAX_ADDRESSES = 10
@@ -46,6 +46,7 @@ class EmailNotifier:
             channel.config["addresses"],
             idempotency_key=idempotency_key,
             channel_name=channel.name,
+            own=templating.render_for(channel, payload),
         )
         try:
             message.send()
@@ -62,21 +63,32 @@ class EmailNotifier:
 
 
 def build(
-    payload: dict[str, Any], to: list[str], *, idempotency_key: str, channel_name: str = ""
+    payload: dict[str, Any],
+    to: list[str],
+    *,
+    idempotency_key: str,
+    channel_name: str = "",
+    own: templating.Rendered | None = None,
 ) -> EmailMultiAlternatives:
+    """The email; ``own`` is the channel's templated subject and body (each None: the
+    default). The templated body takes the place of the headline and the facts; the chart,
+    the link and the details stay. The HTML part escapes it (autoescape)."""
+    subject = (own.subject if own else None) or messages.subject(payload)
+    body = own.body if own else None
     context = Context(
         {
             "payload": payload,
-            "subject": messages.subject(payload),
+            "subject": subject,
+            "own_body": body,
             "headline": messages.headline(payload),
-            "facts": messages.facts(payload),
+            "facts": [] if body else messages.facts(payload),
             "details": messages.details(payload),
             "points": messages.points_text(payload),
             "channel_name": channel_name,
         }
     )
     message = EmailMultiAlternatives(
-        subject=messages.subject(payload),
+        subject=" ".join(subject.split())[:300],  # a header: one line
         body=TEMPLATES.get_template("notify/email.txt").render(context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=to,

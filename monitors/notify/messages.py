@@ -41,7 +41,7 @@ def shown(payload: dict[str, Any], value: float | None) -> str:
     return display.quantity(value, payload.get("unit") or "", payload.get("precision"))
 
 
-def _threshold(payload: dict[str, Any]) -> str:
+def threshold_text(payload: dict[str, Any]) -> str:
     """ "below 20 %" (the threshold that was crossed)."""
     if payload.get("threshold") is None:
         return ""
@@ -74,9 +74,9 @@ def headline(payload: dict[str, Any]) -> str:
     now = shown(payload, value)
     kind = payload.get("threshold_kind") or "critical"
     if event in ("fired", "repeated"):
-        return f"{name} is {now}, {_threshold(payload)}{_failing_for(payload)}"
+        return f"{name} is {now}, {threshold_text(payload)}{_failing_for(payload)}"
     if event == "warning_raised":
-        return f"{name} is {now}, {_threshold(payload)} (the warning threshold)"
+        return f"{name} is {now}, {threshold_text(payload)} (the warning threshold)"
     if event == "resolved":
         lasted = (payload.get("incident") or {}).get("duration_seconds")
         after = f" after {duration_text(lasted)}" if lasted else ""
@@ -99,7 +99,7 @@ def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Value", shown(payload, payload["value"])))
     if payload.get("threshold") is not None:
         kind = payload.get("threshold_kind") or "critical"
-        rows.append(("Threshold", f"{_threshold(payload)} ({kind})"))
+        rows.append(("Threshold", f"{threshold_text(payload)} ({kind})"))
     if payload.get("window_seconds"):
         window = duration_text(payload["window_seconds"])
         rows.append(("Window", f"{payload.get('aggregation', '')} over {window}"))

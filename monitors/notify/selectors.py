@@ -44,3 +44,27 @@ def outbox_backlog() -> int:
             "SELECT count(*) FROM monitors_notification WHERE status IN ('pending', 'sending')"
         )
         return int(cursor.fetchone()[0])
+
+
+PREVIEW_EVENTS = [
+    Notification.Event.FIRED,
+    Notification.Event.REPEATED,
+    Notification.Event.WARNING_RAISED,
+    Notification.Event.RESOLVED,
+    Notification.Event.WARNING_CLEARED,
+]
+
+
+def latest_alert_payload(*, owner: AbstractBaseUser | AnonymousUser) -> dict[str, object] | None:
+    """The payload of the owner's most recent notification about a monitor's event (fired,
+    resolved, a warning…; a test or a channel's trouble does not count), to preview a
+    channel's message templates with."""
+    payload = (
+        Notification.objects.filter(
+            channel__owner_id=owner.pk, monitor__isnull=False, event__in=PREVIEW_EVENTS
+        )
+        .order_by("-created_at")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    return payload if isinstance(payload, dict) else None

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from monitors.models import Channel
-from monitors.notify import http, messages
+from monitors.notify import chart_links, http, messages, templating
 from monitors.notify.base import Sent
 
 EMOJI = {
@@ -25,9 +25,31 @@ EMOJI = {
 }
 
 
-def message(payload: dict[str, Any]) -> dict[str, Any]:
-    title = f"{EMOJI.get(payload.get('event', ''), '')} {messages.subject(payload)}".strip()
-    facts = messages.facts(payload)
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: only &, < and > (https://api.slack.com/reference/surfaces/formatting)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def own_words(channel: Channel, payload: dict[str, Any]) -> templating.Rendered:
+    """The channel's templates filled for Slack: the header is plain text (values as they
+    are), the text is mrkdwn (values escaped, the template's own formatting kept)."""
+    plain = templating.render_for(channel, payload)
+    marked = templating.render_for(channel, payload, escape)
+    return templating.Rendered(plain.subject, marked.body)
+
+
+def message(
+    payload: dict[str, Any],
+    *,
+    own: templating.Rendered | None = None,
+    image_url: str | None = None,
+) -> dict[str, Any]:
+    """The Block Kit message; ``own`` is the channel's templated subject and body (they take
+    the header's and the text's place, the facts are left out), ``image_url`` the chart."""
+    subject = (own.subject if own else None) or messages.subject(payload)
+    text = (own.body if own else None) or messages.headline(payload)
+    title = f"{EMOJI.get(payload.get('event', ''), '')} {subject}".strip()
+    facts = [] if own and own.body else messages.facts(payload)
     fields = [
         {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
         for label, value in facts
@@ -37,11 +59,14 @@ def message(payload: dict[str, Any]) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": messages.headline(payload) or " "},
+            "text": {"type": "mrkdwn", "text": text[:3000] or " "},
         },
     ]
     if fields:
         blocks.append({"type": "section", "fields": fields})
+    if image_url:
+        alt = f"Chart of {payload.get('monitor', {}).get('name') or 'the series'}, recent hours"
+        blocks.append({"type": "image", "image_url": image_url, "alt_text": alt[:2000]})
     url = payload.get("monitor", {}).get("url")
     if url:
         blocks.append(
@@ -52,7 +77,7 @@ def message(payload: dict[str, Any]) -> dict[str, Any]:
                 ],
             }
         )
-    return {"text": f"{title}: {messages.headline(payload)}", "blocks": blocks}
+    return {"text": f"{title}: {text}"[:3000], "blocks": blocks}
 
 
 class SlackNotifier:
@@ -70,5 +95,11 @@ class SlackNotifier:
         return {"url": url}
 
     def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
-        body = json.dumps(message(payload)).encode()
+        body = json.dumps(
+            message(
+                payload,
+                own=own_words(channel, payload),
+                image_url=chart_links.url_for(idempotency_key, payload),
+            )
+        ).encode()
         return http.post(channel.config["url"], content=body, headers=http.json_headers())

@@ -7,15 +7,19 @@ import re
 from typing import Any
 
 from monitors.models import Channel
-from monitors.notify import messages, twilio
+from monitors.notify import messages, templating, twilio
 from monitors.notify.base import PermanentError, Sent
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_LENGTH = 320  # two SMS segments
 
 
-def body(payload: dict[str, Any]) -> str:
-    parts = [messages.subject(payload), messages.headline(payload)]
+def body(payload: dict[str, Any], own: templating.Rendered | None = None) -> str:
+    """The text: subject and headline (or the channel's own), the link, how to opt out."""
+    parts = [
+        (own.subject if own else None) or messages.subject(payload),
+        (own.body if own else None) or messages.headline(payload),
+    ]
     url = payload.get("monitor", {}).get("url")
     text = " — ".join(p for p in parts if p)
     suffix = f" {url}" if url else ""
@@ -34,5 +38,7 @@ class SmsNotifier:
             raise PermanentError("the recipient replied STOP")
         if not channel.verified:
             raise PermanentError("the number is not verified")
-        message = twilio.send_sms(channel.config["phone"], body(payload))
+        message = twilio.send_sms(
+            channel.config["phone"], body(payload, templating.render_for(channel, payload))
+        )
         return Sent(201, f"Twilio {message.sid} ({message.status})")

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from monitors.models import Channel
-from monitors.notify import http
+from monitors.notify import http, templating
 from monitors.notify.base import Sent
 
 
@@ -35,6 +35,16 @@ def verify(secret: str, body: bytes, header: str, *, tolerance: int = 300) -> bo
     return fresh and hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+def document(channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """The JSON sent: the payload as stored, its idempotency key, and a ``message`` object
+    (``subject``, ``body``: the channel's templates filled) when the channel has templates."""
+    sent = {**payload, "idempotency_key": idempotency_key}
+    own = templating.render_for(channel, payload)
+    if own.subject is not None or own.body is not None:
+        sent["message"] = {"subject": own.subject, "body": own.body}
+    return sent
+
+
 class WebhookNotifier:
     def validate(self, config: dict[str, Any]) -> dict[str, Any]:
         url = config.get("url")
@@ -47,7 +57,7 @@ class WebhookNotifier:
         return {"url": url}
 
     def send(self, channel: Channel, payload: dict[str, Any], *, idempotency_key: str) -> Sent:
-        body = json.dumps({**payload, "idempotency_key": idempotency_key}).encode()
+        body = json.dumps(document(channel, payload, idempotency_key=idempotency_key)).encode()
         headers = http.json_headers(
             {
                 "Growalert-Event": str(payload.get("event", "")),

@@ -1,6 +1,7 @@
 /* Hover or tap a chart (growalert/pages/charts.py) to read a point: a cursor line at the
    nearest point and its time and value under the chart. Arrow keys move it when the chart has
-   focus. The points come from the figure's data-points; nothing is fetched. */
+   focus. The points come from the figure's data-points; a chart marked data-chart-refresh is
+   fetched again when the live counter says something changed (below). */
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
@@ -82,6 +83,46 @@
       }
     });
   }
+  // A chart inside [data-chart-refresh] is fetched again when the live counter moves
+  // (static/js/live.js fires growalert:live), at most one request at a time per chart and
+  // one every few seconds: its data (points, incidents, silences) follow without a reload.
+  var REFRESH_GAP = 3000;
+
+  function refresh(holder) {
+    var now = Date.now();
+    if (holder.refreshing) { holder.refreshAgain = true; return; }
+    var wait = (holder.refreshedAt || 0) + REFRESH_GAP - now;
+    if (wait > 0) {
+      if (!holder.refreshTimer) {
+        holder.refreshTimer = setTimeout(function () { holder.refreshTimer = null; refresh(holder); }, wait);
+      }
+      return;
+    }
+    holder.refreshing = true;
+    holder.refreshedAt = now;
+    fetch(holder.getAttribute("data-chart-refresh"), {
+      credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" }
+    }).then(function (response) {
+      if (!response.ok) throw new Error("chart: HTTP " + response.status);
+      return response.text();
+    }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").body;
+      holder.replaceChildren.apply(holder, Array.prototype.map.call(fresh.childNodes, function (node) {
+        return document.importNode(node, true);
+      }));
+      holder.setAttribute("data-chart-version", String((parseInt(holder.getAttribute("data-chart-version"), 10) || 0) + 1));
+      all(holder);
+    }).catch(function () { /* the chart on screen stays; the next change tries again */ })
+      .then(function () {
+        holder.refreshing = false;
+        if (holder.refreshAgain) { holder.refreshAgain = false; refresh(holder); }
+      });
+  }
+
   all(document);
-  document.addEventListener("growalert:live", function () { all(document); });
+  document.addEventListener("growalert:live", function () {
+    all(document);
+    if (!window.fetch || !window.DOMParser) return;
+    document.querySelectorAll("[data-chart-refresh]").forEach(refresh);
+  });
 })();

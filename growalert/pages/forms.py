@@ -170,7 +170,9 @@ FORM_FIELDS = [
     "name", "description", "source", "measurement", "field", "tags", "group_by",
     "series_filter", "storm_threshold", "aggregation",
     "percentile", "window", "comparator", "critical", "critical_high", "warning",
-    "warning_high", "recovery", "unit", "precision", "interval", "pending_for", "recover_after",
+    "warning_high", "recovery", "lights_on", "lights_off", "night_critical",
+    "night_critical_high", "night_warning", "night_warning_high", "night_recovery",
+    "unit", "precision", "interval", "pending_for", "recover_after",
     "repeat_every",
     "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
 ]  # fmt: skip
@@ -207,6 +209,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "channels": forms.CheckboxSelectMultiple,
+            "lights_on": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "lights_off": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
         labels = {
             "critical": "Critical threshold",
@@ -220,8 +224,17 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "no_data_policy": "When there is no data",
             "error_policy": "When the query fails",
             "storm_threshold": "Group messages above (series)",
+            "lights_on": "Lights on (day from)",
+            "lights_off": "Lights off (night from)",
+            "night_critical": "Night: critical threshold",
+            "night_critical_high": "Night: critical upper bound",
+            "night_warning": "Night: warning threshold",
+            "night_warning_high": "Night: warning upper bound",
+            "night_recovery": "Night: recovery value",
         }
         help_texts = {
+            "lights_on": "Optional: with lights off, the night thresholds below hold from "
+            "lights off to lights on, in your account's time zone (daylight saving included)",
             "no_data_policy": "Notify: no data for the whole window, for as many checks as "
             "“Fire after”, notifies like a breach (and resolves when data returns).",
         }

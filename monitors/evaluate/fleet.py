@@ -39,7 +39,7 @@ from django.utils import timezone
 import alerts_core as ac
 from monitors import fleet, live, metrics
 from monitors.definition import Thresholds
-from monitors.evaluate import step
+from monitors.evaluate import step, time_zones
 from monitors.evaluate.audience import deliverable_channels
 from monitors.influxdb import client as influx
 from monitors.influxdb.fleet import FleetObservation, points_by_series
@@ -253,7 +253,7 @@ def decide_all(
     selected series are past the limit. The live path and the dry run share it."""
     known = known_series(monitor)
     keys, unwatched = _watched(known, observation)
-    rules = (monitor.policy(), monitor.thresholds())
+    rules = (monitor.policy(), monitor.thresholds_at(now, time_zones.of(monitor)))
     decisions = [
         _decide(
             monitor, key, known.get(key), observation, now, silenced or key in silenced_keys, rules

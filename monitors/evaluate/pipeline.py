@@ -37,7 +37,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import live
-from monitors.evaluate import fleet, step
+from monitors.evaluate import fleet, step, time_zones
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
@@ -211,6 +211,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     sources = Source.objects.in_bulk({m.source_id for m in monitors})  # one per batch
     for monitor in monitors:
         monitor.source = sources[monitor.source_id]
+    time_zones.attach(monitors)  # one query, for the monitors with a photoperiod
     fleets = [m for m in monitors if m.is_fleet]
     singles = [m for m in monitors if not m.is_fleet]
     observations = _observe(singles, due, broken)

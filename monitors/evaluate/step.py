@@ -13,6 +13,7 @@ from datetime import datetime
 import alerts_core as ac
 from monitors import display
 from monitors.definition import Thresholds
+from monitors.evaluate import time_zones
 from monitors.evaluate.thresholds import Verdict, judge
 from monitors.models import Monitor
 
@@ -83,8 +84,11 @@ def step(
     rules: tuple[ac.Policy, Thresholds] | None = None,
 ) -> tuple[ac.MonitorState, list[ac.Event], ac.Outcome]:
     """One evaluation: observation -> outcome -> alerts_core transition. ``rules``: the
-    monitor's policy and thresholds, when the caller has built them once for many series."""
+    monitor's policy and its thresholds at ``now``, when the caller has built them once for
+    many series."""
     policy, thresholds = rules if rules is not None else (monitor.policy(), None)
+    if thresholds is None:  # day or night: decided by the moment of this evaluation
+        thresholds = monitor.thresholds_at(now, time_zones.of(monitor))
     outcome = outcome_for(
         monitor,
         value=value,

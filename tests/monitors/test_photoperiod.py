@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.services import profile_update
 from monitors import photoperiod
 from monitors.evaluate import pipeline
-from monitors.evaluate.backtest import backtest
+from monitors.evaluate.backtest import Backtest, backtest
 from monitors.influxdb import client as influx
 from monitors.models import Incident, Monitor, SeriesState, Status
 from tests.factories import MonitorFactory, SourceFactory
@@ -248,6 +248,7 @@ def test_the_backtest_switches_at_the_same_moments_as_live_evaluation(owner, inf
         database=influx_db.database,
     )
     result = backtest(monitor, hours=0.5, end=utc("2026-03-29T04:10:00"))
+    assert isinstance(result, Backtest)
     assert result.error is None
     by_time = {
         datetime.fromtimestamp(e["time"] / 1000, tz=UTC).strftime("%H:%M"): e

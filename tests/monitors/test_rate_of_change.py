@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from monitors.evaluate.aggregate import aggregate, sliding
-from monitors.evaluate.backtest import backtest
+from monitors.evaluate.backtest import Backtest, FleetBacktest, backtest
 from monitors.influxdb import client as influx
 from monitors.models import SeriesState, Status
 from tests.factories import MonitorFactory, SourceFactory
@@ -119,6 +119,8 @@ def test_the_backtest_ends_where_live_evaluation_is(owner, influx_db):
 
     replayed = backtest(single, hours=1)
     per_series = backtest(fleet, hours=1)
+    assert isinstance(replayed, Backtest)
+    assert isinstance(per_series, FleetBacktest)
 
     last = replayed.evaluations[-1]
     assert (last["value"], last["status"]) == (single.last_value, single.status)
@@ -148,6 +150,7 @@ def test_the_backtest_replays_hand_computed_changes_at_fixed_times(owner, influx
         database=influx_db.database,
     )
     result = backtest(monitor, hours=40 / 60, end=start + timedelta(minutes=40))
+    assert isinstance(result, Backtest)
     got = {
         f"{datetime.fromtimestamp(e['time'] / 1000, tz=UTC):%H:%M}": (e["value"], e["status"])
         for e in result.evaluations

@@ -809,6 +809,13 @@ class SeriesState(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["monitor", "key"], name="series_state_one_per_key")
         ]
+        indexes = [  # the retention's gone series (monitors/retention.py): no data, oldest first
+            models.Index(
+                fields=["last_evaluated_at"],
+                condition=Q(last_value__isnull=True),
+                name="series_state_gone_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.monitor_id}: {self.key}"

@@ -728,16 +728,16 @@ def _photoperiod_errors(m: Mapping[str, Any]) -> dict[str, str]:
     on, off = m.get("lights_on"), m.get("lights_off")
     nights = [name for name in NIGHT_FIELDS if m.get(name) is not None]
     if on is None and off is None:
-        return {nights[0]: "night thresholds need lights_on and lights_off"} if nights else {}
+        return {nights[0]: "night thresholds need lights on and lights off times"} if nights else {}
     if on is None or off is None:
         missing = "lights_on" if on is None else "lights_off"
-        return {missing: "lights_on and lights_off go together: give both or neither"}
+        return {missing: "lights on and lights off go together: give both or neither"}
     if not isinstance(on, time) or not isinstance(off, time):
         return {}  # each field's own validation says so
     if on == off:
-        return {"lights_off": "must differ from lights_on"}
+        return {"lights_off": "must differ from lights on"}
     if m.get("night_critical") is None:
-        return {"night_critical": "required with lights_on and lights_off"}
+        return {"night_critical": "required with lights on and lights off"}
     return _threshold_errors(m, "night_")
 
 

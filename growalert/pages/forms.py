@@ -23,6 +23,7 @@ from monitors.models import (
     MAX_WINDOW,
     MIN_INTERVAL,
     MIN_REPEAT,
+    SERIES_KEY_LENGTH,
     SILENCE_TOO_LONG,
     Channel,
     Monitor,
@@ -226,11 +227,12 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "storm_threshold": "Group messages above (series)",
             "lights_on": "Lights on (day from)",
             "lights_off": "Lights off (night from)",
-            "night_critical": "Night: critical threshold",
-            "night_critical_high": "Night: critical upper bound",
-            "night_warning": "Night: warning threshold",
-            "night_warning_high": "Night: warning upper bound",
-            "night_recovery": "Night: recovery value",
+            # not "Night: critical threshold": labels must not contain one another
+            "night_critical": "Night critical",
+            "night_critical_high": "Night critical high",
+            "night_warning": "Night warning",
+            "night_warning_high": "Night warning high",
+            "night_recovery": "Night recovery",
         }
         help_texts = {
             "lights_on": "Optional: with lights off, the night thresholds below hold from "
@@ -389,6 +391,20 @@ class SilenceForm(forms.Form):
             self.add_error(field, SILENCE_TOO_LONG.capitalize() + ".")
         cleaned["starts_at"], cleaned["ends_at"] = starts, ends
         return cleaned
+
+
+class SeriesSilenceForm(forms.Form):
+    """Silence one series of a fleet monitor for a while, from its grid."""
+
+    DURATIONS = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1),
+                 "7d": timedelta(days=7)}  # fmt: skip
+
+    series_key = forms.CharField(max_length=SERIES_KEY_LENGTH)
+    duration = forms.ChoiceField(
+        label="Silence a series for",
+        choices=[("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("7d", "7 days")],
+        initial="1h",
+    )
 
 
 class VerifyForm(forms.Form):

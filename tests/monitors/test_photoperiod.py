@@ -92,15 +92,15 @@ def test_the_monitor_picks_its_thresholds_by_the_moment_and_names_the_period():
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"lights_on": "06:00"}, "lights_off", "lights_on and lights_off go together"),
-        ({"lights_off": "20:00"}, "lights_on", "lights_on and lights_off go together"),
+        ({"lights_on": "06:00"}, "lights_off", "lights on and lights off go together"),
+        ({"lights_off": "20:00"}, "lights_on", "lights on and lights off go together"),
         ({"lights_on": "06:00", "lights_off": "06:00"}, "lights_off", "must differ"),
         (
             {"lights_on": "06:00", "lights_off": "20:00"},
             "night_critical",
-            "required with lights_on and lights_off",
+            "required with lights on and lights off",
         ),
-        ({"night_critical": 20}, "night_critical", "night thresholds need lights_on"),
+        ({"night_critical": 20}, "night_critical", "night thresholds need lights on and"),
         (
             {**LIGHTS, "night_critical": 20, "night_warning": 25},
             "night_warning",

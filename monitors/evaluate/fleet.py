@@ -628,6 +628,7 @@ def series_payload(
     """A series' notification: the monitor's payload naming the series (docs/notifications.md)."""
     series = series_ref(monitor, key, tags)
     warned = event.kind in (ac.EventKind.WARNING_RAISED, ac.EventKind.WARNING_CLEARED)
+    t = monitor.thresholds_at(event.at, time_zones.of(monitor))  # the night's, at night
     resolved_at = incident.resolved_at if incident else None
     duration = (resolved_at - incident.opened_at) if incident and resolved_at else None
     return Payload(
@@ -638,7 +639,7 @@ def series_payload(
         previous_status=event.previous_status.value,
         reason=f"{series['label']}: {event.message}",
         value=event.value,
-        threshold=monitor.warning if warned else monitor.critical,
+        threshold=t.warning if warned else t.critical,
         threshold_kind="warning" if warned else "critical",
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
@@ -687,7 +688,7 @@ def _storm_notification(
         occurred_at=now,
         monitor=_monitor_ref(monitor),  # type: ignore[arg-type]
         reason=f"{len({d.key for d, _ in told})} series changed state: {said}",
-        threshold=monitor.critical,
+        threshold=monitor.thresholds_at(now, time_zones.of(monitor)).critical,
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
         window_seconds=monitor.window.total_seconds(),

@@ -651,6 +651,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
     """The notification payload (documented in docs/notifications.md)."""
     monitor = d.monitor
     warned = event.kind in (ac.EventKind.WARNING_RAISED, ac.EventKind.WARNING_CLEARED)
+    t = monitor.thresholds_at(event.at, time_zones.of(monitor))  # the night's, at night
     resolved_at = incident.resolved_at if incident else None
     duration: timedelta | None = (
         (resolved_at - incident.opened_at) if incident and resolved_at else None
@@ -667,9 +668,9 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         previous_status=event.previous_status.value,
         reason=event.message,
         value=event.value,
-        threshold=monitor.warning if warned else monitor.critical,
+        threshold=t.warning if warned else t.critical,
         threshold_kind="warning" if warned else "critical",
-        threshold_high=monitor.warning_high if warned else monitor.critical_high,
+        threshold_high=t.warning_high if warned else t.critical_high,
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
         window_seconds=monitor.window.total_seconds(),

@@ -24,8 +24,8 @@ from monitors import photoperiod
 from monitors.evaluate import pipeline
 from monitors.evaluate.backtest import Backtest, backtest
 from monitors.influxdb import client as influx
-from monitors.models import Incident, Monitor, SeriesState, Status
-from tests.factories import MonitorFactory, SourceFactory
+from monitors.models import Incident, Monitor, Notification, SeriesState, Status
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 from tests.monitors.test_api import monitor_body
 
 pytestmark = pytest.mark.django_db
@@ -185,12 +185,15 @@ def test_live_a_reading_of_25_fires_at_night_and_resolves_at_lights_on_on_the_sp
     owner, influx_db
 ):
     monitor = photoperiod_monitor(owner, influx_db)
+    monitor.channels.set([ChannelFactory(owner=owner)])
     write_now(influx_db, {"greenhouse-1": 25.0})
 
     evaluate_at(monitor, "2026-03-29T03:59:30")  # 05:59:30 CEST: night
     monitor.refresh_from_db()
     assert monitor.status == Status.FIRING
     assert monitor.status_reason == "25 is above 20 (critical, night)"
+    fired = Notification.objects.get(monitor=monitor, event="fired").payload
+    assert (fired["threshold"], fired["reason"]) == (20.0, "25 is above 20 (critical, night)")
 
     evaluate_at(monitor, "2026-03-29T04:00:30")  # 06:00:30 CEST: day
     monitor.refresh_from_db()
@@ -212,7 +215,10 @@ def test_live_a_fleet_monitor_judges_every_series_by_the_night_thresholds(owner,
     monitor = photoperiod_monitor(owner, influx_db, tags={}, group_by=["device"])
     write_now(influx_db, {"a": 25.0, "b": 15.0, "c": 35.0})
 
+    monitor.channels.set([ChannelFactory(owner=owner)])
     evaluate_at(monitor, "2026-10-25T19:00:00")  # 20:00 CET on the autumn day: night
+    fired = Notification.objects.filter(monitor=monitor, event="fired", series_key="device=a")
+    assert fired.get().payload["threshold"] == 20.0
     rows = {s.key: s for s in SeriesState.objects.filter(monitor=monitor)}
     assert {k: s.status for k, s in rows.items()} == {
         "device=a": "firing",

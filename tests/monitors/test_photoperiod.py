@@ -25,6 +25,7 @@ from monitors.evaluate import pipeline
 from monitors.evaluate.backtest import Backtest, backtest
 from monitors.influxdb import client as influx
 from monitors.models import Incident, Monitor, Notification, SeriesState, Status
+from monitors.status_words import status_words, threshold_words
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 from tests.monitors.test_api import monitor_body
 
@@ -269,3 +270,15 @@ def test_the_backtest_switches_at_the_same_moments_as_live_evaluation(owner, inf
         (utc("2026-03-29T03:41:00"), "fired"),
         (utc("2026-03-29T04:00:00"), "resolved"),
     ]
+
+
+def test_the_pages_say_which_threshold_holds_now():
+    monitor = Monitor(
+        comparator="above", critical=30.0, lights_on=ON, lights_off=OFF, night_critical=20.0,
+        status="pending", pending_for=3, interval=timedelta(minutes=1), last_value=25.0,
+        last_evaluated_at=utc("2026-03-29T03:00:00"), enabled=True,
+    )  # fmt: skip
+    monitor.time_zone = AMS
+    words = status_words(monitor, now=utc("2026-03-29T03:00:30"))  # 05:00:30 CEST
+    assert "if still above 20 at night (now 25)" in words.sentence
+    assert threshold_words(monitor, now=utc("2026-03-29T12:00:00")) == "above 30"

@@ -17,6 +17,7 @@ class Aggregation(enum.StrEnum):
     SUM = "sum"
     MEDIAN = "median"
     PERCENTILE = "percentile"
+    CHANGE = "change"  #: last minus first value in the window: a rate of change
 
 
 class Comparator(enum.StrEnum):

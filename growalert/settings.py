@@ -519,6 +519,9 @@ RETENTION_STRIPE_EVENTS_DAYS: float = env.float("RETENTION_STRIPE_EVENTS_DAYS", 
 if RETENTION_STRIPE_EVENTS_DAYS > 0:
     RETENTION_STRIPE_EVENTS_DAYS = max(7.0, RETENTION_STRIPE_EVENTS_DAYS)
 RETENTION_ADMIN_LOG_DAYS: float = max(0.0, env.float("RETENTION_ADMIN_LOG_DAYS", default=365.0))
+# A fleet monitor's series with no data for this long (not firing, no open incident) is
+# forgotten; it joins again as a new series if it comes back.
+RETENTION_GONE_SERIES_DAYS: float = max(0.0, env.float("RETENTION_GONE_SERIES_DAYS", default=7.0))
 # Rows per DELETE statement (at most 1000), seconds one run may spend (the rest waits for the
 # next run), and a pause between batches that leaves Postgres to the pipeline.
 RETENTION_BATCH_SIZE: int = max(1, min(env.int("RETENTION_BATCH_SIZE", default=1000), 1000))

@@ -7,11 +7,14 @@ silences beside them. Every queryset is scoped to the requesting user.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, QuerySet
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -27,11 +30,12 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from billing.gating import HasActiveSubscription
-from monitors import selectors, services
+from monitors import fleet, selectors, services
 from monitors.evaluate import backtest, dry_run
 from monitors.influxdb import client as influx
 from monitors.influxdb import explain
-from monitors.models import Incident, Monitor, Silence, Source
+from monitors.influxdb import fleet as influx_fleet
+from monitors.models import Incident, Monitor, Silence, Source, validate_tags
 from monitors.notify import channels as notify_channels
 from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
@@ -93,19 +97,62 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
         return Response(SourceSerializer(source).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("measurement", description="Also its fields and tags.")],
+        parameters=[
+            OpenApiParameter("measurement", description="Also its fields and tags."),
+            OpenApiParameter(
+                "group_by",
+                description="With measurement: tag keys (comma-separated, e.g. device,zone); "
+                "the answer's `series` lists the series a fleet monitor would watch now.",
+            ),
+            OpenApiParameter(
+                "series_filter",
+                description='With group_by: a JSON object, e.g. {"device": ["greenhouse-*"]}.',
+            ),
+            OpenApiParameter(
+                "tags", description='With group_by: fixed tags, a JSON object {"site": "north"}.'
+            ),
+        ],
         responses=dict[str, Any],
     )
     @action(detail=True, methods=["get"], url_path="schema")
     def contents(self, request: Request, pk: str | None = None) -> Response:
         """What the source holds (InfluxQL): measurements, and for ``?measurement=`` its fields
-        and tag values. The editor offers them as suggestions."""
+        and tag values. The editor offers them as suggestions. With ``group_by`` (and
+        ``series_filter``), ``series``: how many series match now and the first 100."""
         source = self.get_object()
-        measurement = request.query_params.get("measurement", "")[:200]
+        params = request.query_params
+        measurement = params.get("measurement", "")[:200]
         try:
-            return Response(explain.schema(source, measurement=measurement))
+            found = explain.schema(source, measurement=measurement)
+            if params.get("group_by") and measurement in found["measurements"]:  # type: ignore[operator]
+                found["series"] = influx_fleet.matching_series(
+                    source, measurement=measurement, **_series_choice(params)
+                )
+            return Response(found)
         except influx.InfluxError as exc:
             return Response({"detail": f"InfluxDB: {exc}"}, status=502)
+
+
+def _series_choice(params: Mapping[str, str]) -> dict[str, Any]:
+    """``group_by``, ``series_filter`` and ``tags`` from query parameters, checked as a
+    monitor's are; ValidationError (400, naming the parameter) otherwise."""
+    group_by = [key.strip() for key in params.get("group_by", "").split(",") if key.strip()]
+    chosen: dict[str, Any] = {}
+    for name in ("series_filter", "tags"):
+        try:
+            chosen[name] = json.loads(params.get(name) or "{}")
+        except ValueError as exc:
+            raise ValidationError({name: ["must be a JSON object"]}) from exc
+    try:
+        fleet.check_group_by(group_by)
+        fleet.check_series_filter(chosen["series_filter"], group_by)
+    except fleet.SeriesBoundError as exc:
+        raise ValidationError({"series_filter": [str(exc)]}) from exc
+    try:
+        validate_tags(chosen["tags"])
+    except DjangoValidationError as exc:
+        raise ValidationError({"tags": exc.messages}) from exc
+    return {"group_by": group_by, **chosen}
 
 
 @extend_schema(

@@ -30,3 +30,4 @@ class Thresholds:
     warning: float | None = None
     warning_high: float | None = None
     recovery: float | None = None
+    period: str = ""  # "day" or "night" for a monitor with a photoperiod, shown in reasons

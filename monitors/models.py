@@ -10,7 +10,7 @@ import dataclasses
 import math
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
 import alerts_core as ac
-from monitors import crypto, display, fleet
+from monitors import crypto, display, fleet, photoperiod
 from monitors.definition import Definition, Thresholds
 from monitors.vocabulary import (
     AGGREGATION_CHOICES,
@@ -404,6 +404,20 @@ class Monitor(models.Model):
         help_text="Value the series must cross back over to resolve.",
         validators=[THRESHOLD_BOUND],
     )
+    # Day and night (photoperiod): from lights_on to lights_off, wall-clock times in the
+    # owner's time zone (accounts' Profile), the thresholds above hold; otherwise the night_*
+    # ones (monitors/photoperiod.py). Both times or neither.
+    lights_on = models.TimeField(
+        null=True, blank=True, help_text="Day thresholds from this time, e.g. 06:00."
+    )
+    lights_off = models.TimeField(
+        null=True, blank=True, help_text="Night thresholds from this time, e.g. 20:00."
+    )
+    night_critical = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
+    night_critical_high = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
+    night_warning = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
+    night_warning_high = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
+    night_recovery = models.FloatField(null=True, blank=True, validators=[THRESHOLD_BOUND])
     # How values are shown (pages, notifications): "22.7 °C". Blank unit: a bare number; no
     # precision: at most two decimals.
     unit = models.CharField(
@@ -500,6 +514,19 @@ class Monitor(models.Model):
                 name="monitor_numbers_finite",
             ),
             models.CheckConstraint(
+                condition=_in_range("night_critical", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("night_critical_high", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("night_warning", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("night_warning_high", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True)
+                & _in_range("night_recovery", -MAX_MAGNITUDE, MAX_MAGNITUDE, nullable=True),
+                name="monitor_night_numbers_finite",
+            ),
+            models.CheckConstraint(
+                condition=Q(lights_on__isnull=True, lights_off__isnull=True)
+                | Q(lights_on__isnull=False, lights_off__isnull=False),
+                name="monitor_photoperiod_both_times",
+            ),
+            models.CheckConstraint(
                 condition=_in_range("precision", 0, display.MAX_PRECISION, nullable=True),
                 name="monitor_precision_in_range",
             ),
@@ -523,6 +550,9 @@ class Monitor(models.Model):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._due_at: datetime | None = None
+        # The owner's time zone, which the photoperiod follows: set by whoever loads the
+        # monitor for evaluation (monitors/evaluate/time_zones.py), never stored here.
+        self.time_zone: str | None = None
         super().__init__(*args, **kwargs)
 
     def __str__(self) -> str:
@@ -599,12 +629,22 @@ class Monitor(models.Model):
         return self._values(Definition)
 
     def thresholds(self) -> Thresholds:
-        """Raises ValueError for a threshold that is not a finite number (a row planted past
-        validation): every comparison with NaN is false, so it would silently never fire."""
-        values = (self.critical, self.critical_high, self.warning, self.warning_high)
-        if any(v is not None and not math.isfinite(v) for v in (*values, self.recovery)):
-            raise ValueError("a threshold is not a finite number")
-        return self._values(Thresholds)
+        """The (day) thresholds. Raises ValueError for a threshold that is not a finite number
+        (a row planted past validation): every comparison with NaN is false, so it would
+        silently never fire."""
+        return _thresholds(self, "", "day" if self.has_photoperiod else "")
+
+    @property
+    def has_photoperiod(self) -> bool:
+        return self.lights_on is not None and self.lights_off is not None
+
+    def thresholds_at(self, moment: datetime, time_zone: str) -> Thresholds:
+        """The thresholds in force at ``moment``: the night ones in the photoperiod's night
+        (``lights_on``/``lights_off`` read in ``time_zone``, the owner's). Raises ValueError as
+        :meth:`thresholds` does."""
+        if photoperiod.is_night(moment, self.lights_on, self.lights_off, time_zone):
+            return _thresholds(self, "night_", "night")
+        return self.thresholds()
 
     @property
     def is_fleet(self) -> bool:
@@ -627,15 +667,29 @@ class Monitor(models.Model):
         return ac.MonitorState.from_dict(self.state) if self.state else ac.MonitorState()
 
 
+_THRESHOLD_NAMES = ("critical", "critical_high", "warning", "warning_high", "recovery")
+NIGHT_FIELDS = tuple(f"night_{name}" for name in _THRESHOLD_NAMES)
+PHOTOPERIOD_FIELDS = ("lights_on", "lights_off", *NIGHT_FIELDS)
+
+
+def _thresholds(monitor: Monitor, prefix: str, period: str) -> Thresholds:
+    values = {name: getattr(monitor, prefix + name) for name in _THRESHOLD_NAMES}
+    if any(v is not None and not math.isfinite(v) for v in values.values()):
+        raise ValueError("a threshold is not a finite number")
+    if values["critical"] is None:
+        raise ValueError(f"the {prefix}critical threshold is missing")
+    return Thresholds(comparator=monitor.comparator, period=period, **values)
+
+
 _RULE_FIELDS = (
     "group_by", "series_filter", "tags", "raw_query", "measurement", "field", "aggregation",
     "percentile", "comparator", "critical", "critical_high", "warning", "warning_high",
-    "recovery",
+    "recovery", *PHOTOPERIOD_FIELDS,
 )  # fmt: skip
 _BOUNDED_FIELDS = (
     "interval", "window", "repeat_every", "pending_for", "recover_after", "percentile",
     "critical", "critical_high", "warning", "warning_high", "recovery", "tags", "precision",
-    "group_by", "series_filter", "storm_threshold",
+    "group_by", "series_filter", "storm_threshold", *NIGHT_FIELDS,
 )  # fmt: skip
 
 
@@ -651,29 +705,62 @@ def definition_errors(m: Mapping[str, Any]) -> dict[str, str]:
     errors.update(_fleet_errors(m))
     if m.get("aggregation") == ac.Aggregation.PERCENTILE and m.get("percentile") is None:
         errors["percentile"] = "required when aggregation is percentile"
-    comparator, critical = m.get("comparator", ac.Comparator.ABOVE), m.get("critical")
-    if critical is None:
+    if m.get("critical") is None:
         errors["critical"] = "this field is required"
         return errors
-    numbers = ("critical", "critical_high", "warning", "warning_high", "recovery")
-    if any(m.get(n) is not None and not math.isfinite(m[n]) for n in numbers):
+    errors.update(_threshold_errors(m, ""))
+    errors.update(_photoperiod_errors(m))
+    return errors
+
+
+def _threshold_errors(m: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """A set of thresholds (the day's, or with ``prefix`` "night_" the night's) consistent
+    with the comparator; errors keyed by the prefixed field names."""
+    errors: dict[str, str] = {}
+    comparator, critical = m.get("comparator", ac.Comparator.ABOVE), m[f"{prefix}critical"]
+    numbers = [m.get(prefix + name) for name in _THRESHOLD_NAMES]
+    if any(n is not None and not math.isfinite(n) for n in numbers):
         return errors  # each field's own validator says which
     if ac.Comparator(comparator).is_range:
-        high = m.get("critical_high")
+        high = m.get(f"{prefix}critical_high")
         if high is None:
-            errors["critical_high"] = f"required for the {comparator} comparator"
+            errors[f"{prefix}critical_high"] = f"required for the {comparator} comparator"
         elif high <= critical:
-            errors["critical_high"] = "must be greater than critical"
-        if (m.get("warning") is None) != (m.get("warning_high") is None):
-            errors["warning_high"] = "a warning range needs both warning and warning_high"
+            errors[f"{prefix}critical_high"] = f"must be greater than {prefix}critical"
+        if (m.get(f"{prefix}warning") is None) != (m.get(f"{prefix}warning_high") is None):
+            errors[f"{prefix}warning_high"] = (
+                f"a warning range needs both {prefix}warning and {prefix}warning_high"
+            )
         return errors
-    warning, recovery = m.get("warning"), m.get("recovery")
+    warning, recovery = m.get(f"{prefix}warning"), m.get(f"{prefix}recovery")
     above = comparator == ac.Comparator.ABOVE
     if warning is not None and (warning >= critical if above else warning <= critical):
-        errors["warning"] = f"must be {'below' if above else 'above'} critical ({critical})"
+        errors[f"{prefix}warning"] = (
+            f"must be {'below' if above else 'above'} {prefix}critical ({critical})"
+        )
     if recovery is not None and (recovery > critical if above else recovery < critical):
-        errors["recovery"] = f"must be {'at or below' if above else 'at or above'} critical"
+        errors[f"{prefix}recovery"] = (
+            f"must be {'at or below' if above else 'at or above'} {prefix}critical"
+        )
     return errors
+
+
+def _photoperiod_errors(m: Mapping[str, Any]) -> dict[str, str]:
+    """Both times or neither, two different times, and night thresholds exactly with them."""
+    on, off = m.get("lights_on"), m.get("lights_off")
+    nights = [name for name in NIGHT_FIELDS if m.get(name) is not None]
+    if on is None and off is None:
+        return {nights[0]: "night thresholds need lights on and lights off times"} if nights else {}
+    if on is None or off is None:
+        missing = "lights_on" if on is None else "lights_off"
+        return {missing: "lights on and lights off go together: give both or neither"}
+    if not isinstance(on, time) or not isinstance(off, time):
+        return {}  # each field's own validation says so
+    if on == off:
+        return {"lights_off": "must differ from lights on"}
+    if m.get("night_critical") is None:
+        return {"night_critical": "required with lights on and lights off"}
+    return _threshold_errors(m, "night_")
 
 
 def _fleet_errors(m: Mapping[str, Any]) -> dict[str, str]:
@@ -743,6 +830,13 @@ class SeriesState(models.Model):
         ordering = ["monitor", "key"]
         constraints = [
             models.UniqueConstraint(fields=["monitor", "key"], name="series_state_one_per_key")
+        ]
+        indexes = [  # the retention's gone series (monitors/retention.py): no data, oldest first
+            models.Index(
+                fields=["last_evaluated_at"],
+                condition=Q(last_value__isnull=True),
+                name="series_state_gone_idx",
+            )
         ]
 
     def __str__(self) -> str:

@@ -46,7 +46,8 @@ def loaded(fields: Fields, values: Sequence[Any]) -> list[Any]:
 #   "text", "integer", "float", "boolean", "json", "pk": Postgres's own JSON for the value;
 #   "datetime" DateTimeField in UTC: "2026-01-02T03:04:05Z", ".123456" only when not zero;
 #   "duration" DurationField (django.utils.duration.duration_string): "00:05:00",
-#              "1 02:00:03", "-1 23:59:59.500000".
+#              "1 02:00:03", "-1 23:59:59.500000";
+#   "time"     TimeField (datetime.time.isoformat): "06:00:00", ".123456" only when not zero.
 # No % operator: these fragments go into statements with %(name)s parameters.
 _INTEGERS = {
     "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
@@ -62,6 +63,7 @@ JSON_KINDS: dict[str, frozenset[str]] = {
     "pk": frozenset({"ForeignKey", "OneToOneField", *_INTEGERS}),
     "datetime": frozenset({"DateTimeField"}),
     "duration": frozenset({"DurationField"}),
+    "time": frozenset({"TimeField"}),
 }
 
 
@@ -91,6 +93,8 @@ _DURATION = (
     " - floor(extract(epoch FROM ({x})) / 86400) * 86400), 'HH24:MI:SS.US'), '.000000', '')"
 )
 
+_TIME = "replace(to_char(({x}), 'HH24:MI:SS.US'), '.000000', '')"
+
 
 class NoSqlColumn(TypeError):
     """A value Postgres cannot write the way DRF renders it."""
@@ -103,6 +107,8 @@ def json_value(expression: str, kind: str) -> str:
         return _DATETIME.format(x=expression)
     if kind == "duration":
         return _DURATION.format(x=expression)
+    if kind == "time":
+        return _TIME.format(x=expression)
     if kind in JSON_KINDS:
         return expression
     raise NoSqlColumn(f"no SQL for JSON values of kind {kind!r} (known: {', '.join(JSON_KINDS)})")

@@ -4,7 +4,8 @@
 Never deleted: a notification still pending or being sent (a retry is still due), one whose
 incident is still open, one retried since the cutoff; an open incident, an incident a kept
 notification points at, and each monitor's latest incident (the monitor's page shows when it
-last fired); a failed Stripe event. The engine (batches, SKIP LOCKED, the time budget) is
+last fired); a failed Stripe event; a fleet series that is firing, failing or has an open
+incident, however long it has been gone. The engine (batches, SKIP LOCKED, the time budget) is
 shared/pruning.py.
 
 Devices' ingest keeps no log table: accepted readings pass through a Redis stream whose entries
@@ -59,7 +60,23 @@ ADMIN_LOG = Rule(
     where="t.action_time < %(cutoff)s",
     order_by="id",
 )
-RULES = (NOTIFICATIONS, INCIDENTS, STRIPE_EVENTS, SESSIONS, ADMIN_LOG)
+# A fleet monitor's series that stopped reporting long ago: its row was last written when its
+# data went (last_value NULL; a series with data is rewritten at least every
+# FLEET_VALUE_REFRESH_SECONDS). Never one that is firing or failing, or has an open incident;
+# one that comes back joins again as a new series.
+GONE_SERIES = Rule(
+    name="gone_series",
+    table="monitors_seriesstate",
+    where=(
+        "t.last_value IS NULL AND t.last_evaluated_at < %(cutoff)s"
+        " AND t.status NOT IN ('firing', 'error')"
+        " AND NOT EXISTS (SELECT 1 FROM monitors_incident AS i"
+        "  WHERE i.monitor_id = t.monitor_id AND i.series_key = t.key"
+        "  AND i.resolved_at IS NULL)"
+    ),
+    order_by="last_evaluated_at",
+)
+RULES = (NOTIFICATIONS, INCIDENTS, STRIPE_EVENTS, SESSIONS, ADMIN_LOG, GONE_SERIES)
 NAMES = tuple(rule.name for rule in RULES)
 
 
@@ -75,6 +92,7 @@ def ages() -> dict[str, timedelta | None]:
         STRIPE_EVENTS.name: _age(settings.RETENTION_STRIPE_EVENTS_DAYS),
         SESSIONS.name: timedelta(0),
         ADMIN_LOG.name: _age(settings.RETENTION_ADMIN_LOG_DAYS),
+        GONE_SERIES.name: _age(settings.RETENTION_GONE_SERIES_DAYS),
     }
 
 

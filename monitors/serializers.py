@@ -75,6 +75,8 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             "measurement", "field", "tags", "group_by", "series_filter", "storm_threshold",
             "aggregation", "percentile", "window", "raw_query",
             "comparator", "critical", "critical_high", "warning", "warning_high", "recovery",
+            "lights_on", "lights_off", "night_critical", "night_critical_high", "night_warning",
+            "night_warning_high", "night_recovery",
             "unit", "precision", "interval", "pending_for", "recover_after", "repeat_every",
             "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
@@ -172,6 +174,7 @@ _JSON_KINDS: dict[type[serializers.Field[Any, Any, Any, Any]], str] = {
     OwnedPrimaryKeyField: "pk",
     serializers.DateTimeField: "datetime",
     serializers.DurationField: "duration",
+    serializers.TimeField: "time",
     serializers.ManyRelatedField: "pk_list",
     serializers.ReadOnlyField: "computed",
 }
@@ -194,6 +197,8 @@ def json_columns(serializer_class: type[serializers.BaseSerializer[Any]]) -> tup
         output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
         if kind == "datetime" and (output_format != ISO_8601 or hasattr(field, "timezone")):
             raise NoSqlColumn(f"{serializer_class.__name__}.{name}: only ISO 8601 in UTC")
+        if kind == "time" and getattr(field, "format", api_settings.TIME_FORMAT) != ISO_8601:
+            raise NoSqlColumn(f"{serializer_class.__name__}.{name}: only ISO 8601 times")
         coerced = getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING)
         if isinstance(field, BigIntegerField) and coerced:
             raise NoSqlColumn(f"{serializer_class.__name__}.{name}: big integers as strings")

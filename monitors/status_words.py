@@ -11,6 +11,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import display
+from monitors.definition import Thresholds
 from monitors.evaluate.thresholds import describe
 from monitors.models import Monitor
 from monitors.vocabulary import status_label
@@ -25,16 +26,22 @@ class StatusWords:
     sentence: str  # the whole truth, one line
 
 
-def threshold_words(monitor: Monitor, *, warning: bool = False) -> str:
-    """ "above 30 °C", "outside 18 °C..24 °C" (the warning threshold with ``warning``)."""
-    low, high = (
-        (monitor.warning, monitor.warning_high)
-        if warning
-        else (monitor.critical, monitor.critical_high)
-    )
+def threshold_words(monitor: Monitor, *, warning: bool = False, now: datetime | None = None) -> str:
+    """ "above 30 °C", "outside 18 °C..24 °C" (the warning threshold with ``warning``); with a
+    photoperiod, the one in force ``now`` in the time zone the page is shown in (its owner's):
+    "above 20 °C at night"."""
+    try:
+        t = monitor.thresholds_at(
+            now or timezone.now(), monitor.time_zone or timezone.get_current_timezone_name()
+        )
+    except ValueError:  # a threshold planted past validation (NaN): shown as stored
+        t = Thresholds(monitor.comparator, monitor.critical, monitor.critical_high,
+                       monitor.warning, monitor.warning_high)  # fmt: skip
+    low, high = (t.warning, t.warning_high) if warning else (t.critical, t.critical_high)
     if low is None:
         return ""
-    return describe(monitor.comparator, low, high, monitor.show)
+    words = describe(monitor.comparator, low, high, monitor.show)
+    return f"{words} at night" if t.period == "night" else words
 
 
 def status_words(monitor: Monitor, *, now: datetime | None = None) -> StatusWords:
@@ -64,7 +71,7 @@ def status_words(monitor: Monitor, *, now: datetime | None = None) -> StatusWord
             "Recovering",
             "pending",
             f"Recovering: {display.plural(left, 'more good check')} to resolve "
-            f"(now {monitor.show(monitor.last_value)}; fires {threshold_words(monitor)}).",
+            f"(now {monitor.show(monitor.last_value)}; fires {threshold_words(monitor, now=now)}).",
         )
     if status == ac.Status.FIRING:
         since = state.fired_at or monitor.status_changed_at
@@ -80,7 +87,7 @@ def _pending(monitor: Monitor, state: ac.MonitorState, now: datetime) -> str:
     still = (
         "there is still no data"
         if monitor.last_value is None
-        else f"still {threshold_words(monitor)} (now {monitor.show(monitor.last_value)})"
+        else f"still {threshold_words(monitor, now=now)} (now {monitor.show(monitor.last_value)})"
     )
     checks = display.plural(left, "more failing check")
     return f"Pending: fires at {display.clock(fires_at, now=now)} if {still} — {checks}."

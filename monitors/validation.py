@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
+from alerts_core import Aggregation
 from billing.plans import min_interval_for
 from monitors.influxdb import queries
 from monitors.models import Monitor, definition_errors, duration_text
@@ -22,7 +23,8 @@ from monitors.models import Monitor, definition_errors, duration_text
 _READS = (
     "group_by", "series_filter", "tags", "source", "raw_query", "measurement", "field",
     "aggregation", "percentile", "comparator", "critical", "critical_high", "warning",
-    "warning_high", "recovery",
+    "warning_high", "recovery", "lights_on", "lights_off", "night_critical",
+    "night_critical_high", "night_warning", "night_warning_high", "night_recovery",
 )  # fmt: skip
 
 
@@ -81,10 +83,14 @@ def _clean_field(name: str, value: Any) -> Any:
 
 
 def _fleet_source_errors(values: Mapping[str, Any]) -> dict[str, str]:
-    """Fleet monitors ask InfluxQL (GROUP BY): a Flux source cannot have one."""
-    source = values.get("source")
-    if values.get("group_by") and getattr(source, "flavor", None) == "flux":
+    """Fleet monitors (GROUP BY) and the change over a window (``last - first``) are asked in
+    InfluxQL: a Flux source cannot have them."""
+    if getattr(values.get("source"), "flavor", None) != "flux":
+        return {}
+    if values.get("group_by"):
         return {"group_by": "fleet monitors need an InfluxQL source"}
+    if values.get("aggregation") == Aggregation.CHANGE and not values.get("raw_query"):
+        return {"aggregation": "the change over a window needs an InfluxQL source"}
     return {}
 
 

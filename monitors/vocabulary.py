@@ -75,6 +75,7 @@ AGGREGATION_LABELS: Mapping[Aggregation, str] = {
     Aggregation.SUM: "Sum",
     Aggregation.MEDIAN: "Median",
     Aggregation.PERCENTILE: "Percentile",
+    Aggregation.CHANGE: "Change (last minus first)",
 }
 
 COMPARATOR_LABELS: Mapping[Comparator, str] = {

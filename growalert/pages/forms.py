@@ -23,6 +23,7 @@ from monitors.models import (
     MAX_SILENCE,
     MAX_WINDOW,
     MIN_REPEAT,
+    SERIES_KEY_LENGTH,
     SILENCE_TOO_LONG,
     Channel,
     Monitor,
@@ -170,7 +171,9 @@ FORM_FIELDS = [
     "name", "description", "source", "measurement", "field", "tags", "group_by",
     "series_filter", "storm_threshold", "aggregation",
     "percentile", "window", "comparator", "critical", "critical_high", "warning",
-    "warning_high", "recovery", "unit", "precision", "interval", "pending_for", "recover_after",
+    "warning_high", "recovery", "lights_on", "lights_off", "night_critical",
+    "night_critical_high", "night_warning", "night_warning_high", "night_recovery",
+    "unit", "precision", "interval", "pending_for", "recover_after",
     "repeat_every",
     "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
 ]  # fmt: skip
@@ -207,6 +210,8 @@ class MonitorForm(forms.ModelForm[Monitor]):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "channels": forms.CheckboxSelectMultiple,
+            "lights_on": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "lights_off": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
         labels = {
             "critical": "Critical threshold",
@@ -220,8 +225,18 @@ class MonitorForm(forms.ModelForm[Monitor]):
             "no_data_policy": "When there is no data",
             "error_policy": "When the query fails",
             "storm_threshold": "Group messages above (series)",
+            "lights_on": "Lights on (day from)",
+            "lights_off": "Lights off (night from)",
+            # not "Night: critical threshold": labels must not contain one another
+            "night_critical": "Night critical",
+            "night_critical_high": "Night critical high",
+            "night_warning": "Night warning",
+            "night_warning_high": "Night warning high",
+            "night_recovery": "Night recovery",
         }
         help_texts = {
+            "lights_on": "Optional: with lights off, the night thresholds below hold from "
+            "lights off to lights on, in your account's time zone (daylight saving included)",
             "no_data_policy": "Notify: no data for the whole window, for as many checks as "
             "“Fire after”, notifies like a breach (and resolves when data returns).",
         }
@@ -395,6 +410,20 @@ class SilenceForm(forms.Form):
             self.add_error(field, SILENCE_TOO_LONG.capitalize() + ".")
         cleaned["starts_at"], cleaned["ends_at"] = starts, ends
         return cleaned
+
+
+class SeriesSilenceForm(forms.Form):
+    """Silence one series of a fleet monitor for a while, from its grid."""
+
+    DURATIONS = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1),
+                 "7d": timedelta(days=7)}  # fmt: skip
+
+    series_key = forms.CharField(max_length=SERIES_KEY_LENGTH)
+    duration = forms.ChoiceField(
+        label="Silence a series for",
+        choices=[("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("7d", "7 days")],
+        initial="1h",
+    )
 
 
 class VerifyForm(forms.Form):

@@ -29,6 +29,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/monitors/<int:monitor_id>/test", views.monitor_test, name="monitor-test"),
     path("app/monitors/<int:monitor_id>/delete", views.monitor_delete, name="monitor-delete"),
     path("app/monitors/<int:monitor_id>/silence", views.monitor_silence, name="monitor-silence"),
+    path(
+        "app/monitors/<int:monitor_id>/series/silence",
+        views.series_silence,
+        name="series-silence",
+    ),
     path("app/silences/<int:silence_id>/end", views.silence_end, name="silence-end"),
     path("app/sources", sources.source_list, name="sources"),
     path("app/sources/<int:source_id>/check", sources.source_check, name="source-check"),

@@ -25,7 +25,7 @@ from billing.stripe_gateway import StripeGatewayError, is_configured
 from growalert.health import operator
 from growalert.pages import data, monitor_chart
 from growalert.pages import live as live_pages
-from growalert.pages.forms import MonitorForm, SilenceForm
+from growalert.pages.forms import MonitorForm, SeriesSilenceForm, SilenceForm
 from monitors import fleet, selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
@@ -114,6 +114,7 @@ def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, 
             "open": m.pk in troubled,
             "chart": charted.get(m.pk),
             "silence": selectors.silence_for(silences, m.pk),
+            **_compact_grid(m),
         }
         for m in monitors
     ]
@@ -226,6 +227,36 @@ def monitor_silence(request: HttpRequest, monitor_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def series_silence(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
+    """Silences one series of a fleet monitor (from its grid): it keeps being evaluated and
+    changes state, quietly; the others notify as before."""
+    monitor = _owned_monitor(request, monitor_id)
+    form = SeriesSilenceForm(request.POST)
+    target = reverse("pages:monitor", args=[monitor.pk]) + "#series"
+    if not form.is_valid() or not monitor.is_fleet:
+        messages.error(request, "Choose a series and how long to silence it.")
+        return redirect(target)
+    key = form.cleaned_data["series_key"]
+    row = selectors.series_list(monitor=monitor).filter(key=key).first()
+    if row is None:
+        messages.error(request, "That series is not one of this monitor's (any more).")
+        return redirect(target)
+    now = timezone.now()
+    silence = services.silence_create(
+        owner=_user(request),
+        monitor=monitor,
+        series_key=key,
+        starts_at=now,
+        ends_at=now + SeriesSilenceForm.DURATIONS[form.cleaned_data["duration"]],
+    )
+    label = fleet.series_label(row.tags, monitor.group_by) or key
+    ends = timezone.localtime(silence.ends_at)
+    messages.success(request, f"Series “{label}” is silenced until {ends:%Y-%m-%d %H:%M}.")
+    return redirect(target)
+
+
+@login_required
+@require_POST
 def silence_end(request: HttpRequest, silence_id: int) -> HttpResponseRedirect:
     silence = get_object_or_404(selectors.silence_list(owner=request.user), pk=silence_id)
     services.silence_end(silence=silence)
@@ -263,6 +294,27 @@ def _fleet_grid(monitor: Monitor) -> dict[str, Any]:
     counts = Counter(rows.values_list("status", flat=True))
     summary = [(status_label(s), counts[s]) for s in STATUS_ORDER if counts[s]]
     return {"series": shown, "series_total": sum(counts.values()), "series_counts": summary}
+
+
+DASHBOARD_SERIES = 12  # a fleet monitor's worst series on its dashboard card
+
+
+def _compact_grid(monitor: Monitor) -> dict[str, Any]:
+    """A fleet monitor's worst series for its dashboard card (one query: a card is small)."""
+    if not monitor.is_fleet:
+        return {}
+    rows = selectors.series_list(monitor=monitor)
+    shown = [
+        {
+            "key": row.key,
+            "label": fleet.series_label(row.tags, monitor.group_by) or row.key,
+            "status": row.status,
+            "words": status_label(row.status),
+            "value": row.last_value,
+        }
+        for row in rows[:DASHBOARD_SERIES]
+    ]
+    return {"series": shown}
 
 
 @login_required

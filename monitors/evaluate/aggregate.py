@@ -2,7 +2,7 @@
 
 Each matches InfluxQL 1.x: ``median`` averages the two middle values of an even count, and
 ``percentile`` is nearest-rank with index ``floor(n * p / 100 + 0.5) - 1`` (no value when that
-falls outside the data).
+falls outside the data), and ``change`` is ``last - first`` (0 for a single point).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def aggregate(name: str, values: Sequence[float], pct: float | None = None) -> f
         Aggregation.COUNT: lambda v: float(len(v)),
         Aggregation.SUM: math.fsum,
         Aggregation.MEDIAN: statistics.median,
+        Aggregation.CHANGE: lambda v: v[-1] - v[0],
     }
     if name == Aggregation.PERCENTILE:
         return percentile(values, pct if pct is not None else 50.0)

@@ -40,7 +40,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import live
-from monitors.evaluate import fleet, phase, resident, step
+from monitors.evaluate import fleet, phase, resident, step, time_zones
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
@@ -242,6 +242,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     sources = Source.objects.in_bulk({m.source_id for m in monitors})  # one per batch
     for monitor in monitors:
         monitor.source = sources[monitor.source_id]
+    time_zones.attach(monitors, refresh=True)  # one query, for monitors with a photoperiod
     fleets = [m for m in monitors if m.is_fleet]
     singles = [m for m in monitors if not m.is_fleet]
     observations = _observe(singles, due, broken)
@@ -722,6 +723,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
     """The notification payload (documented in docs/notifications.md)."""
     monitor = d.monitor
     warned = event.kind in (ac.EventKind.WARNING_RAISED, ac.EventKind.WARNING_CLEARED)
+    t = monitor.thresholds_at(event.at, time_zones.of(monitor))  # the night's, at night
     resolved_at = incident.resolved_at if incident else None
     duration: timedelta | None = (
         (resolved_at - incident.opened_at) if incident and resolved_at else None
@@ -738,9 +740,9 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         previous_status=event.previous_status.value,
         reason=event.message,
         value=event.value,
-        threshold=monitor.warning if warned else monitor.critical,
+        threshold=t.warning if warned else t.critical,
         threshold_kind="warning" if warned else "critical",
-        threshold_high=monitor.warning_high if warned else monitor.critical_high,
+        threshold_high=t.warning_high if warned else t.critical_high,
         comparator=monitor.comparator,
         aggregation=monitor.aggregation,
         window_seconds=monitor.window.total_seconds(),

@@ -48,7 +48,7 @@ class _Resident:
     fingerprint: str
     monitor: Monitor
     state: ac.MonitorState | None = None
-    rules: tuple[ac.Policy, Thresholds] | None = None
+    rules: tuple[ac.Policy, Thresholds | None] | None = None
 
 
 _resident: dict[int, _Resident] = {}
@@ -92,15 +92,21 @@ def alert_state(monitor: Monitor) -> ac.MonitorState:
     return entry.state
 
 
-def rules(monitor: Monitor) -> tuple[ac.Policy, Thresholds]:
+def rules(monitor: Monitor) -> tuple[ac.Policy, Thresholds | None]:
     """The monitor's policy and thresholds, built once per loaded row (raises as
-    ``Monitor.policy`` and ``Monitor.thresholds`` do for a row planted past validation)."""
+    ``Monitor.policy`` and ``Monitor.thresholds`` do for a row planted past validation). A
+    monitor with day and night thresholds gets None for them: which set applies depends on the
+    moment of each evaluation (``step.step`` picks it)."""
     entry = _entry(monitor)
     if entry is None:
-        return monitor.policy(), monitor.thresholds()
+        return monitor.policy(), _fixed_thresholds(monitor)
     if entry.rules is None:
-        entry.rules = (monitor.policy(), monitor.thresholds())
+        entry.rules = (monitor.policy(), _fixed_thresholds(monitor))
     return entry.rules
+
+
+def _fixed_thresholds(monitor: Monitor) -> Thresholds | None:
+    return None if monitor.has_photoperiod else monitor.thresholds()
 
 
 def forget() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import alerts_core as ac
 from monitors import display
 from monitors.definition import Thresholds
+from monitors.evaluate import time_zones
 from monitors.evaluate.thresholds import Verdict, judge
 from monitors.models import Monitor
 
@@ -81,11 +82,14 @@ def step(
     error: Exception | None,
     now: datetime,
     silenced: bool = False,
-    rules: tuple[ac.Policy, Thresholds] | None = None,
+    rules: tuple[ac.Policy, Thresholds | None] | None = None,
 ) -> tuple[ac.MonitorState, list[ac.Event], ac.Outcome]:
     """One evaluation: observation -> outcome -> alerts_core transition. ``rules``: the
-    monitor's policy and thresholds, when the caller has built them once for many series."""
+    monitor's policy and its thresholds at ``now`` (None: picked here, day or night), when the
+    caller has built them once for many series or ticks."""
     policy, thresholds = rules if rules is not None else (monitor.policy(), None)
+    if thresholds is None:  # day or night: decided by the moment of this evaluation
+        thresholds = monitor.thresholds_at(now, time_zones.of(monitor))
     outcome = outcome_for(
         monitor,
         value=value,

@@ -50,22 +50,25 @@ def describe(comparator: str, low: float, high: float | None, show: Show = _plai
 
 def judge(value: float, t: Thresholds, *, firing: bool = False, show: Show = _plain) -> Judgement:
     """Fail when the critical threshold is breached; warn on the warning threshold. ``show``
-    writes a value (with the monitor's unit and precision) in the reason.
+    writes a value (with the monitor's unit and precision) in the reason; a photoperiod's day
+    or night is named in it ("is above 20 (critical, night)").
 
     While firing, a recovery threshold (hysteresis) replaces the critical one for deciding
     whether the value has come back: "fire above 30, resolve only below 28"."""
     shown = show(value)
     critical = describe(t.comparator, t.critical, t.critical_high, show)
+    when = f", {t.period}" if t.period else ""
     if firing and t.recovery is not None and not Comparator(t.comparator).is_range:
         still_bad = value > t.recovery if t.comparator == Comparator.ABOVE else value < t.recovery
         if still_bad:
             return Judgement(
                 Verdict.FAIL,
-                f"{shown} has not recovered past {show(t.recovery)} (critical {show(t.critical)})",
+                f"{shown} has not recovered past {show(t.recovery)} "
+                f"(critical {show(t.critical)}{when})",
             )
     elif _breaches(t.comparator, value, t.critical, t.critical_high):
-        return Judgement(Verdict.FAIL, f"{shown} is {critical} (critical)")
+        return Judgement(Verdict.FAIL, f"{shown} is {critical} (critical{when})")
     if t.warning is not None and _breaches(t.comparator, value, t.warning, t.warning_high):
         crossed = describe(t.comparator, t.warning, t.warning_high, show)
-        return Judgement(Verdict.WARN, f"{shown} is {crossed} (warning)")
-    return Judgement(Verdict.PASS, f"{shown} is within limits (critical {critical})")
+        return Judgement(Verdict.WARN, f"{shown} is {crossed} (warning{when})")
+    return Judgement(Verdict.PASS, f"{shown} is within limits (critical {critical}{when})")

@@ -61,6 +61,8 @@ def _selector(definition: Definition) -> str:
         if pct is None or not 0 < pct <= 100:
             raise InvalidQuery("percentile must be a number above 0 and at most 100")
         return f"percentile({field}, {float(pct)!r})"
+    if definition.aggregation == Aggregation.CHANGE:
+        return f"last({field}) - first({field})"  # aggregate.py: the same for the backtest
     return f"{definition.aggregation}({field})"
 
 

@@ -75,6 +75,13 @@
       warning: number("warning"),
       warning_high: number("warning_high"),
       recovery: number("recovery"),
+      lights_on: value("lights_on") || null,
+      lights_off: value("lights_off") || null,
+      night_critical: number("night_critical"),
+      night_critical_high: number("night_critical_high"),
+      night_warning: number("night_warning"),
+      night_warning_high: number("night_warning_high"),
+      night_recovery: number("night_recovery"),
       pending_for: value("pending_for").trim() || "1",  // checks, or a duration like 10m
       recover_after: number("recover_after") || 1,
       no_data_policy: value("no_data_policy"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -161,3 +162,43 @@ def test_the_schema_documents_the_series_and_the_fleet_fields(client):
     assert b"group_by" in schema
     assert b"series_filter" in schema
     assert b"series_key" in schema
+
+
+def test_the_schema_lists_the_series_a_fleet_definition_matches_now(
+    alice, bob, api_client_for, influx_db
+):
+    source = SourceFactory(owner=alice, database=influx_db.database)
+    lines = [
+        "gro01,device=greenhouse\\ 1,zone=a temperature=20",
+        "gro01,device=greenhouse-2,zone=a temperature=21",
+        "gro01,device=greenhouse-2,zone=b temperature=21",
+        "gro01,device=shed,zone=a temperature=19",
+        "gro01,zone=a temperature=19",  # no device tag: no series of a device
+        "other,device=barn temperature=18",
+    ]
+    influx_db.client.write(lines, database=influx_db.database)
+    client = api_client_for(alice)
+    url = f"/sources/{source.pk}/schema?measurement=gro01"
+
+    by_device = client.get(url + "&group_by=device").json()["series"]
+    assert by_device == {
+        "matched": 3,
+        "series": [
+            {"key": "device=greenhouse 1", "label": "greenhouse 1"},
+            {"key": "device=greenhouse-2", "label": "greenhouse-2"},
+            {"key": "device=shed", "label": "shed"},
+        ],
+        "complete": True,
+    }
+    pattern = json.dumps({"device": ["greenhouse-*"]})
+    narrowed = client.get(url + f"&group_by=device,zone&series_filter={pattern}").json()["series"]
+    assert [s["label"] for s in narrowed["series"]] == ["greenhouse-2 / a", "greenhouse-2 / b"]
+    fixed = client.get(url + '&group_by=device&tags={"zone": "b"}').json()["series"]
+    assert [s["key"] for s in fixed["series"]] == ["device=greenhouse-2"]
+    assert "series" not in client.get(url).json()  # without group_by: suggestions only
+
+    bad = client.get(url + '&group_by=device&series_filter={"zone": ["a"]}')
+    assert bad.status_code == 400
+    assert bad.json()["series_filter"] == ["'zone' is not one of the group_by tag keys"]
+    assert client.get(url + "&group_by=device&series_filter=nope").status_code == 400
+    assert api_client_for(bob).get(url + "&group_by=device").status_code == 404

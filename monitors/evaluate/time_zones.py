@@ -1,0 +1,37 @@
+"""The time zone a monitor's photoperiod follows: its owner's (the accounts Profile's), read
+once for a batch of monitors and kept on each (``Monitor.time_zone``) for the evaluation.
+
+Only monitors with a photoperiod ask; a user without a profile is in UTC, as the pages show
+them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+
+from monitors.models import Monitor
+from monitors.photoperiod import DEFAULT_ZONE
+
+
+def attach(monitors: Iterable[Monitor], *, refresh: bool = False) -> None:
+    """Sets ``time_zone`` on the monitors with a photoperiod that lack it (one query); with
+    ``refresh``, on all of them (a worker keeps monitors between ticks: monitors/evaluate/
+    resident.py, while the owner may change the account's time zone)."""
+    wanting = [m for m in monitors if m.has_photoperiod and (refresh or m.time_zone is None)]
+    if not wanting:
+        return
+    owners = {m.owner_id for m in wanting}
+    zones = dict(
+        get_user_model().objects.filter(pk__in=owners).values_list("pk", "profile__time_zone")
+    )
+    for monitor in wanting:
+        monitor.time_zone = zones.get(monitor.owner_id) or DEFAULT_ZONE
+
+
+def of(monitor: Monitor) -> str:
+    """The monitor's time zone (read now if no one attached it)."""
+    if not monitor.has_photoperiod:
+        return DEFAULT_ZONE
+    attach([monitor])
+    return monitor.time_zone or DEFAULT_ZONE

@@ -282,3 +282,36 @@ def test_the_pages_say_which_threshold_holds_now():
     words = status_words(monitor, now=utc("2026-03-29T03:00:30"))  # 05:00:30 CEST
     assert "if still above 20 at night (now 25)" in words.sentence
     assert threshold_words(monitor, now=utc("2026-03-29T12:00:00")) == "above 30"
+
+
+def test_live_a_steady_monitor_kept_by_the_worker_switches_to_the_night_thresholds(
+    owner, influx_db
+):
+    """An evaluation that changes nothing keeps the monitor in the worker between ticks
+    (monitors/evaluate/resident.py): the thresholds are still picked at each evaluation."""
+    monitor = photoperiod_monitor(owner, influx_db)
+    write_now(influx_db, {"greenhouse-1": 25.0})
+
+    evaluate_at(monitor, "2026-03-30T17:58:00")  # 19:58 CEST: day, 25 is fine
+    evaluate_at(monitor, "2026-03-30T17:59:00")  # nothing changed: kept as it was loaded
+    monitor.refresh_from_db()
+    assert monitor.status == Status.OK
+
+    evaluate_at(monitor, "2026-03-30T18:00:30")  # 20:00:30 CEST: night
+    monitor.refresh_from_db()
+    assert monitor.status == Status.FIRING
+    assert monitor.status_reason == "25 is above 20 (critical, night)"
+
+
+def test_live_a_time_zone_change_applies_to_a_monitor_kept_by_the_worker(owner, influx_db):
+    monitor = photoperiod_monitor(owner, influx_db)
+    write_now(influx_db, {"greenhouse-1": 25.0})
+    evaluate_at(monitor, "2026-03-30T12:00:00")  # 14:00 CEST: day
+    evaluate_at(monitor, "2026-03-30T12:01:00")
+    monitor.refresh_from_db()
+    assert monitor.status == Status.OK
+
+    profile_update(user=owner, time_zone="Pacific/Auckland")  # 01:02 there: night
+    evaluate_at(monitor, "2026-03-30T12:02:00")
+    monitor.refresh_from_db()
+    assert monitor.status == Status.FIRING

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import live
-from monitors.evaluate import fleet, step
+from monitors.evaluate import arrival, fleet, step
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
@@ -216,11 +216,16 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     observations = _observe(singles, due, broken)
     now = timezone.now()
     silenced = silenced_monitor_ids(monitors, now)
+    handed = arrival.handed_over(singles, now)
     decisions = []
+    left_to_arrival = 0
     for monitor in singles:
         observation = observations.get(monitor.pk)
         if observation is None:
             continue  # could not be observed: already among the broken
+        if monitor.pk in handed and observation.value is not None:
+            left_to_arrival += 1  # its readings are decided as they arrive (evaluate.arrival)
+            continue
         try:
             decisions.append(
                 _decide(monitor, due[monitor.pk], observation, now, monitor.pk in silenced)
@@ -251,6 +256,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         result.broken = _write_broken(broken, now)
         result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
+    result.skipped += left_to_arrival
     return result
 
 
@@ -442,6 +448,14 @@ def _attach_points(decisions: list[Decision], now: datetime) -> None:
 
 def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.get_current_timezone()).isoformat()
+
+
+def commit_decisions(decisions: list[Decision], now: datetime) -> BatchResult:
+    """Writes decisions taken elsewhere (the arrival evaluators, devices/arrival) exactly as the
+    poller writes its own: one transaction, the conditional update keyed on ``state_version``
+    and ``evaluated_due_at < due_at``, incidents and the outbox for the transitions that won.
+    A decision whose row moved on meanwhile is not applied (``BatchResult.skipped``)."""
+    return _commit(decisions, now)
 
 
 def _commit(decisions: list[Decision], now: datetime) -> BatchResult:

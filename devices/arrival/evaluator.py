@@ -17,9 +17,9 @@ Exactly-once machinery, step by step:
 3. Decisions. The readings of one stream read are applied per monitor in time order, each an
    evaluation at the reading's time through ``evaluate.step`` (the poller's and the backtest's
    step). Rows are written only when something changed (an event, a status, a pending or
-   recovering count) or every ``REFRESH_S`` (its value on the pages), all in ONE transaction per
-   read with the poller's conditional update (``pipeline.commit_decisions``): a row the poller
-   moved on meanwhile (no data) is reloaded and decided again, once.
+   recovering count) or every ``REFRESH_S`` (its value on the pages; spread over time), all in
+   ONE transaction per read with the poller's conditional update (``commit_decisions``): a row
+   the poller moved on meanwhile (no data) is reloaded and decided again, once.
 4. Hand-over. Entries are acknowledged only after that commit: a process killed before it leaves
    them pending, and the next holder of the lease claims them (they fill its windows; their
    decisions are the poller's, as in 2). A replayed reading changes nothing: its time is not
@@ -29,8 +29,10 @@ Exactly-once machinery, step by step:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -48,20 +50,22 @@ from devices.arrival import lines
 from devices.arrival.watched import Watch, Watched
 from devices.arrival.window import Window
 from devices.ingest import queue
+from monitors.definition import Thresholds
 from monitors.evaluate import arrival
-from monitors.evaluate.audience import silenced_monitor_ids
 from monitors.evaluate.pipeline import MAX_POINTS, Decision, commit_decisions
 from monitors.evaluate.step import step
 from monitors.influxdb.observe import Observation
-from monitors.models import Monitor
+from monitors.models import Monitor, covering_silences
 
 logger = logging.getLogger(__name__)
 
 GROUP_PREFIX = "evaluators:"
 LEASE_PREFIX = "growalert:arrival:lease:"
 LEASE_MS = arrival.READY_TTL_S * 1000
-REFRESH_S = 10.0  # an unchanged monitor's row (value, counters) is written at most this often
+REFRESH_S = 30.0  # an unchanged monitor's row (value, counters) is written at most this often
 BLOCK_MS = 500
+STATS_EVERY_S = 10.0
+SILENCES_EVERY_S = 1.0  # a new silence holds this evaluator's notifications within a second
 
 # KEYS: lease. ARGV: consumer, ttl ms. 2 = taken now, 1 = renewed, 0 = another holds it.
 _LEASE = """
@@ -84,6 +88,14 @@ class Cached:
     state: ac.MonitorState
     written: ac.MonitorState
     written_at: float
+    rules: tuple[ac.Policy, Thresholds] | None = None  # built once, not per reading
+
+
+def _remembering(monitor: Monitor) -> None:
+    """The monitor writes its values (reasons: "35 °C is above 30 °C") from a small memo:
+    a sensor repeats a handful of values, and formatting was a third of a decision's cost."""
+    show = functools.lru_cache(maxsize=256)(monitor.show)
+    monitor.show = show  # type: ignore[method-assign]
 
 
 @dataclass
@@ -137,6 +149,9 @@ class ArrivalEvaluator:
         self.leading = False
         self._claim = True
         self._refreshed_at = -1e9
+        self._silences: list[tuple[int, int | None]] = []
+        self._silence_owners: set[int] = set()
+        self._silences_at = -1e9
         try:
             # New groups start at the end: only what arrives from now on is theirs.
             self.redis.xgroup_create(queue.STREAM, self.group, id="$", mkstream=True)
@@ -280,7 +295,7 @@ class ArrivalEvaluator:
     def _decide_due(self, due: dict[int, list[int]]) -> list[Pending]:
         self._load([pk for pk in due if pk not in self.cache])
         cached = [self.cache[pk] for pk in due if pk in self.cache]
-        silenced = silenced_monitor_ids([c.monitor for c in cached], timezone.now())
+        silenced = self._silenced([c.monitor for c in cached])
         pending = []
         for entry in cached:
             pk = entry.monitor.pk
@@ -304,6 +319,7 @@ class ArrivalEvaluator:
                     error=None,
                     now=_moment(at_ms),
                     silenced=silenced,
+                    rules=entry.rules,
                 )
                 decided.events += events
         except (ValueError, ArithmeticError):  # settings past validation: the poller says so
@@ -311,6 +327,20 @@ class ArrivalEvaluator:
             self.cache.pop(entry.monitor.pk, None)
             return None
         return decided if steps else None
+
+    def _silenced(self, monitors: list[Monitor]) -> set[int]:
+        """Monitors under a silence (``audience.silenced_monitor_ids``' rule), from the
+        silences read at most ``SILENCES_EVERY_S`` ago: one query a second, not one a read."""
+        now = time.monotonic()
+        owners = {m.owner_id for m in monitors}
+        if now - self._silences_at >= SILENCES_EVERY_S or not owners <= self._silence_owners:
+            self._silence_owners = owners | {c.monitor.owner_id for c in self.cache.values()}
+            found = covering_silences(self._silence_owners, timezone.now())
+            self._silences = [(s.owner_id, s.monitor_id) for s in found]
+            self._silences_at = now
+        everything = {owner for owner, monitor in self._silences if monitor is None}
+        single = {monitor for _, monitor in self._silences if monitor is not None}
+        return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
 
     def _load(self, ids: list[int]) -> None:
         if not ids:
@@ -321,7 +351,15 @@ class ArrivalEvaluator:
             except Exception:  # an unreadable state: the poller resets it
                 logger.warning("monitor %s: unreadable state, left to the poller", monitor.pk)
                 continue
-            self.cache[monitor.pk] = Cached(monitor, state, state, time.monotonic())
+            try:
+                rules = (monitor.policy(), monitor.thresholds())
+            except ValueError:  # settings past validation: the poller says so
+                logger.warning("monitor %s: unusable settings, left to the poller", monitor.pk)
+                continue
+            _remembering(monitor)
+            # Spread over REFRESH_S: rows loaded together are not all refreshed in one read.
+            written_at = time.monotonic() - random.uniform(0, REFRESH_S)
+            self.cache[monitor.pk] = Cached(monitor, state, state, written_at, rules)
 
     # ------------------------------------------------------------ writing
 
@@ -398,12 +436,58 @@ class ArrivalEvaluator:
 
     def run(self, *, stop: threading.Event | None = None) -> None:
         backoff = 0.5
+        stats = Stats()
         while not (stop is not None and stop.is_set()):
             try:
-                self.evaluate_once(block_ms=BLOCK_MS)
+                stats.add(self.evaluate_once(block_ms=BLOCK_MS))
+                if stats.due():
+                    logger.info("arrival evaluator, shard %d: %s", self.shard, stats.line())
+                    stats = Stats()
                 backoff = 0.5
             except (redis.RedisError, DatabaseError) as exc:
                 logger.warning("arrival evaluator: %s; retrying in %.1f s", exc, backoff)
                 close_old_connections()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+
+@dataclass
+class Stats:
+    """What the loop did over ``STATS_EVERY_S`` (one log line: an operator's view of its pace)."""
+
+    started: float = field(default_factory=time.monotonic)
+    rounds: int = 0
+    entries: int = 0
+    readings: int = 0
+    evaluations: int = 0
+    written: int = 0
+    notifications: int = 0
+    deciding_ms: list[float] = field(default_factory=list)  # read -> decided
+    committing_ms: list[float] = field(default_factory=list)  # decided -> committed
+
+    def add(self, done: Round) -> None:
+        if not done.entries:
+            return
+        self.rounds += 1
+        self.entries += done.entries
+        self.readings += done.readings
+        self.evaluations += done.evaluations
+        self.written += done.written
+        self.notifications += len(done.notifications)
+        self.deciding_ms.append((done.decided_at - done.read_at) * 1000)
+        self.committing_ms.append((done.committed_at - done.decided_at) * 1000)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.started >= STATS_EVERY_S
+
+    def line(self) -> str:
+        def spread(values: list[float]) -> str:
+            ordered = sorted(values) or [0.0]
+            return f"p50 {ordered[len(ordered) // 2]:.1f} / max {ordered[-1]:.1f} ms"
+
+        return (
+            f"{self.rounds} reads, {self.entries} entries, {self.readings} readings, "
+            f"{self.evaluations} evaluations, {self.written} rows written, "
+            f"{self.notifications} notifications; read->decided {spread(self.deciding_ms)}, "
+            f"decided->committed {spread(self.committing_ms)}"
+        )

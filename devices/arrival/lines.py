@@ -22,7 +22,7 @@ def parse(line: str) -> Reading | None:
         if "\\" in line or '"' in line:
             head, body, stamp = _split_escaped(line)
         else:
-            head, body, stamp = line.split(" ")
+            return _plain(line)
         measurement, *pairs = _split(head, ",")
         tags = dict(_pair(p) for p in pairs)
         fields = {}
@@ -34,6 +34,20 @@ def parse(line: str) -> Reading | None:
         return Reading(_unescape(measurement), tags, fields, int(stamp) // 1_000_000, head)
     except ValueError:
         return None
+
+
+def _plain(line: str) -> Reading:
+    """A line without escapes or strings (nearly all): split directly."""
+    head, body, stamp = line.split(" ")
+    measurement, _, tag_text = head.partition(",")
+    tags = dict(pair.split("=", 1) for pair in tag_text.split(",")) if tag_text else {}
+    fields = {}
+    for item in body.split(","):
+        name, _, value = item.partition("=")
+        number = _number(value)
+        if number is not None:
+            fields[name] = number
+    return Reading(measurement, tags, fields, int(stamp) // 1_000_000, head)
 
 
 def _number(text: str) -> float | None:

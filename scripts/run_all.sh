@@ -58,9 +58,10 @@ trap stop_all INT TERM EXIT
 
 "$BIN/python" manage.py collectstatic --no-input -v0
 # The queue names as the settings have them (.env may rename them; see growalert/celery.py).
-read -r EVALUATION_QUEUE DELIVERY_QUEUE < <(DJANGO_SETTINGS_MODULE=growalert.settings \
+read -r EVALUATION_QUEUE DELIVERY_QUEUE ARRIVAL_SHARDS < <(DJANGO_SETTINGS_MODULE=growalert.settings \
     "$BIN/python" -c 'from django.conf import settings as s
-print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE)')
+print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE,
+      s.ARRIVAL_SHARDS if s.ARRIVAL_EVALUATION else 0)')
 "$BIN/gunicorn" growalert.wsgi --bind "$HOST:$PORT" --workers 2 --threads 4 \
     --access-logfile - --error-logfile - &
 pids+=($!)
@@ -68,11 +69,8 @@ pids+=($!)
 "$BIN/python" manage.py ingest_flusher &
 pids+=($!)
 # Decides hosted monitors as their readings arrive (devices/arrival, docs/arrival.md): one
-# process per shard (ARRIVAL_SHARDS); the poller keeps the rest.
-ARRIVAL_SHARDS=$(DJANGO_SETTINGS_MODULE=growalert.settings "$BIN/python" -c \
-    'from django.conf import settings as s
-print(s.ARRIVAL_SHARDS if s.ARRIVAL_EVALUATION else 0)')
-for ((shard = 0; shard < ARRIVAL_SHARDS; shard++)); do
+# process per shard (ARRIVAL_SHARDS, 0 when ARRIVAL_EVALUATION is off); the poller keeps the rest.
+for ((shard = 0; shard < ${ARRIVAL_SHARDS:-1}; shard++)); do
     "$BIN/python" manage.py evaluate_on_arrival --shard "$shard" &
     pids+=($!)
 done

@@ -152,6 +152,7 @@ class ArrivalEvaluator:
         self._silences: list[tuple[int, int | None]] = []
         self._silence_owners: set[int] = set()
         self._silences_at = -1e9
+        self._arrived: dict[tuple[int, int], int] = {}  # (monitor, reading ms) -> stream id ms
         try:
             # New groups start at the end: only what arrives from now on is theirs.
             self.redis.xgroup_create(queue.STREAM, self.group, id="$", mkstream=True)
@@ -249,7 +250,8 @@ class ArrivalEvaluator:
         monitor's reading times."""
         touched: dict[int, list[int]] = {}
         watches: dict[int, Watch] = {}
-        for _, data in entries:
+        self._arrived = {}
+        for entry_id, data in entries:
             if not data:
                 continue  # trimmed while pending (its group was taken for abandoned)
             database = self.watched.by_database.get(data[b"db"].decode())
@@ -271,6 +273,9 @@ class ArrivalEvaluator:
                     window.add(reading.time_ms, reading.series, reading.fields[watch.field])
                     touched.setdefault(watch.monitor_id, []).append(reading.time_ms)
                     watches[watch.monitor_id] = watch
+                    arrived_ms = int(entry_id.split(b"-", 1)[0])
+                    key = (watch.monitor_id, reading.time_ms)
+                    self._arrived[key] = max(arrived_ms, self._arrived.get(key, 0))
                     done.readings += 1
         return {pk: (watches[pk], sorted(set(times))) for pk, times in touched.items()}
 
@@ -397,9 +402,13 @@ class ArrivalEvaluator:
         at_ms, value = decided.steps[-1]
         assert decided.outcome is not None
         points = self.windows[monitor.pk].points(at_ms, MAX_POINTS)
+        # The row's evaluated_due_at: the reading's time, but never after the moment it reached
+        # the stream (a device whose clock runs ahead must not hold off the poller's no-data
+        # check). The same entry replayed gives the same value, so a replay changes nothing.
+        due_ms = min(at_ms, self._arrived.get((monitor.pk, at_ms), at_ms))
         return Decision(
             monitor,
-            _moment(at_ms),
+            _moment(due_ms),
             Observation(None, value=value),
             decided.outcome,
             decided.state,

@@ -36,13 +36,14 @@ import random
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 import alerts_core as ac
@@ -56,6 +57,7 @@ from monitors.evaluate.pipeline import MAX_POINTS, Decision, commit_decisions
 from monitors.evaluate.step import step
 from monitors.influxdb.observe import Observation
 from monitors.models import Monitor, covering_silences
+from monitors.notify import queue as notify_queue
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,7 @@ class ArrivalEvaluator:
         self._silences: list[tuple[int, int | None]] = []
         self._silence_owners: set[int] = set()
         self._silences_at = -1e9
+        self._sender: ThreadPoolExecutor | None = None
         self._arrived: dict[tuple[int, int], int] = {}  # (monitor, reading ms) -> stream id ms
         try:
             # New groups start at the end: only what arrives from now on is theirs.
@@ -188,6 +191,8 @@ class ArrivalEvaluator:
             if holder is not None and holder.decode() == self.consumer:
                 self.redis.delete(self._lease_key(), arrival.ready_key(self.shard))
         self.leading = False
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
         self.redis.close()
 
     # ------------------------------------------------------------ reading
@@ -388,13 +393,24 @@ class ArrivalEvaluator:
         for attempt in (1, 2):
             if not chosen:
                 return
-            result = commit_decisions([self._decision(d) for d in chosen], timezone.now())
+            result = commit_decisions(
+                [self._decision(d) for d in chosen], timezone.now(), enqueue=self._deliver
+            )
             lost = [d for d in chosen if d.cached.monitor.state_version == d.version]
             for decided in chosen:
                 if decided not in lost:
                     self._written(decided, done)
             done.notifications += result.notifications
             chosen = self._redecide(lost) if attempt == 1 else []
+
+    def _deliver(self, notification_ids: list[Any]) -> None:
+        """Queues delivery once the transaction commits, from a thread of its own: the loop
+        reads the next entries while a burst's tasks go to the broker (one message each; a
+        message lost with this process is harmless, the sweeper sends pending rows)."""
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="arrival-deliver")
+        sender = self._sender
+        transaction.on_commit(lambda: sender.submit(notify_queue.enqueue, notification_ids))
 
     def _decision(self, decided: Pending) -> Decision:
         monitor = decided.cached.monitor

@@ -450,15 +450,27 @@ def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.get_current_timezone()).isoformat()
 
 
-def commit_decisions(decisions: list[Decision], now: datetime) -> BatchResult:
+def commit_decisions(
+    decisions: list[Decision],
+    now: datetime,
+    *,
+    enqueue: Callable[[list[Any]], None] = queue.enqueue_on_commit,
+) -> BatchResult:
     """Writes decisions taken elsewhere (the arrival evaluators, devices/arrival) exactly as the
     poller writes its own: one transaction, the conditional update keyed on ``state_version``
     and ``evaluated_due_at < due_at``, incidents and the outbox for the transitions that won.
-    A decision whose row moved on meanwhile is not applied (``BatchResult.skipped``)."""
-    return _commit(decisions, now)
+    A decision whose row moved on meanwhile is not applied (``BatchResult.skipped``).
+    ``enqueue`` is handed the new outbox rows' ids inside the transaction (by default they are
+    queued for delivery once it commits)."""
+    return _commit(decisions, now, enqueue=enqueue)
 
 
-def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
+def _commit(
+    decisions: list[Decision],
+    now: datetime,
+    *,
+    enqueue: Callable[[list[Any]], None] = queue.enqueue_on_commit,
+) -> BatchResult:
     result = BatchResult()
     rows = [
         {
@@ -490,7 +502,7 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
             )
             result.notifications = [n.pk for n in notifications]
             if result.notifications:
-                queue.enqueue_on_commit(result.notifications)
+                enqueue(result.notifications)
     except BaseException:
         for monitor, version in read:  # rolled back: the versions read are current again
             monitor.state_version = version

@@ -15,6 +15,7 @@ none is taken twice. When an evaluator dies its key expires and the poller takes
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -55,6 +56,20 @@ def eligible(monitor: Monitor) -> bool:
     )
 
 
+def decidable(monitor: Monitor) -> bool:
+    """Its policy and thresholds can be built (what ``Monitor.policy``/``thresholds`` refuse for
+    a row planted past validation). An evaluator skips a monitor that is not, so the poller
+    keeps it and writes it as broken with its reason."""
+    values = (monitor.critical, monitor.critical_high, monitor.warning, monitor.warning_high)
+    if any(v is not None and not math.isfinite(v) for v in (*values, monitor.recovery)):
+        return False
+    try:
+        monitor.policy()
+    except ValueError:
+        return False
+    return True
+
+
 def shard_of(owner_id: int) -> int:
     return int(owner_id) % max(1, settings.ARRIVAL_SHARDS)
 
@@ -78,7 +93,7 @@ def ready_since(shards: Iterable[int]) -> dict[int, int]:
 
 def handed_over(monitors: Iterable[Monitor], now: datetime) -> set[int]:
     """The monitors whose data decisions belong to a live arrival evaluator at ``now``."""
-    chosen = [m for m in monitors if eligible(m)]
+    chosen = [m for m in monitors if eligible(m) and decidable(m)]
     if not chosen:
         return set()
     ready = ready_since(shard_of(m.owner_id) for m in chosen)

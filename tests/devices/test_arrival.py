@@ -333,3 +333,15 @@ def test_the_poller_leaves_an_arrival_monitors_readings_to_the_live_evaluator(
     assert decided.applied == 1
     assert Notification.objects.filter(monitor=monitor, event="fired").count() == 1
     conn.close()
+
+
+def test_a_monitor_the_evaluator_cannot_decide_stays_with_the_poller(client, owner, device):
+    dev, _ = device
+    monitor = _monitor(owner, dev)
+    monitor.critical = float("nan")  # as a row planted past validation would read
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    conn.set(arrival.ready_key(0), int(time.time() * 1000) - 120_000, px=5000)
+
+    assert arrival.eligible(monitor)
+    assert arrival.handed_over([monitor], datetime.now(tz=UTC)) == set()
+    conn.close()

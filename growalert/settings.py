@@ -427,6 +427,12 @@ INGEST_KEY_CACHE_SECONDS: float = env.float("INGEST_KEY_CACHE_SECONDS", default=
 # The flusher (manage.py ingest_flusher) moves accepted readings from Redis to InfluxDB.
 INGEST_FLUSH_INTERVAL_MS: int = env.int("INGEST_FLUSH_INTERVAL_MS", default=100)
 INGEST_FLUSH_BATCH: int = env.int("INGEST_FLUSH_BATCH", default=500)
+# Evaluation on arrival (manage.py evaluate_on_arrival, docs/arrival.md): hosted monitors whose
+# aggregation is incremental are decided as their readings arrive. ARRIVAL_SHARDS evaluator
+# processes each own the accounts whose id modulo ARRIVAL_SHARDS is their shard.
+ARRIVAL_EVALUATION: bool = env.bool("ARRIVAL_EVALUATION", default=True)
+ARRIVAL_SHARDS: int = env.int("ARRIVAL_SHARDS", default=1)
+ARRIVAL_BATCH: int = env.int("ARRIVAL_BATCH", default=1000)
 # Demo mode (make run): beat keeps the demo account's GRO-01 devices posting to /ingest.
 GROWALERT_DEMO: bool = env.bool("GROWALERT_DEMO", default=False)
 # The demo's devices post to this URL (scripts/run_all.sh sets it to the running web server);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the web server, the ingest flusher, two Celery workers and Celery beat in the foreground;
+# Runs the web server, the ingest flusher, the arrival evaluators, two Celery workers and Celery beat in the foreground;
 # Ctrl-C stops them all.
 # The evaluation worker (prefork, one process per core) consumes only the evaluation queue; the
 # delivery worker (one process, DELIVERY_THREADS threads: sends wait on the network, not the CPU)
@@ -34,7 +34,7 @@ alive() {
 stop_all() {
     trap - INT TERM EXIT
     echo
-    echo "run: stopping web, flusher, workers and beat (up to ${STOP_GRACE_S}s)"
+    echo "run: stopping web, flusher, evaluators, workers and beat (up to ${STOP_GRACE_S}s)"
     kill -TERM "${pids[@]}" 2>/dev/null || true
     local waited=0 left
     left=$(alive)
@@ -58,15 +58,22 @@ trap stop_all INT TERM EXIT
 
 "$BIN/python" manage.py collectstatic --no-input -v0
 # The queue names as the settings have them (.env may rename them; see growalert/celery.py).
-read -r EVALUATION_QUEUE DELIVERY_QUEUE < <(DJANGO_SETTINGS_MODULE=growalert.settings \
+read -r EVALUATION_QUEUE DELIVERY_QUEUE ARRIVAL_SHARDS < <(DJANGO_SETTINGS_MODULE=growalert.settings \
     "$BIN/python" -c 'from django.conf import settings as s
-print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE)')
+print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE,
+      s.ARRIVAL_SHARDS if s.ARRIVAL_EVALUATION else 0)')
 "$BIN/gunicorn" growalert.wsgi --bind "$HOST:$PORT" --workers 2 --threads 4 \
     --access-logfile - --error-logfile - &
 pids+=($!)
 # Moves the readings accepted by POST /ingest from Redis to InfluxDB (devices/ingest/queue.py).
 "$BIN/python" manage.py ingest_flusher &
 pids+=($!)
+# Decides hosted monitors as their readings arrive (devices/arrival, docs/arrival.md): one
+# process per shard (ARRIVAL_SHARDS, 0 when ARRIVAL_EVALUATION is off); the poller keeps the rest.
+for ((shard = 0; shard < ${ARRIVAL_SHARDS:-1}; shard++)); do
+    "$BIN/python" manage.py evaluate_on_arrival --shard "$shard" &
+    pids+=($!)
+done
 # The demo's devices post to this server like real devices (growalert/demo/devices.py).
 export DEMO_INGEST_URL=${DEMO_INGEST_URL:-http://$HOST:$PORT/ingest}
 "$BIN/celery" -A growalert worker --loglevel INFO --queues "$EVALUATION_QUEUE" \

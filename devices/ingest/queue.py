@@ -10,6 +10,15 @@ account's lines to its database in one request, and only then acknowledges and d
 entries: a flusher killed mid-batch leaves them pending, and another (or the restarted one)
 claims them after ``CLAIM_IDLE_MS``. Redis must keep the stream (AOF in production) for the
 acknowledgement to survive a Redis restart; a kill -9 of a web process loses nothing.
+
+Other consumer groups read the same stream (the arrival evaluators, devices/arrival): an entry
+therefore leaves the stream only once every group is past it. Nobody XDELs; ``trim`` drops what
+lies below the oldest entry any group still holds pending or has not yet been given
+(XTRIM MINID), so a batch the flusher wrote stays until the evaluators acknowledged it too, and
+the other way round. An evaluator group whose consumers have all been silent for
+``ABANDONED_GROUP_MS`` no longer holds the stream (ingest must not stop because an evaluator
+died: the poller evaluates its monitors again once its readiness key expires); the flusher's
+group always does.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ STREAM = PREFIX + "stream"
 GROUP = "flushers"
 MAX_PENDING_BATCHES = 200_000  # beyond this the ingest answers 503: InfluxDB is not keeping up
 CLAIM_IDLE_MS = 30_000
+ABANDONED_GROUP_MS = 300_000
+TRIM_EVERY_S = 0.2
 STATUS_EVERY_S = 5.0  # a device's row is written at most this often
 
 # KEYS: device requests, device points, account points, replay key ('' = unsigned), stream.
@@ -167,6 +178,53 @@ def enqueue(
     return Outcome(reason, max(int(value), 0))
 
 
+# ---------------------------------------------------------------- trimming
+
+
+def _after(entry_id: str) -> str:
+    """The smallest stream id above ``entry_id``."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def _smaller(a: str, b: str) -> str:
+    pa, pb = a.split("-"), b.split("-")
+    return a if (int(pa[0]), int(pa[1])) <= (int(pb[0]), int(pb[1])) else b
+
+
+def _decoded(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _holds(conn: redis.Redis, group: dict[Any, Any]) -> str | None:
+    """The oldest id a group still needs (None: it no longer holds the stream)."""
+    name = _decoded(group["name"])
+    if name != GROUP:
+        consumers: Any = conn.xinfo_consumers(STREAM, name)
+        if not consumers or min(int(c["idle"]) for c in consumers) >= ABANDONED_GROUP_MS:
+            return None
+    keep = _after(_decoded(group["last-delivered-id"]))
+    if int(group["pending"]):
+        summary: Any = conn.xpending(STREAM, name)
+        if summary and summary.get("min"):
+            keep = _smaller(_decoded(summary["min"]), keep)
+    return keep
+
+
+def trim(conn: redis.Redis) -> None:
+    """Drops the entries every consumer group has acknowledged (XTRIM MINID below the oldest
+    one a group still holds pending or has not been given). Safe against concurrent reads: a
+    group's last-delivered id only grows, and what it is given later lies above it."""
+    groups: Any = conn.xinfo_groups(STREAM)
+    holds = [h for g in groups if (h := _holds(conn, g)) is not None]
+    if not any(_decoded(g["name"]) == GROUP for g in groups) or not holds:
+        return  # no flusher group yet: nothing may go
+    minimum = holds[0]
+    for keep in holds[1:]:
+        minimum = _smaller(minimum, keep)
+    conn.xtrim(STREAM, minid=minimum, approximate=False)
+
+
 # ---------------------------------------------------------------- the flusher
 
 MAX_WRITE_BYTES = 4 * 1024 * 1024  # per /write request; InfluxDB's default limit is 25 MB
@@ -253,6 +311,7 @@ class Flusher:
         self._reports: dict[int, services.Reported] = {}
         self._reported_at: dict[int, float] = {}
         self._retry_pending = True  # our own pending entries first (a restart, a failure)
+        self._trimmed_at = 0.0
         try:
             self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -286,6 +345,7 @@ class Flusher:
         InfluxError (the entries stay pending and are retried) when InfluxDB fails."""
         entries = self._read(block_ms)
         if not entries:
+            self._trim()
             self.flush_statuses()
             return 0
         by_database: dict[str, list[Entry]] = {}
@@ -298,16 +358,19 @@ class Flusher:
         except influx.InfluxError:
             self._retry_pending = True
             raise
-        ids = [e.id for e in entries]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(STREAM, GROUP, *ids)
-        pipe.xdel(STREAM, *ids)
-        pipe.execute()
+        self.redis.xack(STREAM, GROUP, *[e.id for e in entries])
+        self._trim()
         for entry in entries:
             if entry.database:
                 self._report(entry)
         self.flush_statuses()
         return len(entries)
+
+    def _trim(self) -> None:
+        now = time.monotonic()
+        if now - self._trimmed_at >= TRIM_EVERY_S:
+            self._trimmed_at = now
+            trim(self.redis)
 
     def _write(self, database: str, entries: list[Entry]) -> None:
         """One account's entries, in requests of at most MAX_WRITE_BYTES. What InfluxDB refuses

@@ -23,23 +23,25 @@ def percentile(values: Sequence[float], pct: float) -> float | None:
     return ordered[index]
 
 
+_FUNCTIONS: dict[str, Callable[[Sequence[float]], float]] = {
+    Aggregation.MEAN: statistics.fmean,
+    Aggregation.MIN: min,
+    Aggregation.MAX: max,
+    Aggregation.LAST: lambda v: v[-1],
+    Aggregation.COUNT: lambda v: float(len(v)),
+    Aggregation.SUM: math.fsum,
+    Aggregation.MEDIAN: statistics.median,
+    Aggregation.CHANGE: lambda v: v[-1] - v[0],
+}
+
+
 def aggregate(name: str, values: Sequence[float], pct: float | None = None) -> float | None:
     """The aggregation over values in time order; None when there is nothing to aggregate."""
     if not values:
         return None
-    functions: dict[str, Callable[[Sequence[float]], float]] = {
-        Aggregation.MEAN: statistics.fmean,
-        Aggregation.MIN: min,
-        Aggregation.MAX: max,
-        Aggregation.LAST: lambda v: v[-1],
-        Aggregation.COUNT: lambda v: float(len(v)),
-        Aggregation.SUM: math.fsum,
-        Aggregation.MEDIAN: statistics.median,
-        Aggregation.CHANGE: lambda v: v[-1] - v[0],
-    }
     if name == Aggregation.PERCENTILE:
         return percentile(values, pct if pct is not None else 50.0)
-    return functions[name](values)
+    return _FUNCTIONS[name](values)
 
 
 def sliding(

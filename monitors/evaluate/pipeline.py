@@ -40,7 +40,7 @@ from django.utils import timezone
 
 import alerts_core as ac
 from monitors import live
-from monitors.evaluate import fleet, phase, resident, step, time_zones
+from monitors.evaluate import arrival, fleet, phase, resident, step, time_zones
 from monitors.evaluate.audience import deliverable_channels as deliverable_channels
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
@@ -249,11 +249,16 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     _record_phase(singles, observations)
     now = timezone.now()
     silenced = silenced_monitor_ids(monitors, now)
+    handed = arrival.handed_over(singles, now)
     decisions = []
+    left_to_arrival = 0
     for monitor in singles:
         observation = observations.get(monitor.pk)
         if observation is None:
             continue  # could not be observed: already among the broken
+        if monitor.pk in handed and observation.value is not None:
+            left_to_arrival += 1  # its readings are decided as they arrive (evaluate.arrival)
+            continue
         try:
             decisions.append(
                 _decide(monitor, due[monitor.pk], observation, now, monitor.pk in silenced)
@@ -284,6 +289,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         result.broken = _write_broken(broken, now)
         result.outcomes["error"] += result.broken  # counted in the evaluations-by-outcome metric
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
+    result.skipped += left_to_arrival
     return result
 
 
@@ -532,7 +538,27 @@ def _apply(decisions: list[Decision], now: datetime) -> dict[int, int]:
     return won
 
 
-def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
+def commit_decisions(
+    decisions: list[Decision],
+    now: datetime,
+    *,
+    enqueue: Callable[[list[Any]], None] = queue.enqueue_on_commit,
+) -> BatchResult:
+    """Writes decisions taken elsewhere (the arrival evaluators, devices/arrival) exactly as the
+    poller writes its own: one transaction, the conditional update keyed on ``state_version``
+    and ``evaluated_due_at < due_at``, incidents and the outbox for the transitions that won.
+    A decision whose row moved on meanwhile is not applied (``BatchResult.skipped``).
+    ``enqueue`` is handed the new outbox rows' ids inside the transaction (by default they are
+    queued for delivery once it commits)."""
+    return _commit(decisions, now, enqueue=enqueue)
+
+
+def _commit(
+    decisions: list[Decision],
+    now: datetime,
+    *,
+    enqueue: Callable[[list[Any]], None] = queue.enqueue_on_commit,
+) -> BatchResult:
     result = BatchResult()
     read = [(d.monitor, d.monitor.state_version) for d in decisions]
     try:
@@ -549,7 +575,7 @@ def _commit(decisions: list[Decision], now: datetime) -> BatchResult:
             )
             result.notifications = [n.pk for n in notifications]
             if result.notifications:
-                queue.enqueue_on_commit(result.notifications)
+                enqueue(result.notifications)
     except BaseException:
         for monitor, version in read:  # rolled back: the versions read are current again
             monitor.state_version = version

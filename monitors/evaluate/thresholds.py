@@ -34,6 +34,8 @@ def _breaches(comparator: str, value: float, low: float, high: float | None) -> 
 
 
 Show = Callable[[float], str]
+# Comparator(value).is_range costs an enum lookup per call: judged for every reading on arrival.
+_RANGES = frozenset(c.value for c in Comparator if c.is_range)
 
 
 def _plain(value: float) -> str:
@@ -42,7 +44,7 @@ def _plain(value: float) -> str:
 
 def describe(comparator: str, low: float, high: float | None, show: Show = _plain) -> str:
     """A threshold in words: "above 30 °C", "outside 18 °C..24 °C"."""
-    if not Comparator(comparator).is_range:
+    if comparator not in _RANGES:
         return f"{comparator} {show(low)}"
     assert high is not None, "range comparators need an upper bound"
     return f"{comparator} {show(low)}..{show(high)}"
@@ -58,7 +60,7 @@ def judge(value: float, t: Thresholds, *, firing: bool = False, show: Show = _pl
     shown = show(value)
     critical = describe(t.comparator, t.critical, t.critical_high, show)
     when = f", {t.period}" if t.period else ""
-    if firing and t.recovery is not None and not Comparator(t.comparator).is_range:
+    if firing and t.recovery is not None and t.comparator not in _RANGES:
         still_bad = value > t.recovery if t.comparator == Comparator.ABOVE else value < t.recovery
         if still_bad:
             return Judgement(

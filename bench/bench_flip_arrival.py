@@ -1,0 +1,403 @@
+"""The flip workload of issue 18, path (b): readings sent to POST /ingest, evaluated on arrival.
+
+N devices ``dI`` report ``sensor_value,device=dI value=20`` every second through POST /ingest
+on gunicorn (DEBUG off, 2 workers x 4 threads, as scripts/run_all.sh runs it). They report
+through gateways: one request per GROUP (100) devices each second, with the gateway's ingest key
+(a greenhouse's GRO-01 hub relays its sensors; one request per sensor per second would make the
+Python client of this bench the bottleneck, not growalert). The gateways' sends are spread over
+the second. One monitor per device: ``last`` value over a window of 2 s above 30, one webhook
+channel to a loopback receiver in this process that timestamps arrivals. The monitors' interval
+is 10 s (the floor): on this path it only paces the poller's no-data check; their decisions are
+taken on arrival.
+
+Processes, as scripts/run_all.sh starts them: gunicorn, ``manage.py ingest_flusher``,
+``manage.py evaluate_on_arrival`` (one shard), an evaluation worker (prefork, the poller's
+no-data checks) and a delivery worker (threads) on private queues; beat's part (the dispatcher
+every second, the sweeper every 5 s) runs in a thread of this process, its CPU that thread's.
+
+1. Steady state: CPU (utime + stime) of every process tree (postgres, redis, influxd, gunicorn,
+   flusher, evaluator, both workers, the beat thread) over BENCH_WINDOW (60) s, per 1,000
+   readings sent. This process's own sending is not counted (it is the devices).
+2. Rounds: BENCH_ROUNDS (10) times, K (100) fresh devices flip to 35 at a random instant, each
+   device's ``fired`` arrival is recorded; hold 3 s, flip back, record ``resolved``. Reported:
+   flip -> arrival (includes the wait for the device's next send: 0-1 s), write -> arrival
+   (from the start of the POST that carried the changed reading: what the path itself adds),
+   lost and duplicated; and the breakdown write -> 202 (in the stream), 202 -> outbox row
+   written (evaluation, in the evaluator's transaction), outbox row -> arrival (commit,
+   delivery queue, send). The evaluator's own log lines (read -> decided -> committed per
+   stream read) are printed too.
+
+    .venv/bin/python bench/bench_flip_arrival.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import common  # bench/common.py: this directory is first on sys.path
+
+PID = os.getpid()
+QUEUES = {
+    "CELERY_EVALUATION_QUEUE": f"bench-arrival-eval-{PID}",
+    "CELERY_DELIVERY_QUEUE": f"bench-arrival-delivery-{PID}",
+}
+LIMITS = {
+    "INGEST_DEVICE_REQUESTS_PER_SECOND": "1000",
+    "INGEST_DEVICE_POINTS_PER_SECOND": "100000",
+    "INGEST_ACCOUNT_POINTS_PER_SECOND": "10000000",
+}
+os.environ["PYTHONPATH"] = str(common.ROOT)
+common.setup_django(
+    env={
+        **QUEUES,
+        **LIMITS,
+        "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
+        "NOTIFY_RECEIVER_CONCURRENCY": os.environ.get("BENCH_RECEIVER_CONCURRENCY", "64"),
+    },
+)
+
+import httpx
+from django.contrib.auth import get_user_model
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from devices import hosted, services
+from devices.models import Device
+from monitors import tasks
+from monitors.models import Monitor, Notification
+from monitors.notify import tasks as notify_tasks
+
+K = int(os.environ.get("BENCH_K", "100"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
+WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
+WARMUP = float(os.environ.get("BENCH_WARMUP", "20"))
+GROUP = int(os.environ.get("BENCH_GROUP", "100"))
+SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
+HOLD = 3.0
+EVAL_PROCESSES = int(os.environ.get("BENCH_EVAL_PROCESSES", "1"))
+DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
+USER = "bench-flip-arrival"
+
+
+class Receiver(common.ArrivalReceiver):
+    def __init__(self) -> None:
+        super().__init__(clock=time.time)
+
+    def arrivals(self, kind: str) -> dict[int, float]:
+        """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""
+        found: dict[int, float] = {}
+        with self.lock:
+            for key, at in self.received.items():
+                parts = key.split(":")
+                if len(parts) == 4 and parts[2] == kind:
+                    monitor = int(parts[0][1:])
+                    found[monitor] = min(at, found.get(monitor, at))
+        return found
+
+
+class Devices(threading.Thread):
+    """The gateways: each second, one POST per GROUP devices, spread over the second."""
+
+    def __init__(self, base: str, keys: list[str], devices: int) -> None:
+        super().__init__(daemon=True)
+        self.base, self.keys, self.devices = base, keys, devices
+        self.flipped: set[int] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.sent = 0  # readings accepted
+        self.refused = 0
+        self.late = 0
+        # per device: (POST started, 202 received) of the first send after its last flip
+        self.written: dict[int, tuple[float, float]] = {}
+        self._watch: dict[int, bool] = {}  # device -> value it must carry to count as written
+        self.pool = ThreadPoolExecutor(SENDERS)
+        self.local = threading.local()
+
+    def client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self.local, "client", None)
+        if client is None:
+            client = self.local.client = httpx.Client(timeout=10)
+        return client
+
+    def send(self, gateway: int) -> None:
+        first = gateway * GROUP
+        members = range(first, min(first + GROUP, self.devices))
+        with self.lock:
+            values = {d: 35.0 if d in self.flipped else 20.0 for d in members}
+        stamp = time.time_ns()
+        body = "\n".join(f"sensor_value,device=d{d} value={values[d]} {stamp}" for d in members)
+        started = time.time()
+        answer = self.client().post(
+            f"{self.base}/ingest",
+            content=body,
+            headers={"X-API-Key": self.keys[gateway], "Content-Type": "text/plain"},
+        )
+        done = time.time()
+        with self.lock:
+            if answer.status_code != 202:
+                self.refused += len(members)
+                return
+            self.sent += len(members)
+            for d in members:
+                want = self._watch.get(d)
+                if want is not None and (values[d] > 30) == want:
+                    self.written[d] = (started, done)
+                    del self._watch[d]
+
+    def run(self) -> None:
+        gateways = len(self.keys)
+        tick = time.time()
+        while not self.stopping.is_set():
+            for g in range(gateways):
+                at = tick + g / gateways
+                self.stopping.wait(max(0.0, at - time.time()))
+                self.pool.submit(self.send, g)
+            tick += 1.0
+            if time.time() - tick > 1.0:
+                self.late += 1
+                tick = time.time()
+        self.pool.shutdown(wait=True)
+
+    def flip(self, devices: list[int], on: bool) -> None:
+        with self.lock:
+            if on:
+                self.flipped |= set(devices)
+            else:
+                self.flipped -= set(devices)
+            for d in devices:
+                self._watch[d] = on
+                self.written.pop(d, None)
+
+
+class Beat(threading.Thread):
+    """Beat's part: the dispatcher every second, on the second; the sweeper every 5 s."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stopping = threading.Event()
+        self.cpu = 0.0
+
+    def run(self) -> None:
+        tick, n = time.time(), 0
+        while not self.stopping.is_set():
+            tasks.dispatch_due_monitors()
+            if n % 5 == 0:
+                notify_tasks.deliver_due_notifications()
+            n += 1
+            self.cpu = time.thread_time()
+            tick += 1.0
+            self.stopping.wait(max(0.0, tick - time.time()))
+        close_old_connections()
+        connection.close()
+
+
+def seed(devices: int, url: str) -> tuple[list[int], list[str]]:
+    owner, channel = common.webhook_channel(USER, url)
+    channel.verified = True
+    channel.save()
+    Monitor.objects.filter(owner=owner).delete()
+    Device.objects.filter(owner=owner).delete()
+    gateways = (devices + GROUP - 1) // GROUP
+    keys = [services.device_add(owner=owner, name=f"gateway {g}")[1] for g in range(gateways)]
+    source = hosted.hosted_source(owner_id=owner.pk)
+    hosted.ensure_database(source.database)
+    with hosted.client() as conn:
+        conn.query("DROP SERIES FROM sensor_value", database=source.database, method="POST")
+    monitors = Monitor.objects.bulk_create(
+        [
+            Monitor(
+                owner=owner,
+                source=source,
+                name=f"flip d{d}",
+                measurement="sensor_value",
+                field="value",
+                tags={"device": f"d{d}"},
+                aggregation="last",
+                window=timedelta(seconds=2),
+                comparator="above",
+                critical=30.0,
+                interval=timedelta(seconds=10),
+                pending_for=1,
+                recover_after=1,
+                flap_detection=False,
+            )
+            for d in range(devices)
+        ],
+        batch_size=5000,
+    )
+    Monitor.channels.through.objects.bulk_create(
+        [Monitor.channels.through(monitor_id=m.pk, channel_id=channel.pk) for m in monitors],
+        batch_size=5000,
+    )
+    common.spread_schedules(monitors, owner, source, timezone.now() + timedelta(seconds=2), 10)
+    return [m.pk for m in monitors], keys
+
+
+def start(name: str, command: list[str], env: dict[str, str]) -> common.Started:
+    log = open(common.LOG_DIR / f"bench-flip-arrival-{name}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        command, cwd=common.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    return process, log
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
+
+
+def wait_for(receiver: Receiver, kind: str, ids: set[int], timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ids <= set(receiver.arrivals(kind)):
+        time.sleep(0.02)
+
+
+def figures(label: str, values: list[float]) -> str:
+    return (
+        f"{label}: n={len(values)}, p50 {pct(values, 50) * 1000:.0f} ms, "
+        f"p99 {pct(values, 99) * 1000:.0f} ms, max {max(values, default=0) * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    devices = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    common.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    receiver = Receiver()
+    ids, keys = seed(devices, receiver.url)
+    port = common.free_port()
+    env = common.production_env(**QUEUES, **LIMITS)
+    env["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"
+    python = str(common.ROOT / ".venv" / "bin" / "python")
+    web_log = open(common.LOG_DIR / "bench-flip-arrival-web.log", "wb")  # noqa: SIM115
+    web = common.start_gunicorn(port, env, workers=2, threads=4, log=web_log)
+    processes = {
+        "gunicorn": (web, web_log),
+        "flusher": start("flusher", [python, "manage.py", "ingest_flusher"], env),
+        "evaluator": start("evaluator", [python, "manage.py", "evaluate_on_arrival"], env),
+    }
+    from django.conf import settings
+
+    processes["evaluation worker"] = common.start_worker(
+        common.LOG_DIR / "bench-flip-arrival-eval.log",
+        hostname=f"bench-arrival-eval-{PID}@%h",
+        pool="prefork",
+        concurrency=EVAL_PROCESSES,
+        queues=settings.CELERY_EVALUATION_QUEUE,
+    )
+    processes["delivery worker"] = common.start_worker(
+        common.LOG_DIR / "bench-flip-arrival-delivery.log",
+        hostname=f"bench-arrival-delivery-{PID}@%h",
+        pool="threads",
+        concurrency=DELIVERY_THREADS,
+        queues=settings.CELERY_DELIVERY_QUEUE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    common.wait_ready(base)
+    sender = Devices(base, keys, devices)
+    beat = Beat()
+    try:
+        sender.start()
+        beat.start()
+        roots = common.service_roots({name: [p.pid] for name, (p, _) in processes.items()})
+        time.sleep(WARMUP)
+        sent0, cpu0, t0 = sender.sent, common.cpu_by_tree(roots), time.time()
+        cpu0["beat (dispatcher)"] = beat.cpu
+        time.sleep(WINDOW)
+        sent1, cpu1, t1 = sender.sent, common.cpu_by_tree(roots), time.time()
+        cpu1["beat (dispatcher)"] = beat.cpu
+        readings = sent1 - sent0
+        split = {name: cpu1[name] - cpu0.get(name, 0.0) for name in cpu1}
+        total = sum(split.values())
+        uptime_window = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+        flip_fired: list[float] = []
+        flip_resolved: list[float] = []
+        write_fired: list[float] = []
+        write_resolved: list[float] = []
+        accepted: list[float] = []
+        write_at: dict[int, float] = {}  # monitor -> POST start of the changed reading
+        lost = 0
+        order = list(range(devices))
+        random.Random(18).shuffle(order)
+        for r in range(ROUNDS):
+            chosen = order[(r * K) % devices : (r * K) % devices + K]
+            monitors = {ids[d] for d in chosen}
+            time.sleep(random.uniform(0.0, 1.0))
+            for kind, on in (("fired", True), ("resolved", False)):
+                since = time.time()
+                sender.flip(chosen, on=on)
+                wait_for(receiver, kind, monitors, 20)
+                arrived = receiver.arrivals(kind)
+                with sender.lock:
+                    written = {ids[d]: sender.written.get(d) for d in chosen}
+                got = [arrived[m] - since for m in monitors if m in arrived]
+                lost += len(monitors) - len(got)
+                (flip_fired if on else flip_resolved).extend(got)
+                for m in monitors:
+                    if m in arrived and written[m] is not None:
+                        post_at, answered_at = written[m]  # type: ignore[misc]
+                        (write_fired if on else write_resolved).append(arrived[m] - post_at)
+                        accepted.append(answered_at - post_at)
+                        write_at[m * 2 + (0 if on else 1)] = post_at
+                if on:
+                    time.sleep(HOLD)
+        time.sleep(2)  # a late duplicate would show up by now
+        rows = Notification.objects.filter(monitor_id__in=ids).values_list(
+            "idempotency_key", "created_at", "monitor_id", "event"
+        )
+        evaluated: list[float] = []
+        delivered: list[float] = []
+        with receiver.lock:
+            for key, created, monitor_id, event in rows:
+                post_at = write_at.get(monitor_id * 2 + (0 if event == "fired" else 1))
+                if key in receiver.received and post_at is not None:
+                    evaluated.append(created.timestamp() - post_at)
+                    delivered.append(receiver.received[key] - created.timestamp())
+    finally:
+        beat.stopping.set()
+        sender.stopping.set()
+        beat.join()
+        sender.join()
+        common.stop(processes.values())
+        Monitor.objects.filter(pk__in=ids).delete()
+        Device.objects.filter(owner=get_user_model().objects.get(username=USER)).delete()
+
+    print(
+        f"bench_flip_arrival path (b): N={devices:,} devices through {len(keys)} gateways "
+        f"(one POST of {GROUP} readings per gateway per second), K={K}, {ROUNDS} rounds; "
+        f"gunicorn 2x4, flusher, evaluator (1 shard), evaluation worker prefork "
+        f"x{EVAL_PROCESSES}, delivery worker threads x{DELIVERY_THREADS}, dispatcher thread"
+    )
+    print(f"  load during the steady window: {uptime_window}")
+    print("  " + figures("fired    write -> arrival", write_fired))
+    print("  " + figures("resolved write -> arrival", write_resolved))
+    print("  " + figures("fired    flip  -> arrival (incl. wait for next send)", flip_fired))
+    print("  " + figures("resolved flip  -> arrival (incl. wait for next send)", flip_resolved))
+    print("  breakdown of the changed readings (fired and resolved):")
+    print("    " + figures("write -> 202 (in the stream)", accepted))
+    print("    " + figures("write -> outbox row written (evaluated)", evaluated))
+    print("    " + figures("outbox row -> webhook arrival (commit, queue, send)", delivered))
+    print(f"  lost {lost}, duplicated {receiver.duplicates}")
+    print(
+        f"  steady window {t1 - t0:.0f} s: {readings:,} readings accepted "
+        f"({readings / (t1 - t0):,.0f}/s), {sender.refused} refused; sender late {sender.late}x"
+    )
+    print(f"  whole-system CPU per 1,000 readings: {total / max(readings, 1) * 1e6:.1f} ms")
+    for name, seconds in sorted(split.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:20} {seconds / max(readings, 1) * 1e6:6.1f} ms")
+    log = (common.LOG_DIR / "bench-flip-arrival-evaluator.log").read_text().splitlines()
+    print("  evaluator log (last lines):")
+    for line in [ln for ln in log if "arrival evaluator" in ln][-4:]:
+        print("    " + line[-260:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,518 @@
+"""The arrival evaluator (``manage.py evaluate_on_arrival``): reads the ingest stream in its own
+consumer group and decides the watched monitors' readings as they arrive.
+
+Exactly-once machinery, step by step:
+
+1. Shards and leases. Shard ``k`` (of ``ARRIVAL_SHARDS``) owns the accounts whose id modulo the
+   shard count is ``k``, and reads the whole stream in its group ``evaluators:k`` (entries of
+   other shards are acknowledged unread). A window needs every point of its monitor, so one
+   process at a time evaluates a shard: it holds the shard's lease (a Redis key renewed every
+   loop, ``LEASE_MS``); more processes for the same shard wait as standbys and take over when
+   the lease expires. More shards, more processes: that is how it scales out.
+2. Windows. Each watched monitor's recent points live in this process (``window.Window``). A
+   process starts with none, so it decides a reading only once its whole window lies after the
+   moment its state began (``monitors.evaluate.arrival.decides``); until then the poller, told by
+   the shard's readiness key, decides as before. A failure that leaves the windows in doubt (a
+   read or commit that raised) clears them and starts that wait again.
+3. Decisions. The readings of one stream read are applied per monitor in time order, each an
+   evaluation at the reading's time through ``evaluate.step`` (the poller's and the backtest's
+   step). Rows are written only when something changed (an event, a status, a pending or
+   recovering count) or every ``REFRESH_S`` (its value on the pages; spread over time), all in
+   ONE transaction per read with the poller's conditional update (``commit_decisions``): a row
+   the poller moved on meanwhile (no data) is reloaded and decided again, once.
+4. Hand-over. Entries are acknowledged only after that commit: a process killed before it leaves
+   them pending, and the next holder of the lease claims them (they fill its windows; their
+   decisions are the poller's, as in 2). A replayed reading changes nothing: its time is not
+   after the ``evaluated_due_at`` it wrote. The ingest stream keeps an entry until every group,
+   the flusher's included, has acknowledged it (``devices.ingest.queue.trim``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, transaction
+from django.utils import timezone
+
+import alerts_core as ac
+from devices.arrival import lines
+from devices.arrival.watched import Watch, Watched
+from devices.arrival.window import Window
+from devices.ingest import queue
+from monitors.definition import Thresholds
+from monitors.evaluate import arrival
+from monitors.evaluate.pipeline import MAX_POINTS, Decision, commit_decisions
+from monitors.evaluate.step import step
+from monitors.influxdb.observe import Observation
+from monitors.models import Monitor, covering_silences
+from monitors.notify import queue as notify_queue
+
+logger = logging.getLogger(__name__)
+
+GROUP_PREFIX = "evaluators:"
+LEASE_PREFIX = "growalert:arrival:lease:"
+LEASE_MS = arrival.READY_TTL_S * 1000
+REFRESH_S = 30.0  # an unchanged monitor's row (value, counters) is written at most this often
+BLOCK_MS = 500
+STATS_EVERY_S = 10.0
+SILENCES_EVERY_S = 1.0  # a new silence holds this evaluator's notifications within a second
+
+# KEYS: lease. ARGV: consumer, ttl ms. 2 = taken now, 1 = renewed, 0 = another holds it.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass
+class Cached:
+    """A monitor's row as this process last read or wrote it, and its state since."""
+
+    monitor: Monitor
+    state: ac.MonitorState
+    written: ac.MonitorState
+    written_at: float
+    rules: tuple[ac.Policy, Thresholds] | None = None  # built once, not per reading
+
+
+def _remembering(monitor: Monitor) -> None:
+    """The monitor writes its values (reasons: "35 °C is above 30 °C") from a small memo:
+    a sensor repeats a handful of values, and formatting was a third of a decision's cost."""
+    show = functools.lru_cache(maxsize=256)(monitor.show)
+    monitor.show = show  # type: ignore[method-assign]
+
+
+@dataclass
+class Pending:
+    """One monitor's evaluations of this read, decided but not yet written."""
+
+    cached: Cached
+    steps: list[tuple[int, float]]  # (reading time ms, aggregate)
+    state: ac.MonitorState
+    events: list[ac.Event] = field(default_factory=list)
+    outcome: ac.Outcome | None = None
+    version: int = 0  # the state_version the write was conditioned on
+
+
+@dataclass
+class Round:
+    """What one stream read did."""
+
+    entries: int = 0
+    readings: int = 0  # readings of watched monitors
+    evaluations: int = 0
+    written: int = 0
+    events: list[tuple[int, int, str]] = field(default_factory=list)  # (monitor, ms, kind)
+    notifications: list[Any] = field(default_factory=list)
+    read_at: float = 0.0  # wall clock, seconds
+    decided_at: float = 0.0
+    committed_at: float = 0.0
+
+
+class ArrivalEvaluator:
+    """``evaluate_once`` is one round: read, decide, commit, acknowledge."""
+
+    def __init__(
+        self,
+        *,
+        shard: int = 0,
+        consumer: str | None = None,
+        batch: int | None = None,
+    ) -> None:
+        if not 0 <= shard < max(1, settings.ARRIVAL_SHARDS):
+            raise ValueError(f"shard must be between 0 and {settings.ARRIVAL_SHARDS - 1}")
+        self.shard = shard
+        self.group = f"{GROUP_PREFIX}{shard}"
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = batch or settings.ARRIVAL_BATCH
+        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+        self.watched = Watched(shard)
+        self.windows: dict[int, Window] = {}
+        self.cache: dict[int, Cached] = {}
+        self.since_ms = 0
+        self.leading = False
+        self._claim = True
+        self._refreshed_at = -1e9
+        self._silences: list[tuple[int, int | None]] = []
+        self._silence_owners: set[int] = set()
+        self._silences_at = -1e9
+        self._sender: ThreadPoolExecutor | None = None
+        self._arrived: dict[tuple[int, int], int] = {}  # (monitor, reading ms) -> stream id ms
+        try:
+            # New groups start at the end: only what arrives from now on is theirs.
+            self.redis.xgroup_create(queue.STREAM, self.group, id="$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # ------------------------------------------------------------ lease and readiness
+
+    def _lead(self) -> bool:
+        taken = int(self.redis.eval(_LEASE, 1, self._lease_key(), self.consumer, LEASE_MS))
+        if taken == 2 or (taken == 1 and not self.leading):
+            self._restart()
+        self.leading = taken > 0
+        if self.leading:
+            self.redis.set(arrival.ready_key(self.shard), self.since_ms, px=LEASE_MS)
+        return self.leading
+
+    def _lease_key(self) -> str:
+        return f"{LEASE_PREFIX}{self.shard}"
+
+    def _restart(self) -> None:
+        """Forgets every window: decisions wait until new ones are whole (the poller decides)."""
+        self.windows.clear()
+        self.cache.clear()
+        self.since_ms = int(time.time() * 1000)
+        self._claim = True
+
+    def close(self) -> None:
+        """Steps down: the poller takes the shard's monitors back at once."""
+        if self.leading:
+            holder: Any = self.redis.get(self._lease_key())
+            if holder is not None and holder.decode() == self.consumer:
+                self.redis.delete(self._lease_key(), arrival.ready_key(self.shard))
+        self.leading = False
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+        self.redis.close()
+
+    # ------------------------------------------------------------ reading
+
+    def _read(self, block_ms: int | None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        if self._claim:  # ours left pending, then a dead holder's (we hold the lease)
+            raw: Any = self.redis.xreadgroup(
+                self.group, self.consumer, {queue.STREAM: "0"}, count=self.batch
+            )
+            if raw and raw[0][1]:
+                return list(raw[0][1])
+            claimed: Any = self.redis.xautoclaim(
+                queue.STREAM, self.group, self.consumer, 0, "0-0", count=self.batch
+            )
+            if claimed and claimed[1]:
+                return list(claimed[1])
+            self._claim = False
+        fresh: Any = self.redis.xreadgroup(
+            self.group, self.consumer, {queue.STREAM: ">"}, count=self.batch, block=block_ms
+        )
+        return list(fresh[0][1]) if fresh else []
+
+    def evaluate_once(self, *, block_ms: int | None = None) -> Round:
+        """One round. Raises (entries stay pending, windows are cleared) when Postgres or
+        Redis fails."""
+        done = Round()
+        self._refresh()
+        if not self._lead():
+            time.sleep((block_ms or 0) / 1000)
+            return done
+        entries = self._read(block_ms)
+        if not entries:
+            return done
+        done.read_at = time.time()
+        done.entries = len(entries)
+        try:
+            touched = self._take(entries, done)
+            pending = self._decide(touched, done)
+            done.decided_at = time.time()
+            self._write(pending, done)
+        except BaseException:
+            self._restart()
+            raise
+        done.committed_at = time.time()
+        self.redis.xack(queue.STREAM, self.group, *[entry_id for entry_id, _ in entries])
+        return done
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._refreshed_at < 5.0:
+            return
+        self._refreshed_at = time.monotonic()
+        for pk in self.watched.refresh():
+            self.windows.pop(pk, None)
+            self.cache.pop(pk, None)
+
+    # ------------------------------------------------------------ windows
+
+    def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]], done: Round) -> dict[int, Any]:
+        """Adds the entries' readings to their monitors' windows; returns each touched
+        monitor's reading times."""
+        touched: dict[int, list[int]] = {}
+        watches: dict[int, Watch] = {}
+        self._arrived = {}
+        for entry_id, data in entries:
+            if not data:
+                continue  # trimmed while pending (its group was taken for abandoned)
+            database = self.watched.by_database.get(data[b"db"].decode())
+            if database is None:
+                continue
+            for line in data[b"lines"].decode().split("\n"):
+                head = line.split(",", 1)[0].split(" ", 1)[0]
+                if head not in database.measurements:
+                    continue
+                reading = lines.parse(line)
+                if reading is None:
+                    continue
+                for watch in database.matching(reading):
+                    window = self.windows.get(watch.monitor_id)
+                    if window is None:
+                        window = self.windows[watch.monitor_id] = Window(
+                            length_ms=watch.window_ms, aggregation=watch.aggregation
+                        )
+                    window.add(reading.time_ms, reading.series, reading.fields[watch.field])
+                    touched.setdefault(watch.monitor_id, []).append(reading.time_ms)
+                    watches[watch.monitor_id] = watch
+                    arrived_ms = int(entry_id.split(b"-", 1)[0])
+                    key = (watch.monitor_id, reading.time_ms)
+                    self._arrived[key] = max(arrived_ms, self._arrived.get(key, 0))
+                    done.readings += 1
+        return {pk: (watches[pk], sorted(set(times))) for pk, times in touched.items()}
+
+    # ------------------------------------------------------------ decisions
+
+    def _decide(self, touched: dict[int, Any], done: Round) -> list[Pending]:
+        due = {
+            pk: [
+                t
+                for t in times
+                if arrival.decides(since_ms=self.since_ms, at_ms=t, window_ms=watch.window_ms)
+            ]
+            for pk, (watch, times) in touched.items()
+        }
+        due = {pk: times for pk, times in due.items() if times}
+        pending = self._decide_due(due) if due else []
+        for pk, (_, times) in touched.items():
+            self.windows[pk].forget_before(times[-1] - 60_000)  # late points: a minute's grace
+        done.evaluations += sum(len(p.steps) for p in pending)
+        return pending
+
+    def _decide_due(self, due: dict[int, list[int]]) -> list[Pending]:
+        self._load([pk for pk in due if pk not in self.cache])
+        cached = [self.cache[pk] for pk in due if pk in self.cache]
+        silenced = self._silenced([c.monitor for c in cached])
+        pending = []
+        for entry in cached:
+            pk = entry.monitor.pk
+            window = self.windows[pk]
+            steps = [(t, v) for t in due[pk] if (v := window.value_at(t)) is not None]
+            decided = self._apply(entry, steps, pk in silenced)
+            if decided is not None:
+                pending.append(decided)
+        return pending
+
+    def _apply(
+        self, entry: Cached, steps: list[tuple[int, float]], silenced: bool
+    ) -> Pending | None:
+        decided = Pending(entry, steps, entry.state)
+        try:
+            for at_ms, value in steps:
+                decided.state, events, decided.outcome = step(
+                    entry.monitor,
+                    decided.state,
+                    value=value,
+                    error=None,
+                    now=_moment(at_ms),
+                    silenced=silenced,
+                    rules=entry.rules,
+                )
+                decided.events += events
+        except (ValueError, ArithmeticError):  # settings past validation: the poller says so
+            logger.exception("monitor %s could not be evaluated on arrival", entry.monitor.pk)
+            self.cache.pop(entry.monitor.pk, None)
+            return None
+        return decided if steps else None
+
+    def _silenced(self, monitors: list[Monitor]) -> set[int]:
+        """Monitors under a silence (``audience.silenced_monitor_ids``' rule), from the
+        silences read at most ``SILENCES_EVERY_S`` ago: one query a second, not one a read."""
+        now = time.monotonic()
+        owners = {m.owner_id for m in monitors}
+        if now - self._silences_at >= SILENCES_EVERY_S or not owners <= self._silence_owners:
+            self._silence_owners = owners | {c.monitor.owner_id for c in self.cache.values()}
+            found = covering_silences(self._silence_owners, timezone.now())
+            self._silences = [(s.owner_id, s.monitor_id) for s in found]
+            self._silences_at = now
+        everything = {owner for owner, monitor in self._silences if monitor is None}
+        single = {monitor for _, monitor in self._silences if monitor is not None}
+        return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
+
+    def _load(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        for monitor in Monitor.objects.select_related("source").filter(pk__in=ids, enabled=True):
+            try:
+                state = monitor.alert_state()
+            except Exception:  # an unreadable state: the poller resets it
+                logger.warning("monitor %s: unreadable state, left to the poller", monitor.pk)
+                continue
+            try:
+                rules = (monitor.policy(), monitor.thresholds())
+            except ValueError:  # settings past validation: the poller says so
+                logger.warning("monitor %s: unusable settings, left to the poller", monitor.pk)
+                continue
+            _remembering(monitor)
+            # Spread over REFRESH_S: rows loaded together are not all refreshed in one read.
+            written_at = time.monotonic() - random.uniform(0, REFRESH_S)
+            self.cache[monitor.pk] = Cached(monitor, state, state, written_at, rules)
+
+    # ------------------------------------------------------------ writing
+
+    def _significant(self, decided: Pending) -> bool:
+        new, old = decided.state, decided.cached.written
+        return bool(
+            decided.events
+            or new.status != old.status
+            or new.alerting != old.alerting
+            or new.warning != old.warning
+            or new.flapping != old.flapping
+            or (new.status == ac.Status.PENDING and new.failures != old.failures)
+            or (new.alerting and new.passes != old.passes)
+            or time.monotonic() - decided.cached.written_at >= REFRESH_S
+        )
+
+    def _write(self, pending: list[Pending], done: Round) -> None:
+        for decided in pending:  # what is not written is still this process's state
+            decided.cached.state = decided.state
+        chosen = [d for d in pending if self._significant(d)]
+        for attempt in (1, 2):
+            if not chosen:
+                return
+            result = commit_decisions(
+                [self._decision(d) for d in chosen], timezone.now(), enqueue=self._deliver
+            )
+            lost = [d for d in chosen if d.cached.monitor.state_version == d.version]
+            for decided in chosen:
+                if decided not in lost:
+                    self._written(decided, done)
+            done.notifications += result.notifications
+            chosen = self._redecide(lost) if attempt == 1 else []
+
+    def _deliver(self, notification_ids: list[Any]) -> None:
+        """Queues delivery once the transaction commits, from a thread of its own: the loop
+        reads the next entries while a burst's tasks go to the broker (one message each; a
+        message lost with this process is harmless, the sweeper sends pending rows)."""
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="arrival-deliver")
+        sender = self._sender
+        transaction.on_commit(lambda: sender.submit(notify_queue.enqueue, notification_ids))
+
+    def _decision(self, decided: Pending) -> Decision:
+        monitor = decided.cached.monitor
+        decided.version = monitor.state_version
+        at_ms, value = decided.steps[-1]
+        assert decided.outcome is not None
+        points = self.windows[monitor.pk].points(at_ms, MAX_POINTS)
+        # The row's evaluated_due_at: the reading's time, but never after the moment it reached
+        # the stream (a device whose clock runs ahead must not hold off the poller's no-data
+        # check). The same entry replayed gives the same value, so a replay changes nothing.
+        due_ms = min(at_ms, self._arrived.get((monitor.pk, at_ms), at_ms))
+        return Decision(
+            monitor,
+            _moment(due_ms),
+            Observation(None, value=value),
+            decided.outcome,
+            decided.state,
+            decided.events,
+            points=[[_moment(t).isoformat(), v] for t, v in points],
+        )
+
+    def _written(self, decided: Pending, done: Round) -> None:
+        cached = decided.cached
+        cached.monitor.status = decided.state.status.value
+        cached.written = cached.state = decided.state
+        cached.written_at = time.monotonic()
+        done.written += 1
+        done.events += [
+            (cached.monitor.pk, int(e.at.timestamp() * 1000), e.kind.value) for e in decided.events
+        ]
+
+    def _redecide(self, lost: list[Pending]) -> list[Pending]:
+        """Rows another writer (the poller's no-data) moved on: read again, decide again."""
+        ids = [d.cached.monitor.pk for d in lost]
+        for pk in ids:
+            self.cache.pop(pk, None)
+        self._load(ids)
+        again = []
+        for decided in lost:
+            entry = self.cache.get(decided.cached.monitor.pk)
+            if entry is not None:
+                redone = self._apply(entry, decided.steps, decided.cached.state.silenced)
+                if redone is not None:
+                    again.append(redone)
+        return again
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, *, stop: threading.Event | None = None) -> None:
+        backoff = 0.5
+        stats = Stats()
+        while not (stop is not None and stop.is_set()):
+            try:
+                stats.add(self.evaluate_once(block_ms=BLOCK_MS))
+                if stats.due():
+                    logger.info("arrival evaluator, shard %d: %s", self.shard, stats.line())
+                    stats = Stats()
+                backoff = 0.5
+            except (redis.RedisError, DatabaseError) as exc:
+                logger.warning("arrival evaluator: %s; retrying in %.1f s", exc, backoff)
+                close_old_connections()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+
+@dataclass
+class Stats:
+    """What the loop did over ``STATS_EVERY_S`` (one log line: an operator's view of its pace)."""
+
+    started: float = field(default_factory=time.monotonic)
+    rounds: int = 0
+    entries: int = 0
+    readings: int = 0
+    evaluations: int = 0
+    written: int = 0
+    notifications: int = 0
+    deciding_ms: list[float] = field(default_factory=list)  # read -> decided
+    committing_ms: list[float] = field(default_factory=list)  # decided -> committed
+
+    def add(self, done: Round) -> None:
+        if not done.entries:
+            return
+        self.rounds += 1
+        self.entries += done.entries
+        self.readings += done.readings
+        self.evaluations += done.evaluations
+        self.written += done.written
+        self.notifications += len(done.notifications)
+        self.deciding_ms.append((done.decided_at - done.read_at) * 1000)
+        self.committing_ms.append((done.committed_at - done.decided_at) * 1000)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.started >= STATS_EVERY_S
+
+    def line(self) -> str:
+        def spread(values: list[float]) -> str:
+            ordered = sorted(values) or [0.0]
+            return f"p50 {ordered[len(ordered) // 2]:.1f} / max {ordered[-1]:.1f} ms"
+
+        return (
+            f"{self.rounds} reads, {self.entries} entries, {self.readings} readings, "
+            f"{self.evaluations} evaluations, {self.written} rows written, "
+            f"{self.notifications} notifications; read->decided {spread(self.deciding_ms)}, "
+            f"decided->committed {spread(self.committing_ms)}"
+        )

@@ -1,0 +1,107 @@
+"""Reading back the line protocol the ingest put in the stream (devices/ingest/points.to_line):
+measurement, tags, numeric fields and time. Lines without escapes or strings (nearly all) are
+split directly; the others go through a small scanner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, float]
+    time_ms: int
+    series: str  # measurement and tags as written: the point's series
+
+
+def parse(line: str) -> Reading | None:
+    """None for a line that does not read as a point (it is not evaluated)."""
+    try:
+        if "\\" in line or '"' in line:
+            head, body, stamp = _split_escaped(line)
+        else:
+            return _plain(line)
+        measurement, *pairs = _split(head, ",")
+        tags = dict(_pair(p) for p in pairs)
+        fields = {}
+        for item in _split(body, ","):
+            name, value = _pair(item, unescape=False)
+            number = _number(value)
+            if number is not None:
+                fields[name] = number
+        return Reading(_unescape(measurement), tags, fields, int(stamp) // 1_000_000, head)
+    except ValueError:
+        return None
+
+
+def _plain(line: str) -> Reading:
+    """A line without escapes or strings (nearly all): split directly."""
+    head, body, stamp = line.split(" ")
+    measurement, _, tag_text = head.partition(",")
+    tags = dict(pair.split("=", 1) for pair in tag_text.split(",")) if tag_text else {}
+    fields = {}
+    for item in body.split(","):
+        name, _, value = item.partition("=")
+        number = _number(value)
+        if number is not None:
+            fields[name] = number
+    return Reading(measurement, tags, fields, int(stamp) // 1_000_000, head)
+
+
+def _number(text: str) -> float | None:
+    if text.startswith('"'):
+        return None
+    if text in ("true", "t", "T", "True", "TRUE"):
+        return 1.0
+    if text in ("false", "f", "F", "False", "FALSE"):
+        return 0.0
+    return float(text.rstrip("iu"))
+
+
+def _pair(text: str, *, unescape: bool = True) -> tuple[str, str]:
+    parts = _split(text, "=", limit=1)
+    if len(parts) != 2:
+        raise ValueError(text)
+    return (_unescape(parts[0]), _unescape(parts[1]) if unescape else parts[1])
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out, escaped = [], False
+    for ch in text:
+        if escaped or ch != "\\":
+            out.append(ch)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
+
+
+def _split(text: str, sep: str, limit: int = -1) -> list[str]:
+    """Splits on ``sep`` outside backslash escapes and double quotes."""
+    if "\\" not in text and '"' not in text:
+        return text.split(sep, limit)
+    parts: list[str] = []
+    start, escaped, quoted = 0, False, False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted and (limit < 0 or len(parts) < limit):
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _split_escaped(line: str) -> tuple[str, str, str]:
+    parts = _split(line, " ")
+    if len(parts) != 3:
+        raise ValueError(line)
+    return parts[0], parts[1], parts[2]

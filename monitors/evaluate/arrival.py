@@ -1,0 +1,113 @@
+"""Which monitors are evaluated on arrival, and when the poller leaves them alone.
+
+Readings sent to ``/ingest`` are evaluated by the arrival evaluators (devices/arrival) as they
+arrive. A monitor is theirs when ``eligible``: a single-series structured monitor on a hosted
+source whose aggregation can be kept incrementally. Each evaluator shard announces itself with a
+readiness key (``ready_key``) holding the moment its window state started (milliseconds), with a
+short time to live it refreshes every loop. The poller (evaluate.pipeline) skips the data
+decisions of an eligible monitor while its shard's key exists and the monitor's whole window lies
+after that moment (plus ``HANDOVER_MARGIN_MS``); it still decides "no data" and errors, which
+only the poller can see. An evaluator decides only from ``HANDOVER_MARGIN_MS`` later still, so
+the two never decide the same reading: during a hand-over at most one evaluation is missed,
+none is taken twice. When an evaluator dies its key expires and the poller takes over again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from datetime import datetime
+
+import redis
+from django.conf import settings
+
+from alerts_core import Aggregation
+from monitors import live
+from monitors.models import Monitor
+
+logger = logging.getLogger(__name__)
+
+AGGREGATIONS = frozenset(
+    {
+        Aggregation.LAST,
+        Aggregation.MIN,
+        Aggregation.MAX,
+        Aggregation.MEAN,
+        Aggregation.COUNT,
+        Aggregation.SUM,
+    }
+)
+READY_PREFIX = "growalert:arrival:ready:"
+READY_TTL_S = 5
+HANDOVER_MARGIN_MS = 1000
+
+
+def eligible(monitor: Monitor) -> bool:
+    """Evaluated on arrival: a structured single-series monitor of a hosted source whose
+    aggregation is kept incrementally (the source must be loaded)."""
+    return (
+        settings.ARRIVAL_EVALUATION
+        and monitor.source.hosted
+        and not monitor.is_fleet
+        and not monitor.raw_query
+        and monitor.aggregation in AGGREGATIONS
+        and bool(monitor.measurement and monitor.field)
+    )
+
+
+def decidable(monitor: Monitor) -> bool:
+    """Its policy and thresholds can be built (what ``Monitor.policy``/``thresholds`` refuse for
+    a row planted past validation). An evaluator skips a monitor that is not, so the poller
+    keeps it and writes it as broken with its reason."""
+    values = (monitor.critical, monitor.critical_high, monitor.warning, monitor.warning_high)
+    if any(v is not None and not math.isfinite(v) for v in (*values, monitor.recovery)):
+        return False
+    try:
+        monitor.policy()
+    except ValueError:
+        return False
+    return True
+
+
+def shard_of(owner_id: int) -> int:
+    return int(owner_id) % max(1, settings.ARRIVAL_SHARDS)
+
+
+def ready_key(shard: int) -> str:
+    return f"{READY_PREFIX}{shard}"
+
+
+def ready_since(shards: Iterable[int]) -> dict[int, int]:
+    """The shards whose evaluator is alive, and the moment (ms) its window state starts."""
+    wanted = sorted(set(shards))
+    if not wanted:
+        return {}
+    try:
+        values = live._redis().mget([ready_key(s) for s in wanted])
+    except redis.RedisError as exc:  # the poller decides everything, as before
+        logger.warning("arrival readiness unknown: %s", exc)
+        return {}
+    return {s: int(v) for s, v in zip(wanted, values, strict=True) if v is not None}
+
+
+def handed_over(monitors: Iterable[Monitor], now: datetime) -> set[int]:
+    """The monitors whose data decisions belong to a live arrival evaluator at ``now``."""
+    chosen = [m for m in monitors if eligible(m) and decidable(m)]
+    if not chosen:
+        return set()
+    ready = ready_since(shard_of(m.owner_id) for m in chosen)
+    now_ms = int(now.timestamp() * 1000)
+    out = set()
+    for monitor in chosen:
+        since = ready.get(shard_of(monitor.owner_id))
+        window_ms = int(monitor.window.total_seconds() * 1000)
+        if since is not None and now_ms - window_ms >= since + HANDOVER_MARGIN_MS:
+            out.add(monitor.pk)
+    return out
+
+
+def decides(*, since_ms: int, at_ms: int, window_ms: int) -> bool:
+    """Whether an evaluator whose state started at ``since_ms`` decides a reading at ``at_ms``:
+    its window holds every point, and the poller has stopped deciding."""
+    return at_ms - window_ms >= since_ms + 2 * HANDOVER_MARGIN_MS

@@ -75,19 +75,22 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
     scan = any(name in text for name in _STATUS_NAMES)
     device_tag = f",{SERVER_TAG}={device_id} "
     lines: list[str] = []
+    append = lines.append
     reporting: list[Point] = []
     newest = 0
     for index, line in enumerate(text.split("\n")):
-        head, fields, *stamp = line.split(" ")
-        if stamp:
-            time_ns = int(stamp[0]) * scale
+        parts = line.split(" ")
+        head, fields = parts[0], parts[1]
+        if len(parts) == 3:
+            time_ns = int(parts[2]) * scale
             if not low <= time_ns <= high:
                 return None  # the per-point parser says which and why
         else:
             time_ns = now_ns + index
+        if time_ns > newest:
+            newest = time_ns
         if head.count(",") > 1 and _duplicate_tag(head):
             return None  # InfluxDB refuses a line with a tag twice; the parser keeps the last
-        newest = max(newest, time_ns)
         if scan and any(name in line for name in _STATUS_NAMES):
             measurement = head.split(",", 1)[0]
             reporting.append(Point(measurement, None, None, time_ns, head=head, body=fields))
@@ -95,7 +98,7 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
             temperature, humidity = _TEMPERATURE.search(fields), _HUMIDITY.search(fields)
             if temperature and humidity:
                 fields += derived_line(float(temperature[1]), float(humidity[1]))
-        lines.append(f"{head}{device_tag}{fields} {time_ns}")
+        append(f"{head}{device_tag}{fields} {time_ns}")
     return Batch(lines, newest, reporting)
 
 

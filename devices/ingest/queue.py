@@ -81,9 +81,23 @@ def client() -> redis.Redis:
 
 
 def reset_local_state() -> None:
-    """Forget this process's connection (tests; a forked worker gets its own on first use)."""
-    global _client
+    """Forget this process's connections (tests; a forked worker gets its own on first use)."""
+    global _client, _local
     _client = None
+    _local = threading.local()
+
+
+_local = threading.local()
+
+
+def _connection() -> Any:
+    """This thread's own connection for the ingest script: taking one from the pool and giving
+    it back costs as much CPU as the round trip itself (redis-py's locks and metrics)."""
+    held = getattr(_local, "held", None)
+    if held is None or held[0] != os.getpid():
+        held = (os.getpid(), client().connection_pool.make_connection())
+        _local.held = held
+    return held[1]
 
 
 def _packed(args: list[bytes]) -> bytes:
@@ -96,15 +110,15 @@ def _packed(args: list[bytes]) -> bytes:
 
 
 def _run_script(keys: list[str], args: list[object]) -> Any:
-    """EVALSHA on one pooled connection; loads the script when Redis does not know it yet."""
-    pool = client().connection_pool
+    """EVALSHA on this thread's connection; loads the script when Redis does not know it yet.
+    A connection that failed is closed, and connects again on the next request."""
     command = _packed(
         [b"EVALSHA", _SHA, b"%d" % len(keys)]
         + [k.encode() for k in keys]
         + [a if isinstance(a, bytes) else str(a).encode() for a in args]
     )
+    connection = _connection()
     for attempt in (1, 2):
-        connection = pool.get_connection()
         try:
             connection.send_packed_command([command])  # type: ignore[no-untyped-call]
             return connection.read_response()
@@ -115,8 +129,6 @@ def _run_script(keys: list[str], args: list[object]) -> Any:
         except (redis.ConnectionError, redis.TimeoutError):
             connection.disconnect()  # type: ignore[no-untyped-call]
             raise
-        finally:
-            pool.release(connection)
     raise AssertionError("unreachable")
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
+from redis.connection import ConnectionInterface
 from redis.exceptions import NoScriptError
 
 from devices import hosted, services
@@ -90,7 +91,7 @@ def reset_local_state() -> None:
 _local = threading.local()
 
 
-def _connection() -> Any:
+def _connection() -> ConnectionInterface:
     """This thread's own connection for the ingest script: taking one from the pool and giving
     it back costs as much CPU as the round trip itself (redis-py's locks and metrics)."""
     held = getattr(_local, "held", None)

@@ -423,6 +423,8 @@ INGEST_KEY_CACHE_SECONDS: float = env.float("INGEST_KEY_CACHE_SECONDS", default=
 # The flusher (manage.py ingest_flusher) moves accepted readings from Redis to InfluxDB.
 INGEST_FLUSH_INTERVAL_MS: int = env.int("INGEST_FLUSH_INTERVAL_MS", default=100)
 INGEST_FLUSH_BATCH: int = env.int("INGEST_FLUSH_BATCH", default=500)
+# Concurrent /write requests per flusher round (InfluxDB parses each request on one core).
+INGEST_FLUSH_WRITERS: int = env.int("INGEST_FLUSH_WRITERS", default=2)
 # Demo mode (make run): beat keeps the demo account's GRO-01 devices posting to /ingest.
 GROWALERT_DEMO: bool = env.bool("GROWALERT_DEMO", default=False)
 # The demo's devices post to this URL (scripts/run_all.sh sets it to the running web server);

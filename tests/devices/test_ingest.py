@@ -342,7 +342,7 @@ def test_a_batch_is_kept_while_influxdb_refuses_it(client, owner, device, settin
 @pytest.mark.django_db
 @pytest.mark.parametrize("writers", [1, 3])
 def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
-    client, owner, device, writers
+    client, owner, device, writers, monkeypatch
 ):
     _, key = device
     for i in range(10):
@@ -350,7 +350,12 @@ def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
     flusher = queue.Flusher(consumer="test", writers=writers)
     bodies: list[str] = []
     post_for_real = flusher._post
-    flusher._post = lambda database, body: (bodies.append(body), post_for_real(database, body))
+
+    def counted(database: str, body: str) -> None:
+        bodies.append(body)
+        post_for_real(database, body)
+
+    monkeypatch.setattr(flusher, "_post", counted)
     try:
         assert flusher.flush_once() == 10
     finally:
@@ -362,7 +367,9 @@ def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
 
 
 @pytest.mark.django_db
-def test_concurrent_writes_keep_every_batch_when_one_request_fails(client, owner, device):
+def test_concurrent_writes_keep_every_batch_when_one_request_fails(
+    client, owner, device, monkeypatch
+):
     _, key = device
     for i in range(4):
         assert post(client, _event(float(i)), key=key).status_code == 202
@@ -375,7 +382,7 @@ def test_concurrent_writes_keep_every_batch_when_one_request_fails(client, owner
             raise InfluxUnreachable("InfluxDB is unreachable (test)")
         post_for_real(database, body)
 
-    flusher._post = second_fails
+    monkeypatch.setattr(flusher, "_post", second_fails)
     try:
         with pytest.raises(InfluxUnreachable):
             flusher.flush_once()

@@ -99,7 +99,17 @@ def _connection() -> ConnectionInterface:
     if held is None or held[0] != os.getpid():
         held = (os.getpid(), client().connection_pool.make_connection())
         _local.held = held
-    return held[1]
+    connection: ConnectionInterface = held[1]
+    connection.connect()  # type: ignore[no-untyped-call]  # a no-op while connected
+    try:
+        # What the pool checks: an idle connection with something to read was closed by the
+        # server (a Redis restart) or left mid-reply; start afresh rather than fail a request.
+        if connection.can_read():
+            raise redis.ConnectionError("the connection has data")
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        connection.connect()  # type: ignore[no-untyped-call]
+    return connection
 
 
 def _packed(args: list[bytes]) -> bytes:

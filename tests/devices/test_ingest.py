@@ -430,3 +430,17 @@ def test_the_ingest_script_is_loaded_again_after_redis_forgets_it(client, device
     redis.Redis.from_url(settings.REDIS_URL).script_flush()
     assert post(client, _event(), key=key).status_code == 202
     assert pending_batches() == 1
+
+
+@pytest.mark.django_db
+def test_a_connection_redis_closed_while_idle_is_opened_again_not_a_503(client, device):
+    import redis
+    from django.conf import settings
+
+    _, key = device
+    assert post(client, _event(1.0), key=key).status_code == 202
+    admin = redis.Redis.from_url(settings.REDIS_URL)
+    killed = admin.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1  # the ingest thread's own connection among them
+    assert post(client, _event(2.0), key=key).status_code == 202
+    assert pending_batches() == 2

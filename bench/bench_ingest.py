@@ -260,8 +260,12 @@ def main() -> None:
     finally:
         server.terminate()
         flusher.terminate()
-        server.wait(10)
-        flusher.wait(10)
+        for process in (server, flusher):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:  # a machine this busy: do not lose the figures
+                process.kill()
+                process.wait()
         flusher_log.close()
 
     def med(name: str, column: int) -> float:

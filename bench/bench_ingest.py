@@ -9,9 +9,11 @@ seconds each against:
 2. ``POST /ingest`` with the same batch (line protocol, the device's key);
 3. ``POST /ingest`` with one JSON reading per request, as a cheap device sends it;
 
-and prints requests/s, points/s, p50 and p99 per target, the ratio of (2) to (1), and how long
-the flusher took after the run to make every accepted point queryable (the end-to-end rate
-counts that time). The rate limits are raised out of reach (their Redis work is still done).
+and prints requests/s, points/s, p50 and p99 per target, the ratio of (2) to (1), the stream
+backlog when the load stopped and how long the flusher then took to make every accepted point
+queryable (the end-to-end rate, and its ratio to (1), count that time), and the CPU per request
+of each kind of process (wrk's own included). The rate limits are raised out of reach (their
+Redis work is still done).
 Needs Debian's wrk (``scripts/bootstrap.sh --bench``).
 
     .venv/bin/python bench/bench_ingest.py [seconds] [--rounds=N] [--only=direct,batch,single]
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -79,6 +82,13 @@ def wrk(url: str, script: Path, seconds: int) -> tuple[float, float, float, int]
     args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script)]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     return common.wrk_figures(out)
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children: wrk's own, read around a run (the
+    servers are still running, so they are not counted here)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -198,6 +208,8 @@ def main() -> None:
     single = json.dumps({"event_type": "gro01", "data": {"temperature": 21.5, "humidity": 61.2}})
     results: dict[str, list[tuple[float, float, float, int]]] = {}
     drains: list[float] = []
+    backlogs: list[int] = []  # stream entries (batches) not yet written when wrk stopped
+    stream = redis.Redis.from_url(settings.REDIS_URL)
     groups = {
         "web": [server.pid],
         "flusher": [flusher.pid],
@@ -230,21 +242,30 @@ def main() -> None:
                 for name in chosen if i % 2 == 0 else chosen[::-1]:
                     before = count_points(database) if name != "direct" else 0
                     cpu_before = cpu_snapshot(groups)
+                    wrk_before = children_cpu()
                     sample = wrk(urls[name], scripts[name], seconds)
+                    wrk_cpu = children_cpu() - wrk_before
                     results.setdefault(name, []).append(sample)
                     if name == "batch":
+                        backlogs.append(int(stream.xlen(queue.STREAM)))
                         drains.append(drain_seconds(sample[3] * BATCH, database, before))
                     elif name == "single":
                         drain_seconds(sample[3], database, before)
                     cpu_after = cpu_snapshot(groups)
-                    cpu_per_request.setdefault(name, []).append(
-                        {g: (cpu_after[g] - cpu_before[g]) / sample[3] * 1000 for g in groups}
-                    )
+                    per_request = {
+                        g: (cpu_after[g] - cpu_before[g]) / sample[3] * 1000 for g in groups
+                    }
+                    per_request["wrk"] = wrk_cpu / sample[3] * 1000
+                    cpu_per_request.setdefault(name, []).append(per_request)
     finally:
         server.terminate()
         flusher.terminate()
-        server.wait(10)
-        flusher.wait(10)
+        for process in (server, flusher):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:  # a machine this busy: do not lose the figures
+                process.kill()
+                process.wait()
         flusher_log.close()
 
     def med(name: str, column: int) -> float:
@@ -275,21 +296,29 @@ def main() -> None:
     print("CPU ms per request (all processes of each kind, including the flusher's backlog):")
     for name, label in labels.items():
         if name in cpu_per_request:
-            per_group = {g: statistics.median(c[g] for c in cpu_per_request[name]) for g in groups}
+            per_group = {
+                g: statistics.median(c[g] for c in cpu_per_request[name]) for g in [*groups, "wrk"]
+            }
             total = sum(per_group.values())
             parts = "  ".join(f"{g} {v:.3f}" for g, v in per_group.items())
             print(f"  {label:<40} {parts}  total {total:.3f}")
     if "batch" not in results or "direct" not in results:
         return
     ratios = [b[0] / d[0] for b, d in zip(results["batch"], results["direct"], strict=True)]
-    print(f"ingest / direct write (batches of 100): {statistics.median(ratios):.2f}")
+    print(f"ingest / direct write (batches of 100, accepted): {statistics.median(ratios):.2f}")
     drain = statistics.median(drains)
     end_to_end = [
         b[3] * BATCH / (seconds + d) for b, d in zip(results["batch"], drains, strict=True)
     ]
     print(
-        f"flusher backlog after a batch run: {drain:.2f} s to drain; end-to-end "
+        f"stream backlog when the load stopped: {statistics.median(backlogs):,.0f} batches "
+        f"(max {max(backlogs):,}); {drain:.2f} s to drain; end-to-end "
         f"{statistics.median(end_to_end):,.0f} points/s written to InfluxDB"
+    )
+    written = [e / (d[0] * BATCH) for e, d in zip(end_to_end, results["direct"], strict=True)]
+    print(
+        "ingest / direct write (batches of 100, written to InfluxDB including the drain): "
+        f"{statistics.median(written):.2f}"
     )
 
 

@@ -427,6 +427,8 @@ INGEST_KEY_CACHE_SECONDS: float = env.float("INGEST_KEY_CACHE_SECONDS", default=
 # The flusher (manage.py ingest_flusher) moves accepted readings from Redis to InfluxDB.
 INGEST_FLUSH_INTERVAL_MS: int = env.int("INGEST_FLUSH_INTERVAL_MS", default=100)
 INGEST_FLUSH_BATCH: int = env.int("INGEST_FLUSH_BATCH", default=500)
+# Concurrent /write requests per flusher round (InfluxDB parses each request on one core).
+INGEST_FLUSH_WRITERS: int = env.int("INGEST_FLUSH_WRITERS", default=2)
 # Evaluation on arrival (manage.py evaluate_on_arrival, docs/arrival.md): hosted monitors whose
 # aggregation is incremental are decided as their readings arrive. ARRIVAL_SHARDS evaluator
 # processes each own the accounts whose id modulo ARRIVAL_SHARDS is their shard.

@@ -44,7 +44,7 @@ _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 # it is read with one regex match. Anything else (escapes, strings, booleans, integers with
 # ``i``, exponents, a text field...) takes the general parser below, which words every refusal.
 _N = r"[A-Za-z][A-Za-z0-9_.\-]{0,63}"
-_V = r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
+_V = r"-?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"  # InfluxDB refuses "+1": rewritten as 1.0
 _FAST = re.compile(
     rf"({_N})((?:,{_N}=[^\x00-\x20,=\\\"\x7f-\x9f]{{1,{MAX_TAG_VALUE}}})*)"
     rf" ({_N}={_V}(?:,{_N}={_V})*)(?: ([0-9]{{1,19}}))?"
@@ -242,12 +242,19 @@ def _fast(raw: str, now_ns: int, scale: int, low: int, high: int) -> Point | Non
         or field_text.startswith("time=")
         or measurement == "time"
         or _TEXT_FIELD.search(field_text)  # a number sent for a text field
+        or not tag_text.isascii()  # a tag value may hold a character that is not printable
+        or (tag_text.count(",") > 1 and _duplicate_tag(tag_text))  # InfluxDB refuses it
     ):
         return None  # the general parser words the refusal
     time_ns = int(stamp) * scale if stamp else now_ns
     if stamp and not low <= time_ns <= high:
         return None
     return Point(measurement, None, None, time_ns, head=measurement + tag_text, body=field_text)
+
+
+def _duplicate_tag(tag_text: str) -> bool:
+    keys = [pair.split("=", 1)[0] for pair in tag_text[1:].split(",")]
+    return len(set(keys)) != len(keys)
 
 
 def _line(raw: str, now_ns: int, scale: int, low: int = 0, high: int = 0) -> Point:

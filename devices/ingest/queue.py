@@ -31,6 +31,7 @@ import re
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
+from redis.connection import ConnectionInterface
 from redis.exceptions import NoScriptError
 
 from devices import hosted, services
@@ -92,9 +94,33 @@ def client() -> redis.Redis:
 
 
 def reset_local_state() -> None:
-    """Forget this process's connection (tests; a forked worker gets its own on first use)."""
-    global _client
+    """Forget this process's connections (tests; a forked worker gets its own on first use)."""
+    global _client, _local
     _client = None
+    _local = threading.local()
+
+
+_local = threading.local()
+
+
+def _connection() -> ConnectionInterface:
+    """This thread's own connection for the ingest script: taking one from the pool and giving
+    it back costs as much CPU as the round trip itself (redis-py's locks and metrics)."""
+    held = getattr(_local, "held", None)
+    if held is None or held[0] != os.getpid():
+        held = (os.getpid(), client().connection_pool.make_connection())
+        _local.held = held
+    connection: ConnectionInterface = held[1]
+    connection.connect()  # type: ignore[no-untyped-call]  # a no-op while connected
+    try:
+        # What the pool checks: an idle connection with something to read was closed by the
+        # server (a Redis restart) or left mid-reply; start afresh rather than fail a request.
+        if connection.can_read():
+            raise redis.ConnectionError("the connection has data")
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        connection.connect()  # type: ignore[no-untyped-call]
+    return connection
 
 
 def _packed(args: list[bytes]) -> bytes:
@@ -107,15 +133,15 @@ def _packed(args: list[bytes]) -> bytes:
 
 
 def _run_script(keys: list[str], args: list[object]) -> Any:
-    """EVALSHA on one pooled connection; loads the script when Redis does not know it yet."""
-    pool = client().connection_pool
+    """EVALSHA on this thread's connection; loads the script when Redis does not know it yet.
+    A connection that failed is closed, and connects again on the next request."""
     command = _packed(
         [b"EVALSHA", _SHA, b"%d" % len(keys)]
         + [k.encode() for k in keys]
         + [a if isinstance(a, bytes) else str(a).encode() for a in args]
     )
+    connection = _connection()
     for attempt in (1, 2):
-        connection = pool.get_connection()
         try:
             connection.send_packed_command([command])  # type: ignore[no-untyped-call]
             return connection.read_response()
@@ -126,8 +152,6 @@ def _run_script(keys: list[str], args: list[object]) -> Any:
         except (redis.ConnectionError, redis.TimeoutError):
             connection.disconnect()  # type: ignore[no-untyped-call]
             raise
-        finally:
-            pool.release(connection)
     raise AssertionError("unreachable")
 
 
@@ -303,10 +327,14 @@ def refused(database: str, entries: list[Entry], message: str, *, points: int = 
 class Flusher:
     """Moves batches from the stream to InfluxDB; ``flush_once`` is one round."""
 
-    def __init__(self, *, consumer: str | None = None, batch: int | None = None) -> None:
+    def __init__(
+        self, *, consumer: str | None = None, batch: int | None = None, writers: int | None = None
+    ) -> None:
         self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch or settings.INGEST_FLUSH_BATCH
+        self.writers = max(1, writers or settings.INGEST_FLUSH_WRITERS)
+        self._pool = ThreadPoolExecutor(self.writers) if self.writers > 1 else None
         self.influx = hosted.client(timeout=10.0)
         self._reports: dict[int, services.Reported] = {}
         self._reported_at: dict[int, float] = {}
@@ -320,6 +348,8 @@ class Flusher:
 
     def close(self) -> None:
         self.flush_statuses(force=True)
+        if self._pool is not None:
+            self._pool.shutdown()
         self.influx.close()
         self.redis.close()
 
@@ -353,8 +383,7 @@ class Flusher:
             if entry.database:
                 by_database.setdefault(entry.database, []).append(entry)
         try:
-            for database, batch in by_database.items():
-                self._write(database, batch)
+            self._write_all(by_database)
         except influx.InfluxError:
             self._retry_pending = True
             raise
@@ -372,13 +401,29 @@ class Flusher:
             self._trimmed_at = now
             trim(self.redis)
 
-    def _write(self, database: str, entries: list[Entry]) -> None:
-        """One account's entries, in requests of at most MAX_WRITE_BYTES. What InfluxDB refuses
-        is logged and counted (``refused``) and the rest is written: a refusal is not retried
-        (it would be refused again) and never holds up other entries or accounts."""
-        hosted.ensure_database(database)
-        for chunk in _chunks(entries, MAX_WRITE_BYTES):
-            self._write_chunk(database, chunk)
+    def _write_all(self, by_database: dict[str, list[Entry]]) -> None:
+        """Each account's entries, in requests of at most MAX_WRITE_BYTES, ``writers`` of them
+        at a time (InfluxDB parses each request on one core; one flusher writing one request at
+        a time fell behind the web workers). A round of one account is cut in ``writers``
+        requests. What InfluxDB refuses is logged and counted (``refused``) and the rest is
+        written: a refusal is not retried (it would be refused again) and never holds up other
+        entries or accounts. Raises the first InfluxError once every request has ended."""
+        jobs: list[tuple[str, list[Entry]]] = []
+        for database, entries in by_database.items():
+            hosted.ensure_database(database)
+            size = sum(len(entry.lines) + 1 for entry in entries)
+            longest = max(len(entry.lines) + 1 for entry in entries)
+            # a chunk closes above size / writers: at most ``writers`` of them
+            limit = min(MAX_WRITE_BYTES, size // self.writers + longest)
+            jobs += [(database, chunk) for chunk in _chunks(entries, limit)]
+        if self._pool is None or len(jobs) == 1:
+            for database, chunk in jobs:
+                self._write_chunk(database, chunk)
+            return
+        futures = [self._pool.submit(self._write_chunk, *job) for job in jobs]
+        wait(futures)
+        for future in futures:
+            future.result()
 
     def _write_chunk(self, database: str, chunk: list[Entry]) -> None:
         try:

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from devices.ingest import auth, heartbeat, parse, queue
+from devices.ingest import auth, canonical, heartbeat, parse, queue
 from devices.ingest.points import FIRMWARE, STATUS_FIELDS, Point, derive, to_line
 from devices.ingest.signature import SignatureError, verify
 
@@ -80,42 +80,23 @@ def ingest(
         except SignatureError as exc:
             return _error(403, exc.code, str(exc))
     content_type = header("Content-Type").split(";", 1)[0].strip().lower()
-    try:
-        if content_type in JSON_TYPES or (not content_type and body[:1] in (b"{", b"[")):
-            parsed = parse.parse_json(body, now_ns=now_ns)
-        elif content_type in LINE_TYPES or not content_type:
-            parsed = parse.parse_lines(body, now_ns=now_ns, precision=precision)
-        else:
-            return _error(
-                415, "unsupported_type", "send application/json or text/plain (line protocol)"
-            )
-    except parse.BatchError as exc:
-        return _error(400, exc.code, str(exc), accepted=0)
-    if parsed.errors:
-        listed = [{"index": i, "error": e} for i, e in parsed.errors[: parse.MAX_ERRORS_LISTED]]
+    is_json = content_type in JSON_TYPES or (not content_type and body[:1] in (b"{", b"["))
+    if not is_json and content_type and content_type not in LINE_TYPES:
         return _error(
-            400,
-            "invalid_points",
-            f"{len(parsed.errors)} of {parsed.count} points refused; nothing was written",
-            accepted=0,
-            rejected=len(parsed.errors),
-            errors=listed,
+            415, "unsupported_type", "send application/json or text/plain (line protocol)"
         )
-    derive(parsed.points)
-    status = device_status(
-        parsed.points,
-        now_ns=now_ns,
-        # a JSON \u escape can spell a name: then every point is read
-        scan=b"\\u" in body or any(name in body for name in _STATUS_BYTES),
-    )
-    lines = "\n".join(to_line(p, sender.device_id) for p in parsed.points)
-    lines += "\n" + heartbeat.line(device_id=sender.device_id, status=status, time_ns=now_ns)
+    prepared = _prepare(body, is_json=is_json, precision=precision, now_ns=now_ns, sender=sender)
+    if isinstance(prepared, Answer):
+        return prepared
+    lines, status = prepared
+    points = len(lines)
+    lines.append(heartbeat.line(device_id=sender.device_id, status=status, time_ns=now_ns))
     try:
         outcome = queue.enqueue(
             device_id=sender.device_id,
             owner_id=sender.owner_id,
-            lines=lines,
-            points=len(parsed.points),
+            lines="\n".join(lines),
+            points=points,
             status=status,
             replay_key=replay_key,
         )
@@ -135,7 +116,48 @@ def ingest(
         answer = _error(429, code, detail)
         answer.headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after_ms / 1000)))
         return answer
-    return Answer(202, {"accepted": len(parsed.points), "rejected": 0})
+    return Answer(202, {"accepted": points, "rejected": 0})
+
+
+def _prepare(
+    body: bytes, *, is_json: bool, precision: str, now_ns: int, sender: auth.Sender
+) -> tuple[list[str], dict[str, object]] | Answer:
+    """The batch's lines for the stream and what it says about the device, or the 400 that
+    refuses it. Canonical line protocol is read whole (``canonical``); anything else, or a
+    body that fails there, point by point (``parse``), which words every refusal."""
+    batch = None
+    if not is_json and precision in parse.PRECISIONS:
+        batch = canonical.read(
+            body, device_id=sender.device_id, now_ns=now_ns, scale=parse.PRECISIONS[precision]
+        )
+    if batch is not None:
+        return batch.lines, status_of(batch.reporting, newest_ns=batch.newest_ns, now_ns=now_ns)
+    try:
+        if is_json:
+            parsed = parse.parse_json(body, now_ns=now_ns)
+        else:
+            parsed = parse.parse_lines(body, now_ns=now_ns, precision=precision)
+    except parse.BatchError as exc:
+        return _error(400, exc.code, str(exc), accepted=0)
+    if parsed.errors:
+        listed = [{"index": i, "error": e} for i, e in parsed.errors[: parse.MAX_ERRORS_LISTED]]
+        return _error(
+            400,
+            "invalid_points",
+            f"{len(parsed.errors)} of {parsed.count} points refused; nothing was written",
+            accepted=0,
+            rejected=len(parsed.errors),
+            errors=listed,
+        )
+    derive(parsed.points)
+    status = device_status(
+        parsed.points,
+        now_ns=now_ns,
+        # a JSON \u escape can spell a name: then every point is read
+        scan=b"\\u" in body or any(name in body for name in _STATUS_BYTES),
+    )
+    lines = [to_line(p, sender.device_id) for p in parsed.points]
+    return lines, status
 
 
 def device_status(points: list[Point], *, now_ns: int, scan: bool = True) -> dict[str, object]:
@@ -143,10 +165,13 @@ def device_status(points: list[Point], *, now_ns: int, scan: bool = True) -> dic
     device's clock may run ahead), battery, RSSI, firmware. ``scan=False`` when the body does
     not mention any of them (most batches): only the time is read."""
     newest = max(point.time_ns for point in points)
-    status: dict[str, object] = {"seen_ms": min(newest, now_ns) // 1_000_000}
-    if not scan:
-        return status
-    reporting = [p for p in points if p.mentions_any(_STATUS_NAMES)]
+    reporting = [p for p in points if p.mentions_any(_STATUS_NAMES)] if scan else []
+    return status_of(reporting, newest_ns=newest, now_ns=now_ns)
+
+
+def status_of(reporting: list[Point], *, newest_ns: int, now_ns: int) -> dict[str, object]:
+    """``device_status`` from the batch's newest time and the points that may report status."""
+    status: dict[str, object] = {"seen_ms": min(newest_ns, now_ns) // 1_000_000}
     for point in sorted(reporting, key=lambda p: p.time_ns):
         for name in STATUS_FIELDS:
             value = point.fields.get(name)

@@ -340,6 +340,60 @@ def test_a_batch_is_kept_while_influxdb_refuses_it(client, owner, device, settin
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("writers", [1, 3])
+def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
+    client, owner, device, writers, monkeypatch
+):
+    _, key = device
+    for i in range(10):
+        assert post(client, [_event(float(i)), _event(i + 0.5)], key=key).status_code == 202
+    flusher = queue.Flusher(consumer="test", writers=writers)
+    bodies: list[str] = []
+    post_for_real = flusher._post
+
+    def counted(database: str, body: str) -> None:
+        bodies.append(body)
+        post_for_real(database, body)
+
+    monkeypatch.setattr(flusher, "_post", counted)
+    try:
+        assert flusher.flush_once() == 10
+    finally:
+        flusher.close()
+    assert len(bodies) == writers
+    assert sum(body.count("\n") + 1 for body in bodies) == 10 * 3  # 2 readings + a heartbeat
+    assert sorted(r["temperature"] for r in rows(owner.pk)) == [i / 2 for i in range(20)]
+    assert pending_batches() == 0
+
+
+@pytest.mark.django_db
+def test_concurrent_writes_keep_every_batch_when_one_request_fails(
+    client, owner, device, monkeypatch
+):
+    _, key = device
+    for i in range(4):
+        assert post(client, _event(float(i)), key=key).status_code == 202
+    flusher = queue.Flusher(consumer="test", writers=2)
+    post_for_real, calls = flusher._post, []
+
+    def second_fails(database: str, body: str) -> None:
+        calls.append(body)
+        if len(calls) == 2:
+            raise InfluxUnreachable("InfluxDB is unreachable (test)")
+        post_for_real(database, body)
+
+    monkeypatch.setattr(flusher, "_post", second_fails)
+    try:
+        with pytest.raises(InfluxUnreachable):
+            flusher.flush_once()
+    finally:
+        flusher.close()
+    assert pending_batches() == 4  # nothing acknowledged: every batch is written again
+    assert flush() == 4
+    assert sorted(r["temperature"] for r in rows(owner.pk)) == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.django_db
 def test_device_deleted_is_refused_after_the_cache_period(client, device, settings):
     settings.INGEST_KEY_CACHE_SECONDS = 0
     dev, key = device
@@ -376,3 +430,17 @@ def test_the_ingest_script_is_loaded_again_after_redis_forgets_it(client, device
     redis.Redis.from_url(settings.REDIS_URL).script_flush()
     assert post(client, _event(), key=key).status_code == 202
     assert pending_batches() == 1
+
+
+@pytest.mark.django_db
+def test_a_connection_redis_closed_while_idle_is_opened_again_not_a_503(client, device):
+    import redis
+    from django.conf import settings
+
+    _, key = device
+    assert post(client, _event(1.0), key=key).status_code == 202
+    admin = redis.Redis.from_url(settings.REDIS_URL)
+    killed = admin.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1  # the ingest thread's own connection among them
+    assert post(client, _event(2.0), key=key).status_code == 202
+    assert pending_batches() == 2

@@ -6,7 +6,9 @@ an oldest entry it has not acknowledged yet: the oldest of its pending entries (
 acknowledged) and of the entries it has not read at all. Its age is how late device readings are
 for that reader: a flusher that is down or an InfluxDB that does not keep up shows here long
 before monitors on hosted data fall silent. A group that does not exist yet (the flusher never
-started) is behind by the age of the stream's first entry.
+started) is behind by the age of the stream's first entry; a reader's group the stream no
+longer waits for (an arrival evaluator shard idle for ABANDONED_GROUP_MS: the poller decides
+its monitors again, docs/arrival.md) is left out.
 
 Each figure costs Redis O(1) commands (XINFO GROUPS, and per group one XPENDING summary and one
 XRANGE of one entry), whatever the backlog.
@@ -20,7 +22,7 @@ from typing import Any
 
 import redis
 
-from devices.ingest.queue import GROUP, STREAM
+from devices.ingest.queue import GROUP, STREAM, holds_stream
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def read(client: redis.Redis) -> Backlog:
         infos: Any = client.xinfo_groups(STREAM)
     except redis.ResponseError:  # no stream yet: nothing was ever accepted
         infos = []
-    groups = [_group_lag(client, info, now_ms) for info in infos]
+    groups = [_group_lag(client, info, now_ms) for info in infos if holds_stream(client, info)]
     if GROUP not in {g.group for g in groups}:  # the flusher never started
         first: Any = client.xrange(STREAM, count=1)
         age = _age_seconds(_text(first[0][0]), now_ms) if first else 0.0

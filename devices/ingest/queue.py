@@ -235,6 +235,12 @@ def _holds(conn: redis.Redis, group: dict[Any, Any]) -> str | None:
     return keep
 
 
+def holds_stream(conn: redis.Redis, group: dict[Any, Any]) -> bool:
+    """False for a reader's group abandoned long enough that the stream no longer waits for it
+    (its entries may be trimmed; devices/ingest/backlog.py leaves it out)."""
+    return _holds(conn, group) is not None
+
+
 def trim(conn: redis.Redis) -> None:
     """Drops the entries every consumer group has acknowledged (XTRIM MINID below the oldest
     one a group still holds pending or has not been given). Safe against concurrent reads: a

@@ -85,6 +85,7 @@ def test_read_but_unacknowledged_batches_count_until_the_write(
 
     monkeypatch.setattr(queue, "CLAIM_IDLE_MS", 0)  # another flusher takes it over now
     assert flush() == 2
+    queue.trim(queue.client())  # what the flusher does every TRIM_EVERY_S
     caught_up = backlog.read(queue.client())
     assert caught_up.entries == 0
     assert flushers(caught_up) == backlog.GroupLag("flushers", 0.0, 0)
@@ -107,3 +108,25 @@ def test_redis_unreachable_makes_the_backlog_unknown_not_zero(
     assert entries is not None
     assert math.isnan(entries)
     assert "growalert_ingest_oldest_unacknowledged_seconds{" not in text
+
+
+@pytest.mark.django_db
+def test_each_reader_has_its_figure_and_an_abandoned_one_is_left_out(
+    client: Client, device: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An arrival evaluator's group is a reader like the flushers; once the stream stops waiting
+    for it (idle past ABANDONED_GROUP_MS, the poller decides its monitors again) it is not
+    reported as behind for ever."""
+    _, key = device
+    redis_client = queue.client()
+    redis_client.xgroup_create(queue.STREAM, "evaluators:0", id="0", mkstream=True)
+    send(client, key, 20)
+    redis_client.xreadgroup("evaluators:0", "shard-0", {queue.STREAM: ">"}, count=10)
+    time.sleep(1.1)
+
+    groups = {g.group: g for g in backlog.read(redis_client).groups}
+    assert groups["evaluators:0"].pending == 1
+    assert groups["evaluators:0"].oldest_age_seconds >= 1.0
+
+    monkeypatch.setattr(queue, "ABANDONED_GROUP_MS", 500)
+    assert {g.group for g in backlog.read(redis_client).groups} == {"flushers"}

@@ -51,7 +51,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from devices import hosted, services
-from devices.ingest import queue
+from devices.ingest import backlog, queue
 from devices.models import Device
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -135,7 +135,8 @@ def drain_seconds(expected_points: int, database: str, before: int) -> float:
     client = redis.Redis.from_url(settings.REDIS_URL)
     started = time.monotonic()
     while time.monotonic() - started < 120:
-        if client.xlen(queue.STREAM) == 0 and count_points(database) - before >= expected_points:
+        flushed = next(g for g in backlog.read(client).groups if g.group == queue.GROUP)
+        if flushed.oldest_age_seconds == 0 and count_points(database) - before >= expected_points:
             return time.monotonic() - started
         time.sleep(0.05)
     raise SystemExit(

@@ -112,7 +112,7 @@ def test_redis_unreachable_makes_the_backlog_unknown_not_zero(
 
 @pytest.mark.django_db
 def test_each_reader_has_its_figure_and_an_abandoned_one_is_left_out(
-    client: Client, device: Any, monkeypatch: pytest.MonkeyPatch
+    client: Client, device: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """An arrival evaluator's group is a reader like the flushers; once the stream stops waiting
     for it (idle past ABANDONED_GROUP_MS, the poller decides its monitors again) it is not
@@ -120,6 +120,7 @@ def test_each_reader_has_its_figure_and_an_abandoned_one_is_left_out(
     _, key = device
     redis_client = queue.client()
     redis_client.xgroup_create(queue.STREAM, "evaluators:0", id="0", mkstream=True)
+    request.addfinalizer(lambda: redis_client.xgroup_destroy(queue.STREAM, "evaluators:0"))
     send(client, key, 20)
     redis_client.xreadgroup("evaluators:0", "shard-0", {queue.STREAM: ">"}, count=10)
     time.sleep(1.1)

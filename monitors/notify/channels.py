@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from monitors.models import Channel, Monitor
+from monitors.models import PHONE_KINDS, Channel, Monitor
 from monitors.notify.kinds import NOTIFIERS
 
 KIND_FIXED = "a channel's kind cannot change"
@@ -53,13 +53,14 @@ def channel_create(
     enabled: bool = True,
     device_health: bool = True,
 ) -> Channel:
-    """A new channel. An SMS channel starts unverified: a phone proves consent by a code."""
+    """A new channel. An SMS or voice channel starts unverified: a phone proves consent by a
+    code (texted, or read out in a call)."""
     channel = Channel(
         owner=owner, name=name, kind=kind, enabled=enabled, device_health=device_health
     )
     channel.full_clean(exclude=["owner", "config"])  # the notifier cleans the config
     channel.config = clean_config(kind, config or {})
-    channel.verified = kind != Channel.Kind.SMS
+    channel.verified = kind not in PHONE_KINDS
     if secret:
         channel.secret = secret
     channel.save()
@@ -77,9 +78,7 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
         raise ValidationError({"kind": [KIND_FIXED]})
     if "config" in fields:
         fields["config"] = clean_config(channel.kind, fields["config"] or {})
-        if channel.kind == Channel.Kind.SMS and fields["config"].get("phone") != channel.config.get(
-            "phone"
-        ):
+        if channel.is_phone and fields["config"].get("phone") != channel.config.get("phone"):
             channel.verified = False
     for name, value in fields.items():
         setattr(channel, name, value)

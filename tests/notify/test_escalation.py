@@ -161,9 +161,7 @@ def test_escalation_waits_while_the_monitor_is_silenced(owner, channels):
     assert told(incident) == [("first", 1)]
 
 
-def test_a_monitors_own_policy_wins_over_the_default_and_others_are_not_touched(
-    owner, channels
-):
+def test_a_monitors_own_policy_wins_over_the_default_and_others_are_not_touched(owner, channels):
     policy_of(owner, [StepInput(after_minutes=5, channels=[channels["first"]])])
     own = policy_of(
         owner, [StepInput(after_minutes=2, channels=[channels["night"]])], name="own", default=False
@@ -239,9 +237,15 @@ def test_a_worker_killed_mid_step_leaves_the_row_due_and_it_is_taken_once():
     owner = UserFactory(username="alice")
     channels = [ChannelFactory(owner=owner, name=n) for n in ("first", "second")]
     policy_of(owner, [StepInput(after_minutes=1, channels=channels)])
-    incident = open_incident(MonitorFactory(owner=owner), at=datetime.now(UTC) - timedelta(minutes=2))
+    incident = open_incident(
+        MonitorFactory(owner=owner), at=datetime.now(UTC) - timedelta(minutes=2)
+    )
     escalation.discover()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "growalert.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "growalert.settings",
+    }
     worker = subprocess.Popen(
         [sys.executable, "-c", KILLED_WORKER], env=env, stdout=subprocess.PIPE, text=True
     )

@@ -17,7 +17,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -33,6 +33,7 @@ from monitors.influxdb import client as influx
 from monitors.influxdb import explain
 from monitors.models import EscalationPolicy, Incident, Monitor, Silence, Source
 from monitors.notify import acknowledge
+from monitors.notify.api import DetailSerializer
 from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
     AcknowledgedSerializer,
@@ -51,10 +52,6 @@ from shared.auth import owner_of
 from shared.pagination import CountedLimitOffsetPagination
 
 logger = logging.getLogger(__name__)
-
-
-class DetailSerializer(serializers.Serializer[Any]):
-    detail = serializers.CharField()
 
 
 def _writes_plain_json(request: Request) -> bool:

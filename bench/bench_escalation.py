@@ -155,7 +155,9 @@ def main() -> None:
         f"p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, p99 {pct(all_latencies, 0.99) * 1000:.0f} "
         f"ms, max {max(all_latencies) * 1000:.0f} ms (target p99 <= 1000 ms)"
     )
-    print(f"idle tick (nothing due, {FIRING:,} escalating): {statistics.median(idle) * 1000:.1f} ms")
+    print(
+        f"idle tick (nothing due, {FIRING:,} escalating): {statistics.median(idle) * 1000:.1f} ms"
+    )
     print(f"load average: {os.getloadavg()}")
     cleanup()
 

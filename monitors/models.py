@@ -776,9 +776,12 @@ class Incident(models.Model):
         blank=True,
         related_name="+",
     )
-    acknowledged_via = models.CharField(max_length=10, choices=ACK_ROUTE_CHOICES, blank=True)
+    # database defaults too: the fleet path writes incidents with its own INSERT
+    acknowledged_via = models.CharField(
+        max_length=10, choices=ACK_ROUTE_CHOICES, blank=True, default="", db_default=""
+    )
     # Who, when no signed-in user did it: the channel of a link, the phone that replied.
-    acknowledged_note = models.CharField(max_length=200, blank=True)
+    acknowledged_note = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-opened_at"]

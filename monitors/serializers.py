@@ -28,6 +28,7 @@ from monitors.models import (
     silence_errors,
 )
 from monitors.raw_rows import JsonColumn, NoSqlColumn
+from monitors.vocabulary import ACK_ROUTE_CHOICES
 
 # The bounds of every number and duration are the model fields' validators (monitors/models.py),
 # which ModelSerializer copies onto its fields: the API answers 400 with their messages.
@@ -216,7 +217,13 @@ class IncidentSerializer(serializers.ModelSerializer[Incident]):
     acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
+        allow_null=True,
         help_text="The user who acknowledged it (null: by a link, an SMS reply or a call).",
+    )
+    acknowledged_via = serializers.ChoiceField(
+        choices=[("", "Not acknowledged"), *ACK_ROUTE_CHOICES],
+        read_only=True,
+        help_text='How it was acknowledged ("" while it is not).',
     )
     acknowledged_by_text = serializers.CharField(
         read_only=True, help_text='Who and how, as people read it: "alice via the API".'

@@ -149,6 +149,7 @@ class PolicyForm(forms.Form):
                 choices=EscalationStep.Hours.choices,
                 label=f"Step {row + 1}: when",
                 initial="always",
+                required=False,
             )
             self.fields[f"step{row}_channels"] = forms.ModelMultipleChoiceField(
                 queryset=channels,
@@ -162,7 +163,7 @@ class PolicyForm(forms.Form):
         steps = [
             escalation_policies.StepInput(
                 after_minutes=data[f"step{row}_after"],
-                hours=data[f"step{row}_hours"],
+                hours=data[f"step{row}_hours"] or EscalationStep.Hours.ALWAYS,
                 channels=list(data[f"step{row}_channels"]),
             )
             for row in range(STEP_ROWS)

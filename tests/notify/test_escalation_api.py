@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from billing.gating import comp
 from monitors.models import EscalationPolicy
 from tests.factories import ChannelFactory, MonitorFactory, UserFactory
 
@@ -65,9 +66,7 @@ def test_a_policy_out_of_bounds_is_refused_with_sentences(alice):
     errors = response.json()
     assert errors["repeat_minutes"] == ["must be between 1 and 1440 minutes (1 day)"]
     assert "Monday 0 to Sunday 6" in errors["working_days"][0]
-    assert errors["steps"][0]["after_minutes"] == [
-        "must be between 1 and 10080 minutes (7 days)"
-    ]
+    assert errors["steps"]["0"]["after_minutes"] == ["must be between 1 and 10080 minutes (7 days)"]
     no_steps = api_for(alice).post(
         "/escalation-policies", {**policy_body(sms), "steps": []}, format="json"
     )
@@ -97,6 +96,7 @@ def test_another_customer_gets_a_404_on_policies_and_cannot_attach_them(alice, c
     assert api.patch(url, {"name": "mine now"}, format="json").status_code == 404
     assert api.delete(url).status_code == 404
     assert api.get("/escalation-policies").json()["results"] == []
+    comp(charlie)
     monitor = MonitorFactory(owner=charlie)
     attach = api.patch(
         f"/monitors/{monitor.pk}", {"escalation_policy": created["id"]}, format="json"
@@ -109,6 +109,7 @@ def test_a_monitor_names_its_policy_and_a_patch_keeps_the_steps(alice):
     sms = ChannelFactory(owner=alice)
     api = api_for(alice)
     created = api.post("/escalation-policies", policy_body(sms), format="json").json()
+    comp(alice)
     monitor = MonitorFactory(owner=alice)
     attached = api.patch(
         f"/monitors/{monitor.pk}", {"escalation_policy": created["id"]}, format="json"

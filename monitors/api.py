@@ -279,7 +279,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet[Incident]):
         return Response(AcknowledgedSerializer(outcome.incident).data)
 
     @extend_schema(responses=TimelineEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request: Request, pk: str | None = None) -> Response:
         """What happened, oldest first: fired, each notification and its delivery, escalation
         steps, silences, the acknowledgement (who, how), resolved."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
 from rest_framework.settings import api_settings
@@ -294,7 +295,17 @@ class EscalationStepSerializer(serializers.ModelSerializer[EscalationStep]):
         }
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}$", "example": "08:00"})
+class ClockTimeField(serializers.TimeField):
+    """A time of day as "08:00" (the schema's ``format: time`` demands a UTC offset)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
 class EscalationPolicySerializer(serializers.ModelSerializer[EscalationPolicy]):
+    working_start = ClockTimeField(required=False, help_text="Working hours start, e.g. 08:00.")
+    working_end = ClockTimeField(required=False, help_text="Working hours end, e.g. 18:00.")
     steps = EscalationStepSerializer(
         many=True, help_text=f"1 to {MAX_STEPS} steps, kept in order of their minutes."
     )

@@ -10,10 +10,11 @@ first step falls due at the same instant D.
 Beat's part is emulated in this process: the task body of ``escalate-due-incidents``
 (``discover`` then ``run_due``) every second, the first tick at a random phase after D, as beat
 would. For each incident: due -> commit latency = the moment the transaction that wrote its
-step's notifications committed - D. Also printed: the tick's own time (claim, write 2,000
-outbox rows, advance 1,000 rows, commit) and the idle tick (nothing due, 1,000 open incidents
-already escalating). Delivery is not measured (its tasks go to a private queue that no worker
-reads, then the queue is dropped).
+step's notifications committed - D. Also printed: the tick's own time to its commit (claim,
+write 2,000 outbox rows, advance 1,000 rows), and with queueing one delivery task per row
+after the commit (monitors/notify/queue.py, as every notification is queued), and the idle tick
+(nothing due, 1,000 open incidents already escalating). Delivery is not measured (its tasks
+go to a private queue that no worker reads, then the queue is dropped).
 
     .venv/bin/python bench/bench_escalation.py
 """
@@ -95,21 +96,24 @@ def arm(incidents: list[Incident], due: object) -> None:
     )
 
 
-def tick() -> tuple[int, float, float]:
-    """The task body; (rows taken, seconds, monotonic commit time)."""
+def tick() -> tuple[int, float, float, float]:
+    """The task body; (rows taken, seconds to the last commit, seconds in all, the last
+    commit's perf_counter)."""
     began = time.perf_counter()
     escalation.discover()
-    taken = 0
+    taken, committed = 0, began
     while True:
-        result = escalation.run_due()  # commits before it returns
+        result = escalation.run_due()  # commits, then queues the deliveries
         taken += result.taken
+        committed = result.committed_at or committed
         if result.taken < escalation.BATCH:
             break
-    done = time.perf_counter()
-    return taken, done - began, done
+    return taken, committed - began, time.perf_counter() - began, committed
 
 
-def round_latencies(incidents: list[Incident], rng: random.Random) -> tuple[list[float], float]:
+def round_latencies(
+    incidents: list[Incident], rng: random.Random
+) -> tuple[list[float], float, float]:
     due_wall = time.time() + 1.0
     due = timezone.now() + timedelta(seconds=1.0)
     arm(incidents, due)
@@ -119,10 +123,10 @@ def round_latencies(incidents: list[Incident], rng: random.Random) -> tuple[list
     next_tick = first_tick
     while len(latencies) < len(incidents):
         time.sleep(max(0.0, next_tick - time.perf_counter()))
-        taken, spent, committed = tick()
+        taken, to_commit, spent, committed = tick()
         latencies += [committed - due_perf] * taken
-        next_tick += 1.0
-    return latencies, spent
+        next_tick = max(next_tick + 1.0, time.perf_counter())  # beat skips a busy second
+    return latencies, to_commit, spent
 
 
 def pct(values: list[float], q: float) -> float:
@@ -139,17 +143,17 @@ def main() -> None:
     rng = random.Random(19)
     all_latencies: list[float] = []
     for n in range(ROUNDS):
-        latencies, spent = round_latencies(incidents, rng)
+        latencies, to_commit, spent = round_latencies(incidents, rng)
         all_latencies += latencies
         written = Notification.objects.filter(incident__in=incidents, event="escalated").count()
         print(
             f"round {n + 1}: due -> commit {statistics.median(latencies) * 1000:.0f} ms for all "
-            f"{len(latencies):,}; the tick itself {spent * 1000:.0f} ms, "
-            f"{written:,} outbox rows"
+            f"{len(latencies):,}; the tick: {to_commit * 1000:.0f} ms to its commit, "
+            f"{spent * 1000:.0f} ms with queueing {written:,} deliveries"
         )
     idle = []
     for _ in range(5):
-        idle.append(tick()[1])
+        idle.append(tick()[2])
     print(
         f"due -> notifications committed over {ROUNDS} rounds: "
         f"p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, p99 {pct(all_latencies, 0.99) * 1000:.0f} "
@@ -166,6 +170,7 @@ def cleanup() -> None:
     import redis
     from django.conf import settings
 
+    Monitor.objects.filter(owner__username=USERNAME).delete()  # before their sources
     get_user_model().objects.filter(username=USERNAME).delete()
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
 

@@ -25,7 +25,9 @@ waits (the row is looked at again every minute) instead of telling anyone.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -86,6 +88,7 @@ ON CONFLICT (incident_id) DO NOTHING
 class Result:
     taken: int = 0  # due rows handled
     notifications: list[Any] = field(default_factory=list)  # outbox row ids written
+    committed_at: float | None = None  # time.perf_counter() at the commit (benches read it)
 
 
 def discover() -> int:
@@ -113,28 +116,63 @@ def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:
         silenced = _silenced([row.incident for row in rows], now)
         _load_series_tags([row.incident for row in rows])
         outbox: list[Notification] = []
+        url = monitor_url_template()
         for row in rows:
             local = timezone.localtime(
                 now, zones.get(row.policy.owner_id, zoneinfo.ZoneInfo("UTC"))
             )
             outbox += _advance(
-                row, steps.get(row.policy_id, []), local, row.incident in silenced, now
+                row, steps.get(row.policy_id, []), local, row.incident in silenced, now, url
             )
-        Escalation.objects.bulk_update(
-            rows, ["next_step", "repeats", "due_at", "finished_at", "finished_reason"]
-        )
+        _write_rows(rows)
         created = Notification.objects.bulk_create(outbox, ignore_conflicts=True)
         result.notifications = [n.pk for n in created]
+        transaction.on_commit(lambda: setattr(result, "committed_at", time.perf_counter()))
         queue.enqueue_on_commit(result.notifications)
     result.taken = len(rows)
     return result
+
+
+# The advanced rows in one statement (Django's bulk_update builds a CASE per column and row:
+# seconds for a thousand rows). Only the table name is formatted in.
+ADVANCE_SQL = f"""
+UPDATE {_E} AS e
+SET next_step = v.next_step, repeats = v.repeats, due_at = v.due_at,
+    finished_at = v.finished_at, finished_reason = v.finished_reason
+FROM jsonb_to_recordset(%s::jsonb) AS v(
+    incident_id bigint, next_step int, repeats int, due_at timestamptz,
+    finished_at timestamptz, finished_reason text
+)
+WHERE e.incident_id = v.incident_id
+"""  # noqa: S608
+
+
+def _write_rows(rows: list[Escalation]) -> None:
+    values = [
+        {
+            "incident_id": row.incident_id,
+            "next_step": row.next_step,
+            "repeats": row.repeats,
+            "due_at": row.due_at.isoformat(),
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "finished_reason": row.finished_reason,
+        }
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(ADVANCE_SQL, [json.dumps(values)])
 
 
 Steps = list[tuple[EscalationStep, list[Channel]]]
 
 
 def _advance(
-    row: Escalation, steps: Steps, local: datetime, silenced: bool, now: datetime
+    row: Escalation,
+    steps: Steps,
+    local: datetime,
+    silenced: bool,
+    now: datetime,
+    url_template: str,
 ) -> list[Notification]:
     """Moves one due row on and returns the notifications of what it took."""
     incident = row.incident
@@ -161,7 +199,10 @@ def _advance(
         else:
             _schedule_repeat(row, now)
         repeat = row.repeats
-    return [_notification(row, index, repeat, channel, now) for channel in channels]
+    if not channels:
+        return []
+    body = payload(row, index, repeat, now, url_template)  # one per step, for its channels
+    return [_notification(row, index, repeat, channel, body) for channel in channels]
 
 
 def _schedule_next(row: Escalation, steps: Steps, now: datetime) -> None:
@@ -248,7 +289,7 @@ def _load_series_tags(incidents: list[Incident]) -> None:
 
 
 def _notification(
-    row: Escalation, index: int, repeat: int, channel: Channel, now: datetime
+    row: Escalation, index: int, repeat: int, channel: Channel, body: dict[str, Any]
 ) -> Notification:
     incident = row.incident
     return Notification(
@@ -257,12 +298,23 @@ def _notification(
         channel=channel,
         event=Notification.Event.ESCALATED,
         idempotency_key=f"esc:i{incident.pk}:s{index}:r{repeat}:c{channel.pk}",
-        payload=payload(row, index, repeat, now),
+        payload=body,
         series_key=incident.series_key,
     )
 
 
-def payload(row: Escalation, index: int, repeat: int, now: datetime) -> dict[str, Any]:
+_PK_MARK = "987654321"
+
+
+def monitor_url_template() -> str:
+    """The monitor page's address with a mark for its id: ``reverse`` costs ~0.4 ms, and a
+    step of 1,000 incidents needs 1,000 addresses."""
+    return absolute_url(reverse("pages:monitor", args=[int(_PK_MARK)]))
+
+
+def payload(
+    row: Escalation, index: int, repeat: int, now: datetime, url_template: str = ""
+) -> dict[str, Any]:
     """An escalation step's notification (payload version 1, event ``escalated``)."""
     incident, policy = row.incident, row.policy
     monitor = incident.monitor
@@ -281,7 +333,7 @@ def payload(row: Escalation, index: int, repeat: int, now: datetime) -> dict[str
         monitor={
             "id": monitor.pk,
             "name": monitor.name,
-            "url": absolute_url(reverse("pages:monitor", args=[monitor.pk])),
+            "url": (url_template or monitor_url_template()).replace(_PK_MARK, str(monitor.pk)),
         },
         status=monitor.status,
         previous_status=monitor.status,

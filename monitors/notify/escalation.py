@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:
         zones = _time_zones({row.policy.owner_id for row in rows})
         silenced = _silenced([row.incident for row in rows], now)
         _load_series_tags([row.incident for row in rows])
-        outbox: list[Notification] = []
+        outbox: list[OutboxRow] = []
         url = monitor_url_template()
         for row in rows:
             local = timezone.localtime(
@@ -125,8 +126,7 @@ def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:
                 row, steps.get(row.policy_id, []), local, row.incident in silenced, now, url
             )
         _write_rows(rows)
-        created = Notification.objects.bulk_create(outbox, ignore_conflicts=True)
-        result.notifications = [n.pk for n in created]
+        result.notifications = _insert_outbox(outbox, now)
         transaction.on_commit(lambda: setattr(result, "committed_at", time.perf_counter()))
         queue.enqueue_on_commit(result.notifications)
     result.taken = len(rows)
@@ -147,6 +147,36 @@ WHERE e.incident_id = v.incident_id
 """  # noqa: S608
 
 
+_N = Notification._meta.db_table
+# The steps' outbox rows in one statement from JSON (bulk_create's per-column arrays of JSON
+# cost ~1 ms a row here); the ids of the rows inserted come back (a replayed step's keys
+# conflict and are skipped). Only the table name and status constant are formatted in.
+INSERT_OUTBOX_SQL = f"""
+INSERT INTO {_N} (
+    id, monitor_id, incident_id, channel_id, event, idempotency_key, payload, series_key,
+    status, attempts, next_attempt_at, claimed_until, sent_at, last_error, created_at,
+    retry_until
+)
+SELECT v.id, v.monitor_id, v.incident_id, v.channel_id, v.event, v.idempotency_key,
+       v.payload, v.series_key, '{Notification.DeliveryStatus.PENDING}', 0, %(now)s, NULL,
+       NULL, '', %(now)s, NULL
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
+    id uuid, monitor_id bigint, incident_id bigint, channel_id bigint, event text,
+    idempotency_key text, payload jsonb, series_key text
+)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id
+"""  # noqa: S608
+
+
+def _insert_outbox(rows: list[OutboxRow], now: datetime) -> list[Any]:
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_OUTBOX_SQL, {"now": now, "rows": json.dumps(rows)})
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _write_rows(rows: list[Escalation]) -> None:
     values = [
         {
@@ -164,6 +194,7 @@ def _write_rows(rows: list[Escalation]) -> None:
 
 
 Steps = list[tuple[EscalationStep, list[Channel]]]
+OutboxRow = dict[str, Any]
 
 
 def _advance(
@@ -173,7 +204,7 @@ def _advance(
     silenced: bool,
     now: datetime,
     url_template: str,
-) -> list[Notification]:
+) -> list[OutboxRow]:
     """Moves one due row on and returns the notifications of what it took."""
     incident = row.incident
     if incident.resolved_at is not None or incident.acknowledged_at is not None:
@@ -229,7 +260,7 @@ def _repeating(policy: EscalationPolicy, steps: Steps, local: datetime) -> tuple
     return -1, 0
 
 
-def _finish(row: Escalation, now: datetime, reason: str) -> list[Notification]:
+def _finish(row: Escalation, now: datetime, reason: str) -> list[OutboxRow]:
     row.finished_at, row.finished_reason = now, reason[:200]
     return []
 
@@ -290,17 +321,20 @@ def _load_series_tags(incidents: list[Incident]) -> None:
 
 def _notification(
     row: Escalation, index: int, repeat: int, channel: Channel, body: dict[str, Any]
-) -> Notification:
+) -> OutboxRow:
+    """One outbox row as :data:`INSERT_OUTBOX_SQL` reads it (no model instance: a thousand
+    of them cost more than the rest of the step)."""
     incident = row.incident
-    return Notification(
-        monitor_id=incident.monitor_id,
-        incident=incident,
-        channel=channel,
-        event=Notification.Event.ESCALATED,
-        idempotency_key=f"esc:i{incident.pk}:s{index}:r{repeat}:c{channel.pk}",
-        payload=body,
-        series_key=incident.series_key,
-    )
+    return {
+        "id": str(uuid.uuid4()),
+        "monitor_id": incident.monitor_id,
+        "incident_id": incident.pk,
+        "channel_id": channel.pk,
+        "event": Notification.Event.ESCALATED.value,
+        "idempotency_key": f"esc:i{incident.pk}:s{index}:r{repeat}:c{channel.pk}",
+        "payload": body,
+        "series_key": incident.series_key,
+    }
 
 
 _PK_MARK = "987654321"

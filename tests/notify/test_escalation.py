@@ -219,14 +219,13 @@ KILLED_WORKER = textwrap.dedent(
     import sys, time
     import django
     django.setup()
-    from monitors.models import Notification
     from monitors.notify import escalation
 
     def hang(*args, **kwargs):
         print("holding the step", flush=True)
         time.sleep(60)
 
-    Notification.objects.bulk_create = hang
+    escalation._insert_outbox = hang  # the step's rows are claimed and advanced, not committed
     escalation.run_due()
     """
 )

@@ -67,6 +67,11 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "escalate-due-incidents": {
+        "task": "monitors.notify.tasks.escalate_due_incidents",
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
+    },
     "repair-schedules": {
         "task": "monitors.tasks.repair_schedules",
         "schedule": 60.0,

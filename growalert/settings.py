@@ -393,6 +393,7 @@ LOG_QUIET_TASKS: list[str] = [
     "monitors.tasks.repair_schedules",
     "monitors.tasks.simulate_demo_devices",
     "monitors.notify.tasks.deliver_due_notifications",
+    "monitors.notify.tasks.escalate_due_incidents",
     "growalert.tasks.record_heartbeat",
     "growalert.tasks.check_monitoring",
 ]
@@ -511,6 +512,10 @@ TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN: str = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER: str = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE: str = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+
+# --- Acknowledgement and escalation (monitors/notify/acknowledge.py, escalation.py) -----------
+# How long the one-click acknowledgement link in a notification stays valid.
+ACK_LINK_HOURS: int = env.int("ACK_LINK_HOURS", default=48)
 
 # --- Retention (monitors/retention.py, docs/operations.md "Retention") -----------------------
 # Rows older than these ages are deleted by the prune-old-rows beat task (every 5 minutes) and

@@ -11,7 +11,17 @@ from django.http import HttpRequest
 
 from monitors import services
 from monitors.evaluate import dry_run
-from monitors.models import Channel, Incident, Monitor, Notification, Silence, Source
+from monitors.models import (
+    Channel,
+    Escalation,
+    EscalationPolicy,
+    EscalationStep,
+    Incident,
+    Monitor,
+    Notification,
+    Silence,
+    Source,
+)
 
 
 class SourceForm(forms.ModelForm[Source]):
@@ -138,8 +148,21 @@ class MonitorAdmin(admin.ModelAdmin[Monitor]):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin[Incident]):
-    list_display = ["monitor", "severity", "opened_at", "resolved_at", "peak_value"]
-    list_filter = ["severity", ("resolved_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "monitor", "severity", "opened_at", "resolved_at", "acknowledged_at", "acknowledged_via",
+        "peak_value",
+    ]  # fmt: skip
+    list_filter = [
+        "severity",
+        ("resolved_at", admin.EmptyFieldListFilter),
+        ("acknowledged_at", admin.EmptyFieldListFilter),
+    ]
+    readonly_fields = [
+        "acknowledged_at",
+        "acknowledged_by",
+        "acknowledged_via",
+        "acknowledged_note",
+    ]
     search_fields = ["monitor__name", "summary"]
     list_select_related = ["monitor"]
 
@@ -157,3 +180,23 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
 class SilenceAdmin(admin.ModelAdmin[Silence]):
     list_display = ["__str__", "owner", "monitor", "starts_at", "ends_at", "reason"]
     search_fields = ["reason", "monitor__name", "owner__username"]
+
+
+class EscalationStepInline(admin.TabularInline[EscalationStep, EscalationPolicy]):
+    model = EscalationStep
+    extra = 0
+    filter_horizontal = ["channels"]
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin[EscalationPolicy]):
+    list_display = ["name", "owner", "is_default", "repeat_minutes"]
+    search_fields = ["name", "owner__username"]
+    inlines = [EscalationStepInline]
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin[Escalation]):
+    list_display = ["incident", "policy", "next_step", "repeats", "due_at", "finished_at"]
+    list_filter = [("finished_at", admin.EmptyFieldListFilter)]
+    readonly_fields = [f.name for f in Escalation._meta.fields]

@@ -19,8 +19,8 @@ from django.db.models import ProtectedError, QuerySet
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -30,23 +30,29 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from billing.gating import HasActiveSubscription
-from monitors import fleet, selectors, services
+from monitors import escalation_policies, fleet, selectors, services, timeline
 from monitors.evaluate import backtest, dry_run
 from monitors.influxdb import client as influx
 from monitors.influxdb import explain
 from monitors.influxdb import fleet as influx_fleet
-from monitors.models import Incident, Monitor, Silence, Source, validate_tags
+from monitors.models import EscalationPolicy, Incident, Monitor, Silence, Source, validate_tags
+from monitors.notify import acknowledge
 from monitors.notify import channels as notify_channels
+from monitors.notify.api import DetailSerializer
 from monitors.raw_rows import NoSqlColumn
 from monitors.serializers import (
+    AcknowledgedSerializer,
+    EscalationPolicySerializer,
     IncidentSerializer,
     MonitorSerializer,
     PreviewSerializer,
     SeriesStateSerializer,
     SilenceSerializer,
     SourceSerializer,
+    TimelineEntrySerializer,
     json_columns,
 )
+from monitors.vocabulary import AckRoute
 from shared.auth import owner_of
 from shared.pagination import CountedLimitOffsetPagination
 
@@ -301,7 +307,84 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet[Incident]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Incident]:
-        return selectors.incident_list(owner=self.request.user)
+        return selectors.incident_list(owner=self.request.user).select_related("acknowledged_by")
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: AcknowledgedSerializer,
+            409: OpenApiResponse(DetailSerializer, description="The incident is resolved."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        """Acknowledges the incident: escalation and repeats stop. Acknowledging one that is
+        already acknowledged answers 200 with who did (``acknowledged_now`` false)."""
+        incident = self.get_object()
+        try:
+            outcome = acknowledge.acknowledge(incident.pk, via=AckRoute.API, by=request.user)
+        except acknowledge.AlreadyResolved as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        outcome.incident.acknowledged_now = outcome.won  # type: ignore[attr-defined]
+        return Response(AcknowledgedSerializer(outcome.incident).data)
+
+    @extend_schema(responses=TimelineEntrySerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def timeline(self, request: Request, pk: str | None = None) -> Response:
+        """What happened, oldest first: fired, each notification and its delivery, escalation
+        steps, silences, the acknowledgement (who, how), resolved."""
+        entries = timeline.incident_timeline(self.get_object())
+        return Response(TimelineEntrySerializer(entries, many=True).data)
+
+
+class EscalationPolicyViewSet(viewsets.ModelViewSet[EscalationPolicy]):
+    """Escalation policies: ordered steps ("after N minutes unacknowledged, notify these
+    channels"), the last repeated every ``repeat_minutes`` until acknowledged or resolved."""
+
+    serializer_class = EscalationPolicySerializer
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[EscalationPolicy]:
+        return EscalationPolicy.objects.filter(owner_id=self.request.user.pk).prefetch_related(
+            "steps__channels"
+        )
+
+    def perform_create(self, serializer: BaseSerializer[EscalationPolicy]) -> None:
+        serializer.instance = escalation_policies.policy_save(
+            owner=owner_of(self.request), data=_policy_input(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer: BaseSerializer[EscalationPolicy]) -> None:
+        assert serializer.instance is not None
+        current = EscalationPolicySerializer(serializer.instance).data
+        merged = {**_policy_fields(current, serializer.instance), **serializer.validated_data}
+        serializer.instance = escalation_policies.policy_save(
+            owner=owner_of(self.request), data=_policy_input(merged), policy=serializer.instance
+        )
+
+    def perform_destroy(self, instance: EscalationPolicy) -> None:
+        escalation_policies.policy_delete(policy=instance)
+
+
+def _policy_fields(current: Any, policy: EscalationPolicy) -> dict[str, Any]:
+    """A stored policy as validated data (what a PATCH leaves alone)."""
+    steps = [
+        {"after_minutes": s.after_minutes, "hours": s.hours, "channels": list(s.channels.all())}
+        for s in policy.steps.all()
+    ]
+    names = ("name", "repeat_minutes", "is_default", "working_days")
+    return {
+        **{name: current[name] for name in names},
+        "working_start": policy.working_start,
+        "working_end": policy.working_end,
+        "steps": steps,
+    }
+
+
+def _policy_input(data: dict[str, Any]) -> escalation_policies.PolicyInput:
+    steps = [escalation_policies.StepInput(**step) for step in data.get("steps", [])]
+    fields = {k: v for k, v in data.items() if k not in ("steps", "id", "created_at")}
+    return escalation_policies.PolicyInput(steps=steps, **fields)
 
 
 class SilenceViewSet(

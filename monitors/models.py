@@ -27,6 +27,7 @@ import alerts_core as ac
 from monitors import crypto, display, fleet, photoperiod
 from monitors.definition import Definition, Thresholds
 from monitors.vocabulary import (
+    ACK_ROUTE_CHOICES,
     AGGREGATION_CHOICES,
     COMPARATOR_CHOICES,
     DATA_POLICY_CHOICES,
@@ -275,6 +276,7 @@ class Channel(models.Model):
         WEBHOOK = "webhook", "Webhook"
         SLACK = "slack", "Slack"
         SMS = "sms", "SMS"
+        VOICE = "voice", "Voice call"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)
@@ -334,6 +336,14 @@ class Channel(models.Model):
     @property
     def deliverable(self) -> bool:
         return self.enabled and self.verified
+
+    @property
+    def is_phone(self) -> bool:
+        """SMS and voice channels reach a phone number that proves consent by a code."""
+        return self.kind in PHONE_KINDS
+
+
+PHONE_KINDS = (Channel.Kind.SMS, Channel.Kind.VOICE)
 
 
 # A monitor's status: alerts_core's statuses (labels: monitors.vocabulary).
@@ -450,6 +460,15 @@ class Monitor(models.Model):
     flap_detection = models.BooleanField(default=True)
 
     channels = models.ManyToManyField(Channel, blank=True, related_name="monitors")
+    # Who is told next while an incident stays unacknowledged (null: the owner's default
+    # policy, if any; monitors/notify/escalation.py).
+    escalation_policy = models.ForeignKey(
+        "EscalationPolicy",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="monitors",
+    )
     enabled = models.BooleanField(default=True)
     # A device's health monitor (offline, battery low, signal weak), kept by devices/health.py:
     # its owner changes its thresholds or switches it off; it goes with its device.
@@ -863,6 +882,22 @@ class Incident(models.Model):
     summary = models.CharField(max_length=500, blank=True)
     # A fleet monitor's series ("" for a single-series monitor): one open incident per series.
     series_key = models.CharField(max_length=SERIES_KEY_LENGTH, blank=True, default="")
+    # Acknowledgement: someone is on it (monitors/notify/acknowledge.py decides it with one
+    # conditional update). It stops escalation and repeats; resolution still ends the incident.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # database defaults too: the fleet path writes incidents with its own INSERT
+    acknowledged_via = models.CharField(
+        max_length=10, choices=ACK_ROUTE_CHOICES, blank=True, default="", db_default=""
+    )
+    # Who, when no signed-in user did it: the channel of a link, the phone that replied.
+    acknowledged_note = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-opened_at"]
@@ -891,6 +926,29 @@ class Incident(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return None if self.resolved_at is None else self.resolved_at - self.opened_at
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+    def hushes(self, event_kind: str) -> bool:
+        """An acknowledged incident is not repeated ("still firing") any more."""
+        return event_kind == NotificationEvent.REPEATED and self.acknowledged_at is not None
+
+    @property
+    def short_code(self) -> str:
+        """What an SMS reply names it by: ``ACK 4821`` (only incidents texted to that number
+        can be acknowledged from it)."""
+        return str(self.pk)
+
+    def acknowledged_by_text(self) -> str:
+        """ "alice via the API", "+15551234567 via an SMS reply": who, as a person reads it."""
+        if self.acknowledged_at is None:
+            return ""
+        who = self.acknowledged_by.get_username() if self.acknowledged_by else ""
+        who = who or self.acknowledged_note or "someone"
+        via = self.get_acknowledged_via_display()
+        return f"{who} via {via}" if via else who
 
 
 class Notification(models.Model):
@@ -1097,3 +1155,166 @@ def covering_series_silences(monitor_ids: list[int], now: datetime) -> list[Sile
         .filter(Q(ends_at__gt=now) | Q(daily=True))
     )
     return [s for s in candidates if s.is_active(now)]
+
+
+# ---------------------------------------------------------------- escalation
+# Bounds of an escalation policy (every value a user sets).
+MAX_STEPS = 10
+MIN_STEP_MINUTES, MAX_STEP_MINUTES = 1, 7 * 24 * 60  # after N minutes unacknowledged
+MIN_REPEAT_MINUTES, MAX_REPEAT_MINUTES = 1, 24 * 60  # the last step again every M minutes
+MAX_STEP_CHANNELS = 20
+MAX_POLICY_REPEATS = 500  # repeats of the last step per incident, then escalation stops
+STEP_MINUTES_BOUND = Between(
+    MIN_STEP_MINUTES, MAX_STEP_MINUTES, f"must be between 1 and {MAX_STEP_MINUTES} minutes (7 days)"
+)
+REPEAT_MINUTES_BOUND = Between(
+    MIN_REPEAT_MINUTES,
+    MAX_REPEAT_MINUTES,
+    f"must be between 1 and {MAX_REPEAT_MINUTES} minutes (1 day)",
+)
+
+
+def validate_working_days(value: Any) -> None:
+    """Weekdays as numbers, Monday 0 to Sunday 6, each at most once."""
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in value
+    ):
+        raise ValidationError(
+            "must be a list of weekdays as numbers, Monday 0 to Sunday 6", code="invalid_days"
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("each weekday at most once", code="invalid_days")
+
+
+def _weekdays() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+class EscalationPolicy(models.Model):
+    """Who is told next while an incident stays unacknowledged: ordered steps ("after 10
+    minutes, call the on-call phone"), then the last step again every ``repeat_minutes`` until
+    someone acknowledges or the incident resolves. A step can apply in working hours only or
+    after hours only (the owner's time zone, accounts.Profile)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    repeat_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[REPEAT_MINUTES_BOUND],
+        help_text="Repeat the last step every this many minutes until acknowledged (empty: once).",
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Used by every monitor of the owner that names no policy."
+    )
+    working_days = models.JSONField(
+        default=_weekdays,
+        blank=True,
+        validators=[validate_working_days],
+        help_text="Weekdays of the working hours, Monday 0 to Sunday 6.",
+    )
+    working_start = models.TimeField(default=time(8, 0))
+    working_end = models.TimeField(default=time(18, 0))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"], name="escalation_policy_unique_name_per_owner"
+            ),
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=Q(is_default=True),
+                name="escalation_policy_one_default_per_owner",
+            ),
+            models.CheckConstraint(
+                condition=_in_range(
+                    "repeat_minutes", MIN_REPEAT_MINUTES, MAX_REPEAT_MINUTES, nullable=True
+                ),
+                name="escalation_policy_repeat_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(working_end__gt=models.F("working_start")),
+                name="escalation_policy_working_hours_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.working_start and self.working_end and self.working_end <= self.working_start:
+            raise ValidationError({"working_end": "must be after the start of working hours"})
+
+    def in_working_hours(self, local: datetime) -> bool:
+        """``local``: a moment in the owner's time zone."""
+        return (
+            local.weekday() in (self.working_days or [])
+            and self.working_start <= local.time().replace(tzinfo=None) < self.working_end
+        )
+
+
+class EscalationStep(models.Model):
+    class Hours(models.TextChoices):
+        ALWAYS = "always", "Always"
+        WORKING = "working", "In working hours only"
+        AFTER = "after", "After hours only"
+
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    after_minutes = models.PositiveIntegerField(validators=[STEP_MINUTES_BOUND])
+    hours = models.CharField(max_length=10, choices=Hours.choices, default=Hours.ALWAYS)
+    channels = models.ManyToManyField(Channel, related_name="escalation_steps")
+
+    class Meta:
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "position"], name="escalation_step_one_per_position"
+            ),
+            models.CheckConstraint(
+                condition=_in_range("after_minutes", MIN_STEP_MINUTES, MAX_STEP_MINUTES),
+                name="escalation_step_after_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(position__lt=MAX_STEPS), name="escalation_step_position_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.position + 1}: after {self.after_minutes} min"
+
+    def applies(self, policy: EscalationPolicy, local: datetime) -> bool:
+        if self.hours == self.Hours.ALWAYS:
+            return True
+        working = policy.in_working_hours(local)
+        return working if self.hours == self.Hours.WORKING else not working
+
+
+class Escalation(models.Model):
+    """The due row of one incident's escalation: claimed like every outbox row (FOR UPDATE
+    SKIP LOCKED, the step's notifications written and the row advanced in one transaction), so
+    a step is taken exactly once and a crash mid-step leaves the row due for the next claim."""
+
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, primary_key=True, related_name="escalation"
+    )
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="+")
+    next_step = models.PositiveSmallIntegerField(default=0)  # == steps: repeating the last
+    repeats = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=Q(finished_at__isnull=True),
+                name="escalation_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"escalation of incident {self.incident_id}, step {self.next_step + 1}"

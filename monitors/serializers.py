@@ -7,13 +7,18 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import BigIntegerField  # type: ignore[attr-defined]  # not in the stubs yet
 from rest_framework.settings import api_settings
 
 from monitors import validation
 from monitors.models import (
+    MAX_STEP_CHANNELS,
+    MAX_STEPS,
     Channel,
+    EscalationPolicy,
+    EscalationStep,
     Incident,
     Monitor,
     Notification,
@@ -24,6 +29,7 @@ from monitors.models import (
     silence_errors,
 )
 from monitors.raw_rows import JsonColumn, NoSqlColumn
+from monitors.vocabulary import ACK_ROUTE_CHOICES
 
 # The bounds of every number and duration are the model fields' validators (monitors/models.py),
 # which ModelSerializer copies onto its fields: the API answers 400 with their messages.
@@ -60,13 +66,22 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         ]  # fmt: skip
 
 
-_FOREIGN_KEYS = frozenset({"source", "device"})  # output as their ids, read from <name>_id
+_FOREIGN_KEYS = frozenset(
+    {"source", "device", "escalation_policy"}
+)  # output as their ids, read from <name>_id
 
 
 class MonitorSerializer(serializers.ModelSerializer[Monitor]):
     # A declared field named like Field.source: DRF's metaclass collects it, mypy cannot tell.
     source = OwnedPrimaryKeyField(queryset=Source.objects.all())  # type: ignore[assignment]
     channels = OwnedPrimaryKeyField(queryset=Channel.objects.all(), many=True, required=False)
+    escalation_policy = OwnedPrimaryKeyField(
+        queryset=EscalationPolicy.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="Who is told next while an incident stays unacknowledged (null: your "
+        "default policy, if any).",
+    )
 
     class Meta:
         model = Monitor
@@ -78,7 +93,8 @@ class MonitorSerializer(serializers.ModelSerializer[Monitor]):
             "lights_on", "lights_off", "night_critical", "night_critical_high", "night_warning",
             "night_warning_high", "night_recovery",
             "unit", "precision", "interval", "pending_for", "recover_after", "repeat_every",
-            "no_data_policy", "error_policy", "flap_detection", "channels", "enabled",
+            "no_data_policy", "error_policy", "flap_detection", "channels",
+            "escalation_policy", "enabled",
             "status", "status_reason", "status_changed_at", "last_value", "last_evaluated_at",
             "next_due_at", "device", "health_kind", "created_at", "updated_at",
         ]  # fmt: skip
@@ -210,12 +226,109 @@ def json_columns(serializer_class: type[serializers.BaseSerializer[Any]]) -> tup
 
 
 class IncidentSerializer(serializers.ModelSerializer[Incident]):
+    acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="The user who acknowledged it (null: by a link, an SMS reply or a call).",
+    )
+    acknowledged_via = serializers.ChoiceField(
+        choices=[("", "Not acknowledged"), *ACK_ROUTE_CHOICES],
+        read_only=True,
+        help_text='How it was acknowledged ("" while it is not).',
+    )
+    acknowledged_by_text = serializers.CharField(
+        read_only=True, help_text='Who and how, as people read it: "alice via the API".'
+    )
+    short_code = serializers.CharField(
+        read_only=True, help_text="Reply ACK <short_code> to an alert SMS to acknowledge it."
+    )
+
     class Meta:
         model = Incident
         fields = [
             "id", "monitor", "series_key", "severity", "opened_at", "resolved_at",
-            "opened_value", "peak_value", "last_value", "summary",
+            "opened_value", "peak_value", "last_value", "summary", "acknowledged_at",
+            "acknowledged_by", "acknowledged_via", "acknowledged_note", "acknowledged_by_text",
+            "short_code",
         ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AcknowledgedSerializer(IncidentSerializer):
+    acknowledged_now = serializers.BooleanField(
+        read_only=True, help_text="True: this request acknowledged it; false: someone had."
+    )
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "acknowledged_now"]
+        read_only_fields = fields
+
+
+class TimelineAttemptSerializer(serializers.Serializer[Any]):
+    number = serializers.IntegerField()
+    outcome = serializers.CharField()
+    at = serializers.DateTimeField()
+    error = serializers.CharField()
+
+
+class TimelineEntrySerializer(serializers.Serializer[Any]):
+    at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(
+        choices=[
+            "fired",
+            "notification",
+            "escalation",
+            "silenced",
+            "acknowledged",
+            "escalation_finished",
+            "resolved",
+        ]
+    )
+    text = serializers.CharField()
+    channel = serializers.CharField(help_text="The channel told (notifications).")
+    delivery = serializers.CharField(help_text="The notification's delivery status.")
+    attempts = TimelineAttemptSerializer(many=True)
+
+
+class EscalationStepSerializer(serializers.ModelSerializer[EscalationStep]):
+    channels = OwnedPrimaryKeyField(
+        queryset=Channel.objects.all(),
+        many=True,
+        help_text=f"The channels this step notifies (yours; 1 to {MAX_STEP_CHANNELS}).",
+    )
+
+    class Meta:
+        model = EscalationStep
+        fields = ["after_minutes", "hours", "channels"]
+        extra_kwargs = {
+            "after_minutes": {"help_text": "Minutes after the incident opened, unacknowledged."}
+        }
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}$", "example": "08:00"})
+class ClockTimeField(serializers.TimeField):
+    """A time of day as "08:00" (the schema's ``format: time`` demands a UTC offset)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
+class EscalationPolicySerializer(serializers.ModelSerializer[EscalationPolicy]):
+    working_start = ClockTimeField(required=False, help_text="Working hours start, e.g. 08:00.")
+    working_end = ClockTimeField(required=False, help_text="Working hours end, e.g. 18:00.")
+    steps = EscalationStepSerializer(
+        many=True, help_text=f"1 to {MAX_STEPS} steps, kept in order of their minutes."
+    )
+
+    class Meta:
+        model = EscalationPolicy
+        fields = [
+            "id", "name", "repeat_minutes", "is_default", "working_days", "working_start",
+            "working_end", "steps", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at"]
+        validators: list[Any] = []  # the service checks the name per owner
 
 
 class SeriesStateSerializer(serializers.ModelSerializer[SeriesState]):

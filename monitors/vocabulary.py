@@ -35,6 +35,8 @@ class NotificationEvent(enum.StrEnum):
     CHANNEL_FAILING = "channel_failing"  #: another of the owner's channels keeps failing
     #: many series of a fleet monitor changed in one evaluation: one message lists them
     SERIES_CHANGED = "series_changed"
+    #: an incident stayed unacknowledged: a step of its escalation policy
+    ESCALATED = "escalated"
 
 
 #: most urgent first: dashboards, lists, a fleet monitor's grid, and its own status (its worst
@@ -98,6 +100,7 @@ EVENT_LABELS: Mapping[NotificationEvent, str] = {
     NotificationEvent.TEST: "Test notification",
     NotificationEvent.CHANNEL_FAILING: "Another channel keeps failing",
     NotificationEvent.SERIES_CHANGED: "Many series changed",
+    NotificationEvent.ESCALATED: "Escalated: still unacknowledged",
 }
 
 
@@ -112,6 +115,26 @@ DATA_POLICY_CHOICES = choices(DataPolicy, DATA_POLICY_LABELS)
 AGGREGATION_CHOICES = choices(Aggregation, AGGREGATION_LABELS)
 COMPARATOR_CHOICES = choices(Comparator, COMPARATOR_LABELS)
 EVENT_CHOICES = choices(NotificationEvent, EVENT_LABELS)
+
+
+class AckRoute(enum.StrEnum):
+    """How an incident was acknowledged."""
+
+    LINK = "link"
+    SMS = "sms"
+    VOICE = "voice"
+    PAGE = "page"
+    API = "api"
+
+
+ACK_ROUTE_LABELS: Mapping[AckRoute, str] = {
+    AckRoute.LINK: "a link in a notification",
+    AckRoute.SMS: "an SMS reply",
+    AckRoute.VOICE: "a voice call (pressed 1)",
+    AckRoute.PAGE: "the incident page",
+    AckRoute.API: "the API",
+}
+ACK_ROUTE_CHOICES = choices(AckRoute, ACK_ROUTE_LABELS)
 
 
 def status_label(status: str) -> str:

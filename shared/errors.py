@@ -45,6 +45,7 @@ API_PREFIXES = (
     "sources",
     "channels",
     "incidents",
+    "escalation-policies",
     "silences",
     "config",
     "create-customer",

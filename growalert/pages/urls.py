@@ -8,6 +8,7 @@ from growalert.pages import (
     channel_page,
     channels,
     devices,
+    incidents,
     monitor_chart,
     sources,
     views,
@@ -35,6 +36,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="series-silence",
     ),
     path("app/silences/<int:silence_id>/end", views.silence_end, name="silence-end"),
+    path("app/incidents/<int:incident_id>", incidents.incident_detail, name="incident"),
+    path(
+        "app/incidents/<int:incident_id>/acknowledge",
+        incidents.incident_acknowledge,
+        name="incident-acknowledge",
+    ),
+    path("ack/<str:token>", incidents.acknowledge_link, name="acknowledge"),
+    path("app/escalation", incidents.policy_list, name="escalation"),
+    path(
+        "app/escalation/<int:policy_id>/delete", incidents.policy_delete, name="escalation-delete"
+    ),
     path("app/sources", sources.source_list, name="sources"),
     path("app/sources/<int:source_id>/check", sources.source_check, name="source-check"),
     path("app/sources/<int:source_id>/delete", sources.source_delete, name="source-delete"),

@@ -89,7 +89,12 @@ def record_events(
     if not acting:
         return [], False
     incidents = _incidents(monitor, acting, now)
-    told = [(d, e) for d in acting for e in d.events if e.notifies]
+    told = [
+        (d, e)
+        for d in acting
+        for e in d.events
+        if e.notifies and not ((i := incidents.get(d.key)) and i.hushes(e.kind.value))
+    ]
     if not told:
         return [], False
     channels = deliverable_channels({monitor.pk}).get(monitor.pk, [])

@@ -629,7 +629,7 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
                 incident.resolved_at = now
                 incident.last_value = event.value
                 resolved.append(incident)
-            if event.notifies:
+            if event.notifies and not (incident and incident.hushes(event.kind.value)):
                 told.append((d, event, incident))
             elif d.state.silenced and event.kind in HELD_KINDS:
                 held.append((d, event, incident))

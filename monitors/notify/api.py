@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from xml.sax.saxutils import escape
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from monitors.models import Channel, DeliveryAttempt, Notification
-from monitors.notify import channels, chart_links, services, twilio
+from monitors.notify import acknowledge, channels, chart_links, services, twilio
 from monitors.notify import selectors as notify_selectors
 from shared.auth import owner_of
 
@@ -231,16 +232,31 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    """Twilio's inbound-message webhook: STOP / START replies. Signed by Twilio."""
+    """Twilio's inbound-message webhook: STOP / START and ACK replies, answered in TwiML.
+    Signed by Twilio."""
     params = {key: request.POST[key] for key in request.POST}
     url = request.build_absolute_uri()
     if not twilio.valid_signature(url, params, request.headers.get("X-Twilio-Signature", "")):
         return HttpResponse("invalid signature", status=403)
-    services.handle_inbound_sms(params.get("From", ""), params.get("Body", ""))
-    return HttpResponse(
-        '<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
-        content_type="text/xml",
-    )
+    reply = services.sms_reply(params.get("From", ""), params.get("Body", ""))
+    message = f"<Message>{escape(reply)}</Message>" if reply else ""
+    return HttpResponse(twilio.twiml(message), content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def twilio_voice_gather(request: HttpRequest, token: str) -> HttpResponse:
+    """The digit pressed in an alert call (TwiML ``<Gather>``): 1 acknowledges the incident.
+    Signed by Twilio; the token in the path names the incident and channel, signed by us."""
+    params = {key: request.POST[key] for key in request.POST}
+    url = request.build_absolute_uri()
+    if not twilio.valid_signature(url, params, request.headers.get("X-Twilio-Signature", "")):
+        return HttpResponse("invalid signature", status=403)
+    try:
+        words = services.voice_digit(token, params.get("Digits", ""))
+    except acknowledge.BadLink as exc:
+        words = f"Sorry, {exc}."
+    return HttpResponse(twilio.twiml(f"<Say>{escape(words)}</Say>"), content_type="text/xml")
 
 
 @require_GET

@@ -17,7 +17,13 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from monitors.models import BODY_TEMPLATE_LENGTH, SUBJECT_TEMPLATE_LENGTH, Channel, Monitor
+from monitors.models import (
+    BODY_TEMPLATE_LENGTH,
+    PHONE_KINDS,
+    SUBJECT_TEMPLATE_LENGTH,
+    Channel,
+    Monitor,
+)
 from monitors.notify import templating
 from monitors.notify.kinds import NOTIFIERS
 
@@ -72,7 +78,8 @@ def channel_create(
     subject_template: str = "",
     body_template: str = "",
 ) -> Channel:
-    """A new channel. An SMS channel starts unverified: a phone proves consent by a code."""
+    """A new channel. An SMS or voice channel starts unverified: a phone proves consent by a
+    code (texted, or read out in a call)."""
     check_templates({"subject_template": subject_template, "body_template": body_template})
     channel = Channel(
         owner=owner,
@@ -86,7 +93,7 @@ def channel_create(
     )
     channel.full_clean(exclude=["owner", "config"])  # the notifier cleans the config
     channel.config = clean_config(kind, config or {})
-    channel.verified = kind != Channel.Kind.SMS
+    channel.verified = kind not in PHONE_KINDS
     if secret:
         channel.secret = secret
     channel.save()
@@ -105,9 +112,7 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
         raise ValidationError({"kind": [KIND_FIXED]})
     if "config" in fields:
         fields["config"] = clean_config(channel.kind, fields["config"] or {})
-        if channel.kind == Channel.Kind.SMS and fields["config"].get("phone") != channel.config.get(
-            "phone"
-        ):
+        if channel.is_phone and fields["config"].get("phone") != channel.config.get("phone"):
             channel.verified = False
     for name, value in fields.items():
         setattr(channel, name, value)

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from monitors import metrics
 from monitors.models import Channel, DeliveryAttempt, Notification
-from monitors.notify import breaker, queue, streaks
+from monitors.notify import acknowledge, breaker, queue, streaks
 from monitors.notify.base import PermanentError, Sent, TransientError
 from monitors.notify.kinds import notifier_for
 from monitors.raw_rows import Fields, loaded, select_list
@@ -260,11 +260,17 @@ def _send(notification: Notification) -> tuple[Sent | None, Exception | None]:
     if not channel.enabled and notification.event != Notification.Event.TEST:
         reason = channel.disabled_reason or "by its owner"
         return None, PermanentError(f"channel disabled: {reason}")
+    payload = acknowledge.with_link(
+        notification.payload,
+        event=notification.event,
+        incident_id=notification.incident_id,
+        channel_id=channel.pk,
+    )
     try:
         sent = breaker.send(  # per-receiver concurrency limit and circuit breaker
             channel,
             lambda: notifier_for(channel).send(
-                channel, notification.payload, idempotency_key=notification.idempotency_key
+                channel, payload, idempotency_key=notification.idempotency_key
             ),
         )
     except breaker.Deferred:

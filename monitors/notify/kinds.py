@@ -7,6 +7,7 @@ from monitors.notify.base import Notifier
 from monitors.notify.email import EmailNotifier
 from monitors.notify.slack import SlackNotifier
 from monitors.notify.sms import SmsNotifier
+from monitors.notify.voice import VoiceNotifier
 from monitors.notify.webhook import WebhookNotifier
 
 NOTIFIERS: dict[str, Notifier] = {
@@ -14,6 +15,7 @@ NOTIFIERS: dict[str, Notifier] = {
     Channel.Kind.WEBHOOK: WebhookNotifier(),
     Channel.Kind.SLACK: SlackNotifier(),
     Channel.Kind.SMS: SmsNotifier(),
+    Channel.Kind.VOICE: VoiceNotifier(),
 }
 
 

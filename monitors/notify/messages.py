@@ -21,6 +21,7 @@ TITLES = {
     "test": "TEST",
     "channel_failing": "CHANNEL FAILING",
     "series_changed": "MANY SERIES",
+    "escalated": "ESCALATED",
 }
 MAX_CHANGES_SHOWN = 50  # series listed in a storm's text (the webhook payload has them all)
 
@@ -67,13 +68,13 @@ def headline(payload: dict[str, Any]) -> str:
     value = payload.get("value")
     if event == "test" or payload.get("monitor", {}).get("id") is None:
         return payload.get("reason") or ""
-    if value is None and event in ("fired", "repeated"):
+    if value is None and event in ("fired", "repeated", "escalated"):
         return f"{name} has no data{_failing_for(payload)}: {payload.get('reason') or ''}".strip()
     if value is None:
         return f"{name}: {payload.get('reason') or ''}"
     now = shown(payload, value)
     kind = payload.get("threshold_kind") or "critical"
-    if event in ("fired", "repeated"):
+    if event in ("fired", "repeated", "escalated"):
         return f"{name} is {now}, {threshold_text(payload)}{_failing_for(payload)}"
     if event == "warning_raised":
         return f"{name} is {now}, {threshold_text(payload)} (the warning threshold)"

@@ -1,5 +1,5 @@
 """What the API and the pages call: retry dead letters, send a test, verify a phone number,
-handle STOP/START replies."""
+handle STOP/START and ACK replies."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from monitors.models import Channel, Notification
-from monitors.notify import delivery, queue, selectors, twilio
+from monitors.models import Channel, Incident, Notification
+from monitors.notify import acknowledge, delivery, queue, selectors, twilio, voice
 from monitors.notify.base import DeliveryError
 from monitors.notify.payload import Payload
+from monitors.vocabulary import AckRoute
 
 CODE_TTL = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
@@ -96,9 +97,10 @@ def _code_hash(channel: Channel, code: str) -> str:
 
 
 def start_verification(channel: Channel) -> None:
-    """Texts a one-time code to an SMS channel's number."""
-    if channel.kind != Channel.Kind.SMS:
-        raise VerificationError("only SMS channels are verified by code")
+    """Texts a one-time code to an SMS channel's number, or reads it out in a call to a voice
+    channel's."""
+    if not channel.is_phone:
+        raise VerificationError("only SMS and voice channels are verified by code")
     code = f"{secrets.randbelow(1_000_000):06d}"
     channel.verification_code_hash = _code_hash(channel, code)
     channel.verification_sent_at = timezone.now()
@@ -113,10 +115,13 @@ def start_verification(channel: Channel) -> None:
         ]
     )
     try:
-        twilio.send_sms(
-            channel.config["phone"],
-            f"Your growalert code is {code}. It expires in 10 minutes. Reply STOP to opt out.",
-        )
+        if channel.kind == Channel.Kind.VOICE:
+            twilio.create_call(channel.config["phone"], voice.code_twiml(code))
+        else:
+            twilio.send_sms(
+                channel.config["phone"],
+                f"Your growalert code is {code}. It expires in 10 minutes. Reply STOP to opt out.",
+            )
     except DeliveryError as exc:
         raise VerificationError(f"could not send the code: {exc}") from exc
 
@@ -157,3 +162,76 @@ def handle_inbound_sms(from_number: str, body: str) -> int:
             opted_out_at=None, enabled=True, disabled_reason=""
         )
     return 0
+
+
+ACK_WORD = "ACK"
+
+
+def sms_reply(from_number: str, body: str) -> str:
+    """What an inbound SMS does, and the reply to text back ("" for none): STOP / START opt
+    out and in; ``ACK`` acknowledges the latest open incident texted to this number, ``ACK
+    4821`` (or just ``4821``) the one with that code, if it was texted to this number."""
+    words = body.strip().upper().split()
+    if not words:
+        return ""
+    if handle_inbound_sms(from_number, body):
+        return ""
+    if words[0] == ACK_WORD and len(words) <= 2:
+        return _ack_by_sms(from_number, words[1] if len(words) == 2 else None)
+    if len(words) == 1 and words[0].isdigit():
+        return _ack_by_sms(from_number, words[0])
+    return ""
+
+
+def _ack_by_sms(from_number: str, code: str | None) -> str:
+    texted = Notification.objects.filter(
+        channel__kind=Channel.Kind.SMS,
+        channel__config__phone=from_number,
+        incident__isnull=False,
+    )
+    if code is not None:
+        if not code.isdigit() or not texted.filter(incident_id=int(code)).exists():
+            return f"No incident {code} was texted to this number."
+        incident_id = int(code)
+    else:
+        latest = (
+            texted.filter(
+                incident__resolved_at__isnull=True, incident__acknowledged_at__isnull=True
+            )
+            .order_by("-created_at")
+            .values_list("incident_id", flat=True)
+            .first()
+        )
+        if latest is None:
+            return "No open incident to acknowledge."
+        incident_id = latest
+    try:
+        outcome = acknowledge.acknowledge(incident_id, via=AckRoute.SMS, note=from_number)
+    except acknowledge.AlreadyResolved:
+        return f"Incident {incident_id} is already resolved."
+    return _ack_words(outcome.incident, won=outcome.won)
+
+
+def _ack_words(incident: Incident, *, won: bool) -> str:
+    name = incident.monitor.name
+    if won:
+        return f"Acknowledged: {name} (incident {incident.pk}). Escalation stopped."
+    who = incident.acknowledged_by_text()
+    return f"{name} (incident {incident.pk}) was already acknowledged by {who}."
+
+
+def voice_digit(token: str, digits: str) -> str:
+    """A digit pressed in an alert call (Twilio's ``<Gather>`` callback): 1 acknowledges.
+    Returns the words to say back. Raises acknowledge.BadLink for a bad token."""
+    incident_id, channel_id = acknowledge.read_gather(token)
+    if digits.strip() != "1":
+        return "Not acknowledged. Goodbye."
+    channel = Channel.objects.filter(pk=channel_id).only("config").first()
+    note = channel.config.get("phone", "") if channel else ""
+    try:
+        outcome = acknowledge.acknowledge(incident_id, via=AckRoute.VOICE, note=note)
+    except (acknowledge.AlreadyResolved, Incident.DoesNotExist):
+        return "This incident is already resolved. Goodbye."
+    if outcome.won:
+        return "Acknowledged. Escalation is stopped. Thank you."
+    return f"Already acknowledged by {outcome.incident.acknowledged_by_text()}. Goodbye."

@@ -21,6 +21,7 @@ EMOJI = {
     "redefined": ":pencil2:",
     "channel_failing": ":rotating_light:",
     "series_changed": ":bar_chart:",
+    "escalated": ":rotating_light:",
     "test": ":wave:",
 }
 
@@ -68,15 +69,18 @@ def message(
         alt = f"Chart of {payload.get('monitor', {}).get('name') or 'the series'}, recent hours"
         blocks.append({"type": "image", "image_url": image_url, "alt_text": alt[:2000]})
     url = payload.get("monitor", {}).get("url")
-    if url:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": url}
-                ],
-            }
+    buttons: list[dict[str, Any]] = []
+    if payload.get("acknowledge_url"):
+        ack = {"type": "plain_text", "text": "Acknowledge"}
+        buttons.append(
+            {"type": "button", "text": ack, "url": payload["acknowledge_url"], "style": "primary"}
         )
+    if url:
+        buttons.append(
+            {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": url}
+        )
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
     return {"text": f"{title}: {text}"[:3000], "blocks": blocks}
 
 

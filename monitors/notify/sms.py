@@ -23,7 +23,11 @@ def body(payload: dict[str, Any], own: templating.Rendered | None = None) -> str
     url = payload.get("monitor", {}).get("url")
     text = " — ".join(p for p in parts if p)
     suffix = f" {url}" if url else ""
-    return (text[: MAX_LENGTH - len(suffix) - 20] + suffix + " Reply STOP to opt out")[:MAX_LENGTH]
+    incident = (payload.get("incident") or {}).get("id")
+    if incident is not None and payload.get("acknowledge_url"):
+        suffix += f" Reply ACK {incident} to acknowledge."
+    tail = " Reply STOP to opt out"
+    return (text[: MAX_LENGTH - len(suffix) - len(tail)] + suffix + tail)[:MAX_LENGTH]
 
 
 class SmsNotifier:

@@ -9,7 +9,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from monitors.models import Notification
-from monitors.notify import burst, delivery, queue
+from monitors.notify import burst, delivery, escalation, queue
 
 LOST_AFTER = timedelta(seconds=15)  # a pending row this old was never picked up
 
@@ -55,3 +55,17 @@ def deliver_due_notifications() -> int:
     )
     queue.enqueue(ids)
     return len(ids)
+
+
+@shared_task(ignore_result=True, soft_time_limit=20, time_limit=30)
+def escalate_due_incidents() -> int:
+    """Every second (beat): writes the due rows of incidents that should escalate, then takes
+    every due escalation step (monitors.notify.escalation). Safe to run twice at once."""
+    _fresh_connection()
+    escalation.discover()
+    taken = 0
+    while True:
+        result = escalation.run_due()
+        taken += result.taken
+        if result.taken < escalation.BATCH:
+            return taken

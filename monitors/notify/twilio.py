@@ -1,9 +1,12 @@
-"""Twilio's Messages API: the only module that talks to Twilio.
+"""Twilio's Messages and Calls APIs: the only module that talks to Twilio.
 
 ``POST {TWILIO_API_BASE}/2010-04-01/Accounts/{AccountSid}/Messages.json`` (form-encoded To,
 From, Body; HTTP Basic with the account SID and auth token) answers 201 with the message's
 ``sid`` and ``status``; errors carry Twilio's numeric ``code`` (21610: the recipient replied
-STOP; 21211/21614: not a valid mobile number).
+STOP; 21211/21614: not a valid mobile number). ``.../Calls.json`` (To, From, and the call's
+``Twiml`` inline) starts a voice call the same way and answers 201 with the call's ``sid``
+(``CA...``) and ``status`` (``queued``). Twilio signs the requests it makes to growalert
+(inbound messages, a call's ``<Gather>`` digits) with :func:`signature`.
 """
 
 from __future__ import annotations
@@ -38,14 +41,23 @@ def configured() -> bool:
 
 
 def send_sms(to: str, body: str) -> Message:
+    return _create("Messages", {"To": to, "From": settings.TWILIO_FROM_NUMBER, "Body": body})
+
+
+def create_call(to: str, twiml: str) -> Message:
+    """Calls ``to``; Twilio runs ``twiml`` (a ``<Response>`` document) once answered."""
+    return _create("Calls", {"To": to, "From": settings.TWILIO_FROM_NUMBER, "Twiml": twiml})
+
+
+def _create(resource: str, form: dict[str, str]) -> Message:
     if not configured():
-        raise PermanentError("SMS is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
+        raise PermanentError("Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)")
     sid = settings.TWILIO_ACCOUNT_SID
-    url = f"{settings.TWILIO_API_BASE.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+    url = f"{settings.TWILIO_API_BASE.rstrip('/')}/2010-04-01/Accounts/{sid}/{resource}.json"
     try:
         response = httpx.post(
             url,
-            data={"To": to, "From": settings.TWILIO_FROM_NUMBER, "Body": body},
+            data=form,
             auth=(sid, settings.TWILIO_AUTH_TOKEN),
             timeout=TIMEOUT,
             verify=ssl_context(),
@@ -78,3 +90,8 @@ def signature(url: str, params: dict[str, str]) -> str:
 
 def valid_signature(url: str, params: dict[str, str], header: str) -> bool:
     return configured() and hmac.compare_digest(signature(url, params), header or "")
+
+
+def twiml(*verbs: str) -> str:
+    """A TwiML document of the given verbs (already escaped XML)."""
+    return '<?xml version="1.0" encoding="UTF-8"?><Response>' + "".join(verbs) + "</Response>"

@@ -1,7 +1,9 @@
-"""FakeTwilio: a hand-written fake of Twilio's Messages API on loopback (the real API cannot be
-reached from here). Shaped like the 2010-04-01 REST API: form-encoded POST to
-/2010-04-01/Accounts/{AccountSid}/Messages.json with HTTP Basic auth, 201 JSON on success,
-Twilio error JSON ({"code", "message", "more_info", "status"}) otherwise."""
+"""FakeTwilio: a hand-written fake of Twilio's Messages and Calls APIs on loopback (the real API
+cannot be reached from here). Shaped like the 2010-04-01 REST API: form-encoded POST to
+/2010-04-01/Accounts/{AccountSid}/Messages.json or .../Calls.json (To, From, and Twiml or Url)
+with HTTP Basic auth, 201 JSON on success, Twilio error JSON ({"code", "message", "more_info",
+"status"}) otherwise. A call's TwiML is kept: :func:`gather_action` reads the URL Twilio would
+post the pressed digits to."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+from xml.etree import ElementTree
 
-PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
+PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/(?P<resource>Messages|Calls)\.json$")
 
 
 @dataclass
@@ -55,6 +58,10 @@ class FakeTwilio:
                 to = form.get("To", "")
                 if not re.match(r"^\+[1-9]\d{6,14}$", to):
                     return self._json(400, _error(21211, f"The 'To' number {to} is not valid."))
+                if match["resource"] == "Calls":
+                    if not (form.get("Twiml") or form.get("Url")):
+                        return self._json(400, _error(21205, "Url or Twiml parameter is required."))
+                    return self._json(201, fake._call(form))
                 if to in fake.unsubscribed:
                     return self._json(
                         400, _error(21610, "Attempt to send to unsubscribed recipient")
@@ -81,6 +88,27 @@ class FakeTwilio:
         self.server.shutdown()
         self.server.server_close()
 
+    @property
+    def calls(self) -> list[Request]:
+        return [r for r in self.requests if r.path.endswith("/Calls.json")]
+
+    @property
+    def messages(self) -> list[Request]:
+        return [r for r in self.requests if r.path.endswith("/Messages.json")]
+
+    def _call(self, form: dict[str, str]) -> dict[str, Any]:
+        sid = "CA" + uuid.uuid4().hex
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "direction": "outbound-api",
+            "from": form.get("From", ""),
+            "to": form.get("To", ""),
+            "sid": sid,
+            "status": "queued",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json",
+        }
+
     def _message(self, form: dict[str, str]) -> dict[str, Any]:
         sid = "SM" + uuid.uuid4().hex
         return {
@@ -104,3 +132,10 @@ def _error(code: int, message: str) -> dict[str, Any]:
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": 400 if code not in (20003, 20404) else (401 if code == 20003 else 404),
     }
+
+
+def gather_action(call: Request) -> str | None:
+    """The ``action`` URL of the call's ``<Gather>`` (where the pressed digits go), if any."""
+    root = ElementTree.fromstring(call.form["Twiml"])  # noqa: S314  # our own TwiML
+    gather = root.find("Gather")
+    return None if gather is None else gather.get("action")

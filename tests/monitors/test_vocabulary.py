@@ -56,12 +56,13 @@ def test_model_choices_are_alerts_cores_values_with_the_vocabularys_labels(
     assert [label for _, label in choices] == [labels[member] for member in values]
 
 
-def test_notification_events_are_the_state_machines_two_about_no_monitor_and_a_storm() -> None:
+def test_notification_events_are_the_machines_two_about_no_monitor_a_storm_and_escalation() -> None:
     events = {e.value for e in vocabulary.NotificationEvent}
     assert events == {k.value for k in ac.EventKind} | {
         "test",
         "channel_failing",
         "series_changed",
+        "escalated",
     }
     for event in vocabulary.NotificationEvent:
         assert event in messages.TITLES

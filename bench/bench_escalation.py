@@ -1,0 +1,179 @@
+"""1,000 incidents escalating at once: time from an escalation step's due time to its
+notifications committed (issue 19's benchmark; target p99 at most 1 s).
+
+Setup in the development database: one bench user with BENCH_MONITORS (10,000) monitors
+(paused: nothing evaluates them, they are the table the claim joins through), BENCH_FIRING
+(1,000) of them with an open incident, a default escalation policy whose first step
+(after 1 minute) notifies BENCH_CHANNELS (2) webhook channels. Every round, all the incidents'
+first step falls due at the same instant D.
+
+Beat's part is emulated in this process: the task body of ``escalate-due-incidents``
+(``discover`` then ``run_due``) every second, the first tick at a random phase after D, as beat
+would. For each incident: due -> commit latency = the moment the transaction that wrote its
+step's notifications committed - D. Also printed: the tick's own time to its commit (claim,
+write 2,000 outbox rows, advance 1,000 rows), and with queueing one delivery task per row
+after the commit (monitors/notify/queue.py, as every notification is queued), and the idle tick
+(nothing due, 1,000 open incidents already escalating). Delivery is not measured (its tasks
+go to a private queue that no worker reads, then the queue is dropped).
+
+    .venv/bin/python bench/bench_escalation.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from datetime import timedelta
+
+import common  # bench/common.py: this directory is first on sys.path
+
+PID = os.getpid()
+QUEUE = f"bench-escalation-delivery-{PID}"
+common.setup_django(env={"CELERY_DELIVERY_QUEUE": QUEUE})
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from monitors.models import (
+    Channel,
+    Escalation,
+    EscalationPolicy,
+    EscalationStep,
+    Incident,
+    Monitor,
+    Notification,
+)
+from monitors.notify import escalation
+
+MONITORS = int(os.environ.get("BENCH_MONITORS", "10000"))
+FIRING = int(os.environ.get("BENCH_FIRING", "1000"))
+CHANNELS = int(os.environ.get("BENCH_CHANNELS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+USERNAME = "bench-escalation"
+
+
+def setup() -> tuple[list[Incident], EscalationPolicy]:
+    owner, source = common.customer_source(USERNAME, "bench_escalation")
+    Channel.objects.filter(owner=owner).delete()
+    EscalationPolicy.objects.filter(owner=owner).delete()
+    channels = []
+    for n in range(CHANNELS):
+        channel = Channel(owner=owner, name=f"bench {n}", kind=Channel.Kind.WEBHOOK)
+        channel.config = {"url": "http://127.0.0.1:9/hook"}
+        channel.save()
+        channels.append(channel)
+    monitors = Monitor.objects.bulk_create(
+        [
+            common.monitor(owner, source, f"m{i}", f"dev-{i}", critical=30.0, enabled=False)
+            for i in range(MONITORS)
+        ],
+        batch_size=5000,
+    )
+    policy = EscalationPolicy.objects.create(
+        owner=owner, name="bench", is_default=True, repeat_minutes=None
+    )
+    policy.created_at = timezone.now() - timedelta(days=1)
+    policy.save(update_fields=["created_at"])
+    step = EscalationStep.objects.create(policy=policy, position=0, after_minutes=1)
+    step.channels.set(channels)
+    opened = timezone.now() - timedelta(hours=1)
+    incidents = Incident.objects.bulk_create(
+        [
+            Incident(monitor=m, opened_at=opened, summary="31 °C, above 30 °C", last_value=31.0)
+            for m in random.Random(7).sample(monitors, FIRING)
+        ]
+    )
+    return incidents, policy
+
+
+def arm(incidents: list[Incident], due: object) -> None:
+    """Every incident's first step falls due at ``due``, not yet taken."""
+    Notification.objects.filter(incident__in=incidents).delete()
+    Escalation.objects.filter(incident__in=incidents).update(
+        next_step=0, repeats=0, due_at=due, finished_at=None, finished_reason=""
+    )
+
+
+def tick() -> tuple[int, float, float, float]:
+    """The task body; (rows taken, seconds to the last commit, seconds in all, the last
+    commit's perf_counter)."""
+    began = time.perf_counter()
+    escalation.discover()
+    taken, committed = 0, began
+    while True:
+        result = escalation.run_due()  # commits, then queues the deliveries
+        taken += result.taken
+        committed = result.committed_at or committed
+        if result.taken < escalation.BATCH:
+            break
+    return taken, committed - began, time.perf_counter() - began, committed
+
+
+def round_latencies(
+    incidents: list[Incident], rng: random.Random
+) -> tuple[list[float], float, float]:
+    due_wall = time.time() + 1.0
+    due = timezone.now() + timedelta(seconds=1.0)
+    arm(incidents, due)
+    due_perf = time.perf_counter() + (due_wall - time.time())
+    first_tick = due_perf + rng.uniform(0, 1.0)  # beat's phase against the due time
+    latencies: list[float] = []
+    next_tick = first_tick
+    while len(latencies) < len(incidents):
+        time.sleep(max(0.0, next_tick - time.perf_counter()))
+        taken, to_commit, spent, committed = tick()
+        latencies += [committed - due_perf] * taken
+        next_tick = max(next_tick + 1.0, time.perf_counter())  # beat skips a busy second
+    return latencies, to_commit, spent
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    began = time.perf_counter()
+    incidents, _ = setup()
+    print(f"setup: {MONITORS:,} monitors, {FIRING:,} open incidents, {CHANNELS} channels per step")
+    print(f"       ({time.perf_counter() - began:.1f} s)")
+    escalation.discover()  # the due rows, as the first tick after the incidents opened would
+    rng = random.Random(19)
+    all_latencies: list[float] = []
+    for n in range(ROUNDS):
+        latencies, to_commit, spent = round_latencies(incidents, rng)
+        all_latencies += latencies
+        written = Notification.objects.filter(incident__in=incidents, event="escalated").count()
+        print(
+            f"round {n + 1}: due -> commit {statistics.median(latencies) * 1000:.0f} ms for all "
+            f"{len(latencies):,}; the tick: {to_commit * 1000:.0f} ms to its commit, "
+            f"{spent * 1000:.0f} ms with queueing {written:,} deliveries"
+        )
+    idle = []
+    for _ in range(5):
+        idle.append(tick()[2])
+    print(
+        f"due -> notifications committed over {ROUNDS} rounds: "
+        f"p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, p99 {pct(all_latencies, 0.99) * 1000:.0f} "
+        f"ms, max {max(all_latencies) * 1000:.0f} ms (target p99 <= 1000 ms)"
+    )
+    print(
+        f"idle tick (nothing due, {FIRING:,} escalating): {statistics.median(idle) * 1000:.1f} ms"
+    )
+    print(f"load average: {os.getloadavg()}")
+    cleanup()
+
+
+def cleanup() -> None:
+    import redis
+    from django.conf import settings
+
+    Monitor.objects.filter(owner__username=USERNAME).delete()  # before their sources
+    get_user_model().objects.filter(username=USERNAME).delete()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(QUEUE)
+
+
+if __name__ == "__main__":
+    main()

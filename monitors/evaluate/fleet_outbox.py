@@ -277,6 +277,7 @@ def series_payload(
         unit=monitor.unit,
         precision=monitor.precision,
         tags={**(monitor.tags or {}), **tags},
+        time_zone=time_zones.shown(monitor),
     ).as_json()
 
 
@@ -316,6 +317,7 @@ def _storm_notification(
         changes_total=len(changes),
         unit=monitor.unit,
         precision=monitor.precision,
+        time_zone=time_zones.shown(monitor),
     ).as_json()
     return Notification(
         monitor=monitor,

@@ -329,6 +329,8 @@ def _evaluate_fleets(
         broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
 
     _isolate(fleets, lambda part: observed.update(influx_fleet.observe_fleets(part)), failed)
+    # the owners' time zones, for the times their notifications show: one query for the batch
+    time_zones.attach([m for m in fleets if m.pk in observed], refresh=True, every=True)
     series_silenced = silenced_series(list(observed), now)
     for monitor in fleets:
         observation = observed.get(monitor.pk)
@@ -638,6 +640,9 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     if not told and not held:
         return []
     channels = deliverable_channels({d.monitor.pk for d, _, _ in told + held})
+    # the owners' time zones, for the times the messages show: one query for the batch
+    told_monitors = {d.monitor.pk: d.monitor for d, _, _ in told}.values()
+    time_zones.attach(told_monitors, refresh=True, every=True)
     rows = [
         _notification(d, event, incident, channel)
         for d, event, incident in told
@@ -786,6 +791,7 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         precision=monitor.precision,
         tags=dict(monitor.tags or {}),
         failing_since=_failing_since(d, event, incident),
+        time_zone=time_zones.shown(monitor),
     ).as_json()
 
 

@@ -1,7 +1,9 @@
 """The time zone a monitor's photoperiod follows: its owner's (the accounts Profile's), read
 once for a batch of monitors and kept on each (``Monitor.time_zone``) for the evaluation.
 
-Only monitors with a photoperiod ask; a user without a profile is in UTC, as the pages show
+Only monitors with a photoperiod ask for their thresholds; the notifications of any monitor
+show their times in it too (``every``: the batches that write notifications read it for all
+their monitors, still one query). A user without a profile is in UTC, as the pages show
 them."""
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from monitors.models import Monitor
 from monitors.photoperiod import DEFAULT_ZONE
 
 
-def attach(monitors: Iterable[Monitor], *, refresh: bool = False) -> None:
-    """Sets ``time_zone`` on the monitors with a photoperiod that lack it (one query); with
-    ``refresh``, on all of them (a worker keeps monitors between ticks: monitors/evaluate/
-    resident.py, while the owner may change the account's time zone)."""
-    wanting = [m for m in monitors if m.has_photoperiod and (refresh or m.time_zone is None)]
+def attach(monitors: Iterable[Monitor], *, refresh: bool = False, every: bool = False) -> None:
+    """Sets ``time_zone`` on the monitors with a photoperiod (``every``: on all the monitors)
+    that lack it (one query); with ``refresh``, on all of them (a worker keeps monitors between
+    ticks: monitors/evaluate/resident.py, while the owner may change the account's time
+    zone)."""
+    wanting = [
+        m for m in monitors if (every or m.has_photoperiod) and (refresh or m.time_zone is None)
+    ]
     if not wanting:
         return
     owners = {m.owner_id for m in wanting}
@@ -34,4 +39,11 @@ def of(monitor: Monitor) -> str:
     if not monitor.has_photoperiod:
         return DEFAULT_ZONE
     attach([monitor])
+    return monitor.time_zone or DEFAULT_ZONE
+
+
+def shown(monitor: Monitor) -> str:
+    """The zone the monitor's notifications show times in: its owner's, photoperiod or not
+    (read now if no one attached it)."""
+    attach([monitor], every=True)
     return monitor.time_zone or DEFAULT_ZONE

@@ -4,8 +4,9 @@ Slack (through a signed link, monitors/notify/chart_links.py).
 Pure Python and zlib (no imaging library): a white canvas, the series in blue (a gap in the
 data — points further apart than 3x their median spacing — is left open), the threshold as a
 dashed red line across, and labelled axes drawn with a 5x7 pixel font (pixel_font.py): the
-value of each grid line with the monitor's unit and precision on the left, the times (UTC)
-along the bottom. 480x160 pixels and a few kilobytes; the email's text carries the numbers,
+value of each grid line with the monitor's unit and precision on the left, the times along the
+bottom in the owner's time zone (the payload's ``time_zone``; UTC without one), the last one
+naming it. 480x160 pixels and a few kilobytes; the email's text carries the numbers,
 the picture carries the shape.
 """
 
@@ -16,10 +17,10 @@ import statistics
 import struct
 import zlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from monitors import display
-from monitors.notify import pixel_font
+from monitors.notify import local_time, pixel_font
 
 WIDTH, HEIGHT = 480, 160
 # the plot's box: room on the left for the value labels, below for the times
@@ -115,9 +116,11 @@ def render(
     *,
     unit: str = "",
     precision: int | None = None,
+    zone: tzinfo = UTC,
 ) -> bytes | None:
     """The chart as PNG bytes, or None with fewer than two points to draw. ``points`` are
-    (unix seconds, value); the value labels carry ``unit`` with ``precision`` decimals."""
+    (unix seconds, value); the value labels carry ``unit`` with ``precision`` decimals, the
+    time labels are in ``zone``."""
     ordered = sorted(points)
     if len(ordered) < 2:
         return None
@@ -135,7 +138,7 @@ def render(
         return round(BOTTOM - (v - low) / (high - low) * (BOTTOM - TOP))
 
     _value_axis(canvas, low, high, unit, precision)
-    _time_axis(canvas, t0, t1)
+    _time_axis(canvas, t0, t1, zone)
     for run in _runs(ordered):
         for a, b in itertools.pairwise(run):
             canvas.line((x(a[0]), y(a[1])), (x(b[0]), y(b[1])), BLUE)
@@ -158,17 +161,18 @@ def _value_axis(canvas: Canvas, low: float, high: float, unit: str, precision: i
     canvas.line((LEFT, TOP), (LEFT, BOTTOM), AXIS, 1)
 
 
-def _time_axis(canvas: Canvas, t0: float, t1: float) -> None:
-    """Times (UTC) under the plot, with the date when the chart spans more than a day."""
+def _time_axis(canvas: Canvas, t0: float, t1: float, zone: tzinfo) -> None:
+    """Times in ``zone`` under the plot, with the date when the chart spans more than a day;
+    the last names the zone ("CET")."""
     long = t1 - t0 > 86400
     for k in range(TIME_LABELS):
         t = t0 + k * (t1 - t0) / (TIME_LABELS - 1)
         column = round(LEFT + k * (RIGHT - LEFT) / (TIME_LABELS - 1))
         canvas.line((column, BOTTOM), (column, BOTTOM + 3), AXIS, 1)
-        moment = datetime.fromtimestamp(t, UTC)
+        moment = datetime.fromtimestamp(t, zone)
         label = moment.strftime("%d.%m %H:%M" if long else "%H:%M")
         if k == TIME_LABELS - 1:
-            label += " UTC"
+            label += f" {moment.tzname() or 'UTC'}"
         align = "left" if k == 0 else "right" if k == TIME_LABELS - 1 else "center"
         canvas.text(column + (-2 if k == 0 else 0), BOTTOM + 6, label, TEXT, align=align)
 
@@ -193,4 +197,5 @@ def from_payload(payload: dict[str, object]) -> bytes | None:
         lines,
         unit=str(payload.get("unit") or ""),
         precision=precision if isinstance(precision, int) and 0 <= precision <= 6 else None,
+        zone=local_time.zone(payload),
     )

@@ -232,7 +232,8 @@ def _advance(
         repeat = row.repeats
     if not channels:
         return []
-    body = payload(row, index, repeat, now, url_template)  # one per step, for its channels
+    # one per step, for its channels; times shown in the owner's zone (``local``'s)
+    body = payload(row, index, repeat, now, url_template, time_zone=str(local.tzinfo or "UTC"))
     return [_notification(row, index, repeat, channel, body) for channel in channels]
 
 
@@ -347,7 +348,13 @@ def monitor_url_template() -> str:
 
 
 def payload(
-    row: Escalation, index: int, repeat: int, now: datetime, url_template: str = ""
+    row: Escalation,
+    index: int,
+    repeat: int,
+    now: datetime,
+    url_template: str = "",
+    *,
+    time_zone: str = "UTC",
 ) -> dict[str, Any]:
     """An escalation step's notification (payload version 1, event ``escalated``)."""
     incident, policy = row.incident, row.policy
@@ -390,6 +397,7 @@ def payload(
         precision=monitor.precision,
         tags=tags,
         failing_since=incident.opened_at,
+        time_zone=time_zone,
     ).as_json()
     body["escalation"] = {"policy": policy.name, "step": index + 1, "repeat": repeat}
     return body

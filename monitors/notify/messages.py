@@ -3,10 +3,11 @@ the payload so every channel explains the alert the same way."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from monitors import display
+from monitors.notify import local_time
 
 TITLES = {
     "fired": "FIRING",
@@ -106,7 +107,7 @@ def facts(payload: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Window", f"{payload.get('aggregation', '')} over {window}"))
     incident = payload.get("incident") or {}
     if incident.get("opened_at"):
-        rows.append(("Started", _when(incident["opened_at"])))
+        rows.append(("Started", _when(incident["opened_at"], payload)))
     if incident.get("duration_seconds") is not None:
         rows.append(("Lasted", duration_text(incident["duration_seconds"])))
     if payload.get("status") and payload.get("event") != "test":
@@ -137,19 +138,15 @@ def details(payload: dict[str, Any]) -> list[tuple[str, str]]:
 def points_text(payload: dict[str, Any], limit: int = 10) -> list[str]:
     points = payload.get("points") or []
     return [
-        f"{_when(t)}  {'no value' if v is None else shown(payload, v)}" for t, v in points[-limit:]
+        f"{_when(t, payload)}  {'no value' if v is None else shown(payload, v)}"
+        for t, v in points[-limit:]
     ]
 
 
-def _moment(iso: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(iso)) if iso else None
-    except ValueError:
-        return None
+_moment = local_time.moment
 
 
-def _when(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-    except ValueError:
-        return iso
+def _when(iso: str, payload: dict[str, Any]) -> str:
+    """A stored time in the payload's zone, with its abbreviation: "2026-12-02 02:15:00 CET"."""
+    moment = local_time.moment(iso)
+    return iso if moment is None else local_time.clock(moment, payload, "%Y-%m-%d %H:%M:%S")

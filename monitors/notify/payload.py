@@ -80,6 +80,9 @@ class Payload:
     threshold_high: float | None = None  # the upper bound of a range (outside / inside)
     tags: dict[str, str] = field(default_factory=dict)
     failing_since: datetime | None = None
+    # the owner's IANA time zone ("Europe/Amsterdam"): messages show their times in it; absent
+    # in older rows, which are shown in UTC (monitors/notify/local_time.py)
+    time_zone: str = "UTC"
 
     def as_json(self) -> dict[str, Any]:
         """The stored and sent form (``channel`` only when there is one, after ``monitor``)."""
@@ -114,4 +117,5 @@ class Payload:
             "threshold_high": self.threshold_high,
             "tags": dict(self.tags),
             "failing_since": None if self.failing_since is None else self.failing_since.isoformat(),
+            "time_zone": self.time_zone,
         }

@@ -1,7 +1,9 @@
-"""Reads for the channels API and page: dead letters (deliveries that gave up)."""
+"""Reads for the channels API and page: dead letters (deliveries that gave up); an owner's time
+zone for the notifications about no monitor."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -68,3 +70,15 @@ def latest_alert_payload(*, owner: AbstractBaseUser | AnonymousUser) -> dict[str
         .first()
     )
     return payload if isinstance(payload, dict) else None
+
+
+def owner_time_zone(owner_id: int) -> str:
+    """The account's IANA time zone (accounts.Profile, read without importing accounts); "UTC"
+    for a user without a profile."""
+    zone = (
+        get_user_model()
+        .objects.filter(pk=owner_id)
+        .values_list("profile__time_zone", flat=True)
+        .first()
+    )
+    return str(zone or "UTC")

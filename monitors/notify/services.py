@@ -75,6 +75,7 @@ def test_payload(channel: Channel) -> dict[str, Any]:
         monitor={"id": None, "name": f"Test of “{channel.name}”", "url": ""},
         reason=f"This is a test from growalert: the channel “{channel.name}” works. Alerts "
         "for the monitors it is attached to arrive like this one.",
+        time_zone=selectors.owner_time_zone(channel.owner_id),
     ).as_json()
 
 

@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from monitors.models import Channel, Notification
-from monitors.notify import queue
+from monitors.notify import queue, selectors
 from monitors.notify.payload import Payload
 from monitors.notify.twilio import OptedOut
 from shared.links import absolute_url
@@ -105,6 +105,7 @@ def payload(channel: Channel, reason: str, *, disabled: bool) -> dict[str, Any]:
         },
         channel={"id": channel.pk, "name": channel.name, "kind": channel.kind},
         reason=reason[:500],
+        time_zone=selectors.owner_time_zone(channel.owner_id),
     ).as_json()
 
 

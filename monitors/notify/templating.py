@@ -24,7 +24,7 @@ from typing import Any
 
 from monitors import display
 from monitors.models import BODY_TEMPLATE_LENGTH, SUBJECT_TEMPLATE_LENGTH, Channel
-from monitors.notify import messages
+from monitors.notify import local_time, messages
 from monitors.vocabulary import status_label
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ VARIABLES: dict[str, str] = {
     "series": "a fleet monitor's series: device=bench-3",
     "tags": "the series' tags: device=bench-3, zone=north",
     "tags.NAME": "one tag's value, e.g. {tags.device}",
-    "since": "when the trouble began (UTC): 2026-12-02 01:15 UTC",
+    "since": "when the trouble began, in the account's time zone: 2026-12-02 02:15 CET",
     "for": "how long it has lasted: 12 min",
-    "time": "when this happened (UTC)",
+    "time": "when this happened, in the account's time zone",
     "window": "the evaluated window: mean over 5 min",
     "link": "the monitor's page",
 }
@@ -133,9 +133,9 @@ def variables(payload: dict[str, Any]) -> dict[str, str]:
         "threshold_kind": str(payload.get("threshold_kind") or ""),
         "series": str((payload.get("series") or {}).get("label") or ""),
         "tags": ", ".join(f"{k}={v}" for k, v in tags.items()),
-        "since": _clock(since),
+        "since": _clock(since, payload),
         "for": lasted,
-        "time": _clock(occurred),
+        "time": _clock(occurred, payload),
         "window": window.strip(),
         "link": str(monitor.get("url") or ""),
     }
@@ -193,15 +193,11 @@ def _state(status: Any) -> str:
         return str(status)
 
 
-def _moment(iso: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(iso)) if iso else None
-    except ValueError:
-        return None
+_moment = local_time.moment
 
 
-def _clock(moment: datetime | None) -> str:
-    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M %Z").strip()
+def _clock(moment: datetime | None, payload: dict[str, Any]) -> str:
+    return "" if moment is None else local_time.clock(moment, payload)
 
 
 def sample_payload(site_url: str) -> dict[str, Any]:

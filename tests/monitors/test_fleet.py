@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import Profile
 from monitors import services
 from monitors.evaluate import pipeline
 from monitors.influxdb import client as influx
@@ -62,6 +63,9 @@ def again(monitor):
 def test_one_hot_series_fires_alone_with_its_own_incident_and_messages_naming_it(
     fleet_monitor, influx_db
 ):
+    Profile.objects.update_or_create(
+        user=fleet_monitor.owner, defaults={"time_zone": "Europe/Amsterdam"}
+    )
     write(influx_db, {"greenhouse-1": COOL, "greenhouse-2": COOL, "greenhouse-3": 31.4 + 10})
     [result] = tick()
 
@@ -93,6 +97,7 @@ def test_one_hot_series_fires_alone_with_its_own_incident_and_messages_naming_it
     assert payload["value"] == 41.4
     assert payload["incident"]["id"] == incident.pk
     assert [p[1] for p in payload["points"]] == [41.4]
+    assert payload["time_zone"] == "Europe/Amsterdam"  # the owner's, for the times shown
 
 
 @pytest.mark.django_db
@@ -217,6 +222,7 @@ def test_a_storm_of_500_series_is_one_message_per_channel_listing_them(fleet_mon
     payload = storm[0].payload
     assert payload["reason"] == "500 series changed state: 500 fired"
     assert payload["changes_total"] == 500
+    assert payload["time_zone"] == "UTC"  # an owner without a profile
     assert sorted(c["series"]["label"] for c in payload["changes"]) == [
         f"d{n:03}" for n in range(500)
     ]

@@ -15,8 +15,10 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Profile
 from billing.gating import comp
 from monitors.evaluate import dispatch, pipeline
 from monitors.influxdb import observe
@@ -46,6 +48,22 @@ def due_again(monitor):
 
 
 @pytest.mark.django_db
+def test_the_payload_carries_the_owners_time_zone_read_once_for_the_batch(hot_monitor, influx_db):
+    Profile.objects.update_or_create(
+        user=hot_monitor.owner, defaults={"time_zone": "Europe/Amsterdam"}
+    )
+    write(influx_db, HOT)
+    with CaptureQueriesContext(connection) as queries:
+        tick()
+
+    fired = Notification.objects.filter(monitor=hot_monitor, event="fired")
+    assert fired.count() == 2
+    assert {n.payload["time_zone"] for n in fired} == {"Europe/Amsterdam"}
+    # one read of the owners' zones for the batch, not one per notification
+    assert len([q for q in queries if "accounts_profile" in q["sql"]]) == 1
+
+
+@pytest.mark.django_db
 def test_a_breach_fires_once_with_an_incident_and_one_row_per_channel_then_resolves(
     hot_monitor, influx_db
 ):
@@ -69,6 +87,7 @@ def test_a_breach_fires_once_with_an_incident_and_one_row_per_channel_then_resol
     assert payload["monitor"]["url"].endswith(f"/app/monitors/{hot_monitor.pk}")
     assert [p[1] for p in payload["points"]] == [HOT]
     assert "SELECT max" in payload["query"]
+    assert payload["time_zone"] == "UTC"  # an owner without a profile
 
     due_again(hot_monitor)
     tick()  # still hot: no new notification

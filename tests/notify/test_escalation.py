@@ -129,6 +129,9 @@ def test_working_hours_steps_follow_the_owners_time_zone(owner, channels):
     take(OPENED + timedelta(minutes=5))
     take(OPENED + timedelta(minutes=5))
     assert told(day) == [("office", 1)]
+    # its message shows times in the owner's zone
+    [row] = Notification.objects.filter(incident=day, event="escalated")
+    assert row.payload["time_zone"] == "America/New_York"
     # 12:00 UTC is 07:00 in New York: after hours (it would be working hours in UTC)
     early = OPENED - timedelta(hours=2)
     night = open_incident(MonitorFactory(owner=owner), at=early)

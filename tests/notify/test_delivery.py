@@ -44,6 +44,7 @@ PAYLOAD = {
     "threshold_high": None,
     "tags": {"device": "greenhouse-1"},
     "failing_since": "2026-11-24T08:58:00+00:00",
+    "time_zone": "UTC",
 }
 
 

@@ -135,7 +135,7 @@ def monitor_page(
 # JSON object the serializer would give (see monitor_page_json), the page one JSON array.
 _PAGE_JSON = """
 SELECT max(page.total),
-    coalesce(json_agg(json_build_object({members}) ORDER BY page.name, page.id), '[]')::text
+    coalesce(json_agg({row_object} ORDER BY page.name, page.id), '[]')::text
 FROM (
     SELECT count(*) OVER () AS total, {columns}
     FROM monitors_monitor AS m
@@ -165,13 +165,13 @@ class MonitorPageJson:
     results: str
 
 
-def _json_member(column: raw_rows.JsonColumn) -> str:
-    """``'key', <SQL of its JSON value>`` for json_build_object, reading the page's row."""
+def _json_member(column: raw_rows.JsonColumn) -> tuple[str, str]:
+    """``(key, <SQL of its JSON value>)``, reading the page's row."""
     if column.kind == "computed":
         if column.source not in _COMPUTED:
             raise raw_rows.NoSqlColumn(f"monitor.{column.source}: no SQL for this attribute")
         expression, kind = _COMPUTED[column.source]
-        return f"{raw_rows.json_key(column.key)}, {raw_rows.json_value(expression, kind)}"
+        return column.key, raw_rows.json_value(expression, kind)
     try:
         field = Monitor._meta.get_field(column.source)
     except FieldDoesNotExist as exc:
@@ -191,10 +191,10 @@ def _json_member(column: raw_rows.JsonColumn) -> str:
             target_pk=quote(target._meta.pk.column),
             order=_order_by("target", target),
         )
-        return f"{raw_rows.json_key(column.key)}, {ids}"
+        return column.key, ids
     if field.name not in _listed_names() or not isinstance(field, Field):
         raise raw_rows.NoSqlColumn(f"monitor.{column.source}: not a listed column")
-    return f"{raw_rows.json_key(column.key)}, {raw_rows.column_json('page', field, column.kind)}"
+    return column.key, raw_rows.column_json("page", field, column.kind)
 
 
 def _order_by(alias: str, model: type[Model]) -> str:
@@ -215,10 +215,26 @@ def _listed_names() -> frozenset[str]:
     return frozenset(f.name for f in _listed_fields())
 
 
+# json_build_object takes at most 100 arguments (Postgres' function limit): 50 keys.
+_BUILD_OBJECT_MAX_KEYS = 50
+
+
+def _row_object(members: list[tuple[str, str]]) -> str:
+    """The SQL of one row's JSON object, keys in the serializer's order. Up to 50 keys one
+    json_build_object; past that a row of aliased columns turned into JSON (no argument
+    limit, same order and values)."""
+    if len(members) <= _BUILD_OBJECT_MAX_KEYS:
+        pairs = ", ".join(f"{raw_rows.json_key(key)}, {value}" for key, value in members)
+        return f"json_build_object({pairs})"
+    quote = connection.ops.quote_name
+    aliased = ", ".join(f"{value} AS {quote(key)}" for key, value in members)
+    return f"(SELECT row_to_json(o) FROM (SELECT {aliased}) AS o)"  # noqa: S608 (own SQL)
+
+
 @functools.cache
 def _page_json_sql(columns: tuple[raw_rows.JsonColumn, ...], status_filtered: bool) -> str:
     return _PAGE_JSON.format(
-        members=", ".join(_json_member(c) for c in columns),
+        row_object=_row_object([_json_member(c) for c in columns]),
         columns=raw_rows.select_list("m", _listed_fields()),
         status_filter="AND m.status = ANY(%(status)s)" if status_filtered else "",
     )

@@ -114,6 +114,8 @@ def _ingest_gauges() -> Iterator[GaugeMetricFamily]:
         "InfluxDB) has not acknowledged yet; 0 when it is caught up.",
         labels=["group"],
     )
+    if known is None:  # unknown, not caught up: the flushers' series stays in the scrape
+        oldest.add_metric([queue.GROUP], math.nan)
     for lag in known.groups if known else ():
         oldest.add_metric([lag.group], lag.oldest_age_seconds)
     yield oldest

@@ -132,32 +132,7 @@ def seed(devices: int, url: str) -> list[int]:
     _, channel = common.webhook_channel("bench-flip", url)
     channel.verified = True
     channel.save()
-    monitors = Monitor.objects.bulk_create(
-        [
-            Monitor(
-                owner=owner,
-                source=source,
-                name=f"flip d{d}",
-                measurement="sensor_value",
-                field="value",
-                tags={"device": f"d{d}"},
-                aggregation="last",
-                window=timedelta(seconds=2),
-                comparator="above",
-                critical=30.0,
-                interval=timedelta(seconds=1),
-                pending_for=1,
-                recover_after=1,
-                flap_detection=False,
-            )
-            for d in range(devices)
-        ],
-        batch_size=5000,
-    )
-    Monitor.channels.through.objects.bulk_create(
-        [Monitor.channels.through(monitor_id=m.pk, channel_id=channel.pk) for m in monitors],
-        batch_size=5000,
-    )
+    monitors = common.flip_monitors(owner, source, channel, devices, timedelta(seconds=1))
     # the schedule rows (a signal may have made them): due now, all on the same second
     from django.utils import timezone
 

@@ -210,32 +210,7 @@ def seed(devices: int, url: str) -> tuple[list[int], list[str]]:
     hosted.ensure_database(source.database)
     with hosted.client() as conn:
         conn.query("DROP SERIES FROM sensor_value", database=source.database, method="POST")
-    monitors = Monitor.objects.bulk_create(
-        [
-            Monitor(
-                owner=owner,
-                source=source,
-                name=f"flip d{d}",
-                measurement="sensor_value",
-                field="value",
-                tags={"device": f"d{d}"},
-                aggregation="last",
-                window=timedelta(seconds=2),
-                comparator="above",
-                critical=30.0,
-                interval=timedelta(seconds=10),
-                pending_for=1,
-                recover_after=1,
-                flap_detection=False,
-            )
-            for d in range(devices)
-        ],
-        batch_size=5000,
-    )
-    Monitor.channels.through.objects.bulk_create(
-        [Monitor.channels.through(monitor_id=m.pk, channel_id=channel.pk) for m in monitors],
-        batch_size=5000,
-    )
+    monitors = common.flip_monitors(owner, source, channel, devices, timedelta(seconds=10))
     common.spread_schedules(monitors, owner, source, timezone.now() + timedelta(seconds=2), 10)
     return [m.pk for m in monitors], keys
 

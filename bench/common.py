@@ -282,6 +282,42 @@ def monitor(owner: Any, source: Source, name: str, device: str, **fields: Any) -
     )
 
 
+def flip_monitors(
+    owner: Any, source: Source, channel: Channel, devices: int, interval: timedelta
+) -> list[Monitor]:
+    """The flip workload's monitors (issue 18): one per device ``dI`` of ``sensor_value``, last
+    value over 2 s above 30, firing and resolving on one check, one webhook channel each."""
+    from monitors.models import Monitor
+
+    monitors = Monitor.objects.bulk_create(
+        [
+            Monitor(
+                owner=owner,
+                source=source,
+                name=f"flip d{d}",
+                measurement="sensor_value",
+                field="value",
+                tags={"device": f"d{d}"},
+                aggregation="last",
+                window=timedelta(seconds=2),
+                comparator="above",
+                critical=30.0,
+                interval=interval,
+                pending_for=1,
+                recover_after=1,
+                flap_detection=False,
+            )
+            for d in range(devices)
+        ],
+        batch_size=5000,
+    )
+    Monitor.channels.through.objects.bulk_create(
+        [Monitor.channels.through(monitor_id=m.pk, channel_id=channel.pk) for m in monitors],
+        batch_size=5000,
+    )
+    return monitors
+
+
 def seed_devices(database: str, devices: int, value: Callable[[int], float]) -> None:
     """``database`` on the customers' test InfluxDB, with device ``dev-<d>`` reporting
     ``value(d)`` once a minute for the last 3 minutes (a bench runs within a 10 min window)."""

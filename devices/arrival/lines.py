@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from devices.ingest.parse import split_unescaped, unescape
+
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -23,15 +25,15 @@ def parse(line: str) -> Reading | None:
             head, body, stamp = _split_escaped(line)
         else:
             return _plain(line)
-        measurement, *pairs = _split(head, ",")
+        measurement, *pairs = split_unescaped(head, ",")
         tags = dict(_pair(p) for p in pairs)
         fields = {}
-        for item in _split(body, ","):
-            name, value = _pair(item, unescape=False)
+        for item in split_unescaped(body, ",", quotes=True):
+            name, value = _pair(item, unescape_value=False)
             number = _number(value)
             if number is not None:
                 fields[name] = number
-        return Reading(_unescape(measurement), tags, fields, int(stamp) // 1_000_000, head)
+        return Reading(unescape(measurement), tags, fields, int(stamp) // 1_000_000, head)
     except ValueError:
         return None
 
@@ -60,48 +62,15 @@ def _number(text: str) -> float | None:
     return float(text.rstrip("iu"))
 
 
-def _pair(text: str, *, unescape: bool = True) -> tuple[str, str]:
-    parts = _split(text, "=", limit=1)
+def _pair(text: str, *, unescape_value: bool = True) -> tuple[str, str]:
+    parts = split_unescaped(text, "=", limit=1)
     if len(parts) != 2:
         raise ValueError(text)
-    return (_unescape(parts[0]), _unescape(parts[1]) if unescape else parts[1])
-
-
-def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-    out, escaped = [], False
-    for ch in text:
-        if escaped or ch != "\\":
-            out.append(ch)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
-
-
-def _split(text: str, sep: str, limit: int = -1) -> list[str]:
-    """Splits on ``sep`` outside backslash escapes and double quotes."""
-    if "\\" not in text and '"' not in text:
-        return text.split(sep, limit)
-    parts: list[str] = []
-    start, escaped, quoted = 0, False, False
-    for i, ch in enumerate(text):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted and (limit < 0 or len(parts) < limit):
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+    return unescape(parts[0]), unescape(parts[1]) if unescape_value else parts[1]
 
 
 def _split_escaped(line: str) -> tuple[str, str, str]:
-    parts = _split(line, " ")
+    parts = split_unescaped(line, " ", quotes=True)
     if len(parts) != 3:
         raise ValueError(line)
     return parts[0], parts[1], parts[2]

@@ -187,8 +187,10 @@ def parse_lines(body: bytes, *, now_ns: int, precision: str = "ns") -> Parsed:
     return parsed
 
 
-def _split(text: str, sep: str, *, quotes: bool = False, limit: int = -1) -> list[str]:
-    """Splits at ``sep`` outside backslash escapes (and double quotes when ``quotes``)."""
+def split_unescaped(text: str, sep: str, *, quotes: bool = False, limit: int = -1) -> list[str]:
+    """Splits at ``sep`` outside backslash escapes (and double quotes when ``quotes``); raises
+    PointError (a ValueError) for an unterminated string. Also reads back the stream's lines
+    (devices/arrival/lines.py)."""
     if "\\" not in text and not (quotes and '"' in text):
         return text.split(sep, limit)
     parts: list[str] = []
@@ -215,7 +217,7 @@ def _split(text: str, sep: str, *, quotes: bool = False, limit: int = -1) -> lis
     return parts
 
 
-def _unescape(text: str) -> str:
+def unescape(text: str) -> str:
     if "\\" not in text:
         return text
     out, escaped = [], False
@@ -261,17 +263,17 @@ def _line(raw: str, now_ns: int, scale: int, low: int = 0, high: int = 0) -> Poi
     fast = _fast(raw, now_ns, scale, low, high)
     if fast is not None:
         return fast
-    sections = _split(raw.strip(), " ", quotes=True)
+    sections = split_unescaped(raw.strip(), " ", quotes=True)
     sections = [s for s in sections if s]
     if len(sections) not in (2, 3):
         raise PointError("expected: measurement[,tag=value...] field=value[,...] [timestamp]")
-    head = _split(sections[0], ",")
-    measurement = check_name(_unescape(head[0]), "measurement")
+    head = split_unescaped(sections[0], ",")
+    measurement = check_name(unescape(head[0]), "measurement")
     tags: dict[str, str] = {}
     for pair in head[1:]:
         key, _, value = _pair(pair)
         tags[_tag_key(key)] = check_tag_value(key, value)
-    pairs = _split(sections[1], ",", quotes=True)
+    pairs = split_unescaped(sections[1], ",", quotes=True)
     check_counts(len(tags), len(pairs))
     fields = {}
     for pair in pairs:
@@ -287,11 +289,11 @@ def _line(raw: str, now_ns: int, scale: int, low: int = 0, high: int = 0) -> Poi
 
 
 def _pair(text: str, *, unescape_value: bool = True) -> tuple[str, str, str]:
-    parts = _split(text, "=", limit=1)
+    parts = split_unescaped(text, "=", limit=1)
     if len(parts) != 2 or not parts[0] or not parts[1]:
         raise PointError(f"expected key=value, got {text[:70]!r}")
-    value = _unescape(parts[1]) if unescape_value else parts[1]
-    return _unescape(parts[0]), "=", value
+    value = unescape(parts[1]) if unescape_value else parts[1]
+    return unescape(parts[0]), "=", value
 
 
 def _line_value(key: str, text: str) -> object:

@@ -68,24 +68,6 @@ EVAL_PROCESSES = int(os.environ.get("BENCH_EVAL_PROCESSES", str(os.cpu_count() o
 DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
 
 
-class Receiver(common.ArrivalReceiver):
-    """Arrival time (time.time: compared with the flip times) of each idempotency key."""
-
-    def __init__(self) -> None:
-        super().__init__(clock=time.time)
-
-    def arrivals(self, kind: str) -> dict[int, float]:
-        """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""
-        found: dict[int, float] = {}
-        with self.lock:
-            for key, at in self.received.items():
-                parts = key.split(":")
-                if len(parts) == 4 and parts[2] == kind:
-                    monitor = int(parts[0][1:])
-                    found[monitor] = min(at, found.get(monitor, at))
-        return found
-
-
 class Writer(threading.Thread):
     """One batch of N points every second, on the second; ``flipped`` devices report 35."""
 
@@ -199,19 +181,13 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
 
 
-def wait_for(receiver: Receiver, kind: str, ids: set[int], timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not ids <= set(receiver.arrivals(kind)):
-        time.sleep(0.05)
-
-
 def main() -> None:
     devices = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     customer_influx.url()  # started on first use
     with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
         client.query(f'DROP DATABASE "{DATABASE}"', database=DATABASE, method="POST")
         client.create_database(DATABASE)
-    receiver = Receiver()
+    receiver = common.FlipReceiver()
     writer = Writer(devices)
     writer.start()
     time.sleep(2.5)  # every series has data before the first evaluation
@@ -266,11 +242,11 @@ def main() -> None:
             time.sleep(random.uniform(0.0, 1.0))
             flipped_at = time.time()
             writer.flip(chosen, on=True)
-            wait_for(receiver, "fired", monitors, 20)
+            receiver.wait_for("fired", monitors, 20)
             time.sleep(HOLD)
             back_at = time.time()
             writer.flip(chosen, on=False)
-            wait_for(receiver, "resolved", monitors, 20)
+            receiver.wait_for("resolved", monitors, 20)
             for kind, since, into in (
                 ("fired", flipped_at, fired),
                 ("resolved", back_at, resolved),

@@ -86,22 +86,6 @@ DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
 USER = "bench-flip-arrival"
 
 
-class Receiver(common.ArrivalReceiver):
-    def __init__(self) -> None:
-        super().__init__(clock=time.time)
-
-    def arrivals(self, kind: str) -> dict[int, float]:
-        """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""
-        found: dict[int, float] = {}
-        with self.lock:
-            for key, at in self.received.items():
-                parts = key.split(":")
-                if len(parts) == 4 and parts[2] == kind:
-                    monitor = int(parts[0][1:])
-                    found[monitor] = min(at, found.get(monitor, at))
-        return found
-
-
 class Devices(threading.Thread):
     """The gateways: each second, one POST per GROUP devices, spread over the second."""
 
@@ -228,12 +212,6 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
 
 
-def wait_for(receiver: Receiver, kind: str, ids: set[int], timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not ids <= set(receiver.arrivals(kind)):
-        time.sleep(0.02)
-
-
 def figures(label: str, values: list[float]) -> str:
     return (
         f"{label}: n={len(values)}, p50 {pct(values, 50) * 1000:.0f} ms, "
@@ -245,7 +223,7 @@ def main() -> None:
     devices = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     common.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    receiver = Receiver()
+    receiver = common.FlipReceiver()
     ids, keys = seed(devices, receiver.url)
     port = common.free_port()
     env = common.production_env(**QUEUES, **LIMITS)
@@ -309,7 +287,7 @@ def main() -> None:
             for kind, on in (("fired", True), ("resolved", False)):
                 since = time.time()
                 sender.flip(chosen, on=on)
-                wait_for(receiver, kind, monitors, 20)
+                receiver.wait_for(kind, monitors, 20)
                 arrived = receiver.arrivals(kind)
                 with sender.lock:
                     written = {ids[d]: sender.written.get(d) for d in chosen}

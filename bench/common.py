@@ -282,6 +282,31 @@ def monitor(owner: Any, source: Source, name: str, device: str, **fields: Any) -
     )
 
 
+class FlipReceiver(ArrivalReceiver):
+    """The flip benches' webhook sink: arrival time (time.time, compared with the flip times)
+    of each idempotency key."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=time.time)
+
+    def arrivals(self, kind: str) -> dict[int, float]:
+        """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""
+        found: dict[int, float] = {}
+        with self.lock:
+            for key, at in self.received.items():
+                parts = key.split(":")
+                if len(parts) == 4 and parts[2] == kind:
+                    monitor = int(parts[0][1:])
+                    found[monitor] = min(at, found.get(monitor, at))
+        return found
+
+    def wait_for(self, kind: str, ids: set[int], timeout: float) -> None:
+        """Until every one of ``ids`` has a ``kind`` arrival, or ``timeout`` seconds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and not ids <= set(self.arrivals(kind)):
+            time.sleep(0.02)
+
+
 def flip_monitors(
     owner: Any, source: Source, channel: Channel, devices: int, interval: timedelta
 ) -> list[Monitor]:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.models import ApiToken
+from accounts import team
+from accounts.models import ApiToken, Invitation, Membership
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
@@ -22,3 +23,30 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
+
+
+class MemberSerializer(serializers.ModelSerializer[Membership]):
+    user_id = serializers.IntegerField(read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user_id", "email", "username", "role", "created_at"]
+        read_only_fields = fields
+
+
+class MemberRoleSerializer(serializers.Serializer[None]):
+    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in team.INVITABLE_ROLES])
+
+
+class InvitationSerializer(serializers.ModelSerializer[Invitation]):
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class InvitationCreateSerializer(serializers.Serializer[None]):
+    email = serializers.EmailField(max_length=Invitation.EMAIL_MAX_LENGTH)
+    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in team.INVITABLE_ROLES])

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import acting, tokens
 from accounts.models import ApiToken, Profile
 
 MAX_TOKENS_PER_USER = 20
@@ -22,8 +22,11 @@ class TokenError(Exception):
     """A token request that cannot be honoured; the message is shown to the user."""
 
 
-def api_token_create(*, owner: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
-    """A new token for ``owner``: the row, and the token itself (to show once; never stored)."""
+def api_token_create(
+    *, owner: AbstractBaseUser, name: str, account_id: int | None = None
+) -> tuple[ApiToken, str]:
+    """A new token of the member ``owner``, acting in ``account_id`` (default: their own
+    account): the row, and the token itself (to show once; never stored)."""
     name = name.strip()
     if not name:
         raise TokenError("Give the token a name.")
@@ -37,21 +40,30 @@ def api_token_create(*, owner: AbstractBaseUser, name: str) -> tuple[ApiToken, s
             raise TokenError(
                 f"You have {MAX_TOKENS_PER_USER} tokens: revoke one before creating another."
             )
+        if account_id is None:
+            account_id = acting.own_membership(owner).account_id
         secret = tokens.generate()
         presented = tokens.parse(secret)
         assert presented is not None
         token = ApiToken.objects.create(
-            owner_id=owner.pk, name=name, prefix=presented.prefix, token_hash=presented.digest
+            owner_id=owner.pk,
+            account_id=account_id,
+            name=name,
+            prefix=presented.prefix,
+            token_hash=presented.digest,
         )
     return token, secret
 
 
-def api_token_revoke(*, owner: AbstractBaseUser, token_id: int) -> bool:
-    """Revokes one of ``owner``'s tokens (the row stays, for the record); False if none."""
-    revoked = ApiToken.objects.filter(
-        pk=token_id, owner_id=owner.pk, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
-    return revoked == 1
+def api_token_revoke(
+    *, owner: AbstractBaseUser, token_id: int, account_id: int | None = None
+) -> bool:
+    """Revokes one of ``owner``'s tokens (in ``account_id`` when given; the row stays, for the
+    record); False if none."""
+    mine = ApiToken.objects.filter(pk=token_id, owner_id=owner.pk, revoked_at__isnull=True)
+    if account_id is not None:
+        mine = mine.filter(account_id=account_id)
+    return mine.update(revoked_at=timezone.now()) == 1
 
 
 def api_token_touch(*, token_id: int) -> None:

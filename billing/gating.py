@@ -27,6 +27,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from billing.models import Customer, Subscription
+from shared.auth import owner_of
 
 if TYPE_CHECKING:  # rest_framework.views loads the auth and throttle classes: no cycle
     from rest_framework.views import APIView
@@ -153,7 +154,8 @@ class PaymentRequired(APIException):
 
 
 class HasActiveSubscription(BasePermission):
-    """DRF permission: authenticated users without active service get a 402, reads included.
+    """DRF permission: members of an account without active service (the holder's
+    subscription) get a 402, reads included.
 
     A request authenticated by an API token carries its user's ``ServiceFacts`` on
     ``request.auth`` (``accounts.authentication``): then it costs no query at all."""
@@ -161,11 +163,12 @@ class HasActiveSubscription(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False  # IsAuthenticated (listed before this) answers 401
+        holder = owner_of(request)  # the account's subscription, whoever of its members asks
         facts = getattr(request.auth, "service", None)
-        if isinstance(facts, ServiceFacts) and facts.user_id == request.user.pk:
+        if isinstance(facts, ServiceFacts) and facts.user_id == holder.pk:
             served = facts.served(timezone.now())  # read with the token: no query here
         else:
-            served = has_active_service(request.user)
+            served = has_active_service(holder)
         if not served:
             raise PaymentRequired()
         return True

@@ -55,6 +55,7 @@ from billing.stripe_gateway import (
     is_configured,
     verify_webhook,
 )
+from shared.auth import owner_of
 from shared.errors import api_exception_handler
 from shared.links import absolute_url
 
@@ -113,7 +114,9 @@ class BillingView(APIView):
         return billing_exception_handler
 
     def customer(self, request: Request) -> Customer:
-        customer = selectors.customer_for(request.user)
+        if not request.user.is_authenticated:
+            raise NoCustomer()
+        customer = selectors.customer_for(owner_of(request))  # the account holder's
         if customer is None:
             raise NoCustomer()
         return customer
@@ -163,7 +166,7 @@ class CreateCustomerView(BillingView):
     @extend_schema(request=CreateCustomerInput, responses=OpenApiTypes.OBJECT, tags=["billing"])
     def post(self, request: Request) -> Response:
         if request.user.is_authenticated:
-            customer, stripe_customer = services.customer_ensure(user=request.user)
+            customer, stripe_customer = services.customer_ensure(user=owner_of(request))
             body = stripe_customer or {"id": customer.stripe_customer_id, "object": "customer"}
             return self._respond(request, customer, body)
         data = _validated(CreateCustomerInput, request.data)

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.timezones.TimeZoneMiddleware",  # pages in the person's own time zone
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The acting member (session or API token) and what their role may do (accounts/permissions)
+    "accounts.tenancy.TenancyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a login lock-out (axes) into the login page with its message.
     "axes.middleware.AxesMiddleware",
@@ -101,6 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "growalert.pages.context.team",
             ],
         },
     },

@@ -76,7 +76,7 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Source]:
-        return selectors.source_list(owner=self.request.user)
+        return selectors.source_list(owner=owner_of(self.request))
 
     def perform_create(self, serializer: BaseSerializer[Source]) -> None:
         serializer.instance = services.source_create(
@@ -179,7 +179,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
 
     def get_queryset(self) -> QuerySet[Monitor]:
         return selectors.monitor_list(
-            owner=self.request.user, status=self.request.query_params.get("status")
+            owner=owner_of(self.request), status=self.request.query_params.get("status")
         )
 
     def list(  # type: ignore[override]  # a plain HttpResponse for JSON Postgres wrote
@@ -200,7 +200,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
 
                 def read_json(limit: int | None, offset: int) -> tuple[int, str]:
                     page = selectors.monitor_page_json(
-                        owner=request.user,
+                        owner=owner_of(request),
                         columns=columns,
                         status=status,
                         limit=limit,
@@ -216,7 +216,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
 
         def read(limit: int | None, offset: int) -> tuple[int, list[SimpleNamespace]]:
             page = selectors.monitor_page(
-                owner=request.user, status=status, limit=limit, offset=offset
+                owner=owner_of(request), status=status, limit=limit, offset=offset
             )
             return page.total, page.rows
 
@@ -279,7 +279,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         """A fleet monitor's series, worst first: each with its status, reason and last value
         (empty for a single-series monitor)."""
         # ?status filters the series here, not the monitors get_queryset would filter
-        monitor = get_object_or_404(selectors.monitor_list(owner=request.user), pk=pk)
+        monitor = get_object_or_404(selectors.monitor_list(owner=owner_of(request)), pk=pk)
         rows = selectors.series_list(monitor=monitor, status=request.query_params.get("status"))
         context = {"silenced_keys": selectors.silenced_series_keys(monitor=monitor)}
         paginator = self.paginator
@@ -294,7 +294,7 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
     @action(detail=True, methods=["get"])
     def incidents(self, request: Request, pk: str | None = None) -> Response:
         monitor = self.get_object()
-        incidents = selectors.incident_list(owner=request.user, monitor_id=monitor.pk)
+        incidents = selectors.incident_list(owner=owner_of(request), monitor_id=monitor.pk)
         paginator = self.paginator
         if paginator is None:
             return Response(IncidentSerializer(incidents, many=True).data)
@@ -307,7 +307,9 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet[Incident]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Incident]:
-        return selectors.incident_list(owner=self.request.user).select_related("acknowledged_by")
+        return selectors.incident_list(owner=owner_of(self.request)).select_related(
+            "acknowledged_by"
+        )
 
     @extend_schema(
         request=None,
@@ -345,7 +347,7 @@ class EscalationPolicyViewSet(viewsets.ModelViewSet[EscalationPolicy]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[EscalationPolicy]:
-        return EscalationPolicy.objects.filter(owner_id=self.request.user.pk).prefetch_related(
+        return EscalationPolicy.objects.filter(owner_id=owner_of(self.request).pk).prefetch_related(
             "steps__channels"
         )
 
@@ -398,7 +400,7 @@ class SilenceViewSet(
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Silence]:
-        return selectors.silence_list(owner=self.request.user)
+        return selectors.silence_list(owner=owner_of(self.request))
 
     def perform_create(self, serializer: BaseSerializer[Silence]) -> None:
         serializer.instance = services.silence_create(

@@ -30,17 +30,19 @@ from monitors.models import (
 )
 from monitors.raw_rows import JsonColumn, NoSqlColumn
 from monitors.vocabulary import ACK_ROUTE_CHOICES
+from shared.auth import owner_of
 
 # The bounds of every number and duration are the model fields' validators (monitors/models.py),
 # which ModelSerializer copies onto its fields: the API answers 400 with their messages.
 
 
 class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField[Any]):
-    """A foreign key the requesting user owns; any other id reads as 'does not exist'."""
+    """A foreign key of the requesting member's account; any other id reads as 'does not
+    exist'."""
 
     def get_queryset(self) -> Any:
         request = self.context["request"]
-        return self.queryset.filter(owner_id=request.user.pk)  # type: ignore[union-attr]
+        return self.queryset.filter(owner_id=owner_of(request).pk)  # type: ignore[union-attr]
 
 
 class SourceSerializer(serializers.ModelSerializer[Source]):

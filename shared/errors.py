@@ -60,6 +60,7 @@ API_PREFIXES = (
     "device-orders",
     "devices",
     "tokens",
+    "account",  # /account/members, /account/invitations (the team)
     "ingest",
     "charts",  # a notification's chart image behind a signed link (monitors/notify/chart_links.py)
 )

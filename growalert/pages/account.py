@@ -28,6 +28,7 @@ from billing.stripe_gateway import StripeGatewayError, is_configured
 from devices import selectors as device_selectors
 from growalert.csp import stripe_page
 from growalert.pages.forms import FreeAccountForm
+from shared.auth import acting_of, owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
+
+
+def _acting_account(request: HttpRequest) -> int | None:
+    """The account the signed-in member acts in: their tokens are listed and made for it."""
+    acting = acting_of(request)
+    return acting.account_id if acting else None
 
 
 def _money(minor_units: int | None, currency: str | None) -> str:
@@ -64,11 +71,11 @@ def _next_invoice(customer: Customer | None) -> dict[str, Any] | None:
 @stripe_page
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    customer = selectors.customer_for(request.user)
+    customer = selectors.customer_for(owner_of(request))
     invoice = _next_invoice(customer)
     context = {
         "customer": customer,
-        "served": has_active_service(request.user),
+        "served": has_active_service(owner_of(request)),
         "subscriptions": selectors.subscription_list(customer=customer) if customer else [],
         "live": _live(customer),
         "invoice": invoice,
@@ -79,8 +86,10 @@ def account(request: HttpRequest) -> HttpResponse:
             (order, _money(order.amount, order.currency))
             for order in (selectors.device_order_list(customer=customer) if customer else [])
         ],
-        "devices": device_selectors.device_list(owner=request.user),
-        "tokens": account_selectors.api_token_list(owner=request.user),
+        "devices": device_selectors.device_list(owner=owner_of(request)),
+        "tokens": account_selectors.api_token_list(
+            owner=_user(request), account_id=_acting_account(request)
+        ),
         "new_token": request.session.pop("new-api-token", None),
         "token_name_max": ApiToken.NAME_MAX_LENGTH,
         "stripe_configured": is_configured(),
@@ -110,7 +119,7 @@ def profile(request: HttpRequest) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def subscription_cancel(request: HttpRequest) -> HttpResponseRedirect:
-    customer = selectors.customer_for(request.user)
+    customer = selectors.customer_for(owner_of(request))
     live = _live(customer)
     if customer is None or live is None:
         messages.error(request, "There is no subscription to cancel.")
@@ -132,7 +141,9 @@ def token_create(request: HttpRequest) -> HttpResponseRedirect:
     """A new named API token; it is shown once, on the page this redirects to."""
     try:
         _, secret = account_services.api_token_create(
-            owner=_user(request), name=request.POST.get("name", "")
+            owner=_user(request),
+            name=request.POST.get("name", ""),
+            account_id=_acting_account(request),
         )
     except account_services.TokenError as exc:
         messages.error(request, str(exc))
@@ -145,7 +156,9 @@ def token_create(request: HttpRequest) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponseRedirect:
-    revoked = account_services.api_token_revoke(owner=_user(request), token_id=token_id)
+    revoked = account_services.api_token_revoke(
+        owner=_user(request), token_id=token_id, account_id=_acting_account(request)
+    )
     messages.success(request, "API token revoked." if revoked else "There was no such API token.")
     return redirect("pages:account")
 
@@ -180,7 +193,7 @@ def _register_free(request: HttpRequest) -> HttpResponse:
 
 @stripe_page
 def _register_paid(request: HttpRequest) -> HttpResponse:
-    customer = selectors.customer_for(request.user)
+    customer = selectors.customer_for(owner_of(request))
     if customer and customer.subscriptions.filter(status__in=services.LIVE_STATUSES).exists():
         messages.info(request, "You already have a subscription.")
         return redirect("pages:dashboard")

@@ -25,6 +25,7 @@ from monitors.notify import channels as channel_services
 from monitors.notify import messages as words
 from monitors.notify import selectors as notify_selectors
 from monitors.notify import slack, sms, templating, webhook
+from shared.auth import owner_of
 from shared.links import absolute_url
 
 
@@ -60,7 +61,7 @@ class MessageForm(forms.Form):
 
 
 def _owned(request: HttpRequest, channel_id: int) -> Channel:
-    return get_object_or_404(notify_selectors.channel_list(owner=request.user), pk=channel_id)
+    return get_object_or_404(notify_selectors.channel_list(owner=owner_of(request)), pk=channel_id)
 
 
 def preview(channel: Channel, payload: dict[str, Any], subject: str, body: str) -> dict[str, str]:
@@ -103,7 +104,7 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
         )
         messages.success(request, f"The messages of “{channel.name}” are saved.")
         return redirect(reverse("pages:channel", args=[channel.pk]) + "#messages")
-    real = notify_selectors.latest_alert_payload(owner=request.user)
+    real = notify_selectors.latest_alert_payload(owner=owner_of(request))
     payload = real or templating.sample_payload(absolute_url("/").rstrip("/"))
     if form.is_bound and not form.errors:
         subject, body = form.cleaned_data["subject_template"], form.cleaned_data["body_template"]

@@ -13,11 +13,12 @@ from django.views.decorators.http import require_POST
 
 from growalert.pages.errors import explained
 from growalert.pages.forms import ChannelForm, VerifyForm
-from growalert.pages.views import _user
+from growalert.pages.views import _owner
 from monitors.models import Channel, Notification
 from monitors.notify import channels as channel_services
 from monitors.notify import selectors as notify_selectors
 from monitors.notify import services
+from shared.auth import owner_of
 
 DEAD_LETTERS_SHOWN = 20
 # What "Send to" takes, for each kind (static/js/channel-form.js shows the chosen kind's).
@@ -43,7 +44,7 @@ KIND_HELP = [
 
 
 def _owned_channel(request: HttpRequest, channel_id: int) -> Channel:
-    return get_object_or_404(notify_selectors.channel_list(owner=request.user), pk=channel_id)
+    return get_object_or_404(notify_selectors.channel_list(owner=owner_of(request)), pk=channel_id)
 
 
 @login_required
@@ -51,7 +52,9 @@ def channel_list(request: HttpRequest) -> HttpResponse:
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            channel = channel_services.channel_create(owner=_user(request), **form.channel_fields())
+            channel = channel_services.channel_create(
+                owner=_owner(request), **form.channel_fields()
+            )
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 target = "target" if name == "config" else name if name in form.fields else None
@@ -69,7 +72,7 @@ def channel_list(request: HttpRequest) -> HttpResponse:
             return redirect("pages:channels")
     channels = list(
         notify_selectors.channels_with_dead_letters(
-            notify_selectors.channel_list(owner=request.user)
+            notify_selectors.channel_list(owner=owner_of(request))
         )
     )
     context = {

@@ -15,7 +15,8 @@ from devices import readings, selectors, services
 from devices.models import MAX_NAME, MAX_PLACE, Device
 from growalert.pages import charts
 from growalert.pages.errors import sentence
-from growalert.pages.views import _user
+from growalert.pages.views import _owner
+from shared.auth import owner_of
 
 NEW_KEY = "new-device-key"
 CHART_HOURS = 6
@@ -39,7 +40,7 @@ class DeviceForm(forms.Form):
 
 
 def _owned(request: HttpRequest, device_id: int) -> Device:
-    return get_object_or_404(selectors.device_list(owner=request.user), pk=device_id)
+    return get_object_or_404(selectors.device_list(owner=owner_of(request)), pk=device_id)
 
 
 def _apply_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -55,7 +56,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     add = DeviceForm(request.POST if action == "add" else None, prefix="add")
     if action == "register" and register.is_valid():
         try:
-            device = services.device_register(owner=_user(request), **register.cleaned_data)
+            device = services.device_register(owner=_owner(request), **register.cleaned_data)
         except ValidationError as exc:
             _apply_errors(register, exc)
         else:
@@ -63,7 +64,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
             return redirect("pages:device", device_id=device.pk)
     if action == "add" and add.is_valid():
         try:
-            device, key = services.device_add(owner=_user(request), **add.cleaned_data)
+            device, key = services.device_add(owner=_owner(request), **add.cleaned_data)
         except ValidationError as exc:
             _apply_errors(add, exc)
         else:
@@ -71,7 +72,9 @@ def device_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Device added. Copy its ingest key now: it is shown once.")
             return redirect("pages:device", device_id=device.pk)
     context = {
-        "devices": selectors.device_list(owner=request.user).order_by("greenhouse", "zone", "name"),
+        "devices": selectors.device_list(owner=owner_of(request)).order_by(
+            "greenhouse", "zone", "name"
+        ),
         "register": register,
         "add": add,
     }

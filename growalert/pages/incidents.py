@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from growalert.pages.errors import sentence
-from growalert.pages.views import _user
+from growalert.pages.views import _owner
 from monitors import escalation_policies, selectors, timeline
 from monitors.models import (
     MAX_STEP_MINUTES,
@@ -27,13 +27,14 @@ from monitors.models import (
 )
 from monitors.notify import acknowledge
 from monitors.vocabulary import AckRoute
+from shared.auth import acting_of, owner_of
 
 STEP_ROWS = 4  # step rows on the page's form (the API takes up to MAX_STEPS)
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
 def _owned_incident(request: HttpRequest, incident_id: int) -> Incident:
-    incidents = selectors.incident_list(owner=request.user).select_related("acknowledged_by")
+    incidents = selectors.incident_list(owner=owner_of(request)).select_related("acknowledged_by")
     return get_object_or_404(incidents, pk=incident_id)
 
 
@@ -93,9 +94,12 @@ def acknowledge_link(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _owner_or_none(request: HttpRequest, incident: Incident) -> Any:
-    """The signed-in owner, named as who acknowledged; anyone else with the link is not."""
-    user = request.user
-    return user if user.is_authenticated and user.pk == incident.monitor.owner_id else None
+    """The signed-in member of the incident's account, named as who acknowledged; anyone else
+    with the link is not."""
+    acting = acting_of(request)
+    if acting is None or acting.owner_id != incident.monitor.owner_id:
+        return None
+    return acting.user
 
 
 # ------------------------------------------------------------------ escalation policies
@@ -182,7 +186,7 @@ class PolicyForm(forms.Form):
 
 @login_required
 def policy_list(request: HttpRequest) -> HttpResponse:
-    owner = _user(request)
+    owner = _owner(request)
     form = PolicyForm(request.POST or None, owner=owner)
     if request.method == "POST" and form.is_valid():
         try:
@@ -202,7 +206,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def policy_delete(request: HttpRequest, policy_id: int) -> HttpResponseRedirect:
-    policy = get_object_or_404(EscalationPolicy, owner_id=request.user.pk, pk=policy_id)
+    policy = get_object_or_404(EscalationPolicy, owner_id=owner_of(request).pk, pk=policy_id)
     escalation_policies.policy_delete(policy=policy)
     messages.success(request, f"Escalation policy “{policy.name}” removed.")
     return redirect("pages:escalation")

@@ -29,6 +29,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from monitors import live
+from shared.auth import owner_of as tenant_owner
 
 TOKEN_SALT = "growalert.pages.live"  # noqa: S105  (a signing salt, not a secret)
 TOKEN_MAX_AGE = 12 * 3600  # a page open longer gets a fresh token from its next full answer
@@ -77,9 +78,9 @@ def not_modified(version: int) -> HttpResponse:
 def answer(request: HttpRequest, name: str, render_page: Callable[[], str]) -> HttpResponse:
     """The live answer for the page ``name`` of the signed-in owner: 304 while the owner's
     counter is the one the page has, else the page's HTML (cached per counter and minute)."""
-    user = request.user
-    if not isinstance(user, User):
+    if not isinstance(request.user, User):
         return JsonResponse({"detail": "Sign in again to see live updates."}, status=403)
+    user = tenant_owner(request)  # the account's counter and rows, whoever of its members looks
     version = live.version(user.pk)
     if version is not None and request.headers.get("If-None-Match") == etag(version):
         return not_modified(version)

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from growalert.pages import data
 from monitors import live, selectors
 from monitors.models import Incident, Monitor
+from shared.auth import owner_of
 
 HOURS = 24
 CACHE_SECONDS = 120
@@ -34,10 +35,12 @@ def chart_for(
     if monitor.is_fleet:
         return SafeString("")
     if incidents is None:
-        incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
+        incidents = list(
+            selectors.incident_list(owner=owner_of(request), monitor_id=monitor.pk)[:50]
+        )
     since = timezone.now() - timedelta(hours=HOURS)
     silences = list(
-        selectors.silence_list(owner=request.user)
+        selectors.silence_list(owner=owner_of(request))
         .filter(Q(monitor_id=monitor.pk) | Q(monitor__isnull=True), series_key="")
         .filter(Q(ends_at__gt=since) | Q(daily=True))
         .order_by("-starts_at")[:SILENCES_SHOWN]
@@ -49,7 +52,7 @@ def chart_for(
 @require_GET
 def monitor_chart(request: HttpRequest, monitor_id: int) -> HttpResponse:
     """The chart's HTML alone (a ``<figure>``), for the page to swap in."""
-    monitor = get_object_or_404(selectors.monitor_list(owner=request.user), pk=monitor_id)
+    monitor = get_object_or_404(selectors.monitor_list(owner=owner_of(request)), pk=monitor_id)
     # Every open tab of the page asks after the same change: one InfluxDB read per monitor,
     # change and minute (the live counter names the change; the minute moves the window on).
     version = live.version(monitor.owner_id)

@@ -15,13 +15,14 @@ from django.views.decorators.http import require_POST
 
 from growalert.pages.errors import explained
 from growalert.pages.forms import SourceForm
-from growalert.pages.views import _user
+from growalert.pages.views import _owner
 from monitors import selectors, services
 from monitors.models import Source
+from shared.auth import owner_of
 
 
 def _owned_source(request: HttpRequest, source_id: int) -> Source:
-    return get_object_or_404(selectors.source_list(owner=request.user), pk=source_id)
+    return get_object_or_404(selectors.source_list(owner=owner_of(request)), pk=source_id)
 
 
 @login_required
@@ -29,7 +30,7 @@ def source_list(request: HttpRequest) -> HttpResponse:
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            source = services.source_create(owner=_user(request), **form.source_fields())
+            source = services.source_create(owner=_owner(request), **form.source_fields())
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 target = name if name in form.fields else None
@@ -48,7 +49,7 @@ def source_list(request: HttpRequest) -> HttpResponse:
                     f"{source.last_check_error}",
                 )
             return redirect("pages:sources")
-    context = {"form": form, "sources": selectors.source_list(owner=request.user)}
+    context = {"form": form, "sources": selectors.source_list(owner=owner_of(request))}
     return render(request, "pages/sources.html", context, status=400 if form.errors else 200)
 
 

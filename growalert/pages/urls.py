@@ -11,6 +11,7 @@ from growalert.pages import (
     incidents,
     monitor_chart,
     sources,
+    team,
     views,
 )
 
@@ -79,4 +80,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/account/cancel", account.subscription_cancel, name="subscription-cancel"),
     path("app/account/token", account.token_create, name="token-create"),
     path("app/account/token/<int:token_id>/revoke", account.token_revoke, name="token-revoke"),
+    path("app/account/switch", team.account_switch, name="account-switch"),
+    path("app/team", team.team_page, name="team"),
+    path("app/team/invite", team.team_invite, name="team-invite"),
+    path(
+        "app/team/invitations/<int:invitation_id>/revoke",
+        team.team_invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("app/team/members/<int:member_id>/role", team.team_member_role, name="team-member-role"),
+    path(
+        "app/team/members/<int:member_id>/remove",
+        team.team_member_remove,
+        name="team-member-remove",
+    ),
+    path("app/team/leave", team.team_leave, name="team-leave"),
+    path("invite/<str:secret>", team.invitation, name="invitation"),
 ]

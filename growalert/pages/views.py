@@ -31,6 +31,7 @@ from monitors.evaluate import dry_run
 from monitors.models import Monitor
 from monitors.status_words import status_words
 from monitors.vocabulary import STATUS_ORDER, status_label
+from shared.auth import owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -39,21 +40,20 @@ MONITOR_CHART_HOURS = 24
 DASHBOARD_CHARTS = 50  # beyond this many monitors the dashboard lists without charts
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+def _owner(request: HttpRequest) -> User:
+    """The holder of the account the signed-in member acts in: its rows have this owner."""
+    return owner_of(request)
 
 
 def _owned_monitor(request: HttpRequest, monitor_id: int) -> Monitor:
-    return get_object_or_404(selectors.monitor_list(owner=request.user), pk=monitor_id)
+    return get_object_or_404(selectors.monitor_list(owner=owner_of(request)), pk=monitor_id)
 
 
 def _billing_state(request: HttpRequest) -> dict[str, Any]:
-    customer = billing_selectors.customer_for(request.user)
+    customer = billing_selectors.customer_for(owner_of(request))
     subscription = customer.subscriptions.first() if customer else None
     return {
-        "served": has_active_service(request.user),
+        "served": has_active_service(owner_of(request)),
         "subscription": subscription,
         # Right after paying, until Stripe's webhook lands (the dashboard refreshes itself).
         "confirming": "welcome" in request.GET
@@ -91,9 +91,9 @@ def _plan(price: dict[str, Any]) -> dict[str, str]:
 
 
 def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, Any]:
-    monitors = list(selectors.monitor_list_by_urgency(owner=request.user))
+    monitors = list(selectors.monitor_list_by_urgency(owner=owner_of(request)))
     open_incidents = list(
-        selectors.incident_list(owner=request.user).filter(resolved_at__isnull=True)
+        selectors.incident_list(owner=owner_of(request)).filter(resolved_at__isnull=True)
     )
     troubled = {i.monitor_id for i in open_incidents}
     # Monitors with an open incident first, then by urgency (the selector's order).
@@ -106,7 +106,7 @@ def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, 
         else {}
     )
     now = timezone.now()
-    silences = selectors.active_silences(owner=request.user, now=now)
+    silences = selectors.active_silences(owner=owner_of(request), now=now)
     rows = [
         {
             "monitor": m,
@@ -121,7 +121,7 @@ def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, 
     context = {
         "rows": rows,
         "open_incidents": open_incidents,
-        "live": live_pages.page_attributes(_user(request).pk, reverse("pages:live-dashboard")),
+        "live": live_pages.page_attributes(_owner(request).pk, reverse("pages:live-dashboard")),
         **_billing_state(request),
     }
     if (
@@ -155,15 +155,15 @@ def _monitor_context(
     with_chart: bool,
     silence_form: SilenceForm | None = None,
 ) -> dict[str, Any]:
-    incidents = list(selectors.incident_list(owner=request.user, monitor_id=monitor.pk)[:50])
+    incidents = list(selectors.incident_list(owner=owner_of(request), monitor_id=monitor.pk)[:50])
     notifications = selectors.notification_list(
-        owner=request.user, monitor_id=monitor.pk
+        owner=owner_of(request), monitor_id=monitor.pk
     ).prefetch_related("delivery_attempts")[:50]
     # a fleet monitor shows its series instead: one chart of every series says nothing
     chart = monitor_chart.chart_for(request, monitor, incidents) if with_chart else ""
     now = timezone.now()
     silences = (
-        selectors.silence_list(owner=request.user)
+        selectors.silence_list(owner=owner_of(request))
         .filter(Q(monitor_id=monitor.pk) | Q(monitor__isnull=True))
         .filter(Q(ends_at__gt=now) | Q(daily=True))
     )
@@ -172,7 +172,7 @@ def _monitor_context(
         **_fleet_grid(monitor),
         "monitor_channels": list(monitor.channels.all()),
         "silence": selectors.silence_for(
-            selectors.active_silences(owner=request.user, now=now), monitor.pk
+            selectors.active_silences(owner=owner_of(request), now=now), monitor.pk
         ),
         "silences": list(silences.order_by("starts_at")[:20]),
         "silence_form": silence_form or SilenceForm(now=now),
@@ -182,7 +182,7 @@ def _monitor_context(
         "incidents": incidents,
         "notifications": notifications,
         "live": live_pages.page_attributes(
-            _user(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
+            _owner(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
         ),
         **_billing_state(request),
     }
@@ -209,7 +209,7 @@ def monitor_silence(request: HttpRequest, monitor_id: int) -> HttpResponse:
     if not form.is_valid():
         return monitor_detail(request, monitor_id, silence_form=form)
     silence = services.silence_create(
-        owner=_user(request),
+        owner=_owner(request),
         monitor=monitor,
         starts_at=form.cleaned_data["starts_at"],
         ends_at=form.cleaned_data["ends_at"],
@@ -243,7 +243,7 @@ def series_silence(request: HttpRequest, monitor_id: int) -> HttpResponseRedirec
         return redirect(target)
     now = timezone.now()
     silence = services.silence_create(
-        owner=_user(request),
+        owner=_owner(request),
         monitor=monitor,
         series_key=key,
         starts_at=now,
@@ -258,7 +258,7 @@ def series_silence(request: HttpRequest, monitor_id: int) -> HttpResponseRedirec
 @login_required
 @require_POST
 def silence_end(request: HttpRequest, silence_id: int) -> HttpResponseRedirect:
-    silence = get_object_or_404(selectors.silence_list(owner=request.user), pk=silence_id)
+    silence = get_object_or_404(selectors.silence_list(owner=owner_of(request)), pk=silence_id)
     services.silence_end(silence=silence)
     messages.success(
         request,
@@ -335,7 +335,7 @@ def monitor_live(request: HttpRequest, monitor_id: int) -> HttpResponse:
 @login_required
 def monitor_edit(request: HttpRequest, monitor_id: int | None = None) -> HttpResponse:
     monitor = _owned_monitor(request, monitor_id) if monitor_id else None
-    owner = _user(request)
+    owner = _owner(request)
     form = MonitorForm(request.POST or None, instance=monitor, owner=owner)
     served = has_active_service(owner)
     if request.method == "POST" and served and form.is_valid():
@@ -361,7 +361,7 @@ def monitor_edit(request: HttpRequest, monitor_id: int | None = None) -> HttpRes
 @require_POST
 def monitor_toggle(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
     monitor = _owned_monitor(request, monitor_id)
-    if not has_active_service(request.user):
+    if not has_active_service(owner_of(request)):
         messages.error(request, "An active subscription is required to change monitors.")
     else:
         services.monitor_set_enabled(monitor=monitor, enabled=not monitor.enabled)
@@ -373,7 +373,7 @@ def monitor_toggle(request: HttpRequest, monitor_id: int) -> HttpResponseRedirec
 @require_POST
 def monitor_test(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
     monitor = _owned_monitor(request, monitor_id)
-    if not has_active_service(request.user):
+    if not has_active_service(owner_of(request)):
         messages.error(request, "An active subscription is required to test monitors.")
     else:
         request.session[f"dry-run-{monitor.pk}"] = dry_run.dry_run(monitor).as_dict()

@@ -123,7 +123,7 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Channel]:
-        return notify_selectors.channel_list(owner=self.request.user)
+        return notify_selectors.channel_list(owner=owner_of(self.request))
 
     def perform_create(self, serializer: BaseSerializer[Channel]) -> None:
         with config_errors():

@@ -44,11 +44,14 @@ class MemberDetailView(APIView):
     @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer, tags=TAGS)
     def patch(self, request: Request, member_id: int) -> Response:
         """Changes a member's role (admin, member or viewer; the owner's cannot change)."""
+        account_id = _acting(request).account_id
+        if not selectors.member_list(account_id=account_id).filter(pk=member_id).exists():
+            raise NotFound("No such member in this account.")
         body = MemberRoleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             membership = team.change_role(
-                account_id=_acting(request).account_id,
+                account_id=account_id,
                 membership_id=member_id,
                 role=body.validated_data["role"],
             )

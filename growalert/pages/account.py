@@ -193,7 +193,8 @@ def _register_free(request: HttpRequest) -> HttpResponse:
 
 @stripe_page
 def _register_paid(request: HttpRequest) -> HttpResponse:
-    customer = selectors.customer_for(owner_of(request))
+    signed_in = request.user.is_authenticated
+    customer = selectors.customer_for(owner_of(request)) if signed_in else None
     if customer and customer.subscriptions.filter(status__in=services.LIVE_STATUSES).exists():
         messages.info(request, "You already have a subscription.")
         return redirect("pages:dashboard")

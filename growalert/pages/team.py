@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -89,10 +89,11 @@ def team_invite(request: HttpRequest) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def team_invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponseRedirect:
-    revoked = team.revoke_invitation(
+    if not team.revoke_invitation(
         account_id=_acting(request).account_id, invitation_id=invitation_id
-    )
-    messages.success(request, "Invitation revoked." if revoked else "No such pending invitation.")
+    ):
+        raise Http404("No such pending invitation in this account.")
+    messages.success(request, "Invitation revoked.")
     return redirect("pages:team")
 
 
@@ -105,6 +106,8 @@ def team_member_role(request: HttpRequest, member_id: int) -> HttpResponseRedire
             membership_id=member_id,
             role=request.POST.get("role", "")[:16],
         )
+    except team.NoSuchMember as exc:
+        raise Http404(str(exc)) from exc
     except team.TeamError as exc:
         messages.error(request, str(exc))
     else:
@@ -117,6 +120,8 @@ def team_member_role(request: HttpRequest, member_id: int) -> HttpResponseRedire
 def team_member_remove(request: HttpRequest, member_id: int) -> HttpResponseRedirect:
     try:
         team.remove_member(account_id=_acting(request).account_id, membership_id=member_id)
+    except team.NoSuchMember as exc:
+        raise Http404(str(exc)) from exc
     except team.TeamError as exc:
         messages.error(request, str(exc))
     else:

@@ -170,12 +170,11 @@ class ChannelViewSet(viewsets.ModelViewSet[Channel]):
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
         """Confirms the texted code; the channel starts receiving alerts."""
+        channel = self.get_object()  # another account's channel: 404 before the body is read
         serializer = VerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            channel = services.confirm_verification(
-                self.get_object(), serializer.validated_data["code"]
-            )
+            channel = services.confirm_verification(channel, serializer.validated_data["code"])
         except services.VerificationError as exc:
             return Response({"code": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ChannelSerializer(channel).data)

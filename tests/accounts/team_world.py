@@ -40,7 +40,7 @@ def make_world(name: str) -> World:
     owner = UserFactory(username=f"{name}-owner")
     comp(owner)
     account = Account.objects.get(holder=owner)
-    people = {"owner": owner}
+    people: dict[str, User] = {"owner": owner}
     for role in ROLES[1:]:
         people[role] = UserFactory(username=f"{name}-{role}")
         add_member(account, people[role], role)

@@ -158,6 +158,8 @@ POLICY: dict[str, Rule] = {
 }
 
 UNDECLARED = Rule(OWNER, OWNER)
+# The Django admin decides itself (staff only); it is no account's.
+STAFF_NAMESPACE = "admin:"
 
 
 def is_write(method: str) -> bool:
@@ -166,7 +168,7 @@ def is_write(method: str) -> bool:
 
 def required_role(url_name: str, method: str) -> Role | None:
     """The least role for ``method`` on ``url_name``; None for a public URL."""
-    if url_name in PUBLIC:
+    if url_name in PUBLIC or url_name.startswith(STAFF_NAMESPACE):
         return None
     rule = POLICY.get(url_name, UNDECLARED)
     return rule.write if is_write(method) else rule.read

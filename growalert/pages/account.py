@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import timezones
-from accounts.models import ApiToken, available_time_zones
+from accounts.models import ApiToken, Role, available_time_zones
 from billing import selectors, services
 from billing.errors import BillingError
 from billing.gating import has_active_service
@@ -71,9 +71,13 @@ def _next_invoice(customer: Customer | None) -> dict[str, Any] | None:
 @stripe_page
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    customer = selectors.customer_for(owner_of(request))
+    acting = acting_of(request)
+    is_owner = acting is None or acting.role == Role.OWNER  # billing is the owner's alone
+    customer = selectors.customer_for(owner_of(request)) if is_owner else None
     invoice = _next_invoice(customer)
     context = {
+        "is_owner": is_owner,
+        "acting": acting,
         "customer": customer,
         "served": has_active_service(owner_of(request)),
         "subscriptions": selectors.subscription_list(customer=customer) if customer else [],

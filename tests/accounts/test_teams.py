@@ -240,3 +240,16 @@ def test_the_team_api_lists_changes_and_removes_members(north) -> None:
     assert api.delete(f"/account/invitations/{created.json()['id']}").status_code == 204
     assert api.delete(f"/account/members/{membership.pk}").status_code == 204
     assert not Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_only_the_owner_sees_the_accounts_billing_on_the_account_page(north) -> None:
+    account, _ = north
+    erin = UserFactory(username="erin")
+    add_member(account, erin, "admin")
+
+    as_admin = signed_in(erin, account).get("/app/account")
+    as_owner = signed_in(account.holder).get("/app/account")
+
+    assert b'data-testid="billing-owner-only"' in as_admin.content
+    assert b'data-testid="billing-owner-only"' not in as_owner.content
+    assert b"Subscription" in as_owner.content

@@ -28,6 +28,8 @@ class Role(models.TextChoices):
 
 
 RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+# What an invitation or a role change may give (an account has one owner: its holder).
+INVITABLE_ROLE_CHOICES = [(value, label) for value, label in Role.choices if value != Role.OWNER]
 
 
 class Account(models.Model):
@@ -84,7 +86,7 @@ class Invitation(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(max_length=EMAIL_MAX_LENGTH)
-    role = models.CharField(max_length=16, choices=[c for c in Role.choices if c[0] != "owner"])
+    role = models.CharField(max_length=16, choices=INVITABLE_ROLE_CHOICES)
     token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256, hex")
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts import team
-from accounts.models import ApiToken, Invitation, Membership
+from accounts.models import INVITABLE_ROLE_CHOICES, ApiToken, Invitation, Membership
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
@@ -37,7 +36,7 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
 
 
 class MemberRoleSerializer(serializers.Serializer[None]):
-    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in team.INVITABLE_ROLES])
+    role = serializers.ChoiceField(choices=INVITABLE_ROLE_CHOICES)
 
 
 class InvitationSerializer(serializers.ModelSerializer[Invitation]):
@@ -49,4 +48,4 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
 
 class InvitationCreateSerializer(serializers.Serializer[None]):
     email = serializers.EmailField(max_length=Invitation.EMAIL_MAX_LENGTH)
-    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in team.INVITABLE_ROLES])
+    role = serializers.ChoiceField(choices=INVITABLE_ROLE_CHOICES)

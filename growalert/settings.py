@@ -318,6 +318,8 @@ SPECTACULAR_SETTINGS = {
         "SubscriptionStatusEnum": "billing.models.Subscription.Status",
         "DeviceOrderStatusEnum": "billing.models.DeviceOrder.Status",
         "DataPolicyEnum": "monitors.vocabulary.DATA_POLICY_CHOICES",
+        "MemberRoleEnum": "accounts.models.Role",
+        "InvitableRoleEnum": "accounts.models.INVITABLE_ROLE_CHOICES",
     },
 }
 

@@ -15,7 +15,11 @@ It runs on the outbox machinery, exactly once and crash safe:
   claim; two workers never take the same row. Delivery is queued after commit and is the
   delivery path every notification takes (retries, leases, the sweeper).
 * **Acknowledgement wins.** Acknowledging updates the incident row the claim locks, so a
-  step either committed before the acknowledgement or sees it and finishes the row.
+  step either committed before the acknowledgement or sees it and finishes the row; a step
+  committed just before is still checked at its send (``acknowledge.withheld_reason``).
+* **On time, not at the next tick.** Beat's tick (every second) also looks one and a half
+  seconds ahead (:func:`wakes`) and the task queues a run at each coming due time (Celery
+  ETA), so a step is taken when it falls due rather than up to a second later.
 
 A step applies always, in working hours only or after hours only, judged in the owner's time
 zone (accounts.Profile) when it is due; a step that does not apply is passed over. A repeat
@@ -36,6 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -61,6 +66,10 @@ logger = logging.getLogger(__name__)
 
 BATCH = 1000  # due rows taken per transaction
 SILENCED_RECHECK = timedelta(minutes=1)
+# A tick queues a run at each due time up to this far ahead: beat ticks every second, and the
+# half second more covers a late tick (the overlap's wakes are queued once: :func:`wakes`).
+WAKE_AHEAD = timedelta(seconds=1.5)
+MAX_WAKES = 20  # per tick: due times in the same 100 ms share one run
 _E = Escalation._meta.db_table
 _I = Incident._meta.db_table
 _M = Incident._meta.get_field("monitor").related_model._meta.db_table  # type: ignore[union-attr]
@@ -97,6 +106,60 @@ def discover() -> int:
     with connection.cursor() as cursor:
         cursor.execute(DISCOVER_SQL)
         return int(cursor.rowcount)
+
+
+def take_due(*, now: datetime | None = None) -> int:
+    """Every due step, a batch per transaction: the task body of a tick and of a wake."""
+    taken = 0
+    while True:
+        result = run_due(now=now)
+        taken += result.taken
+        if result.taken < BATCH:
+            return taken
+
+
+@dataclass
+class Tick:
+    taken: int  # steps taken
+    wakes: list[datetime]  # when to run again: the coming due times this tick queues
+
+
+def tick(*, now: datetime | None = None) -> Tick:
+    """Beat's task body: the due rows of new incidents, every due step, the coming wakes."""
+    discover()
+    taken = take_due(now=now)
+    return Tick(taken, wakes(now=now))
+
+
+# The coming due times, one per 100 ms (its latest: every row of it is due then), soonest
+# first. Served by the partial index on due_at of unfinished rows. Only the table name is
+# formatted in.
+WAKES_SQL = f"""
+SELECT max(due_at) FROM {_E}
+WHERE finished_at IS NULL AND due_at > %(now)s AND due_at <= %(until)s
+GROUP BY date_bin('100 milliseconds', due_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+ORDER BY 1
+LIMIT %(limit)s
+"""  # noqa: S608
+
+
+def wakes(*, now: datetime | None = None) -> list[datetime]:
+    """The due times in the next :data:`WAKE_AHEAD` that no earlier tick has queued a run for
+    (ticks overlap by half a second; the first to see a due time claims it in Redis, and if
+    Redis cannot be reached it is queued anyway: a second run at once finds nothing to take)."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(WAKES_SQL, {"now": now, "until": now + WAKE_AHEAD, "limit": MAX_WAKES})
+        due = [row[0] for row in cursor.fetchall()]
+    return [at for at in due if _first_to_queue(at)]
+
+
+def _first_to_queue(at: datetime) -> bool:
+    try:
+        return bool(cache.add(f"growalert:escalation-wake:{at.timestamp():.6f}", 1, timeout=10))
+    except Exception:  # Redis away: the wake is worth more than a duplicate
+        logger.warning("escalation wake at %s: could not record it in Redis", at)
+        return True
 
 
 def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:

@@ -7,14 +7,18 @@ Setup in the development database: one bench user with BENCH_MONITORS (10,000) m
 (after 1 minute) notifies BENCH_CHANNELS (2) webhook channels. Every round, all the incidents'
 first step falls due at the same instant D.
 
-Beat's part is emulated in this process: the task body of ``escalate-due-incidents``
-(``discover`` then ``run_due``) every second, the first tick at a random phase after D, as beat
-would. For each incident: due -> commit latency = the moment the transaction that wrote its
-step's notifications committed - D. Also printed: the tick's own time to its commit (claim,
-write 2,000 outbox rows, advance 1,000 rows), and with queueing one delivery task per row
-after the commit (monitors/notify/queue.py, as every notification is queued), and the idle tick
-(nothing due, 1,000 open incidents already escalating). Delivery is not measured (its tasks
-go to a private queue that no worker reads, then the queue is dropped).
+Beat's part is emulated in this process, on one clock, in time order: the task body of
+``escalate-due-incidents`` (``escalation.tick``: discover, every due step, the coming wakes)
+every second, its last tick before D at a random phase, and the runs it queues at the coming
+due times (``take_due_escalations`` with a Celery ETA; here a timer at that instant). Measured
+twice: beat's tick alone (as before the wake; BENCH_COMPARE=0 skips it) and with the wakes.
+For each incident: due -> commit latency = the moment the transaction that wrote its step's
+notifications committed - D. Also printed: the run's own time to its commit (claim, write
+2,000 outbox rows, advance 1,000 rows), and with queueing the deliveries after the commit
+(monitors/notify/queue.py, bursts of 100 rows, as every notification is queued), this
+process's CPU per round (the Python side; Postgres's is not counted), and the idle tick
+(nothing due, 1,000 open incidents already escalating). Delivery is not measured (its tasks go
+to a private queue that no worker reads, then the queue is dropped).
 
     .venv/bin/python bench/bench_escalation.py
 """

@@ -7,25 +7,33 @@ Setup in the development database: one bench user with BENCH_MONITORS (10,000) m
 (after 1 minute) notifies BENCH_CHANNELS (2) webhook channels. Every round, all the incidents'
 first step falls due at the same instant D.
 
-Beat's part is emulated in this process: the task body of ``escalate-due-incidents``
-(``discover`` then ``run_due``) every second, the first tick at a random phase after D, as beat
-would. For each incident: due -> commit latency = the moment the transaction that wrote its
-step's notifications committed - D. Also printed: the tick's own time to its commit (claim,
-write 2,000 outbox rows, advance 1,000 rows), and with queueing one delivery task per row
-after the commit (monitors/notify/queue.py, as every notification is queued), and the idle tick
-(nothing due, 1,000 open incidents already escalating). Delivery is not measured (its tasks
-go to a private queue that no worker reads, then the queue is dropped).
+Beat's part is emulated in this process, on one clock, in time order: the task body of
+``escalate-due-incidents`` (``escalation.tick``: discover, every due step, the coming wakes)
+every second, its last tick before D at a random phase, and the runs it queues at the coming
+due times (``take_due_escalations`` with a Celery ETA; here a timer at that instant). Measured
+twice: beat's tick alone (as before the wake; BENCH_COMPARE=0 skips it) and with the wakes.
+For each incident: due -> commit latency = the moment the transaction that wrote its step's
+notifications committed - D. Also printed: the run's own time to its commit (claim, write
+2,000 outbox rows, advance 1,000 rows), and with queueing the deliveries after the commit
+(monitors/notify/queue.py, bursts of 100 rows, as every notification is queued), this
+process's CPU per round (the Python side; Postgres's is not counted), and the idle tick
+(nothing due, 1,000 open incidents already escalating). Delivery is not measured (its tasks go
+to a private queue that no worker reads, then the queue is dropped).
 
     .venv/bin/python bench/bench_escalation.py
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import random
 import statistics
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 import common  # bench/common.py: this directory is first on sys.path
 
@@ -51,6 +59,7 @@ MONITORS = int(os.environ.get("BENCH_MONITORS", "10000"))
 FIRING = int(os.environ.get("BENCH_FIRING", "1000"))
 CHANNELS = int(os.environ.get("BENCH_CHANNELS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+COMPARE = os.environ.get("BENCH_COMPARE", "1") == "1"  # also measure beat's tick alone
 USERNAME = "bench-escalation"
 
 
@@ -96,36 +105,64 @@ def arm(incidents: list[Incident], due: object) -> None:
     )
 
 
-def tick() -> tuple[int, float, float, float]:
-    """The task body; (rows taken, seconds to the last commit, seconds in all, the last
+def run(body: Callable[[], int]) -> tuple[int, float, float, float]:
+    """One task body; (rows taken, seconds to the last commit, seconds in all, the last
     commit's perf_counter)."""
     began = time.perf_counter()
-    escalation.discover()
-    taken, committed = 0, began
-    while True:
-        result = escalation.run_due()  # commits, then queues the deliveries
-        taken += result.taken
+    committed = began
+    run_due = escalation.run_due
+
+    def timed_run_due(**kwargs: Any) -> escalation.Result:
+        nonlocal committed
+        result = run_due(**kwargs)  # commits, then queues the deliveries
         committed = result.committed_at or committed
-        if result.taken < escalation.BATCH:
-            break
+        return result
+
+    escalation.run_due = timed_run_due
+    try:
+        taken = body()
+    finally:
+        escalation.run_due = run_due
     return taken, committed - began, time.perf_counter() - began, committed
 
 
+def beat(found: list[datetime]) -> int:
+    """Beat's tick; the due times it queues runs at go to ``found``."""
+    result = escalation.tick()
+    found.extend(result.wakes)
+    return result.taken
+
+
 def round_latencies(
-    incidents: list[Incident], rng: random.Random
+    incidents: list[Incident], rng: random.Random, *, wake: bool
 ) -> tuple[list[float], float, float]:
+    """One round: beat's ticks every second at a random phase against the due time and, with
+    ``wake``, the runs the ticks queue at the coming due times (Celery ETA), emulated on one
+    clock in this process, in time order."""
     due_wall = time.time() + 1.0
     due = timezone.now() + timedelta(seconds=1.0)
     arm(incidents, due)
     due_perf = time.perf_counter() + (due_wall - time.time())
-    first_tick = due_perf + rng.uniform(0, 1.0)  # beat's phase against the due time
+    # beat's phase against the due time: its last tick before the due time is up to 1 s before
+    first_tick = due_perf - 1.0 + rng.uniform(0, 1.0)
     latencies: list[float] = []
-    next_tick = first_tick
+    events: list[tuple[float, str]] = [(first_tick, "tick")]
+    to_commit = spent = 0.0
     while len(latencies) < len(incidents):
-        time.sleep(max(0.0, next_tick - time.perf_counter()))
-        taken, to_commit, spent, committed = tick()
+        at, kind = heapq.heappop(events)
+        time.sleep(max(0.0, at - time.perf_counter()))
+        if kind == "tick":
+            found: list[datetime] = []
+            taken, to_commit_, spent_, committed = run(partial(beat, found))
+            heapq.heappush(events, (max(at + 1.0, time.perf_counter()), "tick"))
+            if wake:
+                for eta in found:
+                    heapq.heappush(events, (due_perf + (eta - due).total_seconds(), "wake"))
+        else:
+            taken, to_commit_, spent_, committed = run(escalation.take_due)
+        if taken:
+            to_commit, spent = to_commit_, spent_
         latencies += [committed - due_perf] * taken
-        next_tick = max(next_tick + 1.0, time.perf_counter())  # beat skips a busy second
     return latencies, to_commit, spent
 
 
@@ -140,25 +177,32 @@ def main() -> None:
     print(f"setup: {MONITORS:,} monitors, {FIRING:,} open incidents, {CHANNELS} channels per step")
     print(f"       ({time.perf_counter() - began:.1f} s)")
     escalation.discover()  # the due rows, as the first tick after the incidents opened would
-    rng = random.Random(19)
-    all_latencies: list[float] = []
-    for n in range(ROUNDS):
-        latencies, to_commit, spent = round_latencies(incidents, rng)
-        all_latencies += latencies
-        written = Notification.objects.filter(incident__in=incidents, event="escalated").count()
+    for wake in (False, True) if COMPARE else (True,):
+        what = "woken at the due time" if wake else "beat's tick only"
+        rng = random.Random(19)
+        all_latencies: list[float] = []
+        cpu = time.process_time()
+        for n in range(ROUNDS):
+            latencies, to_commit, spent = round_latencies(incidents, rng, wake=wake)
+            all_latencies += latencies
+            written = Notification.objects.filter(incident__in=incidents, event="escalated")
+            print(
+                f"{what}, round {n + 1}: due -> commit "
+                f"{statistics.median(latencies) * 1000:.0f} ms for all {len(latencies):,}; "
+                f"the run: {to_commit * 1000:.0f} ms to its commit, {spent * 1000:.0f} ms with "
+                f"queueing {written.count():,} deliveries"
+            )
+        cpu = time.process_time() - cpu
         print(
-            f"round {n + 1}: due -> commit {statistics.median(latencies) * 1000:.0f} ms for all "
-            f"{len(latencies):,}; the tick: {to_commit * 1000:.0f} ms to its commit, "
-            f"{spent * 1000:.0f} ms with queueing {written:,} deliveries"
+            f"{what}: due -> notifications committed over {ROUNDS} rounds: "
+            f"p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, "
+            f"p99 {pct(all_latencies, 0.99) * 1000:.0f} ms, "
+            f"max {max(all_latencies) * 1000:.0f} ms (target p99 <= 1000 ms); this process's "
+            f"CPU {cpu / ROUNDS * 1000:.0f} ms per round"
         )
     idle = []
     for _ in range(5):
-        idle.append(tick()[2])
-    print(
-        f"due -> notifications committed over {ROUNDS} rounds: "
-        f"p50 {pct(all_latencies, 0.5) * 1000:.0f} ms, p99 {pct(all_latencies, 0.99) * 1000:.0f} "
-        f"ms, max {max(all_latencies) * 1000:.0f} ms (target p99 <= 1000 ms)"
-    )
+        idle.append(run(lambda: escalation.tick().taken)[2])
     print(
         f"idle tick (nothing due, {FIRING:,} escalating): {statistics.median(idle) * 1000:.1f} ms"
     )

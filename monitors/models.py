@@ -964,6 +964,9 @@ class Notification(models.Model):
         FAILED = "failed", "Failed"
         # Held back by a silence: logged, never sent (what changed is told when it ends).
         SUPPRESSED = "suppressed", "Not sent: silenced"
+        # An escalation or "still firing" row whose incident was acknowledged or resolved
+        # before it went out: never sent, the reason in ``last_error``.
+        WITHHELD = "withheld", "Not sent"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     monitor = models.ForeignKey(

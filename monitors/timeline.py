@@ -64,7 +64,11 @@ def _notification_entry(n: Notification) -> Entry:
         kind="escalation" if escalated else "notification",
         text=f"{what} → {n.channel.name} ({n.channel.get_kind_display()})",
         channel=n.channel.name,
-        delivery=n.get_status_display(),
+        delivery=(
+            n.last_error[:1].upper() + n.last_error[1:]
+            if n.status == Notification.DeliveryStatus.WITHHELD
+            else n.get_status_display()
+        ),
         attempts=[
             {
                 "number": a.number,

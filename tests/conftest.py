@@ -39,7 +39,7 @@ def _fresh_limits() -> Iterator[None]:
     import redis
 
     client = redis.Redis.from_url(url)
-    for pattern in ("*axes*", "growalert:throttle:*", "*live:*"):
+    for pattern in ("*axes*", "growalert:throttle:*", "*live:*", "*growalert:escalation-wake:*"):
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)

@@ -32,6 +32,9 @@ GATHER_SALT = "growalert.incident-ack.voice-gather"
 VOICE_GATHER_MINUTES = 60
 # events whose notifications carry an acknowledgement link: the incident is open and firing
 ACKABLE_EVENTS = frozenset({"fired", "repeated", "escalated"})
+# events that nag someone who has not answered: not sent once the incident is acknowledged or
+# resolved, even if their row was written (or claimed) before that
+NAGGING_EVENTS = frozenset({"repeated", "escalated"})
 
 
 class AlreadyResolved(Exception):
@@ -83,6 +86,34 @@ def acknowledge(
     if not won and incident.acknowledged_at is None:
         raise AlreadyResolved(incident)
     return Outcome(incident, bool(won))
+
+
+def withheld_reason(event: str, incident_id: int | None) -> str:
+    """Why a nagging notification must not go out any more ("" if it may): read just before
+    it is sent, so an acknowledgement or resolution that landed after the row was written
+    still stops it. ``"not sent: acknowledged by alice via the API"``."""
+    if incident_id is None or event not in NAGGING_EVENTS:
+        return ""
+    incident = (
+        Incident.objects.select_related("acknowledged_by")
+        .only(
+            "resolved_at",
+            "acknowledged_at",
+            "acknowledged_via",
+            "acknowledged_note",
+            "acknowledged_by__username",
+        )
+        .filter(pk=incident_id)
+        .first()
+    )
+    if incident is None:
+        return ""
+    if incident.resolved_at is not None:
+        when = timezone.localtime(incident.resolved_at).strftime("%Y-%m-%d %H:%M")
+        return f"not sent: the incident was resolved at {when}"
+    if incident.acknowledged_at is not None:
+        return f"not sent: acknowledged by {incident.acknowledged_by_text()}"
+    return ""
 
 
 # ------------------------------------------------------------------ signed links

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Model, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from monitors import metrics
@@ -221,7 +221,8 @@ def durably(write: Callable[[], T], *, what: str) -> T:
 def deliver(notification_id: uuid.UUID | str) -> str:
     """Claims, sends and records one notification. Returns what happened: ``sent``,
     ``retry``, ``failed``, ``deferred`` (the receiver is busy or its circuit open: not tried,
-    not counted) or ``skipped`` (not due, or already claimed or sent)."""
+    not counted), ``withheld`` (an escalation or repeat whose incident was acknowledged or
+    resolved meanwhile: never sent) or ``skipped`` (not due, or already claimed or sent)."""
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
@@ -233,6 +234,9 @@ def deliver(notification_id: uuid.UUID | str) -> str:
 
 
 def _deliver(notification: Notification) -> str:
+    withheld = acknowledge.withheld_reason(notification.event, notification.incident_id)
+    if withheld:
+        return _withhold(notification, withheld)
     started = timezone.now()
     clock = time.perf_counter()
     try:
@@ -404,6 +408,24 @@ def _record_sent(
                 "channel_id": notification.channel_id,
             },
         )
+
+
+def _withhold(notification: Notification, reason: str) -> str:
+    """Ends a claimed row without sending it (not an attempt): ``withheld``, the reason in
+    ``last_error`` (the timeline and delivery log show it); ``skipped`` if our lease was lost
+    meanwhile."""
+    updated = Notification.objects.filter(
+        pk=notification.pk, status=Status.SENDING, claimed_until=notification.claimed_until
+    ).update(
+        status=Status.WITHHELD,
+        claimed_until=None,
+        attempts=F("attempts") - 1,
+        last_error=reason[:500],
+    )
+    if not updated:
+        return _lost_lease(notification)
+    logger.info("notification %s (%s): %s", notification.pk, notification.event, reason)
+    return "withheld"
 
 
 def _lost_lease(notification: Notification) -> str:

@@ -12,6 +12,7 @@ from monitors.models import Notification
 from monitors.notify import burst, delivery, escalation, queue
 
 LOST_AFTER = timedelta(seconds=15)  # a pending row this old was never picked up
+WAKE_EXPIRES = timedelta(seconds=5)  # a wake this late is dropped: beat's next tick has run
 
 
 def _fresh_connection() -> None:
@@ -59,13 +60,18 @@ def deliver_due_notifications() -> int:
 
 @shared_task(ignore_result=True, soft_time_limit=20, time_limit=30)
 def escalate_due_incidents() -> int:
-    """Every second (beat): writes the due rows of incidents that should escalate, then takes
-    every due escalation step (monitors.notify.escalation). Safe to run twice at once."""
+    """Every second (beat): writes the due rows of incidents that should escalate, takes every
+    due escalation step (monitors.notify.escalation), and queues a run at each due time of
+    the coming second and a half, so steps are taken on time. Safe to run twice at once."""
     _fresh_connection()
-    escalation.discover()
-    taken = 0
-    while True:
-        result = escalation.run_due()
-        taken += result.taken
-        if result.taken < escalation.BATCH:
-            return taken
+    tick = escalation.tick()
+    for at in tick.wakes:
+        take_due_escalations.apply_async(eta=at, expires=at + WAKE_EXPIRES)
+    return tick.taken
+
+
+@shared_task(ignore_result=True, soft_time_limit=20, time_limit=30)
+def take_due_escalations() -> int:
+    """At a step's due time (queued by the tick): takes every due step."""
+    _fresh_connection()
+    return escalation.take_due()

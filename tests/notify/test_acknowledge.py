@@ -297,6 +297,29 @@ def test_a_voice_callback_cannot_be_made_from_an_acknowledgement_link(
     assert incident.acknowledged_at is None
 
 
+def _press(client, action, digits):
+    form = {"Digits": digits, "From": "+15005550006"}
+    return client.post(
+        _path(action), form, HTTP_X_TWILIO_SIGNATURE=twilio_gateway.signature(action, form)
+    )
+
+
+def test_a_voice_digit_after_the_call_expired_or_other_than_1_acknowledges_nothing(
+    alice, incident, client, twilio, settings
+):
+    settings.SITE_URL = "http://testserver"
+    channel = ChannelFactory(owner=alice, kind="voice", config={"phone": PHONE})
+    action = acknowledge.gather_url(incident.pk, channel.pk)
+    assert b"<Say>Not acknowledged. Goodbye.</Say>" in _press(client, action, "2").content
+    later = timezone.now() + timedelta(minutes=acknowledge.VOICE_GATHER_MINUTES + 1)
+    with time_machine.travel(later, tick=False):
+        expired = _press(client, action, "1")
+    assert b"<Say>Sorry, this link has expired.</Say>" in expired.content
+    incident.refresh_from_db()
+    assert incident.acknowledged_at is None
+    assert b"Acknowledged. Escalation is stopped." in _press(client, action, "1").content
+
+
 def test_a_voice_channel_is_verified_by_a_code_read_out_in_a_call(alice, twilio):
     api = api_for(alice)
     created = api.post(

@@ -105,6 +105,35 @@ def test_steps_follow_the_clock_and_the_last_repeats_until_acknowledged(owner, c
     assert row.finished_reason == "acknowledged"
 
 
+def test_the_tick_queues_a_run_at_each_coming_due_time_once(owner, channels):
+    """Beat's tick looks 1.5 s ahead and names the due times to wake at (one per 100 ms, its
+    latest); the next tick does not queue them again; the run at that time takes the steps."""
+    policy_of(
+        owner,
+        [
+            StepInput(after_minutes=5, channels=[channels["first"]]),
+            StepInput(after_minutes=7, channels=[channels["second"]]),
+        ],
+    )
+    first = open_incident(MonitorFactory(owner=owner))
+    second = open_incident(MonitorFactory(owner=owner), at=OPENED + timedelta(milliseconds=30))
+    due = OPENED + timedelta(minutes=5, milliseconds=30)
+    one_second = timedelta(seconds=1)
+    with time_machine.travel(due - 1.2 * one_second, tick=False):
+        tick = escalation.tick()
+    assert (tick.taken, tick.wakes) == (0, [due])
+    with time_machine.travel(due - 0.4 * one_second, tick=False):
+        assert escalation.tick().wakes == []  # the tick before queued it
+    with time_machine.travel(due - timedelta(milliseconds=1), tick=False):
+        assert escalation.take_due() == 1  # the first incident's step only
+    with time_machine.travel(due, tick=False):
+        assert escalation.take_due() == 1
+        assert escalation.tick().wakes == []  # the next steps are two minutes away
+    assert told(first) == told(second) == [("first", 1)]
+    with time_machine.travel(OPENED + timedelta(minutes=7) - one_second, tick=False):
+        assert escalation.tick().wakes == [OPENED + timedelta(minutes=7, milliseconds=30)]
+
+
 def test_a_step_taken_twice_writes_its_notifications_once(owner, channels):
     policy_of(owner, [StepInput(after_minutes=1, channels=[channels["first"]])])
     incident = open_incident(MonitorFactory(owner=owner))

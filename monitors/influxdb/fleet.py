@@ -101,7 +101,10 @@ def _last_value(series: dict[str, Any]) -> float | None:
     """The last row's first finite number (not the time), as ``observe.value_from`` reads a
     single-series answer."""
     columns = series.get("columns", ())
-    for row in reversed(series.get("values", ())):
+    rows = series.get("values", ())
+    if len(columns) == 2 and rows and observe._is_number(cell := rows[-1][1]):
+        return float(cell)  # the grouped statement's shape: time and one aggregate
+    for row in reversed(rows):
         for column, cell in zip(columns, row, strict=False):
             if column != "time" and observe._is_number(cell):
                 return float(cell)

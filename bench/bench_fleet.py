@@ -24,7 +24,11 @@ grouping (one row per channel) and with grouping off (storm_threshold 1000: one 
 series per channel), and the time until the receiver has them (delivered in this process, one
 send per row).
 
+The storm's CPU (the same process trees, from the tick's claim to its commit) is printed
+beside its wall time: on this shared machine the wall time mostly says how busy the cores were.
+
     .venv/bin/python bench/bench_fleet.py [N]          (default 10000)
+    BENCH_STORM_ONLY=1 .venv/bin/python bench/bench_fleet.py    (the storms alone)
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ USER = "bench-fleet"
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 STORM = int(os.environ.get("BENCH_STORM", "1000"))
+STORM_ONLY = os.environ.get("BENCH_STORM_ONLY") == "1"  # skip the fleet-vs-singles comparison
 FLAP_WINDOW = 21  # alerts_core.Policy.flap_window: a new series' state changes until it fills
 RULE = {
     "measurement": "gro01",
@@ -189,7 +194,11 @@ def storm(
             for d in range(STORM)
         ]  # fmt: skip
         client.write(hot, database=DATABASE)
+    trees = roots(os.getpid())
+    cpu0 = common.cpu_by_tree(trees)
     seconds, _, series, rows = tick([fleet.pk], pool)
+    cpu1 = common.cpu_by_tree(trees)
+    cpu = {k: (cpu1[k] - cpu0.get(k, 0.0)) * 1000 for k in cpu1}
     incidents = fleet.incidents.filter(resolved_at=None).count()
     ids = list(Notification.objects.filter(monitor=fleet).values_list("pk", flat=True))
     started = time.perf_counter()
@@ -203,8 +212,10 @@ def storm(
     label = "grouped (default)" if threshold is None else f"storm_threshold {threshold}"
     print(
         f"storm, {label}: {STORM:,} of {series:,} series fired in one tick: tick -> "
-        f"{rows} outbox rows and {incidents:,} incidents committed in {seconds * 1000:.0f} ms; "
-        f"sent to the receiver in {sent * 1000:.0f} ms more "
+        f"{rows} outbox rows and {incidents:,} incidents committed in {seconds * 1000:.0f} ms "
+        f"(CPU {sum(cpu.values()):.0f} ms: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+        + f"); sent to the receiver in {sent * 1000:.0f} ms more "
         f"({receiver.count() - before} received); "
         f"load {os.getloadavg()[0]:.2f}"
     )
@@ -223,6 +234,10 @@ def main() -> None:
         WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
     )
     try:
+        if STORM_ONLY:
+            for threshold in (None, 1000):
+                storm(source, owner, channel, devices, pool, receiver, threshold)
+            return
         singles = Monitor.objects.bulk_create(
             [
                 Monitor(owner=owner, source=source, name=f"single {d}",

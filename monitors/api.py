@@ -281,7 +281,10 @@ class MonitorViewSet(viewsets.ModelViewSet[Monitor]):
         # ?status filters the series here, not the monitors get_queryset would filter
         monitor = get_object_or_404(selectors.monitor_list(owner=owner_of(request)), pk=pk)
         rows = selectors.series_list(monitor=monitor, status=request.query_params.get("status"))
-        context = {"silenced_keys": selectors.silenced_series_keys(monitor=monitor)}
+        context = {
+            "silenced_keys": selectors.silenced_series_keys(monitor=monitor),
+            "open_incidents": selectors.open_series_incidents(monitor=monitor),
+        }
         paginator = self.paginator
         if paginator is None:
             return Response(SeriesStateSerializer(rows, many=True, context=context).data)

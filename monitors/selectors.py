@@ -303,6 +303,16 @@ def series_list(*, monitor: Monitor, status: str | None = None) -> QuerySet[Seri
     return rows.annotate(urgency=urgency).order_by("urgency", "key")
 
 
+def open_series_incidents(*, monitor: Monitor) -> dict[str, Incident]:
+    """A fleet monitor's open incidents by series key (at most one per series)."""
+    return {
+        incident.series_key: incident
+        for incident in Incident.objects.filter(monitor_id=monitor.pk, resolved_at=None)
+        .exclude(series_key="")
+        .only("pk", "series_key", "acknowledged_at")
+    }
+
+
 def silenced_series_keys(*, monitor: Monitor) -> set[str]:
     """The monitor's series under an active silence of their own."""
     now = timezone.now()

@@ -337,17 +337,36 @@ class SeriesStateSerializer(serializers.ModelSerializer[SeriesState]):
     """One series of a fleet monitor, as GET /monitors/<id>/series lists it."""
 
     silenced = serializers.SerializerMethodField(help_text="Under a silence of its own.")
+    incident = serializers.SerializerMethodField(
+        help_text="The series' open incident (null: none); acknowledge it with "
+        "POST /incidents/<id>/acknowledge."
+    )
+    acknowledged = serializers.SerializerMethodField(
+        help_text="Its open incident is acknowledged (false without one)."
+    )
 
     class Meta:
         model = SeriesState
         fields = [
             "key", "tags", "status", "status_reason", "status_changed_at", "last_value",
-            "last_evaluated_at", "silenced",
+            "last_evaluated_at", "silenced", "incident", "acknowledged",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_silenced(self, row: SeriesState) -> bool:
         return row.key in self.context.get("silenced_keys", ())
+
+    def _incident(self, row: SeriesState) -> Incident | None:
+        incident: Incident | None = self.context.get("open_incidents", {}).get(row.key)
+        return incident
+
+    def get_incident(self, row: SeriesState) -> int | None:
+        incident = self._incident(row)
+        return incident.pk if incident is not None else None
+
+    def get_acknowledged(self, row: SeriesState) -> bool:
+        incident = self._incident(row)
+        return incident is not None and incident.acknowledged_at is not None
 
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):

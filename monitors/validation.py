@@ -14,7 +14,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
-from alerts_core import Aggregation
 from billing.plans import min_interval_for
 from monitors.influxdb import queries
 from monitors.models import Monitor, definition_errors, duration_text
@@ -60,7 +59,6 @@ def clean_definition(
         raise ValidationError(errors)
     current = {name: getattr(instance, name) for name in _READS} if instance else {}
     joint = definition_errors({**current, **cleaned})
-    joint.update(_fleet_source_errors({**current, **cleaned}))
     if owner is not None and "interval" in cleaned:
         previous = instance.interval if instance is not None else None
         if message := interval_floor_error(owner, cleaned["interval"], previous=previous):
@@ -80,18 +78,6 @@ def _clean_field(name: str, value: Any) -> Any:
     if isinstance(field, models.Field) and not field.is_relation:
         field.run_validators(value)
     return value
-
-
-def _fleet_source_errors(values: Mapping[str, Any]) -> dict[str, str]:
-    """Fleet monitors (GROUP BY) and the change over a window (``last - first``) are asked in
-    InfluxQL: a Flux source cannot have them."""
-    if getattr(values.get("source"), "flavor", None) != "flux":
-        return {}
-    if values.get("group_by"):
-        return {"group_by": "fleet monitors need an InfluxQL source"}
-    if values.get("aggregation") == Aggregation.CHANGE and not values.get("raw_query"):
-        return {"aggregation": "the change over a window needs an InfluxQL source"}
-    return {}
 
 
 def interval_floor_error(

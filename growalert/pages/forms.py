@@ -426,6 +426,12 @@ class SeriesSilenceForm(forms.Form):
     )
 
 
+class SeriesAcknowledgeForm(forms.Form):
+    """Acknowledge one series' open incident, from its fleet monitor's grid."""
+
+    series_key = forms.CharField(max_length=SERIES_KEY_LENGTH)
+
+
 class VerifyForm(forms.Form):
     code = forms.RegexField(
         regex=r"^\s*\d{6}\s*$",

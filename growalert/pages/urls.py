@@ -36,6 +36,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.series_silence,
         name="series-silence",
     ),
+    path(
+        "app/monitors/<int:monitor_id>/series/acknowledge",
+        views.series_acknowledge,
+        name="series-acknowledge",
+    ),
     path("app/silences/<int:silence_id>/end", views.silence_end, name="silence-end"),
     path("app/incidents/<int:incident_id>", incidents.incident_detail, name="incident"),
     path(

@@ -25,12 +25,19 @@ from billing.stripe_gateway import StripeGatewayError, is_configured
 from growalert.health import operator
 from growalert.pages import data, monitor_chart
 from growalert.pages import live as live_pages
-from growalert.pages.forms import MonitorForm, SeriesSilenceForm, SilenceForm
+from growalert.pages.errors import sentence
+from growalert.pages.forms import (
+    MonitorForm,
+    SeriesAcknowledgeForm,
+    SeriesSilenceForm,
+    SilenceForm,
+)
 from monitors import fleet, selectors, services
 from monitors.evaluate import dry_run
 from monitors.models import Monitor
+from monitors.notify import acknowledge
 from monitors.status_words import status_words
-from monitors.vocabulary import STATUS_ORDER, status_label
+from monitors.vocabulary import STATUS_ORDER, AckRoute, status_label
 from shared.auth import owner_of
 
 logger = logging.getLogger(__name__)
@@ -257,6 +264,34 @@ def series_silence(request: HttpRequest, monitor_id: int) -> HttpResponseRedirec
 
 @login_required
 @require_POST
+def series_acknowledge(request: HttpRequest, monitor_id: int) -> HttpResponseRedirect:
+    """Acknowledges one series' open incident (from its grid), as the incident page would:
+    its escalation and repeats stop; the other series are untouched."""
+    monitor = _owned_monitor(request, monitor_id)
+    form = SeriesAcknowledgeForm(request.POST)
+    target = reverse("pages:monitor", args=[monitor.pk]) + "#series"
+    key = form.cleaned_data["series_key"] if form.is_valid() else ""
+    incident = selectors.open_series_incidents(monitor=monitor).get(key)
+    if incident is None:
+        messages.error(request, "That series has no open incident to acknowledge (any more).")
+        return redirect(target)
+    try:
+        outcome = acknowledge.acknowledge(incident.pk, via=AckRoute.PAGE, by=request.user)
+    except acknowledge.AlreadyResolved as exc:
+        messages.error(request, sentence(str(exc)))
+        return redirect(target)
+    row = selectors.series_list(monitor=monitor).filter(key=key).first()
+    label = fleet.series_label(row.tags, monitor.group_by) if row is not None else key
+    if outcome.won:
+        messages.success(request, f"Acknowledged “{label}”: its escalation and repeats stop.")
+    else:
+        who = outcome.incident.acknowledged_by_text()
+        messages.info(request, f"“{label}” was already acknowledged by {who}.")
+    return redirect(target)
+
+
+@login_required
+@require_POST
 def silence_end(request: HttpRequest, silence_id: int) -> HttpResponseRedirect:
     silence = get_object_or_404(selectors.silence_list(owner=owner_of(request)), pk=silence_id)
     services.silence_end(silence=silence)
@@ -279,6 +314,7 @@ def _fleet_grid(monitor: Monitor) -> dict[str, Any]:
         return {}
     rows = selectors.series_list(monitor=monitor)
     silenced = selectors.silenced_series_keys(monitor=monitor)
+    incidents = selectors.open_series_incidents(monitor=monitor)
     shown = [
         {
             "key": row.key,
@@ -288,6 +324,7 @@ def _fleet_grid(monitor: Monitor) -> dict[str, Any]:
             "value": row.last_value,
             "reason": row.status_reason,
             "silenced": row.key in silenced,
+            "incident": incidents.get(row.key),
         }
         for row in rows[:FLEET_GRID_SIZE]
     ]

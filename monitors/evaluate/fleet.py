@@ -112,9 +112,16 @@ def decide_all(
     known = known_series(monitor)
     keys, unwatched = _watched(known, observation)
     rules = (monitor.policy(), monitor.thresholds_at(now, time_zones.of(monitor)))
+    judged: step.Judged = {}  # this tick's rules: the same value means the same outcome
     decisions = [
         _decide(
-            monitor, key, known.get(key), observation, now, silenced or key in silenced_keys, rules
+            monitor,
+            key,
+            known.get(key),
+            observation,
+            now,
+            silenced or key in silenced_keys,
+            (rules, judged),
         )
         for key in keys
     ]
@@ -137,7 +144,7 @@ def _decide(
     observation: FleetObservation,
     now: datetime,
     silenced: bool,
-    rules: tuple[ac.Policy, Thresholds],
+    judging: tuple[tuple[ac.Policy, Thresholds], step.Judged],
 ) -> SeriesDecision:
     try:
         state = row.alert_state() if row is not None else ac.MonitorState()
@@ -154,7 +161,8 @@ def _decide(
         error=observation.error,
         now=now,
         silenced=silenced,
-        rules=rules,
+        rules=judging[0],
+        judged=judging[1],
     )
     write = row is None or _must_write(monitor, row, state, new_state, value, now)
     return SeriesDecision(key, tags, row, value, outcome, new_state, events, write)

@@ -74,6 +74,12 @@ def _window_text(monitor: Monitor) -> str:
     return display.duration(monitor.window)
 
 
+# Outcomes by (value, firing) for one set of rules (one fleet monitor's tick): an outcome is a
+# pure function of them, and thousands of series read the same few values (a reason's text
+# costs more than the whole state transition). Only outcomes without an error are kept.
+Judged = dict[tuple[float | None, bool], ac.Outcome]
+
+
 def step(
     monitor: Monitor,
     state: ac.MonitorState,
@@ -83,20 +89,24 @@ def step(
     now: datetime,
     silenced: bool = False,
     rules: tuple[ac.Policy, Thresholds | None] | None = None,
+    judged: Judged | None = None,
 ) -> tuple[ac.MonitorState, list[ac.Event], ac.Outcome]:
     """One evaluation: observation -> outcome -> alerts_core transition. ``rules``: the
     monitor's policy and its thresholds at ``now`` (None: picked here, day or night), when the
-    caller has built them once for many series or ticks."""
+    caller has built them once for many series or ticks. ``judged``: outcomes already decided
+    with these same rules (see ``Judged``)."""
     policy, thresholds = rules if rules is not None else (monitor.policy(), None)
     if thresholds is None:  # day or night: decided by the moment of this evaluation
         thresholds = monitor.thresholds_at(now, time_zones.of(monitor))
-    outcome = outcome_for(
-        monitor,
-        value=value,
-        error=error,
-        firing=state.status == ac.Status.FIRING,
-        thresholds=thresholds,
-    )
+    firing = state.status == ac.Status.FIRING
+    memo = (value, firing)
+    outcome = judged.get(memo) if judged is not None and error is None else None
+    if outcome is None:
+        outcome = outcome_for(
+            monitor, value=value, error=error, firing=firing, thresholds=thresholds
+        )
+        if judged is not None and error is None:
+            judged[memo] = outcome
     new_state, events = ac.transition(state, outcome, policy, now, silenced=silenced)
     return new_state, events, outcome
 

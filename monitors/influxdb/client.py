@@ -375,6 +375,14 @@ class FluxClient:
                     return float(value)
         return None
 
+    def query_records(self, flux: str, *, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row of every table of the answer, as column -> value (a grouped query: one
+        table per series, its tags in each row)."""
+        tables = self._flux(
+            lambda: self._client.query_api().query(flux, org=self.org, params=dict(params))
+        )
+        return [record.values for table in tables for record in table.records]
+
     def ping(self) -> str:
         return str(self._flux(lambda: self._client.version()))
 

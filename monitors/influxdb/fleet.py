@@ -45,14 +45,21 @@ class FleetObservation:
 
 def fleet_query(monitor: Monitor, *, prefix: str = "") -> queries.Query:
     chosen = fleet.exact_values(monitor.series_filter)
+    if monitor.source.flavor == Source.Flavor.FLUX:
+        return queries.flux_latest_by(
+            monitor.definition(), list(monitor.group_by), chosen, bucket=monitor.source.database
+        )
     return queries.latest_by(monitor.definition(), list(monitor.group_by), chosen, prefix=prefix)
 
 
 def observe_fleets(monitors: list[Monitor]) -> dict[int, FleetObservation]:
-    """Fleet monitors of one InfluxQL source, one statement each, in one request. Raises
-    InvalidQuery (from building a statement) for a definition that cannot be asked."""
+    """Fleet monitors of one source: for InfluxQL, one statement each, in one request; Flux
+    has no multi-statement form, so one query each. Raises InvalidQuery (from building a
+    statement) for a definition that cannot be asked."""
     if not monitors:
         return {}
+    if monitors[0].source.flavor == Source.Flavor.FLUX:
+        return {monitor.pk: _observe_flux(monitor) for monitor in monitors}
     params: dict[str, Any] = {}
     built = []
     for index, monitor in enumerate(monitors):
@@ -97,11 +104,45 @@ def _read(
     return observation
 
 
+def _observe_flux(monitor: Monitor) -> FleetObservation:
+    query = fleet_query(monitor)
+    try:
+        with connect.flux_client_for(monitor.source) as flux:
+            records = flux.query_records(query.text, params=query.params)
+    except influx.InfluxError as exc:
+        return FleetObservation(query, error=exc)
+    observation = FleetObservation(query)
+    for tags, record in _flux_series(monitor, records):
+        cell: Any = record.get("_value")
+        value = float(cell) if observe._is_number(cell) else None
+        key = fleet.series_key(tags, monitor.group_by)
+        observation.series[key] = SeriesValue(key, tags, value)
+    return observation
+
+
+def _flux_series(
+    monitor: Monitor, records: list[dict[str, Any]]
+) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """The rows of a grouped Flux answer that belong to a selected series, with its tags
+    (rows without every grouped tag belong to no series, as in InfluxQL)."""
+    group_by = list(monitor.group_by)
+    compiled = fleet.compile_filter(monitor.series_filter)
+    found = []
+    for record in records:
+        tags = {key: str(record.get(key) or "") for key in group_by}
+        if all(tags.values()) and fleet.selected(tags, compiled):
+            found.append((tags, record))
+    return found
+
+
 def _last_value(series: dict[str, Any]) -> float | None:
     """The last row's first finite number (not the time), as ``observe.value_from`` reads a
     single-series answer."""
     columns = series.get("columns", ())
-    for row in reversed(series.get("values", ())):
+    rows = series.get("values", ())
+    if len(columns) == 2 and rows and observe._is_number(cell := rows[-1][1]):
+        return float(cell)  # the grouped statement's shape: time and one aggregate
+    for row in reversed(rows):
         for column, cell in zip(columns, row, strict=False):
             if column != "time" and observe._is_number(cell):
                 return float(cell)
@@ -115,6 +156,8 @@ def points_by_series(
     (``only`` narrows to exact tag values as well). Raises InfluxError."""
     chosen = dict(fleet.exact_values(monitor.series_filter))
     chosen.update(only or {})
+    if monitor.source.flavor == Source.Flavor.FLUX:
+        return _flux_points_by_series(monitor, chosen, start=start, end=end)
     query = queries.raw_points_by(
         monitor.definition(), list(monitor.group_by), chosen, start=start, end=end
     )
@@ -132,6 +175,30 @@ def points_by_series(
         if all(tags.values()) and fleet.selected(tags, compiled):
             key = fleet.series_key(tags, group_by)
             found[key] = SeriesPoints(key, tags, observe._numbers((series,)))
+    return found
+
+
+def _flux_points_by_series(
+    monitor: Monitor, chosen: Mapping[str, list[str]], *, start: datetime, end: datetime
+) -> dict[str, SeriesPoints]:
+    query = queries.flux_points_by(
+        monitor.definition(),
+        list(monitor.group_by),
+        chosen,
+        bucket=monitor.source.database,
+        start=start,
+        end=end,
+    )
+    with connect.flux_client_for(monitor.source) as flux:
+        records = flux.query_records(query.text, params=query.params)
+    found: dict[str, SeriesPoints] = {}
+    for tags, record in _flux_series(monitor, records):
+        at: Any = record.get("_time")
+        cell: Any = record.get("_value")
+        if isinstance(at, datetime) and observe._is_number(cell):
+            key = fleet.series_key(tags, monitor.group_by)
+            series = found.setdefault(key, SeriesPoints(key, tags, []))
+            series.points.append((int(at.timestamp() * 1000), float(cell)))
     return found
 
 

@@ -283,29 +283,128 @@ def flux_string(text: str) -> str:
     return f'"{escaped}"'
 
 
+# ``change``: the last value minus the first in the window (0 for one point), as InfluxQL's
+# ``last(f) - first(f)`` and aggregate.py's: the rows in time order, folded once.
+_FLUX_CHANGE = (
+    'sort(columns: ["_time"])\n'
+    "  |> reduce(\n"
+    "    identity: {first: 0.0, last: 0.0, n: 0},\n"
+    "    fn: (r, accumulator) => ({\n"
+    "      first: if accumulator.n == 0 then float(v: r._value) else accumulator.first,\n"
+    "      last: float(v: r._value),\n"
+    "      n: accumulator.n + 1,\n"
+    "    }),\n"
+    "  )\n"
+    "  |> map(fn: (r) => ({r with _value: r.last - r.first}))"
+)
+
+
 def flux_latest(definition: Definition, *, bucket: str) -> Query:
     """The Flux equivalent of ``latest``. Values are bound as Flux options (``p_*``) by the
     client library; tag keys, which Flux cannot bind, are escaped string literals."""
-    if definition.aggregation not in _FLUX_AGGREGATES:
+    lines, params = _flux_select(definition, bucket)
+    if definition.aggregation == Aggregation.CHANGE:
+        lines.append("  |> group()")  # every matching point, as InfluxQL without GROUP BY
+    lines.append(f"  |> {_flux_aggregate(definition, params)}")
+    return Query("\n".join(lines), params)
+
+
+def flux_latest_by(
+    definition: Definition, group_by: list[str], chosen: Mapping[str, list[str]], *, bucket: str
+) -> Query:
+    """``latest_by`` (a fleet monitor's one query per tick) in Flux: the points of the window
+    grouped by the ``group_by`` tags (narrowed by the fixed tags and ``chosen`` exact values),
+    in time order, then the aggregation per group: one row per series, with its tags."""
+    lines, params = _flux_select(definition, bucket)
+    lines += _flux_choice(chosen, params)
+    keys = _flux_keys(group_by)
+    lines.append(f"  |> group(columns: [{keys}])")
+    if definition.aggregation != Aggregation.CHANGE:  # change sorts first itself
+        lines.append('  |> sort(columns: ["_time"])')
+    lines.append(f"  |> {_flux_aggregate(definition, params)}")
+    lines.append(f'  |> keep(columns: [{keys}, "_value"])')
+    return Query("\n".join(lines), params)
+
+
+def flux_points_by(
+    definition: Definition,
+    group_by: list[str],
+    chosen: Mapping[str, list[str]],
+    *,
+    bucket: str,
+    start: datetime,
+    end: datetime,
+) -> Query:
+    """``raw_points_by`` in Flux: every point of each series in [start, end), in time order."""
+    lines, params = _flux_select(definition, bucket, start=start, end=end)
+    lines += _flux_choice(chosen, params)
+    keys = _flux_keys(group_by)
+    lines.append(f"  |> group(columns: [{keys}])")
+    lines.append('  |> sort(columns: ["_time"])')
+    lines.append(f'  |> keep(columns: [{keys}, "_time", "_value"])')
+    return Query("\n".join(lines), params)
+
+
+def _flux_select(
+    definition: Definition,
+    bucket: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> tuple[list[str], dict[str, Any]]:
+    """The points of the definition's field and fixed tags: over the last window, or in
+    [start, end)."""
+    if definition.aggregation not in _FLUX_AGGREGATES and definition.aggregation != (
+        Aggregation.CHANGE
+    ):
         raise InvalidQuery(f"unknown aggregation {definition.aggregation!r}")
     params: dict[str, Any] = {
         "p_bucket": bucket,
-        "p_start": -definition.window,
+        "p_start": -definition.window if start is None else start,
         "p_measurement": definition.measurement,
         "p_field": definition.field,
     }
+    span = "start: p_start"
+    if end is not None:
+        params["p_stop"] = end
+        span += ", stop: p_stop"
     lines = [
         "from(bucket: p_bucket)",
-        "  |> range(start: p_start)",
+        f"  |> range({span})",
         "  |> filter(fn: (r) => r._measurement == p_measurement and r._field == p_field)",
     ]
     for index, (key, value) in enumerate(sorted(definition.tags.items())):
         params[f"p_t{index}"] = str(value)
         lines.append(f"  |> filter(fn: (r) => r[{flux_string(key)}] == p_t{index})")
+    return lines, params
+
+
+def _flux_choice(chosen: Mapping[str, list[str]], params: dict[str, Any]) -> list[str]:
+    """One filter per chosen tag key: any of its exact values (bound as options)."""
+    lines = []
+    for index, (key, values) in enumerate(sorted(chosen.items())):
+        if not values:
+            continue
+        terms = []
+        for number, value in enumerate(values):
+            params[f"p_c{index}_{number}"] = str(value)
+            terms.append(f"r[{flux_string(key)}] == p_c{index}_{number}")
+        lines.append(f"  |> filter(fn: (r) => {' or '.join(terms)})")
+    return lines
+
+
+def _flux_keys(group_by: list[str]) -> str:
+    if not group_by:
+        raise InvalidQuery("a fleet query needs at least one tag key to group by")
+    return ", ".join(flux_string(key) for key in group_by)
+
+
+def _flux_aggregate(definition: Definition, params: dict[str, Any]) -> str:
+    if definition.aggregation == Aggregation.CHANGE:
+        return _FLUX_CHANGE
     if definition.aggregation == Aggregation.PERCENTILE:
         pct = definition.percentile
         if pct is None or not 0 < pct <= 100:
             raise InvalidQuery("percentile must be a number above 0 and at most 100")
         params["p_quantile"] = float(pct) / 100
-    lines.append(f"  |> {_FLUX_AGGREGATES[definition.aggregation]}")
-    return Query("\n".join(lines), params)
+    return _FLUX_AGGREGATES[definition.aggregation]

@@ -55,6 +55,19 @@ def annotated_csv(
     return "\r\n".join(",".join(line) for line in lines) + "\r\n\r\n"
 
 
+def grouped_csv(columns: list[tuple[str, str, bool]], tables: list[list[list[str]]]) -> str:
+    """Several tables of one schema, as InfluxDB 2.x returns a grouped answer (one table per
+    series, its group key columns in every row): ``columns`` are (name, datatype, in the
+    group key) after ``result`` and ``table``; each table is a list of rows of cells."""
+    header = ["", "result", "table", *(name for name, _, _ in columns)]
+    datatypes = ["#datatype", "string", "long", *(kind for _, kind, _ in columns)]
+    groups = ["#group", "false", "false", *("true" if key else "false" for _, _, key in columns)]
+    defaults = ["#default", "_result", *([""] * (len(header) - 2))]
+    rows = [["", "", str(index), *row] for index, table in enumerate(tables) for row in table]
+    lines = [datatypes, groups, defaults, header, *rows]
+    return "\r\n".join(",".join(line) for line in lines) + "\r\n\r\n"
+
+
 @dataclass
 class FakeInfluxDB2:
     url: str

@@ -185,6 +185,24 @@ def test_pending_and_recovery_count_per_series(fleet_monitor, influx_db):
 
 
 @pytest.mark.django_db
+def test_series_with_the_same_value_are_judged_by_their_own_state(fleet_monitor, influx_db):
+    """One tick judges each distinct value once, per firing or not: with a recovery threshold
+    (fire above 35, resolve below 30) the same 33 keeps a firing series firing and leaves a
+    quiet one OK."""
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(recovery=30, window=timedelta(seconds=2))
+    write(influx_db, {"a": HOT, "b": COOL}, ago=0.2)
+    tick()
+    time.sleep(2)
+    write(influx_db, {"a": 33.0, "b": 33.0, "c": 33.0}, ago=0.2)
+    again(fleet_monitor)
+
+    rows = series(fleet_monitor)
+    assert {d: s.status for d, s in rows.items()} == {"a": "firing", "b": "ok", "c": "ok"}
+    assert rows["a"].status_reason == "33 has not recovered past 30 (critical 35)"
+    assert rows["c"].status_reason == "33 is within limits (critical above 35)"  # a new one
+
+
+@pytest.mark.django_db
 def test_one_flapping_series_is_quieted_while_the_others_still_notify(fleet_monitor, influx_db):
     Monitor.objects.filter(pk=fleet_monitor.pk).update(
         flap_detection=True, aggregation="last", window=timedelta(minutes=5)

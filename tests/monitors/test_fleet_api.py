@@ -1,5 +1,6 @@
 """Fleet monitors through the API: group-by and filters with their bounds, the series list
-(worst first, alice only), silencing one series; the OpenAPI schema documents them."""
+(worst first, alice only), silencing and acknowledging one series; the OpenAPI schema
+documents them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitors.models import SeriesState, Silence
+from monitors.models import Incident, SeriesState, Silence
 from tests.factories import MonitorFactory, SourceFactory
 from tests.monitors.test_api import monitor_body
 
@@ -121,6 +122,8 @@ def test_the_series_list_is_worst_first_filterable_and_the_owners_alone(alice, b
         "last_value": 41.0,
         "last_evaluated_at": None,
         "silenced": False,
+        "incident": None,
+        "acknowledged": False,
     }
     firing = client.get(f"/monitors/{monitor.pk}/series?status=firing,pending").json()
     assert [r["key"] for r in firing["results"]] == ["device=b", "device=c"]
@@ -154,6 +157,44 @@ def test_one_series_is_silenced_through_the_api(alice, bob, api_client_for):
     )
     assert theirs.status_code == 400
     assert "monitor" in theirs.json()
+
+
+def test_each_series_shows_its_open_incident_and_acknowledging_one_leaves_the_others(
+    alice, bob, api_client_for
+):
+    monitor = MonitorFactory(owner=alice, tags={}, group_by=["device"])
+    for key in ("device=a", "device=b"):
+        _series(monitor, key, "firing", 41.0)
+    _series(monitor, "device=c", "ok", 20.0)
+    now = timezone.now()
+    a, b = (
+        Incident.objects.create(monitor=monitor, series_key=key, opened_at=now)
+        for key in ("device=a", "device=b")
+    )
+    Incident.objects.create(  # a resolved one is not the series' incident any more
+        monitor=monitor, series_key="device=c", opened_at=now, resolved_at=now
+    )
+    client = api_client_for(alice)
+
+    listed = client.get(f"/monitors/{monitor.pk}/series").json()["results"]
+    assert {r["key"]: r["incident"] for r in listed} == {
+        "device=a": a.pk,
+        "device=b": b.pk,
+        "device=c": None,
+    }
+    assert api_client_for(bob).post(f"/incidents/{a.pk}/acknowledge").status_code == 404
+    acked = client.post(f"/incidents/{a.pk}/acknowledge")
+
+    assert acked.status_code == 200
+    assert acked.json()["acknowledged_now"] is True
+    rows = {r["key"]: r for r in client.get(f"/monitors/{monitor.pk}/series").json()["results"]}
+    assert {k: r["acknowledged"] for k, r in rows.items()} == {
+        "device=a": True,
+        "device=b": False,
+        "device=c": False,
+    }
+    b.refresh_from_db()
+    assert b.acknowledged_at is None
 
 
 def test_the_schema_documents_the_series_and_the_fleet_fields(client):

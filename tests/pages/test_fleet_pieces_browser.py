@@ -1,6 +1,6 @@
 """Fleet monitors' page pieces in Debian's chromium against the real server, Postgres and
-InfluxDB: silencing one series from the grid, the dashboard's compact grid (worst first), the
-editor's "which series match now" and its day-and-night thresholds."""
+InfluxDB: silencing and acknowledging one series from the grid, the dashboard's compact grid
+(worst first), the editor's "which series match now" and its day-and-night thresholds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from accounts.services import profile_update
 from monitors.evaluate import dispatch, pipeline
-from monitors.models import Monitor, Silence
+from monitors.models import Incident, Monitor, Silence
 from tests.factories import MonitorFactory, SourceFactory
 from tests.pages.conftest import sign_in
 from tests.pages.test_fleet_browser import write
@@ -60,6 +60,38 @@ def test_one_series_is_silenced_from_the_grid_and_the_others_keep_their_button(
     expect(cell.get_by_test_id("series-silenced")).to_have_text("silenced")
     expect(page.get_by_role("button", name="Silence greenhouse-1")).to_be_visible()
     expect(page.locator("#silences")).to_contain_text("Series device=greenhouse-2")
+
+
+def test_one_series_is_acknowledged_from_the_grid_and_the_other_stays_open(
+    page, alice, bob, client_for, influx_db
+):
+    monitor = evaluated_fleet(
+        alice, influx_db, {"greenhouse-1": 20.0, "greenhouse-2": 41.0, "greenhouse-3": 42.0}
+    )
+    incidents = {i.series_key: i for i in Incident.objects.filter(monitor=monitor)}
+    assert sorted(incidents) == ["device=greenhouse-2", "device=greenhouse-3"]
+    sign_in(page, "alice")
+    page.goto(f"/app/monitors/{monitor.pk}")
+    expect(page.get_by_role("button", name="Acknowledge greenhouse-1")).to_have_count(0)
+    page.get_by_role("button", name="Acknowledge greenhouse-2").click()
+
+    expect(page.locator(".messages")).to_contain_text(
+        "Acknowledged “greenhouse-2”: its escalation and repeats stop."
+    )
+    acked = Incident.objects.get(pk=incidents["device=greenhouse-2"].pk)
+    assert (acked.acknowledged_by, acked.acknowledged_via) == (alice, "page")
+    assert Incident.objects.get(pk=incidents["device=greenhouse-3"].pk).acknowledged_at is None
+    cell = page.locator("[data-testid=series-grid] li[data-series='device=greenhouse-2']")
+    expect(cell.get_by_test_id("series-acknowledged")).to_have_text("acknowledged")
+    expect(page.get_by_role("button", name="Acknowledge greenhouse-3")).to_be_visible()
+    assert Silence.objects.count() == 0  # the Silence buttons' form was not submitted
+
+    url = f"/app/monitors/{monitor.pk}/series/acknowledge"
+    theirs = client_for(bob).post(url, {"series_key": "device=greenhouse-3"})
+    assert theirs.status_code == 404
+    quiet = client_for(alice).post(url, {"series_key": "device=greenhouse-1"}, follow=True)
+    assert "has no open incident to acknowledge" in quiet.content.decode()
+    assert Incident.objects.get(pk=incidents["device=greenhouse-3"].pk).acknowledged_at is None
 
 
 def test_the_dashboard_card_of_a_fleet_monitor_shows_its_worst_series_first(page, alice, influx_db):

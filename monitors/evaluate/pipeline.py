@@ -87,8 +87,10 @@ FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
 WHERE m.id = v.id
   AND m.state_version = v.version
   AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
-RETURNING m.id, m.state_version
+RETURNING m.id, m.state_version, {fingerprint}
 """
+# the row's fingerprint after the write: the worker keeps the monitor (``resident.written``)
+_APPLY = _APPLY.format(fingerprint=resident.FINGERPRINT)
 
 # An evaluation that changes nothing the next transition can tell apart (``step.significant``)
 # and tells nobody: its value, reason and tick only (``resident.QUIET_FIELDS``). The state and
@@ -105,7 +107,7 @@ FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
 WHERE m.id = v.id
   AND m.state_version = v.version
   AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
-RETURNING m.id, m.state_version
+RETURNING m.id, m.state_version, NULL
 """
 
 
@@ -524,19 +526,20 @@ def _rows(decisions: list[Decision], *, whole: bool) -> str:
     return json.dumps(rows)
 
 
-def _apply(decisions: list[Decision], now: datetime) -> dict[int, int]:
+def _apply(decisions: list[Decision], now: datetime) -> dict[int, tuple[int, str | None]]:
     """Writes the decisions (changed ones whole, quiet ones narrow); returns the state_version
-    of each row written (the others were taken by another run, or moved on)."""
+    of each row written (the others were taken by another run, or moved on) and, for a whole
+    write, the row's new fingerprint (``resident.FINGERPRINT``)."""
     quiet: list[Decision] = []
     changed: list[Decision] = []
     for d in decisions:
         (quiet if d.quiet else changed).append(d)
-    won: dict[int, int] = {}
+    won: dict[int, tuple[int, str | None]] = {}
     with connection.cursor() as cursor:
         for statement, part, whole in ((_APPLY, changed, True), (_QUIET, quiet, False)):
             if part:
                 cursor.execute(statement, {"now": now, "rows": _rows(part, whole=whole)})
-                won.update(cursor.fetchall())
+                won.update((pk, (version, print_)) for pk, version, print_ in cursor.fetchall())
     return won
 
 
@@ -568,7 +571,7 @@ def _commit(
             won = _apply(decisions, now)
             committed = [d for d in decisions if d.monitor.pk in won]
             for d in committed:
-                d.monitor.state_version = won[d.monitor.pk]
+                d.monitor.state_version = won[d.monitor.pk][0]
             notifications = _record_events(committed, now)
             live.changed_on_commit(
                 d.monitor.owner_id
@@ -582,6 +585,10 @@ def _commit(
         for monitor, version in read:  # rolled back: the versions read are current again
             monitor.state_version = version
         raise
+    for d in committed:
+        fingerprint = won[d.monitor.pk][1]
+        if fingerprint is not None:  # written whole: the worker keeps the row it left
+            resident.written(d.monitor, d.state, fingerprint)
     finished = timezone.now()
     result.applied = len(committed)
     result.skipped = len(decisions) - len(committed)

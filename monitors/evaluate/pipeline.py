@@ -622,6 +622,9 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     told: list[tuple[Decision, ac.Event, Incident | None]] = []
     held: list[tuple[Decision, ac.Event, Incident | None]] = []
     for d in decisions:
+        # One decision of the arrival path may carry several transitions (fired, resolved,
+        # fired again within one stream read): a resolved incident is done with, the next
+        # firing opens its own.
         incident = open_incidents.get(d.monitor.pk)
         for event in d.events:
             if event.kind is ac.EventKind.FIRED and not event.catch_up and incident is None:
@@ -642,6 +645,8 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
                 told.append((d, event, incident))
             elif d.state.silenced and event.kind in HELD_KINDS:
                 held.append((d, event, incident))
+            if incident is not None and incident.resolved_at is not None:
+                incident = None
     Incident.objects.bulk_create(opened)
     Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
     if not told and not held:
@@ -746,7 +751,16 @@ def _track_peaks(committed: list[Decision]) -> None:
 def _notification(
     d: Decision, event: ac.Event, incident: Incident | None, channel: Channel
 ) -> Notification:
+    """The outbox row of ``event`` for ``channel``. Its key is the state version the decision
+    wrote, the event's kind and the channel; a kind that happens again in the same decision (the
+    arrival path decides every reading of a stream read in one write: fired, resolved, fired)
+    adds which time it is (``:n2``). The same entries decided again give the same events in the
+    same order, so a replay gives the same keys."""
     key = f"m{d.monitor.pk}:v{d.monitor.state_version}:{event.kind.value}:c{channel.pk}"
+    earlier = d.events[: next(i for i, e in enumerate(d.events) if e is event)]
+    occurrence = 1 + sum(1 for e in earlier if e.kind is event.kind)
+    if occurrence > 1:
+        key += f":n{occurrence}"
     return Notification(
         monitor=d.monitor,
         incident=incident,

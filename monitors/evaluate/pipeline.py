@@ -87,8 +87,10 @@ FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
 WHERE m.id = v.id
   AND m.state_version = v.version
   AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
-RETURNING m.id, m.state_version
+RETURNING m.id, m.state_version, {fingerprint}
 """
+# the row's fingerprint after the write: the worker keeps the monitor (``resident.written``)
+_APPLY = _APPLY.format(fingerprint=resident.FINGERPRINT)
 
 # An evaluation that changes nothing the next transition can tell apart (``step.significant``)
 # and tells nobody: its value, reason and tick only (``resident.QUIET_FIELDS``). The state and
@@ -105,7 +107,7 @@ FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
 WHERE m.id = v.id
   AND m.state_version = v.version
   AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
-RETURNING m.id, m.state_version
+RETURNING m.id, m.state_version, NULL
 """
 
 
@@ -524,19 +526,20 @@ def _rows(decisions: list[Decision], *, whole: bool) -> str:
     return json.dumps(rows)
 
 
-def _apply(decisions: list[Decision], now: datetime) -> dict[int, int]:
+def _apply(decisions: list[Decision], now: datetime) -> dict[int, tuple[int, str | None]]:
     """Writes the decisions (changed ones whole, quiet ones narrow); returns the state_version
-    of each row written (the others were taken by another run, or moved on)."""
+    of each row written (the others were taken by another run, or moved on) and, for a whole
+    write, the row's new fingerprint (``resident.FINGERPRINT``)."""
     quiet: list[Decision] = []
     changed: list[Decision] = []
     for d in decisions:
         (quiet if d.quiet else changed).append(d)
-    won: dict[int, int] = {}
+    won: dict[int, tuple[int, str | None]] = {}
     with connection.cursor() as cursor:
         for statement, part, whole in ((_APPLY, changed, True), (_QUIET, quiet, False)):
             if part:
                 cursor.execute(statement, {"now": now, "rows": _rows(part, whole=whole)})
-                won.update(cursor.fetchall())
+                won.update((pk, (version, print_)) for pk, version, print_ in cursor.fetchall())
     return won
 
 
@@ -568,7 +571,7 @@ def _commit(
             won = _apply(decisions, now)
             committed = [d for d in decisions if d.monitor.pk in won]
             for d in committed:
-                d.monitor.state_version = won[d.monitor.pk]
+                d.monitor.state_version = won[d.monitor.pk][0]
             notifications = _record_events(committed, now)
             live.changed_on_commit(
                 d.monitor.owner_id
@@ -582,6 +585,10 @@ def _commit(
         for monitor, version in read:  # rolled back: the versions read are current again
             monitor.state_version = version
         raise
+    for d in committed:
+        fingerprint = won[d.monitor.pk][1]
+        if fingerprint is not None:  # written whole: the worker keeps the row it left
+            resident.written(d.monitor, d.state, fingerprint)
     finished = timezone.now()
     result.applied = len(committed)
     result.skipped = len(decisions) - len(committed)
@@ -615,6 +622,9 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     told: list[tuple[Decision, ac.Event, Incident | None]] = []
     held: list[tuple[Decision, ac.Event, Incident | None]] = []
     for d in decisions:
+        # One decision of the arrival path may carry several transitions (fired, resolved,
+        # fired again within one stream read): a resolved incident is done with, the next
+        # firing opens its own.
         incident = open_incidents.get(d.monitor.pk)
         for event in d.events:
             if event.kind is ac.EventKind.FIRED and not event.catch_up and incident is None:
@@ -635,6 +645,8 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
                 told.append((d, event, incident))
             elif d.state.silenced and event.kind in HELD_KINDS:
                 held.append((d, event, incident))
+            if incident is not None and incident.resolved_at is not None:
+                incident = None
     Incident.objects.bulk_create(opened)
     Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
     if not told and not held:
@@ -739,7 +751,16 @@ def _track_peaks(committed: list[Decision]) -> None:
 def _notification(
     d: Decision, event: ac.Event, incident: Incident | None, channel: Channel
 ) -> Notification:
+    """The outbox row of ``event`` for ``channel``. Its key is the state version the decision
+    wrote, the event's kind and the channel; a kind that happens again in the same decision (the
+    arrival path decides every reading of a stream read in one write: fired, resolved, fired)
+    adds which time it is (``:n2``). The same entries decided again give the same events in the
+    same order, so a replay gives the same keys."""
     key = f"m{d.monitor.pk}:v{d.monitor.state_version}:{event.kind.value}:c{channel.pk}"
+    earlier = d.events[: next(i for i, e in enumerate(d.events) if e is event)]
+    occurrence = 1 + sum(1 for e in earlier if e.kind is event.kind)
+    if occurrence > 1:
+        key += f":n{occurrence}"
     return Notification(
         monitor=d.monitor,
         incident=incident,

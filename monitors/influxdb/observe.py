@@ -103,8 +103,16 @@ def history(monitor: Monitor, *, start: datetime, end: datetime) -> tuple[list[i
 
 # Series per grouped statement. InfluxDB 1.6 here, 1,000 series of one measurement: 1,000
 # single statements cost influxd 79-108 ms of CPU, 100 grouped statements of 10 series 42 ms,
-# one statement of 1,000 ORs 272-300 ms (the OR filter grows faster than linearly).
+# one statement of 1,000 ORs 272-300 ms (the OR filter grows faster than linearly). So series
+# told apart by several tag keys go GROUP_SIZE to a statement, OR terms of their values.
 GROUP_SIZE = 10
+# Series told apart by one tag key (the usual: one monitor per device) are matched with one
+# regular expression of their values (``queries.match_any``), whose cost grows with the series
+# asked, not faster: the batch's series of one definition go in one statement, up to this many.
+# Measured (bench/bench_grouped_query.py, 1 s data, last(); shared machine at load 7-9), influxd
+# CPU per 1,000 series: 1,000 series in one batch, ORs of 10 62 ms, one regex 30 ms, one
+# unfiltered GROUP BY 28 ms; 10,000 series in batches of 1,000, 49, 32 and 35 ms.
+MATCH_SIZE = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +154,8 @@ def _plan(
     monitors: list[Monitor], params: dict[str, Any], shape: _Shape = _LATEST
 ) -> list[_Statement]:
     """Statements for a batch. Structured monitors that differ only in their tag values share
-    grouped statements (GROUP_SIZE series each, GROUP BY their tag keys); raw queries,
+    grouped statements (GROUP BY their tag keys; one per MATCH_SIZE series told apart by one
+    tag key, one per GROUP_SIZE series told apart by several); raw queries,
     monitors without tags and definitions used by one series get one statement each."""
     statements: list[_Statement] = []
 
@@ -172,8 +181,9 @@ def _plan(
             continue
         rows = list(by_row)
         definition = members[0].definition()
-        for start in range(0, len(rows), GROUP_SIZE):
-            chunk = tuple(rows[start : start + GROUP_SIZE])
+        size = MATCH_SIZE if len(keys) == 1 else GROUP_SIZE
+        for start in range(0, len(rows), size):
+            chunk = tuple(rows[start : start + size])
             query = shape.grouped(definition, list(chunk), f"s{len(statements)}_")
             params.update(query.params)
             covered = tuple(m for row in chunk for m in by_row[row])

@@ -11,7 +11,7 @@ execute ``DROP``/``DELETE`` even in a GET request (it only warns), so this check
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +36,10 @@ class Query:
         """The query as a human would read it, parameters shown inline (for /test output)."""
         shown = self.text
         for name, value in sorted(self.params.items(), key=lambda kv: -len(kv[0])):
-            literal = value["duration"] if isinstance(value, dict) else repr(value)
+            if isinstance(value, dict):  # a duration or a regular expression
+                literal = value.get("duration") or f"/{value.get('regex', '')}/"
+            else:
+                literal = repr(value)
             shown = shown.replace(f"${name}", str(literal))
         return shown
 
@@ -87,8 +90,10 @@ def latest_grouped(
     """``latest`` for several series at once: one statement that filters on each tuple of tag
     values (in the order of ``sorted(definition.tags)``, whose values are ignored) and groups by
     those tag keys, so each tuple's aggregate comes back as its own series with its tags. Each
-    series aggregates exactly what ``latest`` would for that tuple. InfluxDB's cost grows
-    faster than linearly with the number of OR terms: keep ``tag_values`` short (~10)."""
+    series aggregates exactly what ``latest`` would for that tuple. With one tag key the
+    values are one regular expression and a statement may cover a whole batch; with several,
+    InfluxDB's cost grows faster than linearly with the number of OR terms: keep
+    ``tag_values`` short (~10) then."""
     series, group_by, params = _series_filter(definition, tag_values, prefix)
     return _latest(definition, [series], params, prefix, group_by=group_by)
 
@@ -169,12 +174,18 @@ def _choice_filter(
 def _series_filter(
     definition: Definition, tag_values: list[tuple[str, ...]], prefix: str
 ) -> tuple[str, str, dict[str, Any]]:
-    """The WHERE clause that picks several series (one OR term per tuple of tag values, in the
-    order of ``sorted(definition.tags)``), the GROUP BY that keeps them apart, and the params."""
+    """The WHERE clause that picks several series, the GROUP BY that keeps them apart, and the
+    params. Series told apart by one tag key: that key matched against one bound regular
+    expression of their values (``match_any``); by several: one OR term per tuple of tag
+    values (in the order of ``sorted(definition.tags)``)."""
     keys = sorted(definition.tags)
     if not keys or not tag_values:
         raise InvalidQuery("a grouped query needs tag keys and at least one series")
     params: dict[str, Any] = {}
+    if len(keys) == 1:
+        name = f"{prefix}g"
+        params[name] = {"regex": match_any(values[0] for values in tag_values)}
+        return f"{quote_ident(keys[0])} =~ ${name}", quote_ident(keys[0]), params
     alternatives = []
     for row, values in enumerate(tag_values):
         terms = []
@@ -185,6 +196,17 @@ def _series_filter(
         alternatives.append(f"({' AND '.join(terms)})")
     group_by = ", ".join(quote_ident(key) for key in keys)
     return f"({' OR '.join(alternatives)})", group_by, params
+
+
+def match_any(values: Iterable[str]) -> str:
+    """A regular expression (RE2, InfluxDB's) matching exactly the given strings, each
+    character that is not a letter, a digit or ``_`` escaped: one bound parameter, where an OR
+    term per value made InfluxDB's cost grow faster than linearly with the number of series."""
+    return "^(?:" + "|".join(_escape(str(value)) for value in values) + ")$"
+
+
+def _escape(value: str) -> str:
+    return "".join("\\" + c if c.isascii() and not (c.isalnum() or c == "_") else c for c in value)
 
 
 def raw_points(

@@ -259,6 +259,56 @@ def test_a_replayed_read_changes_nothing(client, owner, device, evaluators):
     assert Monitor.objects.get(pk=monitor.pk).state_version == version
 
 
+def test_fire_resolve_fire_in_one_read_tells_each_transition_and_opens_two_incidents(
+    client, owner, device, evaluators
+):
+    dev, key = device
+    monitor = _monitor(owner, dev, flap_detection=False)
+    evaluator = evaluators()
+    evaluator.evaluate_once()
+    base = _base_ns()
+    flips = [20.0, 35.0, 20.0, 36.0]  # fired, resolved, fired again: one request, one read
+    _send(client, key, [(base + i * SECOND_NS, value) for i, value in enumerate(flips)])
+
+    rounds = _drain(evaluator)
+
+    assert [kind for _, _, kind in _events(rounds)] == ["fired", "resolved", "fired"]
+    told = Notification.objects.filter(monitor=monitor).order_by("id")
+    assert [(n.event, n.payload["value"]) for n in told] == [
+        ("fired", 35.0),
+        ("resolved", 20.0),
+        ("fired", 36.0),
+    ]
+    assert len({n.idempotency_key for n in told}) == 3
+    first, second = monitor.incidents.order_by("id")
+    assert first.resolved_at is not None
+    assert second.resolved_at is None
+    assert second.opened_value == 36.0
+    assert [n.incident_id for n in told] == [first.pk, first.pk, second.pk]
+
+
+def test_a_replayed_read_of_several_transitions_changes_nothing(client, owner, device, evaluators):
+    dev, key = device
+    monitor = _monitor(owner, dev, flap_detection=False)
+    evaluator = evaluators()
+    evaluator.evaluate_once()
+    base = _base_ns()
+    _send(client, key, [(base + i * SECOND_NS, v) for i, v in enumerate([35.0, 20.0, 35.0])])
+    entries = evaluator._read(None)
+    decided = evaluator._decide(evaluator._take(entries, Round()), Round())
+    evaluator._write(decided, Round())  # committed; killed before the acknowledgement
+    keys = set(Notification.objects.filter(monitor=monitor).values_list("idempotency_key"))
+
+    again = ArrivalEvaluator(consumer="again")
+    evaluator.close()
+    _drain(again)
+    _drain(again)
+    again.close()
+
+    assert len(keys) == 3
+    assert set(Notification.objects.filter(monitor=monitor).values_list("idempotency_key")) == keys
+
+
 def test_an_entry_stays_until_the_flusher_and_the_evaluators_both_acknowledged_it(
     client, owner, device, evaluators
 ):

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitors.influxdb import observe
+from monitors.influxdb import observe, queries
 from monitors.models import Monitor
 from tests.factories import MonitorFactory, SourceFactory, UserFactory
 
@@ -99,6 +99,78 @@ def test_monitors_sharing_a_definition_share_statements(series) -> None:
 
     grouped = [s for s in statements if s.keys]
     assert len(statements) < len(monitors) / 2
-    assert max(len(s.rows) for s in grouped) == observe.GROUP_SIZE
     assert sum(len(s.monitors) for s in statements) == len(monitors)
     assert all("GROUP BY" in s.query.text for s in grouped)
+    # one tag key: the batch's 27 devices of the 5 min mean in one statement, one regex
+    [devices] = [s for s in grouped if s.keys == ("device",) and len(s.rows) > 20]
+    assert len(devices.rows) == 27
+    assert '"device" =~ $' in devices.query.text
+    assert " OR " not in devices.query.text
+    # several tag keys: OR terms, at most GROUP_SIZE a statement
+    several = [s for s in grouped if len(s.keys) > 1]
+    assert several
+    assert all(" OR " in s.query.text and len(s.rows) <= observe.GROUP_SIZE for s in several)
+
+
+# Tag values a regular expression could mistake: prefixes of one another, metacharacters, the
+# regex delimiter, backslashes, quotes, spaces, non-ASCII.
+AWKWARD = [
+    "dev-1",
+    "dev-10",
+    "dev-1x",
+    "xdev-1",
+    "dev.1",
+    "devA1",
+    "a|b",
+    "a",
+    "(x)",
+    "[y]",
+    "s*",
+    "ss",
+    "q?",
+    "p+",
+    "^c$",
+    "c",
+    "back\\slash",
+    "sl/ash",
+    "it's",
+    'say "hi"',
+    "two words",
+    "serre-été-🌱",
+    "{2}",
+    "$",
+    "-",
+]
+
+
+def test_one_regular_expression_picks_exactly_each_monitors_series(influx_db) -> None:
+    for n, value in enumerate(AWKWARD):
+        points = [(30, float(n)), (60, 100.0 + n)]
+        influx_db.write("gro01", "temperature", points, {"device": value})
+    owner = UserFactory()
+    source = SourceFactory(owner=owner, database=influx_db.database)
+    made = [
+        MonitorFactory(owner=owner, source=source, tags={"device": value}, aggregation=aggregation)
+        for value in [*AWKWARD, "nowhere", "dev-"]
+        for aggregation in ("mean", "last", "count")
+    ]
+    monitors = [Monitor.objects.select_related("source").get(pk=m.pk) for m in made]
+
+    batch = observe.observe_batch(monitors)
+
+    assert len([s for s in observe._plan(monitors, {}) if s.keys]) == 3  # one per aggregation
+    for monitor in monitors:
+        alone = observe.observe(monitor)
+        assert alone.error is None
+        assert batch[monitor.pk].error is None
+        assert batch[monitor.pk].value == alone.value, monitor.tags
+    by = {(m.tags["device"], m.aggregation): batch[m.pk].value for m in monitors}
+    assert by[("dev-1", "count")] == 2  # its own two points: not dev-10's, dev.1's or xdev-1's
+    assert by[("sl/ash", "last")] == AWKWARD.index("sl/ash")  # the newer of its points
+    assert by[("nowhere", "mean")] is None
+    assert by[("dev-", "count")] is None
+
+
+def test_match_any_escapes_every_metacharacter() -> None:
+    assert queries.match_any(["a.b", "c|d", "e"]) == "^(?:a\\.b|c\\|d|e)$"
+    assert queries.match_any(["été/1"]) == "^(?:été\\/1)$"

@@ -138,3 +138,60 @@ def test_a_row_changed_behind_the_workers_back_is_read_again(last_value_monitor,
 
     assert monitor.status == Status.FIRING
     assert Notification.objects.filter(monitor=monitor, event="fired").exists()
+
+
+@pytest.fixture
+def reloads(monkeypatch) -> list[int]:
+    """The ids each tick loads through the ORM (the others were kept by this process)."""
+    loaded: list[int] = []
+    load_rows = pipeline._load_rows
+
+    def counting(ids: list[int]) -> list[Monitor]:
+        loaded.extend(ids)
+        return load_rows(ids)
+
+    monkeypatch.setattr(pipeline, "_load_rows", counting)
+    return loaded
+
+
+def test_a_transition_the_worker_wrote_itself_does_not_reload_the_monitor(
+    last_value_monitor, influx_db, reloads
+) -> None:
+    evaluate(last_value_monitor, influx_db, 20.0)
+    assert reloads == [last_value_monitor.pk]  # first seen: loaded once
+    statuses = []
+    for value in (40.0, 41.0, 42.0, 20.0, 21.0):  # pending, pending, firing, firing, ok
+        statuses.append(evaluate(last_value_monitor, influx_db, value).status)
+
+    assert statuses == [Status.PENDING, Status.PENDING, Status.FIRING, Status.FIRING, Status.OK]
+    assert reloads == [last_value_monitor.pk]  # every whole write kept the monitor current
+    events = Notification.objects.filter(monitor=last_value_monitor).values_list("event", flat=True)
+    assert sorted(events) == ["fired", "resolved"]
+
+
+def test_a_new_monitor_with_flap_detection_is_kept_while_its_history_grows(
+    last_value_monitor, influx_db, reloads
+) -> None:
+    Monitor.objects.filter(pk=last_value_monitor.pk).update(flap_detection=True)
+    versions = [evaluate(last_value_monitor, influx_db, 20.0).state_version for _ in range(4)]
+
+    assert versions == sorted(set(versions))  # the history grew: a whole write each check
+    assert reloads == [last_value_monitor.pk]
+
+
+def test_a_row_changed_by_hand_after_a_transition_is_read_again(
+    last_value_monitor, influx_db, reloads
+) -> None:
+    for value in (40.0, 41.0, 42.0):
+        evaluate(last_value_monitor, influx_db, value)  # fired: written whole, kept
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitors_monitor SET critical = 50 WHERE id = %s", [last_value_monitor.pk]
+        )
+
+    # 43 passes the new threshold: recover_after=2, so firing still, then ok
+    monitor = evaluate(last_value_monitor, influx_db, 43.0)
+
+    assert reloads == [last_value_monitor.pk, last_value_monitor.pk]
+    assert monitor.status == Status.FIRING
+    assert evaluate(last_value_monitor, influx_db, 44.0).status == Status.OK

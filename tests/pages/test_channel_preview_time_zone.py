@@ -4,8 +4,10 @@ owner's time zone, as real alerts do (monitors/notify/local_time.py reads ``time
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from accounts.models import Profile
+from monitors.models import Channel
 from monitors.notify import templating
 from tests.factories import ChannelFactory
 
@@ -13,8 +15,8 @@ pytestmark = pytest.mark.django_db
 TEMPLATE = "dry since {since}, told at {time}"
 
 
-def preview_of(client, channel) -> str:
-    page = client.get(f"/app/channels/{channel.pk}").content.decode()
+def preview_of(client: Client, channel: Channel) -> str:
+    page: str = client.get(f"/app/channels/{channel.pk}").content.decode()
     assert "With a sample alert" in page
     start = page.index('data-testid="preview-body"')
     return page[start : page.index("</", start)]

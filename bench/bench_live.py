@@ -1,10 +1,14 @@
 """Live pages at 100 open dashboards (issue 20, point 3).
 
-One comped account with 200 monitors; gunicorn as ``scripts/run_all.sh`` runs it (2 workers x 4
-threads, production settings, static files collected to a temporary directory). 100 simulated
-tabs poll the dashboard's live URL exactly as static/js/live.js does: one request per tab about
-every 1.5 s (random phase, the next one a period after the answer), ``If-None-Match`` with the
-version last seen, each tab with its own signed-in session and keep-alive connection.
+One comped account with 200 monitors (their data on the customers' test InfluxDB); gunicorn as
+``scripts/run_all.sh`` runs it (2 workers x 4 threads, production settings, static files
+collected to a temporary directory). 100 simulated tabs poll the live URL exactly as
+static/js/live.js does: one request per tab every 1.5 s (random phase, the next one a period
+after the answer), ``If-None-Match`` with the version last seen — ``"refresh"`` once a minute,
+none when its token is ``RENEW_SECONDS`` old (Django gives a new one) — each tab with its own
+signed-in session, token and keep-alive connection. ``--monitor-tabs N`` of them are monitor
+pages (each of a different monitor) that also fetch their chart after each full answer, at most
+one every 3 s, as static/js/chart.js does.
 
 Every ``--every`` seconds one monitor is paused or resumed through ``monitors.services`` (a real
 state change: incident, outbox, the owner's counter moved on commit). For each change: the time
@@ -16,12 +20,14 @@ core, and the same with the tabs idle for the same time (what the updates cost i
 difference); latency p50 / p99 / max over all (tab, change) pairs; the load average.
 
     .venv/bin/python bench/bench_live.py [--tabs 100] [--monitors 200] [--seconds 60] [--every 5]
+        [--monitor-tabs 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -39,6 +45,7 @@ common.setup_django(
     env={
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", common.BENCH_SECRET_KEY),
         "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/{os.environ.get('REDIS_LIVE_DB', '7')}",
+        "SOURCES_ALLOW_PRIVATE_ADDRESSES": "true",  # the customers' test InfluxDB, on loopback
     }
 )
 
@@ -48,30 +55,26 @@ from django.contrib.auth import (
     BACKEND_SESSION_KEY,
     HASH_SESSION_KEY,
     SESSION_KEY,
-    get_user_model,
 )
 from django.contrib.sessions.backends.db import SessionStore
 
-from billing.gating import comp
+from growalert.pages.live import RENEW_SECONDS
 from monitors import live, services
-from monitors.models import Monitor, Source
+from monitors.models import Monitor
 
 PORT = int(os.environ.get("BENCH_LIVE_PORT", "26801"))
 BASE = f"http://127.0.0.1:{PORT}"
+DATABASE = "bench_live"
+FULL_EVERY = 60.0  # static/js/live.js
+CHART_GAP = 3.0  # static/js/chart.js
 
 
 # ---------------------------------------------------------------- set-up
 
 
 def account(monitors: int) -> tuple[object, list[Monitor]]:
-    owner, _ = get_user_model().objects.get_or_create(username="bench-live")
-    comp(owner)
-    Monitor.objects.filter(owner=owner).delete()
-    source, _ = Source.objects.update_or_create(
-        owner=owner,
-        name="bench-live",
-        defaults={"url": "http://127.0.0.1:9", "database": "bench_live"},
-    )
+    common.seed_devices(DATABASE, monitors, lambda d: 20.0 + d % 7)
+    owner, source = common.customer_source("bench-live", DATABASE)
     created = Monitor.objects.bulk_create(
         common.monitor(owner, source, f"bench-live {i:03d}", f"dev-{i}", critical=30.0)
         for i in range(monitors)
@@ -109,11 +112,11 @@ def start_server(static_root: str) -> subprocess.Popen[bytes]:
 # ---------------------------------------------------------------- CPU of process trees
 
 
-def roots(server: subprocess.Popen[bytes]) -> dict[str, list[int]]:
-    """gunicorn, Postgres and Redis: what a poll can cost (no InfluxDB: live answers have no
-    charts)."""
+def roots(server: subprocess.Popen[bytes], charts: bool) -> dict[str, list[int]]:
+    """gunicorn, Postgres and Redis: what a poll can cost, and InfluxDB when monitor pages
+    fetch their charts (live answers have none)."""
     found = common.service_roots({"gunicorn": [server.pid]})
-    return {name: pids for name, pids in found.items() if name != "influxd"}
+    return {name: pids for name, pids in found.items() if charts or name != "influxd"}
 
 
 cpu = common.cpu_by_tree
@@ -123,65 +126,90 @@ cpu = common.cpu_by_tree
 
 
 class Tab:
-    """One open dashboard: a keep-alive HTTP/1.1 connection of its own and its session cookie.
-    Requests are written by hand (asyncio streams), so 100 tabs cost this process little and
-    what is measured is the server."""
+    """One open page: a keep-alive HTTP/1.1 connection of its own, its session cookie and its
+    token. Requests are written by hand (asyncio streams), so 100 tabs cost this process little
+    and what is measured is the server."""
 
-    def __init__(self, session: str, token: str, version: int) -> None:
+    def __init__(self, session: str, path: str, chart: str | None) -> None:
         self.cookie = f"{settings.SESSION_COOKIE_NAME}={session}"
-        self.token = token
-        self.version = version
+        self.path = path
+        self.chart = chart  # a monitor page's chart URL, fetched after each full answer
+        self.token = ""
+        self.version = 0
+        self.token_at = self.full_at = self.chart_at = 0.0
         self.seen: dict[int, float] = {}  # version -> when this tab first received it
-        self.statuses: dict[int, int] = {}
+        self.statuses: dict[str, int] = {}
         self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    def count(self, kind: str) -> None:
+        self.statuses[kind] = self.statuses.get(kind, 0) + 1
 
     async def run(self, period: float, until: float) -> None:
         await asyncio.sleep(random.uniform(0, period))
         while time.monotonic() < until:
             try:
-                status, headers = await self.get()
+                await self.poll()
             except (OSError, asyncio.IncompleteReadError, ValueError):
-                self.statuses[0] = self.statuses.get(0, 0) + 1  # closed keep-alive: again
+                self.count("retried")  # a closed keep-alive connection: again
                 self.stream = None
                 continue
-            self.statuses[status] = self.statuses.get(status, 0) + 1
-            if status == 200:
-                self.version = int(headers["etag"].strip('"'))
-                self.seen.setdefault(self.version, time.monotonic())
             await asyncio.sleep(period)
         if self.stream:
             self.stream[1].close()
 
-    async def get(self) -> tuple[int, dict[str, str]]:
+    async def poll(self) -> None:
+        now = time.monotonic()
+        if now - self.token_at >= RENEW_SECONDS:
+            seen, kind = None, "renew"  # Django answers, with a new token
+        elif now - self.full_at >= FULL_EVERY:
+            seen, kind = '"refresh"', "refresh"
+        else:
+            seen, kind = f'"{self.version}"', "poll"
+        status, headers, body = await self.get(f"{self.path}?t={self.token}", seen)
+        self.count(f"{kind} {status}")
+        if status != 200:
+            return
+        self.version = int(headers["etag"].strip('"'))
+        self.seen.setdefault(self.version, time.monotonic())
+        self.full_at = time.monotonic()
+        if body.startswith(b'{"token":'):
+            self.token, self.token_at = json.loads(body)["token"], time.monotonic()
+        if self.chart and time.monotonic() - self.chart_at >= CHART_GAP:
+            self.chart_at = time.monotonic()
+            status, _, _ = await self.get(self.chart, None)
+            self.count(f"chart {status}")
+
+    async def get(self, target: str, seen: str | None) -> tuple[int, dict[str, str], bytes]:
         if self.stream is None:
             self.stream = await asyncio.open_connection("127.0.0.1", PORT)
         reader, writer = self.stream
+        condition = f"If-None-Match: {seen}\r\n" if seen else ""
         writer.write(
             (
-                f"GET /app/live/dashboard?t={self.token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f'Cookie: {self.cookie}\r\nIf-None-Match: "{self.version}"\r\n'
-                "Accept: application/json\r\n\r\n"
+                f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Cookie: {self.cookie}\r\n{condition}Accept: application/json\r\n\r\n"
             ).encode()
         )
         await writer.drain()
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         status = int(head[0].split()[1])
         headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
-        await reader.readexactly(int(headers.get("content-length", "0")))
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
         if headers.get("connection", "").lower() == "close":
             writer.close()
             self.stream = None
-        return status, headers
+        return status, headers, body
 
 
-async def first_answer(session: str) -> tuple[str, int]:
+async def first_answers(tabs: list[Tab]) -> None:
+    """Each tab's token and version, as its page load gives them."""
     async with httpx.AsyncClient(base_url=BASE, timeout=30) as client:
-        response = await client.get(
-            "/app/live/dashboard", cookies={settings.SESSION_COOKIE_NAME: session}
-        )
-        response.raise_for_status()
-        body = response.json()
-        return body["token"], body["version"]
+        for tab in tabs:
+            response = await client.get(tab.path, headers={"Cookie": tab.cookie})
+            response.raise_for_status()
+            body = response.json()
+            tab.token, tab.version = body["token"], body["version"]
+            tab.token_at = tab.full_at = time.monotonic()
 
 
 async def changes(
@@ -232,6 +260,9 @@ def main() -> None:
         help="seconds between state changes (0: none, polling only)",
     )
     parser.add_argument("--period", type=float, default=1.5, help="poll period of a tab (s)")
+    parser.add_argument(
+        "--monitor-tabs", type=int, default=0, help="tabs on a monitor page (with its chart)"
+    )
     args = parser.parse_args()
 
     owner, monitors = account(args.monitors)
@@ -239,9 +270,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-live-static-") as static_root:
         server = start_server(static_root)
         try:
-            groups = roots(server)
-            token, version = asyncio.run(first_answer(keys[0]))
-            tabs = [Tab(k, token, version) for k in keys]
+            groups = roots(server, charts=args.monitor_tabs > 0)
+            tabs = [
+                Tab(key, f"/app/live/monitors/{m.pk}", f"/app/monitors/{m.pk}/chart")
+                if i < args.monitor_tabs
+                else Tab(key, "/app/live/dashboard", None)
+                for i, (key, m) in enumerate(zip(keys, monitors * args.tabs, strict=False))
+            ]
+            asyncio.run(first_answers(tabs))
 
             idle0, t0 = cpu(groups), time.monotonic()
             time.sleep(min(args.seconds, 30))
@@ -259,7 +295,7 @@ def main() -> None:
 
     idle = {g: (idle1[g] - idle0[g]) / (t1 - t0) * 100 for g in groups}
     busy = {g: (busy1[g] - busy0[g]) / (b1 - b0) * 100 for g in groups}
-    requests: dict[int, int] = {}
+    requests: dict[str, int] = {}
     for tab in tabs:
         for status, n in tab.statuses.items():
             requests[status] = requests.get(status, 0) + n
@@ -278,12 +314,13 @@ def main() -> None:
 
     print(
         f"bench_live: {args.tabs} tabs polling every {args.period:g} s, {args.monitors} monitors, "
-        f"{args.seconds:g} s, a state change every {args.every:g} s ({len(made)} changes)"
+        f"{args.seconds:g} s, a state change every {args.every:g} s ({len(made)} changes); "
+        f"{args.monitor_tabs} of the tabs on a monitor page with its chart"
     )
     total = sum(requests.values())
     print(
         f"  requests {total} ({total / (b1 - b0):.0f}/s): "
-        + ", ".join(f"{status or 'retried'}: {n}" for status, n in sorted(requests.items()))
+        + ", ".join(f"{kind}: {n}" for kind, n in sorted(requests.items()))
     )
     print(
         "  CPU, % of one core   "

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from growalert.pages.errors import sentence
+from monitors.evaluate import time_zones
 from monitors.models import BODY_TEMPLATE_LENGTH, SUBJECT_TEMPLATE_LENGTH, Channel
 from monitors.notify import channels as channel_services
 from monitors.notify import messages as words
@@ -105,7 +106,9 @@ def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
         messages.success(request, f"The messages of “{channel.name}” are saved.")
         return redirect(reverse("pages:channel", args=[channel.pk]) + "#messages")
     real = notify_selectors.latest_alert_payload(owner=owner_of(request))
-    payload = real or templating.sample_payload(absolute_url("/").rstrip("/"))
+    payload = real or templating.sample_payload(
+        absolute_url("/").rstrip("/"), time_zone=time_zones.of_owner(channel.owner_id)
+    )
     if form.is_bound and not form.errors:
         subject, body = form.cleaned_data["subject_template"], form.cleaned_data["body_template"]
     else:

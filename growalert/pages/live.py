@@ -4,18 +4,23 @@ How it stays cheap at many open tabs (bench/bench_live.py):
 
 - Every writer that changes what these pages show moves the owner's counter in Redis on
   commit (``monitors.live``). The counter is the answer's ``ETag``.
-- A page polls ``/app/live/...?t=<token>`` about once a second with ``If-None-Match``. The token
-  is the owner's id signed by this server (it names the counter, nothing else): while the
-  counter is unchanged, ``growalert.pages.live_wsgi`` answers 304 in front of Django, from one
-  Redis ``GET`` — no session, no database.
-- When it moved, the request reaches the view below, which authenticates the session as any
-  page does and answers the page's HTML rendered without its charts (the script swaps the
-  marked regions). That HTML is cached in Redis per owner, counter and minute, so 100 tabs of
-  one account render it once per change.
+- A page polls ``/app/live/...?t=<token>`` every 1.5 s with ``If-None-Match``. The token is the
+  owner's id and a mark of the session it was given to (a keyed hash, never the session key),
+  signed by this server: while the counter is unchanged, ``growalert.pages.live_wsgi`` answers
+  304 in front of Django, from one Redis ``GET`` — no session, no database.
+- When it moved, the view below authenticates the session as any page does and answers the
+  page's HTML rendered without its charts (the script swaps the marked regions). That HTML is
+  cached in Redis per owner, page, counter and minute, so 100 tabs of one account render it
+  once per change, and the other tabs get it in front of Django too: a token at most
+  ``FRESH_SECONDS`` old presented with the session cookie it was given to is enough to read the
+  cached answer (one Redis ``MGET``). Only Django gives tokens: a page asks it again every
+  ``RENEW_SECONDS``, so a session ended elsewhere (password changed, user deactivated) stops
+  reading within ``FRESH_SECONDS``; signing out ends it at once (:func:`forget_session`).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from collections.abc import Callable
@@ -26,43 +31,95 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET
 
 from monitors import live
 from shared.auth import owner_of as tenant_owner
 
 TOKEN_SALT = "growalert.pages.live"  # noqa: S105  (a signing salt, not a secret)
-TOKEN_MAX_AGE = 12 * 3600  # a page open longer gets a fresh token from its next full answer
+TOKEN_MAX_AGE = 12 * 3600  # for a 304 (which tells nothing but "unchanged")
+# For a changed answer given in front of Django: the session's token must be this recent. A page
+# asks Django for a new one every RENEW_SECONDS (static/js/live.js), well inside it.
+FRESH_SECONDS = 300
+RENEW_SECONDS = 240
 POLL_MS = 1500  # how often a page asks (static/js/live.js): p99 under 2 s (bench_live)
+SIGNED_OUT_PREFIX = "live:signed-out:"
 CACHE_SECONDS = 120
 RENDER_WAIT_SECONDS = 3
 HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Cookie"}
 
 
-def token(owner_id: int) -> str:
-    return signing.TimestampSigner(salt=TOKEN_SALT).sign(str(owner_id))
+def session_mark(session_key: str | None) -> str:
+    """What a token holds of the session it was given to: a keyed hash (tokens travel in URLs,
+    which end up in logs; the session key must not)."""
+    if not session_key:
+        return ""
+    return salted_hmac(TOKEN_SALT, session_key).hexdigest()[:24]
+
+
+def token(owner_id: int, session_key: str | None = None) -> str:
+    return signing.TimestampSigner(salt=TOKEN_SALT).sign(f"{owner_id}:{session_mark(session_key)}")
+
+
+def _unsigned(value: str, max_age: int) -> tuple[int, str] | None:
+    try:
+        text = signing.TimestampSigner(salt=TOKEN_SALT).unsign(value, max_age=max_age)
+    except signing.BadSignature:
+        return None
+    owner, _, mark = text.partition(":")
+    return (int(owner), mark) if owner.isdigit() else None
 
 
 def owner_of(value: str) -> int | None:
-    """The owner id a token names, or None for a forged, garbled or expired one."""
-    try:
-        text = signing.TimestampSigner(salt=TOKEN_SALT).unsign(value, max_age=TOKEN_MAX_AGE)
-    except signing.BadSignature:
+    """The owner id a token names, or None for a forged, garbled or expired one (enough for a
+    304)."""
+    found = _unsigned(value, TOKEN_MAX_AGE)
+    return found[0] if found else None
+
+
+def session_owner_of(value: str, session_key: str | None) -> int | None:
+    """The owner id a token names when it is at most FRESH_SECONDS old and was given to the
+    session ``session_key`` (enough to read the owner's cached answer), else None."""
+    found = _unsigned(value, FRESH_SECONDS)
+    if found is None or not session_key:
         return None
-    return int(text) if text.isdigit() else None
+    owner_id, mark = found
+    return owner_id if mark and hmac.compare_digest(mark, session_mark(session_key)) else None
+
+
+def answer_key(page: str, owner_id: int, version: int) -> str:
+    """Where the answer of ``page`` (``dashboard``, ``monitor-<id>``) is cached: per owner,
+    counter and minute (the minute moves "3 minutes ago" on)."""
+    return f"live:{page}:{owner_id}:{version}:{int(time.time() // 60)}"
+
+
+def monitor_page(monitor_id: int) -> str:
+    return f"monitor-{monitor_id}"
+
+
+def signed_out_key(session_key: str | None) -> str:
+    return f"{SIGNED_OUT_PREFIX}{session_mark(session_key)}"
+
+
+def forget_session(session_key: str | None) -> None:
+    """A signed-out session's tokens stop reading cached answers at once (user_logged_out)."""
+    if session_key:
+        cache.set(signed_out_key(session_key), 1, FRESH_SECONDS)
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def page_attributes(owner_id: int, url: str) -> dict[str, Any]:
+def page_attributes(request: HttpRequest, owner_id: int, url: str) -> dict[str, Any]:
     """What a live page's root element carries for static/js/live.js."""
     return {
         "url": url,
-        "token": token(owner_id),
+        "token": token(owner_id, request.session.session_key),
         "version": live.version(owner_id),
         "poll_ms": POLL_MS,
+        "renew_ms": RENEW_SECONDS * 1000,
     }
 
 
@@ -86,17 +143,14 @@ def answer(request: HttpRequest, name: str, render_page: Callable[[], str]) -> H
         return not_modified(version)
 
     def encode() -> bytes:
-        body = {"version": version, "token": token(user.pk), "html": render_page()}
+        body = {"version": version, "html": render_page()}
         return json.dumps(body, separators=(",", ":")).encode()
 
-    # The body depends on the owner, the counter and the minute only (the token is the
-    # owner's): encoded once for every tab of the account.
-    minute = int(time.time() // 60)
-    content = (
-        encode()
-        if version is None
-        else _cached(f"live:{name}:{user.pk}:{version}:{minute}", encode)
-    )
+    # The body depends on the owner, the page, the counter and the minute only: encoded once
+    # for every tab of the account. The session's token goes in front of it.
+    content = encode() if version is None else _cached(answer_key(name, user.pk, version), encode)
+    fresh = json.dumps(token(user.pk, request.session.session_key)).encode()
+    content = b'{"token":' + fresh + b"," + content[1:]
     response = HttpResponse(content, content_type="application/json", headers=HEADERS)
     if version is not None:
         response["ETag"] = etag(version)

@@ -1,29 +1,51 @@
-"""Unchanged live polls answered in front of Django (growalert/wsgi.py).
+"""Live polls answered in front of Django (growalert/wsgi.py).
 
-A live page asks ``/app/live/...?t=<token>`` about once a second (growalert/pages/live.py).
-Almost every time nothing has changed, and the answer is a 304 that needs the owner's counter
-only: this wrapper reads the token (the owner's id signed by this server), the counter (one
-Redis ``GET``) and the ``If-None-Match`` header, and answers 304 itself when they agree —
-without the session, CSRF, CSP or page middleware and without a database query. Anything else
-(the counter moved, no or a bad token, Redis away) goes to Django, which authenticates the
-session and answers in full. A 304 tells nothing but "unchanged since the version you have".
+A live page asks ``/app/live/...?t=<token>`` every 1.5 s (growalert/pages/live.py). Almost
+every time nothing has changed, and the answer is a 304 that needs the owner's counter only:
+this wrapper reads the token (the owner's id signed by this server), the counter (one Redis
+``GET``) and the ``If-None-Match`` header, and answers 304 itself when they agree — without
+the session, CSRF, CSP or page middleware and without a database query. A 304 tells nothing
+but "unchanged since the version you have".
+
+When the counter moved, the first tab's request renders the answer in Django, which caches it
+per owner, page, counter and minute; the account's other tabs get that cached answer here when
+their token is recent (``live.FRESH_SECONDS``) and was given to the session whose cookie comes
+with the request, and that session has not signed out (one Redis ``MGET``). Anything else (no
+or a bad token, a stale one, another session's, nothing cached yet, Redis away) goes to
+Django, which authenticates the session and answers in full.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.http import parse_cookie
 
 from growalert.pages import live as live_pages
 from monitors import live
 
 PREFIX = "/app/live/"
+PAGES = re.compile(r"^/app/live/(?:(dashboard)|monitors/([0-9]{1,18}))$")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def unchanged_version(environ: dict[str, Any]) -> int | None:
-    """The counter, when this request is a live poll whose version is still current."""
+def page_of(path: str) -> str | None:
+    """The page a live URL names, as growalert/pages/views.py names its answers."""
+    found = PAGES.match(path)
+    if found is None:
+        return None
+    return "dashboard" if found.group(1) else live_pages.monitor_page(int(found.group(2)))
+
+
+def poll_answer(environ: dict[str, Any]) -> tuple[int, bytes | None] | None:
+    """``(version, None)``: unchanged, a 304; ``(version, body)``: the cached changed answer;
+    None: Django answers."""
     if environ.get("REQUEST_METHOD") != "GET" or not environ.get("PATH_INFO", "").startswith(
         PREFIX
     ):
@@ -36,18 +58,46 @@ def unchanged_version(environ: dict[str, Any]) -> int | None:
     if owner_id is None:
         return None
     version = live.version(owner_id)
-    if version is None or seen != live_pages.etag(version):
+    if version is None:
         return None
-    return version
+    if seen == live_pages.etag(version):
+        return version, None
+    body = cached_answer(environ, tokens[0], owner_id, version)
+    return (version, body) if body is not None else None
+
+
+def cached_answer(environ: dict[str, Any], token: str, owner_id: int, version: int) -> bytes | None:
+    page = page_of(environ.get("PATH_INFO", ""))
+    if page is None:
+        return None
+    cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    session_key = cookies.get(settings.SESSION_COOKIE_NAME)
+    if live_pages.session_owner_of(token, session_key) != owner_id:
+        return None
+    key = live_pages.answer_key(page, owner_id, version)
+    signed_out = live_pages.signed_out_key(session_key)
+    try:
+        found = cache.get_many([key, signed_out])
+    except redis.RedisError:  # Redis away: Django answers, as for any other doubt
+        return None
+    body = found.get(key)
+    if signed_out in found or not isinstance(body, bytes):
+        return None
+    return body
 
 
 def with_live(app: WSGIApp) -> WSGIApp:
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        version = unchanged_version(environ)
-        if version is None:
+        found = poll_answer(environ)
+        if found is None:
             return app(environ, start_response)
+        version, body = found
         headers = [("ETag", live_pages.etag(version)), *live_pages.HEADERS.items()]
-        start_response("304 Not Modified", headers)
-        return [b""]
+        if body is None:
+            start_response("304 Not Modified", headers)
+            return [b""]
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [body]
 
     return application

@@ -128,7 +128,9 @@ def _dashboard_context(request: HttpRequest, *, with_charts: bool) -> dict[str, 
     context = {
         "rows": rows,
         "open_incidents": open_incidents,
-        "live": live_pages.page_attributes(_owner(request).pk, reverse("pages:live-dashboard")),
+        "live": live_pages.page_attributes(
+            request, _owner(request).pk, reverse("pages:live-dashboard")
+        ),
         **_billing_state(request),
     }
     if (
@@ -189,7 +191,7 @@ def _monitor_context(
         "incidents": incidents,
         "notifications": notifications,
         "live": live_pages.page_attributes(
-            _owner(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
+            request, _owner(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
         ),
         **_billing_state(request),
     }
@@ -360,7 +362,7 @@ def monitor_live(request: HttpRequest, monitor_id: int) -> HttpResponse:
     monitor = _owned_monitor(request, monitor_id)
     return live_pages.answer(
         request,
-        f"monitor-{monitor.pk}",
+        live_pages.monitor_page(monitor.pk),
         lambda: live_pages.render_without_charts(
             request,
             "pages/monitor_detail.html",

@@ -47,3 +47,15 @@ def shown(monitor: Monitor) -> str:
     (read now if no one attached it)."""
     attach([monitor], every=True)
     return monitor.time_zone or DEFAULT_ZONE
+
+
+def of_owner(owner_id: int) -> str:
+    """The zone an owner's notifications show times in, as :func:`attach` reads it (a preview
+    of the owner's messages without a real alert uses it)."""
+    found = (
+        get_user_model()
+        .objects.filter(pk=owner_id)
+        .values_list("profile__time_zone", flat=True)
+        .first()
+    )
+    return found or DEFAULT_ZONE

@@ -200,9 +200,10 @@ def _clock(moment: datetime | None, payload: dict[str, Any]) -> str:
     return "" if moment is None else local_time.clock(moment, payload)
 
 
-def sample_payload(site_url: str) -> dict[str, Any]:
+def sample_payload(site_url: str, *, time_zone: str = "UTC") -> dict[str, Any]:
     """An alert as growalert writes one, to preview templates with when the account has no
-    alert of its own yet."""
+    alert of its own yet; its times shown in ``time_zone`` (the owner's, as the pipeline writes
+    into real alerts: monitors/evaluate/time_zones.py)."""
     return {
         "version": 1,
         "event": "fired",
@@ -224,4 +225,5 @@ def sample_payload(site_url: str) -> dict[str, Any]:
         "threshold_high": None,
         "tags": {"device": "bench-3"},
         "failing_since": "2026-12-02T01:15:00+00:00",
+        "time_zone": time_zone,
     }

@@ -1,9 +1,11 @@
-/* Live pages (growalert/pages/live.py): ask the page's live URL about once a second with the
-   version last seen (If-None-Match). 304: nothing changed. 200: the page's HTML without its
-   charts; every element marked data-live-region is swapped for its new copy, dashboard cards
+/* Live pages (growalert/pages/live.py): ask the page's live URL every 1.5 s with the version
+   last seen (If-None-Match). 304: nothing changed. 200: the page's HTML without its charts;
+   every element marked data-live-region is swapped for its new copy, dashboard cards
    (data-live-item) take their new status and order, and a change of status is announced to
    screen readers. A full answer is asked for at least once a minute (times like "3 minutes
-   ago" move on), and not at all while the tab is hidden. No build step, no inline script. */
+   ago" move on; If-None-Match "refresh", which matches no version), a new token every few
+   minutes (no If-None-Match: only Django gives tokens), and nothing while the tab is hidden.
+   No build step, no inline script. */
 (function () {
   "use strict";
   var config = document.querySelector("[data-live-url]");
@@ -12,8 +14,10 @@
   var token = config.getAttribute("data-live-token");
   var version = config.getAttribute("data-live-version");
   var period = parseInt(config.getAttribute("data-live-poll"), 10) || 1000;
+  var renewEvery = parseInt(config.getAttribute("data-live-renew"), 10) || 240000;
   var FULL_EVERY = 60000;
   var lastFull = Date.now();
+  var tokenAt = Date.now();
   var failures = 0;
   var timer = null;
 
@@ -25,8 +29,10 @@
   function poll() {
     timer = null;
     var headers = { "Accept": "application/json" };
-    var full = Date.now() - lastFull >= FULL_EVERY;
-    if (version !== "" && version !== null && !full) headers["If-None-Match"] = '"' + version + '"';
+    var now = Date.now();
+    if (version !== "" && version !== null && now - tokenAt < renewEvery) {
+      headers["If-None-Match"] = now - lastFull >= FULL_EVERY ? '"refresh"' : '"' + version + '"';
+    }
     fetch(url + "?t=" + encodeURIComponent(token), {
       headers: headers, credentials: "same-origin", cache: "no-store"
     }).then(function (response) {
@@ -46,7 +52,7 @@
   function apply(answer) {
     lastFull = Date.now();
     version = answer.version === null ? "" : String(answer.version);
-    token = answer.token || token;
+    if (answer.token) { token = answer.token; tokenAt = Date.now(); }
     var fresh = new DOMParser().parseFromString(answer.html, "text/html");
     if (!sameItems(fresh)) { window.location.reload(); return; }
     var changes = updateItems(fresh);

@@ -4,10 +4,12 @@ InfluxDB); the live view answers 304 while nothing changed, in front of Django t
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -111,15 +113,26 @@ def test_the_pipeline_moves_the_owner_version_when_a_status_changes(
 # --- the WSGI fast path ----------------------------------------------------------------------
 
 
-def _environ(token: str, seen: str | None) -> dict[str, Any]:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/app/live/dashboard",
-        "QUERY_STRING": f"t={token}",
-    }
+def _environ(
+    token: str, seen: str | None, *, session: str | None = None, path: str = "/app/live/dashboard"
+) -> dict[str, Any]:
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": f"t={token}"}
     if seen is not None:
         environ["HTTP_IF_NONE_MATCH"] = seen
+    if session is not None:
+        environ["HTTP_COOKIE"] = f"{settings.SESSION_COOKIE_NAME}={session}"
     return environ
+
+
+class Answered:
+    """start_response that keeps the status and headers."""
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: dict[str, str] = {}
+
+    def __call__(self, status: str, headers: list[tuple[str, str]]) -> None:
+        self.status, self.headers = status, dict(headers)
 
 
 class Inner:
@@ -216,3 +229,69 @@ def test_a_monitor_page_shows_its_incident_resolved_by_a_pause_without_a_reload(
     expect(page.get_by_text("still open")).to_have_count(0)
     assert_not_reloaded(page)
     screenshot(page, "paused")
+
+
+def _session(client: Client) -> str:
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+@pytest.mark.django_db
+def test_a_changed_answer_django_rendered_is_given_to_the_other_tabs_without_django(
+    alice, client_for, django_capture_on_commit_callbacks
+):
+    monitor = MonitorFactory(owner=alice, name="bench 3 soil")
+    tab, other_tab = client_for(alice), client_for(alice)
+    first = other_tab.get("/app/live/dashboard").json()
+    seen = live_pages.etag(first["version"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.monitor_set_enabled(monitor=monitor, enabled=False)
+    rendered = tab.get("/app/live/dashboard", HTTP_IF_NONE_MATCH=seen)  # Django renders, caches
+    assert rendered.json()["token"] != first["token"]  # each session gets its own token
+
+    inner, answered = Inner(), Answered()
+    body = with_live(inner)(_environ(first["token"], seen, session=_session(other_tab)), answered)
+    assert inner.calls == 0
+    assert answered.status == "200 OK"
+    assert answered.headers["ETag"] == rendered["ETag"]
+    answer = json.loads(b"".join(body))
+    assert answer["html"] == rendered.json()["html"]
+    assert "Paused" in answer["html"]
+    assert "token" not in answer  # only Django gives tokens
+    # A refresh (no version matches it) is the cached answer too.
+    with_live(inner)(_environ(first["token"], '"refresh"', session=_session(other_tab)), answered)
+    assert (inner.calls, answered.status) == (0, "200 OK")
+
+
+@pytest.mark.django_db
+def test_a_cached_answer_needs_the_session_the_token_was_given_to(
+    alice, bob, client_for, django_capture_on_commit_callbacks, monkeypatch
+):
+    monitor = MonitorFactory(owner=alice)
+    tab, bobs = client_for(alice), client_for(bob)
+    token = tab.get("/app/live/dashboard").json()["token"]
+    seen = live_pages.etag(live.version(alice.pk) or 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.monitor_set_enabled(monitor=monitor, enabled=False)
+    tab.get("/app/live/dashboard", HTTP_IF_NONE_MATCH=seen)  # rendered and cached
+    inner = Inner()
+    app = with_live(inner)
+
+    def reaches_django(environ: dict[str, Any]) -> bool:
+        before = inner.calls
+        app(environ, Answered())
+        return inner.calls == before + 1
+
+    assert not reaches_django(_environ(token, seen, session=_session(tab)))
+    assert reaches_django(_environ(token, seen))  # no cookie
+    assert reaches_django(_environ(token, seen, session=_session(bobs)))  # another session
+    assert reaches_django(_environ(live_pages.token(alice.pk), seen, session=_session(tab)))
+    assert reaches_django(
+        _environ(token, seen, session=_session(tab), path=f"/app/live/monitors/{monitor.pk}")
+    )  # nothing cached for that page yet
+    monkeypatch.setattr(live_pages, "FRESH_SECONDS", -1)  # the token is now too old
+    assert reaches_django(_environ(token, seen, session=_session(tab)))
+    monkeypatch.undo()
+
+    session = _session(tab)
+    tab.post("/accounts/logout/")  # signed out: its tokens read nothing more
+    assert reaches_django(_environ(token, seen, session=session))

@@ -39,24 +39,20 @@ _NOT_A_NUMBER_FIELD = "|".join(sorted({*RESERVED_NAMES, *STRING_FIELDS}))
 _TAG_VALUE = rf"[^\x00-\x20,=\\\"\x7f]{{1,{MAX_TAG_VALUE}}}"
 # plain decimals without a sign InfluxDB would refuse ("+1"), below 1e15 in magnitude
 _NUMBER = r"-?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
-# a tag key sent twice in a line: InfluxDB refuses the line (the parser keeps the last); the
-# key is group 1, the only group of _BODY, so the lookahead can name it
-_TAG = rf",(?!(?:{_NOT_A_TAG})=)({_NAME})={_TAG_VALUE}(?!(?:,[^, ]++)*?,\1=)"
+# a tag key sent twice in a line: InfluxDB refuses the line (the parser keeps the last)
+_TAG = rf",(?!(?:{_NOT_A_TAG})=)(?P<key>{_NAME})={_TAG_VALUE}(?!(?:,[^, ]++)*?,(?P=key)=)"
 _FIELD = rf"(?!(?:{_NOT_A_NUMBER_FIELD})=){_NAME}={_NUMBER}"
-_LINE = (
-    rf"(?!(?:{_RESERVED})[ ,]){_NAME}(?:{_TAG}){{0,{MAX_TAGS}}}"
-    rf" {_FIELD}(?:,{_FIELD}){{0,{MAX_FIELDS - 1}}}(?: [0-9]{{1,19}})?"
-)
-# one copy of _LINE (its tag group stays group 1); the text has no trailing newline
-_BODY = re.compile(rf"(?:{_LINE}(?:\n|\Z))+")
-# A line of a body _BODY took, in parts: head (measurement and tags), the temperature and the
-# humidity when the fields have them (the first of each, as a field: not a tag of that name),
-# the fields, the timestamp ('' when none).
-_PARTS = re.compile(
-    r"([^ \n]+) "
+# One line, from a line's start to its end, in parts: the head (measurement and tags), the last
+# tag key (unused), the temperature and the humidity when the fields have them (the first of
+# each, as a field: a tag of that name is not one), the fields, the timestamp ('' when none).
+# ``findall`` checks and splits the body in one pass: a match is one whole line, so the body is
+# canonical exactly when there are as many matches as lines.
+_LINE = re.compile(
+    rf"^((?!(?:{_RESERVED})[ ,]){_NAME}(?:{_TAG}){{0,{MAX_TAGS}}}) "
     rf"(?=(?:[^, \n]++,)*?{TEMPERATURE}=([^, \n]+))?"
     rf"(?=(?:[^, \n]++,)*?{HUMIDITY}=([^, \n]+))?"
-    r"([^ \n]+)(?: ([0-9]+))?"
+    rf"({_FIELD}(?:,{_FIELD}){{0,{MAX_FIELDS - 1}}})(?: ([0-9]{{1,19}}))?(?:\n|\Z)",
+    re.MULTILINE,
 )
 _SENT_DERIVED = tuple(f"{name}=" for name in DERIVED_FIELDS)  # a device's own: per point
 _STATUS_NAMES = ("battery", "rssi", "firmware")  # service.device_status reads these points
@@ -74,7 +70,7 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
     then reads the body). ``scale`` is nanoseconds per unit of the body's timestamps.
 
     Every check is a regex or a string method over the whole body; what is left per line is
-    one tuple from ``_PARTS``, the derived fields when it has a temperature and a humidity, and
+    one tuple from ``_LINE``, the derived fields when it has a temperature and a humidity, and
     one f-string (this runs for every reading on the ingest path)."""
     try:
         text = body.decode("ascii").rstrip("\n")
@@ -82,31 +78,33 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
         return None
     if not text or text.count("\n") >= settings.INGEST_MAX_POINTS:
         return None
-    if any(mark in text for mark in _SENT_DERIVED) or _BODY.fullmatch(text) is None:
+    if any(mark in text for mark in _SENT_DERIVED):
         return None
-    rows = _PARTS.findall(text)
+    rows = _LINE.findall(text)
+    if len(rows) != text.count("\n") + 1:  # a line that is not canonical
+        return None
     times: range | list[int]
     if text.count(" ") == len(rows):  # one space per line: no line has a timestamp
         times = range(now_ns, now_ns + len(rows))
         newest = times[-1]
     else:
-        sent = [int(row[4]) * scale for row in rows if row[4]]
+        sent = [int(row[5]) * scale for row in rows if row[5]]
         low = now_ns - max_past_seconds() * 1_000_000_000
         high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
         if not (low <= min(sent) and max(sent) <= high):
             return None  # the per-point parser says which and why
-        times = [int(row[4]) * scale if row[4] else now_ns + i for i, row in enumerate(rows)]
+        times = [int(row[5]) * scale if row[5] else now_ns + i for i, row in enumerate(rows)]
         newest = max(times)
     device_tag = f",{SERVER_TAG}={device_id} "
     lines = [
         f"{head}{device_tag}{fields}{derived_line(float(t), float(h)) if t and h else ''} {time}"
-        for (head, t, h, fields, _), time in zip(rows, times, strict=True)
+        for (head, _, t, h, fields, _), time in zip(rows, times, strict=True)
     ]
     reporting: list[Point] = []
     if any(name in text for name in _STATUS_NAMES):
         reporting = [
             Point(head.split(",", 1)[0], None, None, time, head=head, body=fields)
-            for (head, _, _, fields, _), time in zip(rows, times, strict=True)
+            for (head, _, _, _, fields, _), time in zip(rows, times, strict=True)
             if any(name in head or name in fields for name in _STATUS_NAMES)
         ]
     return Batch(lines, newest, reporting)

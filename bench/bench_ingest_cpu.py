@@ -5,7 +5,8 @@ Redis script) called directly with a WSGI environ, against the real Redis, with 
 It is what bench_ingest.py's "web" CPU column measures without gunicorn's own share and without
 needing wrk, and it counts CPU time of this process only (``time.process_time``), so it is far
 less sensitive to a busy machine than a throughput figure. The stream is trimmed as it goes
-(no flusher runs). ``--profile`` prints the top functions by internal time (cProfile).
+(no flusher runs). ``--profile`` prints the top functions by internal CPU time (cProfile timed
+with ``time.process_time``: with the wall clock, the Redis round trip's wait looked like work).
 
 ``--gunicorn`` serves the same requests through gunicorn (BENCH_WORKERS x BENCH_THREADS, 2 x 4
 by default, DEBUG off, as bench_ingest.py) and sends them from 8 keep-alive connections in this
@@ -195,7 +196,7 @@ def main() -> None:
         return
     if "--profile" in sys.argv:
         for name, (body, content_type) in cases.items():
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.process_time)
             profile.enable()
             run(body, key, content_type, requests // 4)
             profile.disable()

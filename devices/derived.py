@@ -83,12 +83,16 @@ def derived_line(temperature: float, humidity: float) -> str:
     as it rounds to (so the stored floats are the same), without building a dict of fields."""
     if not (-40.0 <= temperature <= 70.0 and 0 < humidity <= MAX_HUMIDITY):  # usable()
         return ""
-    fraction = min(humidity, 100.0) / 100
+    # min() and math.log/exp looked up per call were a sixth of this function's time
+    fraction = (humidity if humidity < 100.0 else 100.0) / 100
     exponent = A * temperature / (temperature + B)
-    gamma = math.log(fraction) + exponent
-    vapour_deficit = SVP0 * math.exp(exponent) * (1 - fraction)
+    gamma = _log(fraction) + exponent
+    vapour_deficit = SVP0 * _exp(exponent) * (1 - fraction)
     # %-formatting: the same text as f"{x:.4f}", at half the cost (this runs per reading)
     return _DERIVED_TEXT % (vapour_deficit, B * gamma / (A - gamma))
+
+
+_exp, _log = math.exp, math.log
 
 
 _DERIVED_TEXT = f",{VPD}=%.4f,{DEW_POINT}=%.3f"

@@ -39,15 +39,21 @@ _NOT_A_NUMBER_FIELD = "|".join(sorted({*RESERVED_NAMES, *STRING_FIELDS}))
 _TAG_VALUE = rf"[^\x00-\x20,=\\\"\x7f]{{1,{MAX_TAG_VALUE}}}"
 # plain decimals without a sign InfluxDB would refuse ("+1"), below 1e15 in magnitude
 _NUMBER = r"-?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
-_TAG = rf",(?!(?:{_NOT_A_TAG})=){_NAME}={_TAG_VALUE}"
+# a tag key sent twice in a line: InfluxDB refuses the line (the parser keeps the last)
+_TAG = rf",(?!(?:{_NOT_A_TAG})=)(?P<key>{_NAME})={_TAG_VALUE}(?!(?:,[^, ]++)*?,(?P=key)=)"
 _FIELD = rf"(?!(?:{_NOT_A_NUMBER_FIELD})=){_NAME}={_NUMBER}"
-_LINE = (
-    rf"(?!(?:{_RESERVED})[ ,]){_NAME}(?:{_TAG}){{0,{MAX_TAGS}}}"
-    rf" {_FIELD}(?:,{_FIELD}){{0,{MAX_FIELDS - 1}}}(?: [0-9]{{1,19}})?"
+# One line, from a line's start to its end, in parts: the head (measurement and tags), the last
+# tag key (unused), the temperature and the humidity when the fields have them (the first of
+# each, as a field: a tag of that name is not one), the fields, the timestamp ('' when none).
+# ``findall`` checks and splits the body in one pass: a match is one whole line, so the body is
+# canonical exactly when there are as many matches as lines.
+_LINE = re.compile(
+    rf"^((?!(?:{_RESERVED})[ ,]){_NAME}(?:{_TAG}){{0,{MAX_TAGS}}}) "
+    rf"(?=(?:[^, \n]++,)*?{TEMPERATURE}=([^, \n]+))?"
+    rf"(?=(?:[^, \n]++,)*?{HUMIDITY}=([^, \n]+))?"
+    rf"({_FIELD}(?:,{_FIELD}){{0,{MAX_FIELDS - 1}}})(?: ([0-9]{{1,19}}))?(?:\n|\Z)",
+    re.MULTILINE,
 )
-_BODY = re.compile(rf"{_LINE}(?:\n{_LINE})*")
-_TEMPERATURE = re.compile(rf"(?:^|,){TEMPERATURE}=([^,]+)")
-_HUMIDITY = re.compile(rf"(?:^|,){HUMIDITY}=([^,]+)")
 _SENT_DERIVED = tuple(f"{name}=" for name in DERIVED_FIELDS)  # a device's own: per point
 _STATUS_NAMES = ("battery", "rssi", "firmware")  # service.device_status reads these points
 
@@ -61,47 +67,44 @@ class Batch:
 
 def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | None:
     """The batch written out, or None when any line is not canonical (``parse.parse_lines``
-    then reads the body). ``scale`` is nanoseconds per unit of the body's timestamps."""
+    then reads the body). ``scale`` is nanoseconds per unit of the body's timestamps.
+
+    Every check is a regex or a string method over the whole body; what is left per line is
+    one tuple from ``_LINE``, the derived fields when it has a temperature and a humidity, and
+    one f-string (this runs for every reading on the ingest path)."""
     try:
         text = body.decode("ascii").rstrip("\n")
     except UnicodeDecodeError:
         return None
     if not text or text.count("\n") >= settings.INGEST_MAX_POINTS:
         return None
-    if any(mark in text for mark in _SENT_DERIVED) or _BODY.fullmatch(text) is None:
+    if any(mark in text for mark in _SENT_DERIVED):
         return None
-    low = now_ns - max_past_seconds() * 1_000_000_000
-    high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
-    scan = any(name in text for name in _STATUS_NAMES)
+    rows = _LINE.findall(text)
+    if len(rows) != text.count("\n") + 1:  # a line that is not canonical
+        return None
+    times: range | list[int]
+    if text.count(" ") == len(rows):  # one space per line: no line has a timestamp
+        times = range(now_ns, now_ns + len(rows))
+        newest = times[-1]
+    else:
+        sent = [int(row[5]) * scale for row in rows if row[5]]
+        low = now_ns - max_past_seconds() * 1_000_000_000
+        high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
+        if not (low <= min(sent) and max(sent) <= high):
+            return None  # the per-point parser says which and why
+        times = [int(row[5]) * scale if row[5] else now_ns + i for i, row in enumerate(rows)]
+        newest = max(times)
     device_tag = f",{SERVER_TAG}={device_id} "
-    lines: list[str] = []
-    append = lines.append
+    lines = [
+        f"{head}{device_tag}{fields}{derived_line(float(t), float(h)) if t and h else ''} {time}"
+        for (head, _, t, h, fields, _), time in zip(rows, times, strict=True)
+    ]
     reporting: list[Point] = []
-    newest = 0
-    for index, line in enumerate(text.split("\n")):
-        parts = line.split(" ")
-        head, fields = parts[0], parts[1]
-        if len(parts) == 3:
-            time_ns = int(parts[2]) * scale
-            if not low <= time_ns <= high:
-                return None  # the per-point parser says which and why
-        else:
-            time_ns = now_ns + index
-        if time_ns > newest:
-            newest = time_ns
-        if head.count(",") > 1 and _duplicate_tag(head):
-            return None  # InfluxDB refuses a line with a tag twice; the parser keeps the last
-        if scan and any(name in line for name in _STATUS_NAMES):
-            measurement = head.split(",", 1)[0]
-            reporting.append(Point(measurement, None, None, time_ns, head=head, body=fields))
-        if TEMPERATURE in fields and HUMIDITY in fields:
-            temperature, humidity = _TEMPERATURE.search(fields), _HUMIDITY.search(fields)
-            if temperature and humidity:
-                fields += derived_line(float(temperature[1]), float(humidity[1]))
-        append(f"{head}{device_tag}{fields} {time_ns}")
+    if any(name in text for name in _STATUS_NAMES):
+        reporting = [
+            Point(head.split(",", 1)[0], None, None, time, head=head, body=fields)
+            for (head, _, _, _, fields, _), time in zip(rows, times, strict=True)
+            if any(name in head or name in fields for name in _STATUS_NAMES)
+        ]
     return Batch(lines, newest, reporting)
-
-
-def _duplicate_tag(head: str) -> bool:
-    keys = [pair.split("=", 1)[0] for pair in head.split(",")[1:]]
-    return len(set(keys)) != len(keys)

@@ -52,6 +52,11 @@ def _whole(body: bytes, scale: int = 1) -> tuple[list[str], dict[str, object]] |
         "soil.probe-2,zone=A/3#x moisture=0.000000000000001,air_temperature=12",
         "gro01 temperature=95,humidity=50",  # outside the formula's range: no derived fields
         "gro01 temperature=20,humidity=0",
+        # fields in any order; a tag named like a field is not the field
+        "gro01,zone=a co2=415,humidity=61.5,light=3000,temperature=19.9 " + str(NOW_NS - 10**9),
+        "gro01,temperature=5 humidity=50\ngro01,temperature=5 humidity=50,temperature=20",
+        "gro01,a=1,ab=2,b=a temperature=1",  # tag keys that only share a prefix
+        "gro01 temperature=1\ngro01,a=1,b=2,c=3 humidity=2 " + str(NOW_NS),
     ],
 )
 def test_canonical_bodies_are_written_exactly_as_the_per_point_path_writes_them(body):
@@ -89,6 +94,8 @@ def test_timestamps_in_each_precision_are_scaled_alike():
         "gro01 time=1",
         "time t=1",
         "gro01,a=1,a=2 t=1",  # InfluxDB refuses duplicate tags
+        "gro01,a=1,b=2,a=3 t=1",
+        "gro01,b=1 t=1\ngro01,a=1,b=2,c=3,b=4 t=1 " + str(NOW_NS),
         "gro01 temperature=20,humidity=50,vpd=1.2",  # the device's own derived field
         "gro01 t=1\n\ngro01 t=2",  # a blank line
         "# comment\ngro01 t=1",

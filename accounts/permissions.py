@@ -124,6 +124,7 @@ POLICY: dict[str, Rule] = {
     "pages:monitor-delete": Rule(MEMBER, MEMBER),
     "pages:monitor-silence": Rule(MEMBER, MEMBER),
     "pages:series-silence": Rule(MEMBER, MEMBER),
+    "pages:series-acknowledge": Rule(MEMBER, MEMBER),
     "pages:silence-end": Rule(MEMBER, MEMBER),
     "pages:incident": Rule(VIEWER, MEMBER),
     "pages:incident-acknowledge": Rule(MEMBER, MEMBER),

@@ -13,7 +13,11 @@ by default, DEBUG off, as bench_ingest.py) and sends them from 8 keep-alive conn
 process (http.client threads; slower than wrk, so the rate it prints is the client's, not the
 server's ceiling); it prints the CPU the gunicorn processes used per request (/proc).
 
-    .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile|--gunicorn]
+    .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile] [--gunicorn]
+
+``--gunicorn --profile`` profiles the gunicorn workers themselves (bench/gunicorn_profile.py:
+CPU time per thread, gunicorn's own HTTP handling included) and prints the merged profile; the
+CPU figures of such a run include the profiler's cost.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import io
 import json
 import os
 import pstats
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -152,8 +158,15 @@ def main_gunicorn(
     key: str, cases: dict[str, tuple[bytes, str]], requests: int, rounds: int
 ) -> None:
     port = common.free_port()
+    profiles = Path(tempfile.mkdtemp(prefix="bench-ingest-profile-"))
+    profiling = "--profile" in sys.argv
+    env = common.production_env(**LIMITS, BENCH_PROFILE_DIR=str(profiles))
     server = common.start_gunicorn(
-        port, common.production_env(**LIMITS), workers=WORKERS, threads=THREADS
+        port,
+        env,
+        workers=WORKERS,
+        threads=THREADS,
+        config=Path(__file__).resolve().parent / "gunicorn_profile.py" if profiling else None,
     )
     try:
         common.wait_ready(f"http://127.0.0.1:{port}", tries=100)
@@ -166,7 +179,10 @@ def main_gunicorn(
                 figures[name].append(run_http(port, body, key, content_type, requests, server.pid))
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(30)
+    if profiling:
+        print_worker_profiles(profiles)
+    shutil.rmtree(profiles, ignore_errors=True)
     print(
         f"gunicorn {WORKERS}x{THREADS}: server CPU per request, "
         f"{requests} requests x {rounds} rounds"
@@ -176,6 +192,20 @@ def main_gunicorn(
         rate = statistics.median(v[1] for v in values)
         shown = " ".join(f"{v[0]:.3f}" for v in values)
         print(f"  {name:<7} median {cpu:.3f} ms CPU (runs: {shown}); client {rate:,.0f} req/s")
+
+
+def print_worker_profiles(folder: Path) -> None:
+    """The gunicorn workers' request-handling profiles merged (bench/gunicorn_profile.py)."""
+    files = sorted(folder.glob("worker-*.prof"))
+    if not files:
+        print("no worker profile was written")
+        return
+    out = io.StringIO()
+    stats = pstats.Stats(str(files[0]), stream=out)
+    for extra in files[1:]:
+        stats.add(str(extra))
+    stats.sort_stats("tottime").print_stats(30)
+    print(f"--- gunicorn workers, CPU time by function (profiled, so slower)\n{out.getvalue()}")
 
 
 def main() -> None:

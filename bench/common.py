@@ -82,9 +82,13 @@ def start_gunicorn(
     workers: int,
     threads: int = 1,
     log: IO[bytes] | None = None,
+    config: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """gunicorn serving growalert.wsgi on 127.0.0.1:``port`` (as scripts/run_all.sh does)."""
+    """gunicorn serving growalert.wsgi on 127.0.0.1:``port`` (as scripts/run_all.sh does);
+    ``config`` replaces gunicorn.conf.py (bench/gunicorn_profile.py)."""
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "growalert.wsgi"]
+    if config is not None:
+        command += ["--config", str(config)]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     if threads > 1:
         command += ["--threads", str(threads)]

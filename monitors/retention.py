@@ -27,7 +27,7 @@ NOTIFICATIONS = Rule(
     name="notifications",
     table="monitors_notification",
     where=(
-        "t.created_at < %(cutoff)s AND t.status IN ('sent', 'failed')"
+        "t.created_at < %(cutoff)s AND t.status IN ('sent', 'failed', 'withheld')"
         " AND (t.sent_at IS NULL OR t.sent_at < %(cutoff)s)"
         " AND (t.retry_until IS NULL OR t.retry_until < %(cutoff)s)"
         " AND NOT EXISTS (SELECT 1 FROM monitors_incident AS i"

@@ -203,6 +203,7 @@ def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:
         )
         if not rows:
             return result
+        _commit_without_waiting_for_the_disk()
         steps = _steps({row.policy_id for row in rows})
         zones = _time_zones({row.policy.owner_id for row in rows})
         silenced = _silenced([row.incident for row in rows], now)
@@ -222,6 +223,17 @@ def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:
         queue.enqueue_on_commit(result.notifications)
     result.taken = len(rows)
     return result
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """This transaction's commit returns before its WAL reaches the disk (``SET LOCAL
+    synchronous_commit``, 50-250 ms here for a 1,000-incident step). Still crash safe: a
+    Postgres crash can lose the step only whole (the rows' advance with their outbox rows), so
+    the rows are due again and taken again; and nothing of it can have been sent, because
+    every delivery first claims its row with a synchronous commit, which flushes the WAL
+    before it, this step's included."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 # The advanced rows in one statement (Django's bulk_update builds a CASE per column and row:

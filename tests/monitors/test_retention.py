@@ -77,6 +77,7 @@ def test_it_deletes_settled_notifications_past_the_age_with_their_attempts_and_k
         notification(channel, created=cutoff - timedelta(microseconds=1)),  # just past
         notification(channel, created=now - 40 * DAY, status="failed", attempts=2),  # dead
         notification(channel, created=now - 46 * DAY, incident=closed),
+        notification(channel, created=now - 46 * DAY, status="withheld", incident=closed),
     ]
     kept = [
         notification(channel, created=cutoff),  # exactly at the boundary

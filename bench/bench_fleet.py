@@ -271,6 +271,7 @@ def main() -> None:
         pool.shutdown()
         receiver.close()
         drop()
+        customer_influx.stop()  # the customer influxd this run started (else it outlives us)
 
 
 if __name__ == "__main__":

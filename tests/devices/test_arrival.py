@@ -273,9 +273,7 @@ def test_fire_resolve_fire_in_one_read_tells_each_transition_and_opens_two_incid
     rounds = _drain(evaluator)
 
     assert [kind for _, _, kind in _events(rounds)] == ["fired", "resolved", "fired"]
-    told = {
-        (n.event, n.payload["value"]): n for n in Notification.objects.filter(monitor=monitor)
-    }
+    told = {(n.event, n.payload["value"]): n for n in Notification.objects.filter(monitor=monitor)}
     assert sorted(told) == [("fired", 35.0), ("fired", 36.0), ("resolved", 20.0)]
     assert len({n.idempotency_key for n in told.values()}) == 3
     first, second = monitor.incidents.order_by("opened_value")

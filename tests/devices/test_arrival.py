@@ -273,18 +273,16 @@ def test_fire_resolve_fire_in_one_read_tells_each_transition_and_opens_two_incid
     rounds = _drain(evaluator)
 
     assert [kind for _, _, kind in _events(rounds)] == ["fired", "resolved", "fired"]
-    told = Notification.objects.filter(monitor=monitor).order_by("id")
-    assert [(n.event, n.payload["value"]) for n in told] == [
-        ("fired", 35.0),
-        ("resolved", 20.0),
-        ("fired", 36.0),
-    ]
-    assert len({n.idempotency_key for n in told}) == 3
-    first, second = monitor.incidents.order_by("id")
+    told = {(n.event, n.payload["value"]): n for n in Notification.objects.filter(monitor=monitor)}
+    assert sorted(told) == [("fired", 35.0), ("fired", 36.0), ("resolved", 20.0)]
+    assert len({n.idempotency_key for n in told.values()}) == 3
+    first, second = monitor.incidents.order_by("opened_value")
+    assert (first.opened_value, second.opened_value) == (35.0, 36.0)
     assert first.resolved_at is not None
     assert second.resolved_at is None
-    assert second.opened_value == 36.0
-    assert [n.incident_id for n in told] == [first.pk, first.pk, second.pk]
+    assert told[("fired", 35.0)].incident_id == first.pk
+    assert told[("resolved", 20.0)].incident_id == first.pk
+    assert told[("fired", 36.0)].incident_id == second.pk
 
 
 def test_a_replayed_read_of_several_transitions_changes_nothing(client, owner, device, evaluators):

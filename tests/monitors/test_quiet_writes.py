@@ -5,14 +5,16 @@ and InfluxDB."""
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from monitors.evaluate import pipeline
+from monitors.evaluate import pipeline, resident
 from monitors.models import Monitor, Notification, Status
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 from tests.monitors.test_pipeline import due_again, tick
@@ -195,3 +197,38 @@ def test_a_row_changed_by_hand_after_a_transition_is_read_again(
     assert reloads == [last_value_monitor.pk, last_value_monitor.pk]
     assert monitor.status == Status.FIRING
     assert evaluate(last_value_monitor, influx_db, 44.0).status == Status.OK
+
+
+class _Cycle:
+    """Garbage that only the cyclic collector frees (it refers to itself)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_kept_monitors_are_left_out_of_garbage_collection(last_value_monitor, influx_db) -> None:
+    resident.forget()
+    assert gc.get_freeze_count() == 0
+
+    evaluate(last_value_monitor, influx_db, 20.0)  # loaded and kept: frozen with the rest
+
+    assert gc.get_freeze_count() > 0
+    resident.forget()
+    assert gc.get_freeze_count() == 0
+
+
+def test_cyclic_garbage_frozen_with_them_is_collected_at_the_next_thaw(monkeypatch) -> None:
+    monkeypatch.setattr(resident, "THAW_EVERY", 3)
+    monkeypatch.setattr(resident, "_freezes", 0)
+    cycle = _Cycle()
+    gone = weakref.ref(cycle)
+    resident._freeze()
+    del cycle
+    gc.collect()
+    assert gone() is not None  # frozen: not collected
+
+    resident._freeze()
+    resident._freeze()  # the third: everything thawed and collected once
+
+    assert gone() is None
+    resident.forget()

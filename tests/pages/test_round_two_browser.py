@@ -11,6 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 import alerts_core as ac
+from monitors import display
 from monitors.models import Monitor, Notification, Silence
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
 from tests.pages.conftest import sign_in, watch_csp
@@ -116,7 +117,7 @@ def test_a_monitor_is_silenced_from_its_page_shown_everywhere_and_ended_early(
     sized.get_by_role("button", name="Silence", exact=True).click()
 
     silence = Silence.objects.get(monitor=monitor)
-    ends = timezone.localtime(silence.ends_at).strftime("%H:%M")
+    ends = display.clock(silence.ends_at)  # "10:13" today, "3 Dec 00:13" past midnight
     expect(sized.get_by_test_id("silenced")).to_have_text(f"Silenced until {ends}")
     expect(sized.locator("#silences")).to_contain_text("re-potting bench 3")
     screenshot(sized, f"{sized.width_name}-silenced")

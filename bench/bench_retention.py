@@ -118,18 +118,18 @@ WITH picked AS (
 ), incidents AS (
     INSERT INTO monitors_incident
         (monitor_id, severity, opened_at, resolved_at, opened_value, peak_value, last_value,
-         summary)
+         summary, series_key)
     SELECT monitor_id, 'critical', opened, opened + interval '10 minutes', 41, 41, 20,
-           'bench: temperature above 30'
+           'bench: temperature above 30', ''
     FROM picked
     RETURNING id, monitor_id, opened_at, resolved_at
 ), told AS (
     INSERT INTO monitors_notification
         (id, monitor_id, incident_id, channel_id, event, idempotency_key, payload, status,
-         attempts, next_attempt_at, sent_at, last_error, created_at)
+         attempts, next_attempt_at, sent_at, last_error, created_at, series_key)
     SELECT gen_random_uuid(), i.monitor_id, i.id, %(channel)s, e.event,
            'bench-retention:' || i.id || ':' || e.event, %(payload)s::jsonb, 'sent', 1,
-           e.at, e.at + interval '1 second', '', e.at
+           e.at, e.at + interval '1 second', '', e.at, ''
     FROM incidents i
     CROSS JOIN LATERAL (VALUES ('fired', i.opened_at), ('resolved', i.resolved_at)) AS e(event, at)
     RETURNING id, created_at
@@ -142,17 +142,18 @@ SELECT id, 1, 'sent', 200, '', created_at, 12.5 FROM told
 OPEN = """
 WITH incidents AS (
     INSERT INTO monitors_incident
-        (monitor_id, severity, opened_at, opened_value, peak_value, last_value, summary)
-    SELECT m, 'critical', %(start)s, 41, 41, 41, 'bench: never resolves'
+        (monitor_id, severity, opened_at, opened_value, peak_value, last_value, summary,
+         series_key)
+    SELECT m, 'critical', %(start)s, 41, 41, 41, 'bench: never resolves', ''
     FROM unnest(%(monitors)s::bigint[]) AS m
     RETURNING id, monitor_id, opened_at
 )
 INSERT INTO monitors_notification
     (id, monitor_id, incident_id, channel_id, event, idempotency_key, payload, status,
-     attempts, next_attempt_at, sent_at, last_error, created_at)
+     attempts, next_attempt_at, sent_at, last_error, created_at, series_key)
 SELECT gen_random_uuid(), monitor_id, id, %(channel)s, 'fired',
        'bench-retention:open:' || id, %(payload)s::jsonb, 'sent', 1, opened_at, opened_at, '',
-       opened_at
+       opened_at, ''
 FROM incidents
 """
 

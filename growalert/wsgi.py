@@ -25,4 +25,5 @@ django_application = get_wsgi_application()
 from devices.ingest.wsgi import with_ingest  # noqa: E402  (needs Django set up)
 from growalert.pages.live_wsgi import with_live  # noqa: E402
 
-application = with_live(with_ingest(django_application))
+# Tracing on: each request sampled or not before Django (observability/unsampled.py).
+application = with_live(with_ingest(tracing.around_django(django_application)))

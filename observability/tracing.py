@@ -4,7 +4,9 @@ or a beat tick, is one trace through the Celery tasks it sends (the Celery instr
 the context in the message), their InfluxDB queries, Postgres statements and deliveries.
 
 Sampling: parent-based with a trace-id ratio at the root (``OTEL_TRACES_SAMPLER_ARG``, default
-0.1): a task follows the decision of the request or tick that sent it, so traces are whole.
+0.1): a task follows the decision of the request or tick that sent it, so traces are whole. A web
+request is decided before Django (:func:`around_django`), and what is not sampled costs little:
+no Django span, no child spans (observability/unsampled.py).
 
 Set up once per process, after the fork: gunicorn workers import growalert.wsgi after forking,
 Celery pool processes at ``worker_process_init``, a solo or threaded worker and beat at start
@@ -22,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _initialised_pid: int | None = None
+_ratio = 0.1
 
 
 def endpoint() -> str:
@@ -55,25 +58,28 @@ def _httpx_request_hook(span: Any, request: Any) -> None:
 
 def init(*, service: str, ratio: float, web: bool = False) -> bool:
     """Sets tracing up in this process (once; again in a forked child); False when off."""
-    global _initialised_pid
+    global _initialised_pid, _ratio
     if not enabled():
         return False
     if _initialised_pid == os.getpid():
         return True
     first = _initialised_pid is None
     _initialised_pid = os.getpid()
+    _ratio = max(0.0, min(ratio, 1.0))
 
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    from observability.unsampled import DecidedRoot
 
     if first:
         provider = TracerProvider(
             resource=Resource.create({"service.name": service}),
-            sampler=ParentBased(TraceIdRatioBased(max(0.0, min(ratio, 1.0)))),
+            sampler=ParentBased(DecidedRoot(_ratio)),
         )
         # reads OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces), _HEADERS, _TIMEOUT itself
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -83,16 +89,21 @@ def init(*, service: str, ratio: float, web: bool = False) -> bool:
 
 
 def _instrument(*, web: bool) -> None:
+    from opentelemetry import trace
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
+    from observability import unsampled
+
+    # Statements, commands and HTTP calls: no span at all under an unsampled parent.
+    children = {"tracer_provider": unsampled.ChildrenOfSampledOnly(trace.get_tracer_provider())}
     instrumentors: list[tuple[Any, dict[str, Any]]] = [
         (CeleryInstrumentor(), {}),  # type: ignore[no-untyped-call]
-        (HTTPXClientInstrumentor(), {"request_hook": _httpx_request_hook}),
-        (PsycopgInstrumentor(), {"enable_commenter": False}),
-        (RedisInstrumentor(), {}),
+        (HTTPXClientInstrumentor(), {"request_hook": _httpx_request_hook, **children}),
+        (PsycopgInstrumentor(), {"enable_commenter": False, **children}),
+        (RedisInstrumentor(), children),
     ]
     if web:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
@@ -101,6 +112,18 @@ def _instrument(*, web: bool) -> None:
     for instrumentor, options in instrumentors:
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**options)
+    if web:
+        unsampled.skip_unsampled_requests_in_django()
+
+
+def around_django(app: Any) -> Any:
+    """Django's WSGI application with each request's sampling decided before it
+    (observability/unsampled.py); ``app`` itself when tracing is off."""
+    if _initialised_pid is None:
+        return app
+    from observability import unsampled
+
+    return unsampled.with_decision(app, _ratio)
 
 
 def flush(timeout_ms: int = 5000) -> None:

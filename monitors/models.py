@@ -330,7 +330,12 @@ class Channel(models.Model):
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("body_template"), BODY_TEMPLATE_LENGTH),
                 name="channel_body_template_bounded",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(member__isnull=False),
+                name="channel_one_personal_per_member",
+            ),
         ]
 
     def __str__(self) -> str:

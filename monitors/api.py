@@ -351,7 +351,7 @@ class EscalationPolicyViewSet(viewsets.ModelViewSet[EscalationPolicy]):
 
     def get_queryset(self) -> QuerySet[EscalationPolicy]:
         return EscalationPolicy.objects.filter(owner_id=owner_of(self.request).pk).prefetch_related(
-            "steps__channels"
+            "steps__channels", "steps__members"
         )
 
     def perform_create(self, serializer: BaseSerializer[EscalationPolicy]) -> None:
@@ -374,7 +374,12 @@ class EscalationPolicyViewSet(viewsets.ModelViewSet[EscalationPolicy]):
 def _policy_fields(current: Any, policy: EscalationPolicy) -> dict[str, Any]:
     """A stored policy as validated data (what a PATCH leaves alone)."""
     steps = [
-        {"after_minutes": s.after_minutes, "hours": s.hours, "channels": list(s.channels.all())}
+        {
+            "after_minutes": s.after_minutes,
+            "hours": s.hours,
+            "channels": list(s.channels.all()),
+            "members": [m.pk for m in s.members.all()],
+        }
         for s in policy.steps.all()
     ]
     names = ("name", "repeat_minutes", "is_default", "working_days")

@@ -1,8 +1,13 @@
 """Writes on escalation policies, with every rule a policy has: a name unique to its owner, 1 to
-MAX_STEPS steps, each after 1 minute to 7 days and telling 1 to MAX_STEP_CHANNELS of the owner's
-own channels, steps kept in order of their minutes, at most one default policy per owner. The
-API and the pages both call these; errors are sentences keyed by field (``steps`` for a step's,
-naming the step)."""
+MAX_STEPS steps, each after 1 minute to 7 days and telling up to MAX_STEP_CHANNELS of the
+owner's own channels and up to MAX_STEP_MEMBERS members of the owner's account (at least one of
+either), steps kept in order of their minutes, at most one default policy per owner. The API
+and the pages both call these; errors are sentences keyed by field (``steps`` for a step's,
+naming the step).
+
+A member named by a step is told by email at their login address, through their personal
+email channel in the account (``Channel.member``): saving the policy makes it (or brings its
+address up to date), so escalation needs no second delivery path."""
 
 from __future__ import annotations
 
@@ -17,19 +22,22 @@ from django.db import transaction
 
 from monitors.models import (
     MAX_STEP_CHANNELS,
+    MAX_STEP_MEMBERS,
     MAX_STEPS,
     STEP_MINUTES_BOUND,
     Channel,
     EscalationPolicy,
     EscalationStep,
 )
+from monitors.notify.channels import channel_create, clean_config
 
 
 @dataclass
 class StepInput:
     after_minutes: int
-    channels: Sequence[Channel]
+    channels: Sequence[Channel] = ()
     hours: str = EscalationStep.Hours.ALWAYS
+    members: Sequence[int] = ()  # membership ids (GET /account/members) of the owner's account
 
 
 @dataclass
@@ -55,14 +63,38 @@ def step_errors(owner: User, steps: Sequence[StepInput]) -> list[str]:
             STEP_MINUTES_BOUND(step.after_minutes)
         except ValidationError as exc:
             errors.append(f"step {number}: the minutes {exc.messages[0]}.")
-        if not step.channels:
-            errors.append(f"step {number}: choose at least one channel to notify.")
+        if not step.channels and not step.members:
+            errors.append(f"step {number}: choose at least one channel or member to notify.")
         elif len(step.channels) > MAX_STEP_CHANNELS:
             errors.append(f"step {number}: at most {MAX_STEP_CHANNELS} channels.")
         elif any(c.owner_id != owner.pk for c in step.channels):
             errors.append(f"step {number}: a channel is not one of yours.")
+        errors += [f"step {number}: {text}" for text in _member_errors(owner, step.members)]
         if step.hours not in EscalationStep.Hours.values:
             errors.append(f"step {number}: hours is one of {', '.join(EscalationStep.Hours)}.")
+    return errors
+
+
+def account_members(owner: User) -> Any:
+    """The memberships of the account whose rows ``owner`` holds, with their users."""
+    membership = EscalationStep._meta.get_field("members").related_model
+    return (
+        membership._default_manager.filter(account__holder_id=owner.pk)  # type: ignore[union-attr]
+        .select_related("user")
+        .order_by("id")
+    )
+
+
+def _member_errors(owner: User, member_ids: Sequence[int]) -> list[str]:
+    if len(member_ids) > MAX_STEP_MEMBERS:
+        return [f"at most {MAX_STEP_MEMBERS} members."]
+    found = {m.pk: m for m in account_members(owner).filter(pk__in=list(member_ids))}
+    errors = []
+    for pk in dict.fromkeys(member_ids):
+        if pk not in found:
+            errors.append(f"member {pk} is not a member of this account.")
+        elif not found[pk].user.email:
+            errors.append(f"member {found[pk].user.username} has no email address to be told at.")
     return errors
 
 
@@ -110,6 +142,33 @@ def _replace_steps(policy: EscalationPolicy, steps: Sequence[StepInput]) -> None
             policy=policy, position=position, after_minutes=step.after_minutes, hours=step.hours
         )
         row.channels.set(list(step.channels))
+        row.members.set(list(dict.fromkeys(step.members)))
+    for membership in (
+        account_members(policy.owner).filter(escalation_steps__policy=policy).distinct()
+    ):
+        personal_channel(policy.owner, membership)
+
+
+def personal_channel(owner: User, membership: Any) -> Channel:
+    """The member's personal email channel in the account (to their login address), made or
+    its address brought up to date. Device health alerts never go to it."""
+    address = membership.user.email
+    channel = Channel.objects.filter(owner=owner, member_id=membership.pk).first()
+    if channel is None:
+        who = membership.user.get_full_name() or membership.user.username
+        channel = channel_create(
+            owner=owner,
+            name=f"{who} (member)"[: Channel._meta.get_field("name").max_length],
+            kind=Channel.Kind.EMAIL,
+            config={"addresses": [address]},
+            device_health=False,
+        )
+        channel.member_id = membership.pk
+        channel.save(update_fields=["member"])
+    elif channel.config.get("addresses") != [address]:
+        channel.config = clean_config(Channel.Kind.EMAIL, {"addresses": [address]})
+        channel.save(update_fields=["config"])
+    return channel
 
 
 def policy_delete(*, policy: EscalationPolicy) -> None:

@@ -311,6 +311,17 @@ class Channel(models.Model):
     verification_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     verification_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     opted_out_at = models.DateTimeField(null=True, blank=True)
+    # A member's personal email channel (to their login address), made when an escalation
+    # step names them (monitors/escalation_policies.py). When they leave the account it is
+    # disabled and kept (SET_NULL), with its notification history.
+    member = models.ForeignKey(
+        "accounts.Membership",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -319,7 +330,12 @@ class Channel(models.Model):
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("body_template"), BODY_TEMPLATE_LENGTH),
                 name="channel_body_template_bounded",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(member__isnull=False),
+                name="channel_one_personal_per_member",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -1166,6 +1182,7 @@ MAX_STEPS = 10
 MIN_STEP_MINUTES, MAX_STEP_MINUTES = 1, 7 * 24 * 60  # after N minutes unacknowledged
 MIN_REPEAT_MINUTES, MAX_REPEAT_MINUTES = 1, 24 * 60  # the last step again every M minutes
 MAX_STEP_CHANNELS = 20
+MAX_STEP_MEMBERS = 20  # members of the account one step tells by email
 MAX_POLICY_REPEATS = 500  # repeats of the last step per incident, then escalation stops
 STEP_MINUTES_BOUND = Between(
     MIN_STEP_MINUTES, MAX_STEP_MINUTES, f"must be between 1 and {MAX_STEP_MINUTES} minutes (7 days)"
@@ -1268,7 +1285,12 @@ class EscalationStep(models.Model):
     position = models.PositiveSmallIntegerField()
     after_minutes = models.PositiveIntegerField(validators=[STEP_MINUTES_BOUND])
     hours = models.CharField(max_length=10, choices=Hours.choices, default=Hours.ALWAYS)
-    channels = models.ManyToManyField(Channel, related_name="escalation_steps")
+    channels = models.ManyToManyField(Channel, blank=True, related_name="escalation_steps")
+    # Members of the policy's account told by email at their login address (each through
+    # their personal channel, Channel.member); a member who leaves drops out of the step.
+    members = models.ManyToManyField(
+        "accounts.Membership", blank=True, related_name="escalation_steps"
+    )
 
     class Meta:
         ordering = ["policy", "position"]

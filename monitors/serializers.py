@@ -15,6 +15,7 @@ from rest_framework.settings import api_settings
 from monitors import validation
 from monitors.models import (
     MAX_STEP_CHANNELS,
+    MAX_STEP_MEMBERS,
     MAX_STEPS,
     Channel,
     EscalationPolicy,
@@ -293,16 +294,39 @@ class TimelineEntrySerializer(serializers.Serializer[Any]):
     attempts = TimelineAttemptSerializer(many=True)
 
 
+class StepMembersField(serializers.ListField):
+    """Membership ids in, membership ids out (the step's ``members``); the service checks
+    that each is a member of the account."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            child=serializers.IntegerField(min_value=1),
+            max_length=MAX_STEP_MEMBERS,
+            **kwargs,
+        )
+
+    def to_representation(self, data: Any) -> list[int]:
+        return [member.pk for member in data.all()]
+
+
 class EscalationStepSerializer(serializers.ModelSerializer[EscalationStep]):
     channels = OwnedPrimaryKeyField(
         queryset=Channel.objects.all(),
         many=True,
-        help_text=f"The channels this step notifies (yours; 1 to {MAX_STEP_CHANNELS}).",
+        required=False,
+        help_text=f"The channels this step notifies (yours; 0 to {MAX_STEP_CHANNELS}).",
+    )
+
+    members = StepMembersField(
+        required=False,
+        help_text=f"Members of your account told by email at their login address: ids from "
+        f"GET /account/members (0 to {MAX_STEP_MEMBERS}; a step names at least one channel "
+        f"or member).",
     )
 
     class Meta:
         model = EscalationStep
-        fields = ["after_minutes", "hours", "channels"]
+        fields = ["after_minutes", "hours", "channels", "members"]
         extra_kwargs = {
             "after_minutes": {"help_text": "Minutes after the incident opened, unacknowledged."}
         }

@@ -105,6 +105,13 @@ def _owner_or_none(request: HttpRequest, incident: Incident) -> Any:
 # ------------------------------------------------------------------ escalation policies
 
 
+class MemberChoiceField(forms.ModelMultipleChoiceField[Any]):
+    """Members of the account, shown by their login address (where they are told)."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.user.username} <{obj.user.email}>" if obj.user.email else obj.user.username
+
+
 class PolicyForm(forms.Form):
     name = forms.CharField(max_length=100)
     repeat_minutes = forms.IntegerField(
@@ -136,6 +143,7 @@ class PolicyForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.owner = owner
         channels = Channel.objects.filter(owner_id=owner.pk)
+        members = escalation_policies.account_members(owner)
         for row in range(STEP_ROWS):
             self.fields[f"step{row}_after"] = forms.IntegerField(
                 required=row == 0,
@@ -161,6 +169,16 @@ class PolicyForm(forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 label=f"Step {row + 1}: notify",
             )
+            self.fields[f"step{row}_members"] = MemberChoiceField(
+                queryset=members,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                label=f"Step {row + 1}: members (by email)",
+                error_messages={
+                    "invalid_choice": "Choose members of this account only.",
+                    "invalid_pk_value": "Choose members of this account only.",
+                },
+            )
 
     def policy_input(self) -> escalation_policies.PolicyInput:
         data = self.cleaned_data
@@ -169,6 +187,7 @@ class PolicyForm(forms.Form):
                 after_minutes=data[f"step{row}_after"],
                 hours=data[f"step{row}_hours"] or EscalationStep.Hours.ALWAYS,
                 channels=list(data[f"step{row}_channels"]),
+                members=[m.pk for m in data[f"step{row}_members"]],
             )
             for row in range(STEP_ROWS)
             if data.get(f"step{row}_after") is not None
@@ -198,7 +217,9 @@ def policy_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Escalation policy “{policy.name}” saved.")
             return redirect("pages:escalation")
-    policies = EscalationPolicy.objects.filter(owner=owner).prefetch_related("steps__channels")
+    policies = EscalationPolicy.objects.filter(owner=owner).prefetch_related(
+        "steps__channels", "steps__members__user"
+    )
     context = {"form": form, "policies": policies, "step_rows": range(STEP_ROWS)}
     return render(request, "pages/escalation.html", context, status=400 if form.errors else 200)
 

@@ -160,3 +160,15 @@ def default_channels(*, owner: User) -> list[Channel]:
 def device_health_channels(*, owner: User) -> list[Channel]:
     """The channels a new device health monitor notifies."""
     return list(Channel.objects.filter(owner=owner, device_health=True))
+
+
+MEMBER_LEFT = "the member left the account"
+
+
+def member_left(*, membership_id: int) -> int:
+    """A member leaves the account (their membership row is being deleted): their personal
+    email channel (``Channel.member``) is disabled and kept with its history; escalation steps
+    no longer name them (the step's membership link goes with the row). How many changed."""
+    return Channel.objects.filter(member_id=membership_id).update(
+        enabled=False, disabled_reason=MEMBER_LEFT
+    )

@@ -375,11 +375,25 @@ def _finish(row: Escalation, now: datetime, reason: str) -> list[OutboxRow]:
 
 
 def _steps(policy_ids: set[int]) -> dict[int, Steps]:
+    """Each step's usable channels: its own, and the personal email channel of each member it
+    names who is still in the account (a member who left has no membership row, so no longer
+    appears in ``step.members``)."""
     found: dict[int, Steps] = defaultdict(list)
-    rows = EscalationStep.objects.filter(policy_id__in=policy_ids).select_related("policy")
-    for step in rows.prefetch_related("channels").order_by("policy_id", "position"):
+    rows = list(
+        EscalationStep.objects.filter(policy_id__in=policy_ids)
+        .select_related("policy")
+        .prefetch_related("channels", "members")
+        .order_by("policy_id", "position")
+    )
+    member_ids = {m.pk for step in rows for m in step.members.all()}
+    personal = {
+        c.member_id: c for c in Channel.objects.filter(member_id__in=member_ids).order_by("id")
+    }
+    for step in rows:
         owner = step.policy.owner_id
-        usable = [c for c in step.channels.all() if c.deliverable and c.owner_id == owner]
+        named = list(step.channels.all())
+        named += [personal[m.pk] for m in step.members.all() if m.pk in personal]
+        usable = [c for c in dict.fromkeys(named) if c.deliverable and c.owner_id == owner]
         found[step.policy_id].append((step, usable))
     return found
 

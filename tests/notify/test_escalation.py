@@ -228,7 +228,7 @@ def test_policy_bounds_are_sentences(owner, channels):
     errors = caught.value.message_dict
     assert errors["steps"] == [
         "step 1: the minutes must be between 1 and 10080 minutes (7 days).",
-        "step 2: choose at least one channel to notify.",
+        "step 2: choose at least one channel or member to notify.",
         "step 3: a channel is not one of yours.",
     ]
     assert errors["repeat_minutes"] == ["must be between 1 and 1440 minutes (1 day)"]

@@ -150,7 +150,7 @@ def test_the_page_adds_a_policy_and_says_what_is_wrong_in_sentences(alice, charl
             "step0_hours": "always",
         },
     )
-    assert b"Step 1: choose at least one channel to notify." in empty.content
+    assert b"Step 1: choose at least one channel or member to notify." in empty.content
     good = client.post(
         page,
         {

@@ -63,7 +63,9 @@ def test_a_policy_with_two_steps_is_added_and_mistakes_read_as_sentences(
     page.get_by_label("Step 1: after (minutes unacknowledged)").fill("10")
     page.locator(f"input[name=step0_channels][value='{first.pk}']").check()
     page.get_by_role("button", name="Add policy").click()
-    expect(page.get_by_text("Step 2: choose at least one channel to notify.")).to_be_visible()
+    expect(
+        page.get_by_text("Step 2: choose at least one channel or member to notify.")
+    ).to_be_visible()
 
     page.locator(f"input[name=step0_channels][value='{first.pk}']").check()
     page.locator(f"input[name=step1_channels][value='{second.pk}']").check()

@@ -1,7 +1,8 @@
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import pre_delete
+from django.conf import settings
+from django.db.models.signals import post_save, pre_delete
 
 
 class MonitorsConfig(AppConfig):
@@ -19,9 +20,21 @@ class MonitorsConfig(AppConfig):
         pre_delete.connect(
             _membership_deleted, sender="accounts.Membership", dispatch_uid="monitors-member-left"
         )
+        # ...and is told at their new login address as soon as they change it.
+        post_save.connect(
+            _user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="monitors-member-email"
+        )
 
 
 def _membership_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     from monitors.notify.channels import member_left
 
     member_left(membership_id=instance.pk)
+
+
+def _user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    if kwargs.get("created") or (update_fields is not None and "email" not in update_fields):
+        return  # a new person has no personal channel yet; a sign-in only touches last_login
+    from monitors.notify.channels import member_email_changed
+
+    member_email_changed(user_id=instance.pk, email=instance.email or "")

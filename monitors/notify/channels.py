@@ -165,6 +165,24 @@ def device_health_channels(*, owner: User) -> list[Channel]:
 MEMBER_LEFT = "the member left the account"
 
 
+def member_email_changed(*, user_id: int, email: str) -> int:
+    """A person's login address changed: their personal email channels (one per account whose
+    escalation steps name them) send to the new one from now on. How many changed."""
+    if not email:
+        return 0  # no address to be told at: the channels keep the last one they had
+    changed = 0
+    for channel in Channel.objects.filter(member__user_id=user_id, kind=Channel.Kind.EMAIL):
+        if channel.config.get("addresses") == [email]:
+            continue
+        try:
+            channel.config = clean_config(Channel.Kind.EMAIL, {"addresses": [email]})
+        except ConfigError:
+            continue  # an address the email channel refuses: the last good one stays
+        channel.save(update_fields=["config"])
+        changed += 1
+    return changed
+
+
 def member_left(*, membership_id: int) -> int:
     """A member leaves the account (their membership row is being deleted): their personal
     email channel (``Channel.member``) is disabled and kept with its history; escalation steps

@@ -122,6 +122,20 @@ def test_saving_again_reuses_the_personal_channel_and_follows_a_new_login_addres
     assert [m.pk for m in policy.steps.get().members.all()] == [bob.pk]
 
 
+def test_a_new_login_address_reaches_the_personal_channel_without_saving_the_policy(holder, bob):
+    save_policy(holder, [StepInput(after_minutes=5, members=[bob.pk])])
+    bob.user.email = "bob@greenhouse.example"
+    bob.user.save(update_fields=["email"])
+    [personal] = Channel.objects.filter(owner=holder, member=bob)
+    assert personal.config == {"addresses": ["bob@greenhouse.example"]}
+
+    bob.user.email = ""  # no address any more: the channel keeps the last one
+    bob.user.save()
+    bob.user.save(update_fields=["last_login"])  # a sign-in changes nothing
+    personal.refresh_from_db()
+    assert personal.config == {"addresses": ["bob@greenhouse.example"]}
+
+
 def test_a_member_who_left_is_not_told_and_the_history_stays(holder, bob):
     other = ChannelFactory(owner=holder, name="office")
     save_policy(

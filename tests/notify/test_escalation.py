@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -272,23 +274,8 @@ def test_a_worker_killed_mid_step_leaves_the_row_due_and_it_is_taken_once():
         MonitorFactory(owner=owner), at=datetime.now(UTC) - timedelta(minutes=2)
     )
     escalation.discover()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "growalert.settings",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WORKER], env=env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert worker.stdout is not None
-        assert worker.stdout.readline().strip() == "holding the step"
+    with worker_killed_after(KILLED_WORKER, says="holding the step"):
         assert escalation.run_due().taken == 0  # the worker holds the row: skipped, not waited on
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
     deadline = time.monotonic() + 10
     taken = 0
     while not taken and time.monotonic() < deadline:  # Postgres notices the dead backend
@@ -297,3 +284,26 @@ def test_a_worker_killed_mid_step_leaves_the_row_due_and_it_is_taken_once():
     assert escalation.run_due().taken == 0
     assert told(incident) == [("first", 1), ("second", 1)]
     connection.close()
+
+
+@contextmanager
+def worker_killed_after(script: str, *, says: str) -> Iterator[None]:
+    """A Django process runs ``script`` against the test database; once it prints ``says`` the
+    block runs, then the process is killed with SIGKILL (as a crashed worker is)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "growalert.settings",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == says
+        yield
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()

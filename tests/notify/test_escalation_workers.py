@@ -6,9 +6,6 @@ step's notifications nor takes either step twice."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,7 +21,7 @@ from monitors.notify import escalation, tasks
 from tests.conftest import start_celery_worker, stop_celery_worker
 from tests.factories import ChannelFactory, MonitorFactory, UserFactory
 from tests.notify.test_end_to_end import _database_url
-from tests.notify.test_escalation import open_incident, policy_of, told
+from tests.notify.test_escalation import open_incident, policy_of, told, worker_killed_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,22 +98,8 @@ def test_a_worker_killed_between_steps_loses_nothing_and_repeats_nothing():
         MonitorFactory(owner=owner), at=datetime.now(UTC) - timedelta(minutes=2)
     )
     escalation.discover()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "growalert.settings",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-c", KILLED_AFTER_COMMIT], env=env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert worker.stdout is not None
-        assert worker.stdout.readline().strip() == "step committed"
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    with worker_killed_after(KILLED_AFTER_COMMIT, says="step committed"):
+        pass  # killed as soon as the first step's transaction committed
     # the first step is written, once, and waits for the sweeper (its task was never queued)
     assert told(incident) == [("first", 1)]
     [row] = Notification.objects.filter(incident=incident, event="escalated")

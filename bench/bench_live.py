@@ -11,8 +11,10 @@ pages (each of a different monitor) that also fetch their chart after each full 
 one every 3 s, as static/js/chart.js does.
 
 Every ``--every`` seconds one monitor is paused or resumed through ``monitors.services`` (a real
-state change: incident, outbox, the owner's counter moved on commit). For each change: the time
-from just before the service call to the moment each tab received the new version.
+state change: incident, outbox, the owner's and the monitor's counters moved on commit). For
+each change: the time from just before the service call to the moment each tab it concerns
+received the new version (every dashboard tab; a monitor page's tab only for its own monitor's
+changes — the others rightly keep their version).
 
 Printed: requests, 304s and full answers; the CPU (utime + stime) of gunicorn (master and
 workers), Postgres (postmaster and backends) and Redis during the polling window, as % of one
@@ -130,14 +132,17 @@ class Tab:
     token. Requests are written by hand (asyncio streams), so 100 tabs cost this process little
     and what is measured is the server."""
 
-    def __init__(self, session: str, path: str, chart: str | None) -> None:
+    def __init__(
+        self, session: str, path: str, chart: str | None, monitor_id: int | None = None
+    ) -> None:
         self.cookie = f"{settings.SESSION_COOKIE_NAME}={session}"
         self.path = path
         self.chart = chart  # a monitor page's chart URL, fetched after each full answer
+        self.monitor_id = monitor_id  # a monitor page's monitor (its version is "every.own")
         self.token = ""
-        self.version = 0
+        self.version = "0"
         self.token_at = self.full_at = self.chart_at = 0.0
-        self.seen: dict[int, float] = {}  # version -> when this tab first received it
+        self.seen: dict[str, float] = {}  # version -> when this tab first received it
         self.statuses: dict[str, int] = {}
         self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
@@ -169,7 +174,7 @@ class Tab:
         self.count(f"{kind} {status}")
         if status != 200:
             return
-        self.version = int(headers["etag"].strip('"'))
+        self.version = headers["etag"].strip('"')
         self.seen.setdefault(self.version, time.monotonic())
         self.full_at = time.monotonic()
         if body.startswith(b'{"token":'):
@@ -208,21 +213,39 @@ async def first_answers(tabs: list[Tab]) -> None:
             response = await client.get(tab.path, headers={"Cookie": tab.cookie})
             response.raise_for_status()
             body = response.json()
-            tab.token, tab.version = body["token"], body["version"]
+            tab.token, tab.version = body["token"], str(body["version"])
             tab.token_at = tab.full_at = time.monotonic()
+
+
+Change = tuple[float, int, int, str]  # started, monitor id, dashboard version, its page's
 
 
 async def changes(
     owner_id: int, monitors: list[Monitor], every: float, until: float
-) -> dict[int, float]:
-    made: dict[int, float] = {}  # version -> when the change started
+) -> list[Change]:
+    made: list[Change] = []
     while every > 0 and time.monotonic() + every < until - 3:
         await asyncio.sleep(every)
         monitor = random.choice(monitors)
         started = time.monotonic()
         await asyncio.to_thread(_toggle, monitor)
-        made[live.version(owner_id) or 0] = started
+        page = live.monitor_version(owner_id, monitor.pk) or "0.0"
+        made.append((started, monitor.pk, live.version(owner_id) or 0, page))
     return made
+
+
+def _reached(seen: str, wanted: str) -> bool:
+    """A version at least as new as ``wanted`` ("12", or a monitor page's "every.own")."""
+    return all(int(a) >= int(b) for a, b in zip(seen.split("."), wanted.split("."), strict=True))
+
+
+def when_seen(tab: Tab, change: Change) -> float | bool | None:
+    """When ``tab`` first had ``change`` (None: never; False: not its page's change)."""
+    _, monitor_id, dashboard, page = change
+    if tab.monitor_id is not None and tab.monitor_id != monitor_id:
+        return False  # another monitor's change: this page rightly does not move
+    wanted = page if tab.monitor_id is not None else str(dashboard)
+    return min((w for ver, w in tab.seen.items() if _reached(ver, wanted)), default=None)
 
 
 def _toggle(monitor: Monitor) -> None:
@@ -235,7 +258,7 @@ def _toggle(monitor: Monitor) -> None:
 
 async def run_tabs(
     tabs: list[Tab], seconds: float, period: float, change: tuple[int, list[Monitor], float]
-) -> dict[int, float]:
+) -> list[Change]:
     until = time.monotonic() + seconds
     owner_id, monitors, every = change
     made = asyncio.ensure_future(changes(owner_id, monitors, every, until))
@@ -272,7 +295,7 @@ def main() -> None:
         try:
             groups = roots(server, charts=args.monitor_tabs > 0)
             tabs = [
-                Tab(key, f"/app/live/monitors/{m.pk}", f"/app/monitors/{m.pk}/chart")
+                Tab(key, f"/app/live/monitors/{m.pk}", f"/app/monitors/{m.pk}/chart", m.pk)
                 if i < args.monitor_tabs
                 else Tab(key, "/app/live/dashboard", None)
                 for i, (key, m) in enumerate(zip(keys, monitors * args.tabs, strict=False))
@@ -303,10 +326,15 @@ def main() -> None:
     missed = 0
     per_change_max: list[float] = []
     firsts: list[float] = []
-    for v, started in made.items():
-        seen = [min((w for ver, w in t.seen.items() if ver >= v), default=None) for t in tabs]
+    on_monitor_pages = 0
+    for change in made:
+        started = change[0]
+        seen = [when_seen(t, change) for t in tabs]
+        on_monitor_pages += sum(
+            1 for t, s in zip(tabs, seen, strict=True) if t.monitor_id and s is not False
+        )
         missed += sum(1 for s in seen if s is None)
-        got = [s - started for s in seen if s is not None]
+        got = [s - started for s in seen if isinstance(s, float)]
         latencies += got
         if got:
             per_change_max.append(max(got))
@@ -334,8 +362,9 @@ def main() -> None:
     print(
         f"  change committed -> tab has it: p50 {pct(latencies, 50):.2f} s, "
         f"p99 {pct(latencies, 99):.2f} s, max {max(latencies, default=0):.2f} s; "
-        f"all {args.tabs} tabs have it: p99 {pct(per_change_max, 99):.2f} s over "
-        f"{len(per_change_max)} changes; (tab, change) pairs never seen: {missed}"
+        f"all tabs it concerns have it: p99 {pct(per_change_max, 99):.2f} s over "
+        f"{len(per_change_max)} changes; (tab, change) pairs never seen: {missed}; "
+        f"pairs on a monitor page of the changed monitor: {on_monitor_pages}"
     )
     print("  first tab to have each change: " + ", ".join(f"{f:.2f} s" for f in firsts))
     print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")

@@ -1,8 +1,10 @@
-"""A change counter per owner, in Redis, that open pages poll (growalert/pages/live.py).
+"""Change counters in Redis that open pages poll (growalert/pages/live.py): one per owner (the
+dashboard), one per monitor (its page) and one per owner for changes every monitor page shows.
 
 Whatever changes what an owner's pages show — a status change or an incident committed by the
 evaluation pipeline, a monitor created, edited, paused or deleted — increments the owner's
-counter after its transaction commits. A page polls with the counter it last saw as its
+counter and the changed monitors' (or, for a change of no one monitor, the owner's every-page
+counter) after its transaction commits. A page polls with the counter it last saw as its
 ``ETag``; while the counter has not moved the answer is a 304 read from Redis alone, so an
 unchanged poll costs one ``GET`` (bench/bench_live.py).
 
@@ -43,29 +45,49 @@ def _redis() -> redis.Redis:
 
 
 def key(owner_id: int) -> str:
+    """The owner's counter: anything the owner's pages show (the dashboard polls it)."""
     return f"{KEY_PREFIX}{owner_id}"
 
 
-def changed(owner_ids: Iterable[int]) -> None:
-    """Moves the counters of ``owner_ids`` on (one round trip for all of them)."""
+def everything_key(owner_id: int) -> str:
+    """The owner's counter of changes that every monitor page shows (a silence of all
+    monitors, for one)."""
+    return f"{KEY_PREFIX}{owner_id}:all"
+
+
+def monitor_key(monitor_id: int) -> str:
+    """One monitor's counter: what its own page shows."""
+    return f"{KEY_PREFIX}m{monitor_id}"
+
+
+def changed(owner_ids: Iterable[int], monitor_ids: Iterable[int] | None = None) -> None:
+    """Moves the counters of ``owner_ids`` on (one round trip for all of them), and those of
+    ``monitor_ids`` — or, when a change is not one monitor's (``None``), every monitor page's
+    of those owners. A monitor page then renders again only for its own monitor's changes."""
     owners = sorted(set(owner_ids))
     if not owners:
         return
+    keys = [key(o) for o in owners]
+    if monitor_ids is None:
+        keys += [everything_key(o) for o in owners]
+    else:
+        keys += [monitor_key(m) for m in sorted(set(monitor_ids))]
     try:
         with _redis().pipeline(transaction=False) as pipe:
-            for owner_id in owners:
-                pipe.incr(key(owner_id))
-                pipe.expire(key(owner_id), TTL_SECONDS)
+            for name in keys:
+                pipe.incr(name)
+                pipe.expire(name, TTL_SECONDS)
             pipe.execute()
     except redis.RedisError as exc:
         logger.warning("live pages of owners %s not told of a change: %s", owners, exc)
 
 
-def changed_on_commit(owner_ids: Iterable[int]) -> None:
+def changed_on_commit(owner_ids: Iterable[int], monitor_ids: Iterable[int] | None = None) -> None:
     """:func:`changed` once the current transaction commits (at once outside one)."""
     owners = set(owner_ids)
+    monitors = None if monitor_ids is None else set(monitor_ids)
     if owners:
-        transaction.on_commit(lambda: changed(owners))
+        transaction.on_commit(lambda: changed(owners, monitors))
 
 
 def version(owner_id: int) -> int | None:
@@ -76,3 +98,15 @@ def version(owner_id: int) -> int | None:
         logger.info("live version of owner %s unreadable: %s", owner_id, exc)
         return None
     return int(value) if value is not None else 0
+
+
+def monitor_version(owner_id: int, monitor_id: int) -> str | None:
+    """A monitor page's version: the owner's every-page counter and the monitor's own
+    ("3.17"), or None when Redis cannot be read."""
+    try:
+        found = _redis().mget([everything_key(owner_id), monitor_key(monitor_id)])
+    except redis.RedisError as exc:
+        logger.info("live version of monitor %s unreadable: %s", monitor_id, exc)
+        return None
+    everything, own = (int(v) if v is not None else 0 for v in found)
+    return f"{everything}.{own}"

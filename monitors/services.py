@@ -162,7 +162,7 @@ def monitor_create(*, owner: User, channels: Iterable[Channel] = (), **fields: A
     _check_plan_floor(monitor, previous=None)
     monitor.save()
     monitor.channels.set(list(channels))
-    live.changed_on_commit([owner.pk])
+    live.changed_on_commit([owner.pk], [monitor.pk])
     return monitor
 
 
@@ -200,7 +200,7 @@ def monitor_update(
     monitor.save(update_fields=written)
     if channels is not None:
         monitor.channels.set(list(channels))
-    live.changed_on_commit([monitor.owner_id])
+    live.changed_on_commit([monitor.owner_id], [monitor.pk])
     return monitor
 
 
@@ -257,15 +257,17 @@ def monitor_delete(*, monitor: Monitor) -> None:
     one of each per device), so it is refused here."""
     if monitor.device_id is not None:
         raise ValidationError({"detail": [HEALTH_MONITOR_KEPT]})
+    monitor_id = monitor.pk
     monitor.delete()
-    live.changed_on_commit([monitor.owner_id])
+    live.changed_on_commit([monitor.owner_id], [monitor_id])
 
 
 def silence_create(*, owner: User, monitor: Monitor | None = None, **fields: Any) -> Silence:
     silence = Silence(owner=owner, monitor=monitor, **fields)
     silence.full_clean()
     silence.save()
-    live.changed_on_commit([owner.pk])  # the pages show it (and the chart shades it)
+    # the pages show it (and the chart shades it): one monitor's, or all of them
+    live.changed_on_commit([owner.pk], None if monitor is None else [monitor.pk])
     return silence
 
 
@@ -275,7 +277,8 @@ def silence_end(*, silence: Silence, now: datetime | None = None) -> Silence | N
     monitors it covered notify again from their next check, which tells what changed while
     it lasted (alerts_core's catch-up)."""
     now = now or timezone.now()
-    live.changed_on_commit([silence.owner_id])
+    covered = None if silence.monitor_id is None else [silence.monitor_id]
+    live.changed_on_commit([silence.owner_id], covered)
     if silence.starts_at >= now or silence.daily:  # a daily window: no more of them
         silence.delete()
         return None

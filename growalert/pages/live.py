@@ -88,14 +88,30 @@ def session_owner_of(value: str, session_key: str | None) -> int | None:
     return owner_id if mark and hmac.compare_digest(mark, session_mark(session_key)) else None
 
 
-def answer_key(page: str, owner_id: int, version: int) -> str:
+Version = int | str  # the dashboard's: the owner's counter; a monitor page's: "every.own"
+
+
+def version_of(owner_id: int, page: str) -> Version | None:
+    """The version a page's answer follows (None when Redis cannot be read): the dashboard
+    moves with every change of the owner's, a monitor page only with its own monitor's and the
+    changes every monitor page shows (so 20 open monitor pages do not all render again when one
+    monitor changes)."""
+    if page.startswith(MONITOR_PAGE_PREFIX):
+        return live.monitor_version(owner_id, int(page.removeprefix(MONITOR_PAGE_PREFIX)))
+    return live.version(owner_id)
+
+
+def answer_key(page: str, owner_id: int, version: Version) -> str:
     """Where the answer of ``page`` (``dashboard``, ``monitor-<id>``) is cached: per owner,
     counter and minute (the minute moves "3 minutes ago" on)."""
     return f"live:{page}:{owner_id}:{version}:{int(time.time() // 60)}"
 
 
+MONITOR_PAGE_PREFIX = "monitor-"
+
+
 def monitor_page(monitor_id: int) -> str:
-    return f"monitor-{monitor_id}"
+    return f"{MONITOR_PAGE_PREFIX}{monitor_id}"
 
 
 def signed_out_key(session_key: str | None) -> str:
@@ -108,22 +124,24 @@ def forget_session(session_key: str | None) -> None:
         cache.set(signed_out_key(session_key), 1, FRESH_SECONDS)
 
 
-def etag(version: int) -> str:
+def etag(version: Version) -> str:
     return f'"{version}"'
 
 
-def page_attributes(request: HttpRequest, owner_id: int, url: str) -> dict[str, Any]:
+def page_attributes(
+    request: HttpRequest, owner_id: int, url: str, page: str = "dashboard"
+) -> dict[str, Any]:
     """What a live page's root element carries for static/js/live.js."""
     return {
         "url": url,
         "token": token(owner_id, request.session.session_key),
-        "version": live.version(owner_id),
+        "version": version_of(owner_id, page),
         "poll_ms": POLL_MS,
         "renew_ms": RENEW_SECONDS * 1000,
     }
 
 
-def not_modified(version: int) -> HttpResponse:
+def not_modified(version: Version) -> HttpResponse:
     response = HttpResponse(status=304)
     response["ETag"] = etag(version)
     for name, value in HEADERS.items():
@@ -138,7 +156,7 @@ def answer(request: HttpRequest, name: str, render_page: Callable[[], str]) -> H
     if not isinstance(request.user, User):
         return JsonResponse({"detail": "Sign in again to see live updates."}, status=403)
     user = tenant_owner(request)  # the account's counter and rows, whoever of its members looks
-    version = live.version(user.pk)
+    version = version_of(user.pk, name)
     if version is not None and request.headers.get("If-None-Match") == etag(version):
         return not_modified(version)
 

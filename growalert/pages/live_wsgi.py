@@ -28,7 +28,6 @@ from django.core.cache import cache
 from django.http import parse_cookie
 
 from growalert.pages import live as live_pages
-from monitors import live
 
 PREFIX = "/app/live/"
 PAGES = re.compile(r"^/app/live/(?:(dashboard)|monitors/([0-9]{1,18}))$")
@@ -43,7 +42,7 @@ def page_of(path: str) -> str | None:
     return "dashboard" if found.group(1) else live_pages.monitor_page(int(found.group(2)))
 
 
-def poll_answer(environ: dict[str, Any]) -> tuple[int, bytes | None] | None:
+def poll_answer(environ: dict[str, Any]) -> tuple[live_pages.Version, bytes | None] | None:
     """``(version, None)``: unchanged, a 304; ``(version, body)``: the cached changed answer;
     None: Django answers."""
     if environ.get("REQUEST_METHOD") != "GET" or not environ.get("PATH_INFO", "").startswith(
@@ -54,22 +53,22 @@ def poll_answer(environ: dict[str, Any]) -> tuple[int, bytes | None] | None:
     tokens = parse_qs(environ.get("QUERY_STRING", "")).get("t")
     if not seen or not tokens:
         return None
+    page = page_of(environ.get("PATH_INFO", ""))
     owner_id = live_pages.owner_of(tokens[0])
-    if owner_id is None:
+    if page is None or owner_id is None:
         return None
-    version = live.version(owner_id)
+    version = live_pages.version_of(owner_id, page)
     if version is None:
         return None
     if seen == live_pages.etag(version):
         return version, None
-    body = cached_answer(environ, tokens[0], owner_id, version)
+    body = cached_answer(environ, tokens[0], owner_id, page, version)
     return (version, body) if body is not None else None
 
 
-def cached_answer(environ: dict[str, Any], token: str, owner_id: int, version: int) -> bytes | None:
-    page = page_of(environ.get("PATH_INFO", ""))
-    if page is None:
-        return None
+def cached_answer(
+    environ: dict[str, Any], token: str, owner_id: int, page: str, version: live_pages.Version
+) -> bytes | None:
     cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)
     if live_pages.session_owner_of(token, session_key) != owner_id:

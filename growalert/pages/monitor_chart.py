@@ -19,7 +19,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 
 from growalert.pages import data
-from monitors import live, selectors
+from growalert.pages import live as live_pages
+from monitors import selectors
 from monitors.models import Incident, Monitor
 from shared.auth import owner_of
 
@@ -55,7 +56,7 @@ def monitor_chart(request: HttpRequest, monitor_id: int) -> HttpResponse:
     monitor = get_object_or_404(selectors.monitor_list(owner=owner_of(request)), pk=monitor_id)
     # Every open tab of the page asks after the same change: one InfluxDB read per monitor,
     # change and minute (the live counter names the change; the minute moves the window on).
-    version = live.version(monitor.owner_id)
+    version = live_pages.version_of(monitor.owner_id, live_pages.monitor_page(monitor.pk))
     zone = timezone.get_current_timezone_name()
     key = f"chart:{monitor.pk}:{version}:{int(time.time() // 60)}:{zone}"
     html = cache.get(key) if version is not None else None

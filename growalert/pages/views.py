@@ -191,7 +191,10 @@ def _monitor_context(
         "incidents": incidents,
         "notifications": notifications,
         "live": live_pages.page_attributes(
-            request, _owner(request).pk, reverse("pages:live-monitor", args=[monitor.pk])
+            request,
+            _owner(request).pk,
+            reverse("pages:live-monitor", args=[monitor.pk]),
+            live_pages.monitor_page(monitor.pk),
         ),
         **_billing_state(request),
     }

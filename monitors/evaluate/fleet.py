@@ -92,7 +92,7 @@ def evaluate(
         if result.notifications:
             queue.enqueue_on_commit(result.notifications)
         if monitor.status != status or any(d.events for d in committed):
-            live.changed_on_commit([monitor.owner_id])  # its pages show the change (the grid)
+            live.changed_on_commit([monitor.owner_id], [monitor.pk])  # its grid shows it
     result.applied = True
     result.written = len(written)
     result.outcomes = Counter(d.state.status.value for d in committed)

@@ -468,7 +468,7 @@ def _write_broken(broken: list[Broken], now: datetime) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_BROKEN, params)
             owners = [row[0] for row in cursor.fetchall()]
-            live.changed_on_commit(owners)
+            live.changed_on_commit(owners, [b.monitor_id for b in broken])
             return len(owners)
     except _NOT_ISOLATED:
         raise
@@ -573,10 +573,9 @@ def _commit(
             for d in committed:
                 d.monitor.state_version = won[d.monitor.pk][0]
             notifications = _record_events(committed, now)
+            shown = [d for d in committed if d.events or d.monitor.status != d.state.status.value]
             live.changed_on_commit(
-                d.monitor.owner_id
-                for d in committed
-                if d.events or d.monitor.status != d.state.status.value
+                (d.monitor.owner_id for d in shown), [d.monitor.pk for d in shown]
             )
             result.notifications = [n.pk for n in notifications]
             if result.notifications:

@@ -172,6 +172,53 @@ def test_an_unchanged_poll_is_answered_without_django(alice, bob):
     assert inner.calls == 4
 
 
+@pytest.mark.django_db
+def test_a_monitor_page_moves_with_its_own_monitor_and_with_changes_every_page_shows(
+    alice, django_capture_on_commit_callbacks
+):
+    one, other = MonitorFactory(owner=alice, name="one"), MonitorFactory(owner=alice, name="two")
+    page_one, page_other = live_pages.monitor_page(one.pk), live_pages.monitor_page(other.pk)
+
+    def versions() -> tuple[Any, Any, Any]:
+        return (
+            live_pages.version_of(alice.pk, "dashboard"),
+            live_pages.version_of(alice.pk, page_one),
+            live_pages.version_of(alice.pk, page_other),
+        )
+
+    dashboard, first, second = versions()
+    live.changed([alice.pk], [one.pk])  # "one" changed: its page and the dashboard move
+    assert versions() == ((dashboard or 0) + 1, _moved_own(first), second)
+
+    dashboard, first, second = versions()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.silence_create(  # a silence of every monitor: every monitor page shows it
+            owner=alice, starts_at=timezone.now(), ends_at=timezone.now() + timedelta(hours=1)
+        )
+    after = versions()
+    assert after[0] == (dashboard or 0) + 1
+    assert after[1] != first
+    assert after[2] != second
+
+    # in front of Django: the other monitor's tab keeps its 304 while "one" changes
+    token = live_pages.token(alice.pk)
+    seen = live_pages.etag(live_pages.version_of(alice.pk, page_other) or 0)
+    path = f"/app/live/monitors/{other.pk}"
+    inner, answered = Inner(), Answered()
+    live.changed([alice.pk], [one.pk])
+    assert with_live(inner)(_environ(token, seen, path=path), answered) == [b""]
+    assert answered.status == "304 Not Modified"
+    assert inner.calls == 0
+    live.changed([alice.pk], [other.pk])
+    with_live(inner)(_environ(token, seen, path=path), answered)
+    assert inner.calls == 1  # its own monitor moved: Django answers
+
+
+def _moved_own(version: Any) -> str:
+    everything, own = str(version).split(".")
+    return f"{everything}.{int(own) + 1}"
+
+
 # --- in the browser --------------------------------------------------------------------------
 
 

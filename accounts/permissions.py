@@ -115,6 +115,7 @@ POLICY: dict[str, Rule] = {
     "pages:dashboard": Rule(VIEWER, VIEWER),
     "pages:live-dashboard": Rule(VIEWER, VIEWER),
     "pages:live-monitor": Rule(VIEWER, VIEWER),
+    "pages:live-incident": Rule(VIEWER, VIEWER),
     "pages:monitor-new": Rule(MEMBER, MEMBER),
     "pages:monitor": Rule(VIEWER, MEMBER),
     "pages:monitor-chart": Rule(VIEWER, MEMBER),

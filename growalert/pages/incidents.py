@@ -11,10 +11,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from growalert.pages import live as live_pages
 from growalert.pages.errors import sentence
 from growalert.pages.views import _owner
 from monitors import escalation_policies, selectors, timeline
@@ -38,15 +40,40 @@ def _owned_incident(request: HttpRequest, incident_id: int) -> Incident:
     return get_object_or_404(incidents, pk=incident_id)
 
 
-@login_required
-def incident_detail(request: HttpRequest, incident_id: int) -> HttpResponse:
-    incident = _owned_incident(request, incident_id)
-    context = {
+def _incident_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
+    monitor_id = incident.monitor_id
+    return {
         "incident": incident,
         "monitor": incident.monitor,
         "entries": timeline.incident_timeline(incident),
+        "live": live_pages.page_attributes(
+            request,
+            owner_of(request).pk,
+            reverse("pages:live-incident", args=[monitor_id, incident.pk]),
+            live_pages.incident_page(monitor_id, incident.pk),
+        ),
     }
-    return render(request, "pages/incident_detail.html", context)
+
+
+@login_required
+def incident_detail(request: HttpRequest, incident_id: int) -> HttpResponse:
+    incident = _owned_incident(request, incident_id)
+    return render(request, "pages/incident_detail.html", _incident_context(request, incident))
+
+
+@login_required
+def incident_live(request: HttpRequest, monitor_id: int, incident_id: int) -> HttpResponse:
+    """An incident page's live answer (growalert/pages/live.py): it moves with its monitor."""
+    incident = _owned_incident(request, incident_id)
+    if incident.monitor_id != monitor_id:
+        raise Http404("No such incident of that monitor.")
+    return live_pages.answer(
+        request,
+        live_pages.incident_page(monitor_id, incident.pk),
+        lambda: live_pages.render_without_charts(
+            request, "pages/incident_detail.html", _incident_context(request, incident)
+        ),
+    )
 
 
 @login_required

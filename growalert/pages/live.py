@@ -97,7 +97,8 @@ def version_of(owner_id: int, page: str) -> Version | None:
     changes every monitor page shows (so 20 open monitor pages do not all render again when one
     monitor changes)."""
     if page.startswith(MONITOR_PAGE_PREFIX):
-        return live.monitor_version(owner_id, int(page.removeprefix(MONITOR_PAGE_PREFIX)))
+        monitor_id = page.removeprefix(MONITOR_PAGE_PREFIX).split("-", 1)[0]
+        return live.monitor_version(owner_id, int(monitor_id))
     return live.version(owner_id)
 
 
@@ -112,6 +113,11 @@ MONITOR_PAGE_PREFIX = "monitor-"
 
 def monitor_page(monitor_id: int) -> str:
     return f"{MONITOR_PAGE_PREFIX}{monitor_id}"
+
+
+def incident_page(monitor_id: int, incident_id: int) -> str:
+    """An incident's page follows its monitor's version (the monitor's writers move it)."""
+    return f"{MONITOR_PAGE_PREFIX}{monitor_id}-incident-{incident_id}"
 
 
 def signed_out_key(session_key: str | None) -> str:

@@ -30,7 +30,9 @@ from django.http import parse_cookie
 from growalert.pages import live as live_pages
 
 PREFIX = "/app/live/"
-PAGES = re.compile(r"^/app/live/(?:(dashboard)|monitors/([0-9]{1,18}))$")
+PAGES = re.compile(
+    r"^/app/live/(?:(dashboard)|monitors/([0-9]{1,18})(?:/incidents/([0-9]{1,18}))?)$"
+)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -39,7 +41,11 @@ def page_of(path: str) -> str | None:
     found = PAGES.match(path)
     if found is None:
         return None
-    return "dashboard" if found.group(1) else live_pages.monitor_page(int(found.group(2)))
+    if found.group(1):
+        return "dashboard"
+    if found.group(3):
+        return live_pages.incident_page(int(found.group(2)), int(found.group(3)))
+    return live_pages.monitor_page(int(found.group(2)))
 
 
 def poll_answer(environ: dict[str, Any]) -> tuple[live_pages.Version, bytes | None] | None:

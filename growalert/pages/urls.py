@@ -23,6 +23,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/", views.dashboard, name="dashboard"),
     path("app/live/dashboard", views.dashboard_live, name="live-dashboard"),
     path("app/live/monitors/<int:monitor_id>", views.monitor_live, name="live-monitor"),
+    path(
+        "app/live/monitors/<int:monitor_id>/incidents/<int:incident_id>",
+        incidents.incident_live,
+        name="live-incident",
+    ),
     path("app/monitors/new", views.monitor_edit, name="monitor-new"),
     path("app/monitors/<int:monitor_id>", views.monitor_detail, name="monitor"),
     path("app/monitors/<int:monitor_id>/chart", monitor_chart.monitor_chart, name="monitor-chart"),

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from monitors import live
 from monitors.models import Escalation, Incident
 from monitors.vocabulary import AckRoute
 from shared.links import absolute_url
@@ -83,6 +84,8 @@ def acknowledge(
                 finished_at=now, finished_reason="acknowledged"
             )
         incident = Incident.objects.select_related("acknowledged_by", "monitor").get(pk=incident_id)
+        if won:  # the pages show who acknowledged
+            live.changed_on_commit([incident.monitor.owner_id], [incident.monitor_id])
     if not won and incident.acknowledged_at is None:
         raise AlreadyResolved(incident)
     return Outcome(incident, bool(won))

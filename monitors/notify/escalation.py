@@ -44,7 +44,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from monitors import display, fleet
+from monitors import display, fleet, live
 from monitors.models import (
     MAX_POLICY_REPEATS,
     Channel,
@@ -221,6 +221,10 @@ def run_due(*, now: datetime | None = None, limit: int = BATCH) -> Result:
         result.notifications = _insert_outbox(outbox, now)
         transaction.on_commit(lambda: setattr(result, "committed_at", time.perf_counter()))
         queue.enqueue_on_commit(result.notifications)
+        if outbox:  # the incidents' pages show the step in their timelines
+            live.changed_on_commit(
+                {row.incident.monitor.owner_id for row in rows}, {r["monitor_id"] for r in outbox}
+            )
     result.taken = len(rows)
     return result
 

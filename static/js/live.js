@@ -15,6 +15,9 @@
   var version = config.getAttribute("data-live-version");
   var period = parseInt(config.getAttribute("data-live-poll"), 10) || 1000;
   var renewEvery = parseInt(config.getAttribute("data-live-renew"), 10) || 240000;
+  // This session's CSRF token: an answer rendered for another tab of the account carries that
+  // session's in its forms, which Django would refuse from this one.
+  var csrf = config.getAttribute("data-live-csrf");
   var FULL_EVERY = 60000;
   var lastFull = Date.now();
   var tokenAt = Date.now();
@@ -59,6 +62,11 @@
     document.querySelectorAll("[data-live-region]").forEach(function (old) {
       var key = old.getAttribute("data-live-region");
       var replacement = fresh.querySelector('[data-live-region="' + cssEscape(key) + '"]');
+      if (replacement && csrf) {
+        replacement.querySelectorAll('input[name="csrfmiddlewaretoken"]').forEach(function (input) {
+          input.setAttribute("value", csrf);
+        });
+      }
       if (replacement && replacement.outerHTML !== old.outerHTML) {
         old.replaceWith(document.importNode(replacement, true));
       }

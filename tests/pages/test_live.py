@@ -5,6 +5,7 @@ InfluxDB); the live view answers 304 while nothing changed, in front of Django t
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,9 @@ from growalert.pages import live as live_pages
 from growalert.pages.live_wsgi import with_live
 from monitors import live, services
 from monitors.evaluate import dispatch, pipeline
-from monitors.models import Monitor, Schedule, Status
+from monitors.models import Incident, Monitor, Schedule, Status
+from monitors.notify import acknowledge
+from monitors.vocabulary import AckRoute
 from tests.factories import MonitorFactory, SourceFactory
 from tests.pages.conftest import sign_in, watch_csp
 
@@ -276,6 +279,57 @@ def test_a_monitor_page_shows_its_incident_resolved_by_a_pause_without_a_reload(
     expect(page.get_by_text("still open")).to_have_count(0)
     assert_not_reloaded(page)
     screenshot(page, "paused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_incident_page_shows_its_acknowledgement_without_a_reload(
+    page, alice, influx_db, screenshot
+):
+    monitor = a_hot_monitor(alice, influx_db)
+    evaluate_due()
+    heat_up(monitor, influx_db)
+    incident = Incident.objects.get(monitor=monitor)
+    sign_in(page, "alice")
+    page.goto(f"/app/incidents/{incident.pk}")
+    expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
+    mark_page(page)
+
+    acknowledge.acknowledge(incident.pk, via=AckRoute.API, by=alice)  # from elsewhere
+    expect(page.locator("[data-acknowledged]")).to_contain_text("Acknowledged by", timeout=5000)
+    expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    assert_not_reloaded(page)
+    screenshot(page, "incident-acknowledged-live")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_forms_swapped_in_from_another_sessions_answer_keep_this_sessions_csrf_token(
+    page, alice, influx_db, client_for
+):
+    monitor = a_hot_monitor(alice, influx_db)
+    evaluate_due()
+    heat_up(monitor, influx_db)
+    incident = Incident.objects.get(monitor=monitor)
+    url = f"/app/live/monitors/{monitor.pk}/incidents/{incident.pk}"
+    sign_in(page, "alice")
+    page.goto(f"/app/incidents/{incident.pk}")
+    expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
+    mark_page(page)
+    page.evaluate(
+        "window.__answers = 0;"
+        "document.addEventListener('growalert:live', function () { window.__answers += 1; })"
+    )
+
+    other = client_for(alice)  # alice on her phone: its answer is cached for the account
+    seen = live_pages.etag(other.get(url).json()["version"])
+    live.changed([alice.pk], [monitor.pk])  # an escalation step, say: the timeline moved
+    assert other.get(url, HTTP_IF_NONE_MATCH=seen).status_code == 200  # rendered, cached
+    deadline = time.monotonic() + 5
+    while not page.evaluate("window.__answers"):  # until this tab got that answer
+        assert time.monotonic() < deadline, "the tab got no live answer"
+        page.wait_for_timeout(100)
+    assert_not_reloaded(page)
+    page.get_by_role("button", name="Acknowledge").click()  # the form of the live region
+    expect(page.locator("[data-acknowledged]")).to_contain_text("Acknowledged by alice")
 
 
 def _session(client: Client) -> str:

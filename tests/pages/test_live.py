@@ -281,18 +281,25 @@ def test_a_monitor_page_shows_its_incident_resolved_by_a_pause_without_a_reload(
     screenshot(page, "paused")
 
 
+def open_incident_page(page: Page, owner: Any, influx_db: Any) -> Incident:
+    """A monitor fires (the real pipeline) and its owner's page of the incident is open, marked
+    so that a reload would show."""
+    monitor = a_hot_monitor(owner, influx_db)
+    evaluate_due()
+    heat_up(monitor, influx_db)
+    incident = Incident.objects.select_related("monitor").get(monitor=monitor)
+    sign_in(page, owner.username)
+    page.goto(f"/app/incidents/{incident.pk}")
+    expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
+    mark_page(page)
+    return incident
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_incident_page_shows_its_acknowledgement_without_a_reload(
     page, alice, influx_db, screenshot
 ):
-    monitor = a_hot_monitor(alice, influx_db)
-    evaluate_due()
-    heat_up(monitor, influx_db)
-    incident = Incident.objects.get(monitor=monitor)
-    sign_in(page, "alice")
-    page.goto(f"/app/incidents/{incident.pk}")
-    expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
-    mark_page(page)
+    incident = open_incident_page(page, alice, influx_db)
 
     acknowledge.acknowledge(incident.pk, via=AckRoute.API, by=alice)  # from elsewhere
     expect(page.locator("[data-acknowledged]")).to_contain_text("Acknowledged by", timeout=5000)
@@ -305,15 +312,9 @@ def test_an_incident_page_shows_its_acknowledgement_without_a_reload(
 def test_forms_swapped_in_from_another_sessions_answer_keep_this_sessions_csrf_token(
     page, alice, influx_db, client_for
 ):
-    monitor = a_hot_monitor(alice, influx_db)
-    evaluate_due()
-    heat_up(monitor, influx_db)
-    incident = Incident.objects.get(monitor=monitor)
+    incident = open_incident_page(page, alice, influx_db)
+    monitor = incident.monitor
     url = f"/app/live/monitors/{monitor.pk}/incidents/{incident.pk}"
-    sign_in(page, "alice")
-    page.goto(f"/app/incidents/{incident.pk}")
-    expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
-    mark_page(page)
     page.evaluate(
         "window.__answers = 0;"
         "document.addEventListener('growalert:live', function () { window.__answers += 1; })"

@@ -5,11 +5,13 @@ It listens on loopback on a port below the Linux ephemeral range (the deployment
 port + 10, or the next free one 100 further), keeps its data under ``.local/influx-customer``,
 holds the database ``growalert_test`` (``SourceFactory``'s default) and is started on first
 use: ``url()`` (the factories' default source URL) or the ``customer_influx_url`` fixture.
-The suite stops it at the end of the session.
+The suite stops it at the end of the session; any other process that started it (a bench)
+stops it when it exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -27,6 +29,7 @@ DATABASE = "growalert_test"  # the factories' default source database, always th
 
 _process: subprocess.Popen[bytes] | None = None
 _ports: tuple[int, int] | None = None
+_started_by: int | None = None  # the pid that started it: only that process stops it at exit
 
 
 def _taken(port: int) -> bool:
@@ -57,7 +60,7 @@ def url() -> str:
 
 def start() -> None:
     """Starts (or restarts, on the same port and data) the customer influxd."""
-    global _process, _ports
+    global _process, _ports, _started_by
     influxd = shutil.which("influxd")
     if influxd is None:
         raise RuntimeError("influxd is not installed: scripts/bootstrap.sh installs it")
@@ -80,6 +83,7 @@ def start() -> None:
         _process = subprocess.Popen(
             [influxd, "run", "-config", str(config)], stdout=log, stderr=subprocess.STDOUT
         )
+    _started_by = os.getpid()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -105,3 +109,13 @@ def stop() -> None:
         _process.kill()
         _process.wait(10)
     _process = None
+
+
+def _stop_at_exit() -> None:
+    """A bench that forgot :func:`stop` leaves no influxd behind (a forked child that exits
+    is not the process that started it, and stops nothing)."""
+    if _started_by == os.getpid():
+        stop()
+
+
+atexit.register(_stop_at_exit)

@@ -122,9 +122,9 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
     )
     @action(detail=True, methods=["get"], url_path="schema")
     def contents(self, request: Request, pk: str | None = None) -> Response:
-        """What the source holds (InfluxQL): measurements, and for ``?measurement=`` its fields
-        and tag values. The editor offers them as suggestions. With ``group_by`` (and
-        ``series_filter``), ``series``: how many series match now and the first 100."""
+        """What the source holds (InfluxQL or Flux): measurements, and for ``?measurement=``
+        its fields and tag values. The editor offers them as suggestions. With ``group_by``
+        (and ``series_filter``), ``series``: how many series match now and the first 100."""
         source = self.get_object()
         params = request.query_params
         measurement = params.get("measurement", "")[:200]

@@ -1,22 +1,14 @@
 """Why a structured monitor's series is empty, in the words of its definition: "no field
-`moisure` in `soil`; fields: moisture, temp". Asked of the source's schema (SHOW statements,
-identifiers quoted, tag values bound as parameters) only when a preview found no point."""
+`moisure` in `soil`; fields: moisture, temp". Asked of the source's catalog (InfluxQL's SHOW
+statements or Flux's schema package, ``catalog``) only when a preview found no point; and what
+a source holds, for the editor's suggestions."""
 
 from __future__ import annotations
 
-from monitors.influxdb import client as influx
-from monitors.influxdb import connect
+from monitors.influxdb import catalog
 from monitors.models import Monitor, Source
 
 LISTED = 12  # names shown at most
-
-
-def _names(results: list[influx.StatementResult], column: int = 0) -> list[str]:
-    found: list[str] = []
-    for result in results:
-        for series in result.series:
-            found.extend(str(row[column]) for row in series.values if row)
-    return sorted(set(found))
 
 
 def _listed(names: list[str]) -> str:
@@ -28,63 +20,43 @@ MAX_NAMES = 200  # per list in a schema answer
 
 
 def schema(source: Source, *, measurement: str = "") -> dict[str, object]:
-    """What an InfluxQL source holds, for the editor's suggestions: its measurements and, for
+    """What a source holds, for the editor's suggestions: its measurements and, for
     ``measurement``, its fields and its tags' values (at most MAX_NAMES each)."""
     found: dict[str, object] = {"measurements": [], "fields": [], "tags": {}}
-    if source.flavor != Source.Flavor.INFLUXQL:
-        return found
-    database = source.database
-    with connect.client_for(source) as client:
-        found["measurements"] = _names(
-            client.query("SHOW MEASUREMENTS LIMIT 1000", database=database)
-        )[:MAX_NAMES]
-        if measurement and measurement in found["measurements"]:  # type: ignore[operator]
-            name = influx.quote_ident(measurement)
-            fields = client.query(f"SHOW FIELD KEYS FROM {name}", database=database)
-            found["fields"] = _names(fields)[:MAX_NAMES]
-            keys = _names(client.query(f"SHOW TAG KEYS FROM {name}", database=database))
+    with catalog.open_catalog(source) as reader:
+        measurements = reader.measurements()
+        found["measurements"] = measurements[:MAX_NAMES]
+        if measurement and measurement in measurements:
+            found["fields"] = reader.fields(measurement)[:MAX_NAMES]
             found["tags"] = {
-                key: _names(
-                    client.query(
-                        f"SHOW TAG VALUES FROM {name} WITH KEY = {influx.quote_ident(key)}",
-                        database=database,
-                    ),
-                    column=1,
-                )[:MAX_NAMES]
-                for key in keys[:20]
+                key: reader.tag_values(measurement, key)[:MAX_NAMES]
+                for key in reader.tag_keys(measurement)[:20]
             }
     return found
 
 
 def why_empty(monitor: Monitor) -> str | None:
     """The first thing of the definition the source does not have, with what it has instead;
-    None when all of it exists (the series is just empty in that time) or for Flux sources."""
+    None when all of it exists (the series is just empty in that time) or for a raw query."""
     source: Source = monitor.source
-    if source.flavor != Source.Flavor.INFLUXQL or monitor.raw_query:
+    if monitor.raw_query:
         return None
-    database = source.database
-    with connect.client_for(source) as client:
-        measurements = _names(client.query("SHOW MEASUREMENTS LIMIT 1000", database=database))
+    where = "bucket" if source.flavor == Source.Flavor.FLUX else "database"
+    with catalog.open_catalog(source) as reader:
+        measurements = reader.measurements()
         if monitor.measurement not in measurements:
             listed = _listed(measurements) or "none"
             return (
-                f"no measurement `{monitor.measurement}` in database `{database}`; "
+                f"no measurement `{monitor.measurement}` in {where} `{source.database}`; "
                 f"measurements: {listed}"
             )
-        measurement = influx.quote_ident(monitor.measurement)
-        fields = _names(client.query(f"SHOW FIELD KEYS FROM {measurement}", database=database))
+        fields = reader.fields(monitor.measurement)
         if monitor.field not in fields:
             return (
                 f"no field `{monitor.field}` in `{monitor.measurement}`; fields: {_listed(fields)}"
             )
         for key, value in (monitor.tags or {}).items():
-            values = _names(
-                client.query(
-                    f"SHOW TAG VALUES FROM {measurement} WITH KEY = {influx.quote_ident(key)}",
-                    database=database,
-                ),
-                column=1,
-            )
+            values = reader.tag_values(monitor.measurement, key)
             if value not in values:
                 if not values:
                     return f"no tag `{key}` on `{monitor.measurement}`"

@@ -8,15 +8,14 @@ becomes InfluxQL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from monitors import fleet
+from monitors.influxdb import catalog, connect, observe, queries
 from monitors.influxdb import client as influx
-from monitors.influxdb import connect, observe, queries
 from monitors.models import Monitor, Source
 
 
@@ -214,20 +213,17 @@ def matching_series(
     series_filter: Mapping[str, list[str]],
     tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The series a fleet monitor with this definition would watch, as the source's index
-    lists them now (``SHOW SERIES``: series with data within its retention), for the editor:
-    how many, and the first MAX_LISTED (key and label) in key order. ``complete`` is false
-    when the index held more than SHOW_LIMIT series of the measurement. Raises InfluxError."""
-    statement = f"SHOW SERIES FROM {influx.quote_ident(measurement)} LIMIT {SHOW_LIMIT + 1}"
-    with connect.client_for(source) as client:
-        results = client.query(statement, database=source.database)
-    raw = [str(row[0]) for r in results for s in r.series for row in s.values if row]
-    compiled = fleet.compile_filter(series_filter)
+    """The series a fleet monitor with this definition would watch now, for the editor: how
+    many, and the first MAX_LISTED (key and label) in key order. InfluxQL sources answer from
+    their index (``SHOW SERIES``: series with data within the retention policy), Flux sources
+    from the last 24 hours of points (``catalog.FLUX_SERIES_SPAN``). ``complete`` is false when
+    the source held more than SHOW_LIMIT series of the measurement. Raises InfluxError."""
     fixed = dict(tags or {})
+    with catalog.open_catalog(source) as reader:
+        rows = reader.series(measurement, keys=group_by, fixed=fixed, limit=SHOW_LIMIT + 1)
+    compiled = fleet.compile_filter(series_filter)
     found: dict[str, dict[str, str]] = {}
-    for series_tags in map(_tags_of_key, raw[:SHOW_LIMIT]):
-        if any(series_tags.get(k) != v for k, v in fixed.items()):
-            continue
+    for series_tags in rows[:SHOW_LIMIT]:
         chosen = {key: series_tags.get(key, "") for key in group_by}
         if all(chosen.values()) and fleet.selected(chosen, compiled):
             found.setdefault(fleet.series_key(chosen, group_by), chosen)
@@ -235,35 +231,4 @@ def matching_series(
         {"key": key, "label": fleet.series_label(found[key], group_by)}
         for key in sorted(found)[:MAX_LISTED]
     ]
-    return {"matched": len(found), "series": listed, "complete": len(raw) <= SHOW_LIMIT}
-
-
-def _tags_of_key(series_key: str) -> dict[str, str]:
-    """The tags of an InfluxDB series key (``gro01,device=greenhouse\\ 1,zone=a``: commas,
-    equals signs and spaces in names and values escaped with a backslash)."""
-    tags: dict[str, str] = {}
-    parts = _split_unescaped(series_key, ",")
-    for part in parts[1:]:  # the first is the measurement
-        key, value = [*_split_unescaped(part, "=", once=True), ""][:2]
-        tags[_unescape(key)] = _unescape(value)
-    return tags
-
-
-def _split_unescaped(text: str, separator: str, *, once: bool = False) -> list[str]:
-    parts, start, index = [], 0, 0
-    while index < len(text):
-        if text[index] == "\\":
-            index += 2
-            continue
-        if text[index] == separator:
-            parts.append(text[start:index])
-            start = index + 1
-            if once:
-                break
-        index += 1
-    parts.append(text[start:])
-    return parts
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+    return {"matched": len(found), "series": listed, "complete": len(rows) <= SHOW_LIMIT}

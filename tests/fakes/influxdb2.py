@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,15 +77,24 @@ class FakeInfluxDB2:
     status: int = 200
     version: str = "v2.7.11"
     buckets: set[str] | None = None  # None: every bucket exists; else the others are 404
+    # Answers by query: called with the Flux text and its bound options (name -> value); the
+    # CSV it returns answers that request, None falls back to ``csv``.
+    route: Callable[[str, dict[str, Any]], str | None] | None = None
+
+
+def bound_options(body: dict[str, Any]) -> dict[str, Any]:
+    """The options bound in a query's ``extern`` (as growalert sends them), name -> value."""
+    found: dict[str, Any] = {}
+    for statement in (body.get("extern") or {}).get("body", []):
+        assignment = statement.get("assignment", {})
+        found[assignment.get("id", {}).get("name")] = assignment.get("init", {}).get("value")
+    return found
 
 
 def _bound_bucket(body: dict[str, Any]) -> str | None:
-    """The ``p_bucket`` option bound in a query's ``extern`` (as growalert sends it)."""
-    for statement in (body.get("extern") or {}).get("body", []):
-        assignment = statement.get("assignment", {})
-        if assignment.get("id", {}).get("name") == "p_bucket":
-            return str(assignment.get("init", {}).get("value"))
-    return None
+    """The ``p_bucket`` option bound in a query's ``extern``."""
+    bucket = bound_options(body).get("p_bucket")
+    return None if bucket is None else str(bucket)
 
 
 def serve() -> tuple[FakeInfluxDB2, ThreadingHTTPServer]:
@@ -127,7 +137,10 @@ def serve() -> tuple[FakeInfluxDB2, ThreadingHTTPServer]:
                 self.send_response(fake.status)
                 self.send_header("Content-Type", "application/json")
             else:
-                payload = fake.csv.encode()
+                sent = fake.requests[-1]["body"]
+                query, bound = sent.get("query", ""), bound_options(sent)
+                routed = fake.route(query, bound) if fake.route else None
+                payload = (fake.csv if routed is None else routed).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/csv; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))

@@ -180,6 +180,13 @@ def at_least(role: str, least: Role) -> bool:
     return role in Role.values and RANK[Role(role)] >= RANK[least]
 
 
+def may(role: str, url_name: str, method: str = "POST") -> bool:
+    """Whether ``role`` may ``method`` through ``url_name``: what the middleware enforces, for
+    the pages to show only the buttons and forms the member can use."""
+    least = required_role(url_name, method)
+    return least is None or at_least(role, least)
+
+
 def refusal(role: str, least: Role, method: str) -> str:
     """The message shown to a member whose role does not allow the request."""
     verb = "change" if is_write(method) else "see"

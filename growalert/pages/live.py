@@ -35,6 +35,7 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.http import require_GET
 
 from monitors import live
+from shared.auth import acting_of
 from shared.auth import owner_of as tenant_owner
 
 TOKEN_SALT = "growalert.pages.live"  # noqa: S105  (a signing salt, not a secret)
@@ -58,17 +59,26 @@ def session_mark(session_key: str | None) -> str:
     return salted_hmac(TOKEN_SALT, session_key).hexdigest()[:24]
 
 
-def token(owner_id: int, session_key: str | None = None) -> str:
-    return signing.TimestampSigner(salt=TOKEN_SALT).sign(f"{owner_id}:{session_mark(session_key)}")
+def token(owner_id: int, session_key: str | None = None, role: str = "") -> str:
+    """The tab's token: the owner's id, a mark of its session and the member's role (the
+    cached answer it may read is its role's: pages show only the buttons a role can use)."""
+    text = f"{owner_id}:{session_mark(session_key)}:{role}"
+    return signing.TimestampSigner(salt=TOKEN_SALT).sign(text)
 
 
-def _unsigned(value: str, max_age: int) -> tuple[int, str] | None:
+def role_of(request: HttpRequest) -> str:
+    acting = acting_of(request)
+    return acting.role if acting is not None else ""
+
+
+def _unsigned(value: str, max_age: int) -> tuple[int, str, str] | None:
     try:
         text = signing.TimestampSigner(salt=TOKEN_SALT).unsign(value, max_age=max_age)
     except signing.BadSignature:
         return None
-    owner, _, mark = text.partition(":")
-    return (int(owner), mark) if owner.isdigit() else None
+    owner, _, rest = text.partition(":")
+    mark, _, role = rest.partition(":")
+    return (int(owner), mark, role) if owner.isdigit() else None
 
 
 def owner_of(value: str) -> int | None:
@@ -78,14 +88,21 @@ def owner_of(value: str) -> int | None:
     return found[0] if found else None
 
 
-def session_owner_of(value: str, session_key: str | None) -> int | None:
-    """The owner id a token names when it is at most FRESH_SECONDS old and was given to the
-    session ``session_key`` (enough to read the owner's cached answer), else None."""
+def session_reader_of(value: str, session_key: str | None) -> tuple[int, str] | None:
+    """The owner id and role a token names when it is at most FRESH_SECONDS old and was given
+    to the session ``session_key`` (enough to read that role's cached answer), else None."""
     found = _unsigned(value, FRESH_SECONDS)
     if found is None or not session_key:
         return None
-    owner_id, mark = found
-    return owner_id if mark and hmac.compare_digest(mark, session_mark(session_key)) else None
+    owner_id, mark, role = found
+    if not mark or not hmac.compare_digest(mark, session_mark(session_key)):
+        return None
+    return owner_id, role
+
+
+def session_owner_of(value: str, session_key: str | None) -> int | None:
+    found = session_reader_of(value, session_key)
+    return found[0] if found else None
 
 
 Version = int | str  # the dashboard's: the owner's counter; a monitor page's: "every.own"
@@ -102,10 +119,10 @@ def version_of(owner_id: int, page: str) -> Version | None:
     return live.version(owner_id)
 
 
-def answer_key(page: str, owner_id: int, version: Version) -> str:
+def answer_key(page: str, owner_id: int, version: Version, role: str = "") -> str:
     """Where the answer of ``page`` (``dashboard``, ``monitor-<id>``) is cached: per owner,
-    counter and minute (the minute moves "3 minutes ago" on)."""
-    return f"live:{page}:{owner_id}:{version}:{int(time.time() // 60)}"
+    role (the buttons shown), counter and minute (the minute moves "3 minutes ago" on)."""
+    return f"live:{page}:{owner_id}:{role}:{version}:{int(time.time() // 60)}"
 
 
 MONITOR_PAGE_PREFIX = "monitor-"
@@ -140,7 +157,7 @@ def page_attributes(
     """What a live page's root element carries for static/js/live.js."""
     return {
         "url": url,
-        "token": token(owner_id, request.session.session_key),
+        "token": token(owner_id, request.session.session_key, role_of(request)),
         "version": version_of(owner_id, page),
         "poll_ms": POLL_MS,
         "renew_ms": RENEW_SECONDS * 1000,
@@ -170,10 +187,13 @@ def answer(request: HttpRequest, name: str, render_page: Callable[[], str]) -> H
         body = {"version": version, "html": render_page()}
         return json.dumps(body, separators=(",", ":")).encode()
 
-    # The body depends on the owner, the page, the counter and the minute only: encoded once
-    # for every tab of the account. The session's token goes in front of it.
-    content = encode() if version is None else _cached(answer_key(name, user.pk, version), encode)
-    fresh = json.dumps(token(user.pk, request.session.session_key)).encode()
+    # The body depends on the owner, the role, the page, the counter and the minute only:
+    # encoded once for every tab of the account with that role. The session's token goes in
+    # front of it.
+    role = role_of(request)
+    key = None if version is None else answer_key(name, user.pk, version, role)
+    content = encode() if key is None else _cached(key, encode)
+    fresh = json.dumps(token(user.pk, request.session.session_key, role)).encode()
     content = b'{"token":' + fresh + b"," + content[1:]
     response = HttpResponse(content, content_type="application/json", headers=HEADERS)
     if version is not None:

@@ -8,9 +8,10 @@ the session, CSRF, CSP or page middleware and without a database query. A 304 te
 but "unchanged since the version you have".
 
 When the counter moved, the first tab's request renders the answer in Django, which caches it
-per owner, page, counter and minute; the account's other tabs get that cached answer here when
+per owner, role, page, counter and minute; the account's other tabs get that cached answer here when
 their token is recent (``live.FRESH_SECONDS``) and was given to the session whose cookie comes
-with the request, and that session has not signed out (one Redis ``MGET``). Anything else (no
+with the request, and that session has not signed out (one Redis ``MGET``); the answer
+is the one rendered for the token's role (the buttons a role can use differ). Anything else (no
 or a bad token, a stale one, another session's, nothing cached yet, Redis away) goes to
 Django, which authenticates the session and answers in full.
 """
@@ -77,9 +78,10 @@ def cached_answer(
 ) -> bytes | None:
     cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)
-    if live_pages.session_owner_of(token, session_key) != owner_id:
+    reader = live_pages.session_reader_of(token, session_key)
+    if reader is None or reader[0] != owner_id:
         return None
-    key = live_pages.answer_key(page, owner_id, version)
+    key = live_pages.answer_key(page, owner_id, version, role=reader[1])
     signed_out = live_pages.signed_out_key(session_key)
     try:
         found = cache.get_many([key, signed_out])

@@ -166,6 +166,10 @@ def channel_retry(request: HttpRequest, channel_id: int) -> HttpResponseRedirect
 @require_POST
 def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponseRedirect:
     channel = _owned_channel(request, channel_id)
-    channel_services.channel_delete(channel=channel)
-    messages.success(request, f"Channel “{channel.name}” removed.")
+    try:
+        channel_services.channel_delete(channel=channel)
+    except ValidationError:
+        messages.error(request, f"“{channel.name}” stays: {channel_services.PERSONAL}.")
+    else:
+        messages.success(request, f"Channel “{channel.name}” removed.")
     return redirect("pages:channels")

@@ -28,6 +28,16 @@ from monitors.notify import templating
 from monitors.notify.kinds import NOTIFIERS
 
 KIND_FIXED = "a channel's kind cannot change"
+PERSONAL = (
+    "this is a member's personal email channel: it sends to their login address and follows it, "
+    "and goes when they leave the account. To stop telling them, take them out of the "
+    "escalation steps that name them"
+)
+
+
+def is_personal(channel: Channel) -> bool:
+    """A member's personal email channel (``Channel.member``): managed by their membership."""
+    return channel.member_id is not None
 
 
 class ConfigError(ValidationError):
@@ -112,6 +122,8 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
         raise ValidationError({"kind": [KIND_FIXED]})
     if "config" in fields:
         fields["config"] = clean_config(channel.kind, fields["config"] or {})
+        if is_personal(channel) and fields["config"] != channel.config:
+            raise ValidationError({"config": [PERSONAL]})
         if channel.is_phone and fields["config"].get("phone") != channel.config.get("phone"):
             channel.verified = False
     for name, value in fields.items():
@@ -133,6 +145,10 @@ def channel_update(*, channel: Channel, secret: str | None = None, **fields: Any
 
 
 def channel_delete(*, channel: Channel) -> None:
+    """Raises ValidationError for a member's personal channel (it goes with the membership;
+    deleting it would stop an escalation step telling them, silently)."""
+    if is_personal(channel):
+        raise ValidationError({"channel": [PERSONAL]})
     channel.delete()
 
 

@@ -255,3 +255,43 @@ def test_the_page_offers_the_accounts_members_and_refuses_another_accounts(
     assert b"bob (by email)" in saved.content
     policy = EscalationPolicy.objects.get(owner=holder)
     assert [m.pk for m in policy.steps.get().members.all()] == [bob.pk]
+
+
+def test_a_personal_channel_cannot_be_removed_or_pointed_elsewhere(holder, bob, client):
+    """It goes with the membership: removing it would stop a step telling bob, silently."""
+    save_policy(holder, [StepInput(after_minutes=5, members=[bob.pk])])
+    [personal] = Channel.objects.filter(owner=holder, member=bob)
+    api = APIClient()
+    api.force_authenticate(holder)
+
+    deleted = api.delete(f"/channels/{personal.pk}")
+    moved = api.patch(
+        f"/channels/{personal.pk}", {"config": {"addresses": ["eve@example.com"]}}, format="json"
+    )
+    renamed = api.patch(f"/channels/{personal.pk}", {"name": "Bob, on call"}, format="json")
+
+    assert deleted.status_code == 400
+    assert "personal email channel" in deleted.json()["channel"][0]
+    assert moved.status_code == 400
+    assert "follows" in moved.json()["config"][0]
+    assert renamed.status_code == 200
+    personal.refresh_from_db()
+    assert (personal.name, personal.config) == ("Bob, on call", {"addresses": ["bob@example.com"]})
+
+    client.force_login(holder)
+    page = client.get(reverse("pages:channels")).content.decode()
+    assert 'data-testid="personal-channel"' in page
+    assert reverse("pages:channel-delete", args=[personal.pk]) not in page
+    answer = client.post(reverse("pages:channel-delete", args=[personal.pk]), follow=True)
+    assert "stays: this is a member" in answer.content.decode()
+    assert Channel.objects.filter(pk=personal.pk).exists()
+
+
+def test_a_personal_channel_of_a_member_who_left_can_be_removed(holder, bob):
+    save_policy(holder, [StepInput(after_minutes=5, members=[bob.pk])])
+    [personal] = Channel.objects.filter(owner=holder, member=bob)
+    team.leave(account_id=bob.account_id, user=bob.user)
+    api = APIClient()
+    api.force_authenticate(holder)
+
+    assert api.delete(f"/channels/{personal.pk}").status_code == 204

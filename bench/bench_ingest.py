@@ -14,9 +14,21 @@ backlog when the load stopped and how long the flusher then took to make every a
 queryable (the end-to-end rate, and its ratio to (1), count that time), and the CPU per request
 of each kind of process (wrk's own included). The rate limits are raised out of reach (their
 Redis work is still done).
+
+``--arrival`` also runs the arrival evaluator (``manage.py evaluate_on_arrival``, one shard, as
+``make run`` and docker-compose do): it reads every batch of the stream in its own consumer
+group, and its CPU (and Redis' for its reads) counts in the per-request figures. The bench's
+device has its health monitors, so the evaluator watches its ``_device`` heartbeat.
 Needs Debian's wrk (``scripts/bootstrap.sh --bench``).
 
     .venv/bin/python bench/bench_ingest.py [seconds] [--rounds=N] [--only=direct,batch,single]
+        [--arrival]
+
+``--only=...,stored`` adds a second reference, off by default: InfluxDB's ``/write`` with the
+batch as growalert stores it (the ``device_id`` tag, VPD and dew point on each reading, and the
+heartbeat point: 101 points, 4 fields per reading), so the ingest's own cost can be told from
+the cost of what it stores. The target of issue 16 is the ratio to (1); the ratio to this one
+is printed after it, for that comparison only.
 
 ``--rounds=N`` runs every target N times, alternating the order, and prints medians (one run of
 each in a row compares different moments of a busy machine).
@@ -51,7 +63,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from devices import hosted, services
-from devices.ingest import backlog, queue
+from devices.ingest import backlog, canonical, heartbeat, queue
 from devices.models import Device
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -130,13 +142,18 @@ def count_points(database: str) -> int:
     return int(result.series[0].values[0][1])
 
 
+READERS = [queue.GROUP]  # the consumer groups waited for (and the arrival evaluator's)
+
+
 def drain_seconds(expected_points: int, database: str, before: int) -> float:
-    """Seconds until the stream is empty and InfluxDB holds every accepted point."""
+    """Seconds until the stream is empty and InfluxDB holds every accepted point (and, with
+    --arrival, the evaluator has read every batch too)."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     started = time.monotonic()
     while time.monotonic() - started < 120:
-        flushed = next(g for g in backlog.read(client).groups if g.group == queue.GROUP)
-        if flushed.oldest_age_seconds == 0 and count_points(database) - before >= expected_points:
+        lags = {g.group: g.oldest_age_seconds for g in backlog.read(client).groups}
+        caught_up = all(lags.get(name, 0) == 0 for name in READERS)
+        if caught_up and count_points(database) - before >= expected_points:
             return time.monotonic() - started
         time.sleep(0.05)
     raise SystemExit(
@@ -169,17 +186,27 @@ def visible_after(base: str, key: str, database: str, probes: int = 20) -> list[
     return out
 
 
-def seed() -> tuple[str, str]:
+def stored_body(device_id: int) -> str:
+    """The batch as the flusher writes it for the device, without timestamps (InfluxDB stamps
+    it, as for the reference), heartbeat included."""
+    batch = canonical.read(batch_body().encode(), device_id=device_id, now_ns=0, scale=1)
+    assert batch is not None
+    readings = [line.rsplit(" ", 1)[0] for line in batch.lines]
+    beat = heartbeat.line(device_id=device_id, status={}, time_ns=0).rsplit(" ", 1)[0]
+    return "\n".join([*readings, beat])
+
+
+def seed() -> tuple[str, str, int]:
     user, _ = get_user_model().objects.get_or_create(username="bench-ingest")
     Device.objects.filter(owner=user).delete()
-    _, key = services.device_add(owner=user, name="bench")
+    device, key = services.device_add(owner=user, name="bench")
     database = hosted.database_name(user.pk)
     hosted.ensure_database(database)
     with hosted.client() as conn:
         conn.query(f"DROP DATABASE {DIRECT_DB}", database=DIRECT_DB, method="POST")
         conn.query("DROP SERIES FROM gro01", database=database, method="POST")
         conn.create_database(DIRECT_DB)
-    return key, database
+    return key, database, device.pk
 
 
 def main() -> None:
@@ -188,9 +215,13 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 1)
     only = next((a.split("=")[1] for a in sys.argv[1:] if a.startswith("--only=")), "")
-    chosen = [name for name in ("direct", "batch", "single") if not only or name in only]
+    chosen = [
+        name
+        for name in ("direct", "stored", "batch", "single")
+        if (not only and name != "stored") or name in only
+    ]
     seconds = int(args[0]) if args else 10
-    key, database = seed()
+    key, database, device_id = seed()
     port = common.free_port()
     env = common.production_env(**LIMITS)
     common.LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -203,6 +234,15 @@ def main() -> None:
         stdout=flusher_log,
         stderr=subprocess.STDOUT,
     )
+    arrival = None
+    if "--arrival" in sys.argv:
+        arrival = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "evaluate_on_arrival"],
+            cwd=ROOT,
+            env=env,
+            stdout=flusher_log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     influx_write = f"{settings.INFLUXDB_URL}/write?db={DIRECT_DB}"
     body = batch_body()
@@ -217,6 +257,9 @@ def main() -> None:
         "redis": [service_pid("redis")],
         "influxdb": [service_pid("influxdb")],
     }
+    if arrival is not None:
+        groups["arrival"] = [arrival.pid]
+        READERS.append("evaluators:0")
     cpu_per_request: dict[str, list[dict[str, float]]] = {}
     try:
         common.wait_ready(base, tries=100)
@@ -225,6 +268,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             scripts = {
                 "direct": wrk_script(body, {"Content-Type": "text/plain"}, Path(folder), "d"),
+                "stored": wrk_script(
+                    stored_body(device_id), {"Content-Type": "text/plain"}, Path(folder), "w"
+                ),
                 "batch": wrk_script(
                     body, {"Content-Type": "text/plain", "X-API-Key": key}, Path(folder), "b"
                 ),
@@ -235,13 +281,18 @@ def main() -> None:
                     "s",
                 ),
             }
-            urls = {"direct": influx_write, "batch": f"{base}/ingest", "single": f"{base}/ingest"}
+            urls = {
+                "direct": influx_write,
+                "stored": influx_write,
+                "batch": f"{base}/ingest",
+                "single": f"{base}/ingest",
+            }
             wrk(f"{base}/ingest", scripts["single"], 2)  # warm-up
             drain_seconds(0, database, 0)
             visible = visible_after(base, key, database)
             for i in range(rounds):
                 for name in chosen if i % 2 == 0 else chosen[::-1]:
-                    before = count_points(database) if name != "direct" else 0
+                    before = count_points(database) if name in ("batch", "single") else 0
                     cpu_before = cpu_snapshot(groups)
                     wrk_before = children_cpu()
                     sample = wrk(urls[name], scripts[name], seconds)
@@ -259,9 +310,10 @@ def main() -> None:
                     per_request["wrk"] = wrk_cpu / sample[3] * 1000
                     cpu_per_request.setdefault(name, []).append(per_request)
     finally:
-        server.terminate()
-        flusher.terminate()
-        for process in (server, flusher):
+        processes = [server, flusher] + ([arrival] if arrival is not None else [])
+        for process in processes:
+            process.terminate()
+        for process in processes:
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:  # a machine this busy: do not lose the figures
@@ -273,12 +325,14 @@ def main() -> None:
         return statistics.median(s[column] for s in results[name])
 
     print(
-        f"gunicorn {WORKERS} workers x {THREADS} threads + 1 ingest flusher; "
+        f"gunicorn {WORKERS} workers x {THREADS} threads + 1 ingest flusher"
+        f"{' + 1 arrival evaluator' if arrival is not None else ''}; "
         f"wrk 2 threads x {CONNECTIONS} connections; {seconds} s per run, medians of {rounds}"
     )
     print(f"{'target':<40} {'req/s':>8} {'points/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     labels = {
         "direct": "InfluxDB /write, 100 points (reference)",
+        "stored": "InfluxDB /write, as stored (101 points)",
         "batch": "POST /ingest, 100 points (line prot.)",
         "single": "POST /ingest, 1 JSON reading",
     }
@@ -321,6 +375,12 @@ def main() -> None:
         "ingest / direct write (batches of 100, written to InfluxDB including the drain): "
         f"{statistics.median(written):.2f}"
     )
+    if "stored" in results:
+        stored = [b[0] / w[0] for b, w in zip(results["batch"], results["stored"], strict=True)]
+        print(
+            "ingest / direct write of the batch as stored (not the target's reference): "
+            f"{statistics.median(stored):.2f}"
+        )
 
 
 if __name__ == "__main__":

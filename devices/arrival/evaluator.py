@@ -3,28 +3,32 @@ consumer group and decides the watched monitors' readings as they arrive.
 
 Exactly-once machinery, step by step:
 
-1. Shards and leases. Shard ``k`` (of ``ARRIVAL_SHARDS``) owns the accounts whose id modulo the
-   shard count is ``k``, and reads the whole stream in its group ``evaluators:k`` (entries of
-   other shards are acknowledged unread). A window needs every point of its monitor, so one
-   process at a time evaluates a shard: it holds the shard's lease (a Redis key renewed every
-   loop, ``LEASE_MS``); more processes for the same shard wait as standbys and take over when
-   the lease expires. More shards, more processes: that is how it scales out.
-2. Windows. Each watched monitor's recent points live in this process (``window.Window``). A
-   process starts with none, so it decides a reading only once its whole window lies after the
-   moment its state began (``monitors.evaluate.arrival.decides``); until then the poller, told by
-   the shard's readiness key, decides as before. A failure that leaves the windows in doubt (a
-   read or commit that raised) clears them and starts that wait again.
+1. Shards and leases. Shard ``k`` (of ``ARRIVAL_SHARDS``) owns the monitors whose id modulo the
+   shard count is ``k`` (one account's monitors spread over every shard), and reads the whole stream
+   in its group ``evaluators:k`` (lines of other shards' monitors are skipped after a dictionary
+   lookup of their series, and acknowledged with the rest). A window needs every point of its
+   monitor, so one process at a time evaluates a shard: it holds the shard's lease (a Redis key
+   renewed every loop, ``LEASE_MS``); more processes for the same shard wait as standbys and take
+   over when the lease expires. More shards, more processes: that is how it scales out.
+2. Windows. Each watched monitor's recent points live in this process (``window.Window``). A process
+   starts with none, so it decides a reading only once its whole window lies after the moment its
+   state began (``monitors.evaluate.arrival.decides``); until then the poller, told by the shard's
+   readiness key, decides as before. A failure that leaves the windows in doubt (a read or commit
+   that raised) clears them and starts that wait again.
 3. Decisions. The readings of one stream read are applied per monitor in time order, each an
    evaluation at the reading's time through ``evaluate.step`` (the poller's and the backtest's
-   step). Rows are written only when something changed (an event, a status, a pending or
-   recovering count) or every ``REFRESH_S`` (its value on the pages; spread over time), all in
-   ONE transaction per read with the poller's conditional update (``commit_decisions``): a row
-   the poller moved on meanwhile (no data) is reloaded and decided again, once.
+   step), except on the quiet path: a settled monitor (``settled``) taking a passing reading only
+   counts the pass, which is all the transition would do (``Cached.current`` folds it in). Rows are
+   written only when something changed (an event, a status, a pending or recovering count) or every
+   ``REFRESH_S`` (its value on the pages; spread over time; narrow when nothing a transition tells
+   apart changed), all in ONE transaction per read with the poller's conditional update
+   (``commit_decisions``): a row the poller moved on meanwhile (no data) is reloaded and decided
+   again, once.
 4. Hand-over. Entries are acknowledged only after that commit: a process killed before it leaves
    them pending, and the next holder of the lease claims them (they fill its windows; their
-   decisions are the poller's, as in 2). A replayed reading changes nothing: its time is not
-   after the ``evaluated_due_at`` it wrote. The ingest stream keeps an entry until every group,
-   the flusher's included, has acknowledged it (``devices.ingest.queue.trim``).
+   decisions are the poller's, as in 2). A replayed reading changes nothing: its time is not after
+   the ``evaluated_due_at`` it wrote. The ingest stream keeps an entry until every group, the
+   flusher's included, has acknowledged it (``devices.ingest.queue.trim``).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ GROUP_PREFIX = "evaluators:"
 LEASE_PREFIX = "growalert:arrival:lease:"
 LEASE_MS = arrival.READY_TTL_S * 1000
 REFRESH_S = 30.0  # an unchanged monitor's row (value, counters) is written at most this often
+ROWS_EVERY_S = 1.0  # the rows due a refresh are written together, by one read this often
 BLOCK_MS = 500
 STATS_EVERY_S = 10.0
 SILENCES_EVERY_S = 1.0  # a new silence holds this evaluator's notifications within a second
@@ -238,6 +243,8 @@ class ArrivalEvaluator:
         self._silenced_monitors: set[int] = set()
         self._silences_at = -1e9
         self._silence_stale = False
+        self._rows_at = -1e9  # when a read last wrote the rows due a refresh
+        self._refresh_before = -1e9  # this read refreshes rows last written before this
         self._sender: ThreadPoolExecutor | None = None
         self._arrived: dict[int, tuple[int, int]] = {}  # monitor -> (newest reading ms, arrival)
         self._series: dict[int, tuple[DatabaseWatches, dict[str, tuple[Watch, ...]]]] = {}
@@ -316,6 +323,12 @@ class ArrivalEvaluator:
             return done
         done.read_at = time.time()
         done.entries = len(entries)
+        now = time.monotonic()
+        # Rows due a refresh are written by one read a second, together (one statement and
+        # transaction a second, not one per read of a few entries).
+        self._refresh_before = -1e9
+        if now - self._rows_at >= ROWS_EVERY_S:
+            self._refresh_before, self._rows_at = now - REFRESH_S, now
         try:
             touched = self._take(entries, done)
             pending = self._decide(touched, done)
@@ -520,11 +533,7 @@ class ArrivalEvaluator:
                 entry.quiet += 1
                 entry.quiet_outcome = outcome
                 index += 1
-            if (
-                index == len(steps)
-                and not whole
-                and time.monotonic() - entry.written_at < REFRESH_S
-            ):
+            if index == len(steps) and not whole and entry.written_at > self._refresh_before:
                 return None
         decided = Pending(entry, steps, entry.current())
         if index == len(steps):
@@ -616,7 +625,7 @@ class ArrivalEvaluator:
             or new.flapping != old.flapping
             or (new.status == ac.Status.PENDING and new.failures != old.failures)
             or (new.alerting and new.passes != old.passes)
-            or time.monotonic() - decided.cached.written_at >= REFRESH_S
+            or decided.cached.written_at <= self._refresh_before
         )
 
     def _write(self, pending: list[Pending], done: Round) -> None:
@@ -629,7 +638,7 @@ class ArrivalEvaluator:
             result = commit_decisions(
                 [self._decision(d) for d in chosen], timezone.now(), enqueue=self._deliver
             )
-            lost = [d for d in chosen if d.cached.monitor.state_version == d.version]
+            lost = [d for d in chosen if d.cached.monitor.pk not in result.written]
             for decided in chosen:
                 if decided not in lost:
                     self._written(decided, done)
@@ -650,7 +659,8 @@ class ArrivalEvaluator:
         decided.version = monitor.state_version
         at_ms, value = decided.steps[-1]
         assert decided.outcome is not None
-        points = self.windows[monitor.pk].points(at_ms, MAX_POINTS)
+        # The points illustrate a notification: only a decision with events needs them.
+        points = self.windows[monitor.pk].points(at_ms, MAX_POINTS) if decided.events else []
         # The row's evaluated_due_at: the reading's time, but never after the moment it reached
         # the stream (a device whose clock runs ahead must not hold off the poller's no-data
         # check). The same entry replayed gives the same value, so a replay changes nothing.
@@ -664,6 +674,9 @@ class ArrivalEvaluator:
             decided.state,
             decided.events,
             points=[[_moment(t).isoformat(), v] for t, v in points],
+            # What the row holds, as far as a transition can tell: a decision that changes none
+            # of it is written narrow (value, reason, times; pipeline._QUIET), as the poller's.
+            previous=decided.cached.written,
         )
 
     def _written(self, decided: Pending, done: Round) -> None:

@@ -8,7 +8,7 @@ Exactly-once machinery, step by step:
    in its group ``evaluators:k`` (lines of other shards' monitors are skipped after a dictionary
    lookup of their series, and acknowledged with the rest). A window needs every point of its
    monitor, so one process at a time evaluates a shard: it holds the shard's lease (a Redis key
-   renewed every loop, ``LEASE_MS``); more processes for the same shard wait as standbys and take
+   renewed every second, ``LEASE_MS``); more processes for the same shard wait as standbys and take
    over when the lease expires. More shards, more processes: that is how it scales out.
 2. Windows. Each watched monitor's recent points live in this process (``window.Window``). A process
    starts with none, so it decides a reading only once its whole window lies after the moment its
@@ -70,6 +70,7 @@ GROUP_PREFIX = "evaluators:"
 LEASE_PREFIX = "growalert:arrival:lease:"
 LEASE_MS = arrival.READY_TTL_S * 1000
 REFRESH_S = 30.0  # an unchanged monitor's row (value, counters) is written at most this often
+LEAD_EVERY_S = 1.0  # the lease holder renews it this often
 ROWS_EVERY_S = 1.0  # the rows due a refresh are written together, by one read this often
 BLOCK_MS = 500
 STATS_EVERY_S = 10.0
@@ -236,6 +237,7 @@ class ArrivalEvaluator:
         self.cache: dict[int, Cached] = {}
         self.since_ms = 0
         self.leading = False
+        self._led_at = -1e9
         self._claim = True
         self._refreshed_at = -1e9
         self._silence_owners: set[int] = set()  # whose silences were read
@@ -267,6 +269,7 @@ class ArrivalEvaluator:
             self._restart()
             self.redis.set(keys[1], self.since_ms, px=LEASE_MS)
         self.leading = taken > 0
+        self._led_at = time.monotonic()
         return self.leading
 
     def _lease_key(self) -> str:
@@ -315,7 +318,10 @@ class ArrivalEvaluator:
         Redis fails."""
         done = Round()
         self._refresh()
-        if not self._lead():
+        # The holder renews its lease once a second, not every read (LEASE_MS leaves it 4 s to
+        # spare); a standby asks every loop.
+        renew = not self.leading or time.monotonic() - self._led_at >= LEAD_EVERY_S
+        if renew and not self._lead():
             time.sleep((block_ms or 0) / 1000)
             return done
         entries = self._read(block_ms)

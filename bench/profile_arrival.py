@@ -20,6 +20,7 @@ import cProfile
 import os
 import pstats
 import time
+from datetime import timedelta
 
 import common  # bench/common.py: this directory is first on sys.path
 
@@ -55,9 +56,7 @@ def main() -> None:
     owner, channel = common.webhook_channel(USER, "http://127.0.0.1:9/unused")
     Monitor.objects.filter(owner=owner).delete()
     source = hosted.hosted_source(owner_id=owner.pk)
-    monitors = common.flip_monitors(
-        owner, source, channel, args.devices, common.timedelta(seconds=10)
-    )
+    monitors = common.flip_monitors(owner, source, channel, args.devices, timedelta(seconds=10))
     conn = queue.client()
     evaluator = ArrivalEvaluator(consumer=f"profile-{os.getpid()}", batch=args.batch)
     evaluator.evaluate_once()  # leads, loads the watched monitors, starts its windows

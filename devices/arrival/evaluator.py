@@ -386,9 +386,12 @@ class ArrivalEvaluator:
                     time_ms, series, values, targets = found
                 else:
                     series, _, rest = line.partition(" ")
-                    targets = memo.get(series)
-                    if targets is None:
-                        targets = self._series_watches(database, memo, series)
+                    remembered = memo.get(series)
+                    targets = (
+                        remembered
+                        if remembered is not None
+                        else self._series_watches(database, memo, series)
+                    )
                     if not targets:
                         continue
                     body, _, stamp = rest.partition(" ")
@@ -455,7 +458,7 @@ class ArrivalEvaluator:
     @staticmethod
     def _escaped(
         database: DatabaseWatches, line: str
-    ) -> tuple[int, str, dict[str, float], list[Watch]] | None:
+    ) -> tuple[int, str, dict[str, float], tuple[Watch, ...]] | None:
         """A line with escapes or strings (rare): parsed whole."""
         head = line.split(",", 1)[0].split(" ", 1)[0]
         if head not in database.measurements:
@@ -463,7 +466,7 @@ class ArrivalEvaluator:
         reading = lines.parse(line)
         if reading is None:
             return None
-        return reading.time_ms, reading.series, reading.fields, database.matching(reading)
+        return reading.time_ms, reading.series, reading.fields, tuple(database.matching(reading))
 
     # ------------------------------------------------------------ decisions
 

@@ -268,6 +268,40 @@ def test_a_photoperiod_monitor_is_judged_by_the_nights_thresholds_at_night(
     assert [e for e in told if e[2] in ("fired", "resolved")] == live
 
 
+def test_a_settled_monitors_refresh_writes_its_value_narrow(client, owner, device, evaluators):
+    """Passing readings of a settled monitor take the quiet path; the row's refresh (every
+    REFRESH_S) writes its value and reason, not a new state or version, once nothing a
+    transition tells apart changed since the last whole write (without flap detection: with
+    it, the flap history fills over its first 21 readings, each a change)."""
+    dev, key = device
+    monitor = _monitor(owner, dev, flap_detection=False)
+    evaluator = evaluators()
+    evaluator.evaluate_once()
+    base = _base_ns()
+
+    def readings_due_a_refresh(values: list[tuple[int, float]]) -> None:
+        evaluator.cache[monitor.pk].written_at = -1e9  # its 30 s are up
+        evaluator._rows_at = -1e9  # and this read is the one a second that refreshes rows
+        _send(client, key, values)
+        _drain(evaluator)
+
+    _send(client, key, [(base, 20.0)])
+    _drain(evaluator)  # the row's state had no "since": the first refresh writes it whole
+    readings_due_a_refresh([(base + SECOND_NS, 21.0), (base + 2 * SECOND_NS, 22.0)])
+    whole = Monitor.objects.get(pk=monitor.pk)
+    readings_due_a_refresh([(base + 3 * SECOND_NS, 23.0), (base + 4 * SECOND_NS, 24.0)])
+    narrow = Monitor.objects.get(pk=monitor.pk)
+
+    assert whole.last_value == 22.0
+    assert whole.state["passes"] == 3
+    assert narrow.last_value == 24.0
+    assert narrow.state_version == whole.state_version
+    assert narrow.state == whole.state
+    assert narrow.evaluated_due_at > whole.evaluated_due_at  # when they reached the stream
+    assert evaluator.cache[monitor.pk].current().passes == 5
+    assert not Notification.objects.filter(monitor=monitor).exists()
+
+
 def test_a_killed_evaluators_readings_are_claimed_and_decided_once(
     client, owner, device, evaluators
 ):

@@ -297,6 +297,8 @@ def test_a_settled_monitors_refresh_writes_its_value_narrow(client, owner, devic
     assert narrow.last_value == 24.0
     assert narrow.state_version == whole.state_version
     assert narrow.state == whole.state
+    assert whole.evaluated_due_at is not None
+    assert narrow.evaluated_due_at is not None
     assert narrow.evaluated_due_at > whole.evaluated_due_at  # when they reached the stream
     assert evaluator.cache[monitor.pk].current().passes == 5
     assert not Notification.objects.filter(monitor=monitor).exists()

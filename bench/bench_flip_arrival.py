@@ -1,9 +1,9 @@
 """The flip workload of issue 18, path (b): readings sent to POST /ingest, evaluated on arrival.
 
-N devices ``dI`` report ``sensor_value,device=dI value=20`` every second through POST /ingest
-on gunicorn (DEBUG off, 2 workers x 4 threads, as scripts/run_all.sh runs it). They report
-through gateways: one request per GROUP (100) devices each second, with the gateway's ingest key
-(a greenhouse's GRO-01 hub relays its sensors; one request per sensor per second would make the
+N devices ``dI`` report ``sensor_value,device=dI value=20`` every second through POST /ingest on
+gunicorn (DEBUG off, 2 workers x 4 threads, as scripts/run_all.sh runs it). They report through
+gateways: one request per GROUP (100) devices each second, with the gateway's ingest key (a
+greenhouse's GRO-01 hub relays its sensors; one request per sensor per second would make the
 Python client of this bench the bottleneck, not growalert). The gateways' sends are spread over
 the second. One monitor per device: ``last`` value over a window of 2 s above 30, one webhook
 channel to a loopback receiver in this process that timestamps arrivals. The monitors' interval
@@ -11,9 +11,10 @@ is 10 s (the floor): on this path it only paces the poller's no-data check; thei
 taken on arrival.
 
 Processes, as scripts/run_all.sh starts them: gunicorn, ``manage.py ingest_flusher``,
-``manage.py evaluate_on_arrival`` (one shard), an evaluation worker (prefork, the poller's
-no-data checks) and a delivery worker (threads) on private queues; beat's part (the dispatcher
-every second, the sweeper every 5 s) runs in a thread of this process, its CPU that thread's.
+``manage.py evaluate_on_arrival`` (one process per shard: BENCH_SHARDS, default 1, sets
+ARRIVAL_SHARDS), an evaluation worker (prefork, the poller's no-data checks) and a delivery
+worker (threads) on private queues; beat's part (the dispatcher every second, the sweeper every
+5 s) runs in a thread of this process, its CPU that thread's.
 
 1. Steady state: CPU (utime + stime) of every process tree (postgres, redis, influxd, gunicorn,
    flusher, evaluator, both workers, the beat thread) over BENCH_WINDOW (60) s, per 1,000
@@ -54,10 +55,12 @@ LIMITS = {
     "INGEST_ACCOUNT_POINTS_PER_SECOND": "10000000",
 }
 os.environ["PYTHONPATH"] = str(common.ROOT)
+SHARDS = int(os.environ.get("BENCH_SHARDS", "1"))
 common.setup_django(
     env={
         **QUEUES,
         **LIMITS,
+        "ARRIVAL_SHARDS": str(SHARDS),
         "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
         "NOTIFY_RECEIVER_CONCURRENCY": os.environ.get("BENCH_RECEIVER_CONCURRENCY", "64"),
     },
@@ -226,7 +229,7 @@ def main() -> None:
     receiver = common.FlipReceiver()
     ids, keys = seed(devices, receiver.url)
     port = common.free_port()
-    env = common.production_env(**QUEUES, **LIMITS)
+    env = common.production_env(**QUEUES, **LIMITS, ARRIVAL_SHARDS=str(SHARDS))
     env["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"
     python = str(common.ROOT / ".venv" / "bin" / "python")
     web_log = open(common.LOG_DIR / "bench-flip-arrival-web.log", "wb")  # noqa: SIM115
@@ -234,8 +237,11 @@ def main() -> None:
     processes = {
         "gunicorn": (web, web_log),
         "flusher": start("flusher", [python, "manage.py", "ingest_flusher"], env),
-        "evaluator": start("evaluator", [python, "manage.py", "evaluate_on_arrival"], env),
     }
+    for shard in range(SHARDS):  # one process per shard; shard 0's is "evaluator"
+        name = "evaluator" if shard == 0 else f"evaluator-{shard}"
+        command = [python, "manage.py", "evaluate_on_arrival", "--shard", str(shard)]
+        processes[name] = start(name, command, env)
     from django.conf import settings
 
     processes["evaluation worker"] = common.start_worker(
@@ -326,7 +332,7 @@ def main() -> None:
     print(
         f"bench_flip_arrival path (b): N={devices:,} devices through {len(keys)} gateways "
         f"(one POST of {GROUP} readings per gateway per second), K={K}, {ROUNDS} rounds; "
-        f"gunicorn 2x4, flusher, evaluator (1 shard), evaluation worker prefork "
+        f"gunicorn 2x4, flusher, {SHARDS} evaluator shard(s), evaluation worker prefork "
         f"x{EVAL_PROCESSES}, delivery worker threads x{DELIVERY_THREADS}, dispatcher thread"
     )
     print(f"  load during the steady window: {uptime_window}")
@@ -346,10 +352,12 @@ def main() -> None:
     print(f"  whole-system CPU per 1,000 readings: {total / max(readings, 1) * 1e6:.1f} ms")
     for name, seconds in sorted(split.items(), key=lambda kv: -kv[1]):
         print(f"    {name:20} {seconds / max(readings, 1) * 1e6:6.1f} ms")
-    log = (common.LOG_DIR / "bench-flip-arrival-evaluator.log").read_text().splitlines()
-    print("  evaluator log (last lines):")
-    for line in [ln for ln in log if "arrival evaluator" in ln][-4:]:
-        print("    " + line[-260:])
+    for shard in range(SHARDS):
+        name = "evaluator" if shard == 0 else f"evaluator-{shard}"
+        log = (common.LOG_DIR / f"bench-flip-arrival-{name}.log").read_text().splitlines()
+        print(f"  {name} log (last lines):")
+        for line in [ln for ln in log if "arrival evaluator" in ln][-4:]:
+            print("    " + line[-260:])
 
 
 if __name__ == "__main__":

@@ -437,7 +437,7 @@ INGEST_FLUSH_BATCH: int = env.int("INGEST_FLUSH_BATCH", default=500)
 INGEST_FLUSH_WRITERS: int = env.int("INGEST_FLUSH_WRITERS", default=2)
 # Evaluation on arrival (manage.py evaluate_on_arrival, docs/arrival.md): hosted monitors whose
 # aggregation is incremental are decided as their readings arrive. ARRIVAL_SHARDS evaluator
-# processes each own the accounts whose id modulo ARRIVAL_SHARDS is their shard.
+# processes each own the monitors whose id modulo ARRIVAL_SHARDS is their shard.
 ARRIVAL_EVALUATION: bool = env.bool("ARRIVAL_EVALUATION", default=True)
 ARRIVAL_SHARDS: int = env.int("ARRIVAL_SHARDS", default=1)
 ARRIVAL_BATCH: int = env.int("ARRIVAL_BATCH", default=1000)

@@ -30,9 +30,9 @@ def parse(line: str) -> Reading | None:
         fields = {}
         for item in split_unescaped(body, ",", quotes=True):
             name, value = _pair(item, unescape_value=False)
-            number = _number(value)
-            if number is not None:
-                fields[name] = number
+            parsed = number(value)
+            if parsed is not None:
+                fields[name] = parsed
         return Reading(unescape(measurement), tags, fields, int(stamp) // 1_000_000, head)
     except ValueError:
         return None
@@ -46,13 +46,13 @@ def _plain(line: str) -> Reading:
     fields = {}
     for item in body.split(","):
         name, _, value = item.partition("=")
-        number = _number(value)
-        if number is not None:
-            fields[name] = number
+        parsed = number(value)
+        if parsed is not None:
+            fields[name] = parsed
     return Reading(measurement, tags, fields, int(stamp) // 1_000_000, head)
 
 
-def _number(text: str) -> float | None:
+def number(text: str) -> float | None:
     if text.startswith('"'):
         return None
     if text in ("true", "t", "T", "True", "TRUE"):

@@ -54,10 +54,22 @@ class DatabaseWatches:
             self.untagged.setdefault(measurement, []).append(watch)
 
     def matching(self, reading: Reading) -> list[Watch]:
-        found = [w for w in self.untagged.get(reading.measurement, ()) if w.matches(reading)]
-        for key, value in reading.tags.items():
-            for watch in self.by_tag.get((reading.measurement, key, value), ()):
-                if watch.matches(reading):
+        return [
+            w
+            for w in self.for_series(reading.measurement, reading.tags)
+            if w.field in reading.fields
+        ]
+
+    def for_series(self, measurement: str, tags: dict[str, str]) -> list[Watch]:
+        """The watches of a series (its measurement and tags), whatever fields a line carries."""
+        found = [
+            w
+            for w in self.untagged.get(measurement, ())
+            if all(tags.get(key) == value for key, value in w.tags)
+        ]
+        for key, value in tags.items():
+            for watch in self.by_tag.get((measurement, key, value), ()):
+                if all(tags.get(k) == v for k, v in watch.tags):
                     found.append(watch)
         return found
 
@@ -75,7 +87,7 @@ def eligible(shard: int) -> QuerySet[Monitor]:
         .filter(Q(group_by=[]) | Q(group_by__isnull=True))
         .exclude(measurement="")
         .exclude(field="")
-        .annotate(shard=Mod("owner_id", shards))
+        .annotate(shard=Mod("id", shards))
         .filter(shard=shard)
     )
 

@@ -70,8 +70,11 @@ def decidable(monitor: Monitor) -> bool:
     return True
 
 
-def shard_of(owner_id: int) -> int:
-    return int(owner_id) % max(1, settings.ARRIVAL_SHARDS)
+def shard_of(monitor_id: int) -> int:
+    """The evaluator shard that decides a monitor: by the monitor, not its account, so one
+    account's thousands of monitors spread over every shard (each monitor's series has one
+    evaluator, which keeps its readings in order)."""
+    return int(monitor_id) % max(1, settings.ARRIVAL_SHARDS)
 
 
 def ready_key(shard: int) -> str:
@@ -96,11 +99,11 @@ def handed_over(monitors: Iterable[Monitor], now: datetime) -> set[int]:
     chosen = [m for m in monitors if eligible(m) and decidable(m)]
     if not chosen:
         return set()
-    ready = ready_since(shard_of(m.owner_id) for m in chosen)
+    ready = ready_since(shard_of(m.pk) for m in chosen)
     now_ms = int(now.timestamp() * 1000)
     out = set()
     for monitor in chosen:
-        since = ready.get(shard_of(monitor.owner_id))
+        since = ready.get(shard_of(monitor.pk))
         window_ms = int(monitor.window.total_seconds() * 1000)
         if since is not None and now_ms - window_ms >= since + HANDOVER_MARGIN_MS:
             out.add(monitor.pk)

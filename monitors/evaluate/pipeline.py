@@ -216,6 +216,7 @@ class BatchResult:
     source_kind: str = ""  # hosted | customer: the batch's one source (its error metric)
     flavor: str = ""
     notifications: list[Any] = field(default_factory=list)  # ids of new outbox rows
+    written: set[int] = field(default_factory=set)  # monitors whose decision was applied
     latencies: list[float] = field(default_factory=list)  # due -> committed, seconds
     # due -> committed for the evaluations that wrote outbox rows (the alert latency)
     alert_latencies: list[float] = field(default_factory=list)
@@ -590,6 +591,7 @@ def _commit(
             resident.written(d.monitor, d.state, fingerprint)
     finished = timezone.now()
     result.applied = len(committed)
+    result.written = {d.monitor.pk for d in committed}
     result.skipped = len(decisions) - len(committed)
     result.outcomes = Counter(d.state.status.value for d in committed)
     result.latencies = [max(0.0, (finished - d.due_at).total_seconds()) for d in committed]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -18,7 +19,7 @@ from django.conf import settings
 from devices import hosted, services
 from devices.arrival.evaluator import LEASE_PREFIX, ArrivalEvaluator, Round
 from devices.ingest import queue
-from monitors.evaluate import arrival, backtest, pipeline
+from monitors.evaluate import arrival, backtest, pipeline, time_zones
 from monitors.models import Channel, Monitor, Notification
 from tests.devices.ingest_helpers import flush, post, rows
 
@@ -211,6 +212,96 @@ def test_two_shards_share_the_load_without_a_double_notification(
     assert done == {0: 2, 1: 2}
     for monitor in monitors:
         assert Notification.objects.filter(monitor=monitor, event="fired").count() == 1
+
+
+def test_two_shards_split_one_accounts_monitors_each_decided_by_one(
+    client, settings, owner, evaluators
+):
+    """Shards are by monitor: one account's many monitors spread over every shard, each
+    monitor's readings decided by exactly one of them."""
+    settings.ARRIVAL_SHARDS = 2
+    devices = [services.device_add(owner=owner, name=f"Bench {i}") for i in range(4)]
+    monitors = [_monitor(owner, d) for d, _ in devices]
+    shards = [evaluators(shard=0), evaluators(shard=1)]
+    for evaluator in shards:
+        evaluator.evaluate_once()
+    base = _base_ns()
+    for _, key in devices:
+        _send(client, key, [(base, 20.0), (base + SECOND_NS, 35.0)])
+
+    rounds = {s.shard: _drain(s) for s in shards}
+
+    for shard, done in rounds.items():
+        mine = {m.pk for m in monitors if m.pk % 2 == shard}
+        assert len(mine) == 2
+        assert sum(r.evaluations for r in done) == 4  # two readings of each of its two
+        assert {pk for pk, _, kind in _events(done) if kind == "fired"} == mine
+    for monitor in monitors:
+        assert Notification.objects.filter(monitor=monitor, event="fired").count() == 1
+
+
+def test_a_photoperiod_monitor_is_judged_by_the_nights_thresholds_at_night(
+    client, owner, device, evaluators
+):
+    """Which thresholds hold is decided by each reading's time, as the poller's and the
+    backtest's step decide it (the evaluator used the day's at night before)."""
+    dev, key = device
+    base = _base_ns()
+    at = datetime.fromtimestamp(base / 1e9, tz=UTC)
+    zone = ZoneInfo(time_zones.of_owner(owner.pk))
+    lights_on = (at + timedelta(hours=2)).astimezone(zone).time().replace(second=0)
+    lights_off = (at + timedelta(hours=3)).astimezone(zone).time().replace(second=0)
+    monitor = _monitor(
+        owner, dev, critical=30.0, night_critical=40.0, lights_on=lights_on, lights_off=lights_off
+    )
+    evaluator = evaluators()
+    evaluator.evaluate_once()
+    _send(client, key, [(base, 35.0), (base + 10 * SECOND_NS, 45.0)])
+
+    live = _events(_drain(evaluator))
+    flush()
+
+    assert live == [(monitor.pk, (base + 10 * SECOND_NS) // 1_000_000, "fired")]
+    replayed = backtest.backtest(monitor, hours=10 / 3600, end=at + timedelta(seconds=10))
+    assert isinstance(replayed, backtest.Backtest)
+    told = [(monitor.pk, e["time"], e["kind"]) for e in replayed.events]
+    assert [e for e in told if e[2] in ("fired", "resolved")] == live
+
+
+def test_a_settled_monitors_refresh_writes_its_value_narrow(client, owner, device, evaluators):
+    """Passing readings of a settled monitor take the quiet path; the row's refresh (every
+    REFRESH_S) writes its value and reason, not a new state or version, once nothing a
+    transition tells apart changed since the last whole write (without flap detection: with
+    it, the flap history fills over its first 21 readings, each a change)."""
+    dev, key = device
+    monitor = _monitor(owner, dev, flap_detection=False)
+    evaluator = evaluators()
+    evaluator.evaluate_once()
+    base = _base_ns()
+
+    def readings_due_a_refresh(values: list[tuple[int, float]]) -> None:
+        evaluator.cache[monitor.pk].written_at = -1e9  # its 30 s are up
+        evaluator._rows_at = -1e9  # and this read is the one a second that refreshes rows
+        _send(client, key, values)
+        _drain(evaluator)
+
+    _send(client, key, [(base, 20.0)])
+    _drain(evaluator)  # the row's state had no "since": the first refresh writes it whole
+    readings_due_a_refresh([(base + SECOND_NS, 21.0), (base + 2 * SECOND_NS, 22.0)])
+    whole = Monitor.objects.get(pk=monitor.pk)
+    readings_due_a_refresh([(base + 3 * SECOND_NS, 23.0), (base + 4 * SECOND_NS, 24.0)])
+    narrow = Monitor.objects.get(pk=monitor.pk)
+
+    assert whole.last_value == 22.0
+    assert whole.state["passes"] == 3
+    assert narrow.last_value == 24.0
+    assert narrow.state_version == whole.state_version
+    assert narrow.state == whole.state
+    assert whole.evaluated_due_at is not None
+    assert narrow.evaluated_due_at is not None
+    assert narrow.evaluated_due_at > whole.evaluated_due_at  # when they reached the stream
+    assert evaluator.cache[monitor.pk].current().passes == 5
+    assert not Notification.objects.filter(monitor=monitor).exists()
 
 
 def test_a_killed_evaluators_readings_are_claimed_and_decided_once(

@@ -54,7 +54,7 @@ WHERE i.monitor_id = %(monitor)s AND i.series_key = v.key AND i.resolved_at IS N
 def attach_points(monitor: Monitor, decisions: list[SeriesDecision], now: datetime) -> None:
     """Per-series messages show the series' points (fetched before the transaction, in one
     request, for a few notifying series only: a storm's message lists values instead)."""
-    notifying = [d for d in decisions if d.notifying and d.value is not None]
+    notifying = [d for d in decisions if d.events and d.notifying and d.value is not None]
     if not notifying or len(notifying) > min(POINTS_FOR_AT_MOST, storm_threshold(monitor)):
         return
     if not deliverable_channels({monitor.pk}):

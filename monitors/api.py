@@ -124,13 +124,17 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
     def contents(self, request: Request, pk: str | None = None) -> Response:
         """What the source holds (InfluxQL): measurements, and for ``?measurement=`` its fields
         and tag values. The editor offers them as suggestions. With ``group_by`` (and
-        ``series_filter``), ``series``: how many series match now and the first 100."""
+        ``series_filter``), ``series``: how many series match now and the first 100 (Flux
+        sources too: the series with points in the last day)."""
         source = self.get_object()
         params = request.query_params
         measurement = params.get("measurement", "")[:200]
         try:
             found = explain.schema(source, measurement=measurement)
-            if params.get("group_by") and measurement in found["measurements"]:  # type: ignore[operator]
+            # a Flux source has no measurement list to check against (explain.schema)
+            listed: list[str] = found["measurements"]  # type: ignore[assignment]
+            known = source.flavor == Source.Flavor.FLUX or measurement in listed
+            if params.get("group_by") and measurement and known:
                 found["series"] = influx_fleet.matching_series(
                     source, measurement=measurement, **_series_choice(params)
                 )

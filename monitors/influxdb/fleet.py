@@ -214,28 +214,65 @@ def matching_series(
     series_filter: Mapping[str, list[str]],
     tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The series a fleet monitor with this definition would watch, as the source's index
-    lists them now (``SHOW SERIES``: series with data within its retention), for the editor:
-    how many, and the first MAX_LISTED (key and label) in key order. ``complete`` is false
-    when the index held more than SHOW_LIMIT series of the measurement. Raises InfluxError."""
-    statement = f"SHOW SERIES FROM {influx.quote_ident(measurement)} LIMIT {SHOW_LIMIT + 1}"
-    with connect.client_for(source) as client:
-        results = client.query(statement, database=source.database)
-    raw = [str(row[0]) for r in results for s in r.series for row in s.values if row]
-    compiled = fleet.compile_filter(series_filter)
+    """The series a fleet monitor with this definition would watch, for the editor: how many,
+    and the first MAX_LISTED (key and label) in key order. InfluxQL: as the source's index
+    lists them now (``SHOW SERIES``: series with data within its retention); Flux: the series
+    with points in the last day (``queries.flux_series_of``). ``complete`` is false when more
+    than SHOW_LIMIT series were there to read. Raises InfluxError."""
     fixed = dict(tags or {})
+    if source.flavor == Source.Flavor.FLUX:
+        candidates, complete = _flux_candidates(source, measurement, group_by, series_filter, fixed)
+    else:
+        candidates, complete = _indexed_candidates(source, measurement, group_by, fixed)
+    compiled = fleet.compile_filter(series_filter)
     found: dict[str, dict[str, str]] = {}
-    for series_tags in map(_tags_of_key, raw[:SHOW_LIMIT]):
-        if any(series_tags.get(k) != v for k, v in fixed.items()):
-            continue
-        chosen = {key: series_tags.get(key, "") for key in group_by}
+    for chosen in candidates:
         if all(chosen.values()) and fleet.selected(chosen, compiled):
             found.setdefault(fleet.series_key(chosen, group_by), chosen)
     listed = [
         {"key": key, "label": fleet.series_label(found[key], group_by)}
         for key in sorted(found)[:MAX_LISTED]
     ]
-    return {"matched": len(found), "series": listed, "complete": len(raw) <= SHOW_LIMIT}
+    return {"matched": len(found), "series": listed, "complete": complete}
+
+
+def _indexed_candidates(
+    source: Source, measurement: str, group_by: list[str], fixed: Mapping[str, str]
+) -> tuple[list[dict[str, str]], bool]:
+    """The grouped tags of every series of the measurement in the index with the fixed tags."""
+    statement = f"SHOW SERIES FROM {influx.quote_ident(measurement)} LIMIT {SHOW_LIMIT + 1}"
+    with connect.client_for(source) as client:
+        results = client.query(statement, database=source.database)
+    raw = [str(row[0]) for r in results for s in r.series for row in s.values if row]
+    candidates = []
+    for series_tags in map(_tags_of_key, raw[:SHOW_LIMIT]):
+        if any(series_tags.get(k) != v for k, v in fixed.items()):
+            continue
+        candidates.append({key: series_tags.get(key, "") for key in group_by})
+    return candidates, len(raw) <= SHOW_LIMIT
+
+
+def _flux_candidates(
+    source: Source,
+    measurement: str,
+    group_by: list[str],
+    series_filter: Mapping[str, list[str]],
+    fixed: Mapping[str, str],
+) -> tuple[list[dict[str, str]], bool]:
+    """The grouped tags of the series of a Flux source (fixed tags and exact filter values
+    selected by InfluxDB, as in the fleet's query; patterns are matched by the caller)."""
+    query = queries.flux_series_of(
+        measurement,
+        group_by,
+        fleet.exact_values(series_filter),
+        fixed,
+        bucket=source.database,
+        limit=SHOW_LIMIT + 1,
+    )
+    with connect.flux_client_for(source) as flux:
+        records = flux.query_records(query.text, params=query.params)
+    candidates = [{key: str(r.get(key) or "") for key in group_by} for r in records[:SHOW_LIMIT]]
+    return candidates, len(records) <= SHOW_LIMIT
 
 
 def _tags_of_key(series_key: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ import sys
 import time
 
 import bench_fleet  # sets Django up (bench/ is first on sys.path)
+import common
 from django.utils import timezone
 
 from monitors.evaluate import pipeline
@@ -40,8 +41,8 @@ def main() -> None:
     devices = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     bench_fleet._warm()  # the URLconf, as the bench's workers have it
     threshold = os.environ.get("BENCH_STORM_THRESHOLD")
-    owner, source = bench_fleet.common.customer_source(bench_fleet.USER, bench_fleet.DATABASE)
-    _, channel = bench_fleet.common.webhook_channel(bench_fleet.USER, "http://127.0.0.1:9/")
+    owner, source = common.customer_source(bench_fleet.USER, bench_fleet.DATABASE)
+    _, channel = common.webhook_channel(bench_fleet.USER, "http://127.0.0.1:9/")
     Monitor.objects.filter(owner=owner).delete()
     bench_fleet.drop()
     bench_fleet.seed(devices)

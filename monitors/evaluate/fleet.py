@@ -80,23 +80,50 @@ def evaluate(
         metrics.record_unwatched_series(unwatched)
     fleet_outbox.attach_points(monitor, decisions, now)
     result = FleetResult(series=len(decisions), unwatched=unwatched)
+    read_version = monitor.state_version
+    try:
+        written = _write_tick(monitor, due_at, now, status, reason, decisions, result)
+    except BaseException:
+        # rolled back: the row keeps the version read. The claim moved this (resident, kept
+        # between ticks) monitor's version on; left so, its redelivered tick and every later
+        # one would find the row "moved on" and skip, and its error status would not be written
+        monitor.state_version = read_version
+        raise
+    if written is None:
+        return result
+    result.applied = True
+    result.written = len(written)
+    result.outcomes = Counter(
+        d.state.status.value for d in decisions if d.key in written or not d.write
+    )
+    return result
+
+
+def _write_tick(
+    monitor: Monitor,
+    due_at: datetime,
+    now: datetime,
+    status: str,
+    reason: str,
+    decisions: list[SeriesDecision],
+    result: FleetResult,
+) -> set[str] | None:
+    """The tick's one transaction; None when the tick is not ours (claimed or moved on)."""
     with transaction.atomic():
         if not fleet_series.claim(monitor, due_at, now, status, reason):
-            return result
+            return None
         written = fleet_series.write(monitor, due_at, now, decisions)
         # a series whose write lost (another writer moved it on) acts on nothing this tick;
         # events always come with a write (they change the state)
         committed = [d for d in decisions if d.key in written or not d.write]
-        notifications, result.storm = fleet_outbox.record_events(monitor, committed, due_at, now)
-        result.notifications = [n.pk for n in notifications]
+        result.notifications, result.storm = fleet_outbox.record_events(
+            monitor, committed, due_at, now
+        )
         if result.notifications:
             queue.enqueue_on_commit(result.notifications)
         if monitor.status != status or any(d.events for d in committed):
             live.changed_on_commit([monitor.owner_id], [monitor.pk])  # its grid shows it
-    result.applied = True
-    result.written = len(written)
-    result.outcomes = Counter(d.state.status.value for d in committed)
-    return result
+    return written
 
 
 def decide_all(

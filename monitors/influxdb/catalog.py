@@ -13,17 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitors.influxdb import client as influx
-from monitors.influxdb import connect
-from monitors.influxdb.queries import flux_string
+from monitors.influxdb import connect, queries
 from monitors.models import Source
 
 MAX_MEASUREMENTS = 1000
-# Flux has no index of series: the series are those with a point in this recent span (SHOW
-# SERIES of InfluxQL lists every series with data within the retention policy).
-FLUX_SERIES_SPAN = "-24h"
 # schema.* functions read this far back (their own default is 30 days too).
 FLUX_SCHEMA_SPAN = "-30d"
 # Columns the schema package lists as tag keys although they are not tags.
@@ -40,10 +36,17 @@ class Catalog(Protocol):
     def tag_values(self, measurement: str, key: str) -> list[str]: ...
 
     def series(
-        self, measurement: str, *, keys: list[str], fixed: Mapping[str, str], limit: int
+        self,
+        measurement: str,
+        *,
+        keys: list[str],
+        fixed: Mapping[str, str],
+        chosen: Mapping[str, list[str]],
+        limit: int,
     ) -> list[dict[str, str]]:
         """At most ``limit`` series of ``measurement`` carrying the ``fixed`` tags, each as its
-        tags (at least ``keys``); a series without one of ``keys`` has it as ""."""
+        tags (at least ``keys``); a series without one of ``keys`` has it as "". ``chosen``
+        (exact values per key) may narrow them at the source; the caller matches the filter."""
         ...
 
 
@@ -87,7 +90,13 @@ class InfluxQLCatalog:
         return self._column(f"SHOW TAG VALUES FROM {name} WITH KEY = {tag}", column=1)
 
     def series(
-        self, measurement: str, *, keys: list[str], fixed: Mapping[str, str], limit: int
+        self,
+        measurement: str,
+        *,
+        keys: list[str],
+        fixed: Mapping[str, str],
+        chosen: Mapping[str, list[str]],
+        limit: int,
     ) -> list[dict[str, str]]:
         statement = f"SHOW SERIES FROM {influx.quote_ident(measurement)} LIMIT {limit}"
         results = self.client.query(statement, database=self.database)
@@ -136,28 +145,21 @@ class FluxCatalog:
         return self._values(call, p_measurement=measurement, p_tag=key)
 
     def series(
-        self, measurement: str, *, keys: list[str], fixed: Mapping[str, str], limit: int
+        self,
+        measurement: str,
+        *,
+        keys: list[str],
+        fixed: Mapping[str, str],
+        chosen: Mapping[str, list[str]],
+        limit: int,
     ) -> list[dict[str, str]]:
-        """One row per distinct combination of ``keys`` among the measurement's recent points
-        (the fixed tags filtered by InfluxDB): the series a grouped query would answer for."""
-        params: dict[str, Any] = {"p_bucket": self.bucket, "p_measurement": measurement}
-        lines = [
-            "from(bucket: p_bucket)",
-            f"  |> range(start: {FLUX_SERIES_SPAN})",
-            "  |> filter(fn: (r) => r._measurement == p_measurement)",
-        ]
-        for index, (key, value) in enumerate(sorted(fixed.items())):
-            params[f"p_t{index}"] = str(value)
-            lines.append(f"  |> filter(fn: (r) => r[{flux_string(key)}] == p_t{index})")
-        columns = ", ".join(flux_string(key) for key in keys)
-        lines += [
-            f"  |> keep(columns: [{columns}])",  # _value gone: fields of any type group together
-            f"  |> group(columns: [{columns}])",
-            "  |> limit(n: 1)",
-            "  |> group()",
-            f"  |> limit(n: {int(limit)})",
-        ]
-        records = self.flux.query_records("\n".join(lines), params=params)
+        """One row per distinct combination of ``keys`` among the measurement's points of the
+        last day (``queries.flux_series_of``: fixed tags and exact values selected by InfluxDB,
+        only the tag columns kept)."""
+        query = queries.flux_series_of(
+            measurement, keys, chosen, fixed, bucket=self.bucket, limit=limit
+        )
+        records = self.flux.query_records(query.text, params=query.params)
         return [{key: _text(record.get(key)) for key in keys} | dict(fixed) for record in records]
 
 

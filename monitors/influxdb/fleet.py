@@ -216,11 +216,17 @@ def matching_series(
     """The series a fleet monitor with this definition would watch now, for the editor: how
     many, and the first MAX_LISTED (key and label) in key order. InfluxQL sources answer from
     their index (``SHOW SERIES``: series with data within the retention policy), Flux sources
-    from the last 24 hours of points (``catalog.FLUX_SERIES_SPAN``). ``complete`` is false when
+    from the last day of points (``queries.flux_series_of``). ``complete`` is false when
     the source held more than SHOW_LIMIT series of the measurement. Raises InfluxError."""
     fixed = dict(tags or {})
     with catalog.open_catalog(source) as reader:
-        rows = reader.series(measurement, keys=group_by, fixed=fixed, limit=SHOW_LIMIT + 1)
+        rows = reader.series(
+            measurement,
+            keys=group_by,
+            fixed=fixed,
+            chosen=fleet.exact_values(series_filter),
+            limit=SHOW_LIMIT + 1,
+        )
     compiled = fleet.compile_filter(series_filter)
     found: dict[str, dict[str, str]] = {}
     for series_tags in rows[:SHOW_LIMIT]:

@@ -367,6 +367,46 @@ def flux_points_by(
     return Query("\n".join(lines), params)
 
 
+FLUX_SERIES_SINCE = timedelta(days=1)  # the series "matching now" on a Flux source report in it
+
+
+def flux_series_of(
+    measurement: str,
+    group_by: list[str],
+    chosen: Mapping[str, list[str]],
+    tags: Mapping[str, str],
+    *,
+    bucket: str,
+    limit: int,
+) -> Query:
+    """The editor's "which series match now" in Flux (InfluxQL asks ``SHOW SERIES``; Flux has
+    no series index to ask): one row per distinct combination of the ``group_by`` tags among
+    the measurement's points of the last FLUX_SERIES_SINCE, narrowed by the fixed ``tags`` and
+    the ``chosen`` exact values (bound as options), at most ``limit`` rows. Only the tag
+    columns are kept before grouping, so fields of different types never meet in one table."""
+    params: dict[str, Any] = {
+        "p_bucket": bucket,
+        "p_start": -FLUX_SERIES_SINCE,
+        "p_measurement": measurement,
+    }
+    lines = [
+        "from(bucket: p_bucket)",
+        "  |> range(start: p_start)",
+        "  |> filter(fn: (r) => r._measurement == p_measurement)",
+    ]
+    for index, (key, value) in enumerate(sorted(tags.items())):
+        params[f"p_t{index}"] = str(value)
+        lines.append(f"  |> filter(fn: (r) => r[{flux_string(key)}] == p_t{index})")
+    lines += _flux_choice(chosen, params)
+    keys = _flux_keys(group_by)
+    lines.append(f"  |> keep(columns: [{keys}])")
+    lines.append(f"  |> group(columns: [{keys}])")
+    lines.append("  |> limit(n: 1)")
+    lines.append("  |> group()")
+    lines.append(f"  |> limit(n: {int(limit)})")
+    return Query("\n".join(lines), params)
+
+
 def _flux_select(
     definition: Definition,
     bucket: str,

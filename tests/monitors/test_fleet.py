@@ -7,11 +7,12 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import Profile
-from monitors import services
-from monitors.evaluate import pipeline
+from monitors import live, services
+from monitors.evaluate import dispatch, fleet_outbox, pipeline
 from monitors.influxdb import client as influx
 from monitors.models import Incident, Monitor, Notification, SeriesState, Silence, Status
 from tests.factories import ChannelFactory, MonitorFactory, SourceFactory
@@ -259,6 +260,108 @@ def test_a_storm_threshold_above_the_count_sends_one_message_per_series(fleet_mo
     fired = Notification.objects.filter(monitor=fleet_monitor, event="fired")
     assert fired.count() == 500
     assert len({n.series_key for n in fired}) == 500
+
+
+def _storm_after_a_crash(fleet_monitor, influx_db, monkeypatch):
+    """500 settled series jump; the tick's first delivery loses its connection after every
+    outbox row is written, before the commit; then the task is delivered again, then once
+    more. Returns the keys the lost attempt had written and the two redeliveries' results."""
+    write(influx_db, {f"d{n:03}": COOL for n in range(500)})
+    tick()
+    write(influx_db, {f"d{n:03}": HOT for n in range(500)}, ago=0.5)
+    due_again(fleet_monitor)
+    [claimed] = dispatch.claim_batches(now=timezone.now(), size=500)
+    items = [(c.monitor_id, c.due_at) for c in claimed]
+    lost_keys: list[str] = []
+
+    def connection_lost(*args, **kwargs):  # in the tick's transaction, after the outbox rows
+        rows = Notification.objects.filter(monitor=fleet_monitor)
+        lost_keys.extend(rows.values_list("idempotency_key", flat=True))
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(live, "changed_on_commit", connection_lost)
+    with pytest.raises(OperationalError):
+        pipeline.evaluate_batch(items)
+    monkeypatch.undo()
+    assert not Incident.objects.filter(monitor=fleet_monitor).exists()  # rolled back
+    assert not Notification.objects.filter(monitor=fleet_monitor).exists()
+    assert {s.status for s in series(fleet_monitor).values()} == {"ok"}
+    return lost_keys, pipeline.evaluate_batch(items), pipeline.evaluate_batch(items)
+
+
+@pytest.mark.django_db
+def test_a_storm_redelivered_after_a_crash_before_its_commit_is_written_once(
+    fleet_monitor, influx_db, monkeypatch
+):
+    lost_keys, redelivered, again_redelivered = _storm_after_a_crash(
+        fleet_monitor, influx_db, monkeypatch
+    )
+
+    assert len(lost_keys) == 2  # one message per channel
+    assert redelivered.applied == 1
+    assert redelivered.storms == 1
+    assert again_redelivered.applied == 0
+    assert again_redelivered.notifications == []
+    storm = Notification.objects.filter(monitor=fleet_monitor)
+    assert sorted(storm.values_list("idempotency_key", flat=True)) == sorted(lost_keys)
+    assert sorted(str(pk) for pk in storm.values_list("pk", flat=True)) == sorted(
+        redelivered.notifications
+    )
+    assert Incident.objects.filter(monitor=fleet_monitor, resolved_at=None).count() == 500
+    assert {s.status for s in series(fleet_monitor).values()} == {"firing"}
+
+
+@pytest.mark.django_db
+def test_a_storm_of_per_series_messages_redelivered_after_a_crash_keeps_its_keys(
+    fleet_monitor, influx_db, monkeypatch
+):
+    Monitor.objects.filter(pk=fleet_monitor.pk).update(storm_threshold=500)
+    fleet_monitor.channels.set([ChannelFactory(owner=fleet_monitor.owner)])
+    lost_keys, redelivered, again_redelivered = _storm_after_a_crash(
+        fleet_monitor, influx_db, monkeypatch
+    )
+
+    assert len(lost_keys) == 500
+    assert redelivered.storms == 0
+    assert len(redelivered.notifications) == 500
+    assert again_redelivered.applied == 0
+    assert again_redelivered.notifications == []
+    fired = Notification.objects.filter(monitor=fleet_monitor)
+    assert sorted(fired.values_list("idempotency_key", flat=True)) == sorted(lost_keys)
+    assert {n.event for n in fired} == {"fired"}
+    incidents = {i.series_key: i.pk for i in Incident.objects.filter(monitor=fleet_monitor)}
+    assert len(incidents) == 500
+    for n in fired:  # each names its series and that series' incident
+        assert n.incident_id == incidents[n.series_key] == n.payload["incident"]["id"]
+        assert n.status == "pending"
+        assert n.attempts == 0
+        assert n.next_attempt_at is not None
+
+
+@pytest.mark.django_db
+def test_a_storm_tick_that_fails_mid_write_is_an_error_and_the_next_tick_applies(
+    fleet_monitor, influx_db, monkeypatch
+):
+    write(influx_db, {f"d{n:03}": COOL for n in range(500)})
+    tick()
+    write(influx_db, {f"d{n:03}": HOT for n in range(500)}, ago=0.5)
+
+    def outbox_broken(*args, **kwargs):
+        raise RuntimeError("the outbox could not be written")
+
+    monkeypatch.setattr(fleet_outbox, "insert_outbox", outbox_broken)
+    [failed] = again(fleet_monitor)
+    monkeypatch.undo()
+
+    assert failed.broken == 1  # written: the monitor says it could not be evaluated
+    fleet_monitor.refresh_from_db()
+    assert fleet_monitor.status == Status.ERROR
+    assert not Incident.objects.filter(monitor=fleet_monitor).exists()
+    [result] = again(fleet_monitor)
+    assert result.applied == 1
+    assert result.storms == 1
+    assert Incident.objects.filter(monitor=fleet_monitor, resolved_at=None).count() == 500
+    assert Notification.objects.filter(monitor=fleet_monitor).count() == 2
 
 
 @pytest.mark.django_db

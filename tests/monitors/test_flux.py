@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -263,3 +264,53 @@ def test_a_flux_fleet_backtest_reads_each_series_points_in_time_order(
         "value": "2026-11-24T08:00:00.000000000Z",
     }
     assert bound["p_stop"]["type"] == "DateTimeLiteral"
+
+
+@pytest.mark.django_db
+def test_the_editor_lists_the_series_a_flux_fleet_monitor_would_watch(
+    influxdb2: FakeInfluxDB2, api_client_for
+) -> None:
+    source = flux_monitor(influxdb2).source
+    # what keep(), group(), limit(n: 1) and group() leave: one table, a row per series
+    influxdb2.csv = grouped_csv(
+        [("device", "string", False), ("zone", "string", False)],
+        [[["greenhouse-1", "a"], ["greenhouse-2", "a"], ["greenhouse-2", "b"], ["shed", "a"],
+          ["", "a"]]],
+    )  # fmt: skip
+    # the schema package's measurement list names gro01 (the rest answers with the series)
+    influxdb2.route = lambda query, bound: (
+        grouped_csv([("_value", "string", False)], [[["gro01"]]])
+        if "schema.measurements(" in query
+        else None
+    )
+    client = api_client_for(source.owner)
+    url = f"/sources/{source.pk}/schema?measurement=gro01&group_by=device,zone"
+    chosen = json.dumps({"device": ["greenhouse-*", "shed"], "zone": ["a"]})
+
+    found = client.get(url + f'&series_filter={chosen}&tags={{"site": "north"}}').json()
+
+    assert found["series"] == {
+        "matched": 3,  # greenhouse-2 / b is not in zone a; the row without a device is no series
+        "series": [
+            {"key": "device=greenhouse-1,zone=a", "label": "greenhouse-1 / a"},
+            {"key": "device=greenhouse-2,zone=a", "label": "greenhouse-2 / a"},
+            {"key": "device=shed,zone=a", "label": "shed / a"},
+        ],
+        "complete": True,
+    }
+    body = influxdb2.requests[-1]["body"]
+    flux = body["query"]
+    assert "range(start: p_start)" in flux
+    assert 'r["site"] == p_t0' in flux
+    assert 'r["zone"] == p_c0_0' in flux  # zone's exact value is selected by InfluxDB
+    assert "greenhouse" not in flux  # device has a pattern: matched by growalert
+    assert "north" not in flux
+    assert 'keep(columns: ["device", "zone"])' in flux
+    assert 'group(columns: ["device", "zone"])' in flux
+    assert "limit(n: 10001)" in flux
+    assert queries.flux_series_of(
+        "gro01", ["device"], {}, {}, bucket="sensors", limit=5
+    ).params == {"p_bucket": "sensors", "p_start": -timedelta(days=1), "p_measurement": "gro01"}
+
+    influxdb2.status = 401
+    assert client.get(url).status_code == 502  # the source's refusal, said as InfluxDB's

@@ -12,6 +12,10 @@ process's CPU time still swings with cache and frequency contention, less than w
     .venv/bin/python bench/profile_observability_request.py [--rounds=5] [--requests=2000]
         [--modes=off,logs,traces,both] [--profile=MODE]
 
+A mode may name another source tree: ``--modes=traces,traces@/tmp/before`` runs the second
+from /tmp/before (a copy of an earlier commit with this script and a ``.venv`` link in it),
+to compare a change before and after in alternating rounds.
+
 ``--profile=traces`` also writes a cProfile of that mode's loop (first round) and prints
 its top entries by cumulative and by own time.
 """
@@ -95,6 +99,11 @@ def child(token: str, requests: int, profile_path: str) -> None:
     print(json.dumps({"us_per_request": cpu * 1e6 / requests, "not_200": len(bad)}))
 
 
+def profile_path(mode: str) -> str:
+    name = mode.replace("@", "-").replace("/", "_")
+    return os.path.join(ROOT, ".local", "log", f"observability-{name}.prof")
+
+
 def mode_env(mode: str, endpoint: str) -> dict[str, str]:
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     import common
@@ -124,13 +133,19 @@ def main() -> None:
     print(f"{requests:,} requests a round, {rounds} rounds; load {os.getloadavg()}")
     for i in range(rounds):
         for mode in modes if i % 2 == 0 else list(reversed(modes)):
-            path = (
-                f"/tmp/observability-{mode}.prof" if mode in profiled.split(",") and i == 0 else ""
-            )
+            path = profile_path(mode) if mode in profiled.split(",") and i == 0 else ""
+            setting, _, tree = mode.partition("@")
             out = subprocess.run(
-                [sys.executable, __file__, "--child", token, str(requests), path],
-                env=mode_env(mode, otlp.endpoint),
-                cwd=ROOT,
+                [
+                    sys.executable,
+                    os.path.join(tree or ROOT, "bench", os.path.basename(__file__)),
+                    "--child",
+                    token,
+                    str(requests),
+                    path,
+                ],
+                env=mode_env(setting, otlp.endpoint),
+                cwd=tree or ROOT,
                 capture_output=True,
                 text=True,
                 check=True,
@@ -140,7 +155,7 @@ def main() -> None:
                 raise SystemExit(f"{mode}: {result['not_200']} answers were not 200")
             cpu[mode].append(result["us_per_request"])
             print(
-                f"  round {i + 1} {mode:<6}: {cpu[mode][-1]:,.0f} µs CPU per request,"
+                f"  round {i + 1} {mode:<8}: {cpu[mode][-1]:,.0f} µs CPU per request,"
                 f" load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
@@ -159,11 +174,11 @@ def print_profiles(modes: list[str]) -> None:
     import pstats
 
     if len(modes) == 1:
-        stats = pstats.Stats(f"/tmp/observability-{modes[0]}.prof")
+        stats = pstats.Stats(profile_path(modes[0]))
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
         return
-    base, other = (pstats.Stats(f"/tmp/observability-{m}.prof").stats for m in modes)  # type: ignore[attr-defined]
+    base, other = (pstats.Stats(profile_path(m)).stats for m in modes)  # type: ignore[attr-defined]
     rows = []
     for key, (_, calls, tottime, _, _) in other.items():
         _, calls0, tottime0, _, _ = base.get(key, (0, 0, 0.0, 0, {}))

@@ -89,7 +89,6 @@ def init(*, service: str, ratio: float, web: bool = False) -> bool:
 
 
 def _instrument(*, web: bool) -> None:
-    from opentelemetry import trace
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
@@ -97,23 +96,23 @@ def _instrument(*, web: bool) -> None:
 
     from observability import unsampled
 
-    # Statements, commands and HTTP calls: no span at all under an unsampled parent.
-    children = {"tracer_provider": unsampled.ChildrenOfSampledOnly(trace.get_tracer_provider())}
     instrumentors: list[tuple[Any, dict[str, Any]]] = [
         (CeleryInstrumentor(), {}),  # type: ignore[no-untyped-call]
-        (HTTPXClientInstrumentor(), {"request_hook": _httpx_request_hook, **children}),
-        (PsycopgInstrumentor(), {"enable_commenter": False, **children}),
-        (RedisInstrumentor(), children),
+        (HTTPXClientInstrumentor(), {"request_hook": _httpx_request_hook}),
+        (PsycopgInstrumentor(), {"enable_commenter": False}),
+        (RedisInstrumentor(), {}),
     ]
     if web:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
+        # Its middleware, for the requests not decided unsampled at the door.
+        unsampled.django_middleware_when_sampled()
         instrumentors.append((DjangoInstrumentor(), {}))
     for instrumentor, options in instrumentors:
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**options)
-    if web:
-        unsampled.skip_unsampled_requests_in_django()
+    # Statements, commands and HTTP calls: no instrumentation work under an unsampled span.
+    unsampled.gate_children()
 
 
 def around_django(app: Any) -> Any:

@@ -11,23 +11,28 @@ sampler. bench/bench_observability.py measured that at about 20 % more CPU per A
   sampled one goes through the instrumented Django as before (the root sampler follows the
   decision: :class:`DecidedRoot`); an unsampled one runs under an unsampled span context of
   its own — a task it sends carries that (``traceparent`` flags 00) and follows the decision,
-  as with the middleware's span — and the Django middleware leaves it alone
-  (:class:`SkipUndecided`, through the middleware's own exclusion check). A request with a
-  ``traceparent`` follows its caller, through the middleware, as before.
-- **Children of an unsampled span are not started** (:class:`ChildrenOfSampledOnly`, the
-  tracer provider given to the psycopg, redis and httpx instrumentations): the parent-based
-  sampler would drop them anyway; the instrumentation gets the unsampled parent back, which
-  records nothing and propagates the same decision.
+  as with the middleware's span — and never enters the Django instrumentation's middleware
+  (:class:`DjangoMiddlewareWhenSampled` stands in its place in ``MIDDLEWARE``). A request with
+  a ``traceparent`` follows its caller, through the middleware, as before.
+- **Nothing is instrumented under an unsampled span** (:func:`gate_children`): a Postgres
+  statement, a Redis command or pipeline, an HTTP call runs as without the instrumentation —
+  not only no span (the parent-based sampler would drop it anyway), none of the wrapper's own
+  work either (span name and attributes from the SQL or the command, context look-ups,
+  metrics). An HTTP call under an unsampled span therefore sends
+  no ``traceparent`` (it would have said "not sampled").
+
+bench/profile_observability_request.py measures the CPU per request in process, and shows
+what a mode calls that another does not.
 """
 
 from __future__ import annotations
 
 import contextvars
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -105,61 +110,127 @@ def _unsampled() -> trace.NonRecordingSpan:
     )
 
 
-class SkipUndecided:
-    """Stands in for the Django middleware's list of excluded URLs: it also excludes a request
-    decided unsampled at the door."""
-
-    def __init__(self, excluded: Any) -> None:
-        self._excluded = excluded
-
-    def url_disabled(self, url: str) -> bool:
-        return _decided.get() is False or bool(self._excluded.url_disabled(url))
+def _under_unsampled() -> bool:
+    """The current span is an unsampled one (a request decided so at the door, a task sent by
+    one, a tick the root sampler dropped): nothing under it is recorded."""
+    found = trace.get_current_span().get_span_context()
+    return found.is_valid and not found.trace_flags.sampled
 
 
-def skip_unsampled_requests_in_django() -> None:
-    from opentelemetry.instrumentation.django.middleware import otel_middleware
+class DjangoMiddlewareWhenSampled:
+    """The Django instrumentation's middleware for the requests it may record; a request
+    decided unsampled at the door goes straight to the next middleware. Its ``process_view``
+    and ``process_exception`` (Django calls them for every request) skip those too."""
 
-    middleware = otel_middleware._DjangoMiddleware
-    if not isinstance(middleware._excluded_urls, SkipUndecided):
-        middleware._excluded_urls = SkipUndecided(middleware._excluded_urls)  # type: ignore[assignment]
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        from opentelemetry.instrumentation.django.middleware.otel_middleware import (
+            _DjangoMiddleware,
+        )
 
+        self.get_response = get_response
+        self._traced: Any = _DjangoMiddleware(get_response)  # type: ignore[no-untyped-call]
 
-def _unsampled_parent(parent: otel_context.Context | None) -> trace.Span | None:
-    span = trace.get_current_span(parent)
-    found = span.get_span_context()
-    return span if found.is_valid and not found.trace_flags.sampled else None
+    def __call__(self, request: Any) -> Any:
+        if _decided.get() is False:
+            return self.get_response(request)
+        return self._traced(request)
 
+    def process_view(self, request: Any, view: Any, args: Any, kwargs: Any) -> Any:
+        if _decided.get() is False:
+            return None
+        return self._traced.process_view(request, view, args, kwargs)
 
-class _Tracer(trace.Tracer):
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
-
-    def start_span(
-        self, name: str, context: otel_context.Context | None = None, *args: Any, **kwargs: Any
-    ) -> trace.Span:
-        parent = _unsampled_parent(context)
-        if parent is not None:
-            return parent
-        return self._tracer.start_span(name, context, *args, **kwargs)
-
-    @contextmanager
-    def start_as_current_span(  # type: ignore[override]
-        self, name: str, context: otel_context.Context | None = None, *args: Any, **kwargs: Any
-    ) -> Iterator[trace.Span]:
-        parent = _unsampled_parent(context)
-        if parent is not None:
-            yield parent
-            return
-        with self._tracer.start_as_current_span(name, context, *args, **kwargs) as span:
-            yield span
+    def process_exception(self, request: Any, exception: Exception) -> Any:
+        if _decided.get() is False:
+            return None
+        return self._traced.process_exception(request, exception)
 
 
-class ChildrenOfSampledOnly(trace.TracerProvider):
-    """The SDK's tracer provider, except that a span whose parent is unsampled is not started:
-    the instrumentation gets that parent back (it records nothing)."""
+def django_middleware_when_sampled() -> None:
+    """Before ``DjangoInstrumentor().instrument()``: it inserts (and uninstrument removes)
+    :class:`DjangoMiddlewareWhenSampled` in ``MIDDLEWARE`` instead of its own middleware."""
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-    def __init__(self, provider: trace.TracerProvider) -> None:
-        self._provider = provider
+    DjangoInstrumentor._opentelemetry_middleware = (
+        f"{DjangoMiddlewareWhenSampled.__module__}.{DjangoMiddlewareWhenSampled.__qualname__}"
+    )
 
-    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return _Tracer(self._provider.get_tracer(*args, **kwargs))
+
+class _Gate(wrapt.FunctionWrapper):  # type: ignore[type-arg]
+    """An instrumentation's wrapper, called only when the current span is not unsampled."""
+
+
+def _gated(traced: Any) -> _Gate:
+    tracing = traced._self_wrapper
+
+    def gate(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if _under_unsampled():
+            return wrapped(*args, **kwargs)
+        return tracing(wrapped, instance, args, kwargs)
+
+    return _Gate(traced.__wrapped__, gate)
+
+
+def gate_wrapped_methods(*classes: type) -> int:
+    """Every method of ``classes`` an instrumentation wrapped (redis's ``execute_command`` and
+    pipeline ``execute``, httpx's transports' ``handle_request``) runs the original, not the
+    instrumentation's wrapper, under an unsampled span: the wrapper's own work (building the
+    span's name and attributes from the command, the context look-ups, its metrics) is not
+    done for a span that would not be recorded. ``uninstrument()`` still unwraps them (the
+    gate wraps the original). Returns how many were gated."""
+    gated = 0
+    for cls in classes:
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, wrapt.FunctionWrapper) and not isinstance(value, _Gate):
+                setattr(cls, name, _gated(value))
+                gated += 1
+    return gated
+
+
+_traced_execution: Any = None
+
+
+def gate_database_statements() -> None:
+    """The database instrumentation (psycopg, through the DB-API one) runs a statement under
+    an unsampled span as the cursor would without it: no span name from the SQL, no
+    attributes, no context look-ups, no metrics. :func:`ungate_database_statements` undoes it."""
+    global _traced_execution
+    from opentelemetry.instrumentation.dbapi import CursorTracer
+
+    if _traced_execution is not None:
+        return
+    _traced_execution = traced_execution = CursorTracer.traced_execution
+
+    def execution(self: Any, cursor: Any, query_method: Any, *args: Any, **kwargs: Any) -> Any:
+        if _under_unsampled():
+            return query_method(*args, **kwargs)
+        return traced_execution(self, cursor, query_method, *args, **kwargs)
+
+    CursorTracer.traced_execution = execution  # type: ignore[method-assign]
+
+
+def ungate_database_statements() -> None:
+    global _traced_execution
+    from opentelemetry.instrumentation.dbapi import CursorTracer
+
+    if _traced_execution is not None:
+        CursorTracer.traced_execution = _traced_execution  # type: ignore[method-assign]
+        _traced_execution = None
+
+
+def gate_children() -> None:
+    """After the psycopg, redis and httpx instrumentations: none of them does any work under
+    an unsampled span (the parent-based sampler would drop what they start anyway)."""
+    import httpx
+    import redis
+    import redis.asyncio
+
+    gate_database_statements()
+    gate_wrapped_methods(
+        redis.Redis,
+        redis.client.Pipeline,
+        redis.asyncio.Redis,
+        redis.asyncio.client.Pipeline,
+        httpx.HTTPTransport,
+        httpx.AsyncHTTPTransport,
+    )

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import common
 
@@ -97,8 +98,12 @@ def sessions(owner: object, count: int) -> list[str]:
     return keys
 
 
-def start_server(static_root: str) -> subprocess.Popen[bytes]:
-    env = common.production_env(DJANGO_STATIC_ROOT=static_root)
+def start_server(static_root: str, profiles: str | None = None) -> subprocess.Popen[bytes]:
+    """gunicorn as scripts/run_all.sh runs it; with ``profiles`` (a directory), profiling each
+    worker's request handling there (bench/gunicorn_profile.py)."""
+    env = common.production_env(
+        DJANGO_STATIC_ROOT=static_root, **({"BENCH_PROFILE_DIR": profiles} if profiles else {})
+    )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
         cwd=common.ROOT,
@@ -106,7 +111,8 @@ def start_server(static_root: str) -> subprocess.Popen[bytes]:
         check=True,
     )
     log = (common.LOG_DIR / "bench_live_gunicorn.log").open("wb")
-    server = common.start_gunicorn(PORT, env, workers=2, threads=4, log=log)
+    config = Path(__file__).resolve().parent / "gunicorn_profile.py" if profiles else None
+    server = common.start_gunicorn(PORT, env, workers=2, threads=4, log=log, config=config)
     common.wait_ready(BASE)
     return server
 
@@ -286,12 +292,18 @@ def main() -> None:
     parser.add_argument(
         "--monitor-tabs", type=int, default=0, help="tabs on a monitor page (with its chart)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the gunicorn workers' merged profile (slower: compare no CPU figure)",
+    )
     args = parser.parse_args()
 
     owner, monitors = account(args.monitors)
     keys = sessions(owner, args.tabs)
+    profiles = tempfile.mkdtemp(prefix="bench-live-profile-") if args.profile else None
     with tempfile.TemporaryDirectory(prefix="bench-live-static-") as static_root:
-        server = start_server(static_root)
+        server = start_server(static_root, profiles)
         try:
             groups = roots(server, charts=args.monitor_tabs > 0)
             tabs = [
@@ -368,6 +380,25 @@ def main() -> None:
     )
     print("  first tab to have each change: " + ", ".join(f"{f:.2f} s" for f in firsts))
     print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
+    if profiles:
+        print_profiles(Path(profiles))
+
+
+def print_profiles(folder: Path) -> None:
+    """The workers' profiles merged (first answers and polling window together)."""
+    import io
+    import pstats
+    import shutil
+
+    found = sorted(folder.glob("worker-*.prof"))
+    if found:
+        out = io.StringIO()
+        stats = pstats.Stats(str(found[0]), stream=out)
+        for extra in found[1:]:
+            stats.add(str(extra))
+        stats.sort_stats("cumulative").print_stats(60)
+        print(out.getvalue())
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

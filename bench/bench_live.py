@@ -7,8 +7,8 @@ static/js/live.js does: one request per tab every 1.5 s (random phase, the next 
 after the answer), ``If-None-Match`` with the version last seen — ``"refresh"`` once a minute,
 none when its token is ``RENEW_SECONDS`` old (Django gives a new one) — each tab with its own
 signed-in session, token and keep-alive connection. ``--monitor-tabs N`` of them are monitor
-pages (each of a different monitor) that also fetch their chart after each full answer, at most
-one every 3 s, as static/js/chart.js does.
+pages (each of a different monitor) that also fetch their chart after each full answer with a
+new version, at most one every 3 s, as static/js/chart.js does.
 
 Every ``--every`` seconds one monitor is paused or resumed through ``monitors.services`` (a real
 state change: incident, outbox, the owner's and the monitor's counters moved on commit). For
@@ -180,12 +180,13 @@ class Tab:
         self.count(f"{kind} {status}")
         if status != 200:
             return
-        self.version = headers["etag"].strip('"')
+        previous, self.version = self.version, headers["etag"].strip('"')
         self.seen.setdefault(self.version, time.monotonic())
         self.full_at = time.monotonic()
         if body.startswith(b'{"token":'):
             self.token, self.token_at = json.loads(body)["token"], time.monotonic()
-        if self.chart and time.monotonic() - self.chart_at >= CHART_GAP:
+        moved = self.version != previous  # not the minute's refresh of the same version
+        if self.chart and moved and time.monotonic() - self.chart_at >= CHART_GAP:
             self.chart_at = time.monotonic()
             status, _, _ = await self.get(self.chart, None)
             self.count(f"chart {status}")

@@ -179,9 +179,7 @@ def test_the_chart_view_answers_only_the_owner(alice, bob, client_for):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_chart_is_not_fetched_again_for_a_refresh_of_the_same_version(
-    page, alice, influx_db
-):
+def test_the_chart_is_not_fetched_again_for_a_refresh_of_the_same_version(page, alice, influx_db):
     """The page's once-a-minute full answer (times move on) carries the version it has: the
     chart stays (20 open monitor pages would each fetch theirs every minute, bench_live); a
     moved counter still fetches it."""
@@ -193,7 +191,7 @@ def test_the_chart_is_not_fetched_again_for_a_refresh_of_the_same_version(
     page.goto(f"/app/monitors/{monitor.pk}")
     page.evaluate(
         "window.__live = [];"
-        "document.addEventListener('growalert:live', function (e) { window.__live.push(e.detail); })"
+        "document.addEventListener('growalert:live', e => { window.__live.push(e.detail); })"
     )
 
     def full_answer(route: Route) -> None:  # as the minute's refresh gets it: no If-None-Match

@@ -7,8 +7,8 @@ static/js/live.js does: one request per tab every 1.5 s (random phase, the next 
 after the answer), ``If-None-Match`` with the version last seen — ``"refresh"`` once a minute,
 none when its token is ``RENEW_SECONDS`` old (Django gives a new one) — each tab with its own
 signed-in session, token and keep-alive connection. ``--monitor-tabs N`` of them are monitor
-pages (each of a different monitor) that also fetch their chart after each full answer, at most
-one every 3 s, as static/js/chart.js does.
+pages (each of a different monitor) that also fetch their chart after each full answer with a
+new version, at most one every 3 s, as static/js/chart.js does.
 
 Every ``--every`` seconds one monitor is paused or resumed through ``monitors.services`` (a real
 state change: incident, outbox, the owner's and the monitor's counters moved on commit). For
@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import common
 
@@ -97,8 +98,12 @@ def sessions(owner: object, count: int) -> list[str]:
     return keys
 
 
-def start_server(static_root: str) -> subprocess.Popen[bytes]:
-    env = common.production_env(DJANGO_STATIC_ROOT=static_root)
+def start_server(static_root: str, profiles: str | None = None) -> subprocess.Popen[bytes]:
+    """gunicorn as scripts/run_all.sh runs it; with ``profiles`` (a directory), profiling each
+    worker's request handling there (bench/gunicorn_profile.py)."""
+    env = common.production_env(
+        DJANGO_STATIC_ROOT=static_root, **({"BENCH_PROFILE_DIR": profiles} if profiles else {})
+    )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
         cwd=common.ROOT,
@@ -106,7 +111,8 @@ def start_server(static_root: str) -> subprocess.Popen[bytes]:
         check=True,
     )
     log = (common.LOG_DIR / "bench_live_gunicorn.log").open("wb")
-    server = common.start_gunicorn(PORT, env, workers=2, threads=4, log=log)
+    config = Path(__file__).resolve().parent / "gunicorn_profile.py" if profiles else None
+    server = common.start_gunicorn(PORT, env, workers=2, threads=4, log=log, config=config)
     common.wait_ready(BASE)
     return server
 
@@ -174,12 +180,13 @@ class Tab:
         self.count(f"{kind} {status}")
         if status != 200:
             return
-        self.version = headers["etag"].strip('"')
+        previous, self.version = self.version, headers["etag"].strip('"')
         self.seen.setdefault(self.version, time.monotonic())
         self.full_at = time.monotonic()
         if body.startswith(b'{"token":'):
             self.token, self.token_at = json.loads(body)["token"], time.monotonic()
-        if self.chart and time.monotonic() - self.chart_at >= CHART_GAP:
+        moved = self.version != previous  # not the minute's refresh of the same version
+        if self.chart and moved and time.monotonic() - self.chart_at >= CHART_GAP:
             self.chart_at = time.monotonic()
             status, _, _ = await self.get(self.chart, None)
             self.count(f"chart {status}")
@@ -286,12 +293,18 @@ def main() -> None:
     parser.add_argument(
         "--monitor-tabs", type=int, default=0, help="tabs on a monitor page (with its chart)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the gunicorn workers' merged profile (slower: compare no CPU figure)",
+    )
     args = parser.parse_args()
 
     owner, monitors = account(args.monitors)
     keys = sessions(owner, args.tabs)
+    profiles = tempfile.mkdtemp(prefix="bench-live-profile-") if args.profile else None
     with tempfile.TemporaryDirectory(prefix="bench-live-static-") as static_root:
-        server = start_server(static_root)
+        server = start_server(static_root, profiles)
         try:
             groups = roots(server, charts=args.monitor_tabs > 0)
             tabs = [
@@ -368,6 +381,25 @@ def main() -> None:
     )
     print("  first tab to have each change: " + ", ".join(f"{f:.2f} s" for f in firsts))
     print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
+    if profiles:
+        print_profiles(Path(profiles))
+
+
+def print_profiles(folder: Path) -> None:
+    """The workers' profiles merged (first answers and polling window together)."""
+    import io
+    import pstats
+    import shutil
+
+    found = sorted(folder.glob("worker-*.prof"))
+    if found:
+        out = io.StringIO()
+        stats = pstats.Stats(str(found[0]), stream=out)
+        for extra in found[1:]:
+            stats.add(str(extra))
+        stats.sort_stats("cumulative").print_stats(60)
+        print(out.getvalue())
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

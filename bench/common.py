@@ -83,16 +83,19 @@ def start_gunicorn(
     threads: int = 1,
     log: IO[bytes] | None = None,
     config: Path | None = None,
+    extra: Sequence[str] = (),
+    app: str = "growalert.wsgi",
 ) -> subprocess.Popen[bytes]:
     """gunicorn serving growalert.wsgi on 127.0.0.1:``port`` (as scripts/run_all.sh does);
-    ``config`` replaces gunicorn.conf.py (bench/gunicorn_profile.py)."""
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "growalert.wsgi"]
+    ``config`` replaces gunicorn.conf.py (bench/gunicorn_profile.py); ``extra``: more options;
+    ``app``: another WSGI application (bench/live_poll_floor.py)."""
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), app]
     if config is not None:
         command += ["--config", str(config)]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     if threads > 1:
         command += ["--threads", str(threads)]
-    command += ["--log-level", "warning"]
+    command += ["--log-level", "warning", *extra]
     return subprocess.Popen(
         command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT if log else None
     )

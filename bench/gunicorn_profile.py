@@ -21,6 +21,7 @@ from typing import Any
 _project = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
 child_exit = _project["child_exit"]
 post_fork = _project["post_fork"]
+logger_class = _project["logger_class"]
 
 _profiles: list[cProfile.Profile] = []
 _local = threading.local()

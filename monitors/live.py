@@ -30,6 +30,9 @@ TTL_SECONDS = 30 * 86400
 
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()
+# How many times this process moved counters: a reader that keeps a counter for a moment
+# (growalert/pages/live_wsgi.py) knows a change made here at once, not a moment later.
+changes_made_here = 0
 
 
 def _redis() -> redis.Redis:
@@ -64,6 +67,7 @@ def changed(owner_ids: Iterable[int], monitor_ids: Iterable[int] | None = None) 
     """Moves the counters of ``owner_ids`` on (one round trip for all of them), and those of
     ``monitor_ids`` — or, when a change is not one monitor's (``None``), every monitor page's
     of those owners. A monitor page then renders again only for its own monitor's changes."""
+    global changes_made_here
     owners = sorted(set(owner_ids))
     if not owners:
         return
@@ -80,6 +84,8 @@ def changed(owner_ids: Iterable[int], monitor_ids: Iterable[int] | None = None) 
             pipe.execute()
     except redis.RedisError as exc:
         logger.warning("live pages of owners %s not told of a change: %s", owners, exc)
+    finally:
+        changes_made_here += 1  # after the increments: a reader then reads the new counters
 
 
 def changed_on_commit(owner_ids: Iterable[int], monitor_ids: Iterable[int] | None = None) -> None:

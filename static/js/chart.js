@@ -84,7 +84,8 @@
     });
   }
   // A chart inside [data-chart-refresh] is fetched again when the live counter moves
-  // (static/js/live.js fires growalert:live), at most one request at a time per chart and
+  // (static/js/live.js fires growalert:live; not for its once-a-minute refresh of the same
+  // version), at most one request at a time per chart and
   // one every few seconds: its data (points, incidents, silences) follow without a reload.
   var REFRESH_GAP = 3000;
 
@@ -120,9 +121,10 @@
   }
 
   all(document);
-  document.addEventListener("growalert:live", function () {
+  document.addEventListener("growalert:live", function (event) {
     all(document);
     if (!window.fetch || !window.DOMParser) return;
+    if (event.detail && event.detail.changed === false) return;  // a refresh, nothing moved
     document.querySelectorAll("[data-chart-refresh]").forEach(refresh);
   });
 })();

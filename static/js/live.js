@@ -54,6 +54,7 @@
 
   function apply(answer) {
     lastFull = Date.now();
+    var previous = version;
     version = answer.version === null ? "" : String(answer.version);
     if (answer.token) { token = answer.token; tokenAt = Date.now(); }
     var fresh = new DOMParser().parseFromString(answer.html, "text/html");
@@ -71,7 +72,11 @@
         old.replaceWith(document.importNode(replacement, true));
       }
     });
-    document.dispatchEvent(new CustomEvent("growalert:live", { detail: { version: version } }));
+    // changed: false for the once-a-minute refresh of an unchanged version (times move on,
+    // nothing else did): a chart is not fetched again for it (static/js/chart.js).
+    document.dispatchEvent(new CustomEvent("growalert:live", {
+      detail: { version: version, changed: version === "" || version !== previous }
+    }));
     var region = document.querySelector("[data-live-announce]");
     if (region && changes.length) region.textContent = changes.join(". ");
   }

@@ -16,6 +16,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from growalert.pages import live as live_pages
+from growalert.pages import live_wsgi
 from growalert.pages.live_wsgi import with_live
 from monitors import live, services
 from monitors.evaluate import dispatch, pipeline
@@ -173,6 +174,56 @@ def test_an_unchanged_poll_is_answered_without_django(alice, bob):
     app(_environ(live_pages.token(bob.pk)[:-2] + "AA", current), start)
     app(_environ(token, None), start)  # no version: a full answer
     assert inner.calls == 4
+
+
+def test_a_token_whose_signature_was_checked_still_ages_and_a_forged_one_never_passes(
+    monkeypatch,
+):
+    """The signature of a tab's token is checked once per process (it comes every 1.5 s); its
+    age is checked every time, and a forged token is refused every time."""
+    token = live_pages.token(7, "session-key")
+    assert live_pages.owner_of(token) == 7
+    assert live_pages.session_owner_of(token, "session-key") == 7
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert live_pages.owner_of(forged) is None
+    assert live_pages.owner_of(forged) is None
+    assert live_pages.owner_of(token.replace("7:", "8:", 1)) is None  # another owner's name
+
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + live_pages.FRESH_SECONDS + 5)
+    assert live_pages.owner_of(token) == 7  # still good for a 304
+    assert live_pages.session_owner_of(token, "session-key") is None  # too old for an answer
+    monkeypatch.setattr(time, "time", lambda: now + live_pages.TOKEN_MAX_AGE + 5)
+    assert live_pages.owner_of(token) is None
+
+
+@pytest.mark.django_db
+def test_a_poll_decides_304_from_the_version_read_a_moment_ago_and_reads_redis_otherwise(
+    alice, monkeypatch
+):
+    """Each worker reads an owner's counter once per VERSION_KEEP_SECONDS for all its polls; a
+    change made in another process shows after that moment (kept here for the test), and a
+    tab that has a newer version than the kept one makes the worker read Redis again."""
+    monkeypatch.setattr(live_wsgi, "VERSION_KEEP_SECONDS", 3600)
+    live.changed([alice.pk])
+    version = live.version(alice.pk) or 0
+    token = live_pages.token(alice.pk)
+    inner, answered = Inner(), Answered()
+    app = with_live(inner)
+    assert app(_environ(token, live_pages.etag(version)), answered) == [b""]  # read and kept
+
+    live._redis().incr(live.key(alice.pk))  # another process's change (none made here)
+    app(_environ(token, live_pages.etag(version)), answered)
+    assert (answered.status, inner.calls) == ("304 Not Modified", 0)  # still the kept one
+    app(_environ(token, live_pages.etag(version + 1)), answered)  # a tab that has the new one
+    assert (answered.status, inner.calls) == ("304 Not Modified", 0)  # Redis read again
+    app(_environ(token, live_pages.etag(version)), answered)
+    assert inner.calls == 1  # the new version is kept now: the old one gets a full answer
+
+    monkeypatch.setattr(live_wsgi, "VERSION_KEEP_SECONDS", 0)  # the moment is over
+    live._redis().incr(live.key(alice.pk))
+    app(_environ(token, live_pages.etag(version + 1)), answered)
+    assert inner.calls == 2
 
 
 @pytest.mark.django_db

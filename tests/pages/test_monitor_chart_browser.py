@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 from growalert.pages import charts, data
-from monitors import services
+from monitors import live, services
 from monitors.models import Incident, Silence
 from tests.factories import MonitorFactory, SourceFactory
 from tests.pages.conftest import sign_in, watch_csp
@@ -175,3 +176,40 @@ def test_the_chart_view_answers_only_the_owner(alice, bob, client_for):
     monitor = MonitorFactory(owner=alice)
     assert client_for(alice).get(f"/app/monitors/{monitor.pk}/chart").status_code == 200
     assert client_for(bob).get(f"/app/monitors/{monitor.pk}/chart").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_chart_is_not_fetched_again_for_a_refresh_of_the_same_version(page, alice, influx_db):
+    """The page's once-a-minute full answer (times move on) carries the version it has: the
+    chart stays (20 open monitor pages would each fetch theirs every minute, bench_live); a
+    moved counter still fetches it."""
+    monitor = a_hot_monitor(alice, influx_db)
+    evaluate_due()
+    sign_in(page, "alice")
+    chart_requests: list[str] = []
+    page.on("request", lambda r: chart_requests.append(r.url) if r.url.endswith("/chart") else 0)
+    page.goto(f"/app/monitors/{monitor.pk}")
+    page.evaluate(
+        "window.__live = [];"
+        "document.addEventListener('growalert:live', e => { window.__live.push(e.detail); })"
+    )
+
+    def full_answer(route: Route) -> None:  # as the minute's refresh gets it: no If-None-Match
+        headers = {k: v for k, v in route.request.headers.items() if k != "if-none-match"}
+        route.fulfill(response=route.fetch(headers=headers))
+
+    page.route("**/app/live/monitors/*", full_answer)
+    deadline = time.monotonic() + 10
+    while page.evaluate("window.__live.length") < 3:  # three full answers, the same version
+        assert time.monotonic() < deadline, "the page got no live answers"
+        page.wait_for_timeout(100)
+    page.unroute("**/app/live/monitors/*")
+    assert [d["changed"] for d in page.evaluate("window.__live")][:3] == [False] * 3
+    assert chart_requests == []
+
+    live.changed([alice.pk], [monitor.pk])  # the monitor's counter moves: the chart follows
+    deadline = time.monotonic() + 10
+    while not chart_requests:
+        assert time.monotonic() < deadline, "the chart was not fetched after a change"
+        page.wait_for_timeout(100)
+    assert page.evaluate("window.__live[window.__live.length - 1].changed") is True

@@ -330,6 +330,16 @@ def refused(database: str, entries: list[Entry], message: str, *, points: int = 
     record_refused(reason, count)
 
 
+def gather_pause(written: int, batch: int, elapsed: float, gather: float) -> float:
+    """How long the flusher waits before its next round: after a round that wrote some entries
+    but not a full ``batch``, the rest of ``gather`` seconds since the round began, so that the
+    next one writes what arrived meanwhile in one request instead of one request per batch. A
+    full round (a backlog) or an empty one (its read already waited) goes on at once."""
+    if written <= 0 or written >= batch:
+        return 0.0
+    return max(0.0, gather - elapsed)
+
+
 class Flusher:
     """Moves batches from the stream to InfluxDB; ``flush_once`` is one round."""
 
@@ -495,11 +505,17 @@ class Flusher:
 
     def run(self, *, stop: threading.Event | None = None) -> None:
         interval_ms = settings.INGEST_FLUSH_INTERVAL_MS
+        gather = settings.INGEST_FLUSH_GATHER_MS / 1000
+        wait_for = stop.wait if stop is not None else time.sleep
         backoff = 0.5
         while not (stop is not None and stop.is_set()):
             try:
-                self.flush_once(block_ms=interval_ms)
+                began = time.monotonic()
+                written = self.flush_once(block_ms=interval_ms)
                 backoff = 0.5
+                rest = gather_pause(written, self.batch, time.monotonic() - began, gather)
+                if rest > 0:
+                    wait_for(rest)
             except (influx.InfluxError, redis.RedisError, DatabaseError) as exc:
                 logger.warning("ingest flusher: %s; retrying in %.1f s", exc, backoff)
                 close_old_connections()

@@ -133,3 +133,11 @@ def test_each_reader_has_its_figure_and_an_abandoned_one_is_left_out(
 
     monkeypatch.setattr(queue, "ABANDONED_GROUP_MS", 500)
     assert {g.group for g in backlog.read(redis_client).groups} == {"flushers"}
+
+
+def test_the_flusher_waits_to_gather_only_after_a_round_that_was_not_full() -> None:
+    assert queue.gather_pause(3, 500, elapsed=0.01, gather=0.05) == pytest.approx(0.04)
+    assert queue.gather_pause(3, 500, elapsed=0.2, gather=0.05) == 0.0  # the round took longer
+    assert queue.gather_pause(500, 500, elapsed=0.01, gather=0.05) == 0.0  # a backlog: at once
+    assert queue.gather_pause(0, 500, elapsed=0.01, gather=0.05) == 0.0  # its read already waited
+    assert queue.gather_pause(3, 500, elapsed=0.01, gather=0.0) == 0.0  # switched off

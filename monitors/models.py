@@ -512,6 +512,11 @@ class Monitor(models.Model):
     # The due time of the last evaluation applied: a redelivered or stale batch for the same
     # (or an older) tick is refused, so no transition is applied twice.
     evaluated_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Moves with every write that changes anything but the four columns a quiet evaluation
+    # writes (status_reason, last_value, last_evaluated_at, evaluated_due_at): bumped by a
+    # database trigger (migration 0026), whoever writes the row. An evaluation worker keeps a
+    # monitor between ticks while this has not moved (``evaluate.resident``).
+    revision = models.PositiveBigIntegerField(default=0, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -527,15 +527,15 @@ def _rows(decisions: list[Decision], *, whole: bool) -> str:
     return json.dumps(rows)
 
 
-def _apply(decisions: list[Decision], now: datetime) -> dict[int, tuple[int, str | None]]:
+def _apply(decisions: list[Decision], now: datetime) -> dict[int, tuple[int, int | None]]:
     """Writes the decisions (changed ones whole, quiet ones narrow); returns the state_version
     of each row written (the others were taken by another run, or moved on) and, for a whole
-    write, the row's new fingerprint (``resident.FINGERPRINT``)."""
+    write, the row's new revision (``resident.FINGERPRINT``)."""
     quiet: list[Decision] = []
     changed: list[Decision] = []
     for d in decisions:
         (quiet if d.quiet else changed).append(d)
-    won: dict[int, tuple[int, str | None]] = {}
+    won: dict[int, tuple[int, int | None]] = {}
     with connection.cursor() as cursor:
         for statement, part, whole in ((_APPLY, changed, True), (_QUIET, quiet, False)):
             if part:

@@ -3,22 +3,24 @@ of the database per tick instead of a whole model instance built again.
 
 A monitor evaluated every second is the same row tick after tick: only what a quiet evaluation
 writes (``QUIET_FIELDS``: its value, reason and when it was evaluated) moves. Each tick the
-batch's ids are asked for a fingerprint of everything else (``md5`` of those columns, computed
-by Postgres in one statement); a monitor whose fingerprint is the one it was loaded with is
-reused as it is, with its alert state and rules already parsed; the others are loaded through
-the ORM as before and kept. Any write that is not quiet (an edit, a transition, a pause, a row
-changed by hand) changes the fingerprint, so a kept monitor is never stale in what evaluation
-reads. A fingerprint read before a concurrent write and a row loaded after it only cost a
-reload at the next tick.
+batch's ids are asked for their ``revision`` (one statement), which a database trigger moves
+with every write that changes anything else (migration 0026); a monitor whose revision is the
+one it was loaded with is reused as it is, with its alert state and rules already parsed; the
+others are loaded through the ORM as before and kept. Any write that is not quiet (an edit, a
+transition, a pause, a row changed by hand) moves the revision, so a kept monitor is never
+stale in what evaluation reads. A revision read before a concurrent write and a row loaded
+after it only cost a reload at the next tick. (Until 2026-12-03 the fingerprint was an
+``md5`` of the row's other columns, computed by Postgres each tick: 12-17 ms of Postgres per
+1,000 evaluations, ``bench/profile_polling.py``.)
 
 A write the worker makes itself keeps its monitor too. A transition's whole write (``_APPLY`` in
-the pipeline) returns the fingerprint of the row it leaves (the same expression, ``FINGERPRINT``,
-evaluated on the new row); once committed, ``written`` puts the new state, status and version in
+the pipeline) returns the revision of the row it leaves (``FINGERPRINT``, read on the new
+row); once committed, ``written`` puts the new state, status and version in
 the kept monitor and records that fingerprint. Before, every transition, and every tick of a new
 monitor with flap detection (its history grows each check for the first
 ``FLAP_HISTORY_WINDOW`` checks, a whole write each time), reloaded the monitor at the next tick: a
 profiled tick of 1,000 fresh monitors reloaded all 1,000 for 21 ticks in a row. Should the write
-be rolled back after all, the row's fingerprint is the old one again: a reload, never a stale
+be rolled back after all, the row's revision is the old one again: a reload, never a stale
 monitor.
 
 Per process (a prefork worker's child), at most ``MAX_RESIDENT`` monitors; past that the set is
@@ -49,24 +51,18 @@ THAW_EVERY = 100  # freezes between two full collections of everything
 #: what an evaluation that changes no state writes (pipeline's quiet update)
 QUIET_FIELDS = frozenset({"status_reason", "last_value", "last_evaluated_at", "evaluated_due_at"})
 
-_COLUMNS = ", ".join(
-    "m." + connection.ops.quote_name(f.column)
-    for f in Monitor._meta.concrete_fields
-    if f.attname not in QUIET_FIELDS
-)
 #: a monitor row's fingerprint, on the row aliased ``m`` (in an UPDATE's RETURNING: the new row)
-FINGERPRINT = f"md5(row({_COLUMNS})::text)"
-# Only the model's own column names are formatted in; the ids are one bound array.
-_FINGERPRINTS = f"""
-SELECT m.id, {FINGERPRINT}
+FINGERPRINT = "m.revision"
+_FINGERPRINTS = """
+SELECT m.id, m.revision
 FROM monitors_monitor AS m
 WHERE m.id = ANY(%s::bigint[]) AND m.enabled
-"""  # noqa: S608
+"""
 
 
 @dataclass(slots=True)
 class _Resident:
-    fingerprint: str
+    fingerprint: int
     monitor: Monitor
     state: ac.MonitorState | None = None
     rules: tuple[ac.Policy, Thresholds | None] | None = None
@@ -80,7 +76,7 @@ def load(ids: list[int], load_rows: Callable[[list[int]], list[Monitor]]) -> lis
     through ``load_rows`` (and kept from now on)."""
     with connection.cursor() as cursor:
         cursor.execute(_FINGERPRINTS, [ids])
-        fingerprints: dict[int, str] = dict(cursor.fetchall())
+        fingerprints: dict[int, int] = dict(cursor.fetchall())
     kept: list[Monitor] = []
     missing: list[int] = []
     for pk, fingerprint in fingerprints.items():
@@ -115,7 +111,7 @@ def _freeze() -> None:
     gc.freeze()
 
 
-def written(monitor: Monitor, state: ac.MonitorState, fingerprint: str) -> None:
+def written(monitor: Monitor, state: ac.MonitorState, fingerprint: int) -> None:
     """After a committed whole write of ``state`` (its version already in ``monitor``) that
     left the row with ``fingerprint``: a kept monitor takes the new state and is reused as it
     is at the next tick. A monitor this process does not keep is left alone."""

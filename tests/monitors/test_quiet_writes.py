@@ -6,6 +6,7 @@ and InfluxDB."""
 from __future__ import annotations
 
 import gc
+import re
 import time
 import weakref
 from datetime import timedelta
@@ -232,3 +233,40 @@ def test_cyclic_garbage_frozen_with_them_is_collected_at_the_next_thaw(monkeypat
 
     assert gone() is None
     resident.forget()
+
+
+def test_every_column_but_the_quiet_ones_moves_the_revision() -> None:
+    """The trigger of migration 0026 compares a fixed list of columns: a column added to the
+    table later must be added to it (or to the quiet ones), or an edit of that column alone
+    would leave kept monitors stale."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'monitors_monitor_revised'"
+        )
+        (definition,) = cursor.fetchone()
+    quiet = {Monitor._meta.get_field(name).column for name in resident.QUIET_FIELDS}
+    compared = {
+        f.column for f in Monitor._meta.concrete_fields if f.column not in quiet | {"id", "revision"}
+    }
+
+    def in_trigger(column: str) -> bool:  # Postgres writes old.name, or old."window"
+        return re.search(rf'\bold\.(?:"{column}"|{column}\b)', definition) is not None
+
+    missing = sorted(column for column in compared if not in_trigger(column))
+    assert not missing, f"add to the revision trigger: {missing}"
+    assert not any(in_trigger(column) for column in quiet)
+
+
+def test_a_quiet_write_keeps_the_revision_and_any_other_write_moves_it(
+    last_value_monitor, influx_db
+) -> None:
+    for value in (20.0, 20.0, 20.0):  # passes reach recover_after: settled from here on
+        first = evaluate(last_value_monitor, influx_db, value).revision
+    quiet = evaluate(last_value_monitor, influx_db, 21.0)
+    assert (quiet.revision, quiet.last_value) == (first, 21.0)  # value and tick only
+    Monitor.objects.filter(pk=last_value_monitor.pk).update(name="renamed")
+    last_value_monitor.refresh_from_db()
+    assert last_value_monitor.revision == first + 1
+    Monitor.objects.filter(pk=last_value_monitor.pk).update(status_reason="by hand")
+    last_value_monitor.refresh_from_db()
+    assert last_value_monitor.revision == first + 1

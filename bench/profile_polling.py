@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from monitors.evaluate import dispatch, pipeline
 from monitors.influxdb import client as influx
+from monitors.models import Monitor
 from tests import customer_influx
 
 DATABASE = "growalert_profile_polling"
@@ -112,6 +113,14 @@ def main() -> None:
     profiler = cProfile.Profile() if os.environ.get("PROFILE") else None
     claim_cpu = evaluate_cpu = postgres_cpu = influx_cpu = 0.0
     evaluations = 0
+    loaded = [0]
+    load_rows = pipeline._load_rows
+
+    def counting(ids: list[int]) -> list[Monitor]:
+        loaded[0] += len(ids)
+        return load_rows(ids)
+
+    pipeline._load_rows = counting  # type: ignore[assignment]
     writer = Writer(devices)
     writer.start()
     time.sleep(1.5)
@@ -136,6 +145,8 @@ def main() -> None:
             if profiler and steady:
                 profiler.disable()
             t2 = time.thread_time()
+            print(f"  tick {tick}: {done:,} applied, {loaded[0]:,} loaded through the ORM")
+            loaded[0] = 0
             if steady:
                 claim_cpu += t1 - t0
                 evaluate_cpu += t2 - t1

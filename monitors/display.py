@@ -5,6 +5,7 @@ reasons a monitor's status gives. Pure: no I/O; times are shown in the current t
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime, timedelta
@@ -48,8 +49,11 @@ def number(value: float | None, precision: int | None = None) -> str:
     return text.lstrip("-") if float(text) == 0 else text
 
 
+@functools.lru_cache(maxsize=4096)
 def quantity(value: float | None, unit: str = "", precision: int | None = None) -> str:
-    """A value with its unit: "14 %", "22.7 °C" ("—" for no value)."""
+    """A value with its unit: "14 %", "22.7 °C" ("—" for no value). Kept for the last few
+    thousand asked: every evaluation's reason writes its value and its thresholds, and the
+    thresholds (and a steady sensor's value) are the same tick after tick."""
     shown = number(value, precision)
     return f"{shown} {unit}" if unit and value is not None else shown
 

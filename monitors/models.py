@@ -516,7 +516,7 @@ class Monitor(models.Model):
     # writes (status_reason, last_value, last_evaluated_at, evaluated_due_at): bumped by a
     # database trigger (migration 0026), whoever writes the row. An evaluation worker keeps a
     # monitor between ticks while this has not moved (``evaluate.resident``).
-    revision = models.PositiveBigIntegerField(default=0, editable=False)
+    revision = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

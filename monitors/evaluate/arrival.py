@@ -99,14 +99,14 @@ def handed_over(monitors: Iterable[Monitor], now: datetime) -> set[int]:
     chosen = [m for m in monitors if eligible(m) and decidable(m)]
     if not chosen:
         return set()
-    ready = ready_since(shard_of(m.pk) for m in chosen)
+    ready = ready_since(shard_of(m.id) for m in chosen)
     now_ms = int(now.timestamp() * 1000)
     out = set()
     for monitor in chosen:
-        since = ready.get(shard_of(monitor.pk))
+        since = ready.get(shard_of(monitor.id))
         window_ms = int(monitor.window.total_seconds() * 1000)
         if since is not None and now_ms - window_ms >= since + HANDOVER_MARGIN_MS:
-            out.add(monitor.pk)
+            out.add(monitor.id)
     return out
 
 

@@ -21,7 +21,7 @@ def silenced_monitor_ids(monitors: list[Monitor], now: datetime) -> set[int]:
     silences = [(s.owner_id, s.monitor_id) for s in covering_silences(owners, now)]
     everything = {owner for owner, monitor in silences if monitor is None}
     single = {monitor for _, monitor in silences if monitor is not None}
-    return {m.pk for m in monitors if m.pk in single or m.owner_id in everything}
+    return {m.id for m in monitors if m.id in single or m.owner_id in everything}
 
 
 def silenced_series(monitor_ids: list[int], now: datetime) -> dict[int, set[str]]:

@@ -256,21 +256,21 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     decisions = []
     left_to_arrival = 0
     for monitor in singles:
-        observation = observations.get(monitor.pk)
+        observation = observations.get(monitor.id)
         if observation is None:
             continue  # could not be observed: already among the broken
-        if monitor.pk in handed and observation.value is not None:
+        if monitor.id in handed and observation.value is not None:
             left_to_arrival += 1  # its readings are decided as they arrive (evaluate.arrival)
             continue
         try:
             decisions.append(
-                _decide(monitor, due[monitor.pk], observation, now, monitor.pk in silenced)
+                _decide(monitor, due[monitor.id], observation, now, monitor.id in silenced)
             )
         except _NOT_ISOLATED:
             raise
         except Exception as exc:
-            logger.exception("monitor %s could not be evaluated", monitor.pk, extra=_ids(monitor))
-            broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+            logger.exception("monitor %s could not be evaluated", monitor.id, extra=_ids(monitor))
+            broken.append(_broken(monitor, due[monitor.id], reason_for(monitor, exc), exc))
     try:
         _attach_points(decisions, now)
     except _NOT_ISOLATED:
@@ -305,7 +305,7 @@ def _record_phase(monitors: list[Monitor], observations: dict[int, observe.Obser
         for m in monitors
         if m.aggregation == "last"
         and not m.raw_query
-        and (at := getattr(observations.get(m.pk), "at_ms", None)) is not None
+        and (at := getattr(observations.get(m.id), "at_ms", None)) is not None
     ]
     if times:
         phase.record(monitors[0].source_id, times)
@@ -328,36 +328,36 @@ def _evaluate_fleets(
     observed: dict[int, FleetObservation] = {}
 
     def failed(monitor: Monitor, exc: Exception) -> None:
-        logger.error("monitor %s could not be observed: %r", monitor.pk, exc, extra=_ids(monitor))
-        broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+        logger.error("monitor %s could not be observed: %r", monitor.id, exc, extra=_ids(monitor))
+        broken.append(_broken(monitor, due[monitor.id], reason_for(monitor, exc), exc))
 
     _isolate(fleets, lambda part: observed.update(influx_fleet.observe_fleets(part)), failed)
     # the owners' time zones, for the times their notifications show: one query for the batch
-    time_zones.attach([m for m in fleets if m.pk in observed], refresh=True, every=True)
+    time_zones.attach([m for m in fleets if m.id in observed], refresh=True, every=True)
     series_silenced = silenced_series(list(observed), now)
     for monitor in fleets:
-        observation = observed.get(monitor.pk)
+        observation = observed.get(monitor.id)
         if observation is None:
             continue
         try:
             done = fleet.evaluate(
                 monitor,
-                due[monitor.pk],
+                due[monitor.id],
                 observation,
                 now,
-                silenced=monitor.pk in silenced,
-                silenced_keys=series_silenced.get(monitor.pk, set()),
+                silenced=monitor.id in silenced,
+                silenced_keys=series_silenced.get(monitor.id, set()),
             )
         except _NOT_ISOLATED:
             raise
         except Exception as exc:
-            logger.exception("monitor %s could not be evaluated", monitor.pk, extra=_ids(monitor))
-            broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+            logger.exception("monitor %s could not be evaluated", monitor.id, extra=_ids(monitor))
+            broken.append(_broken(monitor, due[monitor.id], reason_for(monitor, exc), exc))
             continue
         if not done.applied:
             result.skipped += 1
             continue
-        latency = max(0.0, (timezone.now() - due[monitor.pk]).total_seconds())
+        latency = max(0.0, (timezone.now() - due[monitor.id]).total_seconds())
         result.applied += 1
         result.series += done.series
         result.storms += done.storm
@@ -370,7 +370,7 @@ def _evaluate_fleets(
 
 def _ids(monitor: Monitor) -> dict[str, int]:
     """A log line's monitor and account (observability.logs puts them in JSON lines)."""
-    return {"monitor_id": monitor.pk, "account_id": monitor.owner_id}
+    return {"monitor_id": monitor.id, "account_id": monitor.owner_id}
 
 
 def _load(ids: list[int], due: dict[int, datetime], broken: list[Broken]) -> list[Monitor]:
@@ -406,8 +406,8 @@ def _observe(
     observed: dict[int, observe.Observation] = {}
 
     def failed(monitor: Monitor, exc: Exception) -> None:
-        logger.error("monitor %s could not be observed: %r", monitor.pk, exc, extra=_ids(monitor))
-        broken.append(_broken(monitor, due[monitor.pk], reason_for(monitor, exc), exc))
+        logger.error("monitor %s could not be observed: %r", monitor.id, exc, extra=_ids(monitor))
+        broken.append(_broken(monitor, due[monitor.id], reason_for(monitor, exc), exc))
 
     _isolate(monitors, lambda part: observed.update(observe.observe_batch(part)), failed)
     return observed
@@ -438,13 +438,13 @@ def _decide(
 
 def _broken(monitor: Monitor, due_at: datetime, reason: str, exc: Exception) -> Broken:
     reset = isinstance(exc, Unevaluable) and exc.reset
-    return Broken(monitor.pk, monitor.state_version, due_at, reason, reset)
+    return Broken(monitor.id, monitor.state_version, due_at, reason, reset)
 
 
 def _unstorable(d: Decision, exc: Exception, broken: list[Broken]) -> None:
     logger.error(
         "the evaluation of monitor %s could not be stored: %r",
-        d.monitor.pk,
+        d.monitor.id,
         exc,
         extra=_ids(d.monitor),
     )
@@ -484,7 +484,7 @@ def _attach_points(decisions: list[Decision], now: datetime) -> None:
     """Notifications explain themselves with the evaluated points. Fetched before the
     transaction opens, in one request, and only for monitors that will notify a channel."""
     wanted = {
-        d.monitor.pk: d
+        d.monitor.id: d
         for d in decisions
         if d.notifying and not d.monitor.raw_query and d.observation.error is None
     }
@@ -514,7 +514,7 @@ def _rows(decisions: list[Decision], *, whole: bool) -> str:
     rows = []
     for d in decisions:
         row = {
-            "id": d.monitor.pk,
+            "id": d.monitor.id,
             "version": d.monitor.state_version,
             "due_at": d.due_at.isoformat(),
             "reason": d.outcome.message[:500],
@@ -570,13 +570,13 @@ def _commit(
     try:
         with transaction.atomic():
             won = _apply(decisions, now)
-            committed = [d for d in decisions if d.monitor.pk in won]
+            committed = [d for d in decisions if d.monitor.id in won]
             for d in committed:
-                d.monitor.state_version = won[d.monitor.pk][0]
+                d.monitor.state_version = won[d.monitor.id][0]
             notifications = _record_events(committed, now)
             shown = [d for d in committed if d.events or d.monitor.status != d.state.status.value]
             live.changed_on_commit(
-                (d.monitor.owner_id for d in shown), [d.monitor.pk for d in shown]
+                (d.monitor.owner_id for d in shown), [d.monitor.id for d in shown]
             )
             result.notifications = [n.pk for n in notifications]
             if result.notifications:
@@ -586,12 +586,12 @@ def _commit(
             monitor.state_version = version
         raise
     for d in committed:
-        fingerprint = won[d.monitor.pk][1]
+        fingerprint = won[d.monitor.id][1]
         if fingerprint is not None:  # written whole: the worker keeps the row it left
             resident.written(d.monitor, d.state, fingerprint)
     finished = timezone.now()
     result.applied = len(committed)
-    result.written = {d.monitor.pk for d in committed}
+    result.written = {d.monitor.id for d in committed}
     result.skipped = len(decisions) - len(committed)
     result.outcomes = Counter(d.state.status.value for d in committed)
     result.latencies = [max(0.0, (finished - d.due_at).total_seconds()) for d in committed]
@@ -599,7 +599,7 @@ def _commit(
     result.alert_latencies = [
         max(0.0, (finished - d.due_at).total_seconds())
         for d in committed
-        if d.monitor.pk in notified
+        if d.monitor.id in notified
     ]
     return result
 
@@ -615,7 +615,7 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     open_incidents = {
         i.monitor_id: i
         for i in Incident.objects.filter(
-            monitor_id__in=[d.monitor.pk for d in decisions], resolved_at=None
+            monitor_id__in=[d.monitor.id for d in decisions], resolved_at=None
         )
     }
     opened: list[Incident] = []
@@ -626,7 +626,7 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
         # One decision of the arrival path may carry several transitions (fired, resolved,
         # fired again within one stream read): a resolved incident is done with, the next
         # firing opens its own.
-        incident = open_incidents.get(d.monitor.pk)
+        incident = open_incidents.get(d.monitor.id)
         for event in d.events:
             if event.kind is ac.EventKind.FIRED and not event.catch_up and incident is None:
                 incident = Incident(
@@ -652,14 +652,14 @@ def _record_events(committed: list[Decision], now: datetime) -> list[Notificatio
     Incident.objects.bulk_update(resolved, ["resolved_at", "last_value"])
     if not told and not held:
         return []
-    channels = deliverable_channels({d.monitor.pk for d, _, _ in told + held})
+    channels = deliverable_channels({d.monitor.id for d, _, _ in told + held})
     # the owners' time zones, for the times the messages show: one query for the batch
-    told_monitors = {d.monitor.pk: d.monitor for d, _, _ in told}.values()
+    told_monitors = {d.monitor.id: d.monitor for d, _, _ in told}.values()
     time_zones.attach(told_monitors, refresh=True, every=True)
     rows = [
         _notification(d, event, incident, channel)
         for d, event, incident in told
-        for channel in channels.get(d.monitor.pk, [])
+        for channel in channels.get(d.monitor.id, [])
     ]
     _log_held(held, channels, now)
     return Notification.objects.bulk_create(rows, ignore_conflicts=True) if rows else []
@@ -686,14 +686,14 @@ def _log_held(
     ``suppressed``: never delivered, shown in the monitor's notification log."""
     if not held:
         return
-    until = _silence_ends({d.monitor.pk for d, _, _ in held}, now)
+    until = _silence_ends({d.monitor.id for d, _, _ in held}, now)
     rows = []
     for d, event, incident in held:
-        for channel in channels.get(d.monitor.pk, []):
+        for channel in channels.get(d.monitor.id, []):
             row = _notification(d, event, incident, channel)
             row.idempotency_key += ":held"
             row.status = Notification.DeliveryStatus.SUPPRESSED
-            ends = until.get(d.monitor.pk)
+            ends = until.get(d.monitor.id)
             row.last_error = "silenced" + (
                 f" until {timezone.localtime(ends):%Y-%m-%d %H:%M}" if ends else ""
             )
@@ -737,7 +737,7 @@ def _track_peaks(committed: list[Decision]) -> None:
     """Open incidents follow their monitor's value and remember the worst: one statement."""
     rows = [
         {
-            "monitor_id": d.monitor.pk,
+            "monitor_id": d.monitor.id,
             "value": d.observation.value,
             "below": d.monitor.comparator == "below",
         }
@@ -757,7 +757,7 @@ def _notification(
     arrival path decides every reading of a stream read in one write: fired, resolved, fired)
     adds which time it is (``:n2``). The same entries decided again give the same events in the
     same order, so a replay gives the same keys."""
-    key = f"m{d.monitor.pk}:v{d.monitor.state_version}:{event.kind.value}:c{channel.pk}"
+    key = f"m{d.monitor.id}:v{d.monitor.state_version}:{event.kind.value}:c{channel.pk}"
     earlier = d.events[: next(i for i, e in enumerate(d.events) if e is event)]
     occurrence = 1 + sum(1 for e in earlier if e.kind is event.kind)
     if occurrence > 1:
@@ -785,9 +785,9 @@ def payload(d: Decision, event: ac.Event, incident: Incident | None) -> dict[str
         event=event.kind.value,
         occurred_at=event.at,
         monitor={
-            "id": monitor.pk,
+            "id": monitor.id,
             "name": monitor.name,
-            "url": absolute_url(reverse("pages:monitor", args=[monitor.pk])),
+            "url": absolute_url(reverse("pages:monitor", args=[monitor.id])),
         },
         status=event.status.value,
         previous_status=event.previous_status.value,
@@ -842,7 +842,7 @@ def record_stopped(
         incident.summary = incident.summary[: 500 - len(why)] + why
         incident.save(update_fields=["resolved_at", "summary"])
     told = [e for e in events if e.notifies]
-    channels = deliverable_channels({monitor.pk}).get(monitor.pk, []) if told else []
+    channels = deliverable_channels({monitor.id}).get(monitor.id, []) if told else []
     if not channels:
         return []
     observation = observe.Observation(None, value=monitor.last_value)

@@ -89,8 +89,8 @@ def load(ids: list[int], load_rows: Callable[[list[int]], list[Monitor]]) -> lis
     if len(_resident) + len(loaded) > MAX_RESIDENT:
         _resident.clear()
     for monitor in loaded:
-        if monitor.pk in fingerprints:
-            _resident[monitor.pk] = _Resident(fingerprints[monitor.pk], monitor)
+        if monitor.id in fingerprints:
+            _resident[monitor.id] = _Resident(fingerprints[monitor.id], monitor)
     if loaded:
         _freeze()
     return kept + loaded
@@ -125,7 +125,7 @@ def written(monitor: Monitor, state: ac.MonitorState, fingerprint: int) -> None:
 
 
 def _entry(monitor: Monitor) -> _Resident | None:
-    entry = _resident.get(monitor.pk)
+    entry = _resident.get(monitor.id)
     return entry if entry is not None and entry.monitor is monitor else None
 
 

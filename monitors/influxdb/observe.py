@@ -130,6 +130,13 @@ def _tag_row(monitor: Monitor, keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(monitor.tags[key]) for key in keys)
 
 
+def _series_row(series: influx.Series, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A grouped answer's series as a row of its tag values (in the order of ``keys``)."""
+    if len(keys) == 1:
+        return (str(series.tags.get(keys[0], "")),)
+    return tuple(str(series.tags.get(key, "")) for key in keys)
+
+
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """What a batch asks of each series: ``single`` one monitor's statement, ``grouped`` one
@@ -148,6 +155,20 @@ _LATEST = _Shape(
     ),
     key=lambda m: (m.measurement, m.field, m.aggregation, m.percentile, m.window),
 )
+
+
+def _placed(monitor: Monitor, shape: _Shape) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+    """Where a monitor with tags goes in a plan: the group it shares statements with (its
+    definition but the tag values, and its tag keys) and its row of tag values. The sorted keys
+    and the row are worked out once per ``tags`` a monitor instance holds: an evaluation worker
+    keeps its monitors from tick to tick (``evaluate.resident``; a changed row is a new
+    instance), and they were a fifth of a steady tick's planning and matching."""
+    tags = monitor.tags
+    memo = vars(monitor).get("_observe_placed")
+    if memo is None or memo[0] is not tags:
+        keys = tuple(sorted(tags))
+        memo = vars(monitor)["_observe_placed"] = (tags, keys, _tag_row(monitor, keys))
+    return (*shape.key(monitor), memo[1]), memo[2]
 
 
 def _plan(
@@ -169,12 +190,12 @@ def _plan(
         if monitor.raw_query or not monitor.tags:
             single(monitor)
         else:
-            groups[(*shape.key(monitor), tuple(sorted(monitor.tags)))].append(monitor)
+            groups[_placed(monitor, shape)[0]].append(monitor)
     for members in groups.values():
         keys = tuple(sorted(members[0].tags))
         by_row: dict[tuple[str, ...], list[Monitor]] = defaultdict(list)
         for monitor in members:
-            by_row[_tag_row(monitor, keys)].append(monitor)
+            by_row[_placed(monitor, shape)[1]].append(monitor)
         if len(by_row) < 2:
             for monitor in members:
                 single(monitor)
@@ -216,28 +237,25 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
         return {}
     source = monitors[0].source
     if source.flavor == Source.Flavor.FLUX:
-        return {m.pk: observe(m) for m in monitors}
+        return {m.id: observe(m) for m in monitors}
     params: dict[str, Any] = {}
     statements = _plan(monitors, params)
     try:
         by_statement = _ask(source, [s.query.text for s in statements], params)
     except influx.InfluxError as exc:
-        return {m.pk: Observation(None, error=exc) for m in monitors}
+        return {m.id: Observation(None, error=exc) for m in monitors}
     observed: dict[int, Observation] = {}
     for index, statement in enumerate(statements):
         result = by_statement.get(index)
         if not statement.keys or result is None or result.error:
             query = statement.query if not statement.keys else None
             for monitor in statement.monitors:
-                observed[monitor.pk] = _observation_from(query, result)
+                observed[monitor.id] = _observation_from(query, result)
             continue
-        points = {
-            tuple(str(series.tags.get(key, "")) for key in statement.keys): _last_point((series,))
-            for series in result.series
-        }
+        points = {_series_row(series, statement.keys): _last_point((series,)) for series in result.series}
         for monitor in statement.monitors:
-            at_ms, value = points.get(_tag_row(monitor, statement.keys), (None, None))
-            observed[monitor.pk] = Observation(None, value=value, at_ms=at_ms)
+            at_ms, value = points.get(_placed(monitor, _LATEST)[1], (None, None))
+            observed[monitor.id] = Observation(None, value=value, at_ms=at_ms)
     return observed
 
 
@@ -260,7 +278,7 @@ def recent_points(
     found: dict[int, list[tuple[int, float]]] = {}
     for i, monitor in enumerate(monitors):
         result = by_statement.get(i)
-        found[monitor.pk] = _numbers(result.series if result is not None else ())[-limit:]
+        found[monitor.id] = _numbers(result.series if result is not None else ())[-limit:]
     return found
 
 
@@ -296,7 +314,7 @@ def history_batch(
         }
         for monitor in statement.monitors:
             row = _tag_row(monitor, statement.keys)
-            found[monitor.pk] = by_row.get(row, []) if statement.keys else _numbers(all_series)
+            found[monitor.id] = by_row.get(row, []) if statement.keys else _numbers(all_series)
     return found
 
 

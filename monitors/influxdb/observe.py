@@ -252,7 +252,9 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
             for monitor in statement.monitors:
                 observed[monitor.id] = _observation_from(query, result)
             continue
-        points = {_series_row(series, statement.keys): _last_point((series,)) for series in result.series}
+        points = {
+            _series_row(series, statement.keys): _last_point((series,)) for series in result.series
+        }
         for monitor in statement.monitors:
             at_ms, value = points.get(_placed(monitor, _LATEST)[1], (None, None))
             observed[monitor.id] = Observation(None, value=value, at_ms=at_ms)

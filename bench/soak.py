@@ -20,6 +20,12 @@ The five tables are compacted (``VACUUM FULL``) before the run, so that free spa
 earlier runs cannot hide growth; from then on autovacuum runs as configured by
 ``scripts/services.sh`` (nothing here vacuums).
 
+It shares the database with whatever else runs on these services (a dispatcher claims every
+due monitor): run it on services of its own, e.g. ports of its own in the environment
+(``GROWALERT_PG_PORT=24432 GROWALERT_REDIS_PORT=24379 GROWALERT_INFLUX_PORT=24086
+GROWALERT_INFLUX_RPC_PORT=24088``, ``scripts/services.sh up`` and ``manage.py migrate`` with
+them).
+
     .venv/bin/python bench/soak.py [--monitors 10000] [--minutes 60] [--interval 60]
         [--flip 100] [--notification-minutes 15] [--incident-minutes 20]
 """
@@ -121,18 +127,23 @@ class Beat(threading.Thread):
         super().__init__(daemon=True)
         self.stopping = threading.Event()
         self.pruned = 0
+        self.failures = 0
 
     def run(self) -> None:
         tick = time.time()
         next_prune = tick + args.prune_every
         n = 0
         while not self.stopping.is_set():
-            tasks.dispatch_due_monitors()
-            if n % 5 == 0:
-                notify_tasks.deliver_due_notifications()
-            if time.time() >= next_prune:
-                self.pruned += tasks.prune_old_rows()
-                next_prune += args.prune_every
+            try:  # as beat does, a tick that fails (a server restarting) is not the last
+                tasks.dispatch_due_monitors()
+                if n % 5 == 0:
+                    notify_tasks.deliver_due_notifications()
+                if time.time() >= next_prune:
+                    next_prune += args.prune_every
+                    self.pruned += tasks.prune_old_rows()
+            except Exception as exc:
+                self.failures += 1
+                print(f"  beat tick failed: {exc!r}", flush=True)
             n += 1
             tick += 1.0
             self.stopping.wait(max(0.0, tick - time.time()))

@@ -123,9 +123,13 @@ class Auth:
 
 @dataclass(frozen=True, slots=True)
 class Series:
+    """One series of a statement's answer. ``columns`` and ``values`` are the decoded JSON's
+    lists as they come (read them, do not change them): copying them into tuples was a quarter
+    of reading a grouped answer of 10,000 series, every second."""
+
     name: str
-    columns: tuple[str, ...]
-    values: tuple[tuple[Any, ...], ...]
+    columns: Sequence[str]
+    values: Sequence[Sequence[Any]]
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -311,12 +315,9 @@ def _parse_results(response: httpx.Response) -> list[StatementResult]:
     for raw in body.get("results", []):
         series = tuple(
             Series(
-                name=s.get("name", ""),
-                columns=tuple(s.get("columns", ())),
-                values=tuple(tuple(v) for v in s.get("values", ())),
-                tags=s.get("tags") or {},
+                x.get("name", ""), x.get("columns", ()), x.get("values", ()), x.get("tags") or {}
             )
-            for s in raw.get("series", ())
+            for x in raw.get("series", ())
         )
         results.append(
             StatementResult(

@@ -114,7 +114,7 @@ def test_integers_unsigned_and_booleans_are_stored_as_floats_whatever_the_form(
         (keys,) = conn.query(
             'SHOW FIELD KEYS FROM "gro01"', database=hosted.database_name(owner.pk)
         )
-    assert keys.series[0].values == (("t", "float"),)
+    assert keys.series[0].values == [["t", "float"]]
     assert refused_points(client, "field_type_conflict") == before
 
 

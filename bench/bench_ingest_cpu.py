@@ -12,8 +12,16 @@ with ``time.process_time``: with the wall clock, the Redis round trip's wait loo
 by default, DEBUG off, as bench_ingest.py) and sends them from 8 keep-alive connections in this
 process (http.client threads; slower than wrk, so the rate it prints is the client's, not the
 server's ceiling); it prints the CPU the gunicorn processes used per request (/proc).
+``--rate=R`` paces the clients to R requests/s in all (bench_flip_arrival.py sends 100/s): a
+server that is not saturated does the same work per request, but gunicorn's event loop and
+thread hand-over are no longer shared by several requests per wake-up.
+
+Cases: ``batch`` (bench_ingest.py's: 100 sensors, temperature and humidity, no timestamps),
+``single`` (one JSON reading), ``flip`` (bench_flip_arrival.py's: 100 devices' ``value`` with
+nanosecond timestamps); ``--only=flip,batch`` picks some.
 
     .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile] [--gunicorn]
+        [--rate=R] [--only=CASES]
 
 ``--gunicorn --profile`` profiles the gunicorn workers themselves (bench/gunicorn_profile.py:
 CPU time per thread, gunicorn's own HTTP handling included) and prints the merged profile; the
@@ -63,6 +71,12 @@ def batch_body() -> bytes:
         f"gro01,sensor=s{i:03d} temperature={20 + i / 10:.1f},humidity={50 + i / 7:.2f}"
         for i in range(BATCH)
     ).encode()
+
+
+def flip_body() -> bytes:
+    """bench_flip_arrival.py's request: a gateway's 100 devices, one value each, stamped."""
+    stamp = time.time_ns()
+    return "\n".join(f"sensor_value,device=d{d} value=20.0 {stamp}" for d in range(BATCH)).encode()
 
 
 def single_body() -> bytes:
@@ -121,19 +135,26 @@ def _cpu_seconds(pid: int) -> float:
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+RATE = next((float(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rate=")), 0.0)
 
 
 def run_http(
     port: int, body: bytes, key: str, content_type: str, requests: int, pid: int
 ) -> tuple[float, float]:
-    """(server CPU ms per request, client-side requests/s) over 8 keep-alive connections."""
+    """(server CPU ms per request, client-side requests/s) over 8 keep-alive connections,
+    each paced to RATE / 8 requests/s when RATE is set."""
     headers = {"Content-Type": content_type, "X-API-Key": key}
     per_thread = requests // 8
     failures: list[int] = []
+    gap = 8 / RATE if RATE else 0.0
 
-    def client() -> None:
+    def client(phase: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port)
+        due = time.monotonic() + phase * gap / 8
         for _ in range(per_thread):
+            if gap:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += gap
             conn.request("POST", "/ingest", body=body, headers=headers)
             answer = conn.getresponse()
             answer.read()
@@ -143,7 +164,7 @@ def run_http(
 
     trim = redis.Redis.from_url(settings.REDIS_URL)
     cpu_before, started = _cpu_seconds(pid), time.monotonic()
-    threads = [threading.Thread(target=client) for _ in range(8)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -183,9 +204,10 @@ def main_gunicorn(
     if profiling:
         print_worker_profiles(profiles)
     shutil.rmtree(profiles, ignore_errors=True)
+    paced = f", paced to {RATE:,.0f} req/s" if RATE else ""
     print(
         f"gunicorn {WORKERS}x{THREADS}: server CPU per request, "
-        f"{requests} requests x {rounds} rounds"
+        f"{requests} requests x {rounds} rounds{paced}"
     )
     for name, values in figures.items():
         cpu = statistics.median(v[0] for v in values)
@@ -218,7 +240,10 @@ def main() -> None:
     cases = {
         "batch": (batch_body(), "text/plain"),
         "single": (single_body(), "application/json"),
+        "flip": (flip_body(), "text/plain"),
     }
+    only = next((a.split("=")[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), [])
+    cases = {name: case for name, case in cases.items() if not only or name in only}
     for body, content_type in cases.values():
         run(body, key, content_type, 50)  # warm-up: key cache, script loaded, connections
     if "--gunicorn" in sys.argv:

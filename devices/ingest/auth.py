@@ -5,12 +5,12 @@ this process for ``INGEST_KEY_CACHE_SECONDS``. A rotated key, a deleted device o
 changed account takes effect within that time in every web process (docs/devices.md).
 
 A key whose entry expired is looked up again together with every other known key whose entry
-would expire within the next half period (at most ``_REFRESH_AT_ONCE``): one query refreshes
-them all, so their entries expire together afterwards. Many devices (or gateways) sending every
-second cost each web process about one query per period instead of one per key per period: at
-100 gateways on 2 workers that was 20 ORM queries a second, each about 0.7 ms of the worker's
-CPU, some 11 % of the web's CPU in bench_flip_arrival.py. Refreshing early only makes an
-entry fresher: no entry is ever older than the period.
+would expire within the next half period (of the first ``_REFRESH_AT_ONCE`` entries): one
+query refreshes them all, so their entries expire together afterwards. Many devices (or
+gateways) sending every second cost each web process about one query per period instead of one
+per key per period: at 100 gateways on 2 workers that was 20 ORM queries a second, each 0.75 to
+1.1 ms of the worker's CPU, about a tenth of the web's CPU in bench_flip_arrival.py. Refreshing
+early only makes an entry fresher: no entry is ever older than the period.
 """
 
 from __future__ import annotations

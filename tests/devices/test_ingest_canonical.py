@@ -57,6 +57,9 @@ def _whole(body: bytes, scale: int = 1) -> tuple[list[str], dict[str, object]] |
         "gro01,temperature=5 humidity=50\ngro01,temperature=5 humidity=50,temperature=20",
         "gro01,a=1,ab=2,b=a temperature=1",  # tag keys that only share a prefix
         "gro01 temperature=1\ngro01,a=1,b=2,c=3 humidity=2 " + str(NOW_NS),
+        # no temperature and humidity in the body (read without their lookaheads)
+        "sensor_value,device=d1 value=20.0 " + str(NOW_NS) + "\nsensor_value,device=d2 value=35",
+        "gro01,humidity=5 temperature=20,co2=415",
     ],
 )
 def test_canonical_bodies_are_written_exactly_as_the_per_point_path_writes_them(body):

@@ -14,10 +14,12 @@ ratio is one sample; the median and the spread of those are reported, with each 
 
 Evaluations: MONITORS monitors due at once, claimed and cut into batches here, one
 ``evaluate_monitors`` task per batch sent to the mode's worker; timed until every monitor has
-applied the tick. Fresh monitors are first evaluated SETTLE ticks in this process: a new monitor
-with flap detection writes its whole row at each of its first ~20 checks, so early ticks cost
-several times a steady one (the earlier version of this bench measured only those). Each worker
-then gets two passes of warm-up (its pool processes connect and keep the monitors resident).
+applied the tick. The fresh monitors first go through SETTLE unmeasured ticks, alternately on
+either worker: a new monitor with flap detection writes its whole row at each of its first ~20
+checks, so early ticks cost several times a steady one (the earlier version of this bench
+measured only those), and each worker's pool processes connect and keep the monitors resident.
+The customers' InfluxDB holds a constant value per device for the next 90 minutes
+(bench_pipeline.seed_steady_influx): every tick does the same work.
 API: ``GET /monitors?limit=50`` with token auth, as in bench_api.py, SECONDS of wrk per half.
 
 CPU (utime + stime, /proc) per 1,000 evaluations: the worker's process tree, and Postgres,
@@ -27,7 +29,7 @@ the rates swing with what else runs; the CPU per unit of work much less, and its
 throughput ratio of a deployment whose workers are CPU-bound.
 
     .venv/bin/python bench/bench_observability.py [--monitors=10000] [--pairs=10] [--seconds=4]
-        [--settle=25]
+        [--settle=24]
 
 ``BENCH_ON=logs`` or ``BENCH_ON=traces`` makes "on" only the JSON logs or only the traces.
 """
@@ -53,7 +55,7 @@ from django.db import connection
 from django.utils import timezone
 
 from growalert.celery import app
-from monitors.evaluate import dispatch, pipeline
+from monitors.evaluate import dispatch
 from monitors.models import Monitor
 from tests import customer_influx
 from tests.observability.receivers import OtlpReceiver, free_port
@@ -194,17 +196,6 @@ def requests(base: str, pid: int, token: str, seconds: int) -> tuple[float, Cpu]
     return rps, per_thousand(cpu_before, cpu_now(pid), rps * seconds)
 
 
-def settle(ids: list[int], ticks: int) -> None:
-    """Evaluates the fresh monitors ``ticks`` times in this process (see the docstring)."""
-    for _ in range(ticks):
-        now = timezone.now()
-        for start in range(0, len(ids), settings.EVALUATION_BATCH_SIZE):
-            part = ids[start : start + settings.EVALUATION_BATCH_SIZE]
-            pipeline.evaluate_batch([(pk, now) for pk in part])
-        time.sleep(0.01)
-    connection.queries_log.clear()
-
-
 @dataclass
 class Samples:
     """One measure (a rate or a CPU figure) of both modes, pair by pair."""
@@ -220,8 +211,11 @@ class Samples:
 
     def row(self, name: str) -> str:
         ratios = self.ratios()
+        medians = f"{name:<34}{statistics.median(self.off):>9,.0f}{statistics.median(self.on):>9,.0f}"
+        if not ratios:
+            return medians
         return (
-            f"{name:<34}{statistics.median(self.off):>9,.0f}{statistics.median(self.on):>9,.0f}"
+            f"{medians}"
             f"{statistics.median(ratios):>8.2f}   {min(ratios):.2f}-{max(ratios):.2f}"
             f"  (quartiles {quartiles(ratios)})"
         )
@@ -276,13 +270,14 @@ def main() -> None:
         f"processes / gunicorn workers, {pairs} pairs, wrk {seconds} s; load {os.getloadavg()}",
         flush=True,
     )
-    settle(ids, option("settle", 25))
     connection.close()
     with ExitStack() as stack:
         pids = {on: stack.enter_context(worker(on, otlp, queues[on])) for on in (False, True)}
-        for on in (False, True):  # warm-up: pool processes connect, monitors become resident
-            for _ in range(2):
-                evaluations(ids, queues[on], pids[on])
+        # Warm-up, unmeasured: the fresh monitors settle (their first ~20 checks are dearer),
+        # each worker's pool processes connect and keep the monitors resident.
+        for i in range(max(option("settle", 24), 4)):
+            on = i % 2 == 1
+            evaluations(ids, queues[on], pids[on])
         evals = measure(
             "evaluations", pairs, lambda on: evaluations(ids, queues[on], pids[on]), "evaluations"
         )

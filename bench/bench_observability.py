@@ -211,7 +211,8 @@ class Samples:
 
     def row(self, name: str) -> str:
         ratios = self.ratios()
-        medians = f"{name:<34}{statistics.median(self.off):>9,.0f}{statistics.median(self.on):>9,.0f}"
+        off, on = statistics.median(self.off), statistics.median(self.on)
+        medians = f"{name:<34}{off:>9,.0f}{on:>9,.0f}"
         if not ratios:
             return medians
         return (

@@ -64,7 +64,9 @@ def child(ids_path: str, ticks: int, profile_path: str) -> None:
         nonlocal applied
         due = timezone.now().isoformat()
         for start in range(0, len(ids), size):
-            result = evaluate_monitors.apply(args=[[(pk, due) for pk in ids[start : start + size]]])
+            result = evaluate_monitors.apply(
+                args=([(pk, due) for pk in ids[start : start + size]],)
+            )
             applied += int(result.get())
 
     tick()  # warm-up: connections, resident monitors, first imports

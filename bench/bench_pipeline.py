@@ -68,6 +68,32 @@ def seed_influx() -> None:
         client.write(lines, database=DATABASE)
 
 
+def seed_steady_influx(minutes: int) -> None:
+    """Like ``seed_influx``, but every device's value is constant and its points (10 s apart)
+    run from a minute ago to ``minutes`` ahead: a monitor's 1-minute window (``time > now() -
+    1m``, no upper bound) holds the same mean at every tick for that long, so each tick does
+    the same work (no transitions, no notifications once the first tick has settled them).
+    With ``seed_influx`` the points age out of the window after a minute and every monitor
+    goes through "no data" during the run, which lands on whichever half of a comparison runs
+    then."""
+    now_ms = int(time.time() * 1000)
+    with influx.InfluxClient(customer_influx.url(), timeout=60, trusted=True) as client:
+        client.query(f"DROP DATABASE {DATABASE}", database=DATABASE, method="POST")
+        client.create_database(DATABASE)
+        for start in range(-6, minutes * 6, 60):
+            lines = [
+                influx.line(
+                    "gro01",
+                    {"temperature": 20.0 + (d % 30)},
+                    tags={"device": f"dev-{d}"},
+                    timestamp_ms=now_ms + s * 10_000,
+                )
+                for d in range(DEVICES)
+                for s in range(start, min(start + 60, minutes * 6))
+            ]
+            client.write(lines, database=DATABASE)
+
+
 def seed_monitors(count: int) -> tuple[Source, list[int]]:
     User = get_user_model()
     owner, _ = User.objects.get_or_create(username="bench", defaults={"email": "b@x.local"})

@@ -17,6 +17,7 @@ from django.conf import settings
 from devices import hosted
 from devices.arrival import evaluator as evaluator_module
 from devices.arrival.evaluator import ArrivalEvaluator
+from monitors.evaluate import pipeline
 from monitors.models import Channel, Monitor, Notification
 from tests.devices.ingest_helpers import post
 
@@ -106,14 +107,9 @@ def test_monitors_loaded_by_a_read_are_left_out_of_full_collections(
     assert gc.get_freeze_count() == 0
 
 
-def test_cyclic_garbage_frozen_with_them_is_collected_at_the_next_thaw(
-    client, owner, device, evaluator, monkeypatch
-):
+def test_cyclic_garbage_frozen_with_them_is_collected_at_the_next_thaw(evaluator, monkeypatch):
     monkeypatch.setattr(evaluator_module, "THAW_EVERY", 2)
-    dev, key = device
-    _monitor(owner, dev, critical=30.0)
     gc.unfreeze()
-    evaluator.evaluate_once()
     cycle = _Cycle()
     gone = weakref.ref(cycle)
     evaluator._loaded = True
@@ -141,7 +137,7 @@ def test_a_reads_notifying_decisions_commit_before_the_rows_due_a_refresh(
     evaluator.cache[calm.pk].written_at = -1e9  # its row is due a refresh
     evaluator._rows_at = -1e9  # and the next read is the one that writes such rows
     committed: list[list[int]] = []
-    commit = evaluator_module.commit_decisions
+    commit = pipeline.commit_decisions
 
     def recording(decisions: list[Any], *args: Any, **kwargs: Any) -> Any:
         committed.append([d.monitor.pk for d in decisions])

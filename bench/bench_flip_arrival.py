@@ -74,7 +74,7 @@ from django.utils import timezone
 from devices import hosted, services
 from devices.models import Device
 from monitors import tasks
-from monitors.models import Monitor, Notification
+from monitors.models import DeliveryAttempt, Monitor, Notification
 from monitors.notify import tasks as notify_tasks
 
 K = int(os.environ.get("BENCH_K", "100"))
@@ -310,16 +310,27 @@ def main() -> None:
                     time.sleep(HOLD)
         time.sleep(2)  # a late duplicate would show up by now
         rows = Notification.objects.filter(monitor_id__in=ids).values_list(
-            "idempotency_key", "created_at", "monitor_id", "event"
+            "pk", "idempotency_key", "created_at", "monitor_id", "event"
+        )
+        first_attempt = dict(
+            DeliveryAttempt.objects.filter(notification__monitor_id__in=ids, number=1).values_list(
+                "notification_id", "started_at"
+            )
         )
         evaluated: list[float] = []
         delivered: list[float] = []
+        picked: list[float] = []  # outbox row -> send started (commit, queue hop, claim)
+        sending: list[float] = []  # send started -> arrival
         with receiver.lock:
-            for key, created, monitor_id, event in rows:
+            for pk, key, created, monitor_id, event in rows:
                 post_at = write_at.get(monitor_id * 2 + (0 if event == "fired" else 1))
                 if key in receiver.received and post_at is not None:
                     evaluated.append(created.timestamp() - post_at)
                     delivered.append(receiver.received[key] - created.timestamp())
+                    started = first_attempt.get(pk)
+                    if started is not None:
+                        picked.append(started.timestamp() - created.timestamp())
+                        sending.append(receiver.received[key] - started.timestamp())
     finally:
         beat.stopping.set()
         sender.stopping.set()
@@ -344,6 +355,8 @@ def main() -> None:
     print("    " + figures("write -> 202 (in the stream)", accepted))
     print("    " + figures("write -> outbox row written (evaluated)", evaluated))
     print("    " + figures("outbox row -> webhook arrival (commit, queue, send)", delivered))
+    print("      " + figures("outbox row -> send started (commit, queue, claim)", picked))
+    print("      " + figures("send started -> webhook arrival", sending))
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {t1 - t0:.0f} s: {readings:,} readings accepted "
@@ -357,7 +370,7 @@ def main() -> None:
         log = (common.LOG_DIR / f"bench-flip-arrival-{name}.log").read_text().splitlines()
         print(f"  {name} log (last lines):")
         for line in [ln for ln in log if "arrival evaluator" in ln][-4:]:
-            print("    " + line[-260:])
+            print("    " + line[-330:])
 
 
 if __name__ == "__main__":

@@ -200,6 +200,16 @@ def stop(started: Iterable[Started], timeout: float = 30) -> None:
 # ---------------------------------------------------------------- webhook receiver
 
 
+class _Server(ThreadingHTTPServer):
+    """The listen backlog is set by the constructor (``server_activate``): set on an instance
+    afterwards it was never used, and the socket kept socketserver's 5. A burst of deliveries
+    then overflowed it; the kernel dropped their SYNs and each retried after 1 s (then 3 s),
+    which the flip benches counted as delivery latency."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
 class LoopbackReceiver:
     """A threaded HTTP server on a free loopback port in this process; each POST's body is read
     and the request handed to ``post`` with its idempotency key. Subclasses set their own state
@@ -217,9 +227,7 @@ class LoopbackReceiver:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.post(self, self.headers.get("Growalert-Idempotency-Key", ""))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
+        self.server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def post(self, request: BaseHTTPRequestHandler, key: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import time
@@ -31,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from devices import hosted
-from devices.arrival.evaluator import ArrivalEvaluator
+from devices.arrival.evaluator import ArrivalEvaluator, FullCollections
 from devices.ingest import queue
 from monitors.models import Monitor
 
@@ -83,7 +84,10 @@ def main() -> None:
         readings = evaluations = 0
         while warm > 0:
             done = evaluator.evaluate_once()
+            evaluator.settle()  # as the live loop does after a read that loaded monitors
             warm -= done.entries
+        pauses = FullCollections()
+        gc.callbacks.append(pauses.observe)
         profile = cProfile.Profile() if args.profile else None
         cpu0, wall0 = time.process_time(), time.time()
         if profile:
@@ -92,6 +96,7 @@ def main() -> None:
         per_second = (args.devices + GROUP - 1) // GROUP
         while True:
             done = evaluator.evaluate_once()
+            evaluator.settle()
             if not done.entries:
                 break
             entries += done.entries
@@ -108,7 +113,7 @@ def main() -> None:
             f"profile_arrival N={args.devices:,} batch {args.batch}: {readings:,} readings, "
             f"{evaluations:,} evaluations, {written:,} rows written in {rounds} reads; "
             f"CPU {cpu * 1000:.0f} ms = {cpu / max(readings, 1) * 1e6:.1f} ms per 1,000 "
-            f"readings (wall {wall:.1f} s)"
+            f"readings (wall {wall:.1f} s); full collections {pauses.line()}"
         )
         if profile:
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)

@@ -1,0 +1,154 @@
+"""What keeps the arrival evaluator's latency tail short (docs/arrival.md, "Latency"): its long-
+lived objects are left out of the garbage collector's full walks, and a read's notifying
+decisions commit before the rows due a refresh. Real Redis and Postgres."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from devices import hosted
+from devices.arrival import evaluator as evaluator_module
+from devices.arrival.evaluator import ArrivalEvaluator
+from monitors.evaluate import pipeline
+from monitors.models import Channel, Monitor, Notification
+from tests.devices.ingest_helpers import post
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+SECOND_NS = 1_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_leases() -> Any:
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    for key in conn.scan_iter("growalert:arrival:*"):
+        conn.delete(key)
+    yield
+    for key in conn.scan_iter("growalert:arrival:*"):
+        conn.delete(key)
+    conn.close()
+    gc.unfreeze()
+
+
+@pytest.fixture
+def evaluator() -> Any:
+    made = ArrivalEvaluator()
+    yield made
+    made.close()
+
+
+def _monitor(owner: Any, device: Any, *, critical: float) -> Monitor:
+    channel = Channel.objects.create(
+        owner=owner, name=f"hook {critical}", kind="webhook", config={"url": "http://127.0.0.1:9/"}
+    )
+    monitor = Monitor.objects.create(
+        owner=owner,
+        source=hosted.hosted_source(owner_id=owner.pk),
+        name=f"above {critical}",
+        measurement="gro01",
+        field="temperature",
+        tags={"device_id": str(device.pk)},
+        aggregation="last",
+        window=timedelta(seconds=2),
+        comparator="above",
+        critical=critical,
+        interval=timedelta(seconds=10),
+    )
+    monitor.channels.add(channel)
+    return monitor
+
+
+def _send(client: Any, key: str, readings: list[tuple[int, float]]) -> None:
+    body = "\n".join(f"gro01 temperature={value} {at_ns}" for at_ns, value in readings)
+    assert post(client, body, key=key, content_type="text/plain").status_code == 202
+
+
+def _base_ns() -> int:
+    """A minute ahead: the evaluator decides at once (its windows lie after its start)."""
+    return (time.time_ns() // SECOND_NS + 60) * SECOND_NS
+
+
+def _drain(evaluator: ArrivalEvaluator) -> None:
+    while evaluator.evaluate_once().entries:
+        evaluator.settle()
+
+
+class _Cycle:
+    """Garbage only the cyclic collector frees."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_monitors_loaded_by_a_read_are_left_out_of_full_collections(
+    client, owner, device, evaluator
+):
+    dev, key = device
+    _monitor(owner, dev, critical=30.0)
+    gc.unfreeze()
+    evaluator.evaluate_once()
+    evaluator.settle()  # nothing loaded yet: nothing frozen
+    assert gc.get_freeze_count() == 0
+
+    _send(client, key, [(_base_ns(), 20.0)])
+    _drain(evaluator)
+
+    assert evaluator.cache
+    assert gc.get_freeze_count() > 0
+    evaluator.close()
+    assert gc.get_freeze_count() == 0
+
+
+def test_cyclic_garbage_frozen_with_them_is_collected_at_the_next_thaw(evaluator, monkeypatch):
+    monkeypatch.setattr(evaluator_module, "THAW_EVERY", 2)
+    gc.unfreeze()
+    cycle = _Cycle()
+    gone = weakref.ref(cycle)
+    evaluator._loaded = True
+    evaluator.settle()
+    del cycle
+    gc.collect()
+    assert gone() is not None  # frozen: not collected
+
+    evaluator._loaded = True
+    evaluator.settle()  # the second freeze: everything thawed and collected once
+
+    assert gone() is None
+
+
+def test_a_reads_notifying_decisions_commit_before_the_rows_due_a_refresh(
+    client, owner, device, evaluator, monkeypatch
+):
+    dev, key = device
+    hot = _monitor(owner, dev, critical=30.0)
+    calm = _monitor(owner, dev, critical=50.0)
+    evaluator.evaluate_once()
+    base = _base_ns()
+    _send(client, key, [(base, 20.0)])
+    _drain(evaluator)
+    evaluator.cache[calm.pk].written_at = -1e9  # its row is due a refresh
+    evaluator._rows_at = -1e9  # and the next read is the one that writes such rows
+    committed: list[list[int]] = []
+    commit = pipeline.commit_decisions
+
+    def recording(decisions: list[Any], *args: Any, **kwargs: Any) -> Any:
+        committed.append([d.monitor.pk for d in decisions])
+        return commit(decisions, *args, **kwargs)
+
+    monkeypatch.setattr(evaluator_module, "commit_decisions", recording)
+
+    _send(client, key, [(base + SECOND_NS, 35.0)])
+    _drain(evaluator)
+
+    assert committed == [[hot.pk], [calm.pk]]
+    assert Notification.objects.filter(monitor=hot, event="fired").count() == 1
+    calm.refresh_from_db()
+    assert calm.last_value == 35.0

@@ -513,8 +513,10 @@ NOTIFY_LEASE_SECONDS: float = max(4.0, env.float("NOTIFY_LEASE_SECONDS", default
 # its notifications wait BREAKER_COOLDOWN_SECONDS (not counted as attempts), then one trial.
 NOTIFY_RECEIVER_CONCURRENCY: int = env.int("NOTIFY_RECEIVER_CONCURRENCY", default=4)
 # Outbox rows written together (a round of alerts) are sent side by side by one delivery
-# process, at most BURST_CONCURRENCY at once (monitors/notify/burst.py).
-NOTIFY_BURST_CONCURRENCY: int = max(1, min(env.int("NOTIFY_BURST_CONCURRENCY", default=16), 128))
+# process, at most BURST_CONCURRENCY at once (monitors/notify/burst.py). The sends' threads
+# hold no database connection, so the default lets a whole burst (queue.BURST_SIZE) leave at
+# once; each receiver's own limit (RECEIVER_CONCURRENCY) still holds.
+NOTIFY_BURST_CONCURRENCY: int = max(1, min(env.int("NOTIFY_BURST_CONCURRENCY", default=100), 256))
 NOTIFY_BREAKER_FAILURES: int = env.int("NOTIFY_BREAKER_FAILURES", default=5)
 NOTIFY_BREAKER_COOLDOWN_SECONDS: float = env.float("NOTIFY_BREAKER_COOLDOWN_SECONDS", default=30.0)
 TWILIO_ACCOUNT_SID: str = env.str("TWILIO_ACCOUNT_SID", default="")

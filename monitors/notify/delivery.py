@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
@@ -79,14 +80,15 @@ _TABLE = Notification._meta.db_table
 _ATTEMPTS = DeliveryAttempt._meta.db_table
 
 
-# The claim in one round trip: the conditional UPDATE (the same condition as deliverable_q)
-# returns the row, joined with its channel; taking over an expired lease also logs the attempt
-# that never recorded its outcome. Two ORM statements cost twice the round trips and ~1 ms of
-# query compilation, a third of a whole delivery. Only the models' own table and column names
-# and status constants are formatted in; every value is a bound parameter.
+# The claim in one round trip, of one row or of a burst's: the conditional UPDATE (the same
+# condition as deliverable_q) returns the rows, joined with their channels; taking over an
+# expired lease also logs the attempt that never recorded its outcome. Two ORM statements cost
+# twice the round trips and ~1 ms of query compilation, a third of a whole delivery. Only the
+# models' own table and column names and status constants are formatted in; every value is a
+# bound parameter.
 CLAIM_SQL = f"""
 WITH previous AS (
-    SELECT id, status, claimed_until FROM {_TABLE} WHERE id = %(id)s
+    SELECT id, status, claimed_until FROM {_TABLE} WHERE id = ANY(%(ids)s)
 ), claimed AS (
     UPDATE {_TABLE} n
     SET status = '{Status.SENDING}', claimed_until = %(until)s, attempts = n.attempts + 1
@@ -125,37 +127,56 @@ def claim(notification_id: uuid.UUID | str) -> Notification | None:
     The notification comes back with its channel loaded. Through a Postgres restart the claim
     waits for the database like the record does (if a lost answer hides a claim that did
     commit, the row waits for its lease to end: a delay, never a second send)."""
+    claimed = claim_many([notification_id], what=f"claiming notification {notification_id}")
+    return claimed[0] if claimed else None
+
+
+def claim_many(
+    notification_ids: Sequence[uuid.UUID | str], *, what: str = "claiming a burst"
+) -> list[Notification]:
+    """``claim`` for many rows in one statement (a burst): the ones taken for this worker,
+    each with its channel loaded, all with the same lease."""
     now = timezone.now()
     params = {
-        "id": notification_id,
+        "ids": [str(i) for i in notification_ids],
         "now": now,
         "until": now + lease(),
         "lease": lease(),
         "lost_error": LOST_ATTEMPT_ERROR,
     }
-    row = durably(lambda: _claim_row(params), what=f"claiming notification {notification_id}")
-    if row is None:
-        return None
+    rows = durably(lambda: _claim_rows(params), what=what)
     split = len(_NOTIFICATION_FIELDS)
-    notification = _from_row(Notification, _NOTIFICATION_FIELDS, row[:split])
-    notification.channel = _from_row(Channel, _CHANNEL_FIELDS, row[split:])
-    return notification
+    claimed = []
+    for row in rows:
+        notification = _from_row(Notification, _NOTIFICATION_FIELDS, row[:split])
+        notification.channel = _from_row(Channel, _CHANNEL_FIELDS, row[split:])
+        claimed.append(notification)
+    return claimed
 
 
-def _claim_row(params: dict[str, Any]) -> Sequence[Any] | None:
+def _claim_rows(params: dict[str, Any]) -> list[Sequence[Any]]:
     with connection.cursor() as cursor:
         cursor.execute(CLAIM_SQL, params)
-        row: Sequence[Any] | None = cursor.fetchone()
-    return row
+        return list(cursor.fetchall())
+
+
+RENEW_SQL = f"""
+UPDATE {_TABLE} SET claimed_until = %(until)s
+WHERE id = ANY(%(ids)s) AND status = '{Status.SENDING}' AND claimed_until = %(was)s
+RETURNING id
+"""  # noqa: S608
 
 
 class LeaseKeeper:
-    """Renews the row's lease every quarter lease while a send runs, from its own thread (and
-    database connection, opened only if a send lasts that long). On exit the thread has stopped
-    and ``notification.claimed_until`` is the lease the row holds."""
+    """Renews the leases of the rows being sent every quarter lease, from its own thread (and
+    database connection, opened only if a send lasts that long): one row's send, or a burst's
+    (one statement for all of them). ``release`` a row before recording its outcome: the keeper
+    leaves it alone from then on, and ``notification.claimed_until`` is the lease it holds. On
+    exit the thread has stopped."""
 
-    def __init__(self, notification: Notification) -> None:
-        self.notification = notification
+    def __init__(self, *notifications: Notification) -> None:
+        self.held = {n.pk: n for n in notifications}
+        self.lock = threading.Lock()  # a renewal and a release never interleave
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="lease-keeper")
 
@@ -172,25 +193,39 @@ class LeaseKeeper:
         self.stop.set()
         self.thread.join()
 
+    def release(self, notification: Notification) -> None:
+        """Stops renewing this row (its send is over); waits for a renewal in progress."""
+        with self.lock:
+            self.held.pop(notification.pk, None)
+
     def _run(self) -> None:
         try:
             while not self.stop.wait(settings.NOTIFY_LEASE_SECONDS / 4) and self._renew():
                 pass
         except DatabaseError:
-            logger.warning("notification %s: could not renew its lease", self.notification.pk)
+            logger.warning("notifications %s: could not renew their lease", list(self.held))
         finally:
             connection.close()  # this thread's own connection, if it opened one
 
     def _renew(self) -> bool:
-        until = timezone.now() + lease()
-        renewed = Notification.objects.filter(
-            pk=self.notification.pk,
-            status=Status.SENDING,
-            claimed_until=self.notification.claimed_until,
-        ).update(claimed_until=until)
-        if renewed:
-            self.notification.claimed_until = until
-        return bool(renewed)
+        """Renews every held row whose lease is still ours; False once none is left."""
+        with self.lock:
+            by_lease: dict[datetime | None, list[Notification]] = {}
+            for notification in self.held.values():
+                by_lease.setdefault(notification.claimed_until, []).append(notification)
+            until = timezone.now() + lease()
+            for was, rows in by_lease.items():  # one group: a burst's rows share their claim
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        RENEW_SQL, {"ids": [n.pk for n in rows], "was": was, "until": until}
+                    )
+                    renewed = {row[0] for row in cursor.fetchall()}
+                for notification in rows:
+                    if notification.pk in renewed:
+                        notification.claimed_until = until
+                    else:  # another worker took it over: its outcome is not ours to keep
+                        del self.held[notification.pk]
+            return bool(self.held)
 
 
 def durably(write: Callable[[], T], *, what: str) -> T:
@@ -226,26 +261,64 @@ def deliver(notification_id: uuid.UUID | str) -> str:
     notification = claim(notification_id)
     if notification is None:
         return "skipped"
-    # every log line of this delivery names its monitor and account (observability.logs)
-    with context.bound(
+    with bound(notification):
+        withheld = withheld_reason(notification)
+        if withheld:
+            return withhold(notification, withheld)
+        with LeaseKeeper(notification) as keeper:
+            attempt = send(notification)
+            keeper.release(notification)
+        return finish(notification, attempt)
+
+
+def bound(notification: Notification) -> contextlib.AbstractContextManager[None]:
+    """Every log line of this delivery names its monitor and account (observability.logs)."""
+    return context.bound(
         monitor_id=notification.monitor_id, account_id=notification.channel.owner_id
-    ):
-        return _deliver(notification)
+    )
 
 
-def _deliver(notification: Notification) -> str:
-    withheld = acknowledge.withheld_reason(notification.event, notification.incident_id)
-    if withheld:
-        return _withhold(notification, withheld)
+def withheld_reason(notification: Notification) -> str:
+    """Why a claimed row must not be sent ("" if it may): ``acknowledge.withheld_reason``."""
+    return acknowledge.withheld_reason(notification.event, notification.incident_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One send's outcome, before anything is recorded (``send`` touches no database)."""
+
+    sent: Sent | None
+    error: Exception | None
+    started: datetime
+    duration_ms: float
+    deferred: breaker.Deferred | None = None  # not tried: not an attempt (breaker.defer)
+
+
+def send(notification: Notification) -> Attempt:
+    """Sends a claimed row through its channel, within its receiver's limits. Only the
+    network and Redis (the limits): a burst runs these side by side in threads that hold no
+    database connection, while its task records each outcome (``finish``)."""
     started = timezone.now()
     clock = time.perf_counter()
     try:
-        with LeaseKeeper(notification):
-            sent, error = _send(notification)
-    except breaker.Deferred as deferred:  # not tried: not an attempt (breaker.defer)
-        return breaker.defer(notification, deferred)
-    duration_ms = (time.perf_counter() - clock) * 1000
-    outcome = _record(notification, sent, error, started=started, duration_ms=duration_ms)
+        sent, error = _send(notification)
+    except breaker.Deferred as deferred:
+        return Attempt(None, None, started, 0.0, deferred=deferred)
+    return Attempt(sent, error, started, (time.perf_counter() - clock) * 1000)
+
+
+def finish(notification: Notification, attempt: Attempt) -> str:
+    """Records a send's outcome (or puts a deferred row back) and says what happened. The
+    row's lease must be released from its ``LeaseKeeper`` first."""
+    if attempt.deferred is not None:
+        return breaker.defer(notification, attempt.deferred)
+    outcome = _record(
+        notification,
+        attempt.sent,
+        attempt.error,
+        started=attempt.started,
+        duration_ms=attempt.duration_ms,
+    )
     metrics.record_delivery(kind=notification.channel.kind, outcome=outcome)
     logger.info(
         "notification %s (%s, %s channel %s): %s in %.0f ms",
@@ -254,7 +327,7 @@ def _deliver(notification: Notification) -> str:
         notification.channel.kind,
         notification.channel_id,
         outcome,
-        duration_ms,
+        attempt.duration_ms,
     )
     return outcome
 
@@ -410,7 +483,7 @@ def _record_sent(
         )
 
 
-def _withhold(notification: Notification, reason: str) -> str:
+def withhold(notification: Notification, reason: str) -> str:
     """Ends a claimed row without sending it (not an attempt): ``withheld``, the reason in
     ``last_error`` (the timeline and delivery log show it); ``skipped`` if our lease was lost
     meanwhile."""

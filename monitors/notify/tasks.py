@@ -35,7 +35,7 @@ def deliver_notification(notification_id: str) -> str:
 
 
 # A burst's sends run side by side, NOTIFY_BURST_CONCURRENCY at a time: BURST_SIZE rows take
-# a few send times, well within the limits (a row whose task is killed is sent again once its
+# about one send time, well within the limits (a row whose task is killed is sent again once its
 # lease ends, like a single delivery's).
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def deliver_notifications(notification_ids: list[str]) -> dict[str, int]:

@@ -6,14 +6,22 @@ own connections, so these tests commit (transaction=True)."""
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.db import connection
+from django.utils import timezone
 
 from monitors.models import Notification
-from monitors.notify import burst, queue
+from monitors.notify import acknowledge, burst, delivery, queue
 from monitors.notify.tasks import deliver_notifications
-from tests.factories import ChannelFactory
+from monitors.vocabulary import AckRoute
+from tests.factories import ChannelFactory, UserFactory
 from tests.notify.test_delivery import outbox_row
+from tests.notify.test_escalation import OPENED
+from tests.notify.test_withheld_after_acknowledgement import escalated_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,3 +103,87 @@ def test_rows_written_together_are_queued_as_one_burst_and_a_single_row_alone(
     assert len(sent[0][1]) == queue.BURST_SIZE  # type: ignore[arg-type]
     assert sent[1][1] == [f"id{queue.BURST_SIZE}"]
     assert sent[2][1] == "alone"
+
+
+def _connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _in_thread(work) -> tuple[threading.Thread, list]:
+    """``work()`` on a thread of its own (as a delivery task runs), its connection closed after."""
+    results: list = []
+
+    def run() -> None:
+        try:
+            results.append(work())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, results
+
+
+def test_a_bursts_sends_leave_together_and_hold_no_database_connection(receiver, settings):
+    settings.NOTIFY_RECEIVER_CONCURRENCY = 64
+    settings.NOTIFY_BURST_CONCURRENCY = 32
+    receiver.hang = 1.0
+    ids = [str(n.pk) for n in _burst(receiver, 20)]
+    before = _connections()
+
+    thread, results = _in_thread(lambda: dict(burst.deliver_burst(ids)))
+    deadline = time.monotonic() + 10
+    while receiver.in_flight < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    during = _connections()
+    thread.join(15)
+
+    assert receiver.max_in_flight == 20  # every send under way at once
+    # the burst's task holds one connection; its sends none (the claim was one statement)
+    assert during - before <= 1
+    assert results == [{"sent": 20}]
+    assert set(Notification.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_bursts_leases_are_renewed_while_it_sends_and_each_row_is_sent_once(
+    receiver, settings, monkeypatch
+):
+    import httpx
+
+    from monitors.notify import http
+
+    settings.NOTIFY_RECEIVER_CONCURRENCY = 64
+    settings.NOTIFY_LEASE_SECONDS = 4  # renewed every second while the sends run
+    monkeypatch.setattr(http, "TIMEOUT", httpx.Timeout(10.0, connect=3.0))
+    receiver.hang = 6.0  # longer than the lease
+    ids = [str(n.pk) for n in _burst(receiver, 3)]
+
+    thread, results = _in_thread(lambda: dict(burst.deliver_burst(ids)))
+    time.sleep(5.0)  # every first lease has run out by now, had they not been renewed
+    assert delivery.claim_many(ids) == []  # what the sweeper would find
+    thread.join(15)
+
+    assert results == [{"sent": 3}]
+    assert len(receiver.hits) == 3
+    assert set(Notification.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_a_row_withheld_in_a_burst_is_not_sent_and_the_others_are(receiver):
+    alice = UserFactory(username="alice")
+    hook = ChannelFactory(owner=alice, kind="webhook", config={"url": receiver.url})
+    incident, escalated = escalated_row(alice, hook)
+    fired = outbox_row(hook)
+    with time_machine.travel(OPENED + timedelta(minutes=5, seconds=1), tick=False):
+        acknowledge.acknowledge(incident.pk, via=AckRoute.API, by=alice)
+        fired.next_attempt_at = timezone.now()
+        fired.save(update_fields=["next_attempt_at"])
+        outcomes = burst.deliver_burst([escalated.pk, fired.pk])
+
+    assert outcomes == {"withheld": 1, "sent": 1}
+    assert [hit.headers["Growalert-Idempotency-Key"] for hit in receiver.hits] == [
+        fired.idempotency_key
+    ]
+    escalated.refresh_from_db()
+    assert escalated.status == Notification.DeliveryStatus.WITHHELD

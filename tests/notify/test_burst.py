@@ -5,9 +5,12 @@ own connections, so these tests commit (transaction=True)."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -111,9 +114,9 @@ def _connections() -> int:
         return int(cursor.fetchone()[0])
 
 
-def _in_thread(work) -> tuple[threading.Thread, list]:
+def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     """``work()`` on a thread of its own (as a delivery task runs), its connection closed after."""
-    results: list = []
+    results: list[Any] = []
 
     def run() -> None:
         try:
@@ -193,14 +196,14 @@ def test_the_first_bursts_sends_build_one_tls_context_between_them(monkeypatch):
     from monitors.notify import http
 
     built: list[object] = []
-    create = http.ssl.create_default_context
+    create = ssl.create_default_context
 
     def slow_create(*args, **kwargs):
         built.append(threading.current_thread())
         time.sleep(0.05)  # loading the CA bundle takes a while: the other sends arrive meanwhile
         return create(*args, **kwargs)
 
-    monkeypatch.setattr(http.ssl, "create_default_context", slow_create)
+    monkeypatch.setattr(ssl, "create_default_context", slow_create)
     http.ssl_context.cache_clear()
     http._built_once.cache_clear()
     try:

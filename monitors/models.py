@@ -834,6 +834,10 @@ class Schedule(models.Model):
     source_id = models.BigIntegerField()
     interval = models.DurationField()
     next_due_at = models.DateTimeField(db_index=True)
+    # The newest due time the dispatcher claimed (written by the claim): a polled decision that
+    # changes the state is applied under it (``pipeline._APPLY_POLLED``), so a batch arriving
+    # after a newer tick was evaluated without a write cannot count that tick a second time.
+    claimed_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

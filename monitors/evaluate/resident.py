@@ -6,24 +6,23 @@ writes (``QUIET_FIELDS``: its value, reason and when it was evaluated) moves, an
 monitor's steady ticks write not even that (the pipeline's ``_unwritten``: a refresh every
 ``EVALUATION_ROW_REFRESH_SECONDS``). Each tick the batch's ids are asked for their ``revision``
 (with the tick their row was last written with, in the same statement); a database trigger
-moves it with every write that changes anything else (migration 0026); a monitor whose revision is the
-one it was loaded with is reused as it is, with its alert state and rules already parsed; the
-others are loaded through the ORM as before and kept. Any write that is not quiet (an edit, a
-transition, a pause, a row changed by hand) moves the revision, so a kept monitor is never
-stale in what evaluation reads. A revision read before a concurrent write and a row loaded
-after it only cost a reload at the next tick. (Until 2026-12-03 the fingerprint was an
-``md5`` of the row's other columns, computed by Postgres each tick: 12-17 ms of Postgres per
-1,000 evaluations, ``bench/profile_polling.py``.)
+moves it with every write that changes anything else (migration 0026); a monitor whose
+revision is the one it was loaded with is reused as it is, with its alert state and rules
+already parsed; the others are loaded through the ORM as before and kept. Any write that is
+not quiet (an edit, a transition, a pause, a row changed by hand) moves the revision, so a kept
+monitor is never stale in what evaluation reads. A revision read before a concurrent write
+and a row loaded after it only cost a reload at the next tick. (Until 2026-12-03 the
+fingerprint was an ``md5`` of the row's other columns, computed by Postgres each tick: 12-17 ms
+of Postgres per 1,000 evaluations, ``bench/profile_polling.py``.)
 
-A write the worker makes itself keeps its monitor too. A transition's whole write (``_APPLY`` in
-the pipeline) returns the revision of the row it leaves (``FINGERPRINT``, read on the new
-row); once committed, ``written`` puts the new state, status and version in
-the kept monitor and records that fingerprint. Before, every transition, and every tick of a new
-monitor with flap detection (its history grows each check for the first
-``FLAP_HISTORY_WINDOW`` checks, a whole write each time), reloaded the monitor at the next tick: a
-profiled tick of 1,000 fresh monitors reloaded all 1,000 for 21 ticks in a row. Should the write
-be rolled back after all, the row's revision is the old one again: a reload, never a stale
-monitor.
+A write the worker makes itself keeps its monitor too. A transition's whole write
+(``_APPLY_POLLED`` in the pipeline) returns the revision of the row it leaves (``FINGERPRINT``,
+read on the new row); once committed, ``written`` puts the new state, status and version in the
+kept monitor and records that fingerprint. Before, every transition, and every tick of a new
+monitor with flap detection (its history grows each check for the first ``FLAP_HISTORY_WINDOW``
+checks, a whole write each time), reloaded the monitor at the next tick: a profiled tick of
+1,000 fresh monitors reloaded all 1,000 for 21 ticks in a row. Should the write be rolled back
+after all, the row's revision is the old one again: a reload, never a stale monitor.
 
 Per process (a prefork worker's child), at most ``MAX_RESIDENT`` monitors; past that the set is
 emptied and refilled by the next ticks.

@@ -70,6 +70,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -249,10 +250,10 @@ class Decision:
     def notifying(self) -> list[ac.Event]:
         return [e for e in self.events if e.notifies]
 
-    @property
+    @cached_property  # asked by ``_settled`` and again by ``_apply``
     def quiet(self) -> bool:
         """Nothing to tell and nothing the next transition could tell apart: only the value,
-        the reason and the tick are written (``_QUIET``)."""
+        the reason and the tick are written (``_QUIET``), or nothing (``_settled``)."""
         if self.events or self.previous is None:
             return False
         rules = (self.monitor.pending_for, self.monitor.recover_after)

@@ -351,9 +351,9 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     return result
 
 
-# Each monitor's refreshes fall on its own grid of ROW_REFRESH seconds, offset by its id (the
-# golden ratio's fraction spreads consecutive ids evenly): 10,000 monitors loaded on one tick
-# do not all refresh on one later tick.
+# Each monitor's refreshes fall on its own grid of EVALUATION_ROW_REFRESH_SECONDS, offset by
+# its id (the golden ratio's fraction spreads consecutive ids evenly): 10,000 monitors loaded
+# on one tick do not all refresh on one later tick.
 _SPREAD = 0.6180339887498949
 
 

@@ -7,6 +7,7 @@ due times are set by hand, as the dispatcher would claim them."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -199,3 +200,19 @@ def test_overdue_and_the_status_words_see_a_healthy_monitor(last_value_monitor, 
     assert operations.overdue(late_by=timedelta(seconds=5)) == []
     assert monitor.last_evaluated_at is not None
     assert status_words(monitor).label == "OK"
+
+
+def test_refreshes_are_spread_over_the_period_and_never_further_apart_than_it() -> None:
+    every, base, monitors = 30.0, 1_764_000_000.0, 3000
+    refreshed: Counter[int] = Counter()
+    for monitor_id in range(1, monitors + 1):
+        row_s = base  # every row written on the same tick, as after a restart
+        for second in range(1, 91):
+            due_s = base + second
+            if pipeline._refresh_due(monitor_id, row_s, due_s, every):
+                assert due_s - row_s <= every
+                refreshed[second] += 1
+                row_s = due_s
+
+    assert sum(refreshed.values()) == monitors * 3  # once per 30 s each
+    assert max(refreshed.values()) <= monitors / every * 1.5  # about a thirtieth each second

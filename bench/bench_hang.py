@@ -204,6 +204,8 @@ def main() -> None:
         while time.monotonic() < until:
             during.append(lag(owner.pk))
             time.sleep(0.25)
+        # a settled monitor's row is refreshed every EVALUATION_ROW_REFRESH_SECONDS (30): a
+        # hang of 30 s or more sees every monitor that kept being evaluated write at least once
         evaluated = Monitor.objects.filter(pk__in=ids, last_evaluated_at__gte=hang_started).count()
         requests_while_hanging = receiver.requests
         receiver.hang = False

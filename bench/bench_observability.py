@@ -90,7 +90,11 @@ def label(on: bool) -> str:
 @contextmanager
 def worker(on: bool, otlp: OtlpReceiver, queue: str) -> Iterator[int]:
     env = common.production_env(
-        mode_env(on, otlp), CELERY_QUEUE=queue, SOURCES_ALLOW_PRIVATE_ADDRESSES="true"
+        mode_env(on, otlp),
+        CELERY_QUEUE=queue,
+        SOURCES_ALLOW_PRIVATE_ADDRESSES="true",
+        # a round is done when every row carries its tick: every evaluation writes its row
+        EVALUATION_ROW_REFRESH_SECONDS="0",
     )
     log_path = LOG / f"bench-observability-worker-{label(on)}.log"
     out = open(log_path, "wb")  # noqa: SIM115

@@ -357,6 +357,12 @@ HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", 
 EVALUATION_BATCH_SIZE: int = env.int("EVALUATION_BATCH_SIZE", default=1000)
 # A busy source is cut into at least this many batches (the worker processes to keep busy).
 EVALUATION_SPREAD: int = env.int("EVALUATION_SPREAD", default=2)
+# A polled evaluation that changes nothing (a settled ok monitor, nobody told) writes nothing;
+# its row's value, reason and last evaluated time are refreshed at most this many seconds apart
+# (spread over time; 0: every evaluation writes its row, as before 2026-12-03).
+EVALUATION_ROW_REFRESH_SECONDS: float = max(
+    0.0, min(env.float("EVALUATION_ROW_REFRESH_SECONDS", default=30.0), 3600.0)
+)
 # A source's batches run DISPATCH_DATA_MARGIN_MS after the instant its data lands each second,
 # learned from the points read (monitors/evaluate/phase.py), rather than at the dispatcher's own.
 DISPATCH_ALIGN_TO_DATA: bool = env.bool("DISPATCH_ALIGN_TO_DATA", default=True)

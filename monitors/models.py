@@ -508,9 +508,14 @@ class Monitor(models.Model):
     status_reason = models.CharField(max_length=500, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
+    # When an evaluation last wrote the row. A settled monitor's steady ticks write nothing
+    # (``evaluate.pipeline``): polled more often, it is refreshed every
+    # EVALUATION_ROW_REFRESH_SECONDS (plus at most one interval), so it says "evaluated at least
+    # this recently", not the last tick. Nothing schedules from it (the Schedule row does).
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
-    # The due time of the last evaluation applied: a redelivered or stale batch for the same
-    # (or an older) tick is refused, so no transition is applied twice.
+    # The tick of the last evaluation written (a polled transition: the newest tick claimed,
+    # ``Schedule.claimed_due_at``): a redelivered or stale batch for the same (or an older)
+    # tick is refused, so no transition is applied twice.
     evaluated_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Moves with every write that changes anything but the four columns a quiet evaluation
     # writes (status_reason, last_value, last_evaluated_at, evaluated_due_at): bumped by a
@@ -834,6 +839,10 @@ class Schedule(models.Model):
     source_id = models.BigIntegerField()
     interval = models.DurationField()
     next_due_at = models.DateTimeField(db_index=True)
+    # The newest due time the dispatcher claimed (written by the claim): a polled decision that
+    # changes the state is applied under it (``pipeline._APPLY_POLLED``), so a batch arriving
+    # after a newer tick was evaluated without a write cannot count that tick a second time.
+    claimed_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 # time claimed): ``date_bin`` floors now onto that grid in integer microseconds (one C call per
 # row, exact however far behind), and one step more is strictly after now. On time that is
 # due + step; after an outage it is the slot the monitor would have had, so its phase is kept.
+# The due time claimed is kept too (``claimed_due_at``: the label a polled transition is
+# applied under, see the pipeline's ``_APPLY_POLLED``).
 _CLAIM = """
 WITH due AS (
     SELECT monitor_id, next_due_at,
@@ -59,7 +61,8 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE monitors_schedule AS s
-SET next_due_at = date_bin(due.step, %(now)s::timestamptz, due.next_due_at) + due.step
+SET next_due_at = date_bin(due.step, %(now)s::timestamptz, due.next_due_at) + due.step,
+    claimed_due_at = due.next_due_at
 FROM due
 WHERE s.monitor_id = due.monitor_id
 RETURNING s.monitor_id, s.source_id,

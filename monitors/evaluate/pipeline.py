@@ -8,11 +8,51 @@
    only where the row still has the ``state_version`` we read and has not already applied this
    tick (``evaluated_due_at < due_at``). Most evaluations change nothing the next transition can
    tell apart and tell nobody: those write only their value, reason and tick (``_QUIET``, the
-   same guards, the version left as it is); the others are written whole (``_APPLY``). The ids
-   returned are the transitions that won; only those open or resolve incidents and write
-   Notification rows (the outbox), in the same transaction. Two workers can therefore never
-   both act on one transition, and a batch replayed after a crash changes nothing.
+   same guards, the version left as it is), or nothing at all (below); the others are written
+   whole (``_APPLY_POLLED``). The ids returned are the transitions that won; only those open or
+   resolve incidents and write Notification rows (the outbox), in the same transaction. Two
+   workers can therefore never both act on one transition, and a batch replayed after a crash
+   changes nothing.
 3. After commit, delivery is enqueued for the new outbox rows.
+
+A steady tick writes nothing. A quiet evaluation that leaves its monitor ``ok``, not
+alerting, with a value as its row already has one (``_settled``), writes no row: 10,000
+monitors polled every second were 10,000 row updates a second that only moved a value, a
+reason and two times. The row is refreshed on the monitor's own grid (``_refresh_due``: at most
+``EVALUATION_ROW_REFRESH_SECONDS`` apart, 30 s by default, spread by id as the arrival path
+spreads its refreshes), so a page, the API and ``monitor_evaluations`` show a value and a
+"last evaluated" at most that old for a steady monitor; a monitor that is pending, firing,
+warning, recovering, in error, or that loses or finds its data writes every tick as before,
+and a change of state is written at once. Nothing schedules or checks from the row's times:
+overdue monitors, the scheduler lag and the health checks read the dispatcher's schedule
+(``monitors_schedule.next_due_at``), which the claim advances every tick as before.
+
+Without a write per tick the row's ``evaluated_due_at`` no longer names the newest tick
+evaluated, only the newest written, and the tick guard alone would let a batch that comes late
+(Celery redelivering a lost worker's task, or the next tick's batch overtaking it in another
+process) count a tick after a newer one was evaluated quietly: two failing checks within one
+interval. So:
+
+- a decision that changes the state is applied under the newest tick the dispatcher has
+  claimed for the monitor (``GREATEST(due_at, claimed_due_at)``, read from
+  ``monitors_schedule`` in the same statement; the claim records it), still only where
+  ``evaluated_due_at`` is older and the ``state_version`` is the one read. A late batch thus
+  counts, once, the newest claimed tick that no write has counted: it is that tick's
+  evaluation, made from the data as it is now (a quiet evaluation of that tick before it was
+  a no-op by definition); the tick's own batch, should it come after, finds the tick taken.
+  Each claimed tick changes the state at most once and in the order of the claims, as before;
+  in steady lag every batch gets a tick of its own. What it costs: a batch overtaken by the
+  next tick's claim takes that tick, so when two consecutive decisions of one monitor both
+  change its state and the first commits after the next claim, the second waits for the tick
+  after (a pending count one interval later);
+- a decision that changes nothing and would write nothing is a no-op whatever its tick; one of
+  a tick the row was already written with (a replay) is skipped, as the write's guard would
+  have skipped it;
+- ``state_version`` and ``revision`` are untouched by all this: two workers still never both
+  act on one transition, and a monitor edited behind the worker's back is read again.
+
+Decisions taken by the arrival evaluators (``commit_decisions``) are written as they come,
+under their own reading times (``_APPLY``): they already write only on change.
 
 No monitor can stop the others from being evaluated. The fast path above is unchanged; only
 when a step fails does the batch fall back to narrower work: a load, an observation or a commit
@@ -30,9 +70,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
@@ -70,7 +112,7 @@ _NOT_NEEDED = ("description", "created_at", "updated_at", "status_changed_at", "
 
 # The whole batch travels as one JSON parameter (client-side binding would otherwise quote
 # thousands of values one by one).
-_APPLY = """
+_WHOLE = """
 UPDATE monitors_monitor AS m
 SET status = v.status,
     state = v.state,
@@ -79,18 +121,29 @@ SET status = v.status,
     status_changed_at = CASE WHEN m.status = v.status THEN m.status_changed_at ELSE %(now)s END,
     last_value = v.value,
     last_evaluated_at = %(now)s,
-    evaluated_due_at = v.due_at
+    evaluated_due_at = {tick}
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
     id bigint, version bigint, due_at timestamptz, status text, state jsonb, reason text,
     value float8
-)
+){schedule}
 WHERE m.id = v.id
   AND m.state_version = v.version
-  AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < v.due_at)
+  AND (m.evaluated_due_at IS NULL OR m.evaluated_due_at < {tick})
 RETURNING m.id, m.state_version, {fingerprint}
 """
-# the row's fingerprint after the write: the worker keeps the monitor (``resident.written``)
-_APPLY = _APPLY.format(fingerprint=resident.FINGERPRINT)
+# the row's fingerprint after the write: the worker keeps the monitor (``resident.written``).
+# Decisions taken elsewhere (the arrival evaluators) are applied under their own tick.
+_APPLY = _WHOLE.format(tick="v.due_at", schedule="", fingerprint=resident.FINGERPRINT)
+# The poller's: under the newest tick the dispatcher has claimed for the monitor (never older
+# than the decision's own). Quiet ticks write nothing, so the row no longer records the newest
+# tick evaluated; the newest claimed one bounds it, and a batch that comes late (redelivered,
+# or overtaken by the next tick's batch in another process) can count only a tick no write has
+# counted yet, once: see the module docstring.
+_APPLY_POLLED = _WHOLE.format(
+    tick="GREATEST(v.due_at, s.claimed_due_at)",
+    schedule="\nLEFT JOIN monitors_schedule AS s ON s.monitor_id = v.id",
+    fingerprint=resident.FINGERPRINT,
+)
 
 # An evaluation that changes nothing the next transition can tell apart (``step.significant``)
 # and tells nobody: its value, reason and tick only (``resident.QUIET_FIELDS``). The state and
@@ -197,10 +250,10 @@ class Decision:
     def notifying(self) -> list[ac.Event]:
         return [e for e in self.events if e.notifies]
 
-    @property
+    @cached_property  # asked by ``_settled`` and again by ``_apply``
     def quiet(self) -> bool:
         """Nothing to tell and nothing the next transition could tell apart: only the value,
-        the reason and the tick are written (``_QUIET``)."""
+        the reason and the tick are written (``_QUIET``), or nothing (``_settled``)."""
         if self.events or self.previous is None:
             return False
         rules = (self.monitor.pending_for, self.monitor.recover_after)
@@ -281,9 +334,11 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     if sources:
         source = next(iter(sources.values()))
         result.source_kind, result.flavor = _kind(source), source.flavor
+    unwritten, replayed, decisions = _unwritten(decisions)
+    result.add(_evaluated(unwritten, skipped=len(replayed)))
     _isolate(
         decisions,
-        lambda part: result.add(_commit(part, now)),
+        lambda part: result.add(_commit(part, now, polled=True)),
         lambda d, exc: _unstorable(d, exc, broken),
     )
     if fleets:
@@ -294,6 +349,72 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     result.skipped += len(items) - len(monitors) - sum(b.version is None for b in broken)
     result.skipped += left_to_arrival
     return result
+
+
+# Each monitor's refreshes fall on its own grid of EVALUATION_ROW_REFRESH_SECONDS, offset by
+# its id (the golden ratio's fraction spreads consecutive ids evenly): 10,000 monitors loaded
+# on one tick do not all refresh on one later tick.
+_SPREAD = 0.6180339887498949
+
+
+def _unwritten(
+    decisions: list[Decision],
+) -> tuple[list[Decision], list[Decision], list[Decision]]:
+    """Splits the batch's decisions into those that write nothing (quiet, settled, told
+    nobody and not due a refresh: the row already says all a page must show), those of a tick
+    the row has already been written with (a replay: nothing to do, as the write's tick guard
+    would decide) and those to write."""
+    every = settings.EVALUATION_ROW_REFRESH_SECONDS
+    if every <= 0:
+        return [], [], decisions
+    unwritten: list[Decision] = []
+    replayed: list[Decision] = []
+    written: list[Decision] = []
+    for d in decisions:
+        row_s = resident.written_s(d.monitor)
+        if row_s is None or not _settled(d):
+            written.append(d)
+            continue
+        due_s = d.due_at.timestamp()
+        if due_s <= row_s:
+            replayed.append(d)
+        elif _refresh_due(d.monitor.id, row_s, due_s, every):
+            written.append(d)
+        else:
+            unwritten.append(d)
+    return unwritten, replayed, written
+
+
+def _settled(d: Decision) -> bool:
+    """Nothing a page or the next transition must see: a quiet decision (``Decision.quiet``)
+    that leaves the monitor ok, not alerting, with a value as the row already has one (a
+    monitor in trouble, or one losing or finding its data, shows its value as it moves)."""
+    return (
+        d.state.status is ac.Status.OK
+        and not d.state.alerting
+        and d.observation.value is not None
+        and d.monitor.last_value is not None
+        and d.quiet
+    )
+
+
+def _refresh_due(monitor_id: int, row_s: float, due_s: float, every: float) -> bool:
+    """The monitor's refresh grid (``_SPREAD``) has a line between the tick its row was last
+    written with and this one: at most ``every`` seconds between two writes of a steady row."""
+    offset = (monitor_id * _SPREAD) % 1.0 * every
+    return (row_s + offset) // every != (due_s + offset) // every
+
+
+def _evaluated(unwritten: list[Decision], *, skipped: int) -> BatchResult:
+    """Evaluations done that wrote nothing: counted as applied (in the metrics and the
+    latencies), as their write would have been."""
+    finished = timezone.now()
+    return BatchResult(
+        applied=len(unwritten),
+        skipped=skipped,
+        outcomes=Counter(d.state.status.value for d in unwritten),
+        latencies=[max(0.0, (finished - d.due_at).total_seconds()) for d in unwritten],
+    )
 
 
 def _record_phase(monitors: list[Monitor], observations: dict[int, observe.Observation]) -> None:
@@ -527,17 +648,21 @@ def _rows(decisions: list[Decision], *, whole: bool) -> str:
     return json.dumps(rows)
 
 
-def _apply(decisions: list[Decision], now: datetime) -> dict[int, tuple[int, int | None]]:
+def _apply(
+    decisions: list[Decision], now: datetime, *, polled: bool = False
+) -> dict[int, tuple[int, int | None]]:
     """Writes the decisions (changed ones whole, quiet ones narrow); returns the state_version
     of each row written (the others were taken by another run, or moved on) and, for a whole
-    write, the row's new revision (``resident.FINGERPRINT``)."""
+    write, the row's new revision (``resident.FINGERPRINT``). ``polled``: the poller's own,
+    changed ones applied under the newest tick claimed (``_APPLY_POLLED``)."""
     quiet: list[Decision] = []
     changed: list[Decision] = []
     for d in decisions:
         (quiet if d.quiet else changed).append(d)
     won: dict[int, tuple[int, int | None]] = {}
+    whole_statement = _APPLY_POLLED if polled else _APPLY
     with connection.cursor() as cursor:
-        for statement, part, whole in ((_APPLY, changed, True), (_QUIET, quiet, False)):
+        for statement, part, whole in ((whole_statement, changed, True), (_QUIET, quiet, False)):
             if part:
                 cursor.execute(statement, {"now": now, "rows": _rows(part, whole=whole)})
                 won.update((pk, (version, print_)) for pk, version, print_ in cursor.fetchall())
@@ -564,12 +689,13 @@ def _commit(
     now: datetime,
     *,
     enqueue: Callable[[list[Any]], None] = queue.enqueue_on_commit,
+    polled: bool = False,
 ) -> BatchResult:
     result = BatchResult()
     read = [(d.monitor, d.monitor.state_version) for d in decisions]
     try:
         with transaction.atomic():
-            won = _apply(decisions, now)
+            won = _apply(decisions, now, polled=polled)
             committed = [d for d in decisions if d.monitor.id in won]
             for d in committed:
                 d.monitor.state_version = won[d.monitor.id][0]
@@ -589,6 +715,8 @@ def _commit(
         fingerprint = won[d.monitor.id][1]
         if fingerprint is not None:  # written whole: the worker keeps the row it left
             resident.written(d.monitor, d.state, fingerprint)
+        if polled:  # what the row now shows (a kept monitor is not read again after a quiet write)
+            d.monitor.last_value = d.observation.value
     finished = timezone.now()
     result.applied = len(committed)
     result.written = {d.monitor.id for d in committed}

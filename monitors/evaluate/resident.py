@@ -2,26 +2,27 @@
 of the database per tick instead of a whole model instance built again.
 
 A monitor evaluated every second is the same row tick after tick: only what a quiet evaluation
-writes (``QUIET_FIELDS``: its value, reason and when it was evaluated) moves. Each tick the
-batch's ids are asked for their ``revision`` (one statement), which a database trigger moves
-with every write that changes anything else (migration 0026); a monitor whose revision is the
-one it was loaded with is reused as it is, with its alert state and rules already parsed; the
-others are loaded through the ORM as before and kept. Any write that is not quiet (an edit, a
-transition, a pause, a row changed by hand) moves the revision, so a kept monitor is never
-stale in what evaluation reads. A revision read before a concurrent write and a row loaded
-after it only cost a reload at the next tick. (Until 2026-12-03 the fingerprint was an
-``md5`` of the row's other columns, computed by Postgres each tick: 12-17 ms of Postgres per
-1,000 evaluations, ``bench/profile_polling.py``.)
+writes (``QUIET_FIELDS``: its value, reason and when it was evaluated) moves, and a settled
+monitor's steady ticks write not even that (the pipeline's ``_unwritten``: a refresh every
+``EVALUATION_ROW_REFRESH_SECONDS``). Each tick the batch's ids are asked for their ``revision``
+(with the tick their row was last written with, in the same statement); a database trigger
+moves it with every write that changes anything else (migration 0026); a monitor whose
+revision is the one it was loaded with is reused as it is, with its alert state and rules
+already parsed; the others are loaded through the ORM as before and kept. Any write that is
+not quiet (an edit, a transition, a pause, a row changed by hand) moves the revision, so a kept
+monitor is never stale in what evaluation reads. A revision read before a concurrent write
+and a row loaded after it only cost a reload at the next tick. (Until 2026-12-03 the
+fingerprint was an ``md5`` of the row's other columns, computed by Postgres each tick: 12-17 ms
+of Postgres per 1,000 evaluations, ``bench/profile_polling.py``.)
 
-A write the worker makes itself keeps its monitor too. A transition's whole write (``_APPLY`` in
-the pipeline) returns the revision of the row it leaves (``FINGERPRINT``, read on the new
-row); once committed, ``written`` puts the new state, status and version in
-the kept monitor and records that fingerprint. Before, every transition, and every tick of a new
-monitor with flap detection (its history grows each check for the first
-``FLAP_HISTORY_WINDOW`` checks, a whole write each time), reloaded the monitor at the next tick: a
-profiled tick of 1,000 fresh monitors reloaded all 1,000 for 21 ticks in a row. Should the write
-be rolled back after all, the row's revision is the old one again: a reload, never a stale
-monitor.
+A write the worker makes itself keeps its monitor too. A transition's whole write
+(``_APPLY_POLLED`` in the pipeline) returns the revision of the row it leaves (``FINGERPRINT``,
+read on the new row); once committed, ``written`` puts the new state, status and version in the
+kept monitor and records that fingerprint. Before, every transition, and every tick of a new
+monitor with flap detection (its history grows each check for the first ``FLAP_HISTORY_WINDOW``
+checks, a whole write each time), reloaded the monitor at the next tick: a profiled tick of
+1,000 fresh monitors reloaded all 1,000 for 21 ticks in a row. Should the write be rolled back
+after all, the row's revision is the old one again: a reload, never a stale monitor.
 
 Per process (a prefork worker's child), at most ``MAX_RESIDENT`` monitors; past that the set is
 emptied and refilled by the next ticks.
@@ -53,8 +54,11 @@ QUIET_FIELDS = frozenset({"status_reason", "last_value", "last_evaluated_at", "e
 
 #: a monitor row's fingerprint, on the row aliased ``m`` (in an UPDATE's RETURNING: the new row)
 FINGERPRINT = "m.revision"
+# With the revision, the tick the row was last written with (epoch seconds: Django's
+# timestamptz loader is pure Python), which tells the pipeline when a quiet evaluation is due
+# to refresh the row (``pipeline._unwritten``).
 _FINGERPRINTS = """
-SELECT m.id, m.revision
+SELECT m.id, m.revision, extract(epoch FROM m.evaluated_due_at)::float8
 FROM monitors_monitor AS m
 WHERE m.id = ANY(%s::bigint[]) AND m.enabled
 """
@@ -66,6 +70,7 @@ class _Resident:
     monitor: Monitor
     state: ac.MonitorState | None = None
     rules: tuple[ac.Policy, Thresholds | None] | None = None
+    written_s: float | None = None  # the row's evaluated_due_at when this tick began
 
 
 _resident: dict[int, _Resident] = {}
@@ -76,21 +81,28 @@ def load(ids: list[int], load_rows: Callable[[list[int]], list[Monitor]]) -> lis
     through ``load_rows`` (and kept from now on)."""
     with connection.cursor() as cursor:
         cursor.execute(_FINGERPRINTS, [ids])
-        fingerprints: dict[int, int] = dict(cursor.fetchall())
+        rows: list[tuple[int, int, float | None]] = cursor.fetchall()
+    fingerprints: dict[int, int] = {}
+    written: dict[int, float | None] = {}
     kept: list[Monitor] = []
     missing: list[int] = []
-    for pk, fingerprint in fingerprints.items():
+    for pk, fingerprint, written_s in rows:
+        fingerprints[pk] = fingerprint
         entry = _resident.get(pk)
         if entry is not None and entry.fingerprint == fingerprint:
+            entry.written_s = written_s
             kept.append(entry.monitor)
         else:
+            written[pk] = written_s
             missing.append(pk)
     loaded = load_rows(missing) if missing else []
     if len(_resident) + len(loaded) > MAX_RESIDENT:
         _resident.clear()
     for monitor in loaded:
         if monitor.id in fingerprints:
-            _resident[monitor.id] = _Resident(fingerprints[monitor.id], monitor)
+            _resident[monitor.id] = _Resident(
+                fingerprints[monitor.id], monitor, written_s=written.get(monitor.id)
+            )
     if loaded:
         _freeze()
     return kept + loaded
@@ -127,6 +139,14 @@ def written(monitor: Monitor, state: ac.MonitorState, fingerprint: int) -> None:
 def _entry(monitor: Monitor) -> _Resident | None:
     entry = _resident.get(monitor.id)
     return entry if entry is not None and entry.monitor is monitor else None
+
+
+def written_s(monitor: Monitor) -> float | None:
+    """When a kept monitor's row was last written (its ``evaluated_due_at`` as this tick read
+    it, epoch seconds); None for a monitor this process does not keep, or a row never
+    evaluated."""
+    entry = _entry(monitor)
+    return entry.written_s if entry is not None else None
 
 
 def alert_state(monitor: Monitor) -> ac.MonitorState:

@@ -157,18 +157,28 @@ _LATEST = _Shape(
 )
 
 
-def _placed(monitor: Monitor, shape: _Shape) -> tuple[tuple[Any, ...], tuple[str, ...]]:
-    """Where a monitor with tags goes in a plan: the group it shares statements with (its
-    definition but the tag values, and its tag keys) and its row of tag values. The sorted keys
-    and the row are worked out once per ``tags`` a monitor instance holds: an evaluation worker
-    keeps its monitors from tick to tick (``evaluate.resident``; a changed row is a new
-    instance), and they were a fifth of a steady tick's planning and matching."""
+def _placed(monitor: Monitor, shape: _Shape) -> tuple[Any, ...]:
+    """The group a monitor with tags shares statements with in a plan: its definition but the
+    tag values, and its tag keys."""
+    return (*shape.key(monitor), _keys_and_row(monitor)[0])
+
+
+def _row(monitor: Monitor) -> tuple[str, ...]:
+    """A monitor's row of tag values (in the order of its sorted tag keys)."""
+    return _keys_and_row(monitor)[1]
+
+
+def _keys_and_row(monitor: Monitor) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sorted tag keys and the row of values, worked out once per ``tags`` a monitor
+    instance holds: an evaluation worker keeps its monitors from tick to tick
+    (``evaluate.resident``; a changed row is a new instance), and they were a fifth of a steady
+    tick's planning and matching."""
     tags = monitor.tags
     memo = vars(monitor).get("_observe_placed")
     if memo is None or memo[0] is not tags:
         keys = tuple(sorted(tags))
         memo = vars(monitor)["_observe_placed"] = (tags, keys, _tag_row(monitor, keys))
-    return (*shape.key(monitor), memo[1]), memo[2]
+    return memo[1], memo[2]
 
 
 def _plan(
@@ -190,12 +200,12 @@ def _plan(
         if monitor.raw_query or not monitor.tags:
             single(monitor)
         else:
-            groups[_placed(monitor, shape)[0]].append(monitor)
+            groups[_placed(monitor, shape)].append(monitor)
     for members in groups.values():
         keys = tuple(sorted(members[0].tags))
         by_row: dict[tuple[str, ...], list[Monitor]] = defaultdict(list)
         for monitor in members:
-            by_row[_placed(monitor, shape)[1]].append(monitor)
+            by_row[_row(monitor)].append(monitor)
         if len(by_row) < 2:
             for monitor in members:
                 single(monitor)
@@ -256,7 +266,7 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
             _series_row(series, statement.keys): _last_point((series,)) for series in result.series
         }
         for monitor in statement.monitors:
-            at_ms, value = points.get(_placed(monitor, _LATEST)[1], (None, None))
+            at_ms, value = points.get(_row(monitor), (None, None))
             observed[monitor.id] = Observation(None, value=value, at_ms=at_ms)
     return observed
 

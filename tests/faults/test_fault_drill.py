@@ -331,6 +331,9 @@ class Pipeline:
         self.env: dict[str, Any] = {
             "DATABASE_URL": _database_url(),
             "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true",
+            # every evaluation writes its row: ``evaluated_since`` reads last_evaluated_at, which
+            # a settled monitor otherwise refreshes only every 30 s
+            "EVALUATION_ROW_REFRESH_SECONDS": "0",
             "CELERY_EVALUATION_QUEUE": self.evaluation_queue,
             "CELERY_DELIVERY_QUEUE": self.delivery_queue,
             "NOTIFY_RECEIVER_CONCURRENCY": "4",

@@ -184,6 +184,9 @@ def test_two_beats_and_three_workers_evaluate_every_due_tick_exactly_once(influx
         "DATABASE_URL": _database_url(),
         "CELERY_QUEUE": f"test-two-beats-{os.getpid()}",  # every task on one private queue
         "SOURCES_ALLOW_PRIVATE_ADDRESSES": "true",
+        # every evaluation writes its tick, the log's evidence (a settled monitor's steady
+        # ticks otherwise write nothing: tests/monitors/test_unwritten_ticks.py)
+        "EVALUATION_ROW_REFRESH_SECONDS": "0",
     }
     workers, beats = [], []
     try:

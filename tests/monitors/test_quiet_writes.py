@@ -47,6 +47,15 @@ def last_value_monitor(owner, influx_db):
     return monitor
 
 
+@pytest.fixture
+def every_evaluation_written(settings) -> None:
+    """What a quiet evaluation writes when it writes (a refresh, a monitor in trouble, or every
+    evaluation with ``EVALUATION_ROW_REFRESH_SECONDS=0``); these ticks come milliseconds apart,
+    within one refresh period, and a settled monitor would write nothing
+    (tests/monitors/test_unwritten_ticks.py)."""
+    settings.EVALUATION_ROW_REFRESH_SECONDS = 0
+
+
 def evaluate(monitor: Monitor, influx_db, value: float) -> Monitor:
     write(influx_db, value)
     due_again(monitor)
@@ -56,7 +65,7 @@ def evaluate(monitor: Monitor, influx_db, value: float) -> Monitor:
 
 
 def test_a_steady_evaluation_writes_its_value_and_tick_but_not_its_state(
-    last_value_monitor, influx_db
+    last_value_monitor, influx_db, every_evaluation_written
 ) -> None:
     evaluate(last_value_monitor, influx_db, 20.0)
     # passes counts up to recover_after (2): past it, passing checks are the same state
@@ -97,7 +106,7 @@ def test_the_same_tick_applied_twice_is_skipped_on_the_quiet_path_too(
 
 
 def test_pending_firing_and_resolving_count_right_across_quiet_ticks(
-    last_value_monitor, influx_db
+    last_value_monitor, influx_db, every_evaluation_written
 ) -> None:
     statuses = []
     versions = []
@@ -258,7 +267,7 @@ def test_every_column_but_the_quiet_ones_moves_the_revision() -> None:
 
 
 def test_a_quiet_write_keeps_the_revision_and_any_other_write_moves_it(
-    last_value_monitor, influx_db
+    last_value_monitor, influx_db, every_evaluation_written
 ) -> None:
     for value in (20.0, 20.0, 20.0):  # passes reach recover_after: settled from here on
         first = evaluate(last_value_monitor, influx_db, value).revision

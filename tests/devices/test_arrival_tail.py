@@ -45,6 +45,20 @@ def evaluator() -> Any:
     made.close()
 
 
+@pytest.fixture
+def committed(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The monitors of each transaction the evaluator commits, in order."""
+    made: list[list[int]] = []
+    commit = pipeline.commit_decisions
+
+    def recording(decisions: list[Any], *args: Any, **kwargs: Any) -> Any:
+        made.append([d.monitor.pk for d in decisions])
+        return commit(decisions, *args, **kwargs)
+
+    monkeypatch.setattr(evaluator_module, "commit_decisions", recording)
+    return made
+
+
 def _monitor(owner: Any, device: Any, *, critical: float) -> Monitor:
     channel = Channel.objects.create(
         owner=owner, name=f"hook {critical}", kind="webhook", config={"url": "http://127.0.0.1:9/"}
@@ -125,7 +139,7 @@ def test_cyclic_garbage_frozen_with_them_is_collected_at_the_next_thaw(evaluator
 
 
 def test_a_reads_notifying_decisions_commit_before_the_rows_due_a_refresh(
-    client, owner, device, evaluator, monkeypatch
+    client, owner, device, evaluator, committed
 ):
     dev, key = device
     hot = _monitor(owner, dev, critical=30.0)
@@ -136,14 +150,6 @@ def test_a_reads_notifying_decisions_commit_before_the_rows_due_a_refresh(
     _drain(evaluator)
     evaluator.cache[calm.pk].written_at = -1e9  # its row is due a refresh
     evaluator._rows_at = -1e9  # and the next read is the one that writes such rows
-    committed: list[list[int]] = []
-    commit = pipeline.commit_decisions
-
-    def recording(decisions: list[Any], *args: Any, **kwargs: Any) -> Any:
-        committed.append([d.monitor.pk for d in decisions])
-        return commit(decisions, *args, **kwargs)
-
-    monkeypatch.setattr(evaluator_module, "commit_decisions", recording)
 
     _send(client, key, [(base + SECOND_NS, 35.0)])
     _drain(evaluator)
@@ -155,7 +161,7 @@ def test_a_reads_notifying_decisions_commit_before_the_rows_due_a_refresh(
 
 
 def test_a_read_refreshes_at_most_its_share_of_due_rows_the_longest_unwritten_first(
-    client, owner, device, evaluator, monkeypatch
+    client, owner, device, evaluator, committed
 ):
     dev, key = device
     monitors = [_monitor(owner, dev, critical=50.0 + i) for i in range(3)]
@@ -166,14 +172,6 @@ def test_a_read_refreshes_at_most_its_share_of_due_rows_the_longest_unwritten_fi
     # all three due; the share of 3 monitors is one row per read (REFRESH_SHARE x 3 x 0.25/30)
     for age, monitor in zip((-3e9, -1e9, -2e9), monitors, strict=True):
         evaluator.cache[monitor.pk].written_at = age
-    committed: list[list[int]] = []
-    commit = pipeline.commit_decisions
-
-    def recording(decisions: list[Any], *args: Any, **kwargs: Any) -> Any:
-        committed.append([d.monitor.pk for d in decisions])
-        return commit(decisions, *args, **kwargs)
-
-    monkeypatch.setattr(evaluator_module, "commit_decisions", recording)
 
     for second in (1, 2, 3):
         evaluator._rows_at = -1e9  # the next read is one that writes rows due a refresh

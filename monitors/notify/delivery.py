@@ -208,23 +208,22 @@ class LeaseKeeper:
             connection.close()  # this thread's own connection, if it opened one
 
     def _renew(self) -> bool:
-        """Renews every held row whose lease is still ours; False once none is left."""
+        """Renews every held row whose lease is still ours; False once none is left. The rows
+        come from one claim (one row's, or a burst's ``claim_many``), so they share one lease
+        and one statement renews them all."""
         with self.lock:
-            by_lease: dict[datetime | None, list[Notification]] = {}
-            for notification in self.held.values():
-                by_lease.setdefault(notification.claimed_until, []).append(notification)
+            if not self.held:
+                return False
+            was = next(iter(self.held.values())).claimed_until
             until = timezone.now() + lease()
-            for was, rows in by_lease.items():  # one group: a burst's rows share their claim
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        RENEW_SQL, {"ids": [n.pk for n in rows], "was": was, "until": until}
-                    )
-                    renewed = {row[0] for row in cursor.fetchall()}
-                for notification in rows:
-                    if notification.pk in renewed:
-                        notification.claimed_until = until
-                    else:  # another worker took it over: its outcome is not ours to keep
-                        del self.held[notification.pk]
+            with connection.cursor() as cursor:
+                cursor.execute(RENEW_SQL, {"ids": list(self.held), "was": was, "until": until})
+                renewed = {row[0] for row in cursor.fetchall()}
+            for pk in list(self.held):
+                if pk in renewed:
+                    self.held[pk].claimed_until = until
+                else:  # another worker took it over: its outcome is not ours to keep
+                    del self.held[pk]
             return bool(self.held)
 
 

@@ -27,7 +27,6 @@ MAX_ERROR_BODY = 2048  # bytes of a failed answer kept for the delivery log; the
 _ssl_lock = threading.Lock()
 
 
-@functools.cache
 def ssl_context() -> ssl.SSLContext:
     """One verifying TLS context per process: loading the CA bundle costs ~13 ms of CPU, more
     than the rest of a delivery, so a new client must not load it again. The delivery worker's

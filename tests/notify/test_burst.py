@@ -204,7 +204,6 @@ def test_the_first_bursts_sends_build_one_tls_context_between_them(monkeypatch):
         return create(*args, **kwargs)
 
     monkeypatch.setattr(ssl, "create_default_context", slow_create)
-    http.ssl_context.cache_clear()
     http._built_once.cache_clear()
     try:
         contexts: list[object] = []
@@ -216,7 +215,6 @@ def test_the_first_bursts_sends_build_one_tls_context_between_them(monkeypatch):
         for thread in threads:
             thread.join()
     finally:
-        http.ssl_context.cache_clear()
         http._built_once.cache_clear()
 
     assert len(built) == 1

@@ -14,4 +14,4 @@ COPY . .
 RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only FIELD_ENCRYPTION_KEY=collectstatic-only \
     python manage.py collectstatic --no-input -v0
 EXPOSE 8000
-CMD ["gunicorn", "growalert.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4"]
+CMD ["python", "-m", "growalert.serve", "--host", "0.0.0.0", "--port", "8000"]

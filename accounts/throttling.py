@@ -2,7 +2,7 @@
 
 A fixed window per user: one pipelined round trip (create the window's counter with its
 expiry if absent, increment it, read its remaining time), atomic in Redis, so counts hold
-across gunicorn workers and hosts where DRF's own throttles (a read then a write of a list of
+across web workers and hosts where DRF's own throttles (a read then a write of a list of
 timestamps) can lose hits under concurrency. Over the limit DRF answers 429 with Retry-After
 (the window's remaining seconds). If Redis cannot be reached the request is let through, and
 Redis is not asked again for ``RETRY_REDIS_AFTER`` seconds (so requests do not each wait for a

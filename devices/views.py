@@ -1,5 +1,5 @@
-"""``POST /ingest`` through Django (the test client, ``runserver``); gunicorn answers it in
-front of Django with the same service (devices/ingest/wsgi.py)."""
+"""``POST /ingest`` through Django (the test client, ``runserver``); the web server answers
+it in front of Django with the same service (devices/ingest/wsgi.py)."""
 
 from __future__ import annotations
 

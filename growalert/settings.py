@@ -133,7 +133,7 @@ DATABASE_POOL: bool = env.bool("DATABASE_POOL", default=False)
 if DATABASE_POOL:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"]["pool"] = {
-        # per process: gunicorn worker (threads), Celery pool process, delivery worker (threads)
+        # per process: web worker (threads), Celery pool process, delivery worker (threads)
         "min_size": max(0, env.int("DATABASE_POOL_MIN_SIZE", default=2)),
         "max_size": max(1, env.int("DATABASE_POOL_MAX_SIZE", default=40)),
         "timeout": max(0.5, env.float("DATABASE_POOL_TIMEOUT", default=10.0)),  # wait for one
@@ -384,7 +384,7 @@ MONITORING_BLIND_ALERT_AFTER_MINUTES: float = env.float(
 ADMINS: list[tuple[str, str]] = [
     (address, address) for address in env.list("GROWALERT_ADMIN_EMAILS", default=[]) if address
 ]
-# Prometheus counters and histograms of every process (gunicorn and Celery workers) are files
+# Prometheus counters and histograms of every process (web and Celery workers) are files
 # in this directory (prometheus_client's multiprocess mode), summed by /metrics: they survive
 # Redis restarts and processes that exit. The web and worker processes must share it.
 PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="") or str(
@@ -408,9 +408,10 @@ LOG_QUIET_TASKS: list[str] = [
     "growalert.tasks.record_heartbeat",
     "growalert.tasks.check_monitoring",
 ]
-LOGGING = observability_logs.config(
-    fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"), quiet_tasks=LOG_QUIET_TASKS
-)
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
+LOGGING = observability_logs.config(fmt=LOG_FORMAT, level=LOG_LEVEL, quiet_tasks=LOG_QUIET_TASKS)
 
 # --- Monitors ------------------------------------------------------------------------------
 # Fernet key(s) that encrypt source credentials at rest; the first encrypts, all decrypt (so a

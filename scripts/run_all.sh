@@ -62,8 +62,8 @@ read -r EVALUATION_QUEUE DELIVERY_QUEUE ARRIVAL_SHARDS < <(DJANGO_SETTINGS_MODUL
     "$BIN/python" -c 'from django.conf import settings as s
 print(s.CELERY_EVALUATION_QUEUE, s.CELERY_DELIVERY_QUEUE,
       s.ARRIVAL_SHARDS if s.ARRIVAL_EVALUATION else 0)')
-"$BIN/gunicorn" growalert.wsgi --bind "$HOST:$PORT" --workers 2 --threads 4 \
-    --access-logfile - --error-logfile - &
+# The web server (growalert/serve.py: granian, WEB_WORKERS processes x WEB_THREADS threads).
+"$BIN/python" -m growalert.serve --host "$HOST" --port "$PORT" --access-log &
 pids+=($!)
 # Moves the readings accepted by POST /ingest from Redis to InfluxDB (devices/ingest/queue.py).
 "$BIN/python" manage.py ingest_flusher &

@@ -1,7 +1,7 @@
 """Counters and histograms in prometheus_client's multiprocess mode.
 
 Evaluations and deliveries happen in Celery worker processes while /metrics is served by
-gunicorn workers: every process writes its own memory-mapped file in
+web workers: every process writes its own memory-mapped file in
 ``settings.PROMETHEUS_MULTIPROC_DIR`` and the scrape (growalert.metrics) sums them. The counts
 therefore survive a Redis restart and a worker that exits (its file stays and keeps counting in
 the sum). The web and worker processes must share that directory (same host, or one volume in
@@ -36,5 +36,5 @@ def record(write: Callable[[], None]) -> None:
 
 
 def mark_process_dead(pid: int) -> None:
-    """Bookkeeping when a gunicorn or Celery child exits (its counter file stays, and counts)."""
+    """Bookkeeping when a Celery child exits (its counter file stays, and counts)."""
     multiprocess.mark_process_dead(pid, settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call]

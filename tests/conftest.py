@@ -134,6 +134,37 @@ def start_celery_worker(
     return process, log
 
 
+def start_web_server(
+    port: int,
+    env: dict[str, str],
+    *,
+    out: IO[bytes] | int = subprocess.DEVNULL,
+    threads: int = 4,
+    access_log: bool = False,
+) -> subprocess.Popen[bytes]:
+    """The real web server as scripts/run_all.sh starts it (``python -m growalert.serve``:
+    granian serving growalert.wsgi), one worker, on 127.0.0.1:``port`` with ``env`` as its
+    whole environment; its output (start-up lines, access log) to ``out``."""
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "growalert.serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            *(["--access-log"] if access_log else []),
+        ],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
 def stop_celery_worker(process: subprocess.Popen[str], log: IO[str]) -> None:
     process.terminate()
     try:

@@ -1,5 +1,5 @@
 """POST /ingest over real HTTP through ``growalert.wsgi.application`` (the WSGI fast path in
-front of Django that gunicorn serves), on a loopback server."""
+front of Django that the web server serves), on a loopback server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One deployment of growalert with every operations setting on: gunicorn serving growalert.wsgi
+"""One deployment of growalert with every operations setting on: the web server (growalert.serve)
 and a Celery worker on a private queue, both on the test database, writing JSON logs to files,
 reporting errors to a loopback Sentry and traces to a loopback OTLP endpoint."""
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.conftest import ROOT, start_celery_worker, stop_celery_worker
+from tests.conftest import ROOT, start_celery_worker, start_web_server, stop_celery_worker
 from tests.observability.receivers import OtlpReceiver, SentryReceiver, free_port
 
 
@@ -32,7 +32,7 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
     lines = []
     for line in path.read_text().splitlines():
         if not line.strip() or not line.startswith("{"):
-            # gunicorn's own start-up lines and Celery's banner are not Python logging
+            # Celery's banner is not Python logging
             continue
         lines.append(json.loads(line))
     return lines
@@ -81,23 +81,10 @@ def stack(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
     web_log = ROOT / ".local" / "log" / "test-ops-web.log"
     web_log.parent.mkdir(parents=True, exist_ok=True)
     web_out: IO[bytes] = open(web_log, "wb")  # noqa: SIM115
-    web = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "growalert.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        cwd=ROOT,
-        stdout=web_out,
-        stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
-            **env,
-            "DJANGO_SETTINGS_MODULE": "tests.observability.crash_settings",
-        },
+    web = start_web_server(
+        port,
+        {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "tests.observability.crash_settings"},
+        out=web_out,
     )
     worker, worker_out = start_celery_worker("ops", **env)
     url = f"http://127.0.0.1:{port}"
@@ -109,7 +96,7 @@ def stack(django_db_setup: None, django_db_blocker: Any) -> Iterator[Stack]:
             except httpx.HTTPError:
                 return False
 
-        wait_for(up, 60, "gunicorn")
+        wait_for(up, 60, "the web server")
         wait_for(
             lambda: "ready" in (ROOT / ".local" / "log" / "test-celery-ops.log").read_text(),
             60,

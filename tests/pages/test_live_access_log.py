@@ -1,11 +1,11 @@
-"""gunicorn's access log (``make run`` writes one) leaves out a live page's unchanged polls, the
-304s given in front of Django, and keeps every other request (gunicorn.conf.py's Logger). A
-real gunicorn serving growalert.wsgi with the project's gunicorn.conf.py."""
+"""The web server's access log (``make run`` writes one) leaves out a live page's unchanged polls,
+the 304s given in front of Django, and keeps every other request (growalert/serve.py's
+``SkipUnchangedLivePolls``). The real server serving growalert.wsgi, as scripts/run_all.sh
+starts it."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,39 +16,29 @@ from django.conf import settings
 
 from growalert.pages import live as live_pages
 from monitors import live
-from tests.conftest import ROOT
+from tests.conftest import start_web_server
 from tests.observability.receivers import free_port
 
 
 @pytest.fixture
 def logged_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """gunicorn as scripts/run_all.sh runs it (gthread, access log on), on this test's Redis
-    and key; the access log in a file."""
+    """The web server with its access log on, on this test's Redis and key; its output (the
+    access log among it) in a file."""
     port = free_port(27500)
     access_log = tmp_path / "access.log"
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "growalert.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "2",
-            "--access-logfile",
-            str(access_log),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "REDIS_URL": settings.REDIS_URL,
-            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-            "DJANGO_DEBUG": "true",
-        },
-    )
+    with open(access_log, "wb") as out:
+        server = start_web_server(
+            port,
+            {
+                **os.environ,
+                "REDIS_URL": settings.REDIS_URL,
+                "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+                "DJANGO_DEBUG": "true",
+            },
+            out=out,
+            threads=2,
+            access_log=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -58,7 +48,7 @@ def logged_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "gunicorn did not start"
+            assert time.monotonic() < deadline, "the web server did not start"
             time.sleep(0.1)
         yield url, access_log
     finally:
@@ -79,11 +69,11 @@ def test_the_access_log_leaves_out_unchanged_live_polls_only(
         assert unchanged.status_code == 304
         full = client.get(poll)  # no version: Django answers (here: sign in first)
         assert full.status_code in (302, 403)
-        assert client.get(f"{url}/healthz?after-the-polls").status_code == 200
+        assert client.get(f"{url}/after-the-polls").status_code == 404
 
     deadline = time.monotonic() + 10
-    while "after-the-polls" not in access_log.read_text():  # the log is written as it goes
-        assert time.monotonic() < deadline, "gunicorn logged no access line"
+    while "GET /after-the-polls" not in access_log.read_text():  # the log is written as it goes
+        assert time.monotonic() < deadline, "the web server logged no access line"
         time.sleep(0.1)
     lines = access_log.read_text().splitlines()
     live_lines = [line for line in lines if "/app/live/dashboard" in line]

@@ -41,7 +41,7 @@ def fake_venv(tmp_path: Path) -> tuple[Path, Path]:
     pids = tmp_path / "pids"
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
-    for name in ("python", "gunicorn", "celery"):
+    for name in ("python", "celery"):
         script = bin_dir / name
         script.write_text(STANDIN.format(pids=pids))
         script.chmod(0o755)

@@ -410,7 +410,9 @@ LOG_QUIET_TASKS: list[str] = [
 ]
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").strip().upper()
 if LOG_LEVEL not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
-    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
+    )
 LOGGING = observability_logs.config(fmt=LOG_FORMAT, level=LOG_LEVEL, quiet_tasks=LOG_QUIET_TASKS)
 
 # --- Monitors ------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ request is decided before Django (:func:`around_django`), and what is not sample
 no Django span, no child spans (observability/unsampled.py).
 
 Set up once per process, after the fork: the web server's workers (growalert/serve.py) import
-growalert.wsgi after forking, Celery pool processes at ``worker_process_init``, a solo or threaded worker and beat at start
-(growalert/celery.py). Unset, none of the OpenTelemetry packages is imported.
+growalert.wsgi after forking, Celery pool processes at ``worker_process_init``, a solo or
+threaded worker and beat at start (growalert/celery.py). Unset, none of the OpenTelemetry
+packages is imported.
 
 Never recorded: request or response headers (the instrumentations record none unless told to),
 SQL parameters, Redis values, and the path or query of outgoing HTTP requests (a customer's

@@ -29,6 +29,7 @@ from devices.ingest.points import (
     Point,
     max_past_seconds,
 )
+from devices.ingest.stamps import STEP
 from devices.series import SERVER_TAG
 
 _NAME = r"[A-Za-z][A-Za-z0-9_.\-]{0,63}"  # points.NAME
@@ -102,11 +103,11 @@ def read(body: bytes, *, device_id: int, now_ns: int, scale: int) -> Batch | Non
         return None
     times: range | list[int]
     if text.count(" ") == len(rows):  # one space per line: no line has a timestamp
-        times = range(now_ns, now_ns + len(rows))
+        times = range(now_ns, now_ns + len(rows) * STEP, STEP)
         newest = times[-1]
     else:
-        # each timestamp read once; a line without one is stamped now (+ i), inside the window
-        times = [int(row[5]) * scale if row[5] else now_ns + i for i, row in enumerate(rows)]
+        # each timestamp read once; a line without one is stamped now (+ i steps: stamps.py)
+        times = [int(row[5]) * scale if row[5] else now_ns + i * STEP for i, row in enumerate(rows)]
         low = now_ns - max_past_seconds() * 1_000_000_000
         high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
         newest = max(times)

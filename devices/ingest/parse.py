@@ -32,6 +32,7 @@ from devices.ingest.points import (
     check_time,
     max_past_seconds,
 )
+from devices.ingest.stamps import STEP
 from devices.series import SERVER_TAG
 
 MAX_ERRORS_LISTED = 50
@@ -106,7 +107,7 @@ def parse_json(body: bytes, *, now_ns: int) -> Parsed:
     parsed = Parsed(count=len(events))
     for index, event in enumerate(events):
         try:
-            parsed.points.append(_event(event, now_ns + index))
+            parsed.points.append(_event(event, now_ns + index * STEP))
         except PointError as exc:
             parsed.refuse(index, str(exc))
     return parsed
@@ -181,7 +182,7 @@ def parse_lines(body: bytes, *, now_ns: int, precision: str = "ns") -> Parsed:
     high = now_ns + settings.INGEST_MAX_FUTURE_SECONDS * 1_000_000_000
     for index, raw in enumerate(lines):
         try:
-            parsed.points.append(_line(raw.rstrip("\r"), now_ns + index, scale, low, high))
+            parsed.points.append(_line(raw.rstrip("\r"), now_ns + index * STEP, scale, low, high))
         except PointError as exc:
             parsed.refuse(index, str(exc))
     return parsed

@@ -1,11 +1,13 @@
 """GET /monitors (a page of 50, token auth) against the framework floor, under wrk.
 
-Starts the real server process (gunicorn, WORKERS sync workers, DEBUG off) on a free port, seeds
-a "bench-api" user with 200 monitors, then runs wrk against ``GET /healthz`` (a trivial Django
-JSON view in the same process: the floor) and ``GET /monitors?limit=50``, each for DURATION
-seconds, and prints requests/s, p50 and p99 and the ratio to the floor. The API rate limit is
-on (a limit no run reaches: its Redis round trip is paid). Needs Debian's wrk (``make bench``
-installs it through ``scripts/bootstrap.sh --bench``).
+Starts the real server process (granian, ``python -m growalert.serve``: WORKERS workers of one
+WSGI thread each, so that each worker has one request in the application at a time; DEBUG off)
+on a free port, seeds a "bench-api" user with 200 monitors, then runs wrk against ``GET
+/healthz`` (a trivial Django JSON view in the same process: the floor) and ``GET
+/monitors?limit=50``, each for DURATION seconds, and prints requests/s, p50 and p99 and the
+ratio to the floor. The API rate limit is on (a limit no run reaches: its Redis round trip is
+paid). Needs Debian's wrk (``make bench`` installs it through ``scripts/bootstrap.sh
+--bench``).
 
     .venv/bin/python bench/bench_api.py [seconds] [--ceiling] [--rounds=N]
 
@@ -88,7 +90,7 @@ def main() -> None:
     env = common.production_env(API_RATE_LIMIT="100000000/min")
     if with_ceiling:  # the project's URLs plus /bench/ceiling
         env["DJANGO_SETTINGS_MODULE"] = "bench.api_ceiling_settings"
-    server = common.start_gunicorn(port, env, workers=WORKERS)
+    server = common.start_web_server(port, env, workers=WORKERS, threads=1)
     base = f"http://127.0.0.1:{port}"
     auth = f"Authorization: Token {token}"
     try:
@@ -120,7 +122,10 @@ def main() -> None:
         return [a[0] / b[0] for a, b in zip(samples[label], samples[to], strict=True)]
 
     floor_label, monitors_label = targets[0][0], targets[1][0]
-    print(f"gunicorn {WORKERS} sync workers, wrk 2 threads x {CONNECTIONS} connections")
+    print(
+        f"web server (granian) {WORKERS} workers x 1 thread, "
+        f"wrk 2 threads x {CONNECTIONS} connections"
+    )
     each = f"{seconds} s each" if rounds == 1 else f"medians of {rounds} rounds of {seconds} s"
     print(f"{'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ({each})")
     for label, _url, _headers in targets:

@@ -1,7 +1,8 @@
 """The flip workload of issue 18, path (b): readings sent to POST /ingest, evaluated on arrival.
 
 N devices ``dI`` report ``sensor_value,device=dI value=20`` every second through POST /ingest on
-gunicorn (DEBUG off, 2 workers x 4 threads, as scripts/run_all.sh runs it). They report through
+the web server (granian, ``python -m growalert.serve``; DEBUG off, 2 workers x 4 threads, as
+scripts/run_all.sh runs it). They report through
 gateways: one request per GROUP (100) devices each second, with the gateway's ingest key (a
 greenhouse's GRO-01 hub relays its sensors; one request per sensor per second would make the
 Python client of this bench the bottleneck, not growalert). The gateways' sends are spread over
@@ -10,15 +11,15 @@ channel to a loopback receiver in this process that timestamps arrivals. The mon
 is 10 s (the floor): on this path it only paces the poller's no-data check; their decisions are
 taken on arrival.
 
-Processes, as scripts/run_all.sh starts them: gunicorn, ``manage.py ingest_flusher``,
+Processes, as scripts/run_all.sh starts them: the web server, ``manage.py ingest_flusher``,
 ``manage.py evaluate_on_arrival`` (one process per shard: BENCH_SHARDS, default 1, sets
 ARRIVAL_SHARDS), an evaluation worker (prefork, the poller's no-data checks) and a delivery
 worker (threads) on private queues; beat's part (the dispatcher every second, the sweeper every
 5 s) runs in a thread of this process, its CPU that thread's.
 
-1. Steady state: CPU (utime + stime) of every process tree (postgres, redis, influxd, gunicorn,
-   flusher, evaluator, both workers, the beat thread) over BENCH_WINDOW (60) s, per 1,000
-   readings sent. This process's own sending is not counted (it is the devices).
+1. Steady state: CPU (utime + stime) of every process tree (postgres, redis, influxd, web: granian's
+   master and workers, flusher, evaluator, both workers, the beat thread) over BENCH_WINDOW (60) s,
+   per 1,000 readings sent. This process's own sending is not counted (it is the devices).
 2. Rounds: BENCH_ROUNDS (10) times, K (100) fresh devices flip to 35 at a random instant, each
    device's ``fired`` arrival is recorded; hold 3 s, flip back, record ``resolved``. Reported:
    flip -> arrival (includes the wait for the device's next send: 0-1 s), write -> arrival
@@ -233,9 +234,9 @@ def main() -> None:
     env["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"
     python = str(common.ROOT / ".venv" / "bin" / "python")
     web_log = open(common.LOG_DIR / "bench-flip-arrival-web.log", "wb")  # noqa: SIM115
-    web = common.start_gunicorn(port, env, workers=2, threads=4, log=web_log)
+    web = common.start_web_server(port, env, workers=2, threads=4, log=web_log)
     processes = {
-        "gunicorn": (web, web_log),
+        "web": (web, web_log),
         "flusher": start("flusher", [python, "manage.py", "ingest_flusher"], env),
     }
     for shard in range(SHARDS):  # one process per shard; shard 0's is "evaluator"
@@ -343,8 +344,8 @@ def main() -> None:
     print(
         f"bench_flip_arrival path (b): N={devices:,} devices through {len(keys)} gateways "
         f"(one POST of {GROUP} readings per gateway per second), K={K}, {ROUNDS} rounds; "
-        f"gunicorn 2x4, flusher, {SHARDS} evaluator shard(s), evaluation worker prefork "
-        f"x{EVAL_PROCESSES}, delivery worker threads x{DELIVERY_THREADS}, dispatcher thread"
+        f"web server (granian) 2x4, flusher, {SHARDS} evaluator shard(s), evaluation worker "
+        f"prefork x{EVAL_PROCESSES}, delivery worker threads x{DELIVERY_THREADS}, dispatcher thread"
     )
     print(f"  load during the steady window: {uptime_window}")
     print("  " + figures("fired    write -> arrival", write_fired))

@@ -1,9 +1,10 @@
-"""POST /ingest through gunicorn, against writing the same batches straight to InfluxDB /write.
+"""POST /ingest through the web server, against writing the same batches straight to InfluxDB
+/write.
 
-Starts the real server (gunicorn ``growalert.wsgi``, WORKERS workers x THREADS threads, DEBUG
-off, as scripts/run_all.sh runs it) and the ingest flusher (``manage.py ingest_flusher``), with
-Postgres, Redis and InfluxDB running, then runs wrk (CONNECTIONS connections) for DURATION
-seconds each against:
+Starts the real server (granian serving ``growalert.wsgi``: ``python -m growalert.serve``,
+WORKERS workers x THREADS threads, DEBUG off, as scripts/run_all.sh runs it) and the ingest
+flusher (``manage.py ingest_flusher``), with Postgres, Redis and InfluxDB running, then runs wrk
+(CONNECTIONS connections) for DURATION seconds each against:
 
 1. InfluxDB's own ``/write`` with a batch of 100 points of line protocol (the reference);
 2. ``POST /ingest`` with the same batch (line protocol, the device's key);
@@ -123,7 +124,8 @@ def _cpu(pid: int) -> float:
 
 
 def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds used so far by each group of processes (a gunicorn master and its workers)."""
+    """CPU seconds used so far by each group of processes (a process and its children: the web
+    server's master and its workers)."""
     return {
         name: sum(_cpu(pid) + sum(_cpu(c) for c in _children(pid)) for pid in pids)
         for name, pids in groups.items()
@@ -225,7 +227,7 @@ def main() -> None:
     port = common.free_port()
     env = common.production_env(**LIMITS)
     common.LOG_DIR.mkdir(parents=True, exist_ok=True)
-    server = common.start_gunicorn(port, env, workers=WORKERS, threads=THREADS)
+    server = common.start_web_server(port, env, workers=WORKERS, threads=THREADS)
     flusher_log = open(common.LOG_DIR / "bench_ingest_flusher.log", "ab")  # noqa: SIM115
     flusher = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "ingest_flusher"],
@@ -325,7 +327,7 @@ def main() -> None:
         return statistics.median(s[column] for s in results[name])
 
     print(
-        f"gunicorn {WORKERS} workers x {THREADS} threads + 1 ingest flusher"
+        f"web server (granian) {WORKERS} workers x {THREADS} threads + 1 ingest flusher"
         f"{' + 1 arrival evaluator' if arrival is not None else ''}; "
         f"wrk 2 threads x {CONNECTIONS} connections; {seconds} s per run, medians of {rounds}"
     )

@@ -2,32 +2,34 @@
 (``devices.ingest.wsgi.handle``: key, parsing, validation, derived fields, line protocol, the
 Redis script) called directly with a WSGI environ, against the real Redis, with no HTTP server.
 
-It is what bench_ingest.py's "web" CPU column measures without gunicorn's own share and without
+It is what bench_ingest.py's "web" CPU column measures without the HTTP server's own share and
+without
 needing wrk, and it counts CPU time of this process only (``time.process_time``), so it is far
 less sensitive to a busy machine than a throughput figure. The stream is trimmed as it goes
 (no flusher runs). ``--profile`` prints the top functions by internal CPU time (cProfile timed
 with ``time.process_time``: with the wall clock, the Redis round trip's wait looked like work).
 
-``--gunicorn`` serves the same requests through gunicorn (BENCH_WORKERS x BENCH_THREADS, 2 x 4
-by default, DEBUG off, as bench_ingest.py) and sends them from 8 keep-alive connections in this
-process (http.client threads; slower than wrk, so the rate it prints is the client's, not the
-server's ceiling); it prints the CPU the gunicorn processes used per request (/proc).
+``--server`` serves the same requests through the web server (granian, ``python -m
+growalert.serve``: BENCH_WORKERS workers x BENCH_THREADS threads, 2 x 4 by default, DEBUG off,
+as bench_ingest.py) and sends them from 8 keep-alive connections in this process (http.client
+threads; slower than wrk, so the rate it prints is the client's, not the server's ceiling); it
+prints the CPU the server's processes (master and workers) used per request (/proc).
 ``--keys=K`` sends the requests with K devices' keys in turn (bench_flip_arrival.py's 100
 gateways: each web process then looks each key up again once per INGEST_KEY_CACHE_SECONDS).
 ``--rate=R`` paces the clients to R requests/s in all (bench_flip_arrival.py sends 100/s): a
-server that is not saturated does the same work per request, but gunicorn's event loop and
+server that is not saturated does the same work per request, but granian's event loop and
 thread hand-over are no longer shared by several requests per wake-up.
 
 Cases: ``batch`` (bench_ingest.py's: 100 sensors, temperature and humidity, no timestamps),
 ``single`` (one JSON reading), ``flip`` (bench_flip_arrival.py's: 100 devices' ``value`` with
 nanosecond timestamps); ``--only=flip,batch`` picks some.
 
-    .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile] [--gunicorn]
+    .venv/bin/python bench/bench_ingest_cpu.py [requests] [--rounds=N] [--profile] [--server]
         [--rate=R] [--keys=K] [--only=CASES]
 
-``--gunicorn --profile`` profiles the gunicorn workers themselves (bench/gunicorn_profile.py:
-CPU time per thread, gunicorn's own HTTP handling included) and prints the merged profile; the
-CPU figures of such a run include the profiler's cost.
+``--server --profile`` profiles the server's workers themselves (bench/profiled_wsgi.py: CPU time
+per thread of the WSGI application only; granian's HTTP handling is Rust, outside the profile)
+and prints the merged profile; the CPU figures of such a run include the profiler's cost.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def run(body: bytes, key: str, content_type: str, requests: int) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU of a process and its children (gunicorn's master and workers)."""
+    """CPU of a process and its children (the web server's master and its workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     pids = [pid]
     children = Path(f"/proc/{pid}/task/{pid}/children")
@@ -177,19 +179,19 @@ def run_http(
     return cpu / (per_thread * 8) * 1000, per_thread * 8 / elapsed
 
 
-def main_gunicorn(
+def main_server(
     keys: list[str], cases: dict[str, tuple[bytes, str]], requests: int, rounds: int
 ) -> None:
     port = common.free_port()
     profiles = Path(tempfile.mkdtemp(prefix="bench-ingest-profile-"))
     profiling = "--profile" in sys.argv
     env = common.production_env(**LIMITS, BENCH_PROFILE_DIR=str(profiles))
-    server = common.start_gunicorn(
+    server = common.start_web_server(
         port,
         env,
         workers=WORKERS,
         threads=THREADS,
-        config=Path(__file__).resolve().parent / "gunicorn_profile.py" if profiling else None,
+        app="bench.profiled_wsgi:application" if profiling else None,
     )
     try:
         common.wait_ready(f"http://127.0.0.1:{port}", tries=100)
@@ -209,7 +211,7 @@ def main_gunicorn(
     paced = f", paced to {RATE:,.0f} req/s" if RATE else ""
     paced += f", {len(keys)} keys in turn" if len(keys) > 1 else ""
     print(
-        f"gunicorn {WORKERS}x{THREADS}: server CPU per request, "
+        f"web server (granian) {WORKERS}x{THREADS}: server CPU per request, "
         f"{requests} requests x {rounds} rounds{paced}"
     )
     for name, values in figures.items():
@@ -220,7 +222,7 @@ def main_gunicorn(
 
 
 def print_worker_profiles(folder: Path) -> None:
-    """The gunicorn workers' request-handling profiles merged (bench/gunicorn_profile.py)."""
+    """The server workers' WSGI-call profiles merged (bench/profiled_wsgi.py)."""
     files = sorted(folder.glob("worker-*.prof"))
     if not files:
         print("no worker profile was written")
@@ -230,7 +232,10 @@ def print_worker_profiles(folder: Path) -> None:
     for extra in files[1:]:
         stats.add(str(extra))
     stats.sort_stats("tottime").print_stats(30)
-    print(f"--- gunicorn workers, CPU time by function (profiled, so slower)\n{out.getvalue()}")
+    print(
+        "--- web server workers' WSGI calls, CPU time by function (profiled, so slower)\n"
+        + out.getvalue()
+    )
 
 
 def main() -> None:
@@ -251,8 +256,8 @@ def main() -> None:
     cases = {name: case for name, case in cases.items() if not only or name in only}
     for body, content_type in cases.values():
         run(body, key, content_type, 50)  # warm-up: key cache, script loaded, connections
-    if "--gunicorn" in sys.argv:
-        main_gunicorn(keys, cases, requests, rounds)
+    if "--server" in sys.argv:
+        main_server(keys, cases, requests, rounds)
         return
     if "--profile" in sys.argv:
         for name, (body, content_type) in cases.items():

@@ -1,14 +1,14 @@
 """Live pages at 100 open dashboards (issue 20, point 3).
 
-One comped account with 200 monitors (their data on the customers' test InfluxDB); gunicorn as
-``scripts/run_all.sh`` runs it (2 workers x 4 threads, production settings, static files
-collected to a temporary directory). 100 simulated tabs poll the live URL exactly as
-static/js/live.js does: one request per tab every 1.5 s (random phase, the next one a period
-after the answer), ``If-None-Match`` with the version last seen — ``"refresh"`` once a minute,
-none when its token is ``RENEW_SECONDS`` old (Django gives a new one) — each tab with its own
-signed-in session, token and keep-alive connection. ``--monitor-tabs N`` of them are monitor
-pages (each of a different monitor) that also fetch their chart after each full answer with a
-new version, at most one every 3 s, as static/js/chart.js does.
+One comped account with 200 monitors (their data on the customers' test InfluxDB); the web server
+(granian, ``python -m growalert.serve``) as ``scripts/run_all.sh`` runs it (2 workers x 4 threads,
+production settings, static files collected to a temporary directory). 100 simulated tabs poll the
+live URL exactly as static/js/live.js does: one request per tab every 1.5 s (random phase, the next
+one a period after the answer), ``If-None-Match`` with the version last seen — ``"refresh"`` once a
+minute, none when its token is ``RENEW_SECONDS`` old (Django gives a new one) — each tab with its
+own signed-in session, token and keep-alive connection. ``--monitor-tabs N`` of them are monitor
+pages (each of a different monitor) that also fetch their chart after each full answer with a new
+version, at most one every 3 s, as static/js/chart.js does.
 
 Every ``--every`` seconds one monitor is paused or resumed through ``monitors.services`` (a real
 state change: incident, outbox, the owner's and the monitor's counters moved on commit). For
@@ -16,13 +16,17 @@ each change: the time from just before the service call to the moment each tab i
 received the new version (every dashboard tab; a monitor page's tab only for its own monitor's
 changes — the others rightly keep their version).
 
-Printed: requests, 304s and full answers; the CPU (utime + stime) of gunicorn (master and
-workers), Postgres (postmaster and backends) and Redis during the polling window, as % of one
-core, and the same with the tabs idle for the same time (what the updates cost is the
-difference); latency p50 / p99 / max over all (tab, change) pairs; the load average.
+Printed: requests, 304s and full answers; the CPU (utime + stime) of the web server ("web":
+granian's master and workers), Postgres (postmaster and backends) and Redis during the polling
+window, as % of one core, and the same with the tabs idle for the same time (what the updates cost
+is the difference); latency p50 / p99 / max over all (tab, change) pairs; the load average.
 
     .venv/bin/python bench/bench_live.py [--tabs 100] [--monitors 200] [--seconds 60] [--every 5]
-        [--monitor-tabs 0]
+        [--monitor-tabs 0] [--profile]
+
+``--profile`` serves bench/profiled_wsgi.py in place of growalert.wsgi and prints the workers'
+merged profile of the WSGI application (granian's HTTP handling, in Rust, is not in it); the CPU
+figures of such a run include the profiler's cost.
 """
 
 from __future__ import annotations
@@ -99,8 +103,8 @@ def sessions(owner: object, count: int) -> list[str]:
 
 
 def start_server(static_root: str, profiles: str | None = None) -> subprocess.Popen[bytes]:
-    """gunicorn as scripts/run_all.sh runs it; with ``profiles`` (a directory), profiling each
-    worker's request handling there (bench/gunicorn_profile.py)."""
+    """The web server as scripts/run_all.sh runs it; with ``profiles`` (a directory), profiling
+    each worker's WSGI calls there (bench/profiled_wsgi.py)."""
     env = common.production_env(
         DJANGO_STATIC_ROOT=static_root, **({"BENCH_PROFILE_DIR": profiles} if profiles else {})
     )
@@ -110,9 +114,9 @@ def start_server(static_root: str, profiles: str | None = None) -> subprocess.Po
         env=env,
         check=True,
     )
-    log = (common.LOG_DIR / "bench_live_gunicorn.log").open("wb")
-    config = Path(__file__).resolve().parent / "gunicorn_profile.py" if profiles else None
-    server = common.start_gunicorn(PORT, env, workers=2, threads=4, log=log, config=config)
+    log = (common.LOG_DIR / "bench_live_web.log").open("wb")
+    app = "bench.profiled_wsgi:application" if profiles else None
+    server = common.start_web_server(PORT, env, workers=2, threads=4, log=log, app=app)
     common.wait_ready(BASE)
     return server
 
@@ -121,9 +125,9 @@ def start_server(static_root: str, profiles: str | None = None) -> subprocess.Po
 
 
 def roots(server: subprocess.Popen[bytes], charts: bool) -> dict[str, list[int]]:
-    """gunicorn, Postgres and Redis: what a poll can cost, and InfluxDB when monitor pages
+    """The web server, Postgres and Redis: what a poll can cost, and InfluxDB when monitor pages
     fetch their charts (live answers have none)."""
-    found = common.service_roots({"gunicorn": [server.pid]})
+    found = common.service_roots({"web": [server.pid]})
     return {name: pids for name, pids in found.items() if charts or name != "influxd"}
 
 
@@ -296,7 +300,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="print the gunicorn workers' merged profile (slower: compare no CPU figure)",
+        help="print the web workers' merged WSGI profile (slower: compare no CPU figure)",
     )
     args = parser.parse_args()
 

@@ -1,16 +1,17 @@
 """Operations switched on vs off, in the same run: evaluations/s through real Celery workers and
-API requests/s through gunicorn under wrk, each with the CPU the work took.
+API requests/s through the web server (granian) under wrk, each with the CPU the work took.
 
 "on" is what docs/operations.md recommends for production: JSON logs (LOG_FORMAT=json, INFO)
 and OpenTelemetry traces sampled at 10 % (OTEL_TRACES_SAMPLER_ARG=0.1), exported over OTLP/HTTP
 to a receiver on loopback that parses every request (tests/observability/receivers.py). "off"
 is the default: plain logs at INFO, no tracing. Sentry is left out (it costs nothing until an
-error happens). Workers and gunicorn run as deployed: DEBUG off.
+error happens). Workers and the web server run as deployed: DEBUG off.
 
-Both modes' worker (prefork, WORKERS processes, a queue each) and both gunicorns (WORKERS
-workers) are started once and stay up; the run is PAIRS short off/on pairs, the order reversed
-every other pair, so the two halves of a pair see nearly the same machine. Each pair's on/off
-ratio is one sample; the median and the spread of those are reported, with each mode's median.
+Both modes' worker (prefork, WORKERS processes, a queue each) and both web servers (``python -m
+growalert.serve``: WORKERS workers of one WSGI thread each) are started once and stay up; the run is
+PAIRS short off/on pairs, the order reversed every other pair, so the two halves of a pair see
+nearly the same machine. Each pair's on/off ratio is one sample; the median and the spread of those
+are reported, with each mode's median.
 
 Evaluations: MONITORS monitors due at once, claimed and cut into batches here, one
 ``evaluate_monitors`` task per batch sent to the mode's worker; timed until every monitor has
@@ -24,7 +25,8 @@ API: ``GET /monitors?limit=50`` with token auth, as in bench_api.py, SECONDS of 
 
 CPU (utime + stime, /proc) per 1,000 evaluations: the worker's process tree, and Postgres,
 InfluxDB (the deployment's and the customers' influxd) and Redis (common.service_roots) while
-that half ran; per 1,000 requests: gunicorn's tree and the same services. On a shared machine
+that half ran; per 1,000 requests: the web server's tree (granian's master and workers) and
+the same services. On a shared machine
 the rates swing with what else runs; the CPU per unit of work much less, and its off/on is the
 throughput ratio of a deployment whose workers are CPU-bound.
 
@@ -139,7 +141,7 @@ def web(on: bool, otlp: OtlpReceiver) -> Iterator[tuple[str, int]]:
     env = common.production_env(mode_env(on, otlp), API_RATE_LIMIT="100000000/min")
     log_path = LOG / f"bench-observability-web-{label(on)}.log"
     out = open(log_path, "wb")  # noqa: SIM115
-    server = common.start_gunicorn(port, env, workers=WORKERS, log=out)
+    server = common.start_web_server(port, env, workers=WORKERS, threads=1, log=out)
     base = f"http://127.0.0.1:{port}"
     try:
         common.wait_ready(base)
@@ -192,8 +194,8 @@ def evaluations(ids: list[int], queue: str, pid: int) -> tuple[float, Cpu]:
 
 
 def requests(base: str, pid: int, token: str, seconds: int) -> tuple[float, Cpu]:
-    """wrk for ``seconds``: (requests/s, CPU ms per 1,000 requests of gunicorn's tree and of
-    each service)."""
+    """wrk for ``seconds``: (requests/s, CPU ms per 1,000 requests of the web server's tree and
+    of each service)."""
     auth = f"Authorization: Token {token}"
     cpu_before = cpu_now(pid)
     rps, _, _ = bench_api.wrk(f"{base}/monitors?limit=50", seconds, [auth])
@@ -272,7 +274,8 @@ def main() -> None:
     token = bench_api.seed()
     print(
         f"{monitors:,} monitors, batch size {settings.EVALUATION_BATCH_SIZE}, {WORKERS} worker "
-        f"processes / gunicorn workers, {pairs} pairs, wrk {seconds} s; load {os.getloadavg()}",
+        f"processes / web workers x 1 thread, {pairs} pairs, wrk {seconds} s; "
+        f"load {os.getloadavg()}",
         flush=True,
     )
     connection.close()

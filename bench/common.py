@@ -75,34 +75,39 @@ def production_env(base: Mapping[str, str] | None = None, /, **extra: str) -> di
     }
 
 
-def start_gunicorn(
+def start_web_server(
     port: int,
     env: Mapping[str, str],
     *,
     workers: int,
     threads: int = 1,
     log: IO[bytes] | None = None,
-    config: Path | None = None,
+    app: str | None = None,
     extra: Sequence[str] = (),
-    app: str = "growalert.wsgi",
 ) -> subprocess.Popen[bytes]:
-    """gunicorn serving growalert.wsgi on 127.0.0.1:``port`` (as scripts/run_all.sh does);
-    ``config`` replaces gunicorn.conf.py (bench/gunicorn_profile.py); ``extra``: more options;
-    ``app``: another WSGI application (bench/live_poll_floor.py)."""
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), app]
-    if config is not None:
-        command += ["--config", str(config)]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    if threads > 1:
-        command += ["--threads", str(threads)]
-    command += ["--log-level", "warning", *extra]
+    """The web server (granian: ``python -m growalert.serve``, as scripts/run_all.sh runs it)
+    on 127.0.0.1:``port``: ``workers`` worker processes x ``threads`` WSGI threads each (1: one
+    request in the application at a time per worker), ``env`` its whole environment, its output
+    to ``log`` (else ours). ``app``: another WSGI callable (``module:callable``, imported from
+    the checkout's root: bench/profiled_wsgi.py, bench/live_poll_floor.py); ``extra``: more
+    options (``--access-log``).
+
+    The process returned is granian's master; its workers are its children (forked), so the CPU
+    of the master's process tree is the server's."""
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "growalert.serve"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--threads", str(threads)]
+    if app is not None:
+        command += ["--app", app]
+    command += [*extra]
     return subprocess.Popen(
         command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT if log else None
     )
 
 
 def wait_ready(base: str, *, tries: int = 200) -> None:
-    """Until the server at ``base`` answers /healthz (gunicorn's workers are up)."""
+    """Until the server at ``base`` answers /healthz (a worker of the web server is up and has
+    imported the application)."""
     import httpx
 
     for _ in range(tries):

@@ -1,6 +1,8 @@
 """A WSGI application that answers every conditional request 304 and does nothing else: what
-gunicorn alone costs per live poll (``bench_live_poll.py --floor``), to set against the
-project's own 304 (growalert/pages/live_wsgi.py)."""
+the web server alone (granian, ``python -m growalert.serve --app
+bench.live_poll_floor:application``) costs per live poll (``bench_live_poll.py --floor``), to
+set against the project's own 304 (growalert/pages/live_wsgi.py). Its answers are lists, as
+live_wsgi's are: granian sends them in one piece."""
 
 from __future__ import annotations
 

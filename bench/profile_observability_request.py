@@ -1,9 +1,9 @@
 """CPU per API request with operations off and on, in one process per mode, without a server:
 what bench_observability.py's "API CPU per 1,000 requests" measures, less noisy, and profiled.
 
-Each mode runs in a fresh process (tracing is set up at import, as in a gunicorn worker) that
-imports growalert.wsgi with the mode's environment (DEBUG off, as bench_observability.py's
-gunicorn) and calls its WSGI application with ``GET /monitors?limit=50`` (token auth) REQUESTS
+Each mode runs in a fresh process (tracing is set up at import, as in a web server worker) that
+imports growalert.wsgi with the mode's environment (DEBUG off, as bench_observability.py's web
+server) and calls its WSGI application with ``GET /monitors?limit=50`` (token auth) REQUESTS
 times after a warm-up, timing ``time.process_time`` around the loop: every thread of the
 process is counted, the span exporter's included. The modes alternate for ROUNDS rounds (the
 order reversed every other round) and the medians are printed. On a shared machine one
@@ -66,8 +66,8 @@ def child(token: str, requests: int, profile_path: str) -> None:
             "wsgi.input": io.BytesIO(b""),
             "wsgi.errors": sys.stderr,
             "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
+            "wsgi.multithread": True,  # as granian's environ
+            "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
 
@@ -83,7 +83,7 @@ def child(token: str, requests: int, profile_path: str) -> None:
             pass
         close = getattr(body, "close", None)
         if close is not None:
-            close()  # what gunicorn does: request_finished, the span's end
+            close()  # what granian does: request_finished, the span's end
 
     for _ in range(200):  # warm-up: connections, caches, first imports
         one()

@@ -1,5 +1,5 @@
-"""WSGI entry point (gunicorn growalert.wsgi). gunicorn imports it in each worker after the
-fork (no preload_app), which is where tracing is set up: before the application is built, so
+"""WSGI entry point (``python -m growalert.serve``: granian). Each of the web server's workers
+imports it after the fork, which is where tracing is set up: before the application is built, so
 the Django instrumentation's middleware is in it. ``POST /ingest`` is answered in front of
 Django's middleware (devices/ingest/wsgi.py), and so is a live page's poll while nothing changed
 (growalert/pages/live_wsgi.py); every other request goes to Django."""

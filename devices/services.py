@@ -15,9 +15,8 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from billing.models import DeviceOrder
@@ -192,18 +191,31 @@ def _bounded(value: float | None, low: int, high: int) -> int | None:
     return int(min(max(round(value), low), high))
 
 
+_REPORTED_SQL = """
+    UPDATE devices_device AS d SET
+        last_seen_at = GREATEST(d.last_seen_at, r.seen_at),
+        battery = COALESCE(r.battery, d.battery),
+        rssi = COALESCE(r.rssi, d.rssi),
+        firmware = COALESCE(r.firmware, d.firmware)
+    FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[], %s::smallint[], %s::text[])
+        AS r(id, seen_at, battery, rssi, firmware)
+    WHERE d.id = r.id
+"""
+
+
 def devices_reported(reports: Mapping[int, Reported]) -> None:
-    """Applies what devices reported: one UPDATE per device, last_seen_at only moves forward.
-    Values out of range are clamped (a hostile device cannot break the row's constraints)."""
+    """Applies what devices reported, every device in one statement: last_seen_at only moves
+    forward (Postgres' GREATEST skips NULL: the first reading sets it), a value not reported
+    keeps the row's. Values out of range are clamped (a hostile device cannot break the row's
+    constraints)."""
+    if not reports:
+        return
+    ids, seen, batteries, rssis, firmwares = [], [], [], [], []
     for device_id, report in reports.items():
-        fields: dict[str, object] = {"last_seen_at": Greatest("last_seen_at", report.seen_at)}
-        battery = _bounded(report.battery, BATTERY_MIN, BATTERY_MAX)
-        rssi = _bounded(report.rssi, RSSI_MIN, RSSI_MAX)
-        if battery is not None:
-            fields["battery"] = battery
-        if rssi is not None:
-            fields["rssi"] = rssi
-        if report.firmware is not None:
-            fields["firmware"] = report.firmware[:MAX_FIRMWARE]
-        # Postgres' GREATEST skips NULL: the first reading sets last_seen_at.
-        Device.objects.filter(pk=device_id).update(**fields)
+        ids.append(device_id)
+        seen.append(report.seen_at)
+        batteries.append(_bounded(report.battery, BATTERY_MIN, BATTERY_MAX))
+        rssis.append(_bounded(report.rssi, RSSI_MIN, RSSI_MAX))
+        firmwares.append(None if report.firmware is None else report.firmware[:MAX_FIRMWARE])
+    with connection.cursor() as cursor:
+        cursor.execute(_REPORTED_SQL, [ids, seen, batteries, rssis, firmwares])

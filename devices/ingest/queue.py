@@ -56,6 +56,7 @@ CLAIM_IDLE_MS = 30_000
 ABANDONED_GROUP_MS = 300_000
 TRIM_EVERY_S = 0.2
 STATUS_EVERY_S = 5.0  # a device's row is written at most this often
+STATUSES_EVERY_S = 1.0  # the due rows are written together at most this often
 
 # KEYS: device requests, device points, account points, replay key ('' = unsigned), stream.
 # ARGV: request limit, device point limit, account point limit, points, replay ttl, max pending,
@@ -258,6 +259,11 @@ def trim(conn: redis.Redis) -> None:
 # ---------------------------------------------------------------- the flusher
 
 MAX_WRITE_BYTES = 4 * 1024 * 1024  # per /write request; InfluxDB's default limit is 25 MB
+# A round is cut for several writers only into parts of at least this size: InfluxDB's CPU per
+# point is flat from about 5,000 points a request on (bench/bench_influx_write_size.py), and a
+# request costs the flusher about 0.8 ms of Python whatever its size, so a small round cut in two
+# cost both sides more for nothing (at 10,000 readings/s: rounds of ~50 KB, 40 requests a second).
+SPLIT_BYTES = 256 * 1024
 _DROPPED = re.compile(r"dropped=([0-9]+)")
 _CONFLICT = re.compile(r'input field "([^"]+)" on measurement')
 _REASONS = (
@@ -344,16 +350,23 @@ class Flusher:
     """Moves batches from the stream to InfluxDB; ``flush_once`` is one round."""
 
     def __init__(
-        self, *, consumer: str | None = None, batch: int | None = None, writers: int | None = None
+        self,
+        *,
+        consumer: str | None = None,
+        batch: int | None = None,
+        writers: int | None = None,
+        split_bytes: int = SPLIT_BYTES,
     ) -> None:
         self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch or settings.INGEST_FLUSH_BATCH
         self.writers = max(1, writers or settings.INGEST_FLUSH_WRITERS)
+        self.split_bytes = max(1, split_bytes)
         self._pool = ThreadPoolExecutor(self.writers) if self.writers > 1 else None
         self.influx = hosted.client(timeout=10.0)
         self._reports: dict[int, services.Reported] = {}
         self._reported_at: dict[int, float] = {}
+        self._statuses_at = 0.0
         self._retry_pending = True  # our own pending entries first (a restart, a failure)
         self._trimmed_at = 0.0
         try:
@@ -420,17 +433,19 @@ class Flusher:
     def _write_all(self, by_database: dict[str, list[Entry]]) -> None:
         """Each account's entries, in requests of at most MAX_WRITE_BYTES, ``writers`` of them
         at a time (InfluxDB parses each request on one core; one flusher writing one request at
-        a time fell behind the web workers). A round of one account is cut in ``writers``
-        requests. What InfluxDB refuses is logged and counted (``refused``) and the rest is
-        written: a refusal is not retried (it would be refused again) and never holds up other
-        entries or accounts. Raises the first InfluxError once every request has ended."""
+        a time fell behind the web workers). A round of one account is cut in up to ``writers``
+        requests of at least ``split_bytes`` each. What InfluxDB refuses is logged and counted
+        (``refused``) and the rest is written: a refusal is not retried (it would be refused
+        again) and never holds up other entries or accounts. Raises the first InfluxError once
+        every request has ended."""
         jobs: list[tuple[str, list[Entry]]] = []
         for database, entries in by_database.items():
             hosted.ensure_database(database)
             size = sum(len(entry.lines) + 1 for entry in entries)
             longest = max(len(entry.lines) + 1 for entry in entries)
-            # a chunk closes above size / writers: at most ``writers`` of them
-            limit = min(MAX_WRITE_BYTES, size // self.writers + longest)
+            # a chunk closes above size / parts: at most ``writers`` of them
+            parts = max(1, min(self.writers, size // self.split_bytes))
+            limit = min(MAX_WRITE_BYTES, size // parts + longest)
             jobs += [(database, chunk) for chunk in _chunks(entries, limit)]
         if self._pool is None or len(jobs) == 1:
             for database, chunk in jobs:
@@ -487,8 +502,13 @@ class Flusher:
         self._reports[entry.device_id] = report
 
     def flush_statuses(self, *, force: bool = False) -> None:
-        """Writes the device rows that are due (at most one write per STATUS_EVERY_S each)."""
+        """Writes the device rows that are due (at most one write per STATUS_EVERY_S each), in
+        one statement, at most once a second: the rounds in between (tens a second under load)
+        each found a device or two due and wrote them in a statement of their own."""
         now = time.monotonic()
+        if not force and now - self._statuses_at < STATUSES_EVERY_S:
+            return
+        self._statuses_at = now
         due = {
             device_id: report
             for device_id, report in self._reports.items()

@@ -347,7 +347,7 @@ def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
     _, key = device
     for i in range(10):
         assert post(client, [_event(float(i)), _event(i + 0.5)], key=key).status_code == 202
-    flusher = queue.Flusher(consumer="test", writers=writers)
+    flusher = queue.Flusher(consumer="test", writers=writers, split_bytes=1)
     bodies: list[str] = []
     post_for_real = flusher._post
 
@@ -367,13 +367,35 @@ def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
 
 
 @pytest.mark.django_db
+def test_a_small_round_is_one_request_whatever_the_writers(client, owner, device, monkeypatch):
+    _, key = device
+    for i in range(10):
+        assert post(client, _event(float(i)), key=key).status_code == 202
+    flusher = queue.Flusher(consumer="test", writers=3)  # ~1 KB: far below SPLIT_BYTES
+    bodies: list[str] = []
+    post_for_real = flusher._post
+
+    def counted(database: str, body: str) -> None:
+        bodies.append(body)
+        post_for_real(database, body)
+
+    monkeypatch.setattr(flusher, "_post", counted)
+    try:
+        assert flusher.flush_once() == 10
+    finally:
+        flusher.close()
+    assert len(bodies) == 1
+    assert sorted(r["temperature"] for r in rows(owner.pk)) == [float(i) for i in range(10)]
+
+
+@pytest.mark.django_db
 def test_concurrent_writes_keep_every_batch_when_one_request_fails(
     client, owner, device, monkeypatch
 ):
     _, key = device
     for i in range(4):
         assert post(client, _event(float(i)), key=key).status_code == 202
-    flusher = queue.Flusher(consumer="test", writers=2)
+    flusher = queue.Flusher(consumer="test", writers=2, split_bytes=1)
     post_for_real, calls = flusher._post, []
 
     def second_fails(database: str, body: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from devices import hosted, keys, services
-from devices.models import Device
+from devices.models import MAX_FIRMWARE, Device
 from monitors.influxdb import connect
 from monitors.models import Source
 
@@ -100,3 +100,29 @@ def test_reported_status_moves_last_seen_forward_and_clamps_values(django_user_m
     device.refresh_from_db()
     assert device.last_seen_at == later
     assert (device.battery, device.rssi, device.firmware) == (50, -150, "1.2")
+
+
+@pytest.mark.django_db
+def test_reports_of_many_devices_are_one_statement(django_user_model, django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    owner = django_user_model.objects.create_user("grower", "g@example.com", "pw-long-enough")
+    first, _ = services.device_add(owner=owner, name="never seen")
+    second, _ = services.device_add(owner=owner, name="seen")
+    services.devices_reported(
+        {second.pk: services.Reported(seen_at=datetime(2026, 1, 5, tzinfo=UTC), rssi=-70.0)}
+    )
+    seen = datetime(2026, 1, 3, tzinfo=UTC)
+    with django_assert_num_queries(1):
+        services.devices_reported(
+            {
+                first.pk: services.Reported(seen_at=seen, battery=49.6, firmware="x" * 500),
+                second.pk: services.Reported(seen_at=seen, battery=-5.0),
+            }
+        )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.last_seen_at, first.battery, first.rssi) == (seen, 50, None)
+    assert len(first.firmware) == MAX_FIRMWARE
+    assert second.last_seen_at == datetime(2026, 1, 5, tzinfo=UTC)  # never moves back
+    assert (second.battery, second.rssi, second.firmware) == (0, -70, "")

@@ -454,6 +454,10 @@ INGEST_FLUSH_WRITERS: int = env.int("INGEST_FLUSH_WRITERS", default=2)
 ARRIVAL_EVALUATION: bool = env.bool("ARRIVAL_EVALUATION", default=True)
 ARRIVAL_SHARDS: int = env.int("ARRIVAL_SHARDS", default=1)
 ARRIVAL_BATCH: int = env.int("ARRIVAL_BATCH", default=1000)
+# After a read that was not full, an evaluator waits up to this long before the next, so that a
+# read carries several batches (each read costs two Redis round trips and its bookkeeping,
+# whatever it carries); 0 reads again at once. Bounded: it adds at most this to the latency.
+ARRIVAL_GATHER_MS: int = min(max(env.int("ARRIVAL_GATHER_MS", default=20), 0), 200)
 # Demo mode (make run): beat keeps the demo account's GRO-01 devices posting to /ingest.
 GROWALERT_DEMO: bool = env.bool("GROWALERT_DEMO", default=False)
 # The demo's devices post to this URL (scripts/run_all.sh sets it to the running web server);

@@ -792,10 +792,17 @@ class ArrivalEvaluator:
     def _loop(self, stop: threading.Event | None, pauses: FullCollections) -> None:
         backoff = 0.5
         stats = Stats()
+        gather = settings.ARRIVAL_GATHER_MS / 1000
+        wait_for = stop.wait if stop is not None else time.sleep
         while not (stop is not None and stop.is_set()):
             try:
-                stats.add(self.evaluate_once(block_ms=BLOCK_MS))
+                began = time.monotonic()
+                done = self.evaluate_once(block_ms=BLOCK_MS)
+                stats.add(done)
                 self.settle()
+                rest = gather - (time.monotonic() - began)
+                if 0 < done.entries < self.batch and rest > 0:
+                    wait_for(rest)  # let the next read carry more than one batch
                 if stats.due():
                     line = f"{stats.line()}; full collections {pauses.line()}"
                     logger.info("arrival evaluator, shard %d: %s", self.shard, line)

@@ -183,3 +183,45 @@ def test_a_read_refreshes_at_most_its_share_of_due_rows_the_longest_unwritten_fi
     for monitor in monitors:
         monitor.refresh_from_db()
     assert [m.last_value for m in monitors] == [21.0, 21.0, 21.0]
+
+
+class _Stop:
+    """A stop event for ``_loop`` that ends it after the given rounds and records its waits."""
+
+    def __init__(self, rounds: int) -> None:
+        self.left = rounds
+        self.waits: list[float] = []
+
+    def is_set(self) -> bool:
+        return self.left <= 0
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        return False
+
+
+@pytest.mark.parametrize(
+    ("gather_ms", "entries", "waits"),
+    [
+        (20, 3, True),  # a read that was not full: the next one waits to carry more
+        (20, 1000, False),  # a full read: the stream is behind, read again at once
+        (20, 0, False),  # nothing came within the block: read again at once
+        (0, 3, False),  # gathering switched off
+    ],
+)
+def test_after_a_read_that_was_not_full_the_next_waits_up_to_the_gather_time(
+    evaluator, monkeypatch, gather_ms, entries, waits
+):
+    monkeypatch.setattr(settings, "ARRIVAL_GATHER_MS", gather_ms)
+    stop = _Stop(rounds=3)
+
+    def read_once(**kwargs: Any) -> evaluator_module.Round:
+        stop.left -= 1
+        return evaluator_module.Round(entries=entries)
+
+    monkeypatch.setattr(evaluator, "evaluate_once", read_once)
+    monkeypatch.setattr(evaluator, "settle", lambda: None)
+    evaluator.batch = 1000
+    evaluator._loop(stop, evaluator_module.FullCollections())
+    assert len(stop.waits) == (3 if waits else 0)
+    assert all(0 < seconds <= gather_ms / 1000 for seconds in stop.waits)

@@ -339,6 +339,19 @@ def test_a_batch_is_kept_while_influxdb_refuses_it(client, owner, device, settin
     assert [r["temperature"] for r in rows(owner.pk)] == [8.0]
 
 
+def posted_bodies(flusher: queue.Flusher, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bodies of the flusher's /write requests, as they are posted (each still written)."""
+    bodies: list[str] = []
+    post_for_real = flusher._post
+
+    def counted(database: str, body: str) -> None:
+        bodies.append(body)
+        post_for_real(database, body)
+
+    monkeypatch.setattr(flusher, "_post", counted)
+    return bodies
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("writers", [1, 3])
 def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
@@ -348,14 +361,7 @@ def test_a_round_of_one_account_is_written_in_as_many_requests_as_writers(
     for i in range(10):
         assert post(client, [_event(float(i)), _event(i + 0.5)], key=key).status_code == 202
     flusher = queue.Flusher(consumer="test", writers=writers, split_bytes=1)
-    bodies: list[str] = []
-    post_for_real = flusher._post
-
-    def counted(database: str, body: str) -> None:
-        bodies.append(body)
-        post_for_real(database, body)
-
-    monkeypatch.setattr(flusher, "_post", counted)
+    bodies = posted_bodies(flusher, monkeypatch)
     try:
         assert flusher.flush_once() == 10
     finally:
@@ -372,14 +378,7 @@ def test_a_small_round_is_one_request_whatever_the_writers(client, owner, device
     for i in range(10):
         assert post(client, _event(float(i)), key=key).status_code == 202
     flusher = queue.Flusher(consumer="test", writers=3)  # ~1 KB: far below SPLIT_BYTES
-    bodies: list[str] = []
-    post_for_real = flusher._post
-
-    def counted(database: str, body: str) -> None:
-        bodies.append(body)
-        post_for_real(database, body)
-
-    monkeypatch.setattr(flusher, "_post", counted)
+    bodies = posted_bodies(flusher, monkeypatch)
     try:
         assert flusher.flush_once() == 10
     finally:

@@ -3,7 +3,7 @@ scripts/run_all.sh, the Dockerfile and docker-compose.yml run it).
 
 granian answers HTTP in Rust and calls the WSGI application from a pool of blocking threads per
 worker process. It replaced gunicorn's threaded worker, whose Python request machinery was about
-half of the web process's CPU for ``POST /ingest`` (docs/devices.md "Throughput"). Each worker
+half of the web process's CPU for ``POST /ingest`` (docs/devices.md "The web server"). Each worker
 process imports ``growalert.wsgi`` itself, after the fork, which is where tracing is set up.
 
 The access log (``--access-log``) is granian's, through Python logging with the project's

@@ -19,7 +19,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-LIVE_PREFIX = "/app/live/"  # growalert/pages/live_wsgi.py
+# live_wsgi.PREFIX, not imported: the master process configures logging (this filter) without
+# Django set up, and live_wsgi needs it. tests/growalert/test_serve.py holds the two equal.
+LIVE_PREFIX = "/app/live/"
 ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
 
 

@@ -11,6 +11,7 @@ import logging.config
 import pytest
 
 from growalert import serve
+from growalert.pages import live_wsgi
 
 
 def access_record(status: int, path: str) -> logging.LogRecord:
@@ -38,6 +39,10 @@ def access_record(status: int, path: str) -> logging.LogRecord:
 )
 def test_only_an_unchanged_live_poll_is_left_out(status: int, path: str, kept: bool) -> None:
     assert serve.SkipUnchangedLivePolls().filter(access_record(status, path)) is kept
+
+
+def test_the_filter_knows_the_live_pages_prefix() -> None:
+    assert serve.LIVE_PREFIX == live_wsgi.PREFIX
 
 
 @pytest.mark.parametrize("option", ["--workers", "--threads"])

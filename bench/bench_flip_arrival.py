@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -285,6 +286,7 @@ def main() -> None:
         accepted: list[float] = []
         write_at: dict[int, float] = {}  # monitor -> POST start of the changed reading
         lost = 0
+        slowest: dict[str, list[float]] = {"fired": [], "resolved": []}  # per round
         order = list(range(devices))
         random.Random(18).shuffle(order)
         for r in range(ROUNDS):
@@ -299,6 +301,16 @@ def main() -> None:
                 with sender.lock:
                     written = {ids[d]: sender.written.get(d) for d in chosen}
                 got = [arrived[m] - since for m in monitors if m in arrived]
+                slowest[kind].append(
+                    max(
+                        (
+                            arrived[m] - at[0]
+                            for m in monitors
+                            if m in arrived and (at := written[m]) is not None
+                        ),
+                        default=float("nan"),
+                    )
+                )
                 lost += len(monitors) - len(got)
                 (flip_fired if on else flip_resolved).extend(got)
                 for m in monitors:
@@ -318,20 +330,21 @@ def main() -> None:
                 "notification_id", "started_at"
             )
         )
-        evaluated: list[float] = []
-        delivered: list[float] = []
-        picked: list[float] = []  # outbox row -> send started (commit, queue hop, claim)
-        sending: list[float] = []  # send started -> arrival
+        # each hop of the changed readings, by event (fired, resolved)
+        evaluated: dict[str, list[float]] = defaultdict(list)
+        delivered: dict[str, list[float]] = defaultdict(list)
+        picked: dict[str, list[float]] = defaultdict(list)  # outbox row -> send started
+        sending: dict[str, list[float]] = defaultdict(list)  # send started -> arrival
         with receiver.lock:
             for pk, key, created, monitor_id, event in rows:
                 post_at = write_at.get(monitor_id * 2 + (0 if event == "fired" else 1))
                 if key in receiver.received and post_at is not None:
-                    evaluated.append(created.timestamp() - post_at)
-                    delivered.append(receiver.received[key] - created.timestamp())
+                    evaluated[event].append(created.timestamp() - post_at)
+                    delivered[event].append(receiver.received[key] - created.timestamp())
                     started = first_attempt.get(pk)
                     if started is not None:
-                        picked.append(started.timestamp() - created.timestamp())
-                        sending.append(receiver.received[key] - started.timestamp())
+                        picked[event].append(started.timestamp() - created.timestamp())
+                        sending[event].append(receiver.received[key] - started.timestamp())
     finally:
         beat.stopping.set()
         sender.stopping.set()
@@ -352,12 +365,19 @@ def main() -> None:
     print("  " + figures("resolved write -> arrival", write_resolved))
     print("  " + figures("fired    flip  -> arrival (incl. wait for next send)", flip_fired))
     print("  " + figures("resolved flip  -> arrival (incl. wait for next send)", flip_resolved))
+    for kind, per_round in slowest.items():
+        shown = ", ".join(f"{s * 1000:.0f}" for s in per_round)
+        print(f"  {kind:8} slowest write -> arrival of each round: {shown} ms")
     print("  breakdown of the changed readings (fired and resolved):")
     print("    " + figures("write -> 202 (in the stream)", accepted))
-    print("    " + figures("write -> outbox row written (evaluated)", evaluated))
-    print("    " + figures("outbox row -> webhook arrival (commit, queue, send)", delivered))
-    print("      " + figures("outbox row -> send started (commit, queue, claim)", picked))
-    print("      " + figures("send started -> webhook arrival", sending))
+    for kind in ("fired", "resolved"):
+        print(f"    {kind}:")
+        print("      " + figures("write -> outbox row written (evaluated)", evaluated[kind]))
+        hop = "outbox row -> webhook arrival (commit, queue, send)"
+        print("      " + figures(hop, delivered[kind]))
+        hop = "outbox row -> send started (commit, queue, claim)"
+        print("        " + figures(hop, picked[kind]))
+        print("        " + figures("send started -> webhook arrival", sending[kind]))
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {t1 - t0:.0f} s: {readings:,} readings accepted "

@@ -8,14 +8,17 @@ payload). Query logging is off (``DEBUG`` False), as in a deployed worker; the f
 a warm-up (the pool's threads, Redis connections and TLS context are made then).
 
     .venv/bin/python bench/profile_burst.py [N] [--rounds R] [--concurrency C]
+        [--keep-alive] [--tls]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,6 +32,17 @@ parser = argparse.ArgumentParser()
 parser.add_argument("n", nargs="?", type=int, default=100)
 parser.add_argument("--rounds", type=int, default=10)
 parser.add_argument("--concurrency", type=int, default=0, help="NOTIFY_BURST_CONCURRENCY")
+parser.add_argument(
+    "--keep-alive",
+    action="store_true",
+    help="the receiver keeps connections open (HTTP/1.1), as most production receivers do",
+)
+parser.add_argument(
+    "--tls",
+    action="store_true",
+    help="https to the receiver (a certificate made for this run with openssl, trusted by "
+    "the sender for this run only)",
+)
 ARGS = parser.parse_args()
 env = {"WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": "true", "NOTIFY_RECEIVER_CONCURRENCY": "1000"}
 if ARGS.concurrency:
@@ -54,6 +68,8 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = sys.argv[2]
+
     def log_message(self, *args):
         pass
 
@@ -63,8 +79,34 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+if len(sys.argv) > 3:  # certificate and key: https
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 """
+
+
+def certificate(directory: str) -> list[str]:
+    """A self-signed certificate for ``localhost`` and its key; the sender's TLS context (one
+    per process, ``http.ssl_context``) trusts it for this run."""
+    cert, key = f"{directory}/cert.pem", f"{directory}/key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key),
+            *("-out", cert, "-days", "1", "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    trusted = ssl.create_default_context(cafile=cert)
+    http._built_once = lambda: trusted  # type: ignore[assignment]
+    return [cert, key]
+
 
 spent: defaultdict[str, float] = defaultdict(float)
 _lock = threading.Lock()
@@ -99,10 +141,13 @@ def main() -> None:
     for owner, name, label in PHASES:
         timed(owner, name, label)
     port = common.free_port()
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
+    protocol = "HTTP/1.1" if ARGS.keep_alive else "HTTP/1.0"
+    tls = certificate(tempfile.mkdtemp()) if ARGS.tls else []
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port), protocol, *tls])
     time.sleep(0.5)
+    url = f"https://localhost:{port}/hook" if tls else f"http://127.0.0.1:{port}/hook"
     owner, source = common.customer_source("bench-burst", "bench_burst")  # never queried
-    owner, channel = common.webhook_channel("bench-burst", f"http://127.0.0.1:{port}/hook")
+    owner, channel = common.webhook_channel("bench-burst", url)
     monitor = common.monitor(owner, source, "bench burst", "d0", critical=30.0)
     monitor.save()
     cpu = wall = 0.0
@@ -133,7 +178,9 @@ def main() -> None:
     sends = ARGS.rounds * ARGS.n
     print(
         f"profile_burst: {ARGS.rounds} bursts of {ARGS.n}, "
-        f"NOTIFY_BURST_CONCURRENCY={settings.NOTIFY_BURST_CONCURRENCY}, pid {os.getpid()}"
+        f"NOTIFY_BURST_CONCURRENCY={settings.NOTIFY_BURST_CONCURRENCY}, receiver {protocol}"
+        f"{' over TLS' if tls else ''}, "
+        f"pid {os.getpid()}"
     )
     print(f"  process CPU per notification  {cpu / sends * 1000:6.2f} ms")
     print(f"  burst wall time (claim to last record)  {wall / ARGS.rounds * 1000:6.0f} ms")

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init, worker_process_shutdown
+from celery.signals import celeryd_init, worker_init, worker_process_shutdown
 from kombu import Exchange, Queue
 
 from observability import celery_signals
@@ -54,6 +54,16 @@ celery_signals.connect_tracing()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
 def _declare_queues(conf: Any = None, **kwargs: Any) -> None:
     """Celery's documented hook for a worker's configuration, run before it subscribes."""
     conf.task_queues = declared_queues()
+
+
+@worker_init.connect
+def _warm_up(**kwargs: Any) -> None:
+    """The first send's one-time costs (the URLconf, the TLS context, Redis) paid before the
+    worker consumes (``monitors.notify.warmup``); after Celery's Django fix-up set Django up
+    (connected first, when the app was made). A prefork pool's children inherit them."""
+    from monitors.notify import warmup
+
+    warmup.warm_up()
 
 
 app.conf.beat_schedule = {

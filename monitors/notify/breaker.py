@@ -139,6 +139,11 @@ def _redis() -> redis.Redis:
         return _client
 
 
+def connect() -> None:
+    """Opens the process's connection to Redis now (a worker's start: ``notify.warmup``)."""
+    _redis().ping()
+
+
 def receiver_of(channel: Channel) -> str | None:
     """The receiver a channel's sends go to, or None for kinds not limited here."""
     part = HTTP_KINDS.get(channel.kind)

@@ -29,6 +29,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the sender's address and port: one per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -44,7 +45,9 @@ class _Server(ThreadingHTTPServer):
 class Receiver:
     """An HTTP server on loopback. ``script`` is the list of status codes to answer with, in
     order (the last one repeats); ``hang`` seconds delays every answer. ``in_flight`` counts
-    the requests being answered (one whose sender hung up no longer counts)."""
+    the requests being answered (one whose sender hung up no longer counts). ``keep_alive``:
+    answers in HTTP/1.1 and keeps each connection open for the next request, as most
+    production receivers do (by default HTTP/1.0, one request per connection)."""
 
     script: list[int] = field(default_factory=lambda: [200])
     hang: float = 0.0
@@ -52,12 +55,15 @@ class Receiver:
     accepted: list[Received] = field(default_factory=list)  # those answered 2xx
     in_flight: int = 0  # requests being answered now
     max_in_flight: int = 0  # the most at once
+    keep_alive: bool = False
 
     def __post_init__(self) -> None:
         receiver = self
         self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -73,7 +79,7 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                hit = Received(self.path, dict(self.headers), body)
+                hit = Received(self.path, dict(self.headers), body, self.client_address[:2])
                 with receiver.lock:
                     receiver.hits.append(hit)
                     receiver.in_flight += 1

@@ -1,0 +1,40 @@
+"""A worker pays the first send's one-time costs when it starts, not during the first alert.
+
+A fresh process's first delivery of a firing notification took ~200 ms of CPU against ~4 ms
+for the next ones (``bench/profile_burst.py``'s set-up, one webhook, loopback receiver): most
+of it loading the URLconf (every app's views and serializers) for the first acknowledgement
+link, ~150 ms; then the verifying TLS context (~13 ms) and the connection to Redis for the
+receiver limits. The first round of alerts after a deploy or a restart waited for all of it
+(the flip bench's first round: its slowest webhook 380-770 ms after the reading, later rounds
+70-280 ms). Run once per worker before it consumes (``growalert/celery.py``: Celery's
+``worker_init``, in the main process before a prefork pool forks, so its children inherit what
+was imported and built). Nothing here may stop a worker from starting: Redis may be down, and
+the limits already send without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from django.urls import get_resolver
+
+from monitors.notify import breaker, http
+
+logger = logging.getLogger(__name__)
+
+
+def warm_up() -> float:
+    """Loads and builds what the first send needs; returns the seconds it took."""
+    began = time.perf_counter()
+    get_resolver().url_patterns  # noqa: B018 (imports every URLconf module and view)
+    get_resolver().reverse_dict  # noqa: B018 (the reverse index the links are built with)
+    http.ssl_context()
+    try:
+        breaker.connect()
+    except redis.RedisError as exc:
+        logger.warning("receiver limits: Redis not reachable at start (%s)", exc)
+    took = time.perf_counter() - began
+    logger.info("ready to send: warmed up in %.0f ms", took * 1000)
+    return took

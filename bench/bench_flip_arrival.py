@@ -285,6 +285,7 @@ def main() -> None:
         write_resolved: list[float] = []
         accepted: list[float] = []
         write_at: dict[int, float] = {}  # monitor -> POST start of the changed reading
+        round_of: dict[int, int] = {}  # the same key -> its round
         lost = 0
         slowest: dict[str, list[float]] = {"fired": [], "resolved": []}  # per round
         order = list(range(devices))
@@ -319,6 +320,7 @@ def main() -> None:
                         (write_fired if on else write_resolved).append(arrived[m] - post_at)
                         accepted.append(answered_at - post_at)
                         write_at[m * 2 + (0 if on else 1)] = post_at
+                        round_of[m * 2 + (0 if on else 1)] = r
                 if on:
                     time.sleep(HOLD)
         time.sleep(2)  # a late duplicate would show up by now
@@ -335,6 +337,10 @@ def main() -> None:
         delivered: dict[str, list[float]] = defaultdict(list)
         picked: dict[str, list[float]] = defaultdict(list)  # outbox row -> send started
         sending: dict[str, list[float]] = defaultdict(list)  # send started -> arrival
+        # the slowest of each hop per round, by event: (written, picked, sent) in ms
+        hops: dict[str, list[list[float]]] = {
+            kind: [[0.0, 0.0, 0.0] for _ in range(ROUNDS)] for kind in ("fired", "resolved")
+        }
         with receiver.lock:
             for pk, key, created, monitor_id, event in rows:
                 post_at = write_at.get(monitor_id * 2 + (0 if event == "fired" else 1))
@@ -345,6 +351,11 @@ def main() -> None:
                     if started is not None:
                         picked[event].append(started.timestamp() - created.timestamp())
                         sending[event].append(receiver.received[key] - started.timestamp())
+                        slowest_hops = hops[event][round_of[monitor_id * 2 + (event != "fired")]]
+                        for i, took in enumerate(
+                            (evaluated[event][-1], picked[event][-1], sending[event][-1])
+                        ):
+                            slowest_hops[i] = max(slowest_hops[i], took * 1000)
     finally:
         beat.stopping.set()
         sender.stopping.set()
@@ -378,6 +389,8 @@ def main() -> None:
         hop = "outbox row -> send started (commit, queue, claim)"
         print("        " + figures(hop, picked[kind]))
         print("        " + figures("send started -> webhook arrival", sending[kind]))
+        shown = ", ".join("/".join(f"{ms:.0f}" for ms in each) for each in hops[kind])
+        print(f"      slowest of each round (evaluated / send started / arrived): {shown} ms")
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {t1 - t0:.0f} s: {readings:,} readings accepted "

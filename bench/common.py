@@ -220,11 +220,15 @@ class LoopbackReceiver:
     and the request handed to ``post`` with its idempotency key. Subclasses set their own state
     before calling ``__init__`` (it starts serving)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # keep_alive: HTTP/1.1, each connection kept for the next request, as most
+            # production receivers do; by default one request per connection (HTTP/1.0)
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -253,11 +257,13 @@ class ArrivalReceiver(LoopbackReceiver):
     """Records when each idempotency key first arrives (by ``clock``); a key seen again is
     counted as a duplicate."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, keep_alive: bool = False
+    ) -> None:
         self.clock = clock
         self.received: dict[str, float] = {}
         self.duplicates = 0
-        super().__init__()
+        super().__init__(keep_alive=keep_alive)
 
     def post(self, request: BaseHTTPRequestHandler, key: str) -> None:
         now = self.clock()
@@ -304,10 +310,12 @@ def monitor(owner: Any, source: Source, name: str, device: str, **fields: Any) -
 
 class FlipReceiver(ArrivalReceiver):
     """The flip benches' webhook sink: arrival time (time.time, compared with the flip times)
-    of each idempotency key."""
+    of each idempotency key. It keeps connections open (HTTP/1.1) like the receivers alerts
+    go to in production (and Alertmanager's Go client keeps its own); until 2026-12-03 evening
+    it answered HTTP/1.0, one request per connection."""
 
     def __init__(self) -> None:
-        super().__init__(clock=time.time)
+        super().__init__(clock=time.time, keep_alive=True)
 
     def arrivals(self, kind: str) -> dict[int, float]:
         """First arrival per monitor id of events ``kind`` (keys ``m<id>:v<n>:<kind>:c<id>``)."""

@@ -8,8 +8,9 @@ receiver limits. The first round of alerts after a deploy or a restart waited fo
 (the flip bench's first round: its slowest webhook 380-770 ms after the reading, later rounds
 70-280 ms). Run once per worker before it consumes (``growalert/celery.py``: Celery's
 ``worker_init``, in the main process before a prefork pool forks, so its children inherit what
-was imported and built). Nothing here may stop a worker from starting: Redis may be down, and
-the limits already send without it.
+was imported and built); the arrival evaluator does the same for the links it writes into
+notifications (its first firing round waited for the URLconf too). Nothing here may stop a
+worker from starting: Redis may be down, and the limits already send without it.
 """
 
 from __future__ import annotations
@@ -25,16 +26,25 @@ from monitors.notify import breaker, http
 logger = logging.getLogger(__name__)
 
 
-def warm_up() -> float:
-    """Loads and builds what the first send needs; returns the seconds it took."""
+def warm_up(*, send: bool = True) -> float:
+    """Loads and builds what the first notification needs; returns the seconds it took.
+    ``send=False``: only what writing one needs (its links), for a process that decides but
+    does not send (the arrival evaluator)."""
     began = time.perf_counter()
+    load_links()
+    if send:
+        http.ssl_context()
+        try:
+            breaker.connect()
+        except redis.RedisError as exc:
+            logger.warning("receiver limits: Redis not reachable at start (%s)", exc)
+    took = time.perf_counter() - began
+    logger.info("ready to notify: warmed up in %.0f ms", took * 1000)
+    return took
+
+
+def load_links() -> None:
+    """The URLconf and its reverse index: a notification's links (its monitor's page, the
+    acknowledgement link) are built with ``reverse``."""
     get_resolver().url_patterns  # noqa: B018 (imports every URLconf module and view)
     get_resolver().reverse_dict  # noqa: B018 (the reverse index the links are built with)
-    http.ssl_context()
-    try:
-        breaker.connect()
-    except redis.RedisError as exc:
-        logger.warning("receiver limits: Redis not reachable at start (%s)", exc)
-    took = time.perf_counter() - began
-    logger.info("ready to send: warmed up in %.0f ms", took * 1000)
-    return took

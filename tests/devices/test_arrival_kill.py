@@ -87,6 +87,8 @@ def test_an_evaluator_killed_before_its_commit_loses_no_evaluation(client, owner
             process.kill()
         log.close()
     assert not Notification.objects.filter(monitor=monitor).exists()
+    # it loaded its notifications' links before reading (monitors/notify/warmup.py)
+    assert b"ready to notify: warmed up" in (ROOT / ".local/log/test-arrival-kill.log").read_bytes()
 
     successor = ArrivalEvaluator(consumer="successor")
     try:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.arrival.evaluator import ArrivalEvaluator
+from monitors.notify import warmup
 
 
 class Command(BaseCommand):
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             evaluator = ArrivalEvaluator(shard=options["shard"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        warmup.warm_up(send=False)  # the first firing round does not wait for the URLconf
         name = f"{evaluator.consumer} (shard {evaluator.shard})"
         self.stdout.write(f"arrival evaluator {name} running")
         try:

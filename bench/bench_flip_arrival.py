@@ -26,8 +26,9 @@ worker (threads) on private queues; beat's part (the dispatcher every second, th
    (from the start of the POST that carried the changed reading: what the path itself adds),
    lost and duplicated; and the breakdown write -> 202 (in the stream), 202 -> outbox row
    written (evaluation, in the evaluator's transaction), outbox row -> arrival (commit,
-   delivery queue, send). The evaluator's own log lines (read -> decided -> committed per
-   stream read) are printed too.
+   delivery queue, send), and the slowest of each hop in each round. The evaluator's own log
+   lines (read -> decided -> committed per stream read) are printed too. BENCH_QUIET seconds
+   without a flip before the middle round show whether a quiet spell slows the next alert.
 
     .venv/bin/python bench/bench_flip_arrival.py [N]
 """
@@ -86,6 +87,9 @@ WARMUP = float(os.environ.get("BENCH_WARMUP", "20"))
 GROUP = int(os.environ.get("BENCH_GROUP", "100"))
 SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
 HOLD = 3.0
+# Seconds of steady readings without a flip before the middle round: does a quiet spell (the
+# usual state of a deployment between alerts) make the next round slow, as the first is?
+QUIET = float(os.environ.get("BENCH_QUIET", "0"))
 EVAL_PROCESSES = int(os.environ.get("BENCH_EVAL_PROCESSES", "1"))
 DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
 USER = "bench-flip-arrival"
@@ -293,7 +297,7 @@ def main() -> None:
         for r in range(ROUNDS):
             chosen = order[(r * K) % devices : (r * K) % devices + K]
             monitors = {ids[d] for d in chosen}
-            time.sleep(random.uniform(0.0, 1.0))
+            time.sleep(random.uniform(0.0, 1.0) + (QUIET if r == ROUNDS // 2 else 0.0))
             for kind, on in (("fired", True), ("resolved", False)):
                 since = time.time()
                 sender.flip(chosen, on=on)

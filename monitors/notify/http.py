@@ -5,9 +5,10 @@ resolved once and the connection pinned to the checked address).
 
 Connections are kept between sends to the same receiver (HTTP keep-alive, ``_Clients``): a
 burst to one endpoint, or a receiver's next alert within a few seconds, skips the TCP (and TLS)
-handshake. Measured on loopback over plain HTTP (``bench/profile_burst.py --keep-alive``):
-1.1-1.2 ms of CPU per request with a new connection each, 0.6 ms on a kept one; over TLS a
-handshake costs the sender more than the whole request. One client per receiver name *and*
+handshake. Measured on loopback, one request after another: over https 2.7-3.0 ms of CPU per
+request with a new connection each, 0.5-0.6 ms on a kept one (over http 1.1 and 0.5 ms); in
+bursts of 100 (``bench/profile_burst.py --keep-alive --tls``) the delivery process's CPU per
+notification about halved (docs/notifications.md). One client per receiver name *and*
 checked address: connections are never shared between two names that resolve to one address
 (each was verified against its own name), and a name that resolves elsewhere gets new ones.
 """

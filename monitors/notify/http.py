@@ -187,7 +187,11 @@ class _Clients:
             if now - self._swept >= SWEEP_EVERY_S:
                 self._swept = now
                 closing += self._drop(
-                    [k for k, kept in self._kept.items() if now - kept.last_used > KEEPALIVE_S]
+                    [
+                        k
+                        for k, kept in self._kept.items()
+                        if kept.users == 0 and now - kept.last_used > KEEPALIVE_S
+                    ]
                 )
             kept = self._kept.get(key)
             if kept is None:

@@ -115,3 +115,18 @@ def test_a_forked_child_does_not_use_its_parents_connections(kept, monkeypatch):
 
     first, second = _ports(kept)
     assert first != second
+
+
+def test_a_request_longer_than_the_keep_alive_time_keeps_its_client(monkeypatch):
+    monkeypatch.setattr(http, "KEEPALIVE_S", 0.05)
+    monkeypatch.setattr(http, "SWEEP_EVERY_S", 0.0)
+    clients = http._Clients()
+
+    with clients.using(("http", "slow.example", "127.0.0.1:1")) as slow:
+        time.sleep(0.1)  # a slow receiver's answer
+        with clients.using(("http", "other.example", "127.0.0.1:1")):
+            pass  # a sweep runs meanwhile
+    with clients.using(("http", "slow.example", "127.0.0.1:1")) as again:
+        assert again is slow  # its connection goes on serving the receiver
+    assert not slow.is_closed
+    clients.close_all()

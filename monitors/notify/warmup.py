@@ -4,9 +4,9 @@ A fresh process's first delivery of a firing notification took ~200 ms of CPU ag
 for the next ones (``bench/profile_burst.py``'s set-up, one webhook, loopback receiver): most
 of it loading the URLconf (every app's views and serializers) for the first acknowledgement
 link, ~150 ms; then the verifying TLS context (~13 ms) and the connection to Redis for the
-receiver limits. The first round of alerts after a deploy or a restart waited for all of it
-(the flip bench's first round: its slowest webhook 380-770 ms after the reading, later rounds
-70-280 ms). Run once per worker before it consumes (``growalert/celery.py``: Celery's
+receiver limits. The first round of alerts after a deploy or a restart waited for all of it;
+it is part, not all, of why the flip bench's first round is its slowest (docs/arrival.md,
+"The first round"). Run once per worker before it consumes (``growalert/celery.py``: Celery's
 ``worker_init``, in the main process before a prefork pool forks, so its children inherit what
 was imported and built); the arrival evaluator does the same for the links it writes into
 notifications (its first firing round waited for the URLconf too). Nothing here may stop a

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis.commands.core import Script
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -123,8 +124,19 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) * tonumber(ARGV[5]) + 86400000)
 return opened
 """
 
+# Connections to Redis per process. A burst's threads (``NOTIFY_BURST_CONCURRENCY``, 100) each
+# run two short scripts per send, one thread at a time holding the interpreter: a few
+# connections serve them all. Unbounded, the first burst after a start opened one per thread,
+# 100 connections made at once under the pool's lock: that burst took 540-600 ms against
+# 230-290 ms for the next (``bench/profile_burst.py 100 --keep-alive``); bounded at 16 and
+# opened at the warm-up, 330-360 ms.
+CONNECTIONS = 16
+# How long a thread waits for a free connection before sending without the limits.
+CONNECTION_WAIT_S = 2.0
+
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()
+_scripts: dict[str, Script] = {}  # made with the client
 
 
 def _redis() -> redis.Redis:
@@ -133,15 +145,39 @@ def _redis() -> redis.Redis:
     global _client
     with _client_lock:
         if _client is None:
-            _client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0
+            pool = redis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL,
+                max_connections=CONNECTIONS,
+                timeout=CONNECTION_WAIT_S,
+                socket_timeout=2.0,
+                socket_connect_timeout=2.0,
+            )
+            _client = redis.Redis(connection_pool=pool)
+            _scripts.update(
+                admit=_client.register_script(_ADMIT), done=_client.register_script(_DONE)
             )
         return _client
 
 
+def _script(name: str) -> Script:
+    """A registered script: run by its SHA (EVALSHA), loaded again if Redis forgot it."""
+    _redis()
+    return _scripts[name]
+
+
 def connect() -> None:
-    """Opens the process's connection to Redis now (a worker's start: ``notify.warmup``)."""
-    _redis().ping()
+    """Opens the process's connections to Redis now (a worker's start: ``notify.warmup``), so
+    that the first burst's threads find them open."""
+    pool = _redis().connection_pool
+    opened = []
+    try:
+        for _ in range(CONNECTIONS):
+            opened.append(pool.get_connection())
+    finally:
+        for connection in opened:
+            pool.release(connection)
+    for text in (_ADMIT, _DONE):
+        _redis().script_load(text)
 
 
 def receiver_of(channel: Channel) -> str | None:
@@ -169,13 +205,12 @@ def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
     """Admits one send or raises Deferred. Without Redis the send goes ahead unlimited: the
     limits protect delivery, they must not stop it (and a message already sent must never be
     reported failed because its outcome could not be counted)."""
-    client = _redis()
     keys = _keys(receiver)
     token = uuid.uuid4().hex
     limit = max(1, settings.NOTIFY_RECEIVER_CONCURRENCY)
     try:
-        admitted, wait_ms, state = client.eval(
-            _ADMIT, 2, *keys, token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS
+        admitted, wait_ms, state = _script("admit")(
+            keys, [token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS]
         )
     except redis.RedisError as exc:
         logger.warning("receiver %s: limits unavailable, sending anyway (%s)", receiver, exc)
@@ -192,8 +227,8 @@ def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
         cooldown_ms = int(settings.NOTIFY_BREAKER_COOLDOWN_SECONDS * 1000)
         failures = max(1, settings.NOTIFY_BREAKER_FAILURES)
         try:
-            opened = client.eval(
-                _DONE, 2, *keys, token, int(transient), failures, cooldown_ms, COOLDOWN_GROWTH
+            opened = _script("done")(
+                keys, [token, int(transient), failures, cooldown_ms, COOLDOWN_GROWTH]
             )
         except redis.RedisError as exc:  # the slot's lease expires on its own
             logger.warning("receiver %s: outcome not counted (%s)", receiver, exc)

@@ -32,7 +32,11 @@ def test_warming_up_loads_the_urlconf_builds_the_tls_context_and_connects_to_red
     assert http._built_once.cache_info().currsize == 1
     client = breaker._client
     assert client is not None
-    assert client.connection_pool._created_connections == 1  # connected, not only configured
+    opened = client.connection_pool._connections  # connected, not only configured
+    assert len(opened) == breaker.CONNECTIONS
+    assert all(connection._sock is not None for connection in opened)
+    shas = [breaker._script(name).sha for name in ("admit", "done")]
+    assert client.script_exists(*shas) == [True, True]  # loaded: the first send runs by SHA
 
 
 def test_a_worker_starts_even_when_redis_is_unreachable(cold, settings, caplog):

@@ -35,11 +35,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from redis.commands.core import Script
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.commands.core import Script
 
 from monitors.models import Channel, Notification
 from monitors.notify import queue

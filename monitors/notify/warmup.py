@@ -1,16 +1,24 @@
 """A worker pays the first send's one-time costs when it starts, not during the first alert.
 
 A fresh process's first delivery of a firing notification took ~200 ms of CPU against ~4 ms
-for the next ones (``bench/profile_burst.py``'s set-up, one webhook, loopback receiver): most
-of it loading the URLconf (every app's views and serializers) for the first acknowledgement
-link, ~150 ms; then the verifying TLS context (~13 ms) and the connection to Redis for the
-receiver limits. The first round of alerts after a deploy or a restart waited for all of it;
-it is part, not all, of why the flip bench's first round is its slowest (docs/arrival.md,
-"The first round"). Run once per worker before it consumes (``growalert/celery.py``: Celery's
-``worker_init``, in the main process before a prefork pool forks, so its children inherit what
-was imported and built); the arrival evaluator does the same for the links it writes into
-notifications (its first firing round waited for the URLconf too). Nothing here may stop a
-worker from starting: Redis may be down, and the limits already send without it.
+for the next ones (``bench/profile_burst.py``'s set-up, one webhook, loopback receiver):
+
+- loading the URLconf (every app's views and serializers) for the first acknowledgement link,
+  ~150 ms;
+- the verifying TLS context, ~13 ms;
+- the connections to Redis for the receiver limits (``breaker.connect`` opens all of them and
+  loads the limits' scripts): a first burst of 100 whose threads opened their own took
+  540-600 ms, against 330-360 ms;
+- in a process that queues deliveries, its first publish (``queue.connect``), ~25 ms.
+
+The first round of alerts after a deploy or a restart waited for all of it; it is part, not
+all, of why the flip bench's first round is its slowest (docs/arrival.md, "The first round").
+Run once per worker before it consumes (``growalert/celery.py``: Celery's ``worker_init``, in
+the main process before a prefork pool forks, so its children inherit what was imported and
+built; a delivery worker runs a pool of threads in one process, which keeps the connections);
+the arrival evaluator does the same for the links it writes into notifications and the
+deliveries it queues (its first firing round waited for both). Nothing here may stop a worker
+from starting: Redis may be down, and the limits already send without it.
 """
 
 from __future__ import annotations
@@ -20,18 +28,23 @@ import time
 
 import redis
 from django.urls import get_resolver
+from kombu.exceptions import OperationalError
 
-from monitors.notify import breaker, http
+from monitors.notify import breaker, http, queue
 
 logger = logging.getLogger(__name__)
 
 
 def warm_up(*, send: bool = True) -> float:
     """Loads and builds what the first notification needs; returns the seconds it took.
-    ``send=False``: only what writing one needs (its links), for a process that decides but
-    does not send (the arrival evaluator)."""
+    ``send=False``: only what writing one and queueing it need (its links, the broker), for a
+    process that decides but does not send (the arrival evaluator)."""
     began = time.perf_counter()
     load_links()
+    try:
+        queue.connect()
+    except OperationalError as exc:
+        logger.warning("delivery queue: broker not reachable at start (%s)", exc)
     if send:
         http.ssl_context()
         try:

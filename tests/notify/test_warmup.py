@@ -7,11 +7,13 @@ import logging
 import weakref
 
 import pytest
+from celery import current_app
 from celery.signals import worker_init
 from django.urls import clear_url_caches, get_resolver
+from kombu.exceptions import OperationalError
 
 from growalert import celery as celery_app
-from monitors.notify import breaker, http, warmup
+from monitors.notify import breaker, http, queue, warmup
 
 
 @pytest.fixture
@@ -47,6 +49,26 @@ def test_a_worker_starts_even_when_redis_is_unreachable(cold, settings, caplog):
 
     assert "Redis not reachable at start" in caplog.text
     assert vars(get_resolver())["_populated"]
+
+
+def test_warming_up_opens_the_connection_deliveries_are_queued_on(cold):
+    warmup.warm_up(send=False)  # the arrival evaluator's
+
+    with current_app.producer_or_acquire() as producer:
+        assert producer.connection.connected  # the first round's publish does not open it
+    assert current_app.finalized
+
+
+def test_a_worker_starts_even_when_the_broker_is_unreachable(cold, monkeypatch, caplog):
+    def unreachable() -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(queue, "connect", unreachable)
+    with caplog.at_level(logging.WARNING, logger="monitors.notify.warmup"):
+        warmup.warm_up()
+
+    assert "broker not reachable at start" in caplog.text
+    assert breaker._client is not None  # the rest was still done
 
 
 def test_every_worker_warms_up_at_start(monkeypatch):

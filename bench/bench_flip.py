@@ -21,7 +21,10 @@ allow them (billing/plans.py); the database's CHECK constraint is the absolute f
    flip back, record ``resolved``. Latency = arrival - flip instant; p50/p99/max, lost and
    duplicated (a key received twice); and the delivery part alone: each outbox row's
    ``created_at`` (written in the evaluation's transaction) to its arrival; and the spread of
-   one round's arrivals (first to last: how together a burst leaves).
+   one round's arrivals (first to last: how together a burst leaves). Before it, the two
+   hops of the wait: flip -> the writer's batch carrying it answered (the wait for the next
+   batch, then its write), and that answer -> the monitor's outbox row (the wait for the
+   monitor's next evaluation and the evaluation itself); and how long a batch's write took.
 
 The receiver allows BENCH_RECEIVER_CONCURRENCY (64) sends at once (NOTIFY_RECEIVER_CONCURRENCY;
 the default 4 is meant for one customer's receiver, not a bench's single sink of every alert).
@@ -80,6 +83,7 @@ class Writer(threading.Thread):
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.late = 0
+        self.batches: list[tuple[float, float]] = []  # (values read, write answered), epoch s
 
     def run(self) -> None:
         with influx.InfluxClient(customer_influx.url(), timeout=30, trusted=True) as client:
@@ -87,7 +91,8 @@ class Writer(threading.Thread):
             while not self.stopping.is_set():
                 with self.lock:
                     flipped = set(self.flipped)
-                ms = int(time.time() * 1000)
+                read_at = time.time()
+                ms = int(read_at * 1000)
                 client.write(
                     (
                         f"sensor_value,device=d{d} value={35.0 if d in flipped else 20.0} {ms}"
@@ -95,12 +100,17 @@ class Writer(threading.Thread):
                     ),
                     database=DATABASE,
                 )
+                self.batches.append((read_at, time.time()))
                 tick += 1.0
                 wait = tick - time.time()
                 if wait < 0:
                     self.late += 1
                     tick = time.time()
                 self.stopping.wait(max(0.0, wait))
+
+    def landed(self, flipped_at: float) -> float | None:
+        """When the first batch that carried a flip made at ``flipped_at`` was written."""
+        return next((done for read, done in list(self.batches) if read >= flipped_at), None)
 
     def flip(self, devices: list[int], on: bool) -> None:
         with self.lock:
@@ -255,6 +265,7 @@ def main() -> None:
         fired: list[float] = []
         resolved: list[float] = []
         spreads: dict[str, list[float]] = {"fired": [], "resolved": []}
+        landings: dict[str, list[tuple[set[int], float, float]]] = {"fired": [], "resolved": []}
         lost = 0
         order = list(range(devices))
         random.Random(18).shuffle(order)
@@ -274,17 +285,31 @@ def main() -> None:
                 ("resolved", back_at, resolved),
             ):
                 arrived = receiver.arrivals(kind)
+                landed = writer.landed(since)
+                if landed is not None:
+                    landings[kind].append((monitors, since, landed))
                 got = [arrived[m] - since for m in monitors if m in arrived]
                 lost += len(monitors) - len(got)
                 into.extend(got)
                 if got:
                     spreads[kind].append(max(got) - min(got))
         time.sleep(2)  # a late duplicate would show up by now
-        written = dict(
+        rows = list(
             Notification.objects.filter(monitor_id__in=ids).values_list(
-                "idempotency_key", "created_at"
+                "idempotency_key", "created_at", "monitor_id", "event"
             )
         )
+        written = {key: at for key, at, _, _ in rows}
+        row_at = {(monitor, event): at.timestamp() for _, at, monitor, event in rows}
+        hops: dict[str, dict[str, list[float]]] = {}
+        for kind, rounds in landings.items():
+            parts = hops[kind] = {"flip -> write landed": [], "write landed -> outbox row": []}
+            for monitors, since, landed in rounds:
+                parts["flip -> write landed"].append(landed - since)
+                parts["write landed -> outbox row"] += [
+                    row_at[m, kind] - landed for m in monitors if (m, kind) in row_at
+                ]
+        batch_took = [done - read for read, done in writer.batches]
         with receiver.lock:
             handed = [
                 receiver.received[key] - at.timestamp()
@@ -315,6 +340,18 @@ def main() -> None:
         f"  outbox row written -> arrival: n={len(handed)}, p50 {pct(handed, 50) * 1000:.0f} ms, "
         f"p99 {pct(handed, 99) * 1000:.0f} ms, max {max(handed, default=0) * 1000:.0f} ms"
     )
+    print(
+        f"  writer: a batch of {devices:,} points answered after p50 "
+        f"{pct(batch_took, 50) * 1000:.0f} ms, p99 {pct(batch_took, 99) * 1000:.0f} ms, max "
+        f"{max(batch_took, default=0) * 1000:.0f} ms (its points' time is when it began)"
+    )
+    for kind, parts in hops.items():
+        print(f"  {kind}:")
+        for label, values in parts.items():
+            print(
+                f"    {label:28} n={len(values)}, p50 {pct(values, 50) * 1000:.0f} ms, "
+                f"p99 {pct(values, 99) * 1000:.0f} ms, max {max(values, default=0) * 1000:.0f} ms"
+            )
     for label, values in spreads.items():
         print(
             f"  one round's {label} arrivals, first -> last: p50 {pct(values, 50) * 1000:.0f} ms, "

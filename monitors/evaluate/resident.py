@@ -45,6 +45,7 @@ from django.db import connection
 
 import alerts_core as ac
 from monitors.definition import Thresholds
+from monitors.influxdb import observe
 from monitors.models import Monitor
 
 MAX_RESIDENT = 50_000
@@ -177,6 +178,8 @@ def _fixed_thresholds(monitor: Monitor) -> Thresholds | None:
 
 
 def forget() -> None:
-    """Empties this process's set (tests that rewrite rows behind evaluation's back)."""
+    """Empties this process's set (tests that rewrite rows behind evaluation's back), and the
+    batches' plans made of its monitors."""
     _resident.clear()
+    observe.forget_plans()
     gc.unfreeze()

@@ -174,3 +174,61 @@ def test_one_regular_expression_picks_exactly_each_monitors_series(influx_db) ->
 def test_match_any_escapes_every_metacharacter() -> None:
     assert queries.match_any(["a.b", "c|d", "e"]) == "^(?:a\\.b|c\\|d|e)$"
     assert queries.match_any(["été/1"]) == "^(?:été\\/1)$"
+
+
+def counting_plans(monkeypatch) -> list[int]:
+    """Counts the batches ``_plan`` is asked to plan (the plans' cache misses)."""
+    planned: list[int] = []
+    plan = observe._plan
+
+    def counted(monitors, params, *args, **kwargs):
+        planned.append(len(monitors))
+        return plan(monitors, params, *args, **kwargs)
+
+    monkeypatch.setattr(observe, "_plan", counted)
+    return planned
+
+
+def test_a_batch_of_the_same_monitors_is_planned_once(series, monkeypatch) -> None:
+    """A worker gets the same batch of kept monitors every tick, their rows in any order."""
+    observe.forget_plans()
+    planned = counting_plans(monkeypatch)
+    monitors = monitors_for(series)
+
+    first = observe.observe_batch(monitors)
+    again = observe.observe_batch(list(reversed(monitors)))
+
+    assert planned == [len(monitors)]
+    assert {pk: o.value for pk, o in again.items()} == {pk: o.value for pk, o in first.items()}
+
+
+def test_an_edited_monitor_is_planned_again_with_its_new_series(series, monkeypatch) -> None:
+    """An edit reloads the row as a new instance (``evaluate.resident``): a new plan."""
+    observe.forget_plans()
+    planned = counting_plans(monkeypatch)
+    monitors = monitors_for(series)
+    observe.observe_batch(monitors)
+    edited = monitors[0]
+    Monitor.objects.filter(pk=edited.pk).update(tags={"device": "dev-29"})
+    reloaded = Monitor.objects.select_related("source").get(pk=edited.pk)
+
+    batch = observe.observe_batch([reloaded, *monitors[1:]])
+
+    assert len(planned) == 2
+    assert batch[edited.pk].value == observe.observe(reloaded).value == pytest.approx(44.5)
+
+
+def test_the_kept_plans_hold_a_bounded_number_of_monitors(series, monkeypatch) -> None:
+    observe.forget_plans()
+    monkeypatch.setattr(observe, "PLANNED_MONITORS", 20)
+    planned = counting_plans(monkeypatch)
+    monitors = monitors_for(series)
+    batches = [monitors[start : start + 8] for start in range(0, 24, 8)]
+
+    for batch in batches:
+        observe.observe_batch(batch)
+    observe.observe_batch(batches[0])  # the oldest, dropped for the third: planned again
+
+    assert observe._planned_count <= 20
+    assert len(planned) == 4
+    assert list(observe._plans)[-1] == tuple(sorted(map(id, batches[0])))

@@ -87,6 +87,7 @@ from monitors.evaluate.audience import deliverable_channels as deliverable_chann
 from monitors.evaluate.audience import silenced_monitor_ids as silenced_monitor_ids
 from monitors.evaluate.audience import silenced_series
 from monitors.evaluate.step import Unevaluable, reason_for
+from monitors.evaluate.thresholds import passes
 from monitors.influxdb import client as influx
 from monitors.influxdb import fleet as influx_fleet
 from monitors.influxdb import observe
@@ -307,6 +308,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
     silenced = silenced_monitor_ids(monitors, now)
     handed = arrival.handed_over(singles, now)
     decisions = []
+    again: list[datetime] = []  # the due ticks of the evaluations settled again
     left_to_arrival = 0
     for monitor in singles:
         observation = observations.get(monitor.id)
@@ -314,6 +316,9 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
             continue  # could not be observed: already among the broken
         if monitor.id in handed and observation.value is not None:
             left_to_arrival += 1  # its readings are decided as they arrive (evaluate.arrival)
+            continue
+        if _settled_again(monitor, observation, due[monitor.id], monitor.id in silenced):
+            again.append(due[monitor.id])
             continue
         try:
             decisions.append(
@@ -335,7 +340,7 @@ def evaluate_batch(items: list[tuple[int, datetime]]) -> BatchResult:
         source = next(iter(sources.values()))
         result.source_kind, result.flavor = _kind(source), source.flavor
     unwritten, replayed, decisions = _unwritten(decisions)
-    result.add(_evaluated(unwritten, skipped=len(replayed)))
+    result.add(_evaluated(unwritten, again, skipped=len(replayed)))
     _isolate(
         decisions,
         lambda part: result.add(_commit(part, now, polled=True)),
@@ -382,7 +387,37 @@ def _unwritten(
             written.append(d)
         else:
             unwritten.append(d)
+            if d.outcome.kind is ac.OutcomeKind.PASSED and d.previous is not None:
+                resident.settle(d.monitor, d.previous, silenced=d.state.silenced)
     return unwritten, replayed, written
+
+
+def _settled_again(
+    monitor: Monitor, observation: observe.Observation, due_at: datetime, silenced: bool
+) -> bool:
+    """The decision ``_unwritten`` would leave unwritten, known without taking it: the
+    monitor's last evaluation passed and settled from the state it still has (``resident.
+    settle``), this value passes its thresholds too, it is silenced as it was then, and this
+    tick is neither a replay nor due a refresh. alerts_core's transition is pure, and from a
+    state that is ok and not alerting a passing outcome changes nothing but the counts, the
+    value and the reason, whatever the value and the moment; so this decision is that one
+    again, and the transition, the reason's text and the decision are not built (10,000
+    steady monitors polled every second: ~8 us of each one's ~50 us, cProfile)."""
+    settled = resident.settled(monitor)
+    if settled is None or observation.error is not None or observation.value is None:
+        return False
+    thresholds, was_silenced = settled
+    if silenced != was_silenced or not passes(observation.value, thresholds):
+        return False
+    row_s = resident.written_s(monitor)
+    every = settings.EVALUATION_ROW_REFRESH_SECONDS
+    due_s = due_at.timestamp()
+    return (
+        every > 0
+        and row_s is not None
+        and due_s > row_s
+        and not _refresh_due(monitor.id, row_s, due_s, every)
+    )
 
 
 def _settled(d: Decision) -> bool:
@@ -405,15 +440,20 @@ def _refresh_due(monitor_id: int, row_s: float, due_s: float, every: float) -> b
     return (row_s + offset) // every != (due_s + offset) // every
 
 
-def _evaluated(unwritten: list[Decision], *, skipped: int) -> BatchResult:
-    """Evaluations done that wrote nothing: counted as applied (in the metrics and the
-    latencies), as their write would have been."""
+def _evaluated(unwritten: list[Decision], again: list[datetime], *, skipped: int) -> BatchResult:
+    """Evaluations done that wrote nothing (``again``: the due ticks of those settled again,
+    all ok): counted as applied (in the metrics and the latencies), as their write would have
+    been."""
     finished = timezone.now()
+    outcomes = Counter(d.state.status.value for d in unwritten)
+    if again:
+        outcomes[Status.OK.value] += len(again)
+    due = [d.due_at for d in unwritten] + again
     return BatchResult(
-        applied=len(unwritten),
+        applied=len(due),
         skipped=skipped,
-        outcomes=Counter(d.state.status.value for d in unwritten),
-        latencies=[max(0.0, (finished - d.due_at).total_seconds()) for d in unwritten],
+        outcomes=outcomes,
+        latencies=[max(0.0, (finished - at).total_seconds()) for at in due],
     )
 
 

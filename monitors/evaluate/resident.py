@@ -72,6 +72,9 @@ class _Resident:
     state: ac.MonitorState | None = None
     rules: tuple[ac.Policy, Thresholds | None] | None = None
     written_s: float | None = None  # the row's evaluated_due_at when this tick began
+    # Whether its last evaluation passed and settled from ``state`` (``settle``), silenced or
+    # not; None: it did not, or ``state`` has changed since.
+    settled_silenced: bool | None = None
 
 
 _resident: dict[int, _Resident] = {}
@@ -134,7 +137,27 @@ def written(monitor: Monitor, state: ac.MonitorState, fingerprint: int) -> None:
     monitor.state = state.to_dict()
     monitor.status = state.status.value
     entry.state = state
+    entry.settled_silenced = None
     entry.fingerprint = fingerprint
+
+
+def settle(monitor: Monitor, state: ac.MonitorState, *, silenced: bool) -> None:
+    """Records that an evaluation of a kept monitor with fixed thresholds passed from ``state``
+    (its kept state), ``silenced`` or not, and settled: nothing to write, nobody told
+    (``pipeline._unwritten``)."""
+    entry = _entry(monitor)
+    if entry is not None and entry.state is state and entry.rules and entry.rules[1] is not None:
+        entry.settled_silenced = silenced
+
+
+def settled(monitor: Monitor) -> tuple[Thresholds, bool] | None:
+    """For a kept monitor whose last evaluation settled (``settle``) from the state it still
+    has: its thresholds, and whether it was silenced then."""
+    entry = _entry(monitor)
+    if entry is None or entry.settled_silenced is None or entry.rules is None:
+        return None
+    thresholds = entry.rules[1]
+    return None if thresholds is None else (thresholds, entry.settled_silenced)
 
 
 def _entry(monitor: Monitor) -> _Resident | None:

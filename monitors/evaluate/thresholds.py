@@ -50,6 +50,14 @@ def describe(comparator: str, low: float, high: float | None, show: Show = _plai
     return f"{comparator} {show(low)}..{show(high)}"
 
 
+def passes(value: float, t: Thresholds) -> bool:
+    """Whether ``judge(value, t)`` passes for a monitor that is not firing, without writing
+    its reason (the poller's settled monitors: ``pipeline._settled_again``)."""
+    if _breaches(t.comparator, value, t.critical, t.critical_high):
+        return False
+    return t.warning is None or not _breaches(t.comparator, value, t.warning, t.warning_high)
+
+
 def judge(value: float, t: Thresholds, *, firing: bool = False, show: Show = _plain) -> Judgement:
     """Fail when the critical threshold is breached; warn on the warning threshold. ``show``
     writes a value (with the monitor's unit and precision) in the reason; a photoperiod's day

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import Counter, Histogram
 
-from shared.metrics import record
+from shared.metrics import observe_many, record
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -76,8 +76,7 @@ def record_batch(
             EVALUATIONS.labels(outcome=outcome).inc(count)
         if outcomes.get("error") and source_kind:
             EVALUATION_ERRORS.labels(source_kind=source_kind, flavor=flavor).inc(outcomes["error"])
-        for latency in latencies:
-            EVALUATION_LATENCY.observe(latency)
+        observe_many(EVALUATION_LATENCY, latencies)
         BATCH_SIZE.observe(sum(outcomes.values()))
 
     record(write)

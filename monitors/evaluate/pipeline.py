@@ -73,7 +73,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -383,16 +383,27 @@ def _unwritten(
         if row_s is None or not _settled(d):
             written.append(d)
             continue
-        due_s = d.due_at.timestamp()
-        if due_s <= row_s:
+        tick = _steady_tick(d.monitor.id, row_s, d.due_at.timestamp(), every)
+        if tick == "replay":
             replayed.append(d)
-        elif _refresh_due(d.monitor.id, row_s, due_s, every):
+        elif tick == "refresh":
             written.append(d)
         else:
             unwritten.append(d)
             if d.outcome.kind is ac.OutcomeKind.PASSED and d.previous is not None:
                 resident.settle(d.monitor, d.previous, silenced=d.state.silenced)
     return unwritten, replayed, written
+
+
+def _steady_tick(
+    monitor_id: int, row_s: float, due_s: float, every: float
+) -> Literal["replay", "refresh", "unwritten"]:
+    """What a settled decision of the tick due at ``due_s`` does to a row last written with the
+    tick ``row_s``: nothing for a tick already written (``replay``), the quiet write once the
+    monitor's refresh grid line has passed (``refresh``), else nothing (``unwritten``)."""
+    if due_s <= row_s:
+        return "replay"
+    return "refresh" if _refresh_due(monitor_id, row_s, due_s, every) else "unwritten"
 
 
 def _settled_again(
@@ -407,19 +418,15 @@ def _settled_again(
     again, and the transition, the reason's text and the decision are not built (10,000
     steady monitors polled every second: ~8 us of each one's ~50 us, cProfile)."""
     settled = resident.settled(monitor)
-    if settled is None or observation.error is not None or observation.value is None:
-        return False
-    thresholds, was_silenced = settled
-    if silenced != was_silenced or not passes(observation.value, thresholds):
-        return False
-    row_s = resident.written_s(monitor)
     every = settings.EVALUATION_ROW_REFRESH_SECONDS
-    due_s = due_at.timestamp()
+    if settled is None or every <= 0 or observation.error is not None:
+        return False
+    value = observation.value
     return (
-        every > 0
-        and row_s is not None
-        and due_s > row_s
-        and not _refresh_due(monitor.id, row_s, due_s, every)
+        value is not None
+        and silenced == settled.silenced
+        and passes(value, settled.thresholds)
+        and _steady_tick(monitor.id, settled.written_s, due_at.timestamp(), every) == "unwritten"
     )
 
 

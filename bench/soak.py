@@ -38,6 +38,7 @@ import random
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import common  # bench/common.py: this directory is first on sys.path
 
@@ -53,6 +54,7 @@ parser.add_argument("--report-every", type=float, default=300.0, help="seconds")
 args = parser.parse_args()
 
 PID = os.getpid()
+LOCAL = Path(os.environ.get("GROWALERT_LOCAL_DIR") or common.ROOT / ".local")
 os.environ["PYTHONPATH"] = str(common.ROOT)  # the Celery processes import this checkout
 common.setup_django(
     defaults={"SOURCES_ALLOW_PRIVATE_ADDRESSES": "true"},
@@ -63,6 +65,9 @@ common.setup_django(
         "NOTIFY_RECEIVER_CONCURRENCY": "64",
         "RETENTION_NOTIFICATIONS_DAYS": str(args.notification_minutes / 1440),
         "RETENTION_INCIDENTS_DAYS": str(args.incident_minutes / 1440),
+        # its processes' counters apart from the checkout's (a test reading them while a soak
+        # ran beside it counted the soak's evaluations, 2026-12-04)
+        "PROMETHEUS_MULTIPROC_DIR": str(LOCAL / "prometheus-soak"),
     },
 )
 

@@ -98,6 +98,27 @@ def latest_grouped(
     return _latest(definition, [series], params, prefix, group_by=group_by)
 
 
+def newest_points_grouped(
+    definition: Definition, tag_values: list[tuple[str, ...]], *, limit: int, prefix: str = ""
+) -> Query:
+    """What ``latest_grouped`` asks for ``last`` of series told apart by one tag key, as the
+    window's raw points instead: every matched series in one answer (oldest first), the tag's
+    value in a column named ``tag``, at most ``limit`` points. The newest point of each value
+    is its ``last``; an answer of ``limit`` points may lack the newest. Same parameters as
+    ``latest_grouped`` (so either may stand in for the other in a statement of a batch)."""
+    keys = sorted(definition.tags)
+    if definition.aggregation != Aggregation.LAST or len(keys) != 1:
+        raise InvalidQuery("newest points are asked for last() of series told apart by one tag")
+    series, _, params = _series_filter(definition, tag_values, prefix)
+    params[f"{prefix}window"] = {"duration": influx_duration(definition.window)}
+    text = (
+        f'SELECT {quote_ident(definition.field)} AS "value", {quote_ident(keys[0])}::tag AS "tag"'
+        f" FROM {quote_ident(definition.measurement)}"
+        f" WHERE {series} AND time > now() - ${prefix}window LIMIT {max(1, int(limit))}"
+    )
+    return Query(text, params)
+
+
 def _latest(
     definition: Definition,
     clauses: list[str],

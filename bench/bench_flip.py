@@ -114,10 +114,7 @@ class Writer(threading.Thread):
 
     def flip(self, devices: list[int], on: bool) -> None:
         with self.lock:
-            if on:
-                self.flipped |= set(devices)
-            else:
-                self.flipped -= set(devices)
+            self.flipped = common.flipped_after(self.flipped, devices, on)
 
 
 def seed(devices: int, url: str) -> list[int]:
@@ -205,9 +202,7 @@ def ticks_between(before: dict[int, float], after: dict[int, float]) -> float:
 # ---------------------------------------------------------------- the run
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
+pct = common.pct
 
 
 def main() -> None:
@@ -259,7 +254,6 @@ def main() -> None:
         rows_advanced = ticks_between(ticks0, ticks1)
         due = devices * elapsed  # interval 1 s
         split = {name: cpu1[name] - cpu0.get(name, 0.0) for name in cpu1}
-        total = sum(split.values())
         late_in_window = writer.late
 
         fired: list[float] = []
@@ -288,11 +282,7 @@ def main() -> None:
                 landed = writer.landed(since)
                 if landed is not None:
                     landings[kind].append((monitors, since, landed))
-                got = [arrived[m] - since for m in monitors if m in arrived]
-                lost += len(monitors) - len(got)
-                into.extend(got)
-                if got:
-                    spreads[kind].append(max(got) - min(got))
+                lost += common.record_round(arrived, since, monitors, into, spreads[kind])
         time.sleep(2)  # a late duplicate would show up by now
         rows = list(
             Notification.objects.filter(monitor_id__in=ids).values_list(
@@ -331,11 +321,7 @@ def main() -> None:
         f"{ROUNDS} rounds; evaluation worker prefork x{EVAL_PROCESSES}, delivery worker "
         f"threads x{DELIVERY_THREADS}, dispatcher thread"
     )
-    for label, values in (("fired", fired), ("resolved", resolved)):
-        print(
-            f"  {label:8} arrival after the flip: n={len(values)}, p50 {pct(values, 50):.2f} s, "
-            f"p99 {pct(values, 99):.2f} s, max {max(values, default=0):.2f} s"
-        )
+    common.print_flip_arrivals(fired, resolved)
     print(
         f"  outbox row written -> arrival: n={len(handed)}, p50 {pct(handed, 50) * 1000:.0f} ms, "
         f"p99 {pct(handed, 99) * 1000:.0f} ms, max {max(handed, default=0) * 1000:.0f} ms"
@@ -352,11 +338,7 @@ def main() -> None:
                 f"    {label:28} n={len(values)}, p50 {pct(values, 50) * 1000:.0f} ms, "
                 f"p99 {pct(values, 99) * 1000:.0f} ms, max {max(values, default=0) * 1000:.0f} ms"
             )
-    for label, values in spreads.items():
-        print(
-            f"  one round's {label} arrivals, first -> last: p50 {pct(values, 50) * 1000:.0f} ms, "
-            f"max {max(values, default=0) * 1000:.0f} ms"
-        )
+    common.print_round_spreads(spreads)
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {elapsed:.0f} s: evaluations done {done:,.0f} of {due:,.0f} due "
@@ -364,12 +346,7 @@ def main() -> None:
         f"writer late {late_in_window} times; rows' evaluated_due_at advanced by "
         f"{rows_advanced:,.0f} ticks"
     )
-    print(
-        f"  CPU per 1,000 due evaluations {total / due * 1e6:.0f} ms; per 1,000 done "
-        f"{total / max(done, 1) * 1e6:.0f} ms"
-    )
-    for name, seconds in sorted(split.items(), key=lambda kv: -kv[1]):
-        print(f"    {name:18} {seconds / max(done, 1) * 1e6:6.1f} ms per 1,000 done")
+    common.print_cpu_split(split, done=done, due=due)
 
 
 if __name__ == "__main__":

@@ -160,10 +160,7 @@ class Devices(threading.Thread):
 
     def flip(self, devices: list[int], on: bool) -> None:
         with self.lock:
-            if on:
-                self.flipped |= set(devices)
-            else:
-                self.flipped -= set(devices)
+            self.flipped = common.flipped_after(self.flipped, devices, on)
             for d in devices:
                 self._watch[d] = on
                 self.written.pop(d, None)

@@ -94,10 +94,7 @@ class Exporter:
 
     def flip(self, devices: list[int], on: bool) -> None:
         with self.lock:
-            if on:
-                self.flipped |= set(devices)
-            else:
-                self.flipped -= set(devices)
+            self.flipped = common.flipped_after(self.flipped, devices, on)
             self.body = self._render()
 
     @property
@@ -212,11 +209,6 @@ def wait_up(url: str, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
-
-
 def main() -> None:
     devices = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
@@ -270,7 +262,6 @@ def main() -> None:
         done = done1 - done0
         due = devices * elapsed
         split = {name: cpu1[name] - cpu0[name] for name in cpu1}
-        total = sum(split.values())
 
         fired: list[float] = []
         resolved: list[float] = []
@@ -294,11 +285,7 @@ def main() -> None:
                 ("resolved", back_at, resolved, "resolved"),
             ):
                 arrived = receiver.arrivals(status, since)
-                got = [arrived[name] - since for name in names if name in arrived]
-                lost += len(names) - len(got)
-                into.extend(got)
-                if got:
-                    spreads[label].append(max(got) - min(got))
+                lost += common.record_round(arrived, since, names, into, spreads[label])
         time.sleep(2)  # a late duplicate would show up by now
     finally:
         common.stop(processes.values())
@@ -309,27 +296,14 @@ def main() -> None:
         f"bench_peer: N={devices:,} devices, Prometheus (1 s scrape, 1 s evaluation, one rule "
         f"per device in groups of {GROUP}) + Alertmanager (group_wait 0s), K={K}, {ROUNDS} rounds"
     )
-    for label, values in (("fired", fired), ("resolved", resolved)):
-        print(
-            f"  {label:8} arrival after the flip: n={len(values)}, p50 {pct(values, 50):.2f} s, "
-            f"p99 {pct(values, 99):.2f} s, max {max(values, default=0):.2f} s"
-        )
-    for label, values in spreads.items():
-        print(
-            f"  one round's {label} arrivals, first -> last: p50 {pct(values, 50) * 1000:.0f} ms, "
-            f"max {max(values, default=0) * 1000:.0f} ms"
-        )
+    common.print_flip_arrivals(fired, resolved)
+    common.print_round_spreads(spreads)
     print(f"  lost {lost}, duplicated {receiver.duplicates}")
     print(
         f"  steady window {elapsed:.0f} s: rule evaluations done {done:,.0f} of {due:,.0f} due "
         f"({done / elapsed:,.0f}/s); group iterations missed {missed1 - missed0:,.0f}"
     )
-    print(
-        f"  CPU per 1,000 due evaluations {total / due * 1e6:.0f} ms; per 1,000 done "
-        f"{total / max(done, 1) * 1e6:.0f} ms"
-    )
-    for name, seconds in sorted(split.items(), key=lambda kv: -kv[1]):
-        print(f"    {name:18} {seconds / max(done, 1) * 1e6:6.1f} ms per 1,000 done")
+    common.print_cpu_split(split, done=done, due=due)
 
 
 if __name__ == "__main__":

@@ -336,6 +336,62 @@ class FlipReceiver(ArrivalReceiver):
             time.sleep(0.02)
 
 
+def pct(values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank) of ``values``; 0 when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else 0.0
+
+
+def flipped_after(flipped: set[int], devices: list[int], on: bool) -> set[int]:
+    """The flip benches' set of flipped devices after a round flips ``devices`` on or off."""
+    return flipped | set(devices) if on else flipped - set(devices)
+
+
+def record_round(
+    arrived: Mapping[Any, float],
+    since: float,
+    keys: Sequence[Any] | set[Any],
+    into: list[float],
+    spreads: list[float],
+) -> int:
+    """A flip round's latencies (each key's arrival after ``since``) into ``into``, their
+    spread (first to last) into ``spreads``; returns how many keys did not arrive."""
+    got = [arrived[key] - since for key in keys if key in arrived]
+    into.extend(got)
+    if got:
+        spreads.append(max(got) - min(got))
+    return len(keys) - len(got)
+
+
+def print_flip_arrivals(fired: Sequence[float], resolved: Sequence[float]) -> None:
+    """The flip benches' latency lines: each device's arrival after its flip, in seconds."""
+    for label, values in (("fired", fired), ("resolved", resolved)):
+        print(
+            f"  {label:8} arrival after the flip: n={len(values)}, p50 {pct(values, 50):.2f} s, "
+            f"p99 {pct(values, 99):.2f} s, max {max(values, default=0):.2f} s"
+        )
+
+
+def print_round_spreads(spreads: Mapping[str, Sequence[float]]) -> None:
+    """How together a round's alerts left: first to last arrival, per kind."""
+    for label, values in spreads.items():
+        print(
+            f"  one round's {label} arrivals, first -> last: p50 {pct(values, 50) * 1000:.0f} ms, "
+            f"max {max(values, default=0) * 1000:.0f} ms"
+        )
+
+
+def print_cpu_split(split: Mapping[str, float], *, done: float, due: float) -> None:
+    """CPU seconds of each process tree over a steady window, per 1,000 evaluations."""
+    total = sum(split.values())
+    print(
+        f"  CPU per 1,000 due evaluations {total / due * 1e6:.0f} ms; per 1,000 done "
+        f"{total / max(done, 1) * 1e6:.0f} ms"
+    )
+    for name, seconds in sorted(split.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:18} {seconds / max(done, 1) * 1e6:6.1f} ms per 1,000 done")
+
+
 def flip_monitors(
     owner: Any, source: Source, channel: Channel, devices: int, interval: timedelta
 ) -> list[Monitor]:

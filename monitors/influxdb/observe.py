@@ -344,18 +344,27 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
             else:
                 _observed_rows(statement, newest, observed)
             continue
-        if not statement.keys or result is None or result.error:
-            query = statement.query if not statement.keys else None
-            for monitor in statement.monitors:
-                observed[monitor.id] = _observation_from(query, result)
-            continue
-        points = {
-            _series_row(series, statement.keys): _last_point((series,)) for series in result.series
-        }
-        _observed_rows(statement, points, observed)
+        _observed(statement, result, observed)
     if dense:
         _ask_grouped(source, statements, dense, params, observed)
     return observed
+
+
+def _observed(
+    statement: _Statement,
+    result: influx.StatementResult | None,
+    observed: dict[int, Observation],
+) -> None:
+    """The observations of a statement's monitors from its result (not a newest points' one)."""
+    if not statement.keys or result is None or result.error:
+        query = statement.query if not statement.keys else None
+        for monitor in statement.monitors:
+            observed[monitor.id] = _observation_from(query, result)
+        return
+    points = {
+        _series_row(series, statement.keys): _last_point((series,)) for series in result.series
+    }
+    _observed_rows(statement, points, observed)
 
 
 def _observed_rows(
@@ -433,15 +442,7 @@ def _ask_grouped(
                 observed[monitor.id] = Observation(None, error=exc)
         return
     for index, statement in enumerate(again):
-        result = by_statement.get(index)
-        if result is None or result.error:
-            for monitor in statement.monitors:
-                observed[monitor.id] = _observation_from(None, result)
-            continue
-        points = {
-            _series_row(series, statement.keys): _last_point((series,)) for series in result.series
-        }
-        _observed_rows(statement, points, observed)
+        _observed(statement, by_statement.get(index), observed)
 
 
 def recent_points(

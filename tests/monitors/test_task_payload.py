@@ -36,31 +36,31 @@ def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[int, datetime]
     return batches
 
 
+def claimed_batch(*seconds_ago: int) -> tuple[list[Any], list[dispatch.Claimed]]:
+    """Monitors of one source due that many seconds ago, and the dispatcher's one batch."""
+    now = timezone.now()
+    source = SourceFactory()
+    comp(source.owner)  # an owner whose service is active: the dispatcher claims its monitors
+    monitors = [
+        MonitorFactory(owner=source.owner, source=source, next_due_at=now - timedelta(seconds=s))
+        for s in seconds_ago
+    ]
+    (batch,) = dispatch.claim_batches(now=now, size=100)
+    return monitors, batch
+
+
 @pytest.mark.django_db
 def test_a_claimed_batch_reaches_the_worker_with_every_monitor_and_its_own_due_time(
     evaluated: list[list[tuple[int, datetime]]],
 ) -> None:
-    now = timezone.now()
-    source = SourceFactory()
-    comp(source.owner)  # an owner whose service is active: the dispatcher claims its monitors
-    early = [
-        MonitorFactory(owner=source.owner, source=source, next_due_at=now - timedelta(seconds=2))
-        for _ in range(3)
-    ]
-    late = [
-        MonitorFactory(owner=source.owner, source=source, next_due_at=now - timedelta(seconds=1))
-        for _ in range(2)
-    ]
-    (batch,) = dispatch.claim_batches(now=now, size=100)
+    monitors, batch = claimed_batch(2, 2, 2, 1, 1)
 
     due = tasks.by_due(batch)
     assert sorted(len(ids) for _, ids in due) == [2, 3]  # each due time once
     assert tasks.evaluate_monitors.run(**_through_broker(due=due)) == 5
 
     (items,) = evaluated
-    assert sorted(items) == sorted(
-        [(m.pk, m.next_due_at) for m in early] + [(m.pk, m.next_due_at) for m in late]
-    )
+    assert sorted(items) == sorted((m.pk, m.next_due_at) for m in monitors)
     assert all(at.tzinfo is not None for _, at in items)
 
 
@@ -68,14 +68,7 @@ def test_a_claimed_batch_reaches_the_worker_with_every_monitor_and_its_own_due_t
 def test_pairs_sent_by_an_earlier_dispatcher_are_evaluated_the_same(
     evaluated: list[list[tuple[int, datetime]]],
 ) -> None:
-    now = timezone.now()
-    source = SourceFactory()
-    comp(source.owner)  # an owner whose service is active: the dispatcher claims its monitors
-    for offset in (2, 2, 1):
-        MonitorFactory(
-            owner=source.owner, source=source, next_due_at=now - timedelta(seconds=offset)
-        )
-    (batch,) = dispatch.claim_batches(now=now, size=100)
+    _, batch = claimed_batch(2, 2, 1)
     pairs = [(c.monitor_id, c.due_at.isoformat()) for c in batch]
 
     tasks.evaluate_monitors.run(**_through_broker(items=pairs))

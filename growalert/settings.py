@@ -525,6 +525,13 @@ NOTIFY_LEASE_SECONDS: float = max(4.0, env.float("NOTIFY_LEASE_SECONDS", default
 # delivery workers; after BREAKER_FAILURES transient failures in a row its circuit opens and
 # its notifications wait BREAKER_COOLDOWN_SECONDS (not counted as attempts), then one trial.
 NOTIFY_RECEIVER_CONCURRENCY: int = env.int("NOTIFY_RECEIVER_CONCURRENCY", default=4)
+# A send that finds every slot of its receiver taken waits up to this long for one (a slot is
+# handed back as a send ends, within milliseconds from a healthy receiver) before it is deferred
+# (about a second, with its backoff): a burst to one receiver leaves as fast as the receiver
+# answers instead of its excess trickling out seconds later. 0: deferred at once.
+NOTIFY_RECEIVER_BUSY_WAIT_SECONDS: float = max(
+    0.0, min(env.float("NOTIFY_RECEIVER_BUSY_WAIT_SECONDS", default=0.5), 5.0)
+)
 # Outbox rows written together (a round of alerts) are sent side by side by one delivery
 # process, at most BURST_CONCURRENCY at once (monitors/notify/burst.py). The sends' threads
 # hold no database connection, so the default lets a whole burst (queue.BURST_SIZE) leave at

@@ -7,7 +7,8 @@ they hold across every delivery worker, process and thread:
 
 * **Concurrency.** At most ``NOTIFY_RECEIVER_CONCURRENCY`` sends to one receiver at a time. A
   slot is a lease in a sorted set (expiring after ``LEASE``, so a killed worker's slot comes
-  back); a send that finds every slot taken is deferred.
+  back); a send that finds every slot taken waits up to ``NOTIFY_RECEIVER_BUSY_WAIT_SECONDS``
+  for one, then is deferred.
 * **Circuit breaker.** ``NOTIFY_BREAKER_FAILURES`` transient failures in a row (timeouts,
   refused connections, 5xx, 429) open the receiver's circuit: for
   ``NOTIFY_BREAKER_COOLDOWN_SECONDS`` every send to it is deferred without being tried. Then the
@@ -27,6 +28,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +55,10 @@ logger = logging.getLogger(__name__)
 # that long after a kill). A send that outlasts it lets one more send through, no more.
 LEASE_MS = 15_000
 BUSY_RETRY_MS = 1000  # every slot taken: try again about this soon
+# While a send waits for a slot (NOTIFY_RECEIVER_BUSY_WAIT_SECONDS), its first pause between
+# tries and the longest: a healthy receiver hands a slot back within milliseconds.
+BUSY_POLL_FIRST_S = 0.005
+BUSY_POLL_LAST_S = 0.05
 TRIAL_RETRY_MS = 5000  # half-open, a trial under way: about one send timeout (http.TIMEOUT)
 COOLDOWN_GROWTH = 16  # failed trials in a row double the cool-down up to this many times it
 PREFIX = "growalert:receiver:"
@@ -208,14 +214,22 @@ def _admitted(receiver: str) -> Iterator[Callable[[bool], None]]:
     keys = _keys(receiver)
     token = uuid.uuid4().hex
     limit = max(1, settings.NOTIFY_RECEIVER_CONCURRENCY)
-    try:
-        admitted, wait_ms, state = _script("admit")(
-            keys, [token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS]
-        )
-    except redis.RedisError as exc:
-        logger.warning("receiver %s: limits unavailable, sending anyway (%s)", receiver, exc)
-        yield lambda transient: None
-        return
+    deadline = time.monotonic() + settings.NOTIFY_RECEIVER_BUSY_WAIT_SECONDS
+    pause = BUSY_POLL_FIRST_S
+    while True:
+        try:
+            admitted, wait_ms, state = _script("admit")(
+                keys, [token, limit, LEASE_MS, BUSY_RETRY_MS, TRIAL_RETRY_MS]
+            )
+        except redis.RedisError as exc:
+            logger.warning("receiver %s: limits unavailable, sending anyway (%s)", receiver, exc)
+            yield lambda transient: None
+            return
+        if admitted or state not in (b"busy", "busy") or time.monotonic() + pause > deadline:
+            break
+        # every slot taken: one comes back as a send ends; try again soon, then less often
+        time.sleep(pause * random.uniform(0.8, 1.2))
+        pause = min(pause * 1.5, BUSY_POLL_LAST_S)
     if not admitted:
         state = state.decode() if isinstance(state, bytes) else str(state)
         raise Deferred(f"receiver {state}", retry_after=int(wait_ms) / 1000)

@@ -120,9 +120,48 @@ def test_no_more_than_n_sends_reach_one_receiver_at_once(receiver, settings, mon
     monkeypatch.setattr(
         deliver_notification, "apply_async", lambda args, countdown: retried.append(countdown)
     )
-    receiver.hang = 1.0
+    receiver.hang = 1.0  # longer than a send waits for a slot (NOTIFY_RECEIVER_BUSY_WAIT_SECONDS)
     channel = ChannelFactory(config={"url": receiver.url})
-    notifications = [outbox_row(channel) for _ in range(10)]
+
+    outcomes = _deliver_at_once([outbox_row(channel) for _ in range(10)])
+
+    assert receiver.max_in_flight == 3
+    assert sorted(outcomes) == ["deferred"] * 7 + ["sent"] * 3
+    assert len(retried) == 7  # every deferred one is scheduled again, none lost
+    deferred = Notification.objects.filter(status="pending")
+    assert deferred.count() == 7
+    assert set(deferred.values_list("attempts", flat=True)) == {0}
+    assert breaker.state(channel)["in_flight"] == 0  # every slot handed back
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_to_one_receiver_waits_for_its_slots_instead_of_being_deferred(
+    receiver, settings, monkeypatch
+):
+    settings.NOTIFY_RECEIVER_CONCURRENCY = 3
+    retried: list[float] = []
+    monkeypatch.setattr(
+        deliver_notification, "apply_async", lambda args, countdown: retried.append(countdown)
+    )
+    receiver.hang = 0.05  # a receiver answering in 50 ms: 10 sends, 3 at a time, ~0.2 s
+    channel = ChannelFactory(config={"url": receiver.url})
+    started = time.monotonic()
+
+    outcomes = _deliver_at_once([outbox_row(channel) for _ in range(10)])
+
+    assert outcomes == ["sent"] * 10
+    assert time.monotonic() - started < 5  # not a deferral's second (or more) later
+    assert receiver.max_in_flight == 3  # the limit still holds
+    assert retried == []
+    assert breaker.state(channel)["in_flight"] == 0
+
+    settings.NOTIFY_RECEIVER_BUSY_WAIT_SECONDS = 0  # no waiting: the excess is deferred at once
+    outcomes = _deliver_at_once([outbox_row(channel) for _ in range(10)])
+    assert "deferred" in outcomes
+
+
+def _deliver_at_once(notifications: list[Notification]) -> list[str]:
+    """Delivers each notification on its own thread, all starting together."""
     outcomes: list[str] = []
     start = threading.Barrier(len(notifications))
 
@@ -138,14 +177,7 @@ def test_no_more_than_n_sends_reach_one_receiver_at_once(receiver, settings, mon
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-
-    assert receiver.max_in_flight == 3
-    assert sorted(outcomes) == ["deferred"] * 7 + ["sent"] * 3
-    assert len(retried) == 7  # every deferred one is scheduled again, none lost
-    deferred = Notification.objects.filter(status="pending")
-    assert deferred.count() == 7
-    assert set(deferred.values_list("attempts", flat=True)) == {0}
-    assert breaker.state(channel)["in_flight"] == 0  # every slot handed back
+    return outcomes
 
 
 def _database_url() -> str:

@@ -131,13 +131,18 @@ NEWEST_POINTS = 5
 class _Statement:
     """What one statement of a batch answers: one monitor's query, or the latest aggregate of
     several series of one definition (``keys`` the tag keys, ``rows`` their values); when
-    ``newest`` is set (its LIMIT), their raw points instead (``NEWEST_POINTS``)."""
+    ``newest``, their raw points instead, at most NEWEST_POINTS a series."""
 
     query: queries.Query
     monitors: tuple[Monitor, ...]
     keys: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
-    newest: int = 0
+    newest: bool = False
+
+
+def _newest_limit(rows: tuple[tuple[str, ...], ...]) -> int:
+    """The most points a newest points' statement of ``rows`` asks for."""
+    return NEWEST_POINTS * len(rows)
 
 
 def _tag_row(monitor: Monitor, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -234,16 +239,15 @@ def _plan(
         for start in range(0, len(rows), size):
             chunk = tuple(rows[start : start + size])
             prefix = f"s{len(statements)}_"
-            limit = NEWEST_POINTS * len(chunk) if newest else 0
-            if limit:
+            if newest:
                 query = queries.newest_points_grouped(
-                    definition, list(chunk), limit=limit, prefix=prefix
+                    definition, list(chunk), limit=_newest_limit(chunk), prefix=prefix
                 )
             else:
                 query = shape.grouped(definition, list(chunk), prefix)
             params.update(query.params)
             covered = tuple(m for row in chunk for m in by_row[row])
-            statements.append(_Statement(query, covered, keys, chunk, limit))
+            statements.append(_Statement(query, covered, keys, chunk, newest))
     return statements
 
 
@@ -338,7 +342,11 @@ def observe_batch(monitors: list[Monitor]) -> dict[int, Observation]:
         if statement.newest and result is not None:
             # too many points for the limit, or a server that cannot answer this form: the
             # statement is asked as last() GROUP BY, now and from now on
-            newest = None if result.error else _newest_points(result.series, statement.newest)
+            newest = (
+                None
+                if result.error
+                else _newest_points(result.series, _newest_limit(statement.rows))
+            )
             if newest is None:
                 dense.append(index)
             else:

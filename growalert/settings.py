@@ -436,6 +436,11 @@ INGEST_SIGNATURE_WINDOW_SECONDS: int = env.int("INGEST_SIGNATURE_WINDOW_SECONDS"
 INGEST_DEVICE_REQUESTS_PER_SECOND: int = env.int("INGEST_DEVICE_REQUESTS_PER_SECOND", default=20)
 INGEST_DEVICE_POINTS_PER_SECOND: int = env.int("INGEST_DEVICE_POINTS_PER_SECOND", default=2000)
 INGEST_ACCOUNT_POINTS_PER_SECOND: int = env.int("INGEST_ACCOUNT_POINTS_PER_SECOND", default=20000)
+# POST /influx/write (devices/ingest/pushed.py, docs/arrival.md): a customer's InfluxDB pushing
+# its writes (a subscription). Per source and second; the account's points limit above is shared.
+PUSH_MAX_BODY_BYTES: int = env.int("PUSH_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+PUSH_SOURCE_REQUESTS_PER_SECOND: int = env.int("PUSH_SOURCE_REQUESTS_PER_SECOND", default=200)
+PUSH_SOURCE_POINTS_PER_SECOND: int = env.int("PUSH_SOURCE_POINTS_PER_SECOND", default=20000)
 # A device found by its key is remembered this long per web process: a rotated or revoked
 # key keeps working at most this long.
 INGEST_KEY_CACHE_SECONDS: float = env.float("INGEST_KEY_CACHE_SECONDS", default=10.0)

@@ -46,6 +46,7 @@ from monitors.serializers import (
     IncidentSerializer,
     MonitorSerializer,
     PreviewSerializer,
+    PushSetupSerializer,
     SeriesStateSerializer,
     SilenceSerializer,
     SourceSerializer,
@@ -101,6 +102,19 @@ class SourceViewSet(viewsets.ModelViewSet[Source]):
         """Pings the source now and records whether it is reachable."""
         source = services.source_check(source=self.get_object())
         return Response(SourceSerializer(source).data)
+
+    @extend_schema(request=None, responses={201: PushSetupSerializer, 204: None})
+    @action(detail=True, methods=["post", "delete"])
+    def push(self, request: Request, pk: str | None = None) -> Response:
+        """POST: a new push key (any earlier one stops working) and the subscription that makes
+        the source's InfluxDB push its writes, so that its monitors are decided as the points
+        arrive. DELETE: the source no longer pushes; its monitors are polled."""
+        source = self.get_object()
+        if request.method == "DELETE":
+            services.source_push_disable(source=source)
+            return Response(status=204)
+        setup = services.source_push_enable(source=source)
+        return Response(PushSetupSerializer(setup).data, status=201)
 
     @extend_schema(
         parameters=[

@@ -6,6 +6,8 @@ decrypts, so a key is rotated by putting a new one first.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -38,3 +40,10 @@ def decrypt(ciphertext: str) -> str:
         raise ImproperlyConfigured(
             "a stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS (key removed?)"
         ) from exc
+
+
+def new_key(prefix: str, shown: int = 12) -> tuple[str, str, str]:
+    """A random key: (the key, shown once; its first ``shown`` characters, kept to tell keys
+    apart; the SHA-256 hex digest stored and compared)."""
+    key = prefix + secrets.token_urlsafe(32)
+    return key, key[:shown], hashlib.sha256(key.encode()).hexdigest()

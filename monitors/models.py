@@ -243,6 +243,10 @@ class Source(models.Model):
     # A source growalert creates for itself on its own InfluxDB (the demo's; later the hosted
     # device data): it skips the SSRF guard. Never settable through the API or the pages.
     hosted = models.BooleanField(default=False, editable=False)
+    # Its InfluxDB pushes its writes to growalert (an InfluxDB subscription to /influx/write,
+    # docs/arrival.md): the SHA-256 of the push key, shown once; '' when it does not push.
+    push_key_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    push_key_prefix = models.CharField(max_length=16, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -266,6 +270,11 @@ class Source(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.secret_ciphertext)
+
+    @property
+    def pushes(self) -> bool:
+        """Its InfluxDB pushes its writes (a subscription): monitors decide them on arrival."""
+        return bool(self.push_key_hash)
 
 
 class Channel(models.Model):

@@ -56,17 +56,31 @@ class SourceSerializer(serializers.ModelSerializer[Source]):
         help_text="Password (basic) or token (token auth). Write-only: never returned.",
     )
     has_secret = serializers.BooleanField(read_only=True)
+    pushes = serializers.BooleanField(
+        read_only=True,
+        help_text="Its InfluxDB pushes its writes to growalert (POST /sources/{id}/push): "
+        "its monitors are decided as the points arrive.",
+    )
 
     class Meta:
         model = Source
         fields = [
             "id", "name", "url", "database", "org", "flavor", "auth_scheme", "username",
             "secret", "has_secret", "timeout_seconds", "last_checked_at", "last_check_ok",
-            "last_check_error", "server_version", "created_at",
+            "last_check_error", "server_version", "pushes", "push_key_prefix", "created_at",
         ]  # fmt: skip
         read_only_fields = [
-            "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at",
+            "last_checked_at", "last_check_ok", "last_check_error", "server_version",
+            "push_key_prefix", "created_at",
         ]  # fmt: skip
+
+
+class PushSetupSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField(help_text="The push key: shown this once, stored hashed.")
+    url = serializers.CharField(help_text="Where the writes go (the key as Basic auth password).")
+    subscription = serializers.CharField(
+        help_text="The InfluxQL statement that makes an InfluxDB 1.x push to growalert."
+    )
 
 
 _FOREIGN_KEYS = frozenset(

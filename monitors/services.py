@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import alerts_core as ac
-from monitors import live
+from monitors import crypto, live
 from monitors.evaluate import fleet, pipeline
 from monitors.evaluate.audience import silenced_monitor_ids, silenced_series
 from monitors.influxdb import client as influx
@@ -129,6 +132,47 @@ def source_update(*, source: Source, secret: str | None = None, **fields: Any) -
         source.secret = secret
     _validate_source(source, url_changed=source.url != url_before)
     _save_source(source)
+    return source
+
+
+PUSH_KEY_PREFIX = "grp_"
+
+
+@dataclass(frozen=True)
+class PushSetup:
+    """What the customer runs on their InfluxDB to push its writes (shown once: it holds the
+    key)."""
+
+    key: str
+    url: str
+    subscription: str
+
+
+def source_push_enable(*, source: Source) -> PushSetup:
+    """Gives the source a new push key (the one before stops working within
+    ``INGEST_KEY_CACHE_SECONDS``) and says how to subscribe with it (docs/arrival.md)."""
+    if source.hosted:
+        raise ValidationError(
+            {"detail": ["growalert's own source needs no push: its readings arrive at /ingest"]}
+        )
+    key, prefix, digest = crypto.new_key(PUSH_KEY_PREFIX)
+    source.push_key_hash, source.push_key_prefix = digest, prefix
+    source.save(update_fields=["push_key_hash", "push_key_prefix"])
+    site = urlsplit(settings.SITE_URL)
+    url = f"{site.scheme}://{site.netloc}/influx"
+    destination = f"{site.scheme}://growalert:{key}@{site.netloc}/influx"
+    subscription = (
+        f'CREATE SUBSCRIPTION "growalert" ON {influx.quote_ident(source.database)}."autogen" '
+        f"DESTINATIONS ALL '{destination}'"
+    )
+    return PushSetup(key=key, url=url, subscription=subscription)
+
+
+def source_push_disable(*, source: Source) -> Source:
+    """The source's InfluxDB no longer pushes: its monitors are polled again (within
+    ``INGEST_KEY_CACHE_SECONDS`` for the key, ``arrival.PUSHING_TTL_MS`` for the poller)."""
+    source.push_key_hash = source.push_key_prefix = ""
+    source.save(update_fields=["push_key_hash", "push_key_prefix"])
     return source
 
 

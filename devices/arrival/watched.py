@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Mod
 
 from devices.arrival.lines import Reading
+from devices.ingest.queue import pushed_stream_key
 from monitors.evaluate.arrival import AGGREGATIONS
 from monitors.models import Monitor
 
@@ -79,8 +80,8 @@ def eligible(shard: int) -> QuerySet[Monitor]:
     shards = max(1, settings.ARRIVAL_SHARDS)
     return (
         Monitor.objects.filter(
+            Q(source__hosted=True) | ~Q(source__push_key_hash=""),
             enabled=True,
-            source__hosted=True,
             raw_query="",
             aggregation__in=sorted(AGGREGATIONS),
         )
@@ -93,7 +94,8 @@ def eligible(shard: int) -> QuerySet[Monitor]:
 
 
 class Watched:
-    """The shard's watched monitors by database (``by_database``)."""
+    """The shard's watched monitors by the ``db`` of their batches in the stream
+    (``by_database``): a hosted database's name, or a pushing source's ``push:<id>``."""
 
     def __init__(self, shard: int) -> None:
         self.shard = shard
@@ -105,11 +107,15 @@ class Watched:
         """Reloads when the eligible set changed; returns the ids whose definition changed or
         that are no longer watched (their windows and cached rows must go)."""
         query = eligible(self.shard)
-        signature = query.aggregate(n=Count("id"), updated=Max("updated_at"), top=Max("id"))
+        signature = query.aggregate(
+            n=Count("id"), updated=Max("updated_at"), top=Max("id"), sources=Sum("source_id")
+        )
         if signature == self._signature or not settings.ARRIVAL_EVALUATION:
             return set()
         rows = query.values_list(
             "id",
+            "source_id",
+            "source__hosted",
             "source__database",
             "measurement",
             "field",
@@ -124,7 +130,8 @@ class Watched:
     def _load(self, rows: Iterable[tuple[Any, ...]]) -> set[int]:
         by_database: dict[str, DatabaseWatches] = {}
         watches: dict[int, Watch] = {}
-        for pk, database, measurement, field_name, tags, window, aggregation, updated in rows:
+        for pk, source_id, hosted, database, measurement, field_name, *rest in rows:
+            tags, window, aggregation, updated = rest
             watch = Watch(
                 pk,
                 field_name,
@@ -134,7 +141,9 @@ class Watched:
                 updated,
             )
             watches[pk] = watch
-            by_database.setdefault(database, DatabaseWatches()).add(measurement, watch)
+            # a pushed source's batches are under its own name in the stream
+            key = database if hosted else pushed_stream_key(source_id)
+            by_database.setdefault(key, DatabaseWatches()).add(measurement, watch)
         changed = {pk for pk, w in self.watches.items() if watches.get(pk) != w}
         self.by_database, self.watches = by_database, watches
         return changed

@@ -16,7 +16,9 @@ early only makes an entry fresher: no entry is ever older than the period.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from django.conf import settings
 
@@ -27,6 +29,62 @@ MAX_KEY_LENGTH = 200
 _MAX_CACHED = 100_000
 _REFRESH_AT_ONCE = 1000  # entries looked at for refreshing along with an expired one
 
+Found = TypeVar("Found")
+
+
+class KeyCache(Generic[Found]):
+    """What a key's digest stands for, looked up by ``lookup(digests)`` (one query for many)
+    and kept for ``INGEST_KEY_CACHE_SECONDS``; unknown digests are remembered as None."""
+
+    def __init__(self, lookup: Callable[[set[str]], dict[str, Found]]) -> None:
+        self.lookup = lookup
+        # digest -> (expires at, what it stands for or None); in order of expiry (an entry
+        # written again is moved to the end: every entry lives the same period).
+        self.entries: dict[str, tuple[float, Found | None]] = {}
+
+    def get(self, key: str) -> Found | None:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        hit = self.entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        return self._refresh(digest, now)
+
+    def _due_soon(self, now: float, period: float) -> list[str]:
+        """Known keys whose entries expire within half a period, oldest first. At most
+        ``_REFRESH_AT_ONCE`` entries are looked at (a miss costs bounded work, whatever the
+        cache holds); expired unknown keys met on the way are dropped (a stream of made-up keys
+        must not grow the query, nor keep known keys behind them from being refreshed
+        together)."""
+        soon = now + period / 2
+        due: list[str] = []
+        stale: list[str] = []
+        for looked, (digest, (expires, found)) in enumerate(self.entries.items()):
+            if expires > soon or looked >= _REFRESH_AT_ONCE:
+                break
+            if found is not None:
+                due.append(digest)
+            elif expires <= now:
+                stale.append(digest)
+        for digest in stale:
+            del self.entries[digest]
+        return due
+
+    def _refresh(self, digest: str, now: float) -> Found | None:
+        """Looks ``digest`` up, with the known keys due soon, in one query; caches them all."""
+        period = settings.INGEST_KEY_CACHE_SECONDS
+        digests = {digest, *self._due_soon(now, period)}
+        found = self.lookup(digests)
+        if len(self.entries) + len(digests) > _MAX_CACHED:  # bounded: unknown keys cannot grow it
+            self.entries.clear()
+        expires = now + period
+        for one in digests:
+            self.entries.pop(one, None)  # written again at the end: in order of expiry
+            self.entries[one] = (expires, found.get(one))
+        return found.get(digest)
+
 
 @dataclass(frozen=True, slots=True)
 class Sender:
@@ -35,9 +93,15 @@ class Sender:
     key_hash: str
 
 
-# digest -> (expires at, sender or None); in order of expiry (an entry written again is moved
-# to the end: every entry lives the same period).
-_cache: dict[str, tuple[float, Sender | None]] = {}
+def _senders(digests: set[str]) -> dict[str, Sender]:
+    rows = Device.objects.filter(ingest_key_hash__in=digests, owner__isnull=False).values_list(
+        "ingest_key_hash", "pk", "owner_id"
+    )
+    return {row[0]: Sender(device_id=row[1], owner_id=row[2], key_hash=row[0]) for row in rows}
+
+
+_by_key = KeyCache(_senders)
+_cache = _by_key.entries
 
 
 def reset() -> None:
@@ -46,48 +110,4 @@ def reset() -> None:
 
 def sender_for(key: str) -> Sender | None:
     """The owned device whose ingest key is ``key``; None for an unknown or unowned one."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        return None
-    digest = hash_key(key)
-    now = time.monotonic()
-    hit = _cache.get(digest)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    return _refresh(digest, now)
-
-
-def _due_soon(now: float, period: float) -> list[str]:
-    """Known keys whose entries expire within half a period, oldest first. At most
-    ``_REFRESH_AT_ONCE`` entries are looked at (a miss costs bounded work, whatever the cache
-    holds); expired unknown keys met on the way are dropped (a stream of made-up keys must not
-    grow the query, nor keep known keys behind them from being refreshed together)."""
-    soon = now + period / 2
-    due: list[str] = []
-    stale: list[str] = []
-    for looked, (digest, (expires, sender)) in enumerate(_cache.items()):
-        if expires > soon or looked >= _REFRESH_AT_ONCE:
-            break
-        if sender is not None:
-            due.append(digest)
-        elif expires <= now:
-            stale.append(digest)
-    for digest in stale:
-        del _cache[digest]
-    return due
-
-
-def _refresh(digest: str, now: float) -> Sender | None:
-    """Looks ``digest`` up, with the known keys due soon, in one query; caches them all."""
-    period = settings.INGEST_KEY_CACHE_SECONDS
-    digests = {digest, *_due_soon(now, period)}
-    rows = Device.objects.filter(ingest_key_hash__in=digests, owner__isnull=False).values_list(
-        "ingest_key_hash", "pk", "owner_id"
-    )
-    found = {row[0]: Sender(device_id=row[1], owner_id=row[2], key_hash=row[0]) for row in rows}
-    if len(_cache) + len(digests) > _MAX_CACHED:  # bounded: unknown keys cannot grow it
-        _cache.clear()
-    expires = now + period
-    for one in digests:
-        _cache.pop(one, None)  # written again at the end: the dict stays in order of expiry
-        _cache[one] = (expires, found.get(one))
-    return found.get(digest)
+    return _by_key.get(key)

@@ -51,6 +51,16 @@ logger = logging.getLogger(__name__)
 PREFIX = "growalert:ingest:"
 STREAM = PREFIX + "stream"
 GROUP = "flushers"
+# A batch a customer's InfluxDB pushed (its ``db`` is ``push:<source id>``): it is in their
+# InfluxDB already, for the evaluators only (devices/ingest/pushed.py).
+PUSHED_PREFIX = "push:"
+
+
+def pushed_stream_key(source_id: int) -> str:
+    """The ``db`` of a batch a source's InfluxDB pushed."""
+    return f"{PUSHED_PREFIX}{source_id}"
+
+
 MAX_PENDING_BATCHES = 200_000  # beyond this the ingest answers 503: InfluxDB is not keeping up
 CLAIM_IDLE_MS = 30_000
 ABANDONED_GROUP_MS = 300_000
@@ -196,11 +206,41 @@ def enqueue(
         "status",
         json.dumps(status, separators=(",", ":")),
     ]
-    reason, value = _run_script(keys, args)
-    reason = int(reason)
-    if reason == OK:
+    return _outcome(_run_script(keys, args))
+
+
+def enqueue_pushed(
+    *, source_id: int, owner_id: int, stream_db: str, lines: str, points: int
+) -> Outcome:
+    """A batch a customer's InfluxDB pushed (devices/ingest/pushed.py), under the same script:
+    requests and points per second per source, points per second per account (shared with the
+    account's devices), the backlog bound. Raises redis.RedisError when Redis cannot be
+    reached."""
+    second = int(time.time())
+    keys = [
+        f"{PREFIX}rate:sr:{source_id}:{second}",
+        f"{PREFIX}rate:sp:{source_id}:{second}",
+        f"{PREFIX}rate:ap:{owner_id}:{second}",
+        "",
+        STREAM,
+    ]
+    args: list[object] = [
+        settings.PUSH_SOURCE_REQUESTS_PER_SECOND,
+        settings.PUSH_SOURCE_POINTS_PER_SECOND,
+        settings.INGEST_ACCOUNT_POINTS_PER_SECOND,
+        points,
+        1,
+        MAX_PENDING_BATCHES,
+        *("db", stream_db, "dev", 0, "lines", lines, "status", "{}"),
+    ]
+    return _outcome(_run_script(keys, args))
+
+
+def _outcome(answer: Any) -> Outcome:
+    reason, value = answer
+    if int(reason) == OK:
         return Outcome(OK)
-    return Outcome(reason, max(int(value), 0))
+    return Outcome(int(reason), max(int(value), 0))
 
 
 # ---------------------------------------------------------------- trimming
@@ -408,9 +448,9 @@ class Flusher:
             self.flush_statuses()
             return 0
         by_database: dict[str, list[Entry]] = {}
-        for entry in entries:
-            if entry.database:
-                by_database.setdefault(entry.database, []).append(entry)
+        written = [e for e in entries if e.database and not e.database.startswith(PUSHED_PREFIX)]
+        for entry in written:
+            by_database.setdefault(entry.database, []).append(entry)
         try:
             self._write_all(by_database)
         except influx.InfluxError:
@@ -418,9 +458,8 @@ class Flusher:
             raise
         self.redis.xack(STREAM, GROUP, *[e.id for e in entries])
         self._trim()
-        for entry in entries:
-            if entry.database:
-                self._report(entry)
+        for entry in written:
+            self._report(entry)
         self.flush_statuses()
         return len(entries)
 

@@ -40,13 +40,13 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _error(status: int, code: str, detail: str, **extra: Any) -> Answer:
+def error(status: int, code: str, detail: str, **extra: Any) -> Answer:
     return Answer(status, {"detail": detail, "code": code, **extra})
 
 
-def too_large() -> Answer:
-    limit = settings.INGEST_MAX_BODY_BYTES
-    return _error(413, "too_large", f"the body is larger than {limit} bytes")
+def too_large(limit: int | None = None) -> Answer:
+    limit = settings.INGEST_MAX_BODY_BYTES if limit is None else limit
+    return error(413, "too_large", f"the body is larger than {limit} bytes")
 
 
 def ingest(
@@ -60,7 +60,7 @@ def ingest(
         return too_large()
     sender = auth.sender_for(header("X-API-Key"))
     if sender is None:
-        return _error(401, "bad_key", "missing or unknown X-API-Key (the device's ingest key)")
+        return error(401, "bad_key", "missing or unknown X-API-Key (the device's ingest key)")
     # Nanoseconds from the clock itself (a float of seconds keeps only ~0.24 µs), and a block
     # of arrival times no other request gets: two readings of one device stamped alike would
     # be one point in InfluxDB (stamps.py). Rows are at most one per line or one per object.
@@ -79,13 +79,11 @@ def ingest(
                 now=now,
             )
         except SignatureError as exc:
-            return _error(403, exc.code, str(exc))
+            return error(403, exc.code, str(exc))
     content_type = header("Content-Type").split(";", 1)[0].strip().lower()
     is_json = content_type in JSON_TYPES or (not content_type and body[:1] in (b"{", b"["))
     if not is_json and content_type and content_type not in LINE_TYPES:
-        return _error(
-            415, "unsupported_type", "send application/json or text/plain (line protocol)"
-        )
+        return error(415, "unsupported_type", "send application/json or text/plain (line protocol)")
     prepared = _prepare(body, is_json=is_json, precision=precision, now_ns=now_ns, sender=sender)
     if isinstance(prepared, Answer):
         return prepared
@@ -103,18 +101,18 @@ def ingest(
         )
     except redis.RedisError:
         logger.exception("ingest: Redis unavailable")
-        answer = _error(503, "unavailable", "ingest is unavailable; retry shortly")
+        answer = error(503, "unavailable", "ingest is unavailable; retry shortly")
         answer.headers["Retry-After"] = "1"
         return answer
     if outcome.reason == queue.REPLAYED:
-        return _error(403, "replayed", "this signature was already used; sign each request anew")
+        return error(403, "replayed", "this signature was already used; sign each request anew")
     if outcome.reason == queue.BACKLOG:
-        answer = _error(503, "backlog", "ingest is behind; retry shortly")
+        answer = error(503, "backlog", "ingest is behind; retry shortly")
         answer.headers["Retry-After"] = "1"
         return answer
     if outcome.reason != queue.OK:
         code, detail = _LIMITED[outcome.reason]
-        answer = _error(429, code, detail)
+        answer = error(429, code, detail)
         answer.headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after_ms / 1000)))
         return answer
     return Answer(202, {"accepted": points, "rejected": 0})
@@ -139,10 +137,10 @@ def _prepare(
         else:
             parsed = parse.parse_lines(body, now_ns=now_ns, precision=precision)
     except parse.BatchError as exc:
-        return _error(400, exc.code, str(exc), accepted=0)
+        return error(400, exc.code, str(exc), accepted=0)
     if parsed.errors:
         listed = [{"index": i, "error": e} for i, e in parsed.errors[: parse.MAX_ERRORS_LISTED]]
-        return _error(
+        return error(
             400,
             "invalid_points",
             f"{len(parsed.errors)} of {parsed.count} points refused; nothing was written",

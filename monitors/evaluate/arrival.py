@@ -1,21 +1,24 @@
 """Which monitors are evaluated on arrival, and when the poller leaves them alone.
 
-Readings sent to ``/ingest`` are evaluated by the arrival evaluators (devices/arrival) as they
-arrive. A monitor is theirs when ``eligible``: a single-series structured monitor on a hosted
-source whose aggregation can be kept incrementally. Each evaluator shard announces itself with a
-readiness key (``ready_key``) holding the moment its window state started (milliseconds), with a
-short time to live it refreshes every loop. The poller (evaluate.pipeline) skips the data
-decisions of an eligible monitor while its shard's key exists and the monitor's whole window lies
-after that moment (plus ``HANDOVER_MARGIN_MS``); it still decides "no data" and errors, which
-only the poller can see. An evaluator decides only from ``HANDOVER_MARGIN_MS`` later still, so
-the two never decide the same reading: during a hand-over at most one evaluation is missed,
-none is taken twice. When an evaluator dies its key expires and the poller takes over again.
+Readings sent to ``/ingest``, and writes a customer's InfluxDB pushes to ``/influx/write``, are
+evaluated by the arrival evaluators (devices/arrival) as they arrive. A monitor is theirs when
+``eligible``: a single-series structured monitor on a hosted or pushing source whose aggregation
+can be kept incrementally; a pushing source's monitors only while it is heard from (``pushing``).
+Each evaluator shard announces itself with a readiness key (``ready_key``) holding the moment its
+window state started (milliseconds), with a short time to live it refreshes every loop. The
+poller (evaluate.pipeline) skips the data decisions of an eligible monitor while its shard's key
+exists and the monitor's whole window lies after that moment (plus ``HANDOVER_MARGIN_MS``); it
+still decides "no data" and errors, which only the poller can see. An evaluator decides only
+from ``HANDOVER_MARGIN_MS`` later still, so the two never decide the same reading: during a
+hand-over at most one evaluation is missed, none is taken twice. When an evaluator dies its key
+expires and the poller takes over again.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -43,12 +46,20 @@ READY_TTL_S = 5
 HANDOVER_MARGIN_MS = 1000
 
 
+PUSHING_PREFIX = "growalert:push:seen:"
+PUSHING_TTL_MS = 15_000  # a source not heard from for this long is polled for its data again
+PUSHING_MARK_EVERY_S = 1.0
+
+_marked: dict[int, float] = {}  # source id -> when this process last marked it (monotonic)
+
+
 def eligible(monitor: Monitor) -> bool:
-    """Evaluated on arrival: a structured single-series monitor of a hosted source whose
-    aggregation is kept incrementally (the source must be loaded)."""
+    """Evaluated on arrival: a structured single-series monitor of a hosted source, or of a
+    source whose InfluxDB pushes its writes (devices/ingest/pushed.py), whose aggregation is
+    kept incrementally (the source must be loaded)."""
     return (
         settings.ARRIVAL_EVALUATION
-        and monitor.source.hosted
+        and (monitor.source.hosted or monitor.source.pushes)
         and not monitor.is_fleet
         and not monitor.raw_query
         and monitor.aggregation in AGGREGATIONS
@@ -94,9 +105,42 @@ def ready_since(shards: Iterable[int]) -> dict[int, int]:
     return {s: int(v) for s, v in zip(wanted, values, strict=True) if v is not None}
 
 
+def mark_pushing(source_id: int) -> None:
+    """Says a source's InfluxDB is pushing (a write arrived): at most once a second per process.
+    Raises redis.RedisError."""
+    now = time.monotonic()
+    if now - _marked.get(source_id, -math.inf) < PUSHING_MARK_EVERY_S:
+        return
+    live._redis().set(f"{PUSHING_PREFIX}{source_id}", 1, px=PUSHING_TTL_MS)
+    _marked[source_id] = now
+    if len(_marked) > 100_000:
+        _marked.clear()
+
+
+def pushing(source_ids: Iterable[int]) -> set[int]:
+    """The sources whose InfluxDB pushed a write within ``PUSHING_TTL_MS``. A source that
+    stopped (its subscription dropped, its InfluxDB cut off from growalert) has its monitors
+    polled for their data again."""
+    wanted = sorted(set(source_ids))
+    if not wanted:
+        return set()
+    try:
+        values = live._redis().mget([f"{PUSHING_PREFIX}{s}" for s in wanted])
+    except redis.RedisError as exc:  # the poller decides everything, as before
+        logger.warning("pushing sources unknown: %s", exc)
+        return set()
+    return {s for s, v in zip(wanted, values, strict=True) if v is not None}
+
+
 def handed_over(monitors: Iterable[Monitor], now: datetime) -> set[int]:
-    """The monitors whose data decisions belong to a live arrival evaluator at ``now``."""
+    """The monitors whose data decisions belong to a live arrival evaluator at ``now``: the
+    evaluator of its shard is ready, its window lies after the evaluator's start, and the
+    readings reach it (a hosted source, or a source that is pushing)."""
     chosen = [m for m in monitors if eligible(m) and decidable(m)]
+    pushed = {m.source_id for m in chosen if not m.source.hosted}
+    if pushed:
+        live_sources = pushing(pushed)
+        chosen = [m for m in chosen if m.source.hosted or m.source_id in live_sources]
     if not chosen:
         return set()
     ready = ready_since(shard_of(m.id) for m in chosen)

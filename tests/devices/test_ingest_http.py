@@ -3,41 +3,11 @@ front of Django that the web server serves), on a loopback server."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
 import httpx
 import pytest
 
 from devices import services
 from tests.devices.ingest_helpers import flush, pending_batches, rows
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    from django.db import connections
-
-    from growalert.wsgi import application
-
-    def closing(environ: Any, start_response: Any) -> Any:
-        try:
-            return list(application(environ, start_response))
-        finally:
-            connections.close_all()  # the server thread's connection, before the test DB goes
-
-    httpd: WSGIServer = make_server("127.0.0.1", 0, closing, handler_class=_Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -30,7 +30,15 @@ worker (threads) on private queues; beat's part (the dispatcher every second, th
    lines (read -> decided -> committed per stream read) are printed too. BENCH_QUIET seconds
    without a flip before the middle round show whether a quiet spell slows the next alert.
 
+BENCH_PUSH=1 measures path (c) instead: the same devices' readings written to the customers'
+InfluxDB (tests/customer_influx.py), one write per GROUP devices as the gateways send, and that
+InfluxDB subscribed to growalert (``CREATE SUBSCRIPTION ... DESTINATIONS ALL`` the web server's
+``/influx/write``, devices/ingest/pushed.py): its monitors are on a pushing customer source. Its
+"write" is the write to the customer's InfluxDB, "in the stream" that write's 204, and its CPU
+counts the customer's influxd too (with the deployment's, under "influxd").
+
     .venv/bin/python bench/bench_flip_arrival.py [N]
+    BENCH_PUSH=1 .venv/bin/python bench/bench_flip_arrival.py [N]
 """
 
 from __future__ import annotations
@@ -59,7 +67,9 @@ LIMITS = {
 }
 os.environ["PYTHONPATH"] = str(common.ROOT)
 SHARDS = int(os.environ.get("BENCH_SHARDS", "1"))
+PUSH = os.environ.get("BENCH_PUSH", "") not in ("", "0")
 common.setup_django(
+    defaults={"SOURCES_ALLOW_PRIVATE_ADDRESSES": "true"},
     env={
         **QUEUES,
         **LIMITS,
@@ -76,9 +86,11 @@ from django.utils import timezone
 
 from devices import hosted, services
 from devices.models import Device
+from monitors import services as monitor_services
 from monitors import tasks
 from monitors.models import DeliveryAttempt, Monitor, Notification
 from monitors.notify import tasks as notify_tasks
+from tests import customer_influx
 
 K = int(os.environ.get("BENCH_K", "100"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
@@ -93,6 +105,7 @@ QUIET = float(os.environ.get("BENCH_QUIET", "0"))
 EVAL_PROCESSES = int(os.environ.get("BENCH_EVAL_PROCESSES", "1"))
 DELIVERY_THREADS = int(os.environ.get("BENCH_DELIVERY_THREADS", "32"))
 USER = "bench-flip-arrival"
+PUSHED_DATABASE = "growalert_bench_pushed"  # on the customers' InfluxDB (BENCH_PUSH)
 
 
 class Devices(threading.Thread):
@@ -127,14 +140,17 @@ class Devices(threading.Thread):
         stamp = time.time_ns()
         body = "\n".join(f"sensor_value,device=d{d} value={values[d]} {stamp}" for d in members)
         started = time.time()
-        answer = self.client().post(
-            f"{self.base}/ingest",
-            content=body,
-            headers={"X-API-Key": self.keys[gateway], "Content-Type": "text/plain"},
-        )
+        if PUSH:  # to the customer's InfluxDB, which pushes it on to growalert
+            answer = self.client().post(self.base, params={"db": PUSHED_DATABASE}, content=body)
+        else:
+            answer = self.client().post(
+                f"{self.base}/ingest",
+                content=body,
+                headers={"X-API-Key": self.keys[gateway], "Content-Type": "text/plain"},
+            )
         done = time.time()
         with self.lock:
-            if answer.status_code != 202:
+            if answer.status_code != (204 if PUSH else 202):
                 self.refused += len(members)
                 return
             self.sent += len(members)
@@ -205,6 +221,33 @@ def seed(devices: int, url: str) -> tuple[list[int], list[str]]:
     return [m.pk for m in monitors], keys
 
 
+def seed_pushed(devices: int, url: str, site: str) -> tuple[list[int], list[str]]:
+    """Path (c): the monitors on a customer source whose InfluxDB pushes to ``site``."""
+    from django.conf import settings
+
+    owner, source = common.customer_source(f"{USER}-pushed", PUSHED_DATABASE)
+    _, channel = common.webhook_channel(f"{USER}-pushed", url)
+    channel.verified = True
+    channel.save()
+    influx_url = customer_influx.url()
+    _influxql(influx_url, f'DROP DATABASE "{PUSHED_DATABASE}"')  # its subscriptions too
+    _influxql(influx_url, f'CREATE DATABASE "{PUSHED_DATABASE}"')
+    settings.SITE_URL = site
+    setup = monitor_services.source_push_enable(source=source)
+    _influxql(influx_url, setup.subscription)
+    monitors = common.flip_monitors(owner, source, channel, devices, timedelta(seconds=10))
+    common.spread_schedules(monitors, owner, source, timezone.now() + timedelta(seconds=2), 10)
+    gateways = (devices + GROUP - 1) // GROUP
+    return [m.pk for m in monitors], [""] * gateways
+
+
+def _influxql(url: str, statement: str) -> None:
+    answer = httpx.post(f"{url}/query", data={"q": statement, "db": PUSHED_DATABASE})
+    answer.raise_for_status()
+    if '"error"' in answer.text:
+        raise RuntimeError(f"{statement[:60]}: {answer.text}")
+
+
 def start(name: str, command: list[str], env: dict[str, str]) -> common.Started:
     log = open(common.LOG_DIR / f"bench-flip-arrival-{name}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
@@ -230,8 +273,11 @@ def main() -> None:
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     common.LOG_DIR.mkdir(parents=True, exist_ok=True)
     receiver = common.FlipReceiver()
-    ids, keys = seed(devices, receiver.url)
     port = common.free_port()
+    if PUSH:
+        ids, keys = seed_pushed(devices, receiver.url, f"http://127.0.0.1:{port}")
+    else:
+        ids, keys = seed(devices, receiver.url)
     env = common.production_env(**QUEUES, **LIMITS, ARRIVAL_SHARDS=str(SHARDS))
     env["WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"] = "true"
     python = str(common.ROOT / ".venv" / "bin" / "python")
@@ -263,7 +309,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     common.wait_ready(base)
-    sender = Devices(base, keys, devices)
+    sender = Devices(f"{customer_influx.url()}/write" if PUSH else base, keys, devices)
     beat = Beat()
     try:
         sender.start()
@@ -364,10 +410,18 @@ def main() -> None:
         sender.join()
         common.stop(processes.values())
         Monitor.objects.filter(pk__in=ids).delete()
-        Device.objects.filter(owner=get_user_model().objects.get(username=USER)).delete()
+        if PUSH:
+            _influxql(customer_influx.url(), f'DROP DATABASE "{PUSHED_DATABASE}"')
+        else:
+            Device.objects.filter(owner=get_user_model().objects.get(username=USER)).delete()
 
+    path = (
+        "path (c), pushed by the customer's InfluxDB (a subscription to /influx/write)"
+        if PUSH
+        else "path (b)"
+    )
     print(
-        f"bench_flip_arrival path (b): N={devices:,} devices through {len(keys)} gateways "
+        f"bench_flip_arrival {path}: N={devices:,} devices through {len(keys)} gateways "
         f"(one POST of {GROUP} readings per gateway per second), K={K}, {ROUNDS} rounds; "
         f"web server (granian) 2x4, flusher, {SHARDS} evaluator shard(s), evaluation worker "
         f"prefork x{EVAL_PROCESSES}, delivery worker threads x{DELIVERY_THREADS}, dispatcher thread"
@@ -381,7 +435,10 @@ def main() -> None:
         shown = ", ".join(f"{s * 1000:.0f}" for s in per_round)
         print(f"  {kind:8} slowest write -> arrival of each round: {shown} ms")
     print("  breakdown of the changed readings (fired and resolved):")
-    print("    " + figures("write -> 202 (in the stream)", accepted))
+    accepted_hop = (
+        "write -> the customer's InfluxDB's 204" if PUSH else "write -> 202 (in the stream)"
+    )
+    print("    " + figures(accepted_hop, accepted))
     for kind in ("fired", "resolved"):
         print(f"    {kind}:")
         print("      " + figures("write -> outbox row written (evaluated)", evaluated[kind]))

@@ -28,7 +28,8 @@ class Rule(NamedTuple):
 
 VIEWER, MEMBER, ADMIN, OWNER = Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER
 
-# No account needed: probes, metrics, schema, ingest (device keys), signed links, webhooks
+# No account needed: probes, metrics, schema, ingest (device keys), pushed writes (source push
+# keys), signed links, webhooks
 # (signatures), sign-in and sign-up, and each person's own password pages.
 PUBLIC = frozenset(
     {
@@ -40,6 +41,7 @@ PUBLIC = frozenset(
         "api-schema",
         "api-docs",
         "ingest",
+        "influx-write",  # a source's push key
         "notification-chart",
         "twilio-inbound-sms",
         "twilio-voice-gather",
@@ -88,6 +90,7 @@ POLICY: dict[str, Rule] = {
     "source-detail": Rule(VIEWER, ADMIN),
     "source-check": Rule(VIEWER, ADMIN),
     "source-contents": Rule(VIEWER, ADMIN),
+    "source-push": Rule(ADMIN, ADMIN),
     "escalation-policy-list": Rule(VIEWER, ADMIN),
     "escalation-policy-detail": Rule(VIEWER, ADMIN),
     "billing-devices": Rule(VIEWER, ADMIN),
@@ -134,6 +137,7 @@ POLICY: dict[str, Rule] = {
     "pages:sources": Rule(VIEWER, ADMIN),
     "pages:source-check": Rule(ADMIN, ADMIN),
     "pages:source-delete": Rule(ADMIN, ADMIN),
+    "pages:source-push": Rule(ADMIN, ADMIN),
     "pages:devices": Rule(VIEWER, ADMIN),
     "pages:device": Rule(VIEWER, ADMIN),
     "pages:device-key": Rule(ADMIN, ADMIN),

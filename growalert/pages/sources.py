@@ -1,5 +1,6 @@
 """The sources page: the InfluxDB servers monitors read from. Add one, check that it answers
-(and that its credentials work), remove it. Writes go through the source service
+(and that its credentials work), have its InfluxDB push its writes (the subscription to run is
+shown once), remove it. Writes go through the source service
 (monitors/services.py), as the API's do, so the page and the API accept the same sources;
 secrets are write-only on both."""
 
@@ -19,6 +20,8 @@ from growalert.pages.views import _owner
 from monitors import selectors, services
 from monitors.models import Source
 from shared.auth import owner_of
+
+NEW_PUSH = "new-source-push"
 
 
 def _owned_source(request: HttpRequest, source_id: int) -> Source:
@@ -49,7 +52,11 @@ def source_list(request: HttpRequest) -> HttpResponse:
                     f"{source.last_check_error}",
                 )
             return redirect("pages:sources")
-    context = {"form": form, "sources": selectors.source_list(owner=owner_of(request))}
+    context = {
+        "form": form,
+        "sources": selectors.source_list(owner=owner_of(request)),
+        "new_push": request.session.pop(NEW_PUSH, None),
+    }
     return render(request, "pages/sources.html", context, status=400 if form.errors else 200)
 
 
@@ -74,4 +81,25 @@ def source_delete(request: HttpRequest, source_id: int) -> HttpResponseRedirect:
         messages.error(request, f"“{source.name}” is used by monitors: delete or move them first.")
     else:
         messages.success(request, f"Source “{source.name}” removed.")
+    return redirect("pages:sources")
+
+
+@login_required
+@require_POST
+def source_push(request: HttpRequest, source_id: int) -> HttpResponseRedirect:
+    """Turns the push on (a new key: the subscription to run is shown once) or off."""
+    source = _owned_source(request, source_id)
+    if request.POST.get("action") == "stop":
+        services.source_push_disable(source=source)
+        messages.success(request, f"“{source.name}” no longer pushes: its monitors are polled.")
+        return redirect("pages:sources")
+    try:
+        setup = services.source_push_enable(source=source)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("pages:sources")
+    request.session[NEW_PUSH] = {"source": source.name, "subscription": setup.subscription}
+    messages.success(
+        request, f"Run the subscription below on “{source.name}”'s InfluxDB: it is shown once."
+    )
     return redirect("pages:sources")

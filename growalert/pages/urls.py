@@ -61,6 +61,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("app/sources", sources.source_list, name="sources"),
     path("app/sources/<int:source_id>/check", sources.source_check, name="source-check"),
     path("app/sources/<int:source_id>/delete", sources.source_delete, name="source-delete"),
+    path("app/sources/<int:source_id>/push", sources.source_push, name="source-push"),
     path("app/devices", devices.device_list, name="devices"),
     path("app/devices/<int:device_id>", devices.device_detail, name="device"),
     path("app/devices/<int:device_id>/key", devices.device_rotate_key, name="device-key"),

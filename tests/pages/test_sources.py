@@ -4,6 +4,8 @@ pause / resume / test now."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from playwright.sync_api import expect
 
@@ -83,6 +85,36 @@ def test_another_customers_source_is_a_404(alice, bob, client_for):
     assert client.post(f"/app/sources/{theirs.pk}/check").status_code == 404
     assert client.post(f"/app/sources/{theirs.pk}/delete").status_code == 404
     assert theirs.name not in client.get("/app/sources").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_source_is_made_to_push_its_subscription_shown_once_then_stopped(
+    alice, bob, client_for, settings
+):
+    settings.SITE_URL = "https://growalert.example.com"
+    source = SourceFactory(owner=alice, database="greenhouse")
+    theirs = SourceFactory(owner=bob)
+    client = client_for(alice)
+
+    made = html.unescape(
+        client.post(f"/app/sources/{source.pk}/push", follow=True).content.decode()
+    )
+
+    source.refresh_from_db()
+    assert source.pushes
+    assert 'CREATE SUBSCRIPTION "growalert" ON "greenhouse"."autogen"' in made
+    assert "@growalert.example.com/influx" in made
+    again = client.get("/app/sources").content.decode()
+    assert "CREATE SUBSCRIPTION" not in again  # shown once
+    assert f"pushes its writes (key {source.push_key_prefix}" in again
+    assert client.post(f"/app/sources/{theirs.pk}/push").status_code == 404
+
+    stopped = client.post(
+        f"/app/sources/{source.pk}/push", {"action": "stop"}, follow=True
+    ).content.decode()
+    assert "no longer pushes" in stopped
+    source.refresh_from_db()
+    assert not source.pushes
 
 
 @pytest.mark.django_db

@@ -47,7 +47,9 @@ class SourceAdmin(admin.ModelAdmin[Source]):
     list_display = ["name", "owner", "url", "database", "flavor", "auth_scheme", "last_check_ok"]
     list_filter = ["flavor", "auth_scheme", "last_check_ok"]
     search_fields = ["name", "url", "database", "owner__username"]
-    readonly_fields = ["last_checked_at", "last_check_ok", "last_check_error", "server_version"]
+    readonly_fields = [
+        "last_checked_at", "last_check_ok", "last_check_error", "server_version", "push_key_prefix",
+    ]  # fmt: skip
     actions = ["check_now"]
 
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:

@@ -39,7 +39,6 @@ from monitors.evaluate import arrival
 from monitors.models import Monitor, Source
 
 PATH = "/influx/write"
-USERNAME = "growalert"
 _NOT_FINITE = ("nan", "inf")
 
 
@@ -116,13 +115,16 @@ def _finite(head: str) -> bool:
     if not any(word in lowered for word in _NOT_FINITE):
         return True
     try:
-        fields = split_unescaped(head, " ", quotes=True)[1]
-        for item in split_unescaped(fields, ",", quotes=True):
-            value = split_unescaped(item, "=", limit=1)[1]
+        items = split_unescaped(split_unescaped(head, " ", quotes=True)[1], ",", quotes=True)
+    except (ValueError, IndexError):
+        return True  # not a point: the evaluator reads no number from it
+    for item in items:
+        value = item.rpartition("=")[2]
+        try:
             if not value.startswith('"') and not math.isfinite(float(value.rstrip("iu"))):
                 return False
-    except (ValueError, IndexError):
-        return True  # a string, a boolean or not a point: the evaluator reads no number from it
+        except ValueError:
+            continue  # a string or a boolean
     return True
 
 

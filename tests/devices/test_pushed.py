@@ -101,7 +101,7 @@ def _push(client: Any, body: str, key: str, *, db: str, **params: str) -> Any:
 def _stream_lines() -> list[tuple[str, str]]:
     conn = redis.Redis.from_url(django_settings.REDIS_URL)
     try:
-        entries = conn.xrange(queue.STREAM)
+        entries: Any = conn.xrange(queue.STREAM)
     finally:
         conn.close()
     return [(data[b"db"].decode(), data[b"lines"].decode()) for _, data in entries]
@@ -209,6 +209,7 @@ def test_only_watched_lines_within_bounds_reach_the_stream_stamped_in_nanosecond
             f"sensor_value,device=d1 value=21 {now_s}",
             "sensor_value,device=d1 value=22",  # no time: now, as InfluxDB does
             f"sensor_value,device=d1 value=NaN {now_s}",
+            f"sensor_value,device=d1 ok=true,value=-Inf {now_s}",
             f"sensor_value,device=d1 value=23 {now_s + 2 * 3600}",  # past INGEST_MAX_FUTURE
             f"sensor_value,device=d1 value=24 {now_s - 30 * 86400}",  # before INGEST_MAX_PAST
             f'sensor_value,device=d1 note="inf and nan",value=25 {now_s}',  # a string: kept
@@ -221,7 +222,7 @@ def test_only_watched_lines_within_bounds_reach_the_stream_stamped_in_nanosecond
 
     assert answer.status_code == 400
     assert answer.json()["code"] == "partial_write"
-    assert answer.json()["dropped"] == 3
+    assert answer.json()["dropped"] == 4
     ((db, text),) = _stream_lines()
     assert db == queue.pushed_stream_key(source.pk)
     kept = text.split("\n")

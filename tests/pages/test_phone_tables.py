@@ -55,8 +55,11 @@ def test_sources_are_cards_with_their_buttons_in_view_on_a_phone(phone, alice, s
         )
     sign_in(phone, "alice")
     phone.goto("/app/sources")
-    assert assert_buttons_in_view(phone, "tr[data-source]") == 4
+    assert assert_buttons_in_view(phone, "tr[data-source]") == 6  # check, push, remove
     expect(phone.get_by_role("button", name="Check now greenhouse influx 0")).to_be_visible()
+    expect(
+        phone.get_by_role("button", name="Push from InfluxDB greenhouse influx 1")
+    ).to_be_visible()
     screenshot(phone, "sources-390")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -14,6 +15,7 @@ from devices import hosted
 from devices.ingest import queue, signature
 from devices.keys import hash_key
 from monitors.influxdb import client as influx
+from monitors.models import Channel, Monitor, Source
 
 
 def post(
@@ -74,3 +76,29 @@ def rows(owner_id: int, measurement: str = "gro01") -> list[dict[str, Any]]:
         for values in series.values:
             out.append(dict(zip(series.columns, values, strict=True)))
     return out
+
+
+def arrival_monitor(source: Source, label: str, **fields: Any) -> Monitor:
+    """A monitor the arrival path decides: ``last`` over 2 s above 30, interval 10 s (unless
+    ``fields`` say otherwise), with a webhook channel to nowhere; ``fields`` name at least its
+    measurement, field and tags."""
+    channel = Channel.objects.create(
+        owner=source.owner,
+        name=f"hook {label}",
+        kind="webhook",
+        config={"url": "http://127.0.0.1:9/"},
+    )
+    values: dict[str, Any] = {
+        "owner": source.owner,
+        "source": source,
+        "name": f"hot {label}",
+        "aggregation": "last",
+        "window": timedelta(seconds=2),
+        "comparator": "above",
+        "critical": 30.0,
+        "interval": timedelta(seconds=10),
+        **fields,
+    }
+    monitor = Monitor.objects.create(**values)
+    monitor.channels.add(channel)
+    return monitor

@@ -20,8 +20,8 @@ from devices import hosted, services
 from devices.arrival.evaluator import LEASE_PREFIX, ArrivalEvaluator, Round
 from devices.ingest import queue
 from monitors.evaluate import arrival, backtest, pipeline, time_zones
-from monitors.models import Channel, Monitor, Notification
-from tests.devices.ingest_helpers import flush, post, rows
+from monitors.models import Monitor, Notification
+from tests.devices.ingest_helpers import arrival_monitor, flush, post, rows
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -54,27 +54,9 @@ def evaluators() -> Any:
 
 
 def _monitor(owner: Any, device: Any, **overrides: Any) -> Monitor:
+    fields = {"measurement": "gro01", "field": "temperature", "tags": {"device_id": str(device.pk)}}
     source = hosted.hosted_source(owner_id=owner.pk)
-    channel = Channel.objects.create(
-        owner=owner, name=f"hook {device.pk}", kind="webhook", config={"url": "http://127.0.0.1:9/"}
-    )
-    values: dict[str, Any] = {
-        "owner": owner,
-        "source": source,
-        "name": f"hot {device.name}",
-        "measurement": "gro01",
-        "field": "temperature",
-        "tags": {"device_id": str(device.pk)},
-        "aggregation": "last",
-        "window": timedelta(seconds=2),
-        "comparator": "above",
-        "critical": 30.0,
-        "interval": timedelta(seconds=10),
-        **overrides,
-    }
-    monitor = Monitor.objects.create(**values)
-    monitor.channels.add(channel)
-    return monitor
+    return arrival_monitor(source, device.name, **{**fields, **overrides})
 
 
 def _base_ns(ahead_s: int = 60) -> int:

@@ -9,7 +9,6 @@ import base64
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,9 +24,9 @@ from devices.arrival.evaluator import ArrivalEvaluator
 from devices.ingest import pushed, queue
 from monitors import services
 from monitors.evaluate import arrival
-from monitors.models import Channel, Monitor, Notification, Source
+from monitors.models import Monitor, Notification, Source
 from tests.customer_influx import url as customer_influx_url
-from tests.devices.ingest_helpers import flush, pending_batches
+from tests.devices.ingest_helpers import arrival_monitor, flush, pending_batches
 from tests.factories import SourceFactory
 
 pytestmark = pytest.mark.services
@@ -62,29 +61,17 @@ def customer_database() -> Iterator[str]:
 
 
 def _monitor(source: Source, device: str = "d1", **overrides: Any) -> Monitor:
-    channel = Channel.objects.create(
-        owner=source.owner,
-        name=f"hook {device}",
-        kind="webhook",
-        config={"url": "http://127.0.0.1:9/"},
-    )
-    values: dict[str, Any] = {
-        "owner": source.owner,
-        "source": source,
-        "name": f"hot {device}",
-        "measurement": "sensor_value",
-        "field": "value",
-        "tags": {"device": device},
-        "aggregation": "last",
-        "window": timedelta(seconds=2),
-        "comparator": "above",
-        "critical": 30.0,
-        "interval": timedelta(seconds=10),
-        **overrides,
-    }
-    monitor = Monitor.objects.create(**values)
-    monitor.channels.add(channel)
-    return monitor
+    fields = {"measurement": "sensor_value", "field": "value", "tags": {"device": device}}
+    return arrival_monitor(source, device, **{**fields, **overrides})
+
+
+@pytest.fixture
+def pushing(db: None) -> tuple[Source, str]:
+    """A source of database "greenhouse" with a monitor of ``sensor_value,device=d1``, pushing:
+    (the source, its push key)."""
+    source = SourceFactory(database="greenhouse")
+    _monitor(source)
+    return source, services.source_push_enable(source=source).key
 
 
 def _basic(key: str) -> str:
@@ -157,11 +144,9 @@ def test_a_subscribed_influxdb_pushes_its_writes_and_its_monitor_fires_on_arriva
 
 @pytest.mark.django_db
 def test_bad_keys_other_databases_and_bad_precisions_are_refused(
-    client: Any, settings: Any
+    client: Any, pushing: tuple[Source, str]
 ) -> None:
-    source = SourceFactory(database="greenhouse")
-    _monitor(source)
-    key = services.source_push_enable(source=source).key
+    source, key = pushing
     line = f"sensor_value,device=d1 value=20 {time.time_ns()}"
 
     unknown = _push(client, line, key + "x", db="greenhouse")
@@ -197,11 +182,9 @@ def test_bad_keys_other_databases_and_bad_precisions_are_refused(
 
 @pytest.mark.django_db
 def test_only_watched_lines_within_bounds_reach_the_stream_stamped_in_nanoseconds(
-    client: Any, settings: Any
+    client: Any, pushing: tuple[Source, str]
 ) -> None:
-    source = SourceFactory(database="greenhouse")
-    _monitor(source)
-    key = services.source_push_enable(source=source).key
+    source, key = pushing
     now_s = time.time_ns() // SECOND_NS
     body = "\n".join(
         [
@@ -241,11 +224,11 @@ def test_only_watched_lines_within_bounds_reach_the_stream_stamped_in_nanosecond
 
 
 @pytest.mark.django_db
-def test_a_source_pushing_more_than_its_share_is_answered_429(client: Any, settings: Any) -> None:
+def test_a_source_pushing_more_than_its_share_is_answered_429(
+    client: Any, settings: Any, pushing: tuple[Source, str]
+) -> None:
     settings.PUSH_SOURCE_POINTS_PER_SECOND = 3
-    source = SourceFactory(database="greenhouse")
-    _monitor(source)
-    key = services.source_push_enable(source=source).key
+    _, key = pushing
     line = "sensor_value,device=d1 value=20"
     assert _push(client, "\n".join([line] * 3), key, db="greenhouse").status_code == 204
     refused = _push(client, line, key, db="greenhouse")
@@ -282,10 +265,10 @@ def test_a_pushing_sources_monitors_are_handed_over_only_while_it_is_heard_from(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_web_servers_fast_path_takes_pushed_writes(server: str) -> None:
-    source = SourceFactory(database="greenhouse")
-    _monitor(source)
-    key = services.source_push_enable(source=source).key
+def test_the_web_servers_fast_path_takes_pushed_writes(
+    server: str, pushing: tuple[Source, str]
+) -> None:
+    _, key = pushing
     url = f"{server}/influx/write"
     line = f"sensor_value,device=d1 value=20 {time.time_ns()}"
 

@@ -18,8 +18,10 @@ from django.utils import timezone
 from billing.gating import comp
 from devices.ingest import queue as ingest_queue
 from growalert.health import heartbeat
+from monitors import services
+from monitors.evaluate import arrival
 from monitors.models import Monitor, Notification, Schedule
-from tests.factories import ChannelFactory, MonitorFactory, UserFactory
+from tests.factories import ChannelFactory, MonitorFactory, SourceFactory, UserFactory
 from tests.notify.conftest import Receiver, eager, receiver  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +185,11 @@ def test_check_deployment_sees_services_beat_workers_and_queues(
     _worker_started(celery_worker_process)
     heartbeat.record()
     ingest_queue.client().delete(ingest_queue.STREAM)  # what other tests left unflushed
+    heard, silent = SourceFactory(), SourceFactory()
+    for source in (heard, silent):
+        services.source_push_enable(source=source)
+    arrival._marked.clear()
+    arrival.mark_pushing(heard.pk)
     out, err = io.StringIO(), io.StringIO()
 
     try:
@@ -199,6 +206,9 @@ def test_check_deployment_sees_services_beat_workers_and_queues(
     assert "queue     delivery:" in text
     assert "ingest    0 batches in the stream" in text
     assert "ingest    flushers: oldest unacknowledged 0.0 s ago, 0 read and pending" in text
+    assert (
+        f"pushing   1 of 2 pushing sources heard from in the last 15 s; silent: {silent.pk}" in text
+    )
     assert text.strip().endswith("deployment ok")
     assert err.getvalue() == ""
 

@@ -1,7 +1,8 @@
 """``manage.py check_deployment``: is everything growalert needs up? Postgres, Redis and InfluxDB
 reachable, beat alive (the heartbeat a worker records for it), workers answering a ping, the
-queues' depth and how late device readings are in the ingest stream for each of its readers
-(the flusher). Exit status 1 when something is wrong (usable from a deploy script)."""
+queues' depth, how late device readings are in the ingest stream for each of its readers (the
+flusher), and which sources that should push were heard from. Exit status 1 when something is
+wrong (usable from a deploy script)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from devices.ingest import backlog, queue
 from growalert.celery import app, declared_queues
 from growalert.health import heartbeat, probes
+from monitors.evaluate import arrival
+from monitors.models import Source
 
 
 def queue_depths() -> dict[str, int | None]:
@@ -76,11 +79,27 @@ class Command(BaseCommand):
         for name, depth in queue_depths().items():
             write(f"queue     {name}: {'unknown' if depth is None else depth} waiting")
         problems += self.ingest_backlog()
+        self.pushing_sources()
         if problems:
             for problem in problems:
                 self.stderr.write(f"PROBLEM: {problem}")
             raise SystemExit(1)
         write("deployment ok")
+
+    def pushing_sources(self) -> None:
+        """How many sources whose InfluxDB should push (docs/arrival.md) were heard from: one
+        that is silent has its monitors polled, so it is told, not a problem of the deployment
+        (the customer's subscription may be gone)."""
+        pushed = list(Source.objects.exclude(push_key_hash="").values_list("pk", flat=True))
+        if not pushed:
+            return
+        heard = arrival.pushing(pushed)
+        silent = sorted(set(pushed) - heard)
+        shown = ", ".join(map(str, silent[:20])) + (" ..." if len(silent) > 20 else "")
+        self.stdout.write(
+            f"pushing   {len(heard)} of {len(pushed)} pushing sources heard from in the last "
+            f"{arrival.PUSHING_TTL_MS // 1000} s" + (f"; silent: {shown}" if silent else "")
+        )
 
     def ingest_backlog(self) -> list[str]:
         try:

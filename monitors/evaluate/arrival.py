@@ -3,7 +3,7 @@
 Readings sent to ``/ingest``, and writes a customer's InfluxDB pushes to ``/influx/write``, are
 evaluated by the arrival evaluators (devices/arrival) as they arrive. A monitor is theirs when
 ``eligible``: a single-series structured monitor on a hosted or pushing source whose aggregation
-can be kept incrementally; a pushing source's monitors only while it is heard from (``pushing``).
+can be kept incrementally; a pushing source's monitors only while it is heard from (below).
 Each evaluator shard announces itself with a readiness key (``ready_key``) holding the moment its
 window state started (milliseconds), with a short time to live it refreshes every loop. The
 poller (evaluate.pipeline) skips the data decisions of an eligible monitor while its shard's key
@@ -47,7 +47,11 @@ HANDOVER_MARGIN_MS = 1000
 
 
 PUSHING_PREFIX = "growalert:push:seen:"
-PUSHING_TTL_MS = 15_000  # a source not heard from for this long is polled for its data again
+# A pushing source's monitor is polled for its data again once the source has not been heard
+# from for this long, or for the monitor's window if that is longer (a sensor reporting every
+# minute, watched over ten, stays on this path between its writes).
+PUSHING_TTL_MS = 15_000
+PUSHING_KEPT_MS = 7 * 86_400_000  # how long the moment of a source's last push is remembered
 PUSHING_MARK_EVERY_S = 1.0
 
 _marked: dict[int, float] = {}  # source id -> when this process last marked it (monotonic)
@@ -106,45 +110,58 @@ def ready_since(shards: Iterable[int]) -> dict[int, int]:
 
 
 def mark_pushing(source_id: int) -> None:
-    """Says a source's InfluxDB is pushing (a write arrived): at most once a second per process.
+    """Records that a source's InfluxDB pushed a write now: at most once a second per process.
     Raises redis.RedisError."""
     now = time.monotonic()
     if now - _marked.get(source_id, -math.inf) < PUSHING_MARK_EVERY_S:
         return
-    live._redis().set(f"{PUSHING_PREFIX}{source_id}", 1, px=PUSHING_TTL_MS)
+    now_ms = int(time.time() * 1000)
+    live._redis().set(f"{PUSHING_PREFIX}{source_id}", now_ms, px=PUSHING_KEPT_MS)
     _marked[source_id] = now
     if len(_marked) > 100_000:
         _marked.clear()
 
 
-def pushing(source_ids: Iterable[int]) -> set[int]:
-    """The sources whose InfluxDB pushed a write within ``PUSHING_TTL_MS``. A source that
-    stopped (its subscription dropped, its InfluxDB cut off from growalert) has its monitors
-    polled for their data again."""
+def last_pushed(source_ids: Iterable[int]) -> dict[int, int]:
+    """When each source's InfluxDB last pushed a write (ms), for those that did lately; empty
+    when Redis cannot be read (the poller then decides everything, as before)."""
     wanted = sorted(set(source_ids))
     if not wanted:
-        return set()
+        return {}
     try:
         values = live._redis().mget([f"{PUSHING_PREFIX}{s}" for s in wanted])
-    except redis.RedisError as exc:  # the poller decides everything, as before
+    except redis.RedisError as exc:
         logger.warning("pushing sources unknown: %s", exc)
-        return set()
-    return {s for s, v in zip(wanted, values, strict=True) if v is not None}
+        return {}
+    return {s: int(v) for s, v in zip(wanted, values, strict=True) if v is not None}
+
+
+def pushing(source_ids: Iterable[int], *, within_ms: int = PUSHING_TTL_MS) -> set[int]:
+    """The sources whose InfluxDB pushed a write within ``within_ms``. A source that stopped
+    (its subscription dropped, its InfluxDB cut off from growalert) has its monitors polled for
+    their data again."""
+    now_ms = int(time.time() * 1000)
+    return {s for s, at in last_pushed(source_ids).items() if now_ms - at <= within_ms}
 
 
 def handed_over(monitors: Iterable[Monitor], now: datetime) -> set[int]:
     """The monitors whose data decisions belong to a live arrival evaluator at ``now``: the
     evaluator of its shard is ready, its window lies after the evaluator's start, and the
-    readings reach it (a hosted source, or a source that is pushing)."""
+    readings reach it (a hosted source, or a source heard from within ``PUSHING_TTL_MS`` or the
+    monitor's window, whichever is longer)."""
+    now_ms = int(now.timestamp() * 1000)
     chosen = [m for m in monitors if eligible(m) and decidable(m)]
-    pushed = {m.source_id for m in chosen if not m.source.hosted}
-    if pushed:
-        live_sources = pushing(pushed)
-        chosen = [m for m in chosen if m.source.hosted or m.source_id in live_sources]
+    pushed = last_pushed(m.source_id for m in chosen if not m.source.hosted)
+    chosen = [
+        m
+        for m in chosen
+        if m.source.hosted
+        or now_ms - pushed.get(m.source_id, -PUSHING_KEPT_MS)
+        <= max(PUSHING_TTL_MS, m.window.total_seconds() * 1000)
+    ]
     if not chosen:
         return set()
     ready = ready_since(shard_of(m.id) for m in chosen)
-    now_ms = int(now.timestamp() * 1000)
     out = set()
     for monitor in chosen:
         since = ready.get(shard_of(monitor.id))

@@ -9,6 +9,7 @@ import base64
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -250,7 +251,7 @@ def test_a_pushing_sources_monitors_are_handed_over_only_while_it_is_heard_from(
     services.source_push_enable(source=source)
     conn = redis.Redis.from_url(django_settings.REDIS_URL)
     try:
-        started = int(time.time() * 1000) - 60_000
+        started = int(time.time() * 1000) - 120_000
         conn.set(arrival.ready_key(0), started, px=5000)  # shard 0's evaluator is alive
         monitors = list(Monitor.objects.select_related("source"))
         now = timezone.now()
@@ -258,7 +259,14 @@ def test_a_pushing_sources_monitors_are_handed_over_only_while_it_is_heard_from(
         arrival.mark_pushing(source.pk)
         assert arrival.handed_over(monitors, now) == {monitor.pk}
         assert not_pushing.pk not in arrival.handed_over(monitors, now)
-        conn.delete(f"{arrival.PUSHING_PREFIX}{source.pk}")  # not heard from for PUSHING_TTL_MS
+        # Heard from 20 s ago: past PUSHING_TTL_MS, but within a 60 s window.
+        conn.set(f"{arrival.PUSHING_PREFIX}{source.pk}", int(time.time() * 1000) - 20_000)
+        assert arrival.handed_over(monitors, now) == set()
+        assert arrival.pushing([source.pk]) == set()
+        Monitor.objects.filter(pk=monitor.pk).update(window=timedelta(seconds=60))
+        monitors = list(Monitor.objects.select_related("source"))
+        assert arrival.handed_over(monitors, now) == {monitor.pk}
+        conn.delete(f"{arrival.PUSHING_PREFIX}{source.pk}")  # never heard from
         assert arrival.handed_over(monitors, now) == set()
     finally:
         conn.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
+
+from monitors.crypto import hash_key as hash_key  # where the devices' code has it from
+from monitors.crypto import new_key
 
 INGEST_KEY_PREFIX = "gro_"
 SHOWN_PREFIX_LENGTH = 12
@@ -12,14 +14,9 @@ CLAIM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CLAIM_GROUPS, CLAIM_GROUP_LENGTH = 3, 4
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def new_ingest_key() -> tuple[str, str, str]:
     """(key, prefix shown to people, SHA-256 hex digest stored)."""
-    key = INGEST_KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, key[:SHOWN_PREFIX_LENGTH], hash_key(key)
+    return new_key(INGEST_KEY_PREFIX, SHOWN_PREFIX_LENGTH)
 
 
 def new_claim_code() -> str:

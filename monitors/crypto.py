@@ -42,8 +42,13 @@ def decrypt(ciphertext: str) -> str:
         ) from exc
 
 
+def hash_key(key: str) -> str:
+    """What is stored of a key (ingest, push) and compared: its SHA-256 hex digest."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def new_key(prefix: str, shown: int = 12) -> tuple[str, str, str]:
     """A random key: (the key, shown once; its first ``shown`` characters, kept to tell keys
-    apart; the SHA-256 hex digest stored and compared)."""
+    apart; ``hash_key`` of it, stored)."""
     key = prefix + secrets.token_urlsafe(32)
-    return key, key[:shown], hashlib.sha256(key.encode()).hexdigest()
+    return key, key[:shown], hash_key(key)

@@ -15,9 +15,9 @@ measurements the source's monitors watch go to the ingest stream, under
 ``queue.pushed_stream_key``, for the arrival evaluators; the flusher acknowledges them without
 writing. Times are kept as sent (nanoseconds in the stream), bounded as the ingest bounds a
 device's; a line stamped further ahead or further back, or with a value that is not a finite
-number, is left out. The stream's
-limits hold per source and per account (``queue.enqueue_pushed``): a customer pushing more
-than their share is answered 429 and delays nobody else.
+number, is left out. The stream's limits hold per source and per account
+(``queue.enqueue_pushed``): a customer pushing more than their share is answered 429 and delays
+nobody else.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from django.conf import settings
 from devices.ingest import queue
 from devices.ingest.auth import KeyCache
 from devices.ingest.parse import PRECISIONS, split_unescaped, unescape
-from devices.ingest.service import Answer, error, too_large
+from devices.ingest.service import Answer, error, retry_later, too_large
 from monitors.evaluate import arrival
 from monitors.models import Monitor, Source
 
@@ -188,9 +188,7 @@ def accept(
                 return refusal
         arrival.mark_pushing(pusher.source_id)
     except redis.RedisError:
-        answer = error(503, "unavailable", "growalert is unavailable; retry shortly")
-        answer.headers["Retry-After"] = "1"
-        return answer
+        return retry_later(503, "unavailable", "growalert is unavailable; retry shortly")
     return Answer(204, {}) if not left_out else _left_out(left_out)
 
 
@@ -206,12 +204,13 @@ def _enqueue(pusher: Pusher, kept: list[str]) -> Answer | None:
     if outcome.reason == queue.OK:
         return None
     if outcome.reason == queue.BACKLOG:
-        answer = error(503, "backlog", "growalert is behind; retry shortly")
-        answer.headers["Retry-After"] = "1"
-        return answer
-    answer = error(429, "rate_limited", "too many points for this source or account")
-    answer.headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after_ms / 1000)))
-    return answer
+        return retry_later(503, "backlog", "growalert is behind; retry shortly")
+    return retry_later(
+        429,
+        "rate_limited",
+        "too many points for this source or account",
+        after_ms=outcome.retry_after_ms,
+    )
 
 
 def _left_out(count: int) -> Answer:

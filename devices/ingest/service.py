@@ -44,6 +44,14 @@ def error(status: int, code: str, detail: str, **extra: Any) -> Answer:
     return Answer(status, {"detail": detail, "code": code, **extra})
 
 
+def retry_later(status: int, code: str, detail: str, *, after_ms: int = 1000) -> Answer:
+    """A refusal to try again (503 unavailable or behind, 429 over a limit), with
+    ``Retry-After`` in whole seconds, at least one."""
+    answer = error(status, code, detail)
+    answer.headers["Retry-After"] = str(max(1, math.ceil(after_ms / 1000)))
+    return answer
+
+
 def too_large(limit: int | None = None) -> Answer:
     limit = settings.INGEST_MAX_BODY_BYTES if limit is None else limit
     return error(413, "too_large", f"the body is larger than {limit} bytes")
@@ -101,20 +109,14 @@ def ingest(
         )
     except redis.RedisError:
         logger.exception("ingest: Redis unavailable")
-        answer = error(503, "unavailable", "ingest is unavailable; retry shortly")
-        answer.headers["Retry-After"] = "1"
-        return answer
+        return retry_later(503, "unavailable", "ingest is unavailable; retry shortly")
     if outcome.reason == queue.REPLAYED:
         return error(403, "replayed", "this signature was already used; sign each request anew")
     if outcome.reason == queue.BACKLOG:
-        answer = error(503, "backlog", "ingest is behind; retry shortly")
-        answer.headers["Retry-After"] = "1"
-        return answer
+        return retry_later(503, "backlog", "ingest is behind; retry shortly")
     if outcome.reason != queue.OK:
         code, detail = _LIMITED[outcome.reason]
-        answer = error(429, code, detail)
-        answer.headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after_ms / 1000)))
-        return answer
+        return retry_later(429, code, detail, after_ms=outcome.retry_after_ms)
     return Answer(202, {"accepted": points, "rejected": 0})
 
 

@@ -117,8 +117,7 @@ def handle(
     except DatabaseError:
         logger.exception("ingest: database unavailable")
         close_old_connections()
-        answer = service.Answer(503, {"detail": "ingest is unavailable", "code": "unavailable"})
-        answer.headers["Retry-After"] = "1"
+        answer = service.retry_later(503, "unavailable", "ingest is unavailable")
     except Exception:
         logger.exception("ingest: unexpected error")
         answer = service.Answer(500, {"detail": "Internal server error.", "code": "error"})
